@@ -1,0 +1,149 @@
+"""Worker configuration: one pydantic-settings class, the only place settings are read.
+
+Sources, highest priority first: keyword arguments, ``STREAM_OD_*`` environment variables,
+the file named by ``STREAM_OD_CONFIG_FILE`` (TOML or JSON), then the defaults below.
+Nested dicts (``kafka``, ``consumer``, ``producer``) are JSON in the environment, e.g.
+``STREAM_OD_KAFKA='{"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN"}'``.
+
+A bad value stops the program at start with a message that names the setting
+(:func:`load_settings` turns pydantic's error into :class:`~stream_od.errors.ConfigError`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from stream_od.errors import ConfigError
+
+ENV_PREFIX = "STREAM_OD_"
+CONFIG_FILE_ENV = "STREAM_OD_CONFIG_FILE"
+
+# librdkafka settings the worker owns: passing them through would break exactly-once or the loop.
+RESERVED_KAFKA_KEYS = frozenset({
+    "group.id", "enable.auto.commit", "enable.auto.offset.store", "isolation.level",
+    "transactional.id", "enable.idempotence", "bootstrap.servers",
+})
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Settings from the TOML or JSON file named by ``STREAM_OD_CONFIG_FILE``."""
+
+    def __init__(self, settings_cls: type[BaseSettings]):
+        super().__init__(settings_cls)
+        path = os.environ.get(CONFIG_FILE_ENV)
+        self._data: dict[str, Any] = {}
+        if not path:
+            return
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"{CONFIG_FILE_ENV}={path}: no such file")
+        try:
+            text = file.read_text()
+            self._data = json.loads(text) if file.suffix == ".json" else tomllib.loads(text)
+        except (ValueError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{CONFIG_FILE_ENV}={path}: cannot parse: {exc}") from exc
+        unknown = set(self._data) - set(settings_cls.model_fields)
+        if unknown:
+            raise ConfigError(f"{CONFIG_FILE_ENV}={path}: unknown setting(s) {sorted(unknown)}")
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - __call__ does the work
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class WorkerSettings(BaseSettings):
+    """Everything a stream worker needs to know; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    # Kafka
+    bootstrap_servers: str = Field("127.0.0.1:9092", min_length=1)
+    input_topic: str = Field("stream-od.connections", min_length=1)
+    alerts_topic: str = Field("stream-od.alerts", min_length=1)
+    dead_letter_topic: str = Field("stream-od.dead-letter", min_length=1)
+    scores_topic: str | None = Field(None, description="also write every score here when set")
+    group_id: str = Field("stream-od", min_length=1)
+    group_protocol: Literal["classic", "consumer"] = Field(
+        "classic", description="classic = cooperative-sticky rebalancing; consumer = KIP-848")
+    processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
+    transactional_id_prefix: str = Field("stream-od", min_length=1)
+    kafka: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="librdkafka settings for every client (security, tuning)")
+    consumer: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    producer: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    # Micro-batching
+    max_batch_records: int = Field(1000, ge=1, le=100_000)
+    max_batch_wait_ms: int = Field(100, ge=0, le=60_000)
+    max_record_bytes: int = Field(64 * 1024, ge=64)
+    input_format: Literal["auto", "json", "csv"] = "auto"
+    max_poll_interval_ms: int = Field(300_000, ge=10_000)
+    # Stop instead of draining everything into the dead-letter topic when upstream is broken:
+    # over the last ``dead_letter_window`` records, more than this ratio invalid is fatal.
+    max_dead_letter_ratio: float = Field(1.0, gt=0.0, le=1.0)
+    dead_letter_window: int = Field(10_000, ge=100)
+
+    # Model and alerts
+    artifact_path: Path = Field(Path("artifacts/latest"))
+    top_features: int = Field(3, ge=0, le=64)
+    severity_margins: tuple[float, float, float] = Field(
+        (0.5, 2.0, 8.0),
+        description="score-threshold margins (in units of the artifact's score scale) for "
+                    "medium, high, critical")
+
+    # Operations
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = Field(9108, ge=0, le=65535)
+    shutdown_grace_s: float = Field(30.0, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
+                                   dotenv_settings, file_secret_settings):
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+    @field_validator("kafka", "consumer", "producer")
+    @classmethod
+    def _no_reserved_keys(cls, value: dict) -> dict:
+        clash = RESERVED_KAFKA_KEYS & set(value)
+        if clash:
+            raise ValueError(f"{sorted(clash)} are set by stream-od itself; use the dedicated "
+                             "settings (bootstrap_servers, group_id, processing_guarantee)")
+        return value
+
+    @model_validator(mode="after")
+    def _topics_differ(self) -> "WorkerSettings":
+        outputs = [self.alerts_topic, self.dead_letter_topic, self.scores_topic]
+        if self.input_topic in outputs:
+            raise ValueError(f"input_topic {self.input_topic!r} must differ from the output topics")
+        m = self.severity_margins
+        if not (0 <= m[0] <= m[1] <= m[2]):
+            raise ValueError("severity_margins must be non-negative and ascending")
+        return self
+
+    def client_config(self, extra: dict[str, Any]) -> dict[str, Any]:
+        """librdkafka config: bootstrap + the shared pass-through + a client's own settings."""
+        return {"bootstrap.servers": self.bootstrap_servers, **self.kafka, **extra}
+
+
+def load_settings(**overrides: Any) -> WorkerSettings:
+    """Build settings, turning validation errors into one message that names each bad setting."""
+    try:
+        return WorkerSettings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "settings"
+            env = ENV_PREFIX + str(err["loc"][0]).upper() if err["loc"] else ""
+            where = f"{name} ({env})" if env else name
+            problems.append(f"{where}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,163 @@
+"""Every Prometheus metric the worker exports, declared in one place, and the HTTP endpoint.
+
+Names follow Prometheus conventions: one ``stream_od_`` prefix, base units (seconds, records),
+``_total`` on counters.  Each worker owns a :class:`WorkerMetrics` with its own registry, so
+tests can run several in one process.  The HTTP server serves ``/metrics``, ``/healthz`` (the
+loop turned recently) and ``/readyz`` (a model is loaded and the consumer is subscribed).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+PREFIX = "stream_od"
+
+# Latency buckets: a micro-batch worker's end-to-end latency lives between ~5 ms and seconds.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
+                   10.0, 30.0, 60.0)
+STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BATCH_SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+
+STAGES = ("decode", "score", "commit")
+
+
+class WorkerMetrics:
+    """The worker's metrics; attribute names match the exported names minus the prefix."""
+
+    def __init__(self, registry: CollectorRegistry | None = None):
+        r = self.registry = registry or CollectorRegistry()
+        self.records_consumed = Counter(f"{PREFIX}_records_consumed_total",
+                                        "Records read from the input topic", registry=r)
+        self.records_scored = Counter(f"{PREFIX}_records_scored_total",
+                                      "Records scored by the model and committed", registry=r)
+        self.alerts = Counter(f"{PREFIX}_alerts_total",
+                              "Alerts committed to the alerts topic", ["severity"], registry=r)
+        self.dead_letters = Counter(f"{PREFIX}_dead_letters_total",
+                                    "Records committed to the dead-letter topic", ["reason"],
+                                    registry=r)
+        self.batches = Counter(f"{PREFIX}_batches_total", "Micro-batches committed", registry=r)
+        self.batch_size = Histogram(f"{PREFIX}_batch_size_records", "Records per micro-batch",
+                                    buckets=BATCH_SIZE_BUCKETS, registry=r)
+        self.batch_stage_seconds = Histogram(
+            f"{PREFIX}_batch_stage_seconds",
+            "Time per micro-batch stage: decode (bytes to features), score (model), "
+            "commit (produce alerts and dead letters, commit offsets)",
+            ["stage"], buckets=STAGE_BUCKETS, registry=r)
+        self.end_to_end_latency = Histogram(
+            f"{PREFIX}_end_to_end_latency_seconds",
+            "From the record's Kafka timestamp to the commit of its batch",
+            buckets=LATENCY_BUCKETS, registry=r)
+        self.consumer_lag = Gauge(f"{PREFIX}_consumer_lag_records",
+                                  "High watermark minus the committed position, per assigned "
+                                  "partition", ["topic", "partition"], registry=r)
+        self.assigned_partitions = Gauge(f"{PREFIX}_assigned_partitions",
+                                         "Input partitions assigned to this worker", registry=r)
+        self.rebalances = Counter(f"{PREFIX}_rebalances_total",
+                                  "Rebalance callbacks by kind (assign, revoke, lost)", ["kind"],
+                                  registry=r)
+        self.transaction_aborts = Counter(f"{PREFIX}_transaction_aborts_total",
+                                          "Aborted transactions by reason", ["reason"], registry=r)
+        self.model = Info(f"{PREFIX}_model", "The model the worker scores with", registry=r)
+        self.model_threshold = Gauge(f"{PREFIX}_model_threshold",
+                                     "Alert threshold of the loaded model (score units)",
+                                     registry=r)
+        self.model_swaps = Counter(f"{PREFIX}_model_swaps_total",
+                                   "Times a newer model replaced the running one", registry=r)
+        self.model_refusals = Counter(f"{PREFIX}_model_refusals_total",
+                                      "Model versions refused (integrity, signature, schema)",
+                                      ["reason"], registry=r)
+        self.up = Gauge(f"{PREFIX}_worker_up", "1 while the worker loop runs", registry=r)
+        for stage in STAGES:
+            self.batch_stage_seconds.labels(stage)
+        for kind in ("assign", "revoke", "lost"):
+            self.rebalances.labels(kind)
+
+    def set_model(self, version: str, detector: str, threshold: float) -> None:
+        self.model.info({"version": version, "detector": detector, "threshold": repr(threshold)})
+        self.model_threshold.set(threshold)
+
+    def clear_lag(self, topic: str, partitions: list[int]) -> None:
+        """Drop the lag series of partitions this worker no longer owns."""
+        for p in partitions:
+            try:
+                self.consumer_lag.remove(topic, str(p))
+            except KeyError:
+                pass
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class Health:
+    """What /healthz and /readyz report; the worker loop updates it."""
+
+    def __init__(self, stale_after_s: float):
+        self.stale_after_s = stale_after_s
+        self._last_turn = time.monotonic()
+        self.model_loaded = False
+        self.subscribed = False
+
+    def turned(self) -> None:
+        self._last_turn = time.monotonic()
+
+    def alive(self) -> bool:
+        return time.monotonic() - self._last_turn < self.stale_after_s
+
+    def ready(self) -> bool:
+        return self.model_loaded and self.subscribed and self.alive()
+
+
+class MetricsServer:
+    """A small HTTP server for Prometheus and probes, on its own daemon thread."""
+
+    def __init__(self, metrics: WorkerMetrics, health: Health, host: str, port: int):
+        metrics_ref, health_ref = metrics, health
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    self._send(200, metrics_ref.render(), CONTENT_TYPE_LATEST)
+                elif path == "/healthz":
+                    ok = health_ref.alive()
+                    self._send(200 if ok else 503, b"ok\n" if ok else b"loop stalled\n")
+                elif path == "/readyz":
+                    ok = health_ref.ready()
+                    why = (b"ready\n" if ok else
+                           b"no model loaded\n" if not health_ref.model_loaded else
+                           b"not subscribed\n" if not health_ref.subscribed else b"loop stalled\n")
+                    self._send(200 if ok else 503, why)
+                else:
+                    self._send(404, b"not found: try /metrics, /healthz or /readyz\n")
+
+            def _send(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8"):
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):  # keep scrapes out of the worker's log
+                pass
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http",
+                                        daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    def start(self) -> "MetricsServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
