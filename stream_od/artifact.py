@@ -1,0 +1,216 @@
+"""A trained detector on disk: a directory of JSON and array files plus a manifest.
+
+Layout (no pickle anywhere; arrays load with ``allow_pickle=False``)::
+
+    artifact.json       version, detector kind, feature schema, threshold, metrics,
+                        training config, library versions
+    standardizer.json   per-feature mean and scale
+    detector.json       detector hyperparameters and fitted scalars
+    detector.npz        fitted arrays (mixture parameters, covariance, ...)
+    model.weights.h5    network weights (neural detectors only)
+    manifest.json       sha256 of every other file
+
+``Artifact.load`` verifies every checksum before reading anything else.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import json
+import os
+import pathlib
+import platform
+from typing import Any, Mapping
+
+import numpy as np
+
+from stream_od.features import Standardizer, check_matrix
+from stream_od.schema import FeatureSchema
+
+FORMAT = "stream-od-artifact"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class ArtifactError(Exception):
+    """The artifact directory cannot be used; the message says what to fix."""
+
+
+def _sha256(path: pathlib.Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _dump_json(path: pathlib.Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.ascontiguousarray(v) for k, v in sorted(arrays.items())})
+    return buf.getvalue()
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+    out = {"python": platform.python_version()}
+    for name in ("stream-od", "numpy", "keras", "tensorflow", "jax", "torch", "scikit-learn"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    backend = os.environ.get("KERAS_BACKEND")
+    if backend:
+        out["keras_backend"] = backend
+    return out
+
+
+class Artifact:
+    """A fitted detector with its standardizer, schema, threshold and metadata.
+
+    ``score``/``predict``/``contributions`` take *raw* features in ``feature_names`` order.
+    """
+
+    def __init__(self, *, detector, standardizer: Standardizer, schema: FeatureSchema,
+                 version: str | None = None, metrics: dict | None = None,
+                 training: dict | None = None, created_at: str | None = None,
+                 libraries: dict | None = None) -> None:
+        detector._check_fitted()
+        if getattr(detector, "threshold_", None) is None:
+            raise ArtifactError("the detector has no threshold: call infer_threshold first")
+        if len(schema) != detector.n_features_in_ or standardizer.n_features_in_ != len(schema):
+            raise ArtifactError(
+                f"schema has {len(schema)} features but the detector/standardizer expect "
+                f"{detector.n_features_in_}/{standardizer.n_features_in_}")
+        self.detector = detector
+        self.standardizer = standardizer
+        self.schema = schema
+        self.metrics = dict(metrics or {})
+        self.training = dict(training or {})
+        now = _dt.datetime.now(_dt.timezone.utc)
+        self.created_at = created_at or now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.libraries = libraries or library_versions()
+        if version is None:
+            meta, arrays = detector._get_state()
+            h = hashlib.sha256()
+            for name in sorted(arrays):
+                h.update(name.encode() + np.ascontiguousarray(arrays[name]).tobytes())
+            h.update(self._weights_digest())
+            digest = h.hexdigest()
+            version = f"{detector.kind}-{now.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
+        self.version = version
+
+    def _weights_digest(self) -> bytes:
+        weights = getattr(self.detector, "get_weights", None)
+        if weights is None:
+            return b""
+        return b"".join(np.ascontiguousarray(w).tobytes() for w in weights())
+
+    # -- the contract the stream worker uses -------------------------------------------
+    @property
+    def detector_kind(self) -> str:
+        return self.detector.kind
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.schema.names
+
+    @property
+    def threshold(self) -> float:
+        return float(self.detector.threshold_)
+
+    def _standardize(self, X_raw: np.ndarray) -> np.ndarray:
+        return self.standardizer.transform(check_matrix(X_raw, n_features=len(self.schema)))
+
+    def score(self, X_raw: np.ndarray) -> np.ndarray:
+        """Sample energy (float64, higher = more anomalous) of raw feature rows."""
+        return self.detector.score(self._standardize(X_raw))
+
+    def predict(self, X_raw: np.ndarray) -> np.ndarray:
+        """``score > threshold`` (ties are resolved when the threshold is inferred)."""
+        return self.score(X_raw) > self.threshold
+
+    def contributions(self, X_raw: np.ndarray) -> np.ndarray:
+        """Per-feature contribution to the anomaly, ``(n, n_features)``; see the detector."""
+        return self.detector.contributions(self._standardize(X_raw))
+
+    # -- persistence -------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> pathlib.Path:
+        """Write the artifact into directory ``path`` (created; must be empty or absent)."""
+        root = pathlib.Path(path)
+        if root.exists() and any(root.iterdir()):
+            raise ArtifactError(f"{root} is not empty; choose a new directory per artifact")
+        root.mkdir(parents=True, exist_ok=True)
+        meta, arrays = self.detector._get_state()
+        _dump_json(root / "artifact.json", {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "version": self.version, "detector_kind": self.detector_kind,
+            "schema": self.schema.to_dict(), "threshold": self.threshold,
+            "metrics": self.metrics, "training": self.training,
+            "created_at": self.created_at, "libraries": self.libraries,
+        })
+        _dump_json(root / "standardizer.json", self.standardizer.to_dict())
+        _dump_json(root / "detector.json", {"params": self.detector.get_params(), "state": meta})
+        (root / "detector.npz").write_bytes(_npz_bytes(arrays))
+        files = ["artifact.json", "standardizer.json", "detector.json", "detector.npz"]
+        files += self.detector._save_extra(root)
+        _dump_json(root / MANIFEST, {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "version": self.version,
+            "files": {name: _sha256(root / name) for name in sorted(files)},
+        })
+        return root
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Artifact":
+        root = pathlib.Path(path)
+        if not root.is_dir():
+            raise ArtifactError(f"artifact directory not found: {root}")
+        manifest_path = root / MANIFEST
+        if not manifest_path.is_file():
+            raise ArtifactError(f"{manifest_path} is missing: not a stream-od artifact, or an "
+                                "incomplete copy; re-copy the whole directory")
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            files = dict(manifest["files"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise ArtifactError(f"{manifest_path} is not a valid manifest: {e}") from None
+        if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+            raise ArtifactError(f"{root}: unsupported artifact format "
+                                f"{manifest.get('format')!r} v{manifest.get('format_version')!r}")
+        for required in ("artifact.json", "standardizer.json", "detector.json", "detector.npz"):
+            if required not in files:
+                raise ArtifactError(f"manifest does not list {required}")
+        for name, digest in files.items():
+            fpath = root / name
+            if pathlib.PurePath(name).name != name:
+                raise ArtifactError(f"manifest names a file outside the artifact: {name!r}")
+            if not fpath.is_file():
+                raise ArtifactError(f"{fpath} is listed in the manifest but missing")
+            if _sha256(fpath) != digest:
+                raise ArtifactError(f"sha256 mismatch for {fpath}: the file was modified or "
+                                    "corrupted; re-copy or retrain the artifact")
+        try:
+            info = json.loads((root / "artifact.json").read_text())
+            schema = FeatureSchema.from_dict(info["schema"])
+            standardizer = Standardizer.from_dict(json.loads((root / "standardizer.json").read_text()))
+            det_json = json.loads((root / "detector.json").read_text())
+            from stream_od.detector import detector_class
+            detector = detector_class(info["detector_kind"])(**det_json["params"])
+            with np.load(root / "detector.npz", allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+            detector._set_state(det_json["state"], arrays)
+            detector._load_extra(root)
+            detector.threshold_ = float(info["threshold"])
+            return cls(detector=detector, standardizer=standardizer, schema=schema,
+                       version=info["version"], metrics=info.get("metrics"),
+                       training=info.get("training"), created_at=info.get("created_at"),
+                       libraries=info.get("libraries"))
+        except ArtifactError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any malformed content is reported the same way
+            raise ArtifactError(f"{root}: cannot load artifact ({type(e).__name__}: {e})") from e

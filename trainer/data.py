@@ -1,0 +1,116 @@
+"""KDD Cup '99 loading and the seeded outlier-batch sampler of the reference protocol."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from stream_od.schema import DEFAULT_FEATURES, KDD_CATEGORICAL, KDD_COLUMNS
+
+NORMAL_LABEL = "normal"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Rows of raw features, the binary target (1 = attack) and the attack name."""
+
+    X: np.ndarray
+    y: np.ndarray
+    attack: np.ndarray
+    feature_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+
+def load_kdd(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a KDD Cup '99 file (gzip or plain CSV without header).
+
+    Returns the 41 named columns plus ``attack`` (label without the trailing dot, e.g.
+    ``normal``, ``smurf``) and ``target`` (0 for normal records, 1 for every attack).
+    Row order is the file's order, which the seeded sampler relies on.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"KDD data file not found: {path}")
+    with open(path, "rb") as fh:
+        is_gzip = fh.read(2) == b"\x1f\x8b"
+    dtypes = {c: (str if c in KDD_CATEGORICAL else np.float64) for c in KDD_COLUMNS}
+    dtypes["label"] = str
+    opener = gzip.open if is_gzip else open
+    with opener(path, "rt") as fh:
+        df = pd.read_csv(fh, header=None, names=[*KDD_COLUMNS, "label"], dtype=dtypes)
+    if df.shape[1] != len(KDD_COLUMNS) + 1 or df["label"].isna().any():
+        raise ValueError(f"{path}: expected {len(KDD_COLUMNS) + 1} fields per line")
+    df["attack"] = df.pop("label").str.rstrip(".")
+    df["target"] = (df["attack"] != NORMAL_LABEL).astype(np.int64)
+    return df
+
+
+def to_batch(df: pd.DataFrame, features=DEFAULT_FEATURES) -> Batch:
+    features = tuple(features)
+    missing = [f for f in features if f not in df.columns]
+    if missing:
+        raise KeyError(f"features not in data: {missing}")
+    return Batch(
+        X=df.loc[:, list(features)].to_numpy(np.float64),
+        y=df["target"].to_numpy(np.int64),
+        attack=df["attack"].to_numpy(object),
+        feature_names=features,
+    )
+
+
+def _draw(rng: np.random.RandomState, n_rows: int, n: int) -> np.ndarray:
+    # n rows out of n_rows: without replacement unless more rows are asked for than exist.
+    return rng.choice(n_rows, size=n, replace=n > n_rows)
+
+
+def create_outlier_batch(data: Batch, n_samples: int, perc_outlier: float, *, seed: int) -> Batch:
+    """A shuffled batch of ``n_samples`` rows of which ``int(perc_outlier/100*n)`` are attacks.
+
+    Same procedure and random stream as Alibi Detect's ``create_outlier_batch`` under
+    ``np.random.seed(seed)`` (normal rows drawn first, then outliers, then a permutation),
+    but the seed is an argument: no global state is touched.
+    """
+    if n_samples < 1:
+        raise ValueError("n_samples must be >= 1")
+    if not 0 <= perc_outlier <= 100:
+        raise ValueError("perc_outlier must be in [0, 100]")
+    rng = np.random.RandomState(seed)
+    normal_idx = np.flatnonzero(data.y == 0)
+    outlier_idx = np.flatnonzero(data.y == 1)
+    n_outlier = int(perc_outlier / 100 * n_samples)
+    n_normal = n_samples - n_outlier
+    if (n_normal and not normal_idx.size) or (n_outlier and not outlier_idx.size):
+        raise ValueError("data lacks the normal or the attack rows the batch asks for")
+    rows = np.concatenate([
+        normal_idx[_draw(rng, normal_idx.size, n_normal)],
+        outlier_idx[_draw(rng, outlier_idx.size, n_outlier)],
+    ])
+    rows = rows[rng.choice(n_samples, size=n_samples, replace=False)]
+    return Batch(X=data.X[rows], y=data.y[rows], attack=data.attack[rows],
+                 feature_names=data.feature_names)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The reference protocol's three batches (raw, unstandardized features)."""
+
+    train: Batch
+    threshold: Batch
+    test: Batch
+
+
+def reference_protocol(data: Batch, *, n_train: int = 400_000, train_seed: int = 0,
+                       threshold_seed: int = 0, test_seed: int = 1) -> Protocol:
+    """seed 0: ``n_train`` normal rows; seed 0: 1,000 rows with 5 % attacks (threshold);
+    seed 1: 1,000 rows with 10 % attacks (test)."""
+    return Protocol(
+        train=create_outlier_batch(data, n_train, 0, seed=train_seed),
+        threshold=create_outlier_batch(data, 1000, 5, seed=threshold_seed),
+        test=create_outlier_batch(data, 1000, 10, seed=test_seed),
+    )
