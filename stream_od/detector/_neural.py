@@ -1,0 +1,191 @@
+"""Fit / score machinery shared by the VAEGMM and AEGMM detectors."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+from stream_od.detector.base import BaseDetector
+from stream_od.detector.gmm import MixtureAccumulator, MixtureEnergy
+from stream_od.features import check_matrix
+
+WEIGHTS_FILE = "model.weights.h5"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN/inf loss; the detector refuses to continue."""
+
+
+def _compile_forward(model):
+    """A compiled inference function ``x -> (zc, x_rec)`` for the active Keras backend."""
+    import keras
+
+    backend = keras.backend.backend()
+
+    def forward(x):
+        out = model(x, training=False)
+        return out["zc"], out["x_rec"]
+
+    if backend == "tensorflow":
+        import tensorflow as tf
+        return tf.function(forward, reduce_retracing=True,
+                           input_signature=[tf.TensorSpec([None, model.n_features], tf.float32)])
+    if backend == "jax":
+        import jax
+        stateless = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x, training=False)[0])
+
+        def jax_forward(x):
+            out = stateless([v.value for v in model.trainable_variables],
+                            [v.value for v in model.non_trainable_variables], x)
+            return out["zc"], out["x_rec"]
+        return jax_forward
+    if backend == "torch":
+        import torch
+
+        def torch_forward(x):
+            with torch.no_grad():
+                return forward(x)
+        return torch_forward
+    return forward
+
+
+class NeuralGMMDetector(BaseDetector):
+    """DAGMM-style detector: a (variational) autoencoder, two reconstruction features,
+    an estimation network and a Gaussian mixture; ``score`` is the sample energy."""
+
+    variational: bool = False
+    score_batch_size = 65_536
+
+    def _net_kwargs(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # -- fitting -----------------------------------------------------------------------
+    def _build(self, n_features: int):
+        import keras
+        from stream_od.detector.dagmm import DAGMMNet
+        keras.utils.set_random_seed(int(self.seed))
+        net = DAGMMNet(n_features=n_features, seed=int(self.seed), **self._net_kwargs())
+        net(np.zeros((2, n_features), np.float32))
+        return net
+
+    def fit(self, X: np.ndarray, *, callbacks: Sequence[Any] = (), verbose: int = 0,
+            validation_data: np.ndarray | None = None) -> "NeuralGMMDetector":
+        """Train the networks, then estimate the mixture over all of ``X`` in batches."""
+        import keras
+
+        X = check_matrix(X).astype(np.float32)
+        if X.shape[0] < self.batch_size:
+            raise ValueError(f"need at least batch_size={self.batch_size} rows, got {X.shape[0]}")
+        self.n_features_in_ = X.shape[1]
+        self.model_ = self._build(X.shape[1])
+        opt = keras.optimizers.Adam(learning_rate=self.learning_rate, clipnorm=self.clipnorm)
+        self.model_.compile(optimizer=opt, jit_compile="auto")
+        guard = _NonFiniteGuard()
+        cbs = [guard, *callbacks]
+        if self.early_stopping_patience:
+            cbs.append(keras.callbacks.EarlyStopping(
+                monitor="loss", patience=int(self.early_stopping_patience),
+                min_delta=1e-4, restore_best_weights=True))
+        hist = self.model_.fit(X, epochs=int(self.epochs), batch_size=int(self.batch_size),
+                               shuffle=True, verbose=verbose, callbacks=cbs)
+        if guard.bad_epoch is not None:
+            raise NonFiniteLossError(
+                f"training loss became non-finite in epoch {guard.bad_epoch + 1} even with "
+                f"gradient clipping (clipnorm={self.clipnorm}); lower learning_rate or raise jitter")
+        self.history_ = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        self.n_epochs_ = len(self.history_.get("loss", []))
+        self._forward = _compile_forward(self.model_)
+        self._fit_mixture(X)
+        self.threshold_ = None
+        return self
+
+    def _fit_mixture(self, X: np.ndarray) -> None:
+        acc = None
+        for pass_ in ("mean", "cov"):
+            for start in range(0, X.shape[0], self.score_batch_size):
+                zc, _ = self._forward_np(X[start:start + self.score_batch_size])
+                gamma = self._gamma_np(zc)
+                if acc is None:
+                    acc = MixtureAccumulator(gamma.shape[1], zc.shape[1])
+                (acc.add_mean if pass_ == "mean" else acc.add_cov)(zc, gamma)
+            if pass_ == "mean":
+                acc.finish_mean()
+        self.phi_, self.mu_, self.cov_ = acc.result()
+        self._energy = MixtureEnergy(self.phi_, self.mu_, self.cov_, jitter=self.jitter)
+        self.jitter_ = self._energy.jitters
+
+    def _gamma_np(self, zc: np.ndarray) -> np.ndarray:
+        from keras import ops
+        return np.asarray(ops.convert_to_numpy(self.model_.estimation(zc, training=False)),
+                          np.float64)
+
+    # -- scoring -----------------------------------------------------------------------
+    def _forward_np(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from keras import ops
+        zc, x_rec = self._forward(np.ascontiguousarray(X, dtype=np.float32))
+        return ops.convert_to_numpy(zc), ops.convert_to_numpy(x_rec)
+
+    def _score_batch(self, X: np.ndarray) -> np.ndarray:
+        zc, _ = self._forward_np(X)
+        return self._energy(zc)
+
+    def _contributions_batch(self, X: np.ndarray) -> np.ndarray:
+        _, x_rec = self._forward_np(X)
+        return np.abs(X - x_rec.astype(np.float64))
+
+    def latent(self, X: np.ndarray) -> np.ndarray:
+        """``zc``: latent code plus relative Euclidean distance and cosine similarity."""
+        X = self._check_input(X)
+        return np.concatenate([self._forward_np(X[s:s + self.score_batch_size])[0]
+                               for s in range(0, X.shape[0], self.score_batch_size)])
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [np.asarray(w) for w in self.model_.get_weights()]
+
+    # -- persistence -------------------------------------------------------------------
+    def _get_state(self):
+        self._check_fitted()
+        meta = self._common_state()
+        meta["n_epochs_"] = getattr(self, "n_epochs_", None)
+        return meta, {"phi_": self.phi_, "mu_": self.mu_, "cov_": self.cov_}
+
+    def _set_state(self, meta, arrays):
+        self._set_common_state(meta)
+        self.n_epochs_ = meta.get("n_epochs_")
+        self.phi_, self.mu_, self.cov_ = (np.asarray(arrays[k], np.float64)
+                                          for k in ("phi_", "mu_", "cov_"))
+        self._energy = MixtureEnergy(self.phi_, self.mu_, self.cov_, jitter=self.jitter)
+        self.jitter_ = self._energy.jitters
+
+    def _save_extra(self, directory) -> list[str]:
+        self.model_.save_weights(os.path.join(os.fspath(directory), WEIGHTS_FILE))
+        return [WEIGHTS_FILE]
+
+    def _load_extra(self, directory) -> None:
+        path = os.path.join(os.fspath(directory), WEIGHTS_FILE)
+        self.model_ = self._build(self.n_features_in_)
+        self.model_.load_weights(path)
+        self._forward = _compile_forward(self.model_)
+
+
+class _NonFiniteGuard:
+    """Keras callback (duck-typed base added lazily) that stops on a non-finite loss."""
+
+    def __new__(cls):
+        import keras
+
+        class Guard(keras.callbacks.Callback):
+            bad_epoch = None
+
+            def on_train_batch_end(self, batch, logs=None):
+                loss = (logs or {}).get("loss")
+                if loss is not None and not math.isfinite(float(loss)):
+                    self.bad_epoch = getattr(self, "_epoch", 0)
+                    self.model.stop_training = True
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self._epoch = epoch
+        return Guard()

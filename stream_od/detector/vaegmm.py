@@ -1,0 +1,49 @@
+"""VAEGMM: DAGMM with a variational autoencoder (Alibi Detect's ``OutlierVAEGMM``),
+scored deterministically at the posterior mean."""
+
+from __future__ import annotations
+
+from stream_od.detector._neural import NeuralGMMDetector
+
+
+class VAEGMM(NeuralGMMDetector):
+    """Defaults follow Alibi Detect's KDD example: encoder 20-15-7 relu, latent 2,
+    decoder 7-15-20 relu, estimation 10 relu -> 2 softmax, 10 samples in the ELBO,
+    loss weights ``w_recon=1e-7``, ``w_energy=0.1`` (lambda1), ``w_cov_diag=0.005``
+    (lambda2), Adam 1e-4, 50 epochs of batch 1024."""
+
+    kind = "vaegmm"
+    variational = True
+
+    def __init__(self, *, encoder_units=(20, 15, 7), latent_dim=2, decoder_units=(7, 15, 20),
+                 estimation_units=(10,), n_gmm=2, activation="relu", n_samples=10,
+                 w_recon=1e-7, w_energy=0.1, w_cov_diag=0.005, w_kl=1.0, recon_scale=0.05,
+                 jitter=1e-6, learning_rate=1e-4, clipnorm=10.0, epochs=50, batch_size=1024,
+                 early_stopping_patience=0, seed=0):
+        self.encoder_units = encoder_units
+        self.latent_dim = latent_dim
+        self.decoder_units = decoder_units
+        self.estimation_units = estimation_units
+        self.n_gmm = n_gmm
+        self.activation = activation
+        self.n_samples = n_samples
+        self.w_recon = w_recon
+        self.w_energy = w_energy
+        self.w_cov_diag = w_cov_diag
+        self.w_kl = w_kl
+        self.recon_scale = recon_scale
+        self.jitter = jitter
+        self.learning_rate = learning_rate
+        self.clipnorm = clipnorm
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.early_stopping_patience = early_stopping_patience
+        self.seed = seed
+
+    def _net_kwargs(self):
+        return dict(encoder_units=tuple(self.encoder_units), latent_dim=int(self.latent_dim),
+                    decoder_units=tuple(self.decoder_units),
+                    estimation_units=tuple(self.estimation_units), n_gmm=int(self.n_gmm),
+                    activation=self.activation, variational=True, n_samples=int(self.n_samples),
+                    w_recon=self.w_recon, w_energy=self.w_energy, w_cov_diag=self.w_cov_diag,
+                    w_kl=self.w_kl, recon_scale=self.recon_scale, jitter=self.jitter)
