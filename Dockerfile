@@ -1,0 +1,62 @@
+# syntax=docker/dockerfile:1
+# stream-od: one image for the trainer (`stream-od train`) and the stream worker (`stream-od worker`).
+#
+#   docker build -t stream-od:local .
+#   docker run --rm stream-od:local --help
+#
+# Two stages: `build` installs the project and its dependencies into a virtual environment
+# (/opt/venv) from wheels; the final stage copies only that environment onto a clean slim
+# Python, runs as an unprivileged user and has no compiler, pip cache or source tree.
+
+ARG PYTHON_VERSION=3.11
+
+FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+RUN pip install --upgrade pip
+WORKDIR /src
+COPY pyproject.toml README.md LICENSE ./
+COPY stream_od ./stream_od
+COPY trainer ./trainer
+# Every dependency ships manylinux wheels, and this stage has no compiler either: a dependency
+# that would need one fails here, loudly. pip byte-compiles on install, so the final image starts
+# without compiling TensorFlow's modules; pip itself is then dropped from the environment.
+RUN pip install . \
+ && pip uninstall -y pip \
+ && stream-od --help >/dev/null
+
+FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
+LABEL org.opencontainers.image.title="stream-od" \
+      org.opencontainers.image.description="Streaming anomaly detection for network traffic on Apache Kafka" \
+      org.opencontainers.image.licenses="Apache-2.0"
+# The image's own pip is not needed at run time either.
+RUN pip uninstall -y pip setuptools wheel 2>/dev/null || true \
+ && groupadd --system --gid 10001 stream-od \
+ && useradd --system --uid 10001 --gid stream-od --home-dir /home/stream-od --create-home \
+      --shell /usr/sbin/nologin stream-od \
+ && mkdir -p /models /data \
+ && chown stream-od:stream-od /models
+# /models: where the trainer publishes artifacts and workers read them (a volume in compose and
+# Kubernetes; owned by the app user so a fresh named volume is writable). /data: training data,
+# mounted read-only.
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    KERAS_BACKEND=tensorflow \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    STREAM_OD_ARTIFACT_PATH=/models/latest \
+    STREAM_OD_METRICS_PORT=9108
+USER 10001:10001
+WORKDIR /home/stream-od
+# Prometheus /metrics and the /healthz and /readyz probes.
+EXPOSE 9108
+# The worker finishes its batch in flight and commits on SIGTERM (exec form: the Python process
+# is PID 1 and receives the signal itself).
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=15s --timeout=3s --start-period=120s --retries=3 \
+  CMD ["python", "-c", "import os, sys, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('STREAM_OD_METRICS_PORT', '9108'), timeout=2); sys.exit(0)"]
+ENTRYPOINT ["stream-od"]
+CMD ["worker"]
