@@ -16,7 +16,7 @@ import sys
 SUBCOMMAND_MODULES = (
     "trainer.cli",           # train, evaluate
     "stream_od.worker_cli",  # worker
-    "stream_od.replay",      # replay
+    "trainer.replay",        # replay
     "stream_od.demo",        # demo
 )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -76,6 +77,11 @@ class WorkerSettings(BaseSettings):
         "classic", description="classic = cooperative-sticky rebalancing; consumer = KIP-848")
     processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
     transactional_id_prefix: str = Field("stream-od", min_length=1)
+    instance_id: str = Field(
+        default_factory=socket.gethostname, min_length=1,
+        description="unique per running worker and stable across its restarts (a pod or host "
+                    "name): it names the transactional id, so a restart fences its predecessor")
+    transaction_timeout_ms: int = Field(30_000, ge=1_000, le=900_000)
     kafka: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="librdkafka settings for every client (security, tuning)")
     consumer: dict[str, str | int | float | bool] = Field(default_factory=dict)

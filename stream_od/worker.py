@@ -1,0 +1,381 @@
+"""The stream worker: Kafka in, micro-batches through the model, alerts out.
+
+One loop, read top to bottom::
+
+    consume up to max_batch_records, waiting at most max_batch_wait_ms
+      -> decode + validate (stream_od.records)     bad records -> dead letters
+      -> score (the artifact: standardize + detector)
+      -> alerts over the threshold (stream_od.alerts)
+      -> one transaction: alerts + dead letters (+ scores) + the consumer offsets
+
+Exactly-once (the default): a transactional producer commits each batch's output together with
+the input offsets (``send_offsets_to_transaction`` with the group metadata, so a zombie from an
+older group generation is fenced by the broker).  A batch is produced and committed before the
+next ``consume`` call, and rebalance callbacks only run inside ``consume``, so no transaction is
+ever open across a rebalance.  An abortable error aborts the batch and rewinds the consumer to
+the batch's first offsets; a fatal error (fenced) stops the worker without writing.
+At-least-once: produce, flush, then commit the offsets synchronously.
+
+The worker knows the model only through the artifact's ``feature_names``, ``score``,
+``contributions``, ``threshold`` and ``version``.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+
+from stream_od.alerts import AlertPolicy, Origin
+from stream_od.config import WorkerSettings
+from stream_od.errors import FatalWorkerError
+from stream_od.kafka import clients, dead_letters
+from stream_od.metrics import Health, WorkerMetrics
+from stream_od.records import RecordDecoder
+
+log = logging.getLogger("stream_od.worker")
+
+
+class Model(Protocol):
+    """What the worker needs of a model artifact (see ``stream_od.artifact.Artifact``)."""
+
+    version: str
+    detector_kind: str
+    feature_names: tuple[str, ...]
+    threshold: float
+    metrics: dict
+
+    def score(self, X_raw: np.ndarray) -> np.ndarray: ...
+
+    def contributions(self, X_raw: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """One model version with everything derived from it; swapped whole between batches."""
+
+    model: Model
+    decoder: RecordDecoder
+    policy: AlertPolicy
+
+    @classmethod
+    def build(cls, model: Model, settings: WorkerSettings) -> "Scorer":
+        """Raises ``ValueError`` when this worker cannot serve the model's feature schema."""
+        decoder = RecordDecoder(model.feature_names, input_format=settings.input_format,
+                                max_record_bytes=settings.max_record_bytes)
+        scale = float(model.metrics.get("score_scale") or 0.0)
+        if not np.isfinite(scale) or scale <= 0:
+            scale = max(abs(float(model.threshold)), 1.0)
+        policy = AlertPolicy(feature_names=tuple(model.feature_names),
+                             threshold=float(model.threshold), score_scale=scale,
+                             model_version=model.version, detector=model.detector_kind,
+                             severity_margins=tuple(settings.severity_margins),
+                             top_k=settings.top_features)
+        return cls(model=model, decoder=decoder, policy=policy)
+
+
+@dataclass
+class BatchResult:
+    consumed: int
+    scored: int
+    alerts: int
+    dead_letters: int
+    aborted: bool = False
+
+
+class Worker:
+    """Consume-score-produce loop.  ``run()`` until ``stop()``; ``process(messages)`` is one batch."""
+
+    def __init__(self, settings: WorkerSettings, model: Model, *,
+                 metrics: WorkerMetrics | None = None, health: Health | None = None):
+        self.settings = settings
+        self.metrics = metrics or WorkerMetrics()
+        self.health = health or Health(stale_after_s=max(30.0, settings.max_batch_wait_ms / 100))
+        self.scorer = Scorer.build(model, settings)
+        self.exactly_once = settings.processing_guarantee == "exactly_once"
+        self._stop = threading.Event()
+        self._pending_scorer: Scorer | None = None
+        self._assigned: set[tuple[str, int]] = set()
+        self._invalid_window: collections.deque[tuple[int, int]] = collections.deque()
+        self.consumer = clients.make_consumer(settings)
+        self.producer = clients.make_producer(settings)
+        self._set_model_metrics()
+        self.health.model_loaded = True
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the loop to finish the batch in flight, commit, and return."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def swap_model(self, model: Model) -> None:
+        """Use ``model`` from the next batch on (thread-safe; never mid-batch)."""
+        self._pending_scorer = Scorer.build(model, self.settings)
+
+    def run(self) -> None:
+        s = self.settings
+        if self.exactly_once:
+            self._retry(lambda: self.producer.init_transactions(30), "init_transactions")
+        self.consumer.subscribe([s.input_topic], on_assign=self._on_assign,
+                                on_revoke=self._on_revoke, on_lost=self._on_lost)
+        self.health.subscribed = True
+        self.metrics.up.set(1)
+        log.info("consuming %s as group %s (%s), model %s", s.input_topic, s.group_id,
+                 s.processing_guarantee, self.scorer.model.version)
+        wait_s = s.max_batch_wait_ms / 1000.0
+        last_lag = 0.0
+        try:
+            while not self._stop.is_set():
+                self.health.turned()
+                messages = self.consumer.consume(num_messages=s.max_batch_records, timeout=wait_s)
+                messages = self._drop_errors(messages)
+                if messages:
+                    self.process(messages)
+                now = time.monotonic()
+                if now - last_lag >= 1.0:
+                    self._update_lag()
+                    last_lag = now
+        finally:
+            self.metrics.up.set(0)
+            self.health.subscribed = False
+            self._close()
+
+    def _close(self) -> None:
+        try:
+            self.producer.flush(10)
+        finally:
+            self.consumer.close()  # leaves the group at once: partitions move without a timeout
+
+    # -- one batch -----------------------------------------------------------------------
+    def process(self, messages: Sequence[Message]) -> BatchResult:
+        if self._pending_scorer is not None:
+            self.scorer, self._pending_scorer = self._pending_scorer, None
+            self.metrics.model_swaps.inc()
+            self._set_model_metrics()
+            log.info("now scoring with model %s", self.scorer.model.version)
+        scorer = self.scorer
+        m = self.metrics
+        n = len(messages)
+        m.records_consumed.inc(n)
+
+        t0 = time.perf_counter()
+        batch = scorer.decoder.decode([msg.value() for msg in messages])
+        t1 = time.perf_counter()
+        scores = scorer.model.score(batch.X) if len(batch.X) else np.empty(0)
+        hit = np.flatnonzero(scores > scorer.policy.threshold)
+        contributions = (scorer.model.contributions(batch.X[hit]) if len(hit)
+                         else np.empty((0, batch.X.shape[1])))
+        t2 = time.perf_counter()
+        self._check_invalid_ratio(n, len(batch.rejected))
+
+        def origin(i: int) -> Origin:
+            msg = messages[i]
+            return Origin(msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1],
+                          msg.key())
+
+        alert_rows = batch.rows[hit]
+        severity = scorer.policy.severities(scores[hit])
+        alert_docs = scorer.policy.build(
+            [origin(int(i)) for i in alert_rows], [batch.fields(int(r)) for r in hit],
+            scores[hit], severity, batch.X[hit], contributions, int(time.time() * 1000))
+        try:
+            if self.exactly_once:
+                self.producer.begin_transaction()
+            out = self.settings
+            for i, doc in zip(alert_rows, alert_docs):
+                self._produce(out.alerts_topic, doc, messages[int(i)].key())
+            for rej in batch.rejected:
+                msg = messages[rej.index]
+                self._produce(out.dead_letter_topic, msg.value(), msg.key(),
+                              dead_letters.headers(origin(rej.index), rej.reason, rej.detail,
+                                                   msg.headers()))
+            if out.scores_topic:
+                for i, sc in zip(batch.rows, scores):
+                    msg = messages[int(i)]
+                    self._produce(out.scores_topic,
+                                  scorer.policy.score_record(origin(int(i)), float(sc)), msg.key())
+            self._commit(messages)
+        except KafkaException as exc:
+            err: KafkaError = exc.args[0]
+            if err.fatal():
+                raise FatalWorkerError(_fatal_message(err, self.settings)) from exc
+            if not (self.exactly_once and err.txn_requires_abort()):
+                raise
+            self._abort_and_rewind(messages)
+            m.transaction_aborts.labels(_reason(err)).inc()
+            log.warning("batch of %d aborted (%s); rewinding to its first offsets", n, err)
+            return BatchResult(n, 0, 0, 0, aborted=True)
+        t3 = time.perf_counter()
+
+        m.batches.inc()
+        m.batch_size.observe(n)
+        m.batch_stage_seconds.labels("decode").observe(t1 - t0)
+        m.batch_stage_seconds.labels("score").observe(t2 - t1)
+        m.batch_stage_seconds.labels("commit").observe(t3 - t2)
+        m.records_scored.inc(len(batch.rows))
+        if len(hit):
+            for label, count in zip(*np.unique(severity, return_counts=True)):
+                m.alerts.labels(str(label)).inc(int(count))
+        for rej in batch.rejected:
+            m.dead_letters.labels(rej.reason).inc()
+        stamps = np.fromiter((msg.timestamp()[1] for msg in messages), dtype=np.float64, count=n)
+        m.end_to_end_latency.observe_many(time.time() - stamps / 1000.0)
+        return BatchResult(n, len(batch.rows), len(hit), len(batch.rejected))
+
+    def _produce(self, topic: str, value: bytes, key: bytes | None,
+                 headers: list[tuple[str, bytes]] | None = None) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value=value, key=key, headers=headers)
+                return
+            except BufferError:  # local queue full: let deliveries drain, then retry
+                self.producer.poll(0.05)
+
+    def _commit(self, messages: Sequence[Message]) -> None:
+        offsets = _next_offsets(messages)
+        if not self.exactly_once:
+            if self.producer.flush(self.settings.transaction_timeout_ms / 1000) != 0:
+                raise FatalWorkerError("records were not acknowledged within "
+                                       "transaction_timeout_ms; not committing offsets")
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+            return
+        self.producer.send_offsets_to_transaction(
+            offsets, self.consumer.consumer_group_metadata(), 30)
+        self._retry(lambda: self.producer.commit_transaction(60), "commit_transaction")
+
+    def _abort_and_rewind(self, messages: Sequence[Message]) -> None:
+        try:
+            self._retry(lambda: self.producer.abort_transaction(30), "abort_transaction")
+        except KafkaException as exc:
+            if exc.args[0].fatal():
+                raise FatalWorkerError(_fatal_message(exc.args[0], self.settings)) from exc
+            raise
+        for tp in _first_offsets(messages):
+            if (tp.topic, tp.partition) in self._assigned:
+                self.consumer.seek(tp)
+
+    def _retry(self, call, what: str, attempts: int = 5) -> None:
+        for attempt in range(attempts):
+            try:
+                call()
+                return
+            except KafkaException as exc:
+                err: KafkaError = exc.args[0]
+                if err.fatal():
+                    raise FatalWorkerError(_fatal_message(err, self.settings)) from exc
+                if not err.retriable() or attempt == attempts - 1:
+                    raise
+                log.warning("%s: %s; retrying", what, err)
+                time.sleep(min(0.1 * 2 ** attempt, 2.0))
+
+    def _check_invalid_ratio(self, n: int, bad: int) -> None:
+        """Stop before draining a broken upstream into the dead-letter topic."""
+        s = self.settings
+        if s.max_dead_letter_ratio >= 1.0:
+            return
+        w = self._invalid_window
+        w.append((n, bad))
+        while len(w) > 1 and sum(x for x, _ in w) - w[0][0] >= s.dead_letter_window:
+            w.popleft()
+        total = sum(x for x, _ in w)
+        invalid = sum(b for _, b in w)
+        if total >= s.dead_letter_window and invalid / total > s.max_dead_letter_ratio:
+            raise FatalWorkerError(
+                f"{invalid} of the last {total} records are invalid (> max_dead_letter_ratio "
+                f"{s.max_dead_letter_ratio}): the producer upstream looks broken; stopping "
+                "without committing this batch")
+
+    # -- Kafka callbacks and bookkeeping ---------------------------------------------------
+    def _drop_errors(self, messages: list[Message]) -> list[Message]:
+        if not any(m.error() for m in messages):
+            return messages
+        good = []
+        for msg in messages:
+            err = msg.error()
+            if err is None:
+                good.append(msg)
+            elif err.fatal():
+                raise FatalWorkerError(f"consumer: {err}")
+            else:
+                log.warning("consumer: %s", err)
+        return good
+
+    def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
+        self.metrics.rebalances.labels("assign").inc()
+        self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
+        self.metrics.assigned_partitions.set(len(self._assigned))
+        log.info("assigned %s", sorted(p for _, p in ((tp.topic, tp.partition) for tp in partitions)))
+
+    def _on_revoke(self, consumer, partitions: list[TopicPartition]) -> None:
+        self._release("revoke", partitions)
+
+    def _on_lost(self, consumer, partitions: list[TopicPartition]) -> None:
+        self._release("lost", partitions)
+
+    def _release(self, kind: str, partitions: list[TopicPartition]) -> None:
+        # Batches commit before the next consume(), so nothing is in flight here: there is no
+        # open transaction to abort and no uncommitted output for these partitions.
+        self.metrics.rebalances.labels(kind).inc()
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        self._assigned -= gone
+        self.metrics.assigned_partitions.set(len(self._assigned))
+        for topic in {t for t, _ in gone}:
+            self.metrics.clear_lag(topic, [p for t, p in gone if t == topic])
+        log.info("%s %s", kind, sorted(p for _, p in gone))
+
+    def _update_lag(self) -> None:
+        if not self._assigned:
+            return
+        tps = [TopicPartition(t, p) for t, p in sorted(self._assigned)]
+        try:
+            positions = self.consumer.position(tps)
+        except KafkaException:
+            return
+        for tp in positions:
+            try:
+                _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            except KafkaException:
+                continue
+            if high < 0 or tp.offset < 0:
+                continue
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - tp.offset))
+
+    def _set_model_metrics(self) -> None:
+        model = self.scorer.model
+        self.metrics.set_model(model.version, model.detector_kind, float(model.threshold))
+
+
+def _reason(err: KafkaError) -> str:
+    return (err.name() or "error").lower()
+
+
+def _fatal_message(err: KafkaError, settings: WorkerSettings) -> str:
+    if err.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED,
+                      KafkaError.INVALID_PRODUCER_EPOCH):
+        return (f"fenced: another worker with transactional id "
+                f"{clients.transactional_id(settings)!r} started; each worker needs its own "
+                f"instance_id (STREAM_OD_INSTANCE_ID). Not writing anything more. ({err})")
+    return f"fatal Kafka error: {err}"
+
+
+def _next_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
+    last: dict[tuple[str, int], int] = {}
+    for msg in messages:
+        last[(msg.topic(), msg.partition())] = msg.offset()
+    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+
+
+def _first_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
+    first: dict[tuple[str, int], int] = {}
+    for msg in messages:
+        first.setdefault((msg.topic(), msg.partition()), msg.offset())
+    return [TopicPartition(t, p, o) for (t, p), o in first.items()]

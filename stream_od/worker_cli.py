@@ -1,0 +1,111 @@
+"""``stream-od worker``: load settings and the model, serve metrics, run the loop, stop cleanly.
+
+Exit codes: 0 after a clean stop (SIGTERM/SIGINT), 2 for a configuration or artifact problem
+found at start (the message says what to fix), 1 when the worker had to stop (fenced, fatal
+Kafka error, too many invalid records).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+log = logging.getLogger("stream_od.worker")
+
+EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("worker", help="score a Kafka topic with a trained model and emit alerts",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML or JSON settings file (same as STREAM_OD_CONFIG_FILE)")
+    p.add_argument("--artifact", metavar="DIR", help="artifact directory (overrides "
+                   "STREAM_OD_ARTIFACT_PATH)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from stream_od.config import load_settings
+    from stream_od.errors import ConfigError, FatalWorkerError
+
+    if args.config:
+        os.environ["STREAM_OD_CONFIG_FILE"] = args.config
+    overrides = {"artifact_path": args.artifact} if args.artifact else {}
+    try:
+        settings = load_settings(**overrides)
+    except ConfigError as exc:
+        print(f"stream-od worker: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        worker, server = _start(settings)
+    except (ConfigError, FatalWorkerError) as exc:
+        print(f"stream-od worker: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    def on_signal(signum, _frame):
+        log.info("%s: finishing the batch in flight, then stopping (grace %.0f s)",
+                 signal.Signals(signum).name, settings.shutdown_grace_s)
+        worker.stop()
+        timer = threading.Timer(settings.shutdown_grace_s, _give_up, args=(settings,))
+        timer.daemon = True
+        timer.start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        worker.run()
+    except FatalWorkerError as exc:
+        log.error("stopping: %s", exc)
+        return EXIT_FATAL
+    finally:
+        server.stop()
+    log.info("stopped cleanly")
+    return EXIT_OK
+
+
+def _give_up(settings) -> None:
+    log.error("did not stop within shutdown_grace_s=%s; exiting without committing the batch "
+              "in flight (it will be re-processed)", settings.shutdown_grace_s)
+    logging.shutdown()
+    os._exit(EXIT_FATAL)
+
+
+def _start(settings):
+    """Load and check everything the loop needs; raise ConfigError with what to fix."""
+    from stream_od.artifact import Artifact, ArtifactError
+    from stream_od.errors import ConfigError
+    from stream_od.kafka.topics import missing_topics
+    from stream_od.metrics import Health, MetricsServer, WorkerMetrics
+    from stream_od.worker import Worker
+
+    try:
+        model = Artifact.load(settings.artifact_path)
+    except ArtifactError as exc:
+        raise ConfigError(f"cannot load the model (artifact_path / STREAM_OD_ARTIFACT_PATH="
+                          f"{settings.artifact_path}): {exc}") from exc
+    outputs = [settings.alerts_topic, settings.dead_letter_topic]
+    if settings.scores_topic:
+        outputs.append(settings.scores_topic)
+    missing = missing_topics(settings.client_config({}), [settings.input_topic, *outputs])
+    if missing:
+        raise ConfigError(f"topic(s) {missing} do not exist on {settings.bootstrap_servers}: "
+                          "create them (the demo and deploy/ show how) or fix the *_topic "
+                          "settings")
+    metrics = WorkerMetrics()
+    health = Health(stale_after_s=max(30.0, 3 * settings.max_batch_wait_ms / 1000))
+    try:
+        worker = Worker(settings, model, metrics=metrics, health=health)
+    except ValueError as exc:  # the schema cannot be served with these settings
+        raise ConfigError(f"model {model.version} cannot be served: {exc}") from exc
+    server = MetricsServer(metrics, health, settings.metrics_host, settings.metrics_port).start()
+    log.info("model %s (%s, %d features, threshold %.6g); metrics on http://%s:%d/metrics",
+             model.version, model.detector_kind, len(model.feature_names), model.threshold,
+             settings.metrics_host, server.port)
+    return worker, server

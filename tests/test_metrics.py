@@ -1,0 +1,58 @@
+"""Metrics and probes, read back over HTTP."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+import numpy as np
+
+from stream_od.metrics import Health, MetricsServer, WorkerMetrics
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_metrics_and_probes_over_http():
+    m = WorkerMetrics()
+    health = Health(stale_after_s=60)
+    server = MetricsServer(m, health, "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        m.records_consumed.inc(7)
+        m.end_to_end_latency.observe_many(np.array([0.004, 0.02, 0.02, 99.0]))
+        m.set_model("v9", "vaegmm", 3.25)
+        code, text = get(base + "/metrics")
+        assert code == 200
+        assert "stream_od_records_consumed_total 7.0" in text
+        assert 'stream_od_end_to_end_latency_seconds_bucket{le="0.005"} 1.0' in text
+        assert 'stream_od_end_to_end_latency_seconds_bucket{le="0.025"} 3.0' in text
+        assert 'stream_od_end_to_end_latency_seconds_bucket{le="+Inf"} 4.0' in text
+        assert "stream_od_end_to_end_latency_seconds_count 4.0" in text
+        assert 'stream_od_model_info{detector="vaegmm",threshold="3.25",version="v9"} 1.0' in text
+
+        assert get(base + "/healthz")[0] == 200
+        assert get(base + "/readyz") == (503, "no model loaded\n")
+        health.model_loaded = True
+        assert get(base + "/readyz") == (503, "not subscribed\n")
+        health.subscribed = True
+        assert get(base + "/readyz")[0] == 200
+        health.stale_after_s = 0
+        assert get(base + "/healthz")[0] == 503
+        assert get(base + "/nope")[0] == 404
+    finally:
+        server.stop()
+
+
+def test_lag_series_are_cleared_on_revoke():
+    m = WorkerMetrics()
+    m.consumer_lag.labels("in", "0").set(5)
+    m.consumer_lag.labels("in", "1").set(6)
+    m.clear_lag("in", [0, 7])
+    text = m.render().decode()
+    assert 'partition="0"' not in text and 'partition="1"' in text
