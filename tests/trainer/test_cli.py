@@ -1,0 +1,51 @@
+"""Quick end-to-end: train -> artifact -> evaluate on a small KDD sample."""
+
+import argparse
+import json
+import pathlib
+
+import pytest
+
+from stream_od.artifact import Artifact
+from trainer import cli
+
+FIXTURE = str(pathlib.Path(__file__).parents[1] / "fixtures" / "kdd_sample.csv.gz")
+
+
+def _run(argv):
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+@pytest.mark.parametrize("detector,extra,floor", [
+    ("mahalanobis", [], 0.95),
+    ("vaegmm", ["--epochs", "3", "--batch-size", "256", "--learning-rate", "3e-3"], 0.9),
+])
+def test_train_then_evaluate(tmp_path, capsys, detector, extra, floor):
+    out = tmp_path / "art"
+    rc = _run(["train", "--data", FIXTURE, "--detector", detector, "--out", str(out),
+               "--n-train", "3000", "--quiet", *extra])
+    assert rc == 0
+    art = Artifact.load(out)
+    assert art.detector_kind == detector and art.metrics["test_batch"]["auroc"] > floor
+    rc = _run(["evaluate", "--artifact", str(out), "--data", FIXTURE, "--out", str(tmp_path / "rep")])
+    assert rc == 0
+    rep = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert rep["full"]["n"] == 4000 and rep["full"]["auroc"] > floor
+    for png in ("scores.png", "roc.png", "confusion.png"):
+        assert (tmp_path / "rep" / png).stat().st_size > 1000
+    if detector != "mahalanobis":
+        assert (tmp_path / "rep" / "latent.png").is_file()
+
+
+def test_train_refuses_non_empty_out(tmp_path, capsys):
+    (tmp_path / "x").write_text("")
+    assert _run(["train", "--data", FIXTURE, "--detector", "mahalanobis", "--out", str(tmp_path)]) == 2
+
+
+def test_bad_data_path(tmp_path, capsys):
+    assert _run(["train", "--data", "/nope.gz", "--detector", "mahalanobis",
+                 "--out", str(tmp_path / "a")]) == 1
+    assert "not found" in capsys.readouterr().err
