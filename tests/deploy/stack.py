@@ -1,0 +1,375 @@
+"""Read the operations stack (compose, Kubernetes, Prometheus, Grafana, Dockerfile) for the tests.
+
+Small, dependency-free readers for what the deploy tests compare: the metric names a PromQL
+expression selects, the series a Prometheus exposition offers, environment variables each file
+sets, Compose's ``${VAR:-default}`` interpolation, and the topics a setup script creates.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from functools import cache
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = REPO / "docker-compose.yml"
+DOCKERFILE = REPO / "Dockerfile"
+DOCKERIGNORE = REPO / ".dockerignore"
+K8S = REPO / "deploy" / "k8s"
+PROMETHEUS = REPO / "deploy" / "prometheus"
+GRAFANA = REPO / "deploy" / "grafana"
+DASHBOARD = GRAFANA / "dashboards" / "stream-od.json"
+KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
+KAFKA_POM = REPO / "deploy" / "kafka" / "pom.xml"
+OPERATE_DOC = REPO / "docs" / "operate.md"
+
+WORKER_JOB = "stream-od-worker"  # Prometheus job name of the workers, in every setup
+STREAM_OD_IMAGES = ("stream-od",)  # image names (before the tag) that run our code
+
+# Environment variables a stream-od container may carry that are not WorkerSettings fields.
+DOCUMENTED_NON_SETTINGS = frozenset({
+    "STREAM_OD_CONFIG_FILE",  # names the settings file (stream_od.config.CONFIG_FILE_ENV)
+    "KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL",  # Keras and TensorFlow
+    "PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE",  # the interpreter
+    "PIP_DISABLE_PIP_VERSION_CHECK", "PIP_NO_CACHE_DIR",  # the image's build stage
+})
+
+# Series Prometheus makes itself for every target.
+PROMETHEUS_BUILTINS = frozenset({
+    "up", "scrape_duration_seconds", "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling", "scrape_series_added",
+})
+
+
+# --------------------------------------------------------------------------- files
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def load_yaml_all(path: Path) -> list[Any]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+
+
+@cache
+def compose() -> dict:
+    """docker-compose.yml with Compose's interpolation applied (every variable unset)."""
+    return interpolate(load_yaml(COMPOSE))
+
+
+@cache
+def k8s_objects() -> tuple[dict, ...]:
+    """Every object of the kustomization's resources, in order."""
+    kust = load_yaml(K8S / "kustomization.yaml")
+    out: list[dict] = []
+    for name in kust["resources"]:
+        out.extend(load_yaml_all(K8S / name))
+    return tuple(out)
+
+
+def k8s_one(kind: str, name: str | None = None) -> dict:
+    found = [o for o in k8s_objects()
+             if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+    assert len(found) == 1, f"expected one {kind} {name or ''} in deploy/k8s, found {len(found)}"
+    return found[0]
+
+
+def pod_templates() -> Iterator[tuple[dict, dict]]:
+    """``(object, pod spec)`` of every workload in deploy/k8s."""
+    for obj in k8s_objects():
+        spec = obj.get("spec", {})
+        if obj["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+            yield obj, spec["template"]["spec"]
+        elif obj["kind"] == "CronJob":
+            yield obj, spec["jobTemplate"]["spec"]["template"]["spec"]
+        elif obj["kind"] == "Pod":
+            yield obj, spec
+
+
+def containers(pod_spec: dict) -> list[dict]:
+    return [*pod_spec.get("initContainers", []), *pod_spec.get("containers", [])]
+
+
+def runs_stream_od(image: str) -> bool:
+    base = image.rsplit("/", 1)[-1].split("@")[0].split(":")[0]
+    return base in STREAM_OD_IMAGES
+
+
+@cache
+def dashboard() -> dict:
+    return json.loads(DASHBOARD.read_text())
+
+
+def dashboard_panels() -> list[dict]:
+    """Every panel, rows' collapsed children included, rows themselves excluded."""
+    out = []
+    for p in dashboard()["panels"]:
+        if p["type"] == "row":
+            out.extend(p.get("panels", []))
+        else:
+            out.append(p)
+    return out
+
+
+def dashboard_exprs() -> list[tuple[str, str]]:
+    """``(where, PromQL)`` for every panel target and every query variable."""
+    out = [(f"panel {p['title']!r} target {t['refId']}", t["expr"])
+           for p in dashboard_panels() for t in p.get("targets", [])]
+    for var in dashboard()["templating"]["list"]:
+        if var["type"] == "query":
+            q = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
+            m = re.fullmatch(r"\s*label_values\((.*),\s*(\w+)\s*\)\s*", q)
+            assert m, f"variable {var['name']}: expected label_values(selector, label), got {q!r}"
+            out.append((f"variable {var['name']!r}", m.group(1)))
+    return out
+
+
+@cache
+def rule_files() -> tuple[Path, ...]:
+    return tuple(sorted((PROMETHEUS / "rules").glob("*.yml")))
+
+
+def alert_rules() -> list[dict]:
+    return [r for f in rule_files() for g in load_yaml(f)["groups"] for r in g["rules"]]
+
+
+def rule_exprs() -> list[tuple[str, str]]:
+    return [(f"rule {r.get('alert') or r.get('record')}", str(r["expr"])) for r in alert_rules()]
+
+
+# --------------------------------------------------------------------------- PromQL
+
+_STRING = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`')
+_GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\(([^()]*)\)")
+_IDENT = re.compile(r"(?<![\w.:$])([A-Za-z_:][\w:]*)")
+_KEYWORDS = frozenset({"and", "or", "unless", "bool", "offset", "by", "without", "on",
+                       "ignoring", "group_left", "group_right", "inf", "nan"})
+
+
+def _grafana_vars(expr: str) -> str:
+    # Grafana's interval variables stand for durations; the others only occur inside strings.
+    return re.sub(r"\$\{?__\w+\}?", "1m", expr)
+
+
+def _check_balanced(expr: str) -> None:
+    pairs, stack = {")": "(", "]": "[", "}": "{"}, []
+    for ch in _STRING.sub('""', expr):
+        if ch in "([{":
+            stack.append(ch)
+        elif ch in pairs:
+            if not stack or stack.pop() != pairs[ch]:
+                raise ValueError(f"unbalanced {ch!r} in {expr!r}")
+    if stack:
+        raise ValueError(f"unclosed {stack[-1]!r} in {expr!r}")
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """Names of the series an expression selects (``foo`` in ``rate(foo{a="b"}[5m])``).
+
+    Strings, label matchers, ranges and grouping clauses are removed first; what is left that
+    looks like an identifier and is not a function call or keyword is a metric name. Also
+    handles ``{__name__="foo"}``.
+    """
+    expr = _grafana_vars(expr)
+    _check_balanced(expr)
+    names = set(re.findall(r'__name__\s*=\s*"([^"]+)"', expr))
+    text = _STRING.sub('""', expr)
+    text = re.sub(r"\{[^{}]*\}", " ", text)
+    text = re.sub(r"\[[^\[\]]*\]", " ", text)
+    text = _GROUPING.sub(" ", text)
+    for m in _IDENT.finditer(text):
+        name = m.group(1)
+        after = text[m.end():].lstrip()
+        if after.startswith("(") or name.lower() in _KEYWORDS:
+            continue
+        names.add(name)
+    return names
+
+
+def promql_label_names(expr: str) -> set[str]:
+    """Label names an expression groups or matches on (``by (a)``, ``{b="x"}``, ``on (c)``)."""
+    expr = _grafana_vars(expr)
+    text = _STRING.sub('""', expr)
+    labels = set()
+    for m in _GROUPING.finditer(text):
+        labels.update(x.strip() for x in m.group(2).split(",") if x.strip())
+    for m in re.finditer(r"\{([^{}]*)\}", text):
+        labels.update(re.findall(r"([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)", m.group(1)))
+    labels.discard("__name__")
+    return labels
+
+
+# --------------------------------------------------------------------------- exposition
+
+def exposition_series(text: str) -> dict[str, str]:
+    """``{series name: family type}`` of a Prometheus or OpenMetrics text exposition.
+
+    A histogram ``h`` offers ``h_bucket``, ``h_sum`` and ``h_count`` but no ``h``; a counter
+    ``c`` offers ``c_total``; an info ``i`` offers ``i_info``. Families with no sample yet (a
+    labelled counter before its first increment) are included from their ``# TYPE`` line.
+    """
+    out: dict[str, str] = {}
+    families: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(None, 3)
+            kind = kind.strip()
+            families[name] = kind
+            if kind == "counter":
+                out[name if name.endswith("_total") else name + "_total"] = kind
+            elif kind == "histogram":
+                out.update({f"{name}_{s}": kind for s in ("bucket", "sum", "count")})
+            elif kind == "gaugehistogram":
+                out.update({f"{name}_{s}": kind for s in ("bucket", "gsum", "gcount")})
+            elif kind == "summary":
+                out.update({name: kind, f"{name}_sum": kind, f"{name}_count": kind})
+            elif kind == "info":
+                out[name if name.endswith("_info") else name + "_info"] = kind
+            else:
+                out[name] = kind
+        elif line and not line.startswith("#"):
+            name = re.match(r"[A-Za-z_:][\w:]*", line).group(0)
+            if name not in out:
+                family = next((f for f in families if name.startswith(f)), None)
+                out[name] = families.get(family, "untyped")
+    return out
+
+
+def metric_families(text: str) -> set[str]:
+    return {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+
+
+# --------------------------------------------------------------------------- env, shell
+
+_VAR = re.compile(r"\$\$|\$\{(\w+)(?:(:?[-?+])([^}]*))?\}|\$(\w+)")
+
+
+def interpolate(value: Any, env: dict[str, str] | None = None) -> Any:
+    """Compose's variable interpolation on every string of a loaded YAML document."""
+    env = env or {}
+    if isinstance(value, dict):
+        return {k: interpolate(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def sub(m: re.Match) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name = m.group(1) or m.group(4)
+        op, arg = m.group(2), m.group(3)
+        current = env.get(name)
+        if op in (":-", "-"):
+            if current is None or (op == ":-" and current == ""):
+                return arg
+        if op in (":?", "?") and not current:
+            raise ValueError(f"${{{name}}} is required: {arg}")
+        return current or ""
+
+    return _VAR.sub(sub, value)
+
+
+def env_mapping(environment: Any) -> dict[str, str]:
+    """Compose's ``environment`` in either form (mapping or ``KEY=value`` list)."""
+    if environment is None:
+        return {}
+    if isinstance(environment, dict):
+        return {str(k): "" if v is None else str(v) for k, v in environment.items()}
+    out = {}
+    for item in environment:
+        key, _, val = str(item).partition("=")
+        out[key] = val
+    return out
+
+
+def shell_expand(word: str, env: dict[str, str]) -> str:
+    """``$VAR`` / ``${VAR}`` in one shell word, quotes removed."""
+    word = word.strip().strip('"').strip("'")
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: env[m.group(1)], word)
+
+
+def created_topics(script: str, env: dict[str, str] | None = None) -> dict[str, int]:
+    """``{topic: partitions}`` created by a setup script's ``create TOPIC PARTITIONS`` lines."""
+    env = env or {}
+    out = {}
+    for m in re.finditer(r"^\s*create\s+(\S+)\s+(\d+)\b", script, re.M):
+        out[shell_expand(m.group(1), env)] = int(m.group(2))
+    return out
+
+
+def stream_od_invocations(script: str) -> list[list[str]]:
+    """Argument lists of every ``stream-od ...`` command in a shell script (no leading name)."""
+    joined = re.sub(r"\\\n\s*", " ", script)
+    out = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line.startswith("stream-od "):
+            out.append(shlex.split(line)[1:])
+    return out
+
+
+def dockerfile_stages() -> list[list[str]]:
+    """The Dockerfile's instructions (continuations joined), split into stages."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    stages: list[list[str]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.upper().startswith("FROM "):
+            stages.append([])
+        if stages:
+            stages[-1].append(line)
+    return stages
+
+
+def dockerfile_env(lines: list[str]) -> dict[str, str]:
+    out = {}
+    for line in lines:
+        if line.upper().startswith("ENV "):
+            rest = line[4:].strip()
+            if "=" in rest.split()[0]:
+                for word in shlex.split(rest):
+                    k, _, v = word.partition("=")
+                    out[k] = v
+            else:
+                k, v = rest.split(None, 1)
+                out[k] = v
+    return out
+
+
+def kafka_sh_properties() -> dict[str, str]:
+    """The server.properties the local broker script writes (``$PORT`` etc. left unexpanded)."""
+    text = KAFKA_SH.read_text()
+    body = re.search(r"<<EOF\n(.*?)\nEOF", text, re.S).group(1)
+    props = {}
+    for line in body.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            k, _, v = line.partition("=")
+            props[k.strip()] = v.strip()
+    return props
+
+
+def kafka_version() -> str:
+    return re.search(r"<kafka.version>([^<]+)</kafka.version>", KAFKA_POM.read_text()).group(1)
+
+
+def duration_s(value: Any) -> float:
+    """Compose / Go durations: ``45s``, ``1m30s``, ``500ms``; a bare number is seconds."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    total, pos = 0.0, 0
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6}
+    for m in re.finditer(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)", value):
+        assert m.start() == pos, f"bad duration {value!r}"
+        total += float(m.group(1)) * units[m.group(2)]
+        pos = m.end()
+    assert pos == len(value) and pos > 0, f"bad duration {value!r}"
+    return total

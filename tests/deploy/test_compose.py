@@ -1,0 +1,157 @@
+"""docker-compose.yml holds together: broker settings, topics, jobs, workers, ports, mounts.
+
+Docker is not needed: the file is read as YAML with Compose's interpolation defaults applied.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from stream_od.cli import build_parser
+from stream_od.config import WorkerSettings
+from tests.deploy import stack
+
+# Broker settings that differ on purpose between the local broker and the container: addresses
+# and paths. Every other line of deploy/kafka/kafka.sh's server.properties must match.
+NETWORK_SPECIFIC = {"controller.quorum.voters", "listeners", "advertised.listeners", "log.dirs",
+                    "listener.security.protocol.map"}
+
+
+@pytest.fixture(scope="module")
+def services() -> dict:
+    return stack.compose()["services"]
+
+
+@pytest.fixture(scope="module")
+def worker(services) -> dict:
+    return services["worker"]
+
+
+@pytest.fixture(scope="module")
+def worker_settings(worker) -> WorkerSettings:
+    env = stack.env_mapping(worker["environment"])
+    fields = {k.removeprefix("STREAM_OD_").lower(): v for k, v in env.items()}
+    return WorkerSettings.model_validate(fields)
+
+
+def test_services_present(services):
+    assert {"kafka", "kafka-setup", "trainer", "worker", "prometheus", "grafana",
+            "replay"} <= set(services)
+    assert services["replay"].get("profiles") == ["demo"]
+
+
+def test_broker_image_is_the_local_brokers_version(services):
+    assert services["kafka"]["image"] == f"apache/kafka:{stack.kafka_version()}"
+    assert re.fullmatch(r"4\.1\.\d+", stack.kafka_version())
+    assert services["kafka-setup"]["image"] == services["kafka"]["image"]
+
+
+def test_broker_mirrors_the_local_kafka_settings(services):
+    env = stack.env_mapping(services["kafka"]["environment"])
+    for key, value in stack.kafka_sh_properties().items():
+        var = "KAFKA_" + key.upper().replace(".", "_")
+        assert var in env, f"kafka.sh sets {key}; compose's kafka service lacks {var}"
+        if key not in NETWORK_SPECIFIC and key != "node.id":
+            assert env[var] == value, f"{var}={env[var]!r}, kafka.sh has {key}={value}"
+    # The advertised listener the workers use resolves inside the compose network.
+    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+
+
+def test_topic_setup_creates_what_the_workers_use(services, worker, worker_settings):
+    script = "\n".join(services["kafka-setup"]["command"])
+    topics = stack.created_topics(script)
+    for topic in (worker_settings.input_topic, worker_settings.alerts_topic,
+                  worker_settings.dead_letter_topic):
+        assert topic in topics, f"{topic} is not created (the broker's auto-creation is off)"
+    replicas = worker["deploy"]["replicas"]
+    assert replicas >= 2, "the issue asks for two workers in one group"
+    assert replicas <= topics[worker_settings.input_topic], (
+        "more worker replicas than input partitions: the extra ones would idle")
+
+
+def test_workers_bootstrap_from_the_broker_listener(worker_settings):
+    assert worker_settings.bootstrap_servers == "kafka:9092"
+
+
+def test_jobs_run_in_order(services):
+    dep = {name: svc.get("depends_on", {}) for name, svc in services.items()}
+    assert dep["kafka-setup"]["kafka"]["condition"] == "service_healthy"
+    assert dep["trainer"]["kafka-setup"]["condition"] == "service_completed_successfully"
+    assert dep["worker"]["trainer"]["condition"] == "service_completed_successfully"
+    assert dep["worker"]["kafka-setup"]["condition"] == "service_completed_successfully"
+
+
+def test_trainer_publishes_where_the_workers_read(services, worker_settings):
+    trainer = services["trainer"]
+    script = "\n".join(trainer["command"])
+    models_mount = next(v for v in trainer["volumes"] if v.endswith(":/models"))
+    assert models_mount.split(":")[0] in stack.compose()["volumes"]
+    assert str(worker_settings.artifact_path) == "/models/latest"
+    assert "mv -T /models/latest.tmp /models/latest" in script  # atomic switch
+    assert any(v.startswith("models:/models") and v.endswith(":ro")
+               for v in services["worker"]["volumes"])
+    # KDD data: host ./data, read-only.
+    for name in ("trainer", "replay"):
+        assert "./data:/data:ro" in services[name]["volumes"], name
+
+
+def test_commands_parse_with_the_real_cli(services):
+    parser = build_parser()
+    invocations = [services["worker"]["command"], services["replay"]["command"]]
+    invocations += stack.stream_od_invocations("\n".join(services["trainer"]["command"]))
+    assert any(args[0] == "train" for args in invocations), "the trainer never trains"
+    for args in invocations:
+        args = [a.replace("$version", "v1") for a in args]
+        try:
+            parser.parse_args(args)
+        except SystemExit as exc:
+            pytest.fail(f"`stream-od {' '.join(args)}` is rejected by the CLI (exit {exc.code})")
+
+
+def test_ports_and_probes(services, worker, worker_settings):
+    port = worker_settings.metrics_port
+    assert port == WorkerSettings.model_fields["metrics_port"].default == 9108
+    assert str(port) in [str(p) for p in worker.get("expose", [])]
+    probe = " ".join(worker["healthcheck"]["test"])
+    assert f"127.0.0.1:{port}/healthz" in probe
+    prom = stack.load_yaml(stack.PROMETHEUS / "prometheus.yml")
+    job = next(j for j in prom["scrape_configs"] if j["job_name"] == stack.WORKER_JOB)
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    sd = job["dns_sd_configs"][0]
+    assert sd["port"] == port
+    assert sd["names"] == ["worker"]
+
+
+def test_stop_grace_outlasts_the_workers_shutdown(worker, worker_settings):
+    assert stack.duration_s(worker["stop_grace_period"]) > worker_settings.shutdown_grace_s
+
+
+def test_mounted_config_files_exist(services):
+    for name in ("prometheus", "grafana"):
+        for volume in services[name]["volumes"]:
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (stack.REPO / source).exists(), f"{name} mounts missing {source}"
+
+
+def test_prometheus_loads_the_rules(services):
+    prom = stack.load_yaml(stack.PROMETHEUS / "prometheus.yml")
+    mounts = dict(v.split(":")[:2][::-1] for v in services["prometheus"]["volumes"])
+    rules_dir = mounts["/etc/prometheus/rules"]
+    assert (stack.REPO / rules_dir).resolve() == (stack.PROMETHEUS / "rules").resolve()
+    assert prom["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+    assert stack.rule_files(), "no rule file in deploy/prometheus/rules"
+    assert mounts["/etc/prometheus/prometheus.yml"] == "./deploy/prometheus/prometheus.yml"
+
+
+def test_grafana_is_provisioned(services):
+    mounts = dict(v.split(":")[:2][::-1] for v in services["grafana"]["volumes"])
+    provider = stack.load_yaml(stack.GRAFANA / "provisioning" / "dashboards" / "stream-od.yml")
+    path = provider["providers"][0]["options"]["path"]
+    assert mounts[path] == "./deploy/grafana/dashboards"
+    assert mounts["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
+    ds = stack.load_yaml(stack.GRAFANA / "provisioning" / "datasources" / "prometheus.yml")
+    url = ds["datasources"][0]["url"]
+    assert url == "http://prometheus:9090" and "9090" in services["prometheus"]["ports"][0]
