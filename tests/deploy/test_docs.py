@@ -1,0 +1,39 @@
+"""docs/operate.md (the README's "Operate" section) keeps up with the stack it describes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from stream_od.records import REASONS
+from tests.deploy import stack
+
+
+@pytest.fixture(scope="module")
+def doc() -> str:
+    return stack.OPERATE_DOC.read_text()
+
+
+def test_every_panel_is_explained(doc):
+    documented = set(re.findall(r"^\| ([^|]+?) \|", doc, re.M))
+    missing = [p["title"] for p in stack.dashboard_panels() if p["title"] not in documented]
+    assert not missing, f"panels without a row in docs/operate.md: {missing}"
+
+
+def test_every_alert_is_explained(doc):
+    missing = [r["alert"] for r in stack.alert_rules() if f"| {r['alert']} |" not in doc]
+    assert not missing, f"alerts without a row in docs/operate.md: {missing}"
+
+
+def test_dead_letter_reasons_are_the_codes(doc):
+    panel = next(p for p in stack.dashboard_panels() if p["title"] == "Dead letters by reason")
+    for reason in REASONS:
+        assert reason in panel["description"] and f"`{reason}`" in doc, reason
+
+
+def test_the_commands_it_promises(doc):
+    for command in ("docker compose up -d --build", "docker compose up -d --scale worker=",
+                    "docker compose --profile demo up -d replay", "http://localhost:3000",
+                    "kubectl apply -k deploy/k8s"):
+        assert command in doc, command
