@@ -40,13 +40,16 @@ RUN pip uninstall -y pip setuptools wheel 2>/dev/null || true \
  && chown stream-od:stream-od /models
 # /models: where the trainer publishes artifacts and workers read them (a volume in compose and
 # Kubernetes; owned by the app user so a fresh named volume is writable). /data: training data,
-# mounted read-only.
+# mounted read-only. Keras' and matplotlib's caches go to /tmp, the one writable path when
+# Kubernetes mounts the root file system read-only.
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     KERAS_BACKEND=tensorflow \
     TF_CPP_MIN_LOG_LEVEL=2 \
+    KERAS_HOME=/tmp/keras \
+    MPLCONFIGDIR=/tmp/matplotlib \
     STREAM_OD_ARTIFACT_PATH=/models/latest \
     STREAM_OD_METRICS_PORT=9108
 USER 10001:10001

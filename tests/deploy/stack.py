@@ -34,7 +34,8 @@ STREAM_OD_IMAGES = ("stream-od",)  # image names (before the tag) that run our c
 # Environment variables a stream-od container may carry that are not WorkerSettings fields.
 DOCUMENTED_NON_SETTINGS = frozenset({
     "STREAM_OD_CONFIG_FILE",  # names the settings file (stream_od.config.CONFIG_FILE_ENV)
-    "KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL",  # Keras and TensorFlow
+    "KERAS_BACKEND", "KERAS_HOME", "TF_CPP_MIN_LOG_LEVEL",  # Keras and TensorFlow
+    "MPLCONFIGDIR",  # matplotlib (the trainer's report plots)
     "PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE",  # the interpreter
     "PIP_DISABLE_PIP_VERSION_CHECK", "PIP_NO_CACHE_DIR",  # the image's build stage
 })

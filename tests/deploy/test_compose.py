@@ -155,3 +155,13 @@ def test_grafana_is_provisioned(services):
     ds = stack.load_yaml(stack.GRAFANA / "provisioning" / "datasources" / "prometheus.yml")
     url = ds["datasources"][0]["url"]
     assert url == "http://prometheus:9090" and "9090" in services["prometheus"]["ports"][0]
+
+
+def test_third_party_images_are_pinned(services):
+    for name, svc in services.items():
+        image = svc.get("image", "")
+        if stack.runs_stream_od(image):
+            assert "build" in svc, f"{name} runs our image but does not build it"
+            continue
+        tag = image.rpartition(":")[2]
+        assert ":" in image and tag != "latest" and re.search(r"\d", tag), f"{name}: {image}"
