@@ -1,0 +1,74 @@
+"""Crash safety: kill -9 the worker mid-stream, restart it; a clean SIGTERM mid-stream too.
+
+A read_committed reader of the outputs must see every input record exactly once: the output of
+a batch and its input offsets commit in one transaction, and a restarted worker (same
+instance_id, so the same transactional id) fences its dead predecessor and aborts what it left
+open.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from confluent_kafka import Consumer, TopicPartition
+
+from tests.integration.conftest import offline_scores
+from tests.integration.test_worker_stream import by_seq
+from tests.worker_support import WorkerProcess, metric_total
+from trainer.replay import produce
+
+
+def group_done(bootstrap: str, group: str, topic: str) -> bool:
+    """True when the group's committed offsets reached every partition's end."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        tps = [TopicPartition(topic, p) for p in parts]
+        committed = c.committed(tps, timeout=10)
+        for tp in committed:
+            _, high = c.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
+            if tp.offset < high:
+                return False
+        return True
+    finally:
+        c.close()
+
+
+def test_kill_nine_three_times_and_sigterm_lose_and_duplicate_nothing(
+        kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, read_topic, tmp_path):
+    artifact, path = mahalanobis_artifact
+    env = {**worker_topics, "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+           "STREAM_OD_ARTIFACT_PATH": str(path), "STREAM_OD_MAX_BATCH_RECORDS": "100",
+           "STREAM_OD_MAX_BATCH_WAIT_MS": "20",
+           # A killed member holds its partitions until its session times out: keep that short.
+           "STREAM_OD_CONSUMER": '{"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}'}
+    topic, group = env["STREAM_OD_INPUT_TOPIC"], env["STREAM_OD_GROUP_ID"]
+    # A backlog keeps each worker busy committing batch after batch, so the kills land
+    # mid-transaction rather than in an idle poll.
+    produce(kdd_stream, topic=topic, bootstrap_servers=kafka_bootstrap)
+    log = tmp_path / "worker.log"
+    stops = ["kill", "kill", "kill", "term"]
+    for how in stops:
+        with WorkerProcess(env, log).start() as w:
+            # Mid-stream: once this incarnation has committed some batches of its own.
+            w.wait_for("stream_od_records_scored_total", 500, timeout=120)
+            if how == "kill":
+                w.kill()
+            else:
+                assert w.terminate() == 0, w.log()
+    with WorkerProcess(env, log).start() as w:
+        deadline = time.monotonic() + 180
+        while not group_done(kafka_bootstrap, group, topic):
+            assert time.monotonic() < deadline, w.log()
+            time.sleep(0.5)
+        aborts = metric_total(w.metrics(), "stream_od_transaction_aborts_total")
+        assert w.terminate() == 0, w.log()
+
+    scores = by_seq(read_topic(env["STREAM_OD_SCORES_TOPIC"]))  # by_seq fails on a duplicate
+    alerts = by_seq(read_topic(env["STREAM_OD_ALERTS_TOPIC"]))
+    assert sorted(scores) == list(range(len(kdd_stream)))
+    expected = offline_scores(artifact, kdd_stream.values)
+    assert set(alerts) == set(np.flatnonzero(expected > artifact.threshold).tolist())
+    assert read_topic(env["STREAM_OD_DEAD_LETTER_TOPIC"]) == []
+    assert aborts == 0

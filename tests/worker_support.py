@@ -1,0 +1,112 @@
+"""Run ``stream-od worker`` as a real subprocess and watch it over HTTP (for integration tests)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def metric_values(text: str, name: str) -> dict[str, float]:
+    """``{labels: value}`` of every sample of ``name`` in a Prometheus exposition."""
+    out = {}
+    for m in re.finditer(rf"^{re.escape(name)}(\{{[^}}]*\}})? (\S+)$", text, re.M):
+        out[m.group(1) or ""] = float(m.group(2))
+    return out
+
+
+def metric_total(text: str, name: str) -> float:
+    return sum(metric_values(text, name).values())
+
+
+class WorkerProcess:
+    """One ``stream-od worker`` subprocess with its own metrics port and log file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.port = free_port()
+        self.env = {**os.environ, **env, "STREAM_OD_METRICS_HOST": "127.0.0.1",
+                    "STREAM_OD_METRICS_PORT": str(self.port)}
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait_ready: bool = True, timeout: float = 60.0) -> "WorkerProcess":
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "stream_od.cli", "worker"],
+                                     env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        if wait_ready:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}: {self.log()}")
+            try:
+                if http_get(self.base + "/readyz", timeout=1)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"worker not ready after {timeout} s: {self.log()}")
+
+    def metrics(self) -> str:
+        code, text = http_get(self.base + "/metrics")
+        assert code == 200
+        return text
+
+    def wait_for(self, name: str, at_least: float, timeout: float = 120.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.metrics()
+            if metric_total(text, name) >= at_least:
+                return text
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log()}")
+            time.sleep(0.2)
+        raise TimeoutError(f"{name} < {at_least} after {timeout} s: {self.log()}")
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(30)
+
+    def log(self) -> str:
+        return self.log_path.read_text()[-4000:] if self.log_path.exists() else ""
+
+    def __enter__(self) -> "WorkerProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
