@@ -47,12 +47,16 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not kafka and not slow" $(PYTEST_ARGS)
 
-# The main job end to end.  Placeholder until the stream worker lands: brings Kafka up and down.
+# The main job end to end: Kafka up, train if needed, stream, alerts, metrics, summary, Kafka down.
+# DATA: the KDD Cup '99 file; DEMO_ARGS: more options of `stream-od demo` (see --help).
+DATA ?= $(firstword $(wildcard data/kddcup.data_10_percent.gz ../shared/data/kddcup.data_10_percent.gz) data/kddcup.data_10_percent.gz)
+DEMO_ARGS ?=
 demo: $(STAMP)
 	@started=0; \
 	if ! $(KAFKA) status 2>/dev/null; then $(KAFKA) up || exit 1; started=1; fi; \
-	echo "demo: Kafka is up; the stream worker demo is not built yet"; \
-	if [ $$started = 1 ]; then $(KAFKA) down; fi
+	$(VENV)/bin/stream-od demo --data $(DATA) $(DEMO_ARGS); rc=$$?; \
+	if [ $$started = 1 ]; then $(KAFKA) down; fi; \
+	exit $$rc
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

@@ -31,7 +31,7 @@ def test_metrics_and_probes_over_http():
         assert code == 200
         assert "stream_od_records_consumed_total 7.0" in text
         assert 'stream_od_end_to_end_latency_seconds_bucket{le="0.005"} 1.0' in text
-        assert 'stream_od_end_to_end_latency_seconds_bucket{le="0.025"} 3.0' in text
+        assert 'stream_od_end_to_end_latency_seconds_bucket{le="0.02"} 3.0' in text
         assert 'stream_od_end_to_end_latency_seconds_bucket{le="+Inf"} 4.0' in text
         assert "stream_od_end_to_end_latency_seconds_count 4.0" in text
         assert 'stream_od_model_info{detector="vaegmm",threshold="3.25",version="v9"} 1.0' in text

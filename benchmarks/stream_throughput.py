@@ -1,0 +1,222 @@
+"""Stream throughput and latency: the worker against a no-model passthrough, in one run.
+
+    python benchmarks/stream_throughput.py --artifact DIR --data KDD.gz --json out.json
+
+Measured on the same topic and the same records (a backlog of ``--count`` JSON records on a
+3-partition topic, each side reading it with its own consumer group):
+
+(a) passthrough: consume -> decode (the worker's decoder) -> produce every record -> commit the
+    offsets in the same transaction; no model.  This machine's ceiling for the loop.
+(b) the worker (``stream_od.worker.Worker``, exactly-once, its defaults) with the artifact.
+
+Rates are records per second from the first consumed batch to the last committed one; the
+two sides alternate ``--repeats`` times and the medians are reported.  Then the worker's
+latency (record timestamp to commit, from its Prometheus histogram, as a dashboard would show
+it) at a fixed offered rate of half its median maximum, the load coming from ``stream-od
+replay`` in a separate process.  The broker, the load and the worker share this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from stream_od.artifact import Artifact  # noqa: E402
+from stream_od.config import load_settings  # noqa: E402
+from stream_od.demo import histogram_quantile  # noqa: E402
+from stream_od.kafka import clients  # noqa: E402
+from stream_od.kafka.topics import ensure_topics  # noqa: E402
+from stream_od.metrics import WorkerMetrics  # noqa: E402
+from stream_od.records import REASONS, RecordDecoder  # noqa: E402
+from stream_od.worker import Worker, _next_offsets  # noqa: E402
+from trainer.replay import produce, sample_stream  # noqa: E402
+
+LATENCY = "stream_od_end_to_end_latency_seconds"
+
+
+def settings_for(bootstrap: str, topics: dict[str, str], group: str):
+    return load_settings(bootstrap_servers=bootstrap, input_topic=topics["in"],
+                         alerts_topic=topics["alerts"], dead_letter_topic=topics["dlq"],
+                         group_id=group, instance_id=group, metrics_port=0)
+
+
+class Passthrough:
+    """The worker's loop without a model: every decoded record is produced transactionally."""
+
+    def __init__(self, settings, feature_names, out_topic: str):
+        self.settings, self.out_topic = settings, out_topic
+        self.decoder = RecordDecoder(feature_names)
+        self.consumer = clients.make_consumer(settings)
+        self.producer = clients.make_producer(settings)
+        self.done = 0
+        self.first_at: float | None = None
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        s = self.settings
+        self.producer.init_transactions(30)
+        self.consumer.subscribe([s.input_topic])
+        try:
+            while not self._stop.is_set():
+                msgs = self.consumer.consume(s.max_batch_records, s.max_batch_wait_ms / 1000)
+                if not msgs:
+                    continue
+                if self.first_at is None:
+                    self.first_at = time.perf_counter()
+                batch = self.decoder.decode([m.value() for m in msgs])
+                self.producer.begin_transaction()
+                for i in batch.rows:
+                    m = msgs[int(i)]
+                    self.producer.produce(self.out_topic, m.value(), m.key())
+                self.producer.send_offsets_to_transaction(
+                    _next_offsets(msgs), self.consumer.consumer_group_metadata(), 30)
+                self.producer.commit_transaction(60)
+                self.done += len(msgs)
+        finally:
+            self.consumer.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def timed(loop, progress, count: int, timeout: float = 600.0) -> float:
+    """Run ``loop`` in a thread until ``progress()`` reaches ``count``; records per second."""
+    thread = threading.Thread(target=loop.run, daemon=True)
+    thread.start()
+    first = None
+    deadline = time.monotonic() + timeout
+    while True:
+        done = progress()
+        now = time.perf_counter()
+        if first is None and done > 0:
+            first = (now, done)
+        if done >= count:
+            break
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"stalled at {done}/{count}")
+        time.sleep(0.002)
+    loop.stop()
+    thread.join(60)
+    t0, n0 = first
+    return (count - n0) / max(now - t0, 1e-9)
+
+
+def worker_progress(metrics: WorkerMetrics):
+    def progress() -> int:
+        get = metrics.registry.get_sample_value
+        scored = get("stream_od_records_scored_total") or 0
+        dead = sum(get("stream_od_dead_letters_total", {"reason": r}) or 0 for r in REASONS)
+        return int(scored + dead)
+    return progress
+
+
+def latency_run(args, artifact: Artifact, rate: float) -> dict:
+    run = uuid.uuid4().hex[:8]
+    topics = {"in": f"bench-lat-{run}-in", "alerts": f"bench-lat-{run}-alerts",
+              "dlq": f"bench-lat-{run}-dlq"}
+    ensure_topics({"bootstrap.servers": args.bootstrap}, {topics["in"]: 3, topics["alerts"]: 1,
+                                                          topics["dlq"]: 1})
+    metrics = WorkerMetrics()
+    worker = Worker(settings_for(args.bootstrap, topics, f"bench-lat-{run}"), artifact,
+                    metrics=metrics)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    time.sleep(3.0)  # joined and assigned before the load starts
+    count = int(rate * args.latency_seconds)
+    subprocess.run([sys.executable, "-m", "stream_od.cli", "replay", "--data", args.data,
+                    "--topic", topics["in"], "--bootstrap-servers", args.bootstrap,
+                    "--count", str(count), "--rate", str(rate), "--quiet", "--seed", "5"],
+                   check=True)
+    progress = worker_progress(metrics)
+    deadline = time.monotonic() + 120
+    while progress() < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker.stop()
+    thread.join(60)
+    text = metrics.render().decode()
+    return {f"latency_p{int(q * 100)}_ms": 1000 * histogram_quantile(text, LATENCY, q)
+            for q in (0.5, 0.95, 0.99)} | {"offered_rps": rate, "latency_records": count}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--artifact", required=True, help="artifact directory the worker scores with")
+    p.add_argument("--data", default=str(REPO.parent / "shared/data/kddcup.data_10_percent.gz"))
+    p.add_argument("--bootstrap", default="127.0.0.1:9092")
+    p.add_argument("--count", type=int, default=100_000)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--latency-seconds", type=float, default=20.0)
+    p.add_argument("--latency-rate", type=float, default=None,
+                   help="offered rate for the latency run (default: half the worker's maximum)")
+    p.add_argument("--only-latency", action="store_true", help="skip the throughput runs")
+    p.add_argument("--json", default=None, help="write the results here")
+    args = p.parse_args()
+
+    artifact = Artifact.load(args.artifact)
+    if args.only_latency:
+        print(json.dumps(latency_run(args, artifact, args.latency_rate)))
+        return 0
+    run = uuid.uuid4().hex[:8]
+    topics = {"in": f"bench-{run}-in", "alerts": f"bench-{run}-alerts", "dlq": f"bench-{run}-dlq",
+              "out": f"bench-{run}-passthrough"}
+    ensure_topics({"bootstrap.servers": args.bootstrap},
+                  {topics["in"]: 3, topics["alerts"]: 1, topics["dlq"]: 1, topics["out"]: 3})
+    print(f"producing {args.count:,} records to {topics['in']} ...", file=sys.stderr)
+    stream = sample_stream(args.data, count=args.count, attack_ratio=5.0, seed=11, fmt="json")
+    produce(stream, topic=topics["in"], bootstrap_servers=args.bootstrap)
+
+    rows = []
+    for r in range(args.repeats):
+        group = f"bench-{run}-pass-{r}"
+        loop = Passthrough(settings_for(args.bootstrap, topics, group), artifact.feature_names,
+                           topics["out"])
+        pass_rps = timed(loop, lambda: loop.done, args.count)
+        metrics = WorkerMetrics()
+        worker = Worker(settings_for(args.bootstrap, topics, f"bench-{run}-worker-{r}"), artifact,
+                        metrics=metrics)
+        worker_rps = timed(worker, worker_progress(metrics), args.count)
+        rows.append({"repeat": r, "passthrough_rps": pass_rps, "worker_rps": worker_rps,
+                     "ratio": worker_rps / pass_rps})
+        print(f"repeat {r}: passthrough {pass_rps:,.0f}/s  worker {worker_rps:,.0f}/s  "
+              f"ratio {worker_rps / pass_rps:.2f}", file=sys.stderr)
+
+    result = {
+        "model_version": artifact.version, "detector": artifact.detector_kind,
+        "count": args.count, "repeats": args.repeats,
+        "passthrough_rps": statistics.median(r["passthrough_rps"] for r in rows),
+        "worker_rps": statistics.median(r["worker_rps"] for r in rows),
+        "ratio": statistics.median(r["ratio"] for r in rows),
+        "runs": rows,
+    }
+    print(f"latency at half the worker's maximum ({result['worker_rps'] / 2:,.0f}/s) ...",
+          file=sys.stderr)
+    result |= latency_run(args, artifact, args.latency_rate or round(result["worker_rps"] / 2))
+
+    print(f"\n| {'':<32} | {'value':>12} |\n|{'-' * 34}|{'-' * 14}|")
+    for key, label in (("passthrough_rps", "passthrough, records/s"),
+                       ("worker_rps", f"worker ({result['detector']}), records/s"),
+                       ("ratio", "worker / passthrough"),
+                       ("offered_rps", "offered rate for latency, rec/s"),
+                       ("latency_p50_ms", "latency p50, ms"), ("latency_p95_ms", "latency p95, ms"),
+                       ("latency_p99_ms", "latency p99, ms")):
+        v = result[key]
+        print(f"| {label:<32} | {v:>12,.2f} |" if key == "ratio" else
+              f"| {label:<32} | {v:>12,.0f} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
