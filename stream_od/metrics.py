@@ -138,7 +138,7 @@ class WorkerMetrics:
 class Health:
     """What /healthz and /readyz report; the worker loop updates it."""
 
-    def __init__(self, stale_after_s: float):
+    def __init__(self, stale_after_s: float = 30.0):
         self.stale_after_s = stale_after_s
         self._last_turn = time.monotonic()
         self.model_loaded = False

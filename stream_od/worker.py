@@ -96,7 +96,7 @@ class Worker:
                  metrics: WorkerMetrics | None = None, health: Health | None = None):
         self.settings = settings
         self.metrics = metrics or WorkerMetrics()
-        self.health = health or Health(stale_after_s=max(30.0, settings.max_batch_wait_ms / 100))
+        self.health = health or Health()
         self.scorer = Scorer.build(model, settings)
         self.exactly_once = settings.processing_guarantee == "exactly_once"
         self._stop = threading.Event()
