@@ -100,7 +100,12 @@ up() {
     return 0
   fi
   if port_open "$PORT"; then
-    die "port $PORT is taken by another process; stop it or set STREAM_OD_KAFKA_PORT"
+    # Another checkout's broker (or a user's own) already serves this port: use it if it works.
+    if "$PYTHON" "$HERE/wait_ready.py" --bootstrap "127.0.0.1:$PORT" --timeout 15 2>/dev/null; then
+      say "a broker not started from here already serves 127.0.0.1:$PORT: using it"
+      return 0
+    fi
+    die "port $PORT is taken by a process that is not a working Kafka; stop it or set STREAM_OD_KAFKA_PORT"
   fi
   fetch
   write_config
