@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from stream_od.errors import ConfigError
@@ -31,6 +31,9 @@ RESERVED_KAFKA_KEYS = frozenset({
     "group.id", "enable.auto.commit", "enable.auto.offset.store", "isolation.level",
     "transactional.id", "enable.idempotence", "bootstrap.servers",
 })
+
+# Secrets: from the environment only, never from the settings file.
+ENV_ONLY = frozenset({"model_signing_key"})
 
 
 class _FileSource(PydanticBaseSettingsSource):
@@ -53,6 +56,9 @@ class _FileSource(PydanticBaseSettingsSource):
         unknown = set(self._data) - set(settings_cls.model_fields)
         if unknown:
             raise ConfigError(f"{CONFIG_FILE_ENV}={path}: unknown setting(s) {sorted(unknown)}")
+        if ENV_ONLY & set(self._data):
+            raise ConfigError(f"{CONFIG_FILE_ENV}={path}: {sorted(ENV_ONLY & set(self._data))} "
+                              "is a secret: set it in the environment, not in a file")
 
     def get_field_value(self, field, field_name):  # pragma: no cover - __call__ does the work
         return self._data.get(field_name), field_name, False
@@ -107,6 +113,16 @@ class WorkerSettings(BaseSettings):
         description="score-threshold margins (in units of the artifact's score scale) for "
                     "medium, high, critical")
 
+    # Model registry (docs/registry.md): "path" serves artifact_path and never swaps;
+    # "directory" / "topic" start from the newest verified version and watch for newer ones.
+    model_source: Literal["path", "directory", "topic"] = "path"
+    model_registry_dir: Path | None = Field(None, description="directory registry root")
+    model_topic: str = Field("stream-od.models", min_length=1)
+    model_poll_interval_s: float = Field(10.0, gt=0, le=3600)
+    model_signing_key: SecretStr | None = Field(
+        None, min_length=16, description="HMAC-SHA256 key (environment only): when set, only "
+                                         "artifacts signed with it are served")
+
     # Operations
     metrics_host: str = "0.0.0.0"
     metrics_port: int = Field(9108, ge=0, le=65535)
@@ -132,6 +148,10 @@ class WorkerSettings(BaseSettings):
         outputs = [self.alerts_topic, self.dead_letter_topic, self.scores_topic]
         if self.input_topic in outputs:
             raise ValueError(f"input_topic {self.input_topic!r} must differ from the output topics")
+        if self.model_source == "directory" and self.model_registry_dir is None:
+            raise ValueError("model_source 'directory' needs model_registry_dir")
+        if self.model_source == "topic" and self.model_topic in [self.input_topic, *outputs]:
+            raise ValueError(f"model_topic {self.model_topic!r} must differ from the data topics")
         m = self.severity_margins
         if not (0 <= m[0] <= m[1] <= m[2]):
             raise ValueError("severity_margins must be non-negative and ascending")

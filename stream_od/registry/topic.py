@@ -1,0 +1,167 @@
+"""A registry on a compacted Kafka topic (``stream-od.models`` by default).
+
+One message per version: key = the version, value = the packed artifact
+(:mod:`stream_od.registry.pack`, at most 4 MiB), headers ``version`` and ``sha256`` (hex sha256
+of the value).  The topic has one partition, so offsets order the versions; compaction keeps
+the last message per version.  The latest version is the highest offset whose message
+verifies; a message that does not is refused and the one before it is tried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, \
+    Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from stream_od.registry.directory import check_version, manifest_version
+from stream_od.registry.errors import Refused, RegistryError
+from stream_od.registry.pack import MAX_PACKED_BYTES, pack
+
+log = logging.getLogger("stream_od.registry")
+
+DEFAULT_TOPIC = "stream-od.models"
+VERSION_HEADER = "version"
+SHA256_HEADER = "sha256"
+# Room for the headers and the record batch around a value at the size limit.
+MESSAGE_BYTES = MAX_PACKED_BYTES + 64 * 1024
+
+
+@dataclass(frozen=True)
+class PublishedMessage:
+    """One message of the models topic, checked against its own headers."""
+
+    version: str
+    offset: int
+    value: bytes
+
+
+def check_message(msg: Message) -> PublishedMessage:
+    """Headers, key, size and sha256 of a models-topic message; raises :class:`Refused`."""
+    where = f"{msg.topic()}@{msg.offset()}"
+    headers = {k: v for k, v in (msg.headers() or [])}
+    value = msg.value() or b""
+    try:
+        version = check_version((headers.get(VERSION_HEADER) or b"").decode())
+        digest = (headers.get(SHA256_HEADER) or b"").decode()
+    except (RegistryError, UnicodeDecodeError) as exc:
+        raise Refused("malformed", f"{where}: no usable {VERSION_HEADER!r} header ({exc})") from None
+    if (msg.key() or b"").decode(errors="replace") != version:
+        raise Refused("malformed", f"{where}: key {msg.key()!r} is not the version {version}")
+    if len(value) > MAX_PACKED_BYTES:
+        raise Refused("malformed", f"{where}: {len(value):,} bytes, over the "
+                                   f"{MAX_PACKED_BYTES:,}-byte limit")
+    if hashlib.sha256(value).hexdigest() != digest:
+        raise Refused("integrity", f"{where} ({version}): sha256 of the message does not match "
+                                   f"its {SHA256_HEADER!r} header")
+    return PublishedMessage(version, msg.offset(), value)
+
+
+class TopicRegistry:
+    def __init__(self, topic: str, client_config: dict[str, Any]):
+        """``client_config``: librdkafka settings shared by every client (bootstrap, security)."""
+        self.topic = topic
+        self.config = dict(client_config)
+
+    def __repr__(self) -> str:
+        return f"topic registry {self.topic}"
+
+    def ensure_topic(self, timeout: float = 30.0) -> None:
+        """Create the topic (1 partition, compacted, large enough messages) unless it exists."""
+        admin = AdminClient(self.config)
+        new = NewTopic(self.topic, num_partitions=1, replication_factor=-1, config={
+            "cleanup.policy": "compact", "max.message.bytes": str(MESSAGE_BYTES)})
+        try:
+            admin.create_topics([new])[self.topic].result(timeout)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise RegistryError(f"cannot create topic {self.topic}: {exc}") from exc
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            meta = admin.list_topics(self.topic, timeout=5).topics.get(self.topic)
+            if meta and meta.error is None and meta.partitions and all(
+                    p.leader >= 0 for p in meta.partitions.values()):
+                if len(meta.partitions) != 1:
+                    raise RegistryError(f"{self.topic} has {len(meta.partitions)} partitions; a "
+                                        "models topic needs exactly one (offsets order versions)")
+                return
+            time.sleep(0.1)
+        raise RegistryError(f"topic {self.topic} has no leader after {timeout} s")
+
+    def publish(self, artifact_dir, *, timeout: float = 30.0) -> tuple[str, int]:
+        """Produce the packed artifact; returns ``(version, offset)`` once the broker has it."""
+        import pathlib
+
+        version = manifest_version(pathlib.Path(artifact_dir))
+        value = pack(artifact_dir)
+        self.ensure_topic()
+        producer = Producer({**self.config, "acks": "all", "enable.idempotence": True,
+                             "message.max.bytes": MESSAGE_BYTES, "linger.ms": 0})
+        result: dict[str, Any] = {}
+
+        def on_delivery(err, msg):
+            result["err"], result["offset"] = err, (msg.offset() if err is None else None)
+
+        producer.produce(self.topic, key=version.encode(), value=value, on_delivery=on_delivery,
+                         headers=[(VERSION_HEADER, version.encode()),
+                                  (SHA256_HEADER, hashlib.sha256(value).hexdigest().encode())])
+        remaining = producer.flush(timeout)
+        if remaining or result.get("err") is not None:
+            raise RegistryError(f"publishing {version} to {self.topic} failed: "
+                                f"{result.get('err') or 'not acknowledged in time'}")
+        return version, int(result["offset"])
+
+    def reader(self) -> "TopicReader":
+        return TopicReader(self.topic, self.config)
+
+
+class TopicReader:
+    """Reads the models topic forward from its start; each :meth:`fetch` returns what arrived
+    since the previous one (up to the high watermark at call time)."""
+
+    def __init__(self, topic: str, config: dict[str, Any]):
+        self.topic = topic
+        self.tp = TopicPartition(topic, 0)
+        self.consumer = Consumer({
+            **config, "group.id": f"stream-od-models-{uuid.uuid4().hex[:12]}",
+            "enable.auto.commit": False, "enable.auto.offset.store": False,
+            "isolation.level": "read_committed", "enable.partition.eof": False,
+            "fetch.max.bytes": MESSAGE_BYTES * 2, "max.partition.fetch.bytes": MESSAGE_BYTES,
+            "receive.message.max.bytes": MESSAGE_BYTES * 2 + 1024 * 1024,
+        })
+        self.consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+
+    def fetch(self, *, timeout: float = 10.0, keep: int | None = None) -> list[Message]:
+        """New messages in offset order (only the last ``keep`` when given: bounded memory)."""
+        meta = self.consumer.list_topics(self.topic, timeout=timeout).topics.get(self.topic)
+        if meta is None or meta.error is not None:
+            raise RegistryError(f"models topic {self.topic} not found "
+                                f"({meta.error if meta else 'no metadata'})")
+        if len(meta.partitions) != 1:
+            raise RegistryError(f"{self.topic} has {len(meta.partitions)} partitions; a models "
+                                "topic needs exactly one")
+        _, high = self.consumer.get_watermark_offsets(self.tp, timeout=timeout, cached=False)
+        out: list[Message] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            pos = self.consumer.position([self.tp])[0].offset
+            if high <= 0 or pos >= high:
+                return out
+            if time.monotonic() > deadline:
+                raise RegistryError(f"reading {self.topic}: at offset {pos} of {high} after "
+                                    f"{timeout} s")
+            for msg in self.consumer.consume(num_messages=8, timeout=0.5):
+                if msg.error() is not None:
+                    raise RegistryError(f"reading {self.topic}: {msg.error()}")
+                out.append(msg)
+                if keep is not None and len(out) > keep:
+                    del out[0]
+
+    def close(self) -> None:
+        self.consumer.close()
