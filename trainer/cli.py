@@ -13,18 +13,31 @@ import sys
 
 from stream_od.detector import DETECTOR_KINDS
 from stream_od.detector.threshold import TIE_RULES
+from trainer.publish import add_train_options
 
 
 def _train(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from confluent_kafka import KafkaException
+
     from stream_od.artifact import ArtifactError
+    from stream_od.errors import StreamODError
     from trainer.fit import TrainConfig, train
+    from trainer.publish import after_train, training_data
 
     out = pathlib.Path(args.out)
     if out.exists() and any(out.iterdir()):
         print(f"error: {out} is not empty; choose a new directory", file=sys.stderr)
         return 2
     features = tuple(args.features) if args.features else None
-    cfg = TrainConfig(data=args.data, detector=args.detector, epochs=args.epochs,
+    workdir = tempfile.TemporaryDirectory(prefix="stream-od-train-")
+    try:
+        data = training_data(args, pathlib.Path(workdir.name))
+    except (OSError, ValueError, KafkaException) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    cfg = TrainConfig(data=data, detector=args.detector, epochs=args.epochs,
                       batch_size=args.batch_size, seed=args.seed, n_train=args.n_train,
                       threshold_percentile=args.percentile, ties=args.ties,
                       early_stopping_patience=args.early_stopping,
@@ -36,11 +49,17 @@ def _train(args: argparse.Namespace) -> int:
     except (FileNotFoundError, KeyError, ValueError, ArtifactError, FloatingPointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    finally:
+        workdir.cleanup()
     m = art.metrics["test_batch"]
     print(json.dumps({"artifact": str(out), "version": art.version, "threshold": art.threshold,
                       "fit_seconds": round(art.metrics["fit_seconds"], 2),
                       "test_batch": {k: m[k] for k in ("f1", "precision", "recall", "auroc")}}))
-    return 0
+    try:
+        return after_train(args, art, out)  # quality gate, then --publish-dir/--publish-topic
+    except (OSError, ValueError, ArtifactError, StreamODError, KafkaException) as e:
+        print(f"error: publishing failed: {e}", file=sys.stderr)
+        return 1
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -62,7 +81,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a detector and write an artifact directory")
-    p.add_argument("--data", required=True, help="KDD Cup '99 file (gzip or plain)")
+    p.add_argument("--data", default=None, help="KDD Cup '99 file (gzip or plain), or --data-topic")
     p.add_argument("--detector", choices=DETECTOR_KINDS, default="vaegmm")
     p.add_argument("--out", required=True, help="artifact directory to create")
     p.add_argument("--epochs", type=int, default=None, help="default 50")
@@ -79,6 +98,7 @@ def register(subparsers) -> None:
     p.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
                    help="stop when the training loss has not improved for PATIENCE epochs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_train_options(p)
     p.set_defaults(func=_train)
 
     e = subparsers.add_parser("evaluate", help="evaluate an artifact: report.json + PNG plots")
