@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        worker, server = _start(settings)
+        worker, server, watcher = _start(settings)
     except (ConfigError, FatalWorkerError) as exc:
         print(f"stream-od worker: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -65,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         log.error("stopping: %s", exc)
         return EXIT_FATAL
     finally:
+        if watcher is not None:
+            watcher.stop()
         server.stop()
     log.info("stopped cleanly")
     return EXIT_OK
@@ -79,17 +81,13 @@ def _give_up(settings) -> None:
 
 def _start(settings):
     """Load and check everything the loop needs; raise ConfigError with what to fix."""
-    from stream_od.artifact import Artifact, ArtifactError
     from stream_od.errors import ConfigError
     from stream_od.kafka.topics import missing_topics
     from stream_od.metrics import Health, MetricsServer, WorkerMetrics
     from stream_od.worker import Worker
 
-    try:
-        model = Artifact.load(settings.artifact_path)
-    except ArtifactError as exc:
-        raise ConfigError(f"cannot load the model (artifact_path / STREAM_OD_ARTIFACT_PATH="
-                          f"{settings.artifact_path}): {exc}") from exc
+    metrics = WorkerMetrics()
+    model, watcher = _first_model(settings, metrics)
     outputs = [settings.alerts_topic, settings.dead_letter_topic]
     if settings.scores_topic:
         outputs.append(settings.scores_topic)
@@ -98,7 +96,6 @@ def _start(settings):
         raise ConfigError(f"topic(s) {missing} do not exist on {settings.bootstrap_servers}: "
                           "create them (the demo and deploy/ show how) or fix the *_topic "
                           "settings")
-    metrics = WorkerMetrics()
     health = Health(stale_after_s=max(30.0, 3 * settings.max_batch_wait_ms / 1000))
     try:
         worker = Worker(settings, model, metrics=metrics, health=health)
@@ -108,4 +105,46 @@ def _start(settings):
     log.info("model %s (%s, %d features, threshold %.6g); metrics on http://%s:%d/metrics",
              model.version, model.detector_kind, len(model.feature_names), model.threshold,
              settings.metrics_host, server.port)
-    return worker, server
+    if watcher is not None:
+        watcher.accept = worker.swap_model
+        watcher.start()
+        log.info("watching %r for newer models every %.3g s", watcher.source,
+                 settings.model_poll_interval_s)
+    return worker, server, watcher
+
+
+def _first_model(settings, metrics):
+    """The model to start with and, for a registry source, the watcher that will swap it."""
+    from confluent_kafka import KafkaException
+
+    from stream_od.errors import ConfigError
+    from stream_od.registry import Refused, RegistryError
+    from stream_od.registry.verify import load_verified
+    from stream_od.registry.watcher import ModelWatcher, source_from_settings
+    from stream_od.worker import Scorer
+
+    secret = settings.model_signing_key
+    key = secret.get_secret_value().encode() if secret is not None else None
+    if key is None:
+        log.warning("no model signing key (STREAM_OD_MODEL_SIGNING_KEY): artifacts are checked "
+                    "against their sha256 manifest only, not for who published them")
+    source = source_from_settings(settings)
+    if source is None:
+        try:
+            return load_verified(settings.artifact_path, key), None
+        except Refused as exc:
+            raise ConfigError(f"cannot load the model (artifact_path / STREAM_OD_ARTIFACT_PATH="
+                              f"{settings.artifact_path}): {exc}") from exc
+    watcher = ModelWatcher(source, key=key, metrics=metrics,
+                           accept=lambda art: Scorer.build(art, settings),
+                           interval_s=settings.model_poll_interval_s)
+    try:
+        model = watcher.poll_once()
+    except (RegistryError, KafkaException) as exc:
+        source.close()
+        raise ConfigError(f"cannot read the model registry ({source!r}): {exc}") from exc
+    if model is None:
+        source.close()
+        raise ConfigError(f"no usable model in {source!r} (model_source={settings.model_source}):"
+                          " publish one with `stream-od publish` (see docs/registry.md)")
+    return model, watcher

@@ -86,6 +86,7 @@ class DirectoryRegistry:
         if not (self.versions / version).is_dir():
             raise RegistryError(f"version {version} is not in {self.versions}")
         fd, tmp = tempfile.mkstemp(prefix=".latest-", dir=self.root)
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide it from workers running as another user
         with os.fdopen(fd, "w") as fh:
             fh.write(version + "\n")
             fh.flush()

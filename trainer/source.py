@@ -1,0 +1,101 @@
+"""Training input from a Kafka topic: N records, labelled by their ``label`` header.
+
+Values are JSON objects with the 41 KDD field names or KDD CSV lines (41 fields, an optional
+42nd label field is ignored), as ``stream-od replay`` produces them.  The ``label`` header says
+whether a record is normal (``normal``) or which attack it is; records without it are skipped,
+since the reference protocol needs labels for the held-back threshold and test batches.
+
+``normal_only``: the N counts normal records; attacks met on the way are kept, up to N, only
+for the held-back evaluation batches (the detector is always fitted on normal rows only).
+
+The records are written as a KDD CSV file, so training reads them exactly as it reads a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+import uuid
+
+import orjson
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from stream_od.schema import KDD_COLUMNS
+
+LABEL_HEADER = "label"
+NORMAL = "normal"
+
+
+def _fields(value: bytes) -> list[str]:
+    text = value.strip()
+    if text.startswith(b"{"):
+        doc = orjson.loads(text)
+        return [str(doc[name]) for name in KDD_COLUMNS]
+    row = next(csv.reader([text.decode()]))
+    if len(row) not in (len(KDD_COLUMNS), len(KDD_COLUMNS) + 1):
+        raise ValueError(f"{len(row)} CSV fields, expected {len(KDD_COLUMNS)}")
+    return row[:len(KDD_COLUMNS)]
+
+
+def topic_to_kdd_file(bootstrap_servers: str, topic: str, n_records: int, out_path: str, *,
+                      normal_only: bool = False, timeout: float = 120.0) -> dict[str, int]:
+    """Consume up to ``n_records`` (see the module doc) from the start of ``topic`` into
+    ``out_path``; returns counts.  Stops at the topic's end as it was when the call began."""
+    if n_records < 1:
+        raise ValueError("--n-records must be >= 1")
+    consumer = Consumer({"bootstrap.servers": bootstrap_servers,
+                         "group.id": f"stream-od-trainer-{uuid.uuid4().hex[:12]}",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                         "isolation.level": "read_committed", "enable.partition.eof": False})
+    counts = {"normal": 0, "attack": 0, "unlabelled": 0, "invalid": 0}
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None or not meta.partitions:
+            raise ValueError(f"topic {topic} not found on {bootstrap_servers}")
+        tps = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
+        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}
+        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+        deadline = time.monotonic() + timeout
+        with open(out_path, "w", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+
+            def done() -> bool:
+                if normal_only:
+                    return counts["normal"] >= n_records
+                return counts["normal"] + counts["attack"] >= n_records
+
+            while not done():
+                pos = {tp.partition: tp.offset for tp in consumer.position(tps)}
+                if all(ends[p] == 0 or pos.get(p, -1) >= ends[p] for p in ends):
+                    break  # the whole topic is read
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"reading {topic}: {counts} after {timeout} s")
+                for msg in consumer.consume(num_messages=1000, timeout=0.5):
+                    if msg.error() is not None:
+                        raise KafkaException(msg.error())
+                    if done():
+                        break
+                    if msg.offset() >= ends[msg.partition()]:
+                        continue
+                    label = dict(msg.headers() or []).get(LABEL_HEADER)
+                    if label is None:
+                        counts["unlabelled"] += 1
+                        continue
+                    label = label.decode(errors="replace").rstrip(".")
+                    kind = "normal" if label == NORMAL else "attack"
+                    if normal_only and kind == "attack" and counts["attack"] >= n_records:
+                        continue
+                    try:
+                        row = _fields(msg.value() or b"")
+                    except (ValueError, KeyError, UnicodeDecodeError, StopIteration):
+                        counts["invalid"] += 1
+                        continue
+                    writer.writerow([*row, label + "."])
+                    counts[kind] += 1
+    finally:
+        consumer.close()
+    if counts["normal"] == 0:
+        os.unlink(out_path)
+        raise ValueError(f"no record labelled normal in {topic} ({counts})")
+    return counts
