@@ -1,0 +1,97 @@
+"""The topic registry on the real broker."""
+
+import hashlib
+
+import pytest
+from confluent_kafka import Producer
+
+from stream_od.metrics import WorkerMetrics
+from stream_od.registry import RegistryError, signing
+from stream_od.registry.pack import pack
+from stream_od.registry.topic import MAX_PACKED_BYTES, TopicRegistry
+from stream_od.registry.watcher import ModelWatcher, TopicSource
+from tests.registry.conftest import KEY
+
+
+@pytest.fixture
+def models_topic(new_topic):
+    return new_topic(config={"cleanup.policy": "compact", "max.message.bytes": str(8 << 20)},
+                     prefix="models")
+
+
+def watcher_on(topic, bootstrap, metrics, key=KEY):
+    return ModelWatcher(TopicSource(topic, {"bootstrap.servers": bootstrap}), key=key,
+                        metrics=metrics, accept=lambda art: None)
+
+
+def raw_produce(bootstrap, topic, key, value, headers):
+    p = Producer({"bootstrap.servers": bootstrap, "message.max.bytes": 8 << 20})
+    p.produce(topic, key=key, value=value, headers=headers)
+    assert p.flush(30) == 0
+
+
+def test_publish_one_message_per_version_with_headers(kafka_bootstrap, models_topic, read_topic,
+                                                     make_artifact):
+    reg = TopicRegistry(models_topic, {"bootstrap.servers": kafka_bootstrap})
+    src = make_artifact(1)
+    signing.sign(src, KEY)
+    assert reg.publish(src) == ("v1-1", 0)
+    [msg] = read_topic(models_topic)
+    headers = dict(msg.headers())
+    assert msg.key() == b"v1-1" and headers["version"] == b"v1-1"
+    assert headers["sha256"].decode() == hashlib.sha256(msg.value()).hexdigest()
+    assert msg.value() == pack(src) and len(msg.value()) < MAX_PACKED_BYTES
+
+
+def test_latest_is_the_highest_offset_that_verifies(kafka_bootstrap, models_topic, make_artifact):
+    reg = TopicRegistry(models_topic, {"bootstrap.servers": kafka_bootstrap})
+    for seed in (1, 2):
+        src = make_artifact(seed)
+        signing.sign(src, KEY)
+        reg.publish(src)
+    # v3: one byte of the packed artifact changed after its sha256 header was computed.
+    src = make_artifact(3)
+    signing.sign(src, KEY)
+    value = bytearray(pack(src))
+    good_sum = hashlib.sha256(value).hexdigest().encode()
+    value[len(value) // 2] ^= 0x01
+    raw_produce(kafka_bootstrap, models_topic, b"v3-3", bytes(value),
+                [("version", b"v3-3"), ("sha256", good_sum)])
+    # v4: consistent message and sums, but not signed.
+    src = make_artifact(4)
+    reg.publish(src)
+
+    metrics = WorkerMetrics()
+    watcher = watcher_on(models_topic, kafka_bootstrap, metrics)
+    try:
+        assert watcher.poll_once().version == "v2-2"
+        assert metrics.model_refusals.labels("unsigned")._value.get() == 1
+        assert metrics.model_refusals.labels("integrity")._value.get() == 1
+        assert watcher.poll_once() is None
+        src = make_artifact(5)
+        signing.sign(src, KEY)
+        reg.publish(src)
+        assert watcher.poll_once().version == "v5-5"
+    finally:
+        watcher.source.close()
+
+
+def test_a_message_whose_manifest_lies_about_its_version_is_refused(kafka_bootstrap, models_topic,
+                                                                    make_artifact):
+    src = make_artifact(1)
+    value = pack(src)
+    raw_produce(kafka_bootstrap, models_topic, b"v9", value,
+                [("version", b"v9"), ("sha256", hashlib.sha256(value).hexdigest().encode())])
+    metrics = WorkerMetrics()
+    watcher = watcher_on(models_topic, kafka_bootstrap, metrics, key=None)
+    try:
+        assert watcher.poll_once() is None
+        assert metrics.model_refusals.labels("integrity")._value.get() == 1
+    finally:
+        watcher.source.close()
+
+
+def test_a_models_topic_needs_one_partition(kafka_bootstrap, new_topic):
+    topic = new_topic(partitions=2, prefix="models")
+    with pytest.raises(RegistryError, match="exactly one"):
+        TopicRegistry(topic, {"bootstrap.servers": kafka_bootstrap}).ensure_topic()
