@@ -1,0 +1,62 @@
+"""``stream-od train`` with the quality gate, Kafka input and publishing (real broker)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stream_od.cli import main
+from stream_od.registry.directory import DirectoryRegistry
+from trainer.replay import produce, sample_stream
+
+
+def train_args(out, *extra):
+    return ["train", "--detector", "mahalanobis", "--n-train", "2000", "--quiet",
+            "--out", str(out), *map(str, extra)]
+
+
+def test_below_the_gate_nothing_is_published_and_the_exit_is_non_zero(
+        kdd_train_path, kafka_bootstrap, new_topic, read_topic, tmp_path, capsys):
+    topic = new_topic(config={"cleanup.policy": "compact"}, prefix="models")
+    rc = main(train_args(tmp_path / "art", "--data", kdd_train_path, "--min-auroc", "0.5",
+                         "--min-f1", "1.01", "--publish-dir", tmp_path / "reg",
+                         "--publish-topic", topic, "--bootstrap-servers", kafka_bootstrap))
+    err = capsys.readouterr().err
+    assert rc == 3, err
+    report = json.loads(next(line for line in err.splitlines() if "quality_gate" in line))
+    assert report["quality_gate"] == "failed" and report["below"][0].startswith("f1 ")
+    assert 0 < report["test_batch"]["auroc"] <= 1 and "nothing published" in err
+    assert DirectoryRegistry(tmp_path / "reg").latest() is None
+    assert not (tmp_path / "reg").exists()
+    assert read_topic(topic) == []
+
+
+def test_train_from_a_topic_then_publish(kdd_train_path, kafka_bootstrap, new_topic, tmp_path,
+                                         capsys):
+    data = new_topic(partitions=2, prefix="traffic")
+    stream = sample_stream(str(kdd_train_path), count=3000, attack_ratio=10.0, seed=3, fmt="csv")
+    produce(stream, topic=data, bootstrap_servers=kafka_bootstrap)
+    rc = main(train_args(tmp_path / "art", "--data-topic", data, "--n-records", 1500,
+                         "--normal-only", "--bootstrap-servers", kafka_bootstrap,
+                         "--min-auroc", "0.8", "--publish-dir", tmp_path / "reg"))
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "'normal': 1500" in err  # --normal-only: N counts normal records
+    version = json.loads(out)["version"]
+    reg = DirectoryRegistry(tmp_path / "reg")
+    assert reg.latest() == version and (reg.path_of(version) / "manifest.json").is_file()
+
+
+def test_exactly_one_input(tmp_path, capsys):
+    assert main(train_args(tmp_path / "art")) == 2
+    assert "exactly one of --data and --data-topic" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("floors, below", [((0.9, 0.5), []), ((0.99, 0.95), ["auroc", "f1"])])
+def test_gate_failures(floors, below):
+    from trainer.publish import gate_failures
+
+    got = gate_failures({"auroc": 0.95, "f1": 0.9}, min_auroc=floors[0], min_f1=floors[1])
+    assert [g.split()[0] for g in got] == below
+    assert gate_failures({"auroc": float("nan")}, min_auroc=0.1, min_f1=None)
