@@ -101,6 +101,7 @@ class Worker:
         self.exactly_once = settings.processing_guarantee == "exactly_once"
         self._stop = threading.Event()
         self._pending_scorer: Scorer | None = None
+        self._swap_lock = threading.Lock()
         self._assigned: set[tuple[str, int]] = set()
         self._invalid_window: collections.deque[tuple[int, int]] = collections.deque()
         self.consumer = clients.make_consumer(settings)
@@ -119,7 +120,9 @@ class Worker:
 
     def swap_model(self, model: Model) -> None:
         """Use ``model`` from the next batch on (thread-safe; never mid-batch)."""
-        self._pending_scorer = Scorer.build(model, self.settings)
+        scorer = Scorer.build(model, self.settings)
+        with self._swap_lock:
+            self._pending_scorer = scorer
 
     def run(self) -> None:
         s = self.settings
@@ -157,8 +160,10 @@ class Worker:
 
     # -- one batch -----------------------------------------------------------------------
     def process(self, messages: Sequence[Message]) -> BatchResult:
-        if self._pending_scorer is not None:
-            self.scorer, self._pending_scorer = self._pending_scorer, None
+        with self._swap_lock:
+            pending, self._pending_scorer = self._pending_scorer, None
+        if pending is not None:
+            self.scorer = pending
             self.metrics.model_swaps.inc()
             self._set_model_metrics()
             log.info("now scoring with model %s", self.scorer.model.version)
