@@ -135,6 +135,10 @@ class Artifact:
         """``score > threshold`` (ties are resolved when the threshold is inferred)."""
         return self.score(X_raw) > self.threshold
 
+    def score_and_contributions(self, X_raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``score`` and ``contributions`` of the same rows from one pass of the model."""
+        return self.detector.score_and_contributions(self._standardize(X_raw))
+
     def contributions(self, X_raw: np.ndarray) -> np.ndarray:
         """Per-feature contribution to the anomaly, ``(n, n_features)``; see the detector."""
         return self.detector.contributions(self._standardize(X_raw))

@@ -148,18 +148,15 @@ def _wait_for_total(url: str, count: int, worker: subprocess.Popen, timeout: flo
 
 
 def histogram_quantile(text: str, name: str, q: float) -> float:
-    """Prometheus' ``histogram_quantile``: linear interpolation inside the bucket."""
+    """Prometheus' ``histogram_quantile`` over a scraped histogram."""
+    import numpy as np
+
+    from stream_od.metrics import bucket_quantile
+
     buckets = sorted((float("inf") if le == "+Inf" else float(le), float(v)) for le, v in
                      re.findall(rf'^{name}_bucket{{le="([^"]+)"}} (\S+)$', text, re.M))
-    total = buckets[-1][1]
-    rank, prev_le, prev_count = q * total, 0.0, 0.0
-    for le, count in buckets:
-        if count >= rank:
-            if le == float("inf"):
-                return prev_le
-            return prev_le + (le - prev_le) * (rank - prev_count) / max(count - prev_count, 1e-12)
-        prev_le, prev_count = le, count
-    return prev_le
+    upper = np.array([le for le, _ in buckets[:-1]])
+    return bucket_quantile(upper, np.array([c for _, c in buckets]), q)
 
 
 def _summarize(bootstrap: str, topics: dict[str, str], text: str) -> str:

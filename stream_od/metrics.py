@@ -31,6 +31,23 @@ BATCH_SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 STAGES = ("decode", "score", "commit")
 
 
+def bucket_quantile(upper: np.ndarray, cumulative: np.ndarray, q: float) -> float:
+    """Prometheus' ``histogram_quantile``: the bucket holding rank ``q * total``, with linear
+    interpolation inside it.  ``upper`` are the finite bucket bounds; ``cumulative`` has one
+    more entry, the +Inf bucket (an answer in it is the highest finite bound)."""
+    total = float(cumulative[-1])
+    if total == 0:
+        return float("nan")
+    rank = q * total
+    i = int(np.searchsorted(cumulative, rank, side="left"))
+    if i >= len(upper):
+        return float(upper[-1])
+    lo = 0.0 if i == 0 else float(upper[i - 1])
+    below = 0.0 if i == 0 else float(cumulative[i - 1])
+    inside = float(cumulative[i]) - below
+    return lo + (float(upper[i]) - lo) * ((rank - below) / inside if inside else 1.0)
+
+
 class BulkHistogram:
     """A Prometheus histogram that takes a whole numpy array per call.
 
@@ -57,6 +74,16 @@ class BulkHistogram:
         with self._lock:
             self._counts += counts
             self._sum += float(values.sum())
+
+    def snapshot(self) -> tuple[np.ndarray, float]:
+        """Per-bucket counts (last = +Inf) and the sum so far; subtract two for a window."""
+        with self._lock:
+            return self._counts.copy(), self._sum
+
+    def quantile(self, q: float, since: tuple[np.ndarray, float] | None = None) -> float:
+        """``histogram_quantile`` of the observations (after ``since``, a snapshot)."""
+        counts = self.snapshot()[0] - (since[0] if since is not None else 0)
+        return bucket_quantile(self.upper, np.cumsum(counts), q)
 
     def collect(self):
         with self._lock:

@@ -56,3 +56,20 @@ def test_lag_series_are_cleared_on_revoke():
     m.clear_lag("in", [0, 7])
     text = m.render().decode()
     assert 'partition="0"' not in text and 'partition="1"' in text
+
+
+def test_bucket_quantile_interpolates_like_prometheus():
+    m = WorkerMetrics()
+    h = m.end_to_end_latency
+    h.observe_many(np.array([0.001] * 50 + [0.015] * 40 + [0.045] * 10))
+    # rank 50 closes the first bucket (le 0.005); rank 90 closes le=0.02; rank 99 is 9/10
+    # of the way through le 0.04..0.05.
+    assert h.quantile(0.5) == 0.005
+    assert abs(h.quantile(0.9) - 0.02) < 1e-12
+    assert abs(h.quantile(0.99) - (0.04 + 0.01 * 0.9)) < 1e-12
+    since = h.snapshot()
+    h.observe_many(np.array([0.7, 0.7]))
+    assert h.quantile(0.5, since) == 0.5 + 0.25 * (1 / 2)
+    from stream_od.demo import histogram_quantile
+    assert abs(histogram_quantile(m.render().decode(), "stream_od_end_to_end_latency_seconds",
+                                  0.99) - h.quantile(0.99)) < 1e-12

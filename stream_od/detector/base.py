@@ -78,6 +78,25 @@ class BaseDetector:
     def _contributions_batch(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def score_and_contributions(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(score(X), contributions(X))`` in one pass: the stream worker's hot path, where
+        a neural detector would otherwise run its network twice per micro-batch."""
+        X = self._check_input(X)
+        step = self.score_batch_size
+        parts = [self._score_and_contributions_batch(X[s:s + step])
+                 for s in range(0, X.shape[0], step)]
+        if not parts:
+            return np.empty(0), np.zeros((0, self.n_features_in_))
+        scores = np.concatenate([p[0] for p in parts]).astype(np.float64, copy=False)
+        if not np.isfinite(scores).all():
+            raise FloatingPointError(
+                f"{type(self).__name__} produced non-finite scores; the fitted state is "
+                "corrupt or the input is far outside the training range")
+        return scores, np.concatenate([p[1] for p in parts], axis=0)
+
+    def _score_and_contributions_batch(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._score_batch(X), self._contributions_batch(X)
+
     # -- threshold ---------------------------------------------------------------------
     def infer_threshold(self, X: np.ndarray, percentile: float = 95.0, *,
                         ties: str = "include") -> "BaseDetector":

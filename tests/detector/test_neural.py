@@ -56,6 +56,14 @@ def test_deterministic_and_batched(fitted):
     assert c.shape == (5, 6) and (c >= 0).all()
 
 
+def test_score_and_contributions_in_one_pass_match_the_separate_calls(fitted):
+    det, normal, outliers = fitted
+    X = np.r_[normal[:300], outliers[:20]]
+    scores, contrib = det.score_and_contributions(X)
+    assert np.array_equal(scores, det.score(X))
+    assert np.array_equal(contrib, det.contributions(X))
+
+
 def test_artifact_round_trip_bit_identical(fitted, tmp_path):
     det, normal, outliers = fitted
     std = Standardizer().fit(normal)
