@@ -38,10 +38,12 @@ RUN pip uninstall -y pip setuptools wheel 2>/dev/null || true \
       --shell /usr/sbin/nologin stream-od \
  && mkdir -p /models /data \
  && chown stream-od:stream-od /models
-# /models: where the trainer publishes artifacts and workers read them (a volume in compose and
-# Kubernetes; owned by the app user so a fresh named volume is writable). /data: training data,
-# mounted read-only. Keras' and matplotlib's caches go to /tmp, the one writable path when
-# Kubernetes mounts the root file system read-only.
+# Models normally travel on the compacted models topic (STREAM_OD_MODEL_SOURCE=topic, set by
+# docker-compose.yml and deploy/k8s), so the image needs no model volume. /models is only a mount
+# point for those who serve an artifact directory (model_source=path) or a directory registry
+# (model_source=directory); it is owned by the app user so a fresh named volume is writable.
+# /data: training data, mounted read-only. Keras' and matplotlib's caches go to /tmp, the one
+# writable path when Kubernetes mounts the root file system read-only.
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -50,7 +52,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     TF_CPP_MIN_LOG_LEVEL=2 \
     KERAS_HOME=/tmp/keras \
     MPLCONFIGDIR=/tmp/matplotlib \
-    STREAM_OD_ARTIFACT_PATH=/models/latest \
     STREAM_OD_METRICS_PORT=9108
 USER 10001:10001
 WORKDIR /home/stream-od

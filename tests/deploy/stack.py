@@ -57,10 +57,15 @@ def load_yaml_all(path: Path) -> list[Any]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
 
 
+# Variables docker-compose.yml requires (``${VAR:?...}``, no default): a test value each.
+COMPOSE_REQUIRED_ENV = {"STREAM_OD_MODEL_SIGNING_KEY": "tests-deploy-signing-key-not-a-secret"}
+
+
 @cache
 def compose() -> dict:
-    """docker-compose.yml with Compose's interpolation applied (every variable unset)."""
-    return interpolate(load_yaml(COMPOSE))
+    """docker-compose.yml with Compose's interpolation applied (every variable unset but the
+    required ones, which get :data:`COMPOSE_REQUIRED_ENV`)."""
+    return interpolate(load_yaml(COMPOSE), COMPOSE_REQUIRED_ENV)
 
 
 @cache
@@ -302,6 +307,33 @@ def created_topics(script: str, env: dict[str, str] | None = None) -> dict[str, 
     for m in re.finditer(r"^\s*create\s+(\S+)\s+(\d+)\b", script, re.M):
         out[shell_expand(m.group(1), env)] = int(m.group(2))
     return out
+
+
+def created_topic_configs(script: str, env: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
+    """``{topic: {config: value}}`` from the ``KEY=VALUE`` words after ``create TOPIC PARTITIONS``."""
+    env = env or {}
+    out = {}
+    for m in re.finditer(r"^\s*create\s+(\S+)\s+\d+((?:[ \t]+\S+=\S+)*)[ \t]*$", script, re.M):
+        out[shell_expand(m.group(1), env)] = dict(w.split("=", 1) for w in m.group(2).split())
+    return out
+
+
+def check_models_topic(partitions: dict[str, int], configs: dict[str, dict[str, str]], topic: str,
+                       *, broker_message_max_bytes: int | None = None) -> None:
+    """The models topic as a setup script creates it suits the registry (docs/registry.md)."""
+    from stream_od.registry.pack import MAX_PACKED_BYTES
+    from stream_od.registry.topic import MESSAGE_BYTES
+
+    assert topic in partitions, f"the models topic {topic} is not created"
+    assert partitions[topic] == 1, "a models topic needs exactly one partition (offsets order versions)"
+    cfg = configs.get(topic, {})
+    assert cfg.get("cleanup.policy") == "compact", f"{topic}: {cfg}"
+    size = int(cfg.get("max.message.bytes", 0))
+    # What `stream-od publish` itself would create: room for an artifact at the limit.
+    assert size >= MESSAGE_BYTES > MAX_PACKED_BYTES, f"{topic}: max.message.bytes {size}"
+    assert "retention.ms" not in cfg and "delete" not in cfg.get("cleanup.policy", ""), cfg
+    if broker_message_max_bytes is not None:
+        assert broker_message_max_bytes >= MESSAGE_BYTES
 
 
 def stream_od_invocations(script: str) -> list[list[str]]:

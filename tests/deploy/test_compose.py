@@ -63,12 +63,20 @@ def test_topic_setup_creates_what_the_workers_use(services, worker, worker_setti
     script = "\n".join(services["kafka-setup"]["command"])
     topics = stack.created_topics(script)
     for topic in (worker_settings.input_topic, worker_settings.alerts_topic,
-                  worker_settings.dead_letter_topic):
+                  worker_settings.dead_letter_topic, worker_settings.model_topic):
         assert topic in topics, f"{topic} is not created (the broker's auto-creation is off)"
     replicas = worker["deploy"]["replicas"]
     assert replicas >= 2, "the issue asks for two workers in one group"
     assert replicas <= topics[worker_settings.input_topic], (
         "more worker replicas than input partitions: the extra ones would idle")
+
+
+def test_models_topic_fits_the_registry(services, worker_settings):
+    script = "\n".join(services["kafka-setup"]["command"])
+    broker = stack.env_mapping(services["kafka"]["environment"])
+    stack.check_models_topic(stack.created_topics(script), stack.created_topic_configs(script),
+                             worker_settings.model_topic,
+                             broker_message_max_bytes=int(broker["KAFKA_MESSAGE_MAX_BYTES"]))
 
 
 def test_workers_bootstrap_from_the_broker_listener(worker_settings):
@@ -85,25 +93,55 @@ def test_jobs_run_in_order(services):
 
 def test_trainer_publishes_where_the_workers_read(services, worker_settings):
     trainer = services["trainer"]
-    script = "\n".join(trainer["command"])
-    models_mount = next(v for v in trainer["volumes"] if v.endswith(":/models"))
-    assert models_mount.split(":")[0] in stack.compose()["volumes"]
-    assert str(worker_settings.artifact_path) == "/models/latest"
-    assert "mv -T /models/latest.tmp /models/latest" in script  # atomic switch
-    assert any(v.startswith("models:/models") and v.endswith(":ro")
-               for v in services["worker"]["volumes"])
+    tenv = stack.env_mapping(trainer["environment"])
+    (train,) = [a for a in stack.stream_od_invocations("\n".join(trainer["command"]))
+                if a[0] == "train"]
+    args = build_parser().parse_args([stack.shell_expand(a, tenv) for a in train])
+    # The trainer publishes to the topic the workers watch, on the broker they read, signed with
+    # the key they check, and only past a quality gate.
+    assert worker_settings.model_source == "topic"
+    assert args.publish_topic == worker_settings.model_topic
+    assert args.bootstrap_servers == worker_settings.bootstrap_servers
+    assert tenv["STREAM_OD_MODEL_SIGNING_KEY"] == \
+        worker_settings.model_signing_key.get_secret_value()
+    assert args.min_auroc is not None and args.min_auroc >= 0.9
+    assert args.min_f1 is not None
+    # No shared model volume any more: the models travel on Kafka.
+    assert "models" not in (stack.compose().get("volumes") or {})
+    for name in ("trainer", "worker"):
+        assert not any(":/models" in v for v in services[name].get("volumes", [])), name
     # KDD data: host ./data, read-only.
     for name in ("trainer", "replay"):
         assert "./data:/data:ro" in services[name]["volumes"], name
 
 
+def test_signing_key_has_no_default():
+    # Compose must refuse to start without a key rather than fall back to one in this file.
+    raw = stack.load_yaml(stack.COMPOSE)
+    with pytest.raises(ValueError, match="STREAM_OD_MODEL_SIGNING_KEY"):
+        stack.interpolate(raw, {})
+    with pytest.raises(ValueError, match="STREAM_OD_MODEL_SIGNING_KEY"):
+        stack.interpolate(raw, {"STREAM_OD_MODEL_SIGNING_KEY": ""})
+    text = stack.COMPOSE.read_text()
+    assert stack.COMPOSE_REQUIRED_ENV["STREAM_OD_MODEL_SIGNING_KEY"] not in text
+    uses = re.findall(r"\$\{STREAM_OD_MODEL_SIGNING_KEY([^}]*)\}", text)
+    assert uses and all(u.startswith(":?") for u in uses), uses
+
+
+def test_trainer_skips_when_a_model_is_published(services):
+    script = "\n".join(services["trainer"]["command"])
+    assert "get_watermark_offsets" in script and "TRAIN_FORCE" in script
+    assert script.index("TRAIN_FORCE") < script.index("stream-od train")
+
+
 def test_commands_parse_with_the_real_cli(services):
     parser = build_parser()
     invocations = [services["worker"]["command"], services["replay"]["command"]]
-    invocations += stack.stream_od_invocations("\n".join(services["trainer"]["command"]))
+    tenv = stack.env_mapping(services["trainer"]["environment"])
+    invocations += [[stack.shell_expand(a, tenv) for a in args] for args in
+                    stack.stream_od_invocations("\n".join(services["trainer"]["command"]))]
     assert any(args[0] == "train" for args in invocations), "the trainer never trains"
     for args in invocations:
-        args = [a.replace("$version", "v1") for a in args]
         try:
             parser.parse_args(args)
         except SystemExit as exc:

@@ -1,16 +1,21 @@
-"""The dashboard and the alert rules against a real worker's /metrics.
+"""The dashboard, the alert rules and the model registry against a real worker.
 
 A real ``stream-od worker`` subprocess on the local broker, configured with the environment the
-compose file gives its workers (only the broker address, topics, group, model path and port
-replaced for the test), scores a few hundred KDD records plus two broken ones; then every
-metric name the dashboard and the rules query must be in its scrape, /healthz and /readyz
-answer 200, and SIGTERM stops it with exit code 0.
+compose file gives its workers (only the broker address, topics, group, port and poll interval
+replaced for the test), loads its model from a models topic created with the compose setup
+job's settings, where ``stream-od publish`` put it signed with the compose file's key. It
+scores a few hundred KDD records plus two broken ones; then every metric name the dashboard and
+the rules query must be in its scrape, and /healthz and /readyz answer 200. Then a second
+version is published unsigned (refused: ``stream_od_model_refusals_total{reason="unsigned"}``)
+and signed (swapped in without a restart: ``stream_od_model_swaps_total``), and SIGTERM stops
+the worker with exit code 0.
 """
 
 from __future__ import annotations
 
 import gzip
 import itertools
+import json
 import os
 import signal
 import socket
@@ -57,14 +62,36 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
 
 
-@pytest.fixture(scope="module")
-def trained_model(tmp_path_factory, kdd_train_path) -> Path:
-    out = tmp_path_factory.mktemp("deploy-model") / "model"
+def train(kdd_train_path: Path, out: Path, n_train: int) -> Path:
     cmd = [sys.executable, "-m", "stream_od.cli", "train", "--detector", "mahalanobis",
-           "--data", str(kdd_train_path), "--n-train", "20000", "--out", str(out), "--quiet"]
+           "--data", str(kdd_train_path), "--n-train", str(n_train), "--out", str(out), "--quiet"]
     run = subprocess.run(cmd, env=clean_env(), capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, f"stream-od train failed:\n{run.stdout}\n{run.stderr}"
     return out
+
+
+@pytest.fixture(scope="module")
+def trained_models(tmp_path_factory, kdd_train_path) -> tuple[Path, Path]:
+    """Two versions: the one the worker starts with and the one it swaps to."""
+    root = tmp_path_factory.mktemp("deploy-model")
+    return (train(kdd_train_path, root / "v1", 20_000), train(kdd_train_path, root / "v2", 15_000))
+
+
+def publish(artifact: Path, topic: str, bootstrap: str, key: str | None) -> dict:
+    env = clean_env()
+    if key is not None:
+        env["STREAM_OD_MODEL_SIGNING_KEY"] = key
+    cmd = [sys.executable, "-m", "stream_od.cli", "publish", "--artifact", str(artifact),
+           "--topic", topic, "--bootstrap-servers", bootstrap]
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, f"stream-od publish failed:\n{run.stdout}\n{run.stderr}"
+    return json.loads(run.stdout)
+
+
+def labelled_value(text: str, name: str, **labels: str) -> float:
+    want = [f'{k}="{v}"' for k, v in labels.items()]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{") and all(w in line for w in want))
 
 
 def kdd_lines(path: Path, n: int) -> list[bytes]:
@@ -74,12 +101,24 @@ def kdd_lines(path: Path, n: int) -> list[bytes]:
 
 @pytest.mark.slow
 def test_dashboard_and_rules_match_a_live_scrape(kafka_bootstrap, new_topic, kdd_train_path,
-                                                  trained_model, tmp_path, worker_series):
+                                                  trained_models, tmp_path, worker_series):
     input_topic = new_topic(partitions=2, prefix="deploy-in")
     alerts_topic = new_topic(prefix="deploy-alerts")
     dead_topic = new_topic(prefix="deploy-dead")
+    # The models topic exactly as compose's kafka-setup creates it: the broker must accept the
+    # settings, and the registry must work on such a topic.
+    services = stack.compose()["services"]
+    compose_env = stack.env_mapping(services["worker"]["environment"])
+    setup = "\n".join(services["kafka-setup"]["command"])
+    models_name = compose_env["STREAM_OD_MODEL_TOPIC"]
+    models_topic = new_topic(partitions=stack.created_topics(setup)[models_name],
+                             config=stack.created_topic_configs(setup)[models_name],
+                             prefix="deploy-models")
+    key = compose_env["STREAM_OD_MODEL_SIGNING_KEY"]
+    v1, v2 = trained_models
+    first = publish(v1, models_topic, kafka_bootstrap, key)
+    assert first["signed"] and first["offset"] == 0
     port = free_port()
-    compose_env = stack.env_mapping(stack.compose()["services"]["worker"]["environment"])
     env = {**clean_env(), **compose_env,
            "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
            "STREAM_OD_INPUT_TOPIC": input_topic,
@@ -87,7 +126,8 @@ def test_dashboard_and_rules_match_a_live_scrape(kafka_bootstrap, new_topic, kdd
            "STREAM_OD_DEAD_LETTER_TOPIC": dead_topic,
            "STREAM_OD_GROUP_ID": f"deploy-{uuid.uuid4().hex[:8]}",
            "STREAM_OD_INSTANCE_ID": f"deploy-{uuid.uuid4().hex[:8]}",
-           "STREAM_OD_ARTIFACT_PATH": str(trained_model),
+           "STREAM_OD_MODEL_TOPIC": models_topic,
+           "STREAM_OD_MODEL_POLL_INTERVAL_S": "0.5",
            "STREAM_OD_METRICS_HOST": "127.0.0.1",
            "STREAM_OD_METRICS_PORT": str(port),
            "PYTHONUNBUFFERED": "1"}
@@ -130,7 +170,7 @@ def test_dashboard_and_rules_match_a_live_scrape(kafka_bootstrap, new_topic, kdd
         live = stack.exposition_series(text)
         assert sample_value(text, "stream_od_dead_letters_total") == len(BROKEN)
         assert sample_value(text, "stream_od_worker_up") == 1
-        assert 'stream_od_model_info{' in text and "version=" in text
+        assert f'version="{first["version"]}"' in text, "not serving the published model"
 
         # The scrape offers every series the metrics module declares, and nothing is missing
         # that a panel or a rule queries.
@@ -144,6 +184,31 @@ def test_dashboard_and_rules_match_a_live_scrape(kafka_bootstrap, new_topic, kdd
         for name in ("stream_od_end_to_end_latency_seconds_bucket",
                      "stream_od_batch_stage_seconds_bucket", "stream_od_batch_size_records_bucket"):
             assert f"{name}{{" in text and sample_value(text, name) > 0, name
+
+        # A second version, unsigned: refused, the worker keeps scoring with the first.
+        second = publish(v2, models_topic, kafka_bootstrap, None)
+        assert not second["signed"] and second["version"] != first["version"]
+        deadline = time.monotonic() + 60
+        while labelled_value(get(f"{base}/metrics")[1], "stream_od_model_refusals_total",
+                             reason="unsigned") < 1:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                fail("an unsigned model was not refused (stream_od_model_refusals_total)")
+            time.sleep(0.5)
+        # The same version signed: taken into use at the next batch, with no restart.
+        publish(v2, models_topic, kafka_bootstrap, key)
+        deadline = time.monotonic() + 60
+        for i in itertools.count():
+            producer.produce(input_topic, value=kdd_lines(kdd_train_path, 1)[0], key=b"%d" % i)
+            producer.flush(10)
+            text = get(f"{base}/metrics")[1]
+            if sample_value(text, "stream_od_model_swaps_total") >= 1 \
+                    and f'version="{second["version"]}"' in text:
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                fail("the worker did not swap to the signed second version within 60 s")
+            time.sleep(0.5)
+        assert f'version="{first["version"]}"' not in text
+        assert labelled_value(text, "stream_od_model_refusals_total", reason="unsigned") == 1
 
         proc.send_signal(signal.SIGTERM)
         grace = float(compose_env.get("STREAM_OD_SHUTDOWN_GRACE_S", "30"))
