@@ -12,6 +12,7 @@ from stream_od.cli import build_parser
 from stream_od.config import ENV_PREFIX, WorkerSettings
 from stream_od.kafka.clients import consumer_config
 from tests.deploy import stack
+from trainer.publish import EXIT_GATE
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +42,22 @@ def input_partitions(config, settings) -> int:
     job = stack.k8s_one("Job", "stream-od-topics")
     (c,) = job["spec"]["template"]["spec"]["containers"]
     topics = stack.created_topics("\n".join(c["args"]), config)
-    for topic in (settings.input_topic, settings.alerts_topic, settings.dead_letter_topic):
+    for topic in (settings.input_topic, settings.alerts_topic, settings.dead_letter_topic,
+                  settings.model_topic):
         assert topic in topics, f"the topics Job does not create {topic}"
     return topics[settings.input_topic]
+
+
+@pytest.fixture(scope="module")
+def trainer_container() -> dict:
+    (c,) = stack.k8s_one("Job", "stream-od-trainer")["spec"]["template"]["spec"]["containers"]
+    return c
+
+
+def signing_key_ref(container: dict) -> dict:
+    (ref,) = [e["valueFrom"]["secretKeyRef"] for e in container.get("env", [])
+              if e["name"] == "STREAM_OD_MODEL_SIGNING_KEY"]
+    return ref
 
 
 def test_every_manifest_is_in_the_kustomization():
@@ -84,27 +98,60 @@ def test_termination_grace_outlasts_the_workers_shutdown(deployment, settings):
 def test_worker_reads_config_secret_and_the_model(deployment, worker_container, settings):
     refs = {next(iter(r.values()))["name"] for r in worker_container["envFrom"]}
     assert refs == {"stream-od-config", "stream-od-kafka"}
-    mounts = {m["mountPath"]: m for m in worker_container["volumeMounts"]}
-    assert str(settings.artifact_path).startswith("/models/") and mounts["/models"]["readOnly"]
-    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
-    claim = volumes[mounts["/models"]["name"]]["persistentVolumeClaim"]["claimName"]
-    trainer = stack.k8s_one("Job", "stream-od-trainer")["spec"]["template"]["spec"]
-    tvolumes = {v["name"]: v for v in trainer["volumes"]}
-    (tc,) = trainer["containers"]
-    tmount = next(m for m in tc["volumeMounts"] if m["mountPath"] == "/models")
-    assert tvolumes[tmount["name"]]["persistentVolumeClaim"]["claimName"] == claim
-    assert stack.k8s_one("PersistentVolumeClaim", claim)["spec"]["accessModes"] == ["ReadWriteMany"]
+    # Models come from the compacted topic the worker watches; no shared volume.
+    assert settings.model_source == "topic"
+    mounts = {m["mountPath"] for m in worker_container.get("volumeMounts", [])}
+    assert "/models" not in mounts
+    assert not [o for o in stack.k8s_objects() if o["kind"] == "PersistentVolumeClaim"
+                and "ReadWriteMany" in o["spec"]["accessModes"]], "a models volume is left"
 
 
-def test_commands_parse_with_the_real_cli(worker_container):
+def test_signing_key_comes_from_one_secret_outside_git(worker_container, trainer_container):
+    worker_ref, trainer_ref = signing_key_ref(worker_container), signing_key_ref(trainer_container)
+    assert worker_ref == trainer_ref, "the trainer signs with another key than the workers check"
+    assert worker_ref.get("optional", False) is False  # no key, no pod: never serve unsigned
+    # Created out of band (secret.yaml says how): a committed value would be a known key, or
+    # would overwrite the real one on every `kubectl apply -k`.
+    assert not [o for o in stack.k8s_objects() if o["kind"] == "Secret"
+                and o["metadata"]["name"] == worker_ref["name"]]
+    for obj in stack.k8s_objects():
+        for field in ("data", "stringData"):
+            assert "STREAM_OD_MODEL_SIGNING_KEY" not in (obj.get(field) or {}), obj["metadata"]
+    assert f"create secret generic {worker_ref['name']}" in (stack.K8S / "secret.yaml").read_text()
+
+
+def test_trainer_publishes_where_the_workers_read(trainer_container, config, settings):
+    refs = {next(iter(r.values()))["name"] for r in trainer_container["envFrom"]}
+    assert "stream-od-config" in refs
+    (train,) = stack.stream_od_invocations("\n".join(trainer_container["args"]))
+    args = build_parser().parse_args([stack.shell_expand(a, config) for a in train])
+    assert args.command == "train"
+    assert args.publish_topic == settings.model_topic
+    assert args.bootstrap_servers == settings.bootstrap_servers
+    assert args.min_auroc is not None and args.min_auroc >= 0.9 and args.min_f1 is not None
+    assert args.out.startswith("/tmp/")
+    mounts = {m["mountPath"]: m for m in trainer_container["volumeMounts"]}
+    assert mounts["/data"]["readOnly"] and "/models" not in mounts
+    job = stack.k8s_one("Job", "stream-od-trainer")["spec"]
+    (rule,) = job["podFailurePolicy"]["rules"]
+    assert rule["action"] == "FailJob" and rule["onExitCodes"]["values"] == [EXIT_GATE]
+
+
+def test_models_topic_fits_the_registry(config, settings):
+    job = stack.k8s_one("Job", "stream-od-topics")
+    (c,) = job["spec"]["template"]["spec"]["containers"]
+    script = "\n".join(c["args"])
+    stack.check_models_topic(stack.created_topics(script, config),
+                             stack.created_topic_configs(script, config), settings.model_topic)
+
+
+def test_commands_parse_with_the_real_cli(worker_container, trainer_container, config):
     parser = build_parser()
     parser.parse_args(worker_container["args"])
-    trainer = stack.k8s_one("Job", "stream-od-trainer")["spec"]["template"]["spec"]
-    (tc,) = trainer["containers"]
-    runs = stack.stream_od_invocations("\n".join(tc["args"]))
+    runs = stack.stream_od_invocations("\n".join(trainer_container["args"]))
     assert [r[0] for r in runs] == ["train"]
     for args in runs:
-        parser.parse_args([a.replace("$version", "v1") for a in args])
+        parser.parse_args([stack.shell_expand(a, config) for a in args])
 
 
 def test_keda_scales_the_worker_on_the_groups_lag(settings, input_partitions):

@@ -70,7 +70,10 @@ def test_stream_od_containers_carry_only_settings(where, image, env, setting_env
 def test_the_stack_sets_settings_somewhere():
     names = {k for _, _, env in ALL for k in env if k.startswith(ENV_PREFIX)}
     assert {"STREAM_OD_BOOTSTRAP_SERVERS", "STREAM_OD_INPUT_TOPIC", "STREAM_OD_GROUP_ID",
-            "STREAM_OD_ARTIFACT_PATH", "STREAM_OD_METRICS_PORT"} <= names
+            "STREAM_OD_MODEL_SOURCE", "STREAM_OD_MODEL_TOPIC", "STREAM_OD_MODEL_SIGNING_KEY",
+            "STREAM_OD_METRICS_PORT"} <= names
+    # The registry replaced the /models/latest volume.
+    assert "STREAM_OD_ARTIFACT_PATH" not in names
 
 
 def worker_envs() -> list[tuple[str, dict[str, str]]]:
@@ -94,4 +97,8 @@ def test_worker_environment_validates(where, env, monkeypatch):
                                                   "stream-od-worker-abc12"))
     settings = load_settings()  # raises ConfigError naming any bad value
     assert settings.metrics_port == WorkerSettings.model_fields["metrics_port"].default == 9108
-    assert str(settings.artifact_path).startswith("/models/")
+    # Models from the compacted topic, and only signed ones.
+    assert settings.model_source == "topic"
+    assert settings.model_topic not in (settings.input_topic, settings.alerts_topic,
+                                        settings.dead_letter_topic)
+    assert settings.model_signing_key is not None
