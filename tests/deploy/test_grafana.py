@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from stream_od.registry.errors import REFUSAL_REASONS
 from tests.deploy import stack
 
 
@@ -72,6 +73,8 @@ def panels_querying(pattern: str) -> list[str]:
     ("rebalances", r"stream_od_rebalances_total"),
     ("transaction aborts", r"stream_od_transaction_aborts_total"),
     ("model version", r"by \([^)]*version[^)]*\) \(stream_od_model_info"),
+    ("model swaps", r"stream_od_model_swaps_total"),
+    ("model refusals by reason", r"by \(reason\) \(increase\(stream_od_model_refusals_total"),
 ])
 def test_required_panels(what, pattern):
     assert panels_querying(pattern), f"no panel shows {what}"
@@ -81,3 +84,10 @@ def test_provisioned_datasource_is_prometheus():
     ds = stack.load_yaml(stack.GRAFANA / "provisioning" / "datasources" / "prometheus.yml")
     (source,) = ds["datasources"]
     assert source["type"] == "prometheus" and source["isDefault"]
+
+
+def test_refusal_reasons_are_the_codes():
+    panel = next(p for p in stack.dashboard_panels()
+                 if any("stream_od_model_refusals_total" in t["expr"] for t in p["targets"]))
+    for reason in REFUSAL_REASONS:
+        assert reason in panel["description"], reason

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from stream_od.registry.errors import REFUSAL_REASONS
 from tests.deploy import stack
 
 
@@ -22,6 +23,8 @@ def test_rules_are_complete():
     # The four: worker down, lag growing, dead-letter rate high, no model loaded.
     assert {"StreamOdWorkerDown", "StreamOdConsumerLagGrowing", "StreamOdDeadLetterRateHigh",
             "StreamOdNoModelLoaded"} <= set(names)
+    # The model registry: a refused model, and workers left on different versions.
+    assert {"StreamOdModelRefused", "StreamOdModelVersionsDiffer"} <= set(names)
     for r in rules:
         assert r["labels"]["severity"] in ("warning", "critical"), r["alert"]
         assert r["annotations"]["summary"] and r["annotations"]["description"], r["alert"]
@@ -43,3 +46,12 @@ def test_annotations_use_only_labels_the_expression_keeps():
         aggregated = re.search(r"\b(sum|max|min|avg|count)\b", r["expr"])
         if aggregated and used:
             assert used <= grouping, f"{r['alert']}: {used} not kept by {r['expr']}"
+
+
+def test_refusal_alert_fires_per_worker_and_reason():
+    rule = next(r for r in stack.alert_rules() if r["alert"] == "StreamOdModelRefused")
+    assert "stream_od_model_refusals_total" in rule["expr"]
+    assert {"instance", "reason"} <= stack.promql_label_names(rule["expr"])
+    assert "for" not in rule, "one refusal is worth a look at once"
+    for reason in REFUSAL_REASONS:
+        assert reason in rule["annotations"]["description"], reason
