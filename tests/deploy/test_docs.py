@@ -7,6 +7,7 @@ import re
 import pytest
 
 from stream_od.records import REASONS
+from stream_od.registry.errors import REFUSAL_REASONS
 from tests.deploy import stack
 
 
@@ -37,3 +38,15 @@ def test_the_commands_it_promises(doc):
                     "docker compose --profile demo up -d replay", "http://localhost:3000",
                     "kubectl apply -k deploy/k8s"):
         assert command in doc, command
+
+
+def test_the_model_registry_is_explained(doc):
+    for text in ("TRAIN_FORCE=1 docker compose up trainer", "openssl rand -hex 32",
+                 "STREAM_OD_MODEL_SIGNING_KEY", "stream-od publish", "stream-od.models",
+                 "cleanup.policy=compact", "stream_od_model_swaps_total",
+                 "stream_od_model_refusals_total", "create secret generic stream-od-model-signing"):
+        assert text in doc, text
+    for reason in REFUSAL_REASONS:
+        assert f"`{reason}`" in doc, reason
+    # The /models/latest volume and its restart are gone.
+    assert "/models/latest" not in doc and "later release" not in doc
