@@ -61,9 +61,12 @@ def _plots(out: pathlib.Path, art: Artifact, batch: Batch, scores: np.ndarray) -
     latent = getattr(art.detector, "latent", None)
     if latent is not None:
         zc = latent(art.standardizer.transform(batch.X))
-        pairs = [(0, zc.shape[1] - 2, "relative Euclidean distance"),
-                 (0, zc.shape[1] - 1, "cosine similarity")]
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        names = tuple(art.detector.recon_features)
+        first = zc.shape[1] - len(names)  # zc = latent code, then the reconstruction features
+        labels = {"relative_distance": "relative Euclidean distance",
+                  "cosine": "cosine similarity", "log_distance": "log Euclidean distance"}
+        pairs = [(0, first + k, labels[n]) for k, n in enumerate(names)]
+        fig, axes = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 4))
         for ax, (i, j, name) in zip(axes, pairs):
             for lab, colour, lname in ((0, "tab:blue", "normal"), (1, "tab:red", "attack")):
                 ax.scatter(zc[y == lab, i], zc[y == lab, j], s=6, c=colour, label=lname)

@@ -12,18 +12,28 @@ from stream_od.detector.networks import mlp
 EPS = 1e-12
 
 
-def reconstruction_features(x, x_rec):
-    """Relative Euclidean distance ``|x - x'| / |x|`` and cosine similarity (N, 2).
+RECON_FEATURES = ("relative_distance", "cosine", "log_distance")
 
-    The epsilon sits inside the square roots, so both features stay finite (and
-    differentiable) for ``x == 0`` or ``x == x'``.
+
+def reconstruction_features(x, x_rec, names=("relative_distance", "cosine")):
+    """Reconstruction features, one column each, in ``names`` order (N, len(names)).
+
+    ``relative_distance`` is ``|x - x'| / |x|`` and ``cosine`` the cosine similarity, as the
+    paper defines them.  Both are scale-invariant: on z-scored inputs they cannot tell a
+    record twenty standard deviations out from a poorly reconstructed one near the mean.
+    ``log_distance``, ``log |x - x'|``, keeps that magnitude (the paper allows further
+    distance features).  The epsilon sits inside the square roots, so every feature stays
+    finite (and differentiable) for ``x == 0`` or ``x == x'``.
     """
     nx = ops.sqrt(ops.sum(ops.square(x), axis=1) + EPS)
     nr = ops.sqrt(ops.sum(ops.square(x_rec), axis=1) + EPS)
     nd = ops.sqrt(ops.sum(ops.square(x - x_rec), axis=1) + EPS)
-    rel = nd / nx
-    cos = ops.sum(x * x_rec, axis=1) / (nx * nr)
-    return ops.stack([rel, cos], axis=1)
+    columns = {
+        "relative_distance": lambda: nd / nx,
+        "cosine": lambda: ops.sum(x * x_rec, axis=1) / (nx * nr),
+        "log_distance": lambda: ops.log(nd),
+    }
+    return ops.stack([columns[n]() for n in names], axis=1)
 
 
 class DAGMMNet(keras.Model):
@@ -36,8 +46,14 @@ class DAGMMNet(keras.Model):
 
     def __init__(self, *, n_features, encoder_units, latent_dim, decoder_units,
                  estimation_units, n_gmm, activation, variational, n_samples,
-                 w_recon, w_energy, w_cov_diag, w_kl, recon_scale, jitter, seed, **kwargs):
+                 w_recon, w_energy, w_cov_diag, w_kl, recon_scale, jitter, seed,
+                 recon_features=("relative_distance", "cosine"), **kwargs):
         super().__init__(**kwargs)
+        unknown = set(recon_features) - set(RECON_FEATURES)
+        if unknown:
+            raise ValueError(f"unknown reconstruction features {sorted(unknown)}; "
+                             f"choose from {RECON_FEATURES}")
+        self.recon_features = tuple(recon_features)
         self.n_features = n_features
         self.variational = variational
         self.n_samples = n_samples
@@ -73,7 +89,7 @@ class DAGMMNet(keras.Model):
         else:
             z = z_mean
         x_rec = self.decoder(z)
-        zc = ops.concatenate([z, reconstruction_features(x, x_rec)], axis=1)
+        zc = ops.concatenate([z, reconstruction_features(x, x_rec, self.recon_features)], axis=1)
         gamma = self.estimation(zc, training=training)
         out.update(x=x, x_rec=x_rec, zc=zc, gamma=gamma)
         return out

@@ -18,7 +18,10 @@ class VAEGMM(NeuralGMMDetector):
     epsilon bug zeroes one of them), minimising the energy alone lets the network collapse
     those features and the detector degrades with training (measured: seed-0 test AUROC
     0.96 -> F1 0.34, seed 1 AUROC 0.56 after 50 epochs).  Set ``w_recon=1e-7`` to get the
-    reference weighting back."""
+    reference weighting back.
+
+    One addition: a third reconstruction feature, ``log |x - x'|`` (``recon_features``),
+    because the paper's two are scale-invariant (see ``dagmm.reconstruction_features``)."""
 
     kind = "vaegmm"
     variational = True
@@ -27,7 +30,8 @@ class VAEGMM(NeuralGMMDetector):
                  estimation_units=(10,), n_gmm=2, activation="relu", n_samples=10,
                  w_recon=1.0, w_energy=0.1, w_cov_diag=0.005, w_kl=1.0, recon_scale=0.05,
                  jitter=1e-6, learning_rate=1e-4, clipnorm=10.0, epochs=50, batch_size=1024,
-                 early_stopping_patience=0, seed=0):
+                 early_stopping_patience=0,
+                 recon_features=("relative_distance", "cosine", "log_distance"), seed=0):
         self.encoder_units = encoder_units
         self.latent_dim = latent_dim
         self.decoder_units = decoder_units
@@ -46,6 +50,7 @@ class VAEGMM(NeuralGMMDetector):
         self.epochs = epochs
         self.batch_size = batch_size
         self.early_stopping_patience = early_stopping_patience
+        self.recon_features = recon_features
         self.seed = seed
 
     def _net_kwargs(self):
@@ -54,4 +59,5 @@ class VAEGMM(NeuralGMMDetector):
                     estimation_units=tuple(self.estimation_units), n_gmm=int(self.n_gmm),
                     activation=self.activation, variational=True, n_samples=int(self.n_samples),
                     w_recon=self.w_recon, w_energy=self.w_energy, w_cov_diag=self.w_cov_diag,
-                    w_kl=self.w_kl, recon_scale=self.recon_scale, jitter=self.jitter)
+                    w_kl=self.w_kl, recon_scale=self.recon_scale, jitter=self.jitter,
+                    recon_features=tuple(self.recon_features))

@@ -1,6 +1,7 @@
 """Mixture parameters, sample energy and reconstruction features vs hand-written numpy."""
 
 import numpy as np
+import pytest
 from keras import ops
 
 from stream_od.detector.dagmm import reconstruction_features
@@ -93,3 +94,25 @@ def test_reconstruction_features():
     np.testing.assert_allclose(f[:, 1], cos, rtol=1e-4, atol=1e-6)
     assert f[0, 0] < 1e-4 and np.isfinite(f).all()  # not collapsed to 0 for other rows
     assert (f[1:, 0] > 0.1).all()
+
+
+def test_log_distance_keeps_the_magnitude_the_paper_features_lose():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(40, 5))
+    xr = 0.5 * x                                    # the same relative error at every scale
+    names = ("relative_distance", "cosine", "log_distance")
+    to = ops.convert_to_tensor
+    small = ops.convert_to_numpy(reconstruction_features(to(x.astype("float32")),
+                                                         to(xr.astype("float32")), names))
+    big = ops.convert_to_numpy(reconstruction_features(to((20 * x).astype("float32")),
+                                                       to((20 * xr).astype("float32")), names))
+    np.testing.assert_allclose(small[:, :2], big[:, :2], rtol=1e-4)   # scale-invariant
+    np.testing.assert_allclose(small[:, 2], np.log(np.linalg.norm(x - xr, axis=1)), rtol=1e-4,
+                               atol=1e-5)
+    np.testing.assert_allclose(big[:, 2] - small[:, 2], np.log(20.0), rtol=1e-4)
+    with pytest.raises(ValueError, match="unknown reconstruction features"):
+        from stream_od.detector.dagmm import DAGMMNet
+        DAGMMNet(n_features=5, encoder_units=(4,), latent_dim=1, decoder_units=(4,),
+                 estimation_units=(4,), n_gmm=2, activation="tanh", variational=False,
+                 n_samples=0, w_recon=1, w_energy=0.1, w_cov_diag=0.005, w_kl=0,
+                 recon_scale=1, jitter=1e-6, seed=0, recon_features=("euclid",))

@@ -31,7 +31,7 @@ def test_fitted_attributes(fitted):
     k, d = det.mu_.shape
     assert det.phi_.shape == (k,) and det.cov_.shape == (k, d, d) and det.n_features_in_ == 6
     np.testing.assert_allclose(det.phi_.sum(), 1.0)
-    assert d == det.latent_dim + 2
+    assert d == det.latent_dim + len(det.recon_features)
 
 
 def test_separates_outliers(fitted):
