@@ -204,7 +204,11 @@ class Artifact:
             standardizer = Standardizer.from_dict(json.loads((root / "standardizer.json").read_text()))
             det_json = json.loads((root / "detector.json").read_text())
             from stream_od.detector import detector_class
-            detector = detector_class(info["detector_kind"])(**det_json["params"])
+            params = dict(det_json["params"])
+            if info["detector_kind"] in ("vaegmm", "aegmm"):
+                # Artifacts written before recon_features was a parameter used the paper's pair.
+                params.setdefault("recon_features", ["relative_distance", "cosine"])
+            detector = detector_class(info["detector_kind"])(**params)
             with np.load(root / "detector.npz", allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
             detector._set_state(det_json["state"], arrays)

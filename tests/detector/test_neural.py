@@ -77,3 +77,28 @@ def test_artifact_round_trip_bit_identical(fitted, tmp_path):
     assert np.array_equal(back.score(X), art.score(X))
     assert np.array_equal(back.contributions(X), art.contributions(X))
     assert np.array_equal(back.detector.phi_, det.phi_)
+
+
+def test_artifact_from_before_recon_features_loads_with_the_papers_pair(tmp_path):
+    import hashlib
+    import json
+
+    normal, _ = _blobs()
+    det = VAEGMM(epochs=1, batch_size=256, seed=0,
+                 recon_features=("relative_distance", "cosine")).fit(normal)
+    det.infer_threshold(normal[:500], 95)
+    std = Standardizer().fit(normal)
+    root = Artifact(detector=det, standardizer=std,
+                    schema=FeatureSchema(names=tuple("abcdef"))).save(tmp_path / "old")
+    # Rewrite it as an older stream-od wrote it: no recon_features parameter.
+    meta = json.loads((root / "detector.json").read_text())
+    del meta["params"]["recon_features"]
+    (root / "detector.json").write_text(json.dumps(meta))
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["files"]["detector.json"] = hashlib.sha256(
+        (root / "detector.json").read_bytes()).hexdigest()
+    (root / "manifest.json").write_text(json.dumps(manifest))
+
+    back = Artifact.load(root)
+    assert tuple(back.detector.recon_features) == ("relative_distance", "cosine")
+    assert np.array_equal(back.score(normal[:50]), det.score(std.transform(normal[:50])))
