@@ -21,11 +21,14 @@ def free_port() -> int:
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
+    """``(status, body)``; ``(0, "")`` while nothing listens yet."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+    except OSError:
+        return 0, ""
 
 
 def metric_values(text: str, name: str) -> dict[str, float]:

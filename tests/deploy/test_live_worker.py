@@ -18,12 +18,9 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -32,30 +29,12 @@ from confluent_kafka import Producer
 
 from stream_od.config import ENV_PREFIX
 from tests.deploy import stack
+from tests.worker_support import free_port
+from tests.worker_support import http_get as get
+from tests.worker_support import metric_total as sample_value
 
 RECORDS = 300
 BROKEN = [b"{not json", b"1,2,3"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get(url: str, timeout: float = 5.0) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except OSError:
-        return 0, ""
-
-
-def sample_value(text: str, name: str) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name + " ") or line.startswith(name + "{"))
 
 
 def clean_env() -> dict[str, str]:
