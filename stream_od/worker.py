@@ -104,7 +104,8 @@ class Worker:
         self._assigned: set[tuple[str, int]] = set()
         self._invalid_window: collections.deque[tuple[int, int]] = collections.deque()
         self.consumer = clients.make_consumer(settings)
-        self.producer = clients.make_producer(settings)
+        self._delivery_errors: list[str] = []
+        self.producer = clients.make_producer(settings, on_error=self._on_delivery_error)
         self._set_model_metrics()
         self.health.model_loaded = True
 
@@ -194,6 +195,7 @@ class Worker:
         alert_docs = scorer.policy.build(
             [origin(int(i)) for i in alert_rows], [batch.fields(int(r)) for r in hit],
             scores[hit], severity, batch.X[hit], contributions[hit], int(time.time() * 1000))
+        self._delivery_errors.clear()
         try:
             if self.exactly_once:
                 self.producer.begin_transaction()
@@ -253,11 +255,19 @@ class Worker:
             if self.producer.flush(self.settings.transaction_timeout_ms / 1000) != 0:
                 raise FatalWorkerError("records were not acknowledged within "
                                        "transaction_timeout_ms; not committing offsets")
+            if self._delivery_errors:
+                raise FatalWorkerError(f"{len(self._delivery_errors)} output records were not "
+                                       f"delivered (first: {self._delivery_errors[0]}); not "
+                                       "committing offsets, the batch will be re-processed")
             self.consumer.commit(offsets=offsets, asynchronous=False)
             return
         self.producer.send_offsets_to_transaction(
             offsets, self.consumer.consumer_group_metadata(), 30)
         self._retry(lambda: self.producer.commit_transaction(60), "commit_transaction")
+
+    def _on_delivery_error(self, err: KafkaError, msg: Message) -> None:
+        # Exactly-once: the failed record also fails commit_transaction, which aborts.
+        self._delivery_errors.append(f"{msg.topic()}: {err}")
 
     def _abort_and_rewind(self, messages: Sequence[Message]) -> None:
         try:

@@ -54,5 +54,10 @@ def make_consumer(settings: WorkerSettings) -> Consumer:
     return Consumer(consumer_config(settings))
 
 
-def make_producer(settings: WorkerSettings) -> Producer:
-    return Producer(producer_config(settings))
+def make_producer(settings: WorkerSettings, on_error=None) -> Producer:
+    """``on_error(err, msg)`` is called for each record the producer failed to deliver
+    (only for failures: no per-record Python callback on the hot path)."""
+    config = producer_config(settings)
+    if on_error is not None:
+        config |= {"on_delivery": on_error, "delivery.report.only.error": True}
+    return Producer(config)

@@ -1,0 +1,65 @@
+"""The worker's pure logic, without a broker (its Kafka behaviour is in tests/integration)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stream_od.config import load_settings
+from stream_od.errors import FatalWorkerError
+from stream_od.worker import Scorer, Worker, _first_offsets, _next_offsets
+
+
+class FakeMessage:
+    def __init__(self, topic, partition, offset):
+        self._t, self._p, self._o = topic, partition, offset
+
+    def topic(self):
+        return self._t
+
+    def partition(self):
+        return self._p
+
+    def offset(self):
+        return self._o
+
+
+class FakeModel:
+    version = "fake-1"
+    detector_kind = "mahalanobis"
+    feature_names = ("a", "b")
+    threshold = 4.0
+    metrics: dict = {}
+
+    def score_and_contributions(self, X):
+        return X.sum(axis=1), np.abs(X)
+
+
+def test_offsets_to_commit_are_one_past_the_last_record_per_partition():
+    msgs = [FakeMessage("in", 0, 5), FakeMessage("in", 1, 9), FakeMessage("in", 0, 6),
+            FakeMessage("in", 1, 10), FakeMessage("in", 0, 7)]
+    assert sorted((tp.partition, tp.offset) for tp in _next_offsets(msgs)) == [(0, 8), (1, 11)]
+    assert sorted((tp.partition, tp.offset) for tp in _first_offsets(msgs)) == [(0, 5), (1, 9)]
+
+
+def test_severity_scale_falls_back_to_the_threshold_magnitude():
+    settings = load_settings()
+    assert Scorer.build(FakeModel(), settings).policy.score_scale == 4.0
+    model = FakeModel()
+    model.metrics = {"score_scale": 0.5}
+    assert Scorer.build(model, settings).policy.score_scale == 0.5
+
+
+def test_a_schema_the_worker_cannot_serve_is_refused():
+    model = FakeModel()  # features outside the KDD layout: no CSV input possible
+    with pytest.raises(ValueError, match="no column"):
+        Scorer.build(model, load_settings(input_format="csv"))
+
+
+def test_a_broken_upstream_stops_the_worker_instead_of_draining_it():
+    worker = Worker(load_settings(max_dead_letter_ratio=0.5, dead_letter_window=100,
+                                  bootstrap_servers="127.0.0.1:1"), FakeModel())
+    worker._check_invalid_ratio(60, 10)   # 10 / 60 invalid: fine, window not full yet
+    worker._check_invalid_ratio(60, 20)   # 30 / 120: fine
+    with pytest.raises(FatalWorkerError, match="max_dead_letter_ratio"):
+        worker._check_invalid_ratio(100, 90)  # 90 of the last 100 records: stop
