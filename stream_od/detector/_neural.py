@@ -63,7 +63,14 @@ class NeuralGMMDetector(BaseDetector):
     score_batch_size = 65_536
 
     def _net_kwargs(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """DAGMMNet's arguments; the variational subclass overrides the VAE-only ones."""
+        return dict(encoder_units=tuple(self.encoder_units), latent_dim=int(self.latent_dim),
+                    decoder_units=tuple(self.decoder_units),
+                    estimation_units=tuple(self.estimation_units), n_gmm=int(self.n_gmm),
+                    activation=self.activation, variational=False, n_samples=0,
+                    w_recon=self.w_recon, w_energy=self.w_energy, w_cov_diag=self.w_cov_diag,
+                    w_kl=0.0, recon_scale=1.0, jitter=self.jitter,
+                    recon_features=tuple(self.recon_features))
 
     # -- fitting -----------------------------------------------------------------------
     def _build(self, n_features: int):

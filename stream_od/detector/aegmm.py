@@ -42,12 +42,3 @@ class AEGMM(NeuralGMMDetector):
         self.early_stopping_patience = early_stopping_patience
         self.recon_features = recon_features
         self.seed = seed
-
-    def _net_kwargs(self):
-        return dict(encoder_units=tuple(self.encoder_units), latent_dim=int(self.latent_dim),
-                    decoder_units=tuple(self.decoder_units),
-                    estimation_units=tuple(self.estimation_units), n_gmm=int(self.n_gmm),
-                    activation=self.activation, variational=False, n_samples=0,
-                    w_recon=self.w_recon, w_energy=self.w_energy, w_cov_diag=self.w_cov_diag,
-                    w_kl=0.0, recon_scale=1.0, jitter=self.jitter,
-                    recon_features=tuple(self.recon_features))

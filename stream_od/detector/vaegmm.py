@@ -54,10 +54,5 @@ class VAEGMM(NeuralGMMDetector):
         self.seed = seed
 
     def _net_kwargs(self):
-        return dict(encoder_units=tuple(self.encoder_units), latent_dim=int(self.latent_dim),
-                    decoder_units=tuple(self.decoder_units),
-                    estimation_units=tuple(self.estimation_units), n_gmm=int(self.n_gmm),
-                    activation=self.activation, variational=True, n_samples=int(self.n_samples),
-                    w_recon=self.w_recon, w_energy=self.w_energy, w_cov_diag=self.w_cov_diag,
-                    w_kl=self.w_kl, recon_scale=self.recon_scale, jitter=self.jitter,
-                    recon_features=tuple(self.recon_features))
+        return super()._net_kwargs() | dict(variational=True, n_samples=int(self.n_samples),
+                                            w_kl=self.w_kl, recon_scale=self.recon_scale)
