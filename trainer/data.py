@@ -51,6 +51,42 @@ def load_kdd(path: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
+def load_records(path: str | os.PathLike) -> pd.DataFrame:
+    """Training data from wherever it was exported: the raw KDD Cup '99 file (gzip or plain,
+    no header), a CSV file with a header row, or a Parquet file.
+
+    CSV with a header and Parquet need the feature columns by name and a ``label`` column
+    (``normal`` or ``normal.`` for normal traffic, anything else is an attack).  Returns the
+    same frame as :func:`load_kdd`: the columns plus ``attack`` and ``target``.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"data file not found: {path}")
+    if path.endswith(".parquet"):
+        try:
+            df = pd.read_parquet(path)
+        except ImportError as e:
+            raise ValueError(f"{path}: reading Parquet needs pyarrow "
+                             "(pip install 'stream-od[parquet]')") from e
+        return _labelled(df, path)
+    with open(path, "rb") as fh:
+        is_gzip = fh.read(2) == b"\x1f\x8b"
+    with (gzip.open if is_gzip else open)(path, "rt") as fh:
+        first = fh.readline().strip().split(",")
+    if "label" in first:  # a header row: a CSV export with named columns
+        return _labelled(pd.read_csv(path), path)
+    return load_kdd(path)
+
+
+def _labelled(df: pd.DataFrame, path: str) -> pd.DataFrame:
+    if "label" not in df.columns:
+        raise ValueError(f"{path}: needs a 'label' column (normal / normal. for normal traffic)")
+    df = df.copy()
+    df["attack"] = df.pop("label").astype(str).str.rstrip(".")
+    df["target"] = (df["attack"] != NORMAL_LABEL).astype(np.int64)
+    return df
+
+
 def to_batch(df: pd.DataFrame, features=DEFAULT_FEATURES) -> Batch:
     features = tuple(features)
     missing = [f for f in features if f not in df.columns]

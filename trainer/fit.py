@@ -10,7 +10,7 @@ from stream_od.artifact import Artifact
 from stream_od.detector import detector_class
 from stream_od.features import Standardizer
 from stream_od.schema import DEFAULT_FEATURES, FeatureSchema
-from trainer.data import load_kdd, reference_protocol, to_batch
+from trainer.data import load_records, reference_protocol, to_batch
 from trainer.evaluate import classification_metrics
 
 
@@ -66,7 +66,7 @@ def _progress_callbacks(epochs: int, steps: int):
 def train(cfg: TrainConfig, *, progress: bool = True) -> Artifact:
     """Reference protocol: fit on ``n_train`` normal rows, threshold on the seed-0 batch,
     evaluate on the seed-1 test batch; the metrics travel in the artifact."""
-    data = to_batch(load_kdd(cfg.data), cfg.features)
+    data = to_batch(load_records(cfg.data), cfg.features)
     proto = reference_protocol(data, n_train=cfg.n_train)
     std = Standardizer().fit(proto.train.X)
     det = detector_class(cfg.detector)(**detector_params(cfg))

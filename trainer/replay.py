@@ -53,9 +53,9 @@ def sample_stream(data_path: str, *, count: int, attack_ratio: float, seed: int,
     import orjson
 
     from stream_od.schema import KDD_COLUMNS
-    from trainer.data import Batch, create_outlier_batch, load_kdd
+    from trainer.data import Batch, create_outlier_batch, load_records
 
-    df = load_kdd(data_path)
+    df = load_records(data_path)
     # The sampler draws rows of a Batch; give it the row numbers as the only "feature" so the
     # same seeded procedure picks which file rows to replay.
     index = Batch(X=np.arange(len(df), dtype=np.float64)[:, None],

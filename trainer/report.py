@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from stream_od.artifact import Artifact
-from trainer.data import Batch, create_outlier_batch, load_kdd, to_batch
+from trainer.data import Batch, create_outlier_batch, load_records, to_batch
 from trainer.evaluate import classification_metrics, per_attack_recall
 
 
@@ -83,7 +83,7 @@ def evaluate_artifact(artifact_dir: str | os.PathLike, data_path: str | os.PathL
     """Metrics on the protocol test batch drawn from ``data_path`` (seed 1, 1,000 rows,
     10 % attacks) and on every record of the file; writes report.json and PNGs."""
     art = Artifact.load(artifact_dir)
-    data = to_batch(load_kdd(data_path), art.feature_names)
+    data = to_batch(load_records(data_path), art.feature_names)
     full_scores = art.score(data.X)
     report: dict[str, Any] = {
         "artifact": str(artifact_dir), "version": art.version,
