@@ -6,16 +6,21 @@ import threading
 import time
 import uuid
 
+import pytest
+
 from tests.integration.test_worker_crash import group_done
 from tests.integration.test_worker_stream import by_seq
 from tests.worker_support import WorkerProcess, metric_total, metric_values
 from trainer.replay import produce
 
 
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])  # cooperative-sticky, KIP-848
 def test_a_second_worker_joins_and_the_first_leaves_mid_stream(
-        kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, read_topic, tmp_path):
+        kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, read_topic, tmp_path,
+        protocol):
     _, path = mahalanobis_artifact
     env = {**worker_topics, "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+           "STREAM_OD_GROUP_PROTOCOL": protocol,
            "STREAM_OD_ARTIFACT_PATH": str(path), "STREAM_OD_MAX_BATCH_RECORDS": "200"}
     topic, group = env["STREAM_OD_INPUT_TOPIC"], env["STREAM_OD_GROUP_ID"]
     feeder = threading.Thread(target=produce, args=(kdd_stream,), daemon=True, kwargs=dict(
@@ -28,7 +33,7 @@ def test_a_second_worker_joins_and_the_first_leaves_mid_stream(
         feeder.start()
         a.wait_for("stream_od_records_scored_total", 2_000)
         b.start()
-        # Cooperative rebalancing: b gets some of the 3 partitions while a keeps the rest.
+        # Incremental rebalancing: b gets some of the 3 partitions while a keeps the rest.
         deadline = time.monotonic() + 60
         while metric_total(b.metrics(), "stream_od_assigned_partitions") == 0:
             assert time.monotonic() < deadline, b.log()
