@@ -50,7 +50,7 @@ def _cli(*args: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stream_od.kafka.topics import ensure_topics, missing_topics
+    from stream_od.kafka.topics import delete_topics, ensure_topics, missing_topics
 
     if not Path(args.data).is_file():
         _say(f"KDD data not found at {args.data}: download kddcup.data_10_percent.gz from the "
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             worker.send_signal(signal.SIGTERM)
             code = worker.wait(60)
             _say(f"worker stopped (exit {code})")
-        _delete_topics(client, list(topics.values()))
+        delete_topics(client, topics.values())
     print(summary)
     return 0
 
@@ -196,13 +196,3 @@ def _summarize(bootstrap: str, topics: dict[str, str], text: str) -> str:
     width = max(len(k) for k, _ in rows)
     return "\n".join(["", "stream-od demo summary", "-" * 22,
                       *(f"{k:<{width}}  {v}" for k, v in rows), ""])
-
-
-def _delete_topics(client: dict, names: list[str]) -> None:
-    from confluent_kafka.admin import AdminClient
-
-    for future in AdminClient(client).delete_topics(names, operation_timeout=10).values():
-        try:
-            future.result(timeout=30)
-        except Exception:  # noqa: BLE001 - best effort cleanup
-            pass

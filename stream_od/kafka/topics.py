@@ -45,3 +45,16 @@ def ensure_topics(client_config: dict[str, Any], specs: dict[str, int],
             return
         time.sleep(0.1)
     raise TimeoutError(f"topics {sorted(specs)} have no leaders after {timeout} s")
+
+
+def delete_topics(client_config: dict[str, Any], names: Iterable[str],
+                  timeout: float = 30.0) -> None:
+    """Delete ``names``; a topic that is already gone is not an error."""
+    names = list(names)
+    if not names:
+        return
+    for future in AdminClient(client_config).delete_topics(names, operation_timeout=10).values():
+        try:
+            future.result(timeout=timeout)
+        except KafkaException:
+            pass
