@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -61,20 +61,3 @@ def check_matrix(X: Any, *, n_features: int | None = None) -> np.ndarray:
     if not np.isfinite(X).all():
         raise ValueError("input contains NaN or infinity")
     return X
-
-
-def records_to_matrix(records: Iterable[Mapping[str, Any]], names: Sequence[str]) -> np.ndarray:
-    """Raw float64 matrix from dict records, columns in ``names`` order.
-
-    Raises ``KeyError`` naming the first missing feature and ``ValueError`` for values
-    that are not numbers.
-    """
-    rows = []
-    for i, rec in enumerate(records):
-        try:
-            rows.append([float(rec[n]) for n in names])
-        except KeyError as e:
-            raise KeyError(f"record {i} lacks feature {e.args[0]!r}") from None
-        except (TypeError, ValueError):
-            raise ValueError(f"record {i} has a non-numeric feature value") from None
-    return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(names))

@@ -114,10 +114,6 @@ class Worker:
         """Ask the loop to finish the batch in flight, commit, and return."""
         self._stop.set()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
     def swap_model(self, model: Model) -> None:
         """Use ``model`` from the next batch on (thread-safe; never mid-batch)."""
         scorer = Scorer.build(model, self.settings)

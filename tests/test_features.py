@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from stream_od.features import Standardizer, records_to_matrix
+from stream_od.features import Standardizer
 
 
 def test_standardizer_roundtrip_bitwise():
@@ -19,10 +19,3 @@ def test_standardizer_rejects_nan_and_wrong_width():
         st.transform(np.array([[np.nan, 1.0]]))
     with pytest.raises(ValueError):
         st.transform(np.ones((1, 3)))
-
-
-def test_records_to_matrix():
-    M = records_to_matrix([{"a": 1, "b": "2.5"}, {"b": 0, "a": 3}], ["a", "b"])
-    assert M.tolist() == [[1.0, 2.5], [3.0, 0.0]]
-    with pytest.raises(KeyError, match="'b'"):
-        records_to_matrix([{"a": 1}], ["a", "b"])
