@@ -12,15 +12,21 @@ from stream_od.artifact import Artifact
 from tests.kafka_support import unique_name
 
 
+def train_mahalanobis(data, n_train: int, out) -> tuple[Artifact, object]:
+    """Train a Mahalanobis artifact into ``out``; returns it as loaded back, and its path."""
+    from trainer.fit import TrainConfig, train
+
+    art = train(TrainConfig(data=str(data), detector="mahalanobis", n_train=n_train),
+                progress=False)
+    path = art.save(out)
+    return Artifact.load(path), path
+
+
 @pytest.fixture(scope="session")
 def mahalanobis_artifact(tmp_path_factory, kdd_train_path):
     """A quickly trained Mahalanobis artifact (same format and API as the neural detectors)."""
-    from trainer.fit import TrainConfig, train
-
-    art = train(TrainConfig(data=str(kdd_train_path), detector="mahalanobis", n_train=50_000),
-                progress=False)
-    path = art.save(tmp_path_factory.mktemp("artifact") / "mahalanobis")
-    return Artifact.load(path), path
+    return train_mahalanobis(kdd_train_path, 50_000,
+                             tmp_path_factory.mktemp("artifact") / "mahalanobis")
 
 
 @pytest.fixture(scope="session")

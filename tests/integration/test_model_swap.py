@@ -13,7 +13,7 @@ import pytest
 from stream_od.artifact import Artifact
 from stream_od.registry import signing
 from stream_od.registry.directory import DirectoryRegistry
-from tests.integration.conftest import offline_scores
+from tests.integration.conftest import offline_scores, train_mahalanobis
 from tests.worker_support import WorkerProcess, metric_total, metric_values
 from trainer.publish import publish
 from trainer.replay import Encoded, produce
@@ -24,12 +24,7 @@ KEY = "integration-signing-key-0123456789"
 @pytest.fixture(scope="module")
 def second_artifact(tmp_path_factory, kdd_train_path):
     """v2: the same detector as ``mahalanobis_artifact`` trained on fewer rows."""
-    from trainer.fit import TrainConfig, train
-
-    art = train(TrainConfig(data=str(kdd_train_path), detector="mahalanobis", n_train=20_000),
-                progress=False)
-    path = art.save(tmp_path_factory.mktemp("artifact") / "v2")
-    return Artifact.load(path), path
+    return train_mahalanobis(kdd_train_path, 20_000, tmp_path_factory.mktemp("artifact") / "v2")
 
 
 def chunk(stream: Encoded, start: int, stop: int) -> Encoded:
