@@ -206,8 +206,10 @@ class Artifact:
             from stream_od.detector import detector_class
             params = dict(det_json["params"])
             if info["detector_kind"] in ("vaegmm", "aegmm"):
-                # Artifacts written before recon_features was a parameter used the paper's pair.
+                # Artifacts written before these were parameters used the paper's pair of
+                # reconstruction features and the estimation network's mixture.
                 params.setdefault("recon_features", ["relative_distance", "cosine"])
+                params.setdefault("mixture_components", 0)
             detector = detector_class(info["detector_kind"])(**params)
             with np.load(root / "detector.npz", allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from stream_od.detector.base import BaseDetector
-from stream_od.detector.gmm import MixtureAccumulator, MixtureEnergy
+from stream_od.detector.gmm import MixtureAccumulator, MixtureEnergy, fit_mixture_em
 from stream_od.features import check_matrix
 
 WEIGHTS_FILE = "model.weights.h5"
@@ -108,22 +108,43 @@ class NeuralGMMDetector(BaseDetector):
         self.history_ = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
         self.n_epochs_ = len(self.history_.get("loss", []))
         self._forward = _compile_forward(self.model_)
-        self._fit_mixture(X)
+        return self.fit_mixture(X)
+
+    def fit_mixture(self, X: np.ndarray) -> "NeuralGMMDetector":
+        """Re-estimate the scoring mixture on ``X`` for the trained networks, without
+        retraining them (``fit`` ends with this).  Set ``mixture_components`` first to
+        compare mixtures on one network; the threshold is cleared."""
+        self._check_fitted()
+        self._fit_mixture(check_matrix(X, n_features=self.n_features_in_).astype(np.float32))
         self.threshold_ = None
         return self
 
     def _fit_mixture(self, X: np.ndarray) -> None:
-        acc = None
-        for pass_ in ("mean", "cov"):
-            for start in range(0, X.shape[0], self.score_batch_size):
-                zc, _ = self._forward_np(X[start:start + self.score_batch_size])
-                gamma = self._gamma_np(zc)
-                if acc is None:
-                    acc = MixtureAccumulator(gamma.shape[1], zc.shape[1])
-                (acc.add_mean if pass_ == "mean" else acc.add_cov)(zc, gamma)
-            if pass_ == "mean":
-                acc.finish_mean()
-        self.phi_, self.mu_, self.cov_ = acc.result()
+        """The scoring mixture, over all of ``X`` (the network runs in bounded batches).
+
+        ``mixture_components=0`` is the paper's: the estimation network's memberships
+        weight the statistics (two passes, nothing but the sums in memory).  ``K > 0``
+        refits a K-component mixture by EM on the training codes ``zc`` (an ``(n, D)``
+        array, 5 floats a row): the estimation network has shaped the code space, and the
+        density used for scoring is then the best K-component fit of it, not a
+        two-component approximation that depends on how training ended.
+        """
+        if self.mixture_components:
+            zc = self.latent(X)
+            self.phi_, self.mu_, self.cov_ = fit_mixture_em(
+                zc, int(self.mixture_components), seed=int(self.seed))
+        else:
+            acc = None
+            for pass_ in ("mean", "cov"):
+                for start in range(0, X.shape[0], self.score_batch_size):
+                    zc, _ = self._forward_np(X[start:start + self.score_batch_size])
+                    gamma = self._gamma_np(zc)
+                    if acc is None:
+                        acc = MixtureAccumulator(gamma.shape[1], zc.shape[1])
+                    (acc.add_mean if pass_ == "mean" else acc.add_cov)(zc, gamma)
+                if pass_ == "mean":
+                    acc.finish_mean()
+            self.phi_, self.mu_, self.cov_ = acc.result()
         self._energy = MixtureEnergy(self.phi_, self.mu_, self.cov_, jitter=self.jitter)
         self.jitter_ = self._energy.jitters
 
@@ -151,7 +172,7 @@ class NeuralGMMDetector(BaseDetector):
         return self._energy(zc), np.abs(X - x_rec.astype(np.float64))
 
     def latent(self, X: np.ndarray) -> np.ndarray:
-        """``zc``: latent code plus relative Euclidean distance and cosine similarity."""
+        """``zc``: the latent code followed by the reconstruction features."""
         X = self._check_input(X)
         return np.concatenate([self._forward_np(X[s:s + self.score_batch_size])[0]
                                for s in range(0, X.shape[0], self.score_batch_size)])

@@ -5,7 +5,8 @@ import pytest
 from keras import ops
 
 from stream_od.detector.dagmm import reconstruction_features
-from stream_od.detector.gmm import MixtureAccumulator, MixtureEnergy, gmm_energy, gmm_params
+from stream_od.detector.gmm import (MixtureAccumulator, MixtureEnergy, fit_mixture_em, gmm_energy,
+                                    gmm_params)
 
 
 def _data(n=300, d=3, k=2, seed=0):
@@ -116,3 +117,53 @@ def test_log_distance_keeps_the_magnitude_the_paper_features_lose():
                  estimation_units=(4,), n_gmm=2, activation="tanh", variational=False,
                  n_samples=0, w_recon=1, w_energy=0.1, w_cov_diag=0.005, w_kl=0,
                  recon_scale=1, jitter=1e-6, seed=0, recon_features=("euclid",))
+
+
+def _mixture(k, d=5, seed=3):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(k, d, d))
+    cov = a @ a.transpose(0, 2, 1) + 0.1 * np.eye(d)
+    return rng.dirichlet(np.ones(k)), rng.normal(scale=3.0, size=(k, d)), cov
+
+
+@pytest.mark.parametrize("k", [1, 2, 12])
+def test_energy_matches_numpy_for_many_components(k):
+    phi, mu, cov = _mixture(k)
+    z = np.random.default_rng(4).normal(scale=3.0, size=(200, 5))
+    energy = MixtureEnergy(phi, mu, cov, jitter=0.0)
+    # rtol: the hand-written reference inverts ill-conditioned covariances explicitly
+    np.testing.assert_allclose(energy(z), _np_energy(z, phi, mu, cov), rtol=1e-7)
+
+
+def test_energy_of_a_row_does_not_depend_on_its_batch():
+    phi, mu, cov = _mixture(12)
+    energy = MixtureEnergy(phi, mu, cov, jitter=1e-6)
+    z = np.random.default_rng(5).normal(scale=3.0, size=(3 * MixtureEnergy.chunk_rows + 17, 5))
+    batch = energy(z)
+    rows = [0, 1, MixtureEnergy.chunk_rows - 1, MixtureEnergy.chunk_rows, len(z) - 1]
+    assert [energy(z[i:i + 1])[0] for i in rows] == batch[rows].tolist()   # bit-identical
+    assert np.array_equal(energy(z[5:900]), batch[5:900])
+    assert energy(z[:0]).shape == (0,)
+
+
+def test_em_refit_recovers_a_known_mixture():
+    rng = np.random.default_rng(6)
+    centres = np.array([[0.0, 0.0], [8.0, 0.0], [0.0, 8.0]])
+    z = np.concatenate([rng.normal(size=(4000, 2)) * s + c
+                        for c, s in zip(centres, (1.0, 0.5, 2.0))])
+    phi, mu, cov = fit_mixture_em(z, 3, seed=0)
+    order = np.argsort(mu[:, 0] + 2 * mu[:, 1])
+    np.testing.assert_allclose(mu[order], centres, atol=0.15)
+    np.testing.assert_allclose(phi, 1 / 3, atol=1e-3)
+    np.testing.assert_allclose([np.sqrt(c[0, 0]) for c in cov[order]], (1.0, 0.5, 2.0), rtol=0.1)
+    again = fit_mixture_em(z, 3, seed=0)
+    for a, b in zip((phi, mu, cov), again):
+        np.testing.assert_array_equal(a, b)                              # seeded: reproducible
+
+
+def test_em_refit_refuses_to_ship_an_unconverged_mixture():
+    z = np.random.default_rng(7).normal(size=(2000, 3))
+    with pytest.raises(FloatingPointError, match="did not converge"):
+        fit_mixture_em(z, 8, seed=0, max_iter=1)
+    with pytest.raises(ValueError, match="at least 8 rows"):
+        fit_mixture_em(z[:5], 8, seed=0)

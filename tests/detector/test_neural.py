@@ -32,6 +32,18 @@ def test_fitted_attributes(fitted):
     assert det.phi_.shape == (k,) and det.cov_.shape == (k, d, d) and det.n_features_in_ == 6
     np.testing.assert_allclose(det.phi_.sum(), 1.0)
     assert d == det.latent_dim + len(det.recon_features)
+    # VAEGMM refits 12 components by EM; AEGMM keeps the estimation network's n_gmm
+    assert k == {"vaegmm": 12, "aegmm": det.n_gmm}[det.kind]
+
+
+@pytest.mark.parametrize("cls", [VAEGMM, AEGMM])
+def test_papers_mixture_from_the_estimation_network(cls):
+    normal, outliers = _blobs()
+    det = cls(epochs=2, batch_size=256, learning_rate=3e-3, seed=0, mixture_components=0).fit(normal)
+    assert det.phi_.shape == (det.n_gmm,)
+    gamma = det._gamma_np(det.latent(normal))
+    np.testing.assert_allclose(det.phi_, gamma.mean(axis=0), rtol=1e-6)
+    assert np.isfinite(det.score(outliers)).all()
 
 
 def test_separates_outliers(fitted):
@@ -79,20 +91,20 @@ def test_artifact_round_trip_bit_identical(fitted, tmp_path):
     assert np.array_equal(back.detector.phi_, det.phi_)
 
 
-def test_artifact_from_before_recon_features_loads_with_the_papers_pair(tmp_path):
+def test_artifact_from_before_recon_features_loads_with_the_papers_choices(tmp_path):
     import hashlib
     import json
 
     normal, _ = _blobs()
-    det = VAEGMM(epochs=1, batch_size=256, seed=0,
+    det = VAEGMM(epochs=1, batch_size=256, seed=0, mixture_components=0,
                  recon_features=("relative_distance", "cosine")).fit(normal)
     det.infer_threshold(normal[:500], 95)
     std = Standardizer().fit(normal)
     root = Artifact(detector=det, standardizer=std,
                     schema=FeatureSchema(names=tuple("abcdef"))).save(tmp_path / "old")
-    # Rewrite it as an older stream-od wrote it: no recon_features parameter.
+    # Rewrite it as an older stream-od wrote it: no recon_features or mixture_components.
     meta = json.loads((root / "detector.json").read_text())
-    del meta["params"]["recon_features"]
+    del meta["params"]["recon_features"], meta["params"]["mixture_components"]
     (root / "detector.json").write_text(json.dumps(meta))
     manifest = json.loads((root / "manifest.json").read_text())
     manifest["files"]["detector.json"] = hashlib.sha256(
@@ -101,4 +113,5 @@ def test_artifact_from_before_recon_features_loads_with_the_papers_pair(tmp_path
 
     back = Artifact.load(root)
     assert tuple(back.detector.recon_features) == ("relative_distance", "cosine")
+    assert back.detector.mixture_components == 0
     assert np.array_equal(back.score(normal[:50]), det.score(std.transform(normal[:50])))
