@@ -42,6 +42,7 @@ def _train(args: argparse.Namespace) -> int:
                       threshold_percentile=args.percentile, ties=args.ties,
                       early_stopping_patience=args.early_stopping,
                       learning_rate=args.learning_rate,
+                      mixture_components=args.mixture_components,
                       **({"features": features} if features else {}))
     try:
         art = train(cfg, progress=not args.quiet)
@@ -88,6 +89,9 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="default 1024")
     p.add_argument("--learning-rate", type=float, default=None, help="default 1e-4")
     p.add_argument("--seed", type=int, default=0, help="network initialisation seed")
+    p.add_argument("--mixture-components", type=int, default=None, metavar="K",
+                   help="scoring mixture: K components refitted by EM on the training codes, "
+                        "or 0 for the estimation network's (default: vaegmm 12, aegmm 0)")
     p.add_argument("--n-train", type=int, default=400_000,
                    help="normal rows drawn (sampler seed 0) for training")
     p.add_argument("--features", nargs="+", default=None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
@@ -27,13 +28,14 @@ class TrainConfig:
     ties: str = "include"
     early_stopping_patience: int = 0
     learning_rate: float | None = None
+    mixture_components: int | None = None  # None: the detector's default
 
 
 def detector_params(cfg: TrainConfig) -> dict[str, Any]:
     if cfg.detector == "mahalanobis":
         return {}
     params: dict[str, Any] = {"seed": int(cfg.seed)}
-    for key in ("epochs", "batch_size", "learning_rate"):
+    for key in ("epochs", "batch_size", "learning_rate", "mixture_components"):
         if getattr(cfg, key) is not None:
             params[key] = getattr(cfg, key)
     if cfg.early_stopping_patience:
@@ -41,8 +43,9 @@ def detector_params(cfg: TrainConfig) -> dict[str, Any]:
     return params
 
 
-def _progress_callbacks(epochs: int, steps: int):
-    """A tqdm bar over all training steps, as a Keras callback."""
+def _progress_callbacks(epochs: int, steps: int, after: str = ""):
+    """A tqdm bar over all training steps, as a Keras callback; ``after`` is printed when
+    the networks are done (what ``fit`` still has to do)."""
     import keras
     from tqdm.auto import tqdm
 
@@ -60,6 +63,8 @@ def _progress_callbacks(epochs: int, steps: int):
 
         def on_train_end(self, logs=None):
             self.bar.close()
+            if after:
+                print(after, file=sys.stderr, flush=True)
     return [Bar()]
 
 
@@ -75,8 +80,12 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Artifact:
     if cfg.detector == "mahalanobis":
         det.fit(X_train)
     else:
-        cbs = _progress_callbacks(int(det.epochs), -(-X_train.shape[0] // int(det.batch_size))) \
-            if progress else []
+        k = int(det.mixture_components)
+        after = (f"fitting the {k}-component scoring mixture by EM over {X_train.shape[0]:,} "
+                 "training codes" if k else
+                 f"estimating the scoring mixture over {X_train.shape[0]:,} training rows")
+        cbs = _progress_callbacks(int(det.epochs), -(-X_train.shape[0] // int(det.batch_size)),
+                                  after) if progress else []
         det.fit(X_train, callbacks=cbs)
     fit_seconds = time.perf_counter() - t0
     det.infer_threshold(std.transform(proto.threshold.X), cfg.threshold_percentile, ties=cfg.ties)

@@ -87,6 +87,7 @@ class NeuralGMMDetector(BaseDetector):
         import keras
 
         X = check_matrix(X).astype(np.float32)
+        self._check_mixture_components()
         if X.shape[0] < self.batch_size:
             raise ValueError(f"need at least batch_size={self.batch_size} rows, got {X.shape[0]}")
         self.n_features_in_ = X.shape[1]
@@ -115,9 +116,16 @@ class NeuralGMMDetector(BaseDetector):
         retraining them (``fit`` ends with this).  Set ``mixture_components`` first to
         compare mixtures on one network; the threshold is cleared."""
         self._check_fitted()
+        self._check_mixture_components()
         self._fit_mixture(check_matrix(X, n_features=self.n_features_in_).astype(np.float32))
         self.threshold_ = None
         return self
+
+    def _check_mixture_components(self) -> None:
+        k = self.mixture_components
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise ValueError(f"mixture_components must be an integer >= 0 (0: the estimation "
+                             f"network's mixture), got {k!r}")
 
     def _fit_mixture(self, X: np.ndarray) -> None:
         """The scoring mixture, over all of ``X`` (the network runs in bounded batches).

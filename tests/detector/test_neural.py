@@ -115,3 +115,9 @@ def test_artifact_from_before_recon_features_loads_with_the_papers_choices(tmp_p
     assert tuple(back.detector.recon_features) == ("relative_distance", "cosine")
     assert back.detector.mixture_components == 0
     assert np.array_equal(back.score(normal[:50]), det.score(std.transform(normal[:50])))
+
+
+def test_bad_mixture_components_fail_before_training():
+    normal, _ = _blobs()
+    with pytest.raises(ValueError, match="mixture_components must be an integer >= 0"):
+        VAEGMM(epochs=50, mixture_components=-1).fit(normal)
