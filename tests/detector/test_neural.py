@@ -1,5 +1,6 @@
 """Small VAEGMM / AEGMM fits on synthetic data: separation, determinism, round trip."""
 
+import keras
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -61,7 +62,10 @@ def test_deterministic_and_batched(fitted):
     old = det.score_batch_size
     try:
         type(det).score_batch_size = 97           # many chunks: same scores within fp32 noise
-        np.testing.assert_allclose(det.score(normal), a, rtol=1e-5, atol=1e-5)
+        # XLA's (JAX) float32 matmuls change last bits with the batch size, and the narrowest
+        # EM components amplify that in the energy (docs/detector.md, "Determinism")
+        tol = 1e-5 if keras.backend.backend() == "tensorflow" else 1e-3
+        np.testing.assert_allclose(det.score(normal), a, rtol=tol, atol=tol)
     finally:
         type(det).score_batch_size = old
     c = det.contributions(normal[:5])
