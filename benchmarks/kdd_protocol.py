@@ -7,9 +7,10 @@ Data batches are fixed by the protocol (train: seed 0, 400,000 normal rows; thre
 seed 0, 1,000 rows, 5 % attacks, 95th percentile; test: seed 1, 1,000 rows, 10 %
 attacks); ``--seeds`` are the training seeds (network initialisation, shuffling,
 IsolationForest's random_state).  Every row reports the chosen tie rule ("include")
-and, for comparison, the strict rule (``f1_strict``...).  Each trained network is also
-scored with the paper's mixture (rows ``vaegmm-netmix``, ``aegmm-netmix``): the same
-weights, the estimation network's memberships instead of the EM refit.
+and, for comparison, the strict rule (``f1_strict``...).  A network whose scoring mixture
+is refitted by EM (VAEGMM's default) is also scored with the paper's mixture (rows
+``vaegmm-netmix``): the same weights, the estimation network's memberships instead of the
+EM refit.  AEGMM keeps the paper's mixture by default, so it has no such row.
 """
 
 from __future__ import annotations
