@@ -18,7 +18,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (Field, SecretStr, TypeAdapter, ValidationError, field_validator,
+                      model_validator)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from stream_od.errors import ConfigError
@@ -31,6 +32,17 @@ RESERVED_KAFKA_KEYS = frozenset({
     "group.id", "enable.auto.commit", "enable.auto.offset.store", "isolation.level",
     "transactional.id", "enable.idempotence", "bootstrap.servers",
 })
+
+#: librdkafka settings passed through to the clients (``kafka``, ``consumer``, ``producer``)
+KafkaPassThrough = dict[str, str | int | float | bool]
+
+
+def _check_reserved(value: dict) -> None:
+    clash = RESERVED_KAFKA_KEYS & set(value)
+    if clash:
+        raise ValueError(f"{sorted(clash)} are set by stream-od itself; use the dedicated "
+                         "settings (bootstrap_servers, group_id, processing_guarantee)")
+
 
 # Secrets: from the environment only, never from the settings file.
 ENV_ONLY = frozenset({"model_signing_key"})
@@ -88,7 +100,7 @@ class WorkerSettings(BaseSettings):
         description="unique per running worker and stable across its restarts (a pod or host "
                     "name): it names the transactional id, so a restart fences its predecessor")
     transaction_timeout_ms: int = Field(30_000, ge=1_000, le=900_000)
-    kafka: dict[str, str | int | float | bool] = Field(
+    kafka: KafkaPassThrough = Field(
         default_factory=dict, description="librdkafka settings for every client (security, tuning)")
     consumer: dict[str, str | int | float | bool] = Field(default_factory=dict)
     producer: dict[str, str | int | float | bool] = Field(default_factory=dict)
@@ -137,10 +149,7 @@ class WorkerSettings(BaseSettings):
     @field_validator("kafka", "consumer", "producer")
     @classmethod
     def _no_reserved_keys(cls, value: dict) -> dict:
-        clash = RESERVED_KAFKA_KEYS & set(value)
-        if clash:
-            raise ValueError(f"{sorted(clash)} are set by stream-od itself; use the dedicated "
-                             "settings (bootstrap_servers, group_id, processing_guarantee)")
+        _check_reserved(value)
         return value
 
     @model_validator(mode="after")
@@ -160,6 +169,22 @@ class WorkerSettings(BaseSettings):
     def client_config(self, extra: dict[str, Any]) -> dict[str, Any]:
         """librdkafka config: bootstrap + the shared pass-through + a client's own settings."""
         return {"bootstrap.servers": self.bootstrap_servers, **self.kafka, **extra}
+
+
+def cli_kafka_config(bootstrap_servers: str) -> dict[str, Any]:
+    """librdkafka settings for the trainer's and ``publish``'s short-lived clients: the
+    bootstrap address they were given, plus ``STREAM_OD_KAFKA`` from the environment (the
+    workers' security and tuning pass-through), so one Secret serves every client."""
+    env = ENV_PREFIX + "KAFKA"
+    raw = os.environ.get(env, "").strip()
+    extra: dict[str, Any] = {}
+    if raw:
+        try:
+            extra = TypeAdapter(KafkaPassThrough).validate_json(raw)
+            _check_reserved(extra)
+        except (ValidationError, ValueError) as exc:
+            raise ConfigError(f"{env}: not a JSON object of librdkafka settings ({exc})") from None
+    return {"bootstrap.servers": bootstrap_servers, **extra}
 
 
 def load_settings(**overrides: Any) -> WorkerSettings:

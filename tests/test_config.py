@@ -46,3 +46,18 @@ def test_unknown_key_in_file_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("STREAM_OD_CONFIG_FILE", str(f))
     with pytest.raises(ConfigError, match="max_batch_record"):
         load_settings()
+
+
+def test_cli_clients_take_the_workers_kafka_pass_through(monkeypatch):
+    from stream_od.config import cli_kafka_config
+
+    monkeypatch.delenv("STREAM_OD_KAFKA", raising=False)
+    assert cli_kafka_config("b:9092") == {"bootstrap.servers": "b:9092"}
+    monkeypatch.setenv("STREAM_OD_KAFKA", '{"security.protocol": "SASL_SSL", "socket.timeout.ms": 5000}')
+    assert cli_kafka_config("b:9092") == {"bootstrap.servers": "b:9092",
+                                          "security.protocol": "SASL_SSL", "socket.timeout.ms": 5000}
+    for bad, named in (("{not json", "STREAM_OD_KAFKA"), ('["a"]', "STREAM_OD_KAFKA"),
+                       ('{"group.id": "x"}', "group.id")):
+        monkeypatch.setenv("STREAM_OD_KAFKA", bad)
+        with pytest.raises(ConfigError, match=named):
+            cli_kafka_config("b:9092")

@@ -34,7 +34,7 @@ def _train(args: argparse.Namespace) -> int:
     workdir = tempfile.TemporaryDirectory(prefix="stream-od-train-")
     try:
         data = training_data(args, pathlib.Path(workdir.name))
-    except (OSError, ValueError, KafkaException) as e:
+    except (OSError, ValueError, KafkaException, StreamODError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     cfg = TrainConfig(data=data, detector=args.detector, epochs=args.epochs,

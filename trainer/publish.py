@@ -21,8 +21,10 @@ EXIT_GATE = 3
 
 def publish(artifact_dir, *, registry_dir=None, topic=None, bootstrap_servers="127.0.0.1:9092",
             key: bytes | None = None) -> dict:
-    """Publish one artifact; returns ``{"version", "registry_dir"?, "topic"?, "offset"?}``."""
+    """Publish one artifact; returns ``{"version", "registry_dir"?, "topic"?, "offset"?}``.
+    The topic's client also takes ``STREAM_OD_KAFKA`` (security settings), as the workers do."""
     from stream_od.artifact import Artifact
+    from stream_od.config import cli_kafka_config
     from stream_od.registry import signing
     from stream_od.registry.directory import DirectoryRegistry
     from stream_od.registry.topic import TopicRegistry
@@ -41,7 +43,7 @@ def publish(artifact_dir, *, registry_dir=None, topic=None, bootstrap_servers="1
             DirectoryRegistry(registry_dir).publish(staged)
             out["registry_dir"] = str(registry_dir)
         if topic is not None:
-            registry = TopicRegistry(topic, {"bootstrap.servers": bootstrap_servers})
+            registry = TopicRegistry(topic, cli_kafka_config(bootstrap_servers))
             _, out["offset"] = registry.publish(staged)
             out["topic"] = topic
     return out
@@ -75,13 +77,17 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--publish-topic", metavar="T", nargs="?", const="stream-od.models",
                    help="publish to this models topic (default stream-od.models)")
     g.add_argument("--bootstrap-servers", default="127.0.0.1:9092",
-                   help="Kafka for --data-topic and --publish-topic")
+                   help="Kafka for --data-topic and --publish-topic; security settings come "
+                        "from STREAM_OD_KAFKA, as for the workers")
 
 
 def training_data(args: argparse.Namespace, workdir: pathlib.Path) -> str:
     """The data file to train on: ``--data``, or ``--data-topic`` records written as KDD CSV."""
     if bool(args.data) == bool(args.data_topic):
         raise ValueError("give exactly one of --data and --data-topic")
+    if args.data_topic or args.publish_topic:
+        from stream_od.config import cli_kafka_config
+        cli_kafka_config(args.bootstrap_servers)  # a bad STREAM_OD_KAFKA stops before training
     if args.data:
         return args.data
     from trainer.source import topic_to_kdd_file
@@ -115,6 +121,8 @@ def after_train(args: argparse.Namespace, art, out: pathlib.Path) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from confluent_kafka import KafkaException
+
     from stream_od.artifact import ArtifactError
     from stream_od.errors import StreamODError
     from stream_od.registry import signing
@@ -126,7 +134,7 @@ def _run(args: argparse.Namespace) -> int:
                   "with a key configured will refuse it)", file=sys.stderr)
         result = publish(args.artifact, registry_dir=args.registry_dir, topic=args.topic,
                          bootstrap_servers=args.bootstrap_servers, key=key)
-    except (ArtifactError, StreamODError, ValueError, OSError) as exc:
+    except (ArtifactError, StreamODError, ValueError, OSError, KafkaException) as exc:
         print(f"stream-od publish: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(result))
@@ -141,5 +149,6 @@ def register(subparsers) -> None:
     p.add_argument("--registry-dir", metavar="D", help="directory registry root")
     p.add_argument("--topic", metavar="T", nargs="?", const="stream-od.models",
                    help="models topic (default stream-od.models)")
-    p.add_argument("--bootstrap-servers", default="127.0.0.1:9092")
+    p.add_argument("--bootstrap-servers", default="127.0.0.1:9092",
+                   help="Kafka for --topic; security settings come from STREAM_OD_KAFKA")
     p.set_defaults(func=_run)

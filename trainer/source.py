@@ -21,6 +21,7 @@ import uuid
 import orjson
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from stream_od.config import cli_kafka_config
 from stream_od.schema import KDD_COLUMNS
 
 LABEL_HEADER = "label"
@@ -44,7 +45,7 @@ def topic_to_kdd_file(bootstrap_servers: str, topic: str, n_records: int, out_pa
     ``out_path``; returns counts.  Stops at the topic's end as it was when the call began."""
     if n_records < 1:
         raise ValueError("--n-records must be >= 1")
-    consumer = Consumer({"bootstrap.servers": bootstrap_servers,
+    consumer = Consumer({**cli_kafka_config(bootstrap_servers),  # + STREAM_OD_KAFKA (security)
                          "group.id": f"stream-od-trainer-{uuid.uuid4().hex[:12]}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest",
                          "isolation.level": "read_committed", "enable.partition.eof": False})

@@ -60,3 +60,30 @@ def test_gate_failures(floors, below):
     got = gate_failures({"auroc": 0.95, "f1": 0.9}, min_auroc=floors[0], min_f1=floors[1])
     assert [g.split()[0] for g in got] == below
     assert gate_failures({"auroc": float("nan")}, min_auroc=0.1, min_f1=None)
+
+
+def test_trainer_and_publish_clients_use_stream_od_kafka(kdd_train_path, kafka_bootstrap, new_topic,
+                                                         read_topic, tmp_path, capsys, monkeypatch):
+    # a bad pass-through stops `train` before any training
+    monkeypatch.setenv("STREAM_OD_KAFKA", "{not json")
+    rc = main(train_args(tmp_path / "a", "--data", kdd_train_path, "--publish-topic", "t",
+                         "--bootstrap-servers", kafka_bootstrap))
+    assert rc == 2 and "STREAM_OD_KAFKA" in capsys.readouterr().err
+    # the settings reach the clients: librdkafka itself rejects this value
+    monkeypatch.setenv("STREAM_OD_KAFKA", '{"security.protocol": "bogus"}')
+    data = new_topic(prefix="traffic")
+    assert main(train_args(tmp_path / "b", "--data-topic", data, "--n-records", 10,
+                           "--bootstrap-servers", kafka_bootstrap)) == 2
+    assert "security.protocol" in capsys.readouterr().err
+    monkeypatch.setenv("STREAM_OD_KAFKA", '{"client.id": "stream-od-publish-test"}')
+    assert main(train_args(tmp_path / "c", "--data", kdd_train_path)) == 0
+    models = new_topic(config={"cleanup.policy": "compact"}, prefix="models")
+    monkeypatch.setenv("STREAM_OD_KAFKA", '{"security.protocol": "bogus"}')
+    assert main(["publish", "--artifact", str(tmp_path / "c"), "--topic", models,
+                 "--bootstrap-servers", kafka_bootstrap]) == 1
+    assert "security.protocol" in capsys.readouterr().err
+    assert read_topic(models) == []
+    monkeypatch.setenv("STREAM_OD_KAFKA", '{"client.id": "stream-od-publish-test"}')
+    assert main(["publish", "--artifact", str(tmp_path / "c"), "--topic", models,
+                 "--bootstrap-servers", kafka_bootstrap]) == 0
+    assert len(read_topic(models)) == 1
