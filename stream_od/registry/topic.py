@@ -42,6 +42,16 @@ class PublishedMessage:
     value: bytes
 
 
+@dataclass(frozen=True)
+class Entry:
+    """A message the reader has seen: offset, ``version`` header, and the message itself
+    unless it was dropped to bound memory (``None``)."""
+
+    offset: int
+    version: str
+    message: Message | None
+
+
 def check_message(msg: Message) -> PublishedMessage:
     """Headers, key, size and sha256 of a models-topic message; raises :class:`Refused`."""
     where = f"{msg.topic()}@{msg.offset()}"
@@ -127,6 +137,7 @@ class TopicReader:
 
     def __init__(self, topic: str, config: dict[str, Any]):
         self.topic = topic
+        self.config = config
         self.tp = TopicPartition(topic, 0)
         self.consumer = Consumer({
             **config, "group.id": f"stream-od-models-{uuid.uuid4().hex[:12]}",
@@ -137,8 +148,10 @@ class TopicReader:
         })
         self.consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
 
-    def fetch(self, *, timeout: float = 10.0, keep: int | None = None) -> list[Message]:
-        """New messages in offset order (only the last ``keep`` when given: bounded memory)."""
+    def fetch(self, *, timeout: float = 10.0, keep: int | None = None) -> list[Entry]:
+        """New messages in offset order.  With ``keep``, only the newest ``keep`` carry their
+        message (bounded memory); older entries keep offset and version, and
+        :meth:`read_at` fetches them again if they are ever needed."""
         meta = self.consumer.list_topics(self.topic, timeout=timeout).topics.get(self.topic)
         if meta is None or meta.error is not None:
             raise RegistryError(f"models topic {self.topic} not found "
@@ -147,7 +160,7 @@ class TopicReader:
             raise RegistryError(f"{self.topic} has {len(meta.partitions)} partitions; a models "
                                 "topic needs exactly one")
         _, high = self.consumer.get_watermark_offsets(self.tp, timeout=timeout, cached=False)
-        out: list[Message] = []
+        out: list[Entry] = []
         deadline = time.monotonic() + timeout
         while True:
             pos = self.consumer.position([self.tp])[0].offset
@@ -159,9 +172,35 @@ class TopicReader:
             for msg in self.consumer.consume(num_messages=8, timeout=0.5):
                 if msg.error() is not None:
                     raise RegistryError(f"reading {self.topic}: {msg.error()}")
-                out.append(msg)
-                if keep is not None and len(out) > keep:
-                    del out[0]
+                version = dict(msg.headers() or []).get(VERSION_HEADER, b"?")
+                out.append(Entry(msg.offset(), version.decode(errors="replace"), msg))
+                if keep is not None and len(out) > keep and out[-keep - 1].message is not None:
+                    dropped = out[-keep - 1]
+                    out[-keep - 1] = Entry(dropped.offset, dropped.version, None)
+
+    def read_at(self, offset: int, *, timeout: float = 10.0) -> Message:
+        """The message at ``offset`` again, from a short-lived consumer (the reader's own
+        position stays where it is).  Raises :class:`Refused` if compaction removed it:
+        the topic then holds a newer message for that version."""
+        consumer = Consumer({**self.config, "group.id": f"stream-od-models-{uuid.uuid4().hex[:12]}",
+                             "enable.auto.commit": False, "enable.auto.offset.store": False,
+                             "isolation.level": "read_committed",
+                             "max.partition.fetch.bytes": MESSAGE_BYTES,
+                             "fetch.max.bytes": MESSAGE_BYTES * 2,
+                             "receive.message.max.bytes": MESSAGE_BYTES * 2 + 1024 * 1024})
+        try:
+            consumer.assign([TopicPartition(self.topic, 0, offset)])
+            msg = consumer.poll(timeout)
+            if msg is None:
+                raise RegistryError(f"reading {self.topic}@{offset}: nothing after {timeout} s")
+            if msg.error() is not None:
+                raise RegistryError(f"reading {self.topic}@{offset}: {msg.error()}")
+            if msg.offset() != offset:
+                raise Refused("malformed", f"{self.topic}@{offset}: compacted away since it "
+                                           "was first read")
+            return msg
+        finally:
+            consumer.close()
 
     def close(self) -> None:
         self.consumer.close()

@@ -76,7 +76,7 @@ class DirectorySource:
 class TopicSource:
     """Messages of the models topic, each once, in offset order."""
 
-    KEEP = 3  # at start, only the newest few messages are kept and tried (bounded memory)
+    KEEP = 3  # messages held in memory at start (4 MiB each); older ones are re-read if needed
 
     def __init__(self, topic: str, client_config: dict[str, Any]):
         self.registry = TopicRegistry(topic, client_config)
@@ -88,11 +88,15 @@ class TopicSource:
     def poll(self) -> list[Candidate]:
         if self._reader is None:
             self._reader = self.registry.reader()
+        reader = self._reader
         out = []
-        for msg in self._reader.fetch(keep=self.KEEP):
-            where = f"{msg.topic()}@{msg.offset()}"
-            header_version = dict(msg.headers() or []).get("version", b"?").decode(errors="replace")
-            out.append(Candidate(header_version, where, _message_loader(msg, where)))
+        for entry in reader.fetch(keep=self.KEEP):
+            where = f"{reader.topic}@{entry.offset}"
+            if entry.message is not None:
+                get = (lambda msg=entry.message: msg)
+            else:  # dropped at start to bound memory: read again only if tried
+                get = (lambda offset=entry.offset: reader.read_at(offset))
+            out.append(Candidate(entry.version, where, _message_loader(get, where)))
         return out
 
     def close(self) -> None:
@@ -100,9 +104,9 @@ class TopicSource:
             self._reader.close()
 
 
-def _message_loader(msg, where: str) -> Callable[[bytes | None], Artifact]:
+def _message_loader(get_message: Callable[[], Any], where: str) -> Callable[[bytes | None], Artifact]:
     def load(key: bytes | None) -> Artifact:
-        published = check_message(msg)
+        published = check_message(get_message())
         with tempfile.TemporaryDirectory(prefix="stream-od-model-") as tmp:
             root = unpack(published.value, pathlib.Path(tmp) / published.version)
             art = load_verified(root, key)

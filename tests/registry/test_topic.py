@@ -76,6 +76,31 @@ def test_latest_is_the_highest_offset_that_verifies(kafka_bootstrap, models_topi
         watcher.source.close()
 
 
+def test_start_falls_back_past_the_messages_kept_in_memory(kafka_bootstrap, models_topic,
+                                                          make_artifact):
+    reg = TopicRegistry(models_topic, {"bootstrap.servers": kafka_bootstrap})
+    src = make_artifact(1)
+    signing.sign(src, KEY)
+    reg.publish(src)                                   # v1-1: the only trustworthy version
+    for seed in (2, 3, 4, 5):                          # four unsigned ones after it
+        reg.publish(make_artifact(seed))
+    reader = reg.reader()
+    try:
+        entries = reader.fetch(keep=TopicSource.KEEP)
+        assert [e.version for e in entries] == ["v1-1", "v2-2", "v3-3", "v4-4", "v5-5"]
+        assert [e.message is None for e in entries] == [True, True, False, False, False]
+        assert reader.read_at(entries[0].offset).key() == b"v1-1"
+    finally:
+        reader.close()
+    metrics = WorkerMetrics()
+    watcher = watcher_on(models_topic, kafka_bootstrap, metrics)
+    try:
+        assert watcher.poll_once().version == "v1-1"   # re-read from offset 0 after 4 refusals
+        assert metrics.model_refusals.labels("unsigned")._value.get() == 4
+    finally:
+        watcher.source.close()
+
+
 def test_a_message_whose_manifest_lies_about_its_version_is_refused(kafka_bootstrap, models_topic,
                                                                     make_artifact):
     src = make_artifact(1)
