@@ -131,6 +131,17 @@ class TopicRegistry:
         return TopicReader(self.topic, self.config)
 
 
+def _models_consumer(config: dict[str, Any]) -> Consumer:
+    """A group-less reader of the models topic, sized for messages at the size limit."""
+    return Consumer({
+        **config, "group.id": f"stream-od-models-{uuid.uuid4().hex[:12]}",
+        "enable.auto.commit": False, "enable.auto.offset.store": False,
+        "isolation.level": "read_committed", "enable.partition.eof": False,
+        "fetch.max.bytes": MESSAGE_BYTES * 2, "max.partition.fetch.bytes": MESSAGE_BYTES,
+        "receive.message.max.bytes": MESSAGE_BYTES * 2 + 1024 * 1024,
+    })
+
+
 class TopicReader:
     """Reads the models topic forward from its start; each :meth:`fetch` returns what arrived
     since the previous one (up to the high watermark at call time)."""
@@ -139,13 +150,7 @@ class TopicReader:
         self.topic = topic
         self.config = config
         self.tp = TopicPartition(topic, 0)
-        self.consumer = Consumer({
-            **config, "group.id": f"stream-od-models-{uuid.uuid4().hex[:12]}",
-            "enable.auto.commit": False, "enable.auto.offset.store": False,
-            "isolation.level": "read_committed", "enable.partition.eof": False,
-            "fetch.max.bytes": MESSAGE_BYTES * 2, "max.partition.fetch.bytes": MESSAGE_BYTES,
-            "receive.message.max.bytes": MESSAGE_BYTES * 2 + 1024 * 1024,
-        })
+        self.consumer = _models_consumer(config)
         self.consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
 
     def fetch(self, *, timeout: float = 10.0, keep: int | None = None) -> list[Entry]:
@@ -182,12 +187,7 @@ class TopicReader:
         """The message at ``offset`` again, from a short-lived consumer (the reader's own
         position stays where it is).  Raises :class:`Refused` if compaction removed it:
         the topic then holds a newer message for that version."""
-        consumer = Consumer({**self.config, "group.id": f"stream-od-models-{uuid.uuid4().hex[:12]}",
-                             "enable.auto.commit": False, "enable.auto.offset.store": False,
-                             "isolation.level": "read_committed",
-                             "max.partition.fetch.bytes": MESSAGE_BYTES,
-                             "fetch.max.bytes": MESSAGE_BYTES * 2,
-                             "receive.message.max.bytes": MESSAGE_BYTES * 2 + 1024 * 1024})
+        consumer = _models_consumer(self.config)
         try:
             consumer.assign([TopicPartition(self.topic, 0, offset)])
             msg = consumer.poll(timeout)
