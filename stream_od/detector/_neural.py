@@ -109,11 +109,13 @@ class NeuralGMMDetector(BaseDetector):
         self.history_ = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
         self.n_epochs_ = len(self.history_.get("loss", []))
         self._forward = _compile_forward(self.model_)
-        return self.fit_mixture(X)
+        self._fit_mixture(X)
+        self.threshold_ = None
+        return self
 
     def fit_mixture(self, X: np.ndarray) -> "NeuralGMMDetector":
         """Re-estimate the scoring mixture on ``X`` for the trained networks, without
-        retraining them (``fit`` ends with this).  Set ``mixture_components`` first to
+        retraining them (what ``fit`` does last).  Set ``mixture_components`` first to
         compare mixtures on one network; the threshold is cleared."""
         self._check_fitted()
         self._check_mixture_components()
