@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     artifact = Path(args.artifact or f"artifacts/demo-{args.detector}")
     if not (artifact / "manifest.json").is_file():
         _say(f"no model at {artifact}: training a {args.detector} on the reference protocol's "
-             "400,000 normal rows (20 epochs for a network: about a minute)")
+             "400,000 normal rows (20 epochs for a network, then its scoring mixture: about a "
+             "minute)")
         quick = ["--epochs", "20"] if args.detector != "mahalanobis" else []
         subprocess.run(_cli("train", "--data", args.data, "--detector", args.detector,
                             "--out", str(artifact), *quick), check=True)
