@@ -2,8 +2,9 @@
 
 Layout (no pickle anywhere; arrays load with ``allow_pickle=False``)::
 
-    artifact.json       version, detector kind, feature schema, threshold, metrics,
-                        training config, library versions
+    artifact.json       version, detector kind, the fitted feature schema (fields, kinds,
+                        categorical vocabularies), threshold, metrics, training config,
+                        library versions
     standardizer.json   per-feature mean and scale
     detector.json       detector hyperparameters and fitted scalars
     detector.npz        fitted arrays (mixture parameters, covariance, ...)
@@ -26,8 +27,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from stream_od.features import Standardizer, check_matrix
-from stream_od.schema import FeatureSchema
+from stream_od.features import FeatureEncoder, Standardizer, check_matrix
+from stream_od.schema import FeatureSchema, SchemaError
 
 FORMAT = "stream-od-artifact"
 FORMAT_VERSION = 1
@@ -73,7 +74,8 @@ def library_versions() -> dict[str, str]:
 class Artifact:
     """A fitted detector with its standardizer, schema, threshold and metadata.
 
-    ``score``/``predict``/``contributions`` take *raw* features in ``feature_names`` order.
+    ``score``/``predict``/``contributions`` take the *encoded, unstandardized* matrix in
+    ``feature_names`` order (what :meth:`encode_records` or the worker's decoder produce).
     """
 
     def __init__(self, *, detector, standardizer: Standardizer, schema: FeatureSchema,
@@ -81,6 +83,9 @@ class Artifact:
                  training: dict | None = None, created_at: str | None = None,
                  libraries: dict | None = None) -> None:
         detector._check_fitted()
+        if not schema.fitted:
+            raise ArtifactError(f"schema {schema.name!r} is not fitted (categorical "
+                                "vocabularies missing): fit it on the training records")
         if getattr(detector, "threshold_", None) is None:
             raise ArtifactError("the detector has no threshold: call infer_threshold first")
         if len(schema) != detector.n_features_in_ or standardizer.n_features_in_ != len(schema):
@@ -123,6 +128,11 @@ class Artifact:
     @property
     def threshold(self) -> float:
         return float(self.detector.threshold_)
+
+    @property
+    def encoder(self) -> FeatureEncoder:
+        """Field values -> the matrix this artifact scores (the schema's one implementation)."""
+        return FeatureEncoder(self.schema)
 
     def _standardize(self, X_raw: np.ndarray) -> np.ndarray:
         return self.standardizer.transform(check_matrix(X_raw, n_features=len(self.schema)))
@@ -200,7 +210,10 @@ class Artifact:
                                     "corrupted; re-copy or retrain the artifact")
         try:
             info = json.loads((root / "artifact.json").read_text())
-            schema = FeatureSchema.from_dict(info["schema"])
+            try:
+                schema = FeatureSchema.from_dict(info["schema"])
+            except SchemaError as e:
+                raise ArtifactError(f"{root}: its feature schema is not valid: {e}") from None
             standardizer = Standardizer.from_dict(json.loads((root / "standardizer.json").read_text()))
             det_json = json.loads((root / "detector.json").read_text())
             from stream_od.detector import detector_class

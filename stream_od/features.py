@@ -1,10 +1,21 @@
-"""From raw records to the standardized matrix a detector reads."""
+"""From field values to the standardized matrix a detector reads.
+
+:class:`FeatureEncoder` turns the values of a schema's fields into the feature matrix (numeric
+transforms and clipping, one-hot categories with an ``<other>`` column, booleans, "was missing"
+indicators); :func:`fit_schema` fits the categorical vocabularies on training records;
+:class:`Standardizer` centres and scales the matrix.  Training and serving both go through here.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import collections
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
+
+from stream_od.schema import FeatureSchema, Field, SchemaError
 
 
 class Standardizer:
@@ -61,3 +72,223 @@ def check_matrix(X: Any, *, n_features: int | None = None) -> np.ndarray:
     if not np.isfinite(X).all():
         raise ValueError("input contains NaN or infinity")
     return X
+
+
+# -- field values -> feature matrix ------------------------------------------------------------
+
+# Dead-letter reasons the encoder can give (the decoder adds the ones about bytes and JSON).
+MISSING_FEATURE = "missing_feature"
+NON_NUMERIC = "non_numeric"
+NON_FINITE = "non_finite"
+INVALID_TYPE = "invalid_type"
+
+_NUMBER = frozenset({int, float})
+_TRUE = frozenset({"T", "true", "True", "1"})
+_FALSE = frozenset({"F", "false", "False", "0"})
+
+Column = Union[Sequence[Any], np.ndarray]
+"""One field's raw values for a batch: a list of JSON values (``None`` = missing), or a float
+array already parsed (the KDD CSV path; such a column has no missing values)."""
+
+
+def category_key(value: Any) -> str | None:
+    """The vocabulary key of a categorical value; ``None`` for a value that has none (an
+    object or an array).  JSON ``true`` and Zeek's ``T`` both read as ``"true"``; a number
+    as its shortest text (``443``, not ``443.0``)."""
+    t = type(value)
+    if t is str:
+        return value
+    if t is bool:
+        return "true" if value else "false"
+    if t is int:
+        return str(value)
+    if t is float:
+        return str(int(value)) if value.is_integer() else repr(value)
+    if t is bytes:
+        return value.decode("utf-8", "replace")
+    return None
+
+
+@dataclass
+class Encoded:
+    """The matrix of a batch, and the rows that could not be encoded (first problem each)."""
+
+    X: np.ndarray
+    rejected: dict[int, tuple[str, str]]
+
+
+class FeatureEncoder:
+    """Field values -> the ``(n, n_features)`` float64 matrix of a fitted schema.
+
+    The one place where records become features: training, ``evaluate``, ``score`` and the
+    worker all call :meth:`encode`.  Work is per column (vectorised), except for values that
+    need a look each (categories, and a column holding a missing or malformed value).
+    """
+
+    def __init__(self, schema: FeatureSchema):
+        if not schema.fitted:
+            raise SchemaError(f"schema {schema.name!r} is not fitted: its categorical "
+                              "vocabularies come from training records (fit_schema)")
+        self.schema = schema
+        self.feature_names = schema.feature_names
+        self._slots: list[tuple[Field, int]] = []
+        start = 0
+        for f in schema.fields:
+            self._slots.append((f, start))
+            start += len(f.columns)
+        self.n_features = start
+        self._vocab = {f.name: {v: i for i, v in enumerate(f.vocabulary or ())}
+                       for f in schema.fields if f.kind == "categorical"}
+
+    def encode(self, columns: Sequence[Column], n: int) -> Encoded:
+        """``columns[j]`` holds the values of ``schema.fields[j]`` for ``n`` records."""
+        if len(columns) != len(self._slots):
+            raise ValueError(f"expected {len(self._slots)} columns, got {len(columns)}")
+        X = np.zeros((n, self.n_features))
+        rejected: dict[int, tuple[str, str]] = {}
+        for (f, start), values in zip(self._slots, columns):
+            if f.kind == "categorical":
+                self._categorical(f, values, X, start, rejected)
+            else:
+                self._number(f, values, X, start, rejected)
+        return Encoded(X=X, rejected=dict(sorted(rejected.items())))
+
+    # -- kinds --------------------------------------------------------------------------
+    def _number(self, f: Field, values: Column, X: np.ndarray, start: int,
+                rejected: dict[int, tuple[str, str]]) -> None:
+        x, missing = _numbers(f, values, rejected)
+        bad = ~np.isfinite(x)
+        if missing is not None:
+            bad &= ~missing
+        for r in np.flatnonzero(bad):
+            _reject(rejected, int(r), NON_FINITE, f"non-finite value for {f.name}: {x[r]}")
+        if missing is not None:
+            if f.missing == "reject":
+                for r in np.flatnonzero(missing):
+                    _reject(rejected, int(r), MISSING_FEATURE,
+                            f"missing feature: {f.path} (absent or null)")
+                x[missing] = 0.0
+            else:
+                x[missing] = float(f.default)  # type: ignore[arg-type]
+        if bad.any():
+            x[bad] = 0.0
+        if f.clip is not None:
+            lo, hi = f.clip
+            x = np.clip(x, -np.inf if lo is None else lo, np.inf if hi is None else hi)
+        if f.transform == "log1p":
+            x = np.sign(x) * np.log1p(np.abs(x))
+        X[:, start] = x
+        if f.indicator and missing is not None:
+            X[:, start + 1] = missing
+
+    def _categorical(self, f: Field, values: Column, X: np.ndarray, start: int,
+                     rejected: dict[int, tuple[str, str]]) -> None:
+        vocab = self._vocab[f.name]
+        other = len(vocab)
+        keys = categorical_keys(f, values, rejected)
+        idx = np.fromiter((vocab.get(k, other) for k in keys), dtype=np.int64, count=len(keys))
+        X[np.arange(len(keys)), start + idx] = 1.0
+
+
+def _numbers(f: Field, values: Column, rejected: dict[int, tuple[str, str]]
+             ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The column as floats, and which rows were missing (``None``: none was)."""
+    if isinstance(values, np.ndarray):
+        return values.astype(np.float64, copy=True), None
+    types = set(map(type, values))
+    if f.kind == "numeric" and types <= _NUMBER:
+        try:
+            return np.asarray(values, dtype=np.float64), None
+        except OverflowError:  # an integer beyond float range
+            pass
+    if f.kind == "boolean" and types <= {bool}:
+        return np.asarray(values, dtype=np.float64), None
+    n = len(values)
+    x = np.zeros(n)
+    missing = np.zeros(n, dtype=bool)
+    read = _read_number if f.kind == "numeric" else _read_bool
+    for r, v in enumerate(values):
+        if v is None:
+            missing[r] = True
+            continue
+        got = read(v)
+        if got is None:
+            _reject(rejected, r, NON_NUMERIC,
+                    f"non-numeric value for {f.name}: {_short(v)}" if f.kind == "numeric" else
+                    f"not a boolean for {f.name}: {_short(v)}")
+        else:
+            x[r] = got
+    return x, (missing if missing.any() else None)
+
+
+def _read_number(v: Any) -> float | None:
+    if type(v) in _NUMBER:
+        try:
+            return float(v)
+        except OverflowError:
+            return math.inf
+    return None
+
+
+def _read_bool(v: Any) -> float | None:
+    t = type(v)
+    if t is bool or t in _NUMBER:
+        return 1.0 if v else 0.0
+    if t is str:
+        return 1.0 if v in _TRUE else 0.0 if v in _FALSE else None
+    return None
+
+
+def categorical_keys(f: Field, values: Column, rejected: dict[int, tuple[str, str]] | None
+                     ) -> list[str]:
+    """Vocabulary keys of a categorical column; a missing value takes the field's default
+    (or is rejected), a value without a key (object, array) is rejected."""
+    keys = list(map(category_key, values))
+    if None not in keys:
+        return keys  # type: ignore[return-value]
+    for r, (k, v) in enumerate(zip(keys, values)):
+        if k is not None:
+            continue
+        if v is None:
+            if f.missing == "default":
+                keys[r] = f.default  # type: ignore[call-overload]
+                continue
+            if rejected is not None:
+                _reject(rejected, r, MISSING_FEATURE, f"missing feature: {f.path} (absent or null)")
+        elif rejected is not None:
+            _reject(rejected, r, INVALID_TYPE,
+                    f"{f.name} is a category, got a JSON {type(v).__name__}: {_short(v)}")
+        keys[r] = ""
+    return keys  # type: ignore[return-value]
+
+
+def fit_schema(schema: FeatureSchema, columns: Sequence[Column]) -> FeatureSchema:
+    """Fit the categorical vocabularies on training columns (as :meth:`FeatureEncoder.encode`
+    takes them): the values seen at least ``min_count`` times, most frequent first (ties by
+    value, so the order is reproducible), at most ``max_categories``.
+
+    A field that no training record carries is an error: its path is most likely wrong.
+    """
+    if len(columns) != len(schema.fields):
+        raise ValueError(f"expected {len(schema.fields)} columns, got {len(columns)}")
+    vocabularies: dict[str, tuple[str, ...]] = {}
+    for f, values in zip(schema.fields, columns):
+        if len(values) and not isinstance(values, np.ndarray) and all(v is None for v in values):
+            raise SchemaError(f"field {f.name!r}: no training record has {f.path!r}; check the "
+                              "path (nested paths are dotted, e.g. flow.bytes_toserver)")
+        if f.kind != "categorical":
+            continue
+        counts = collections.Counter(categorical_keys(f, values, None))
+        counts.pop("", None)
+        kept = sorted((k for k, c in counts.items() if c >= f.min_count),
+                      key=lambda k: (-counts[k], k))[:f.max_categories]
+        vocabularies[f.name] = tuple(kept)
+    return schema.with_vocabularies(vocabularies)
+
+
+def _reject(rejected: dict[int, tuple[str, str]], row: int, reason: str, detail: str) -> None:
+    rejected.setdefault(row, (reason, detail[:200]))
+
+
+def _short(v: Any) -> str:
+    return repr(v)[:80]

@@ -1,10 +1,13 @@
-"""Records -> feature matrix: decode and validate one micro-batch of raw Kafka values.
+"""Raw Kafka values -> field values by the schema -> feature matrix, for one micro-batch.
 
-Two wire formats: a JSON object per message whose fields include the model's features (extra
-fields are carried, not required), and a raw KDD Cup '99 CSV line (41 fields, optionally the
-label as a 42nd).  The fast path handles a clean batch with C-level loops only (``orjson``,
-``operator.itemgetter``, one ``numpy`` conversion); a batch with a bad record falls back to a
-per-record pass that isolates the bad ones, so one bad record never poisons its batch.
+Two wire formats: a JSON object per message (a Zeek conn record as Zeek's JSON writer sends
+it, a Suricata EVE event, a KDD record with named fields; fields are found by the schema's
+paths, extra fields are carried, not required), and a raw KDD Cup '99 CSV line (41 fields,
+optionally the label as a 42nd) for schemas whose fields are all KDD columns.  A clean batch
+is decoded with C-level loops (``orjson``, one list comprehension per field, one ``numpy``
+conversion per column); records that are not JSON objects are isolated one by one, and the
+encoder (:class:`stream_od.features.FeatureEncoder`) rejects a record whose value it cannot
+use, so one bad record never poisons its batch.
 
 Each rejected record gets a machine-readable reason (the dead-letter topic's header and the
 ``stream_od_dead_letters_total{reason}`` label) and a human-readable detail.
@@ -12,29 +15,26 @@ Each rejected record gets a machine-readable reason (the dead-letter topic's hea
 
 from __future__ import annotations
 
-import itertools
 import json
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any, Literal, Sequence
 
 import numpy as np
 import orjson
 
-from stream_od.schema import KDD_COLUMNS
+from stream_od.features import (INVALID_TYPE, MISSING_FEATURE, NON_FINITE, NON_NUMERIC, Column,
+                                FeatureEncoder)
+from stream_od.schema import KDD_COLUMNS, FeatureSchema
 
 # Dead-letter reasons: small and stable, they are metric labels.
 TOO_LARGE = "too_large"
 EMPTY = "empty"
 INVALID_JSON = "invalid_json"
 INVALID_CSV = "invalid_csv"
-MISSING_FEATURE = "missing_feature"
-NON_NUMERIC = "non_numeric"
-NON_FINITE = "non_finite"
-REASONS = (TOO_LARGE, EMPTY, INVALID_JSON, INVALID_CSV, MISSING_FEATURE, NON_NUMERIC, NON_FINITE)
+REASONS = (TOO_LARGE, EMPTY, INVALID_JSON, INVALID_CSV, MISSING_FEATURE, NON_NUMERIC, NON_FINITE,
+           INVALID_TYPE)
 
 Format = Literal["auto", "json", "csv"]
-_NUMBER_TYPES = frozenset({int, float})
 _CSV_FIELDS = (len(KDD_COLUMNS), len(KDD_COLUMNS) + 1)  # with or without the label
 
 
@@ -77,22 +77,52 @@ def csv_fields(value: bytes) -> dict[str, Any]:
     return out
 
 
+def field_values(records: Sequence[dict], schema: FeatureSchema) -> list[list[Any]]:
+    """The values of each schema field across ``records`` (``None`` where a record lacks it).
+
+    A path is looked up as one key first (Zeek's flat ``id.orig_h``), then, for the records
+    without that key, as a dotted path into nested objects (EVE's ``flow.bytes_toserver``).
+    """
+    columns = []
+    for f in schema.fields:
+        path = f.path
+        col = [r.get(path) for r in records]
+        if "." in path and None in col:
+            parts = path.split(".")
+            for i, v in enumerate(col):
+                if v is None:
+                    col[i] = _nested(records[i], parts)
+        columns.append(col)
+    return columns
+
+
+def _nested(obj: Any, parts: list[str]) -> Any:
+    for p in parts:
+        if type(obj) is not dict:
+            return None
+        obj = obj.get(p)
+    return obj
+
+
 class RecordDecoder:
     """Turns raw values into the ``(n, n_features)`` float64 matrix the artifact scores."""
 
-    def __init__(self, feature_names: Sequence[str], *, input_format: Format = "auto",
+    def __init__(self, schema: FeatureSchema | Sequence[str], *, input_format: Format = "auto",
                  max_record_bytes: int = 64 * 1024):
-        self.feature_names = tuple(feature_names)
+        if not isinstance(schema, FeatureSchema):
+            schema = FeatureSchema.numeric(schema)
+        self.schema = schema
+        self.encoder = FeatureEncoder(schema)
+        self.feature_names = schema.feature_names
         self.input_format = input_format
         self.max_record_bytes = max_record_bytes
-        self._getter = itemgetter(*self.feature_names)
-        self._single = len(self.feature_names) == 1
-        missing = [n for n in self.feature_names if n not in KDD_COLUMNS]
+        paths = [f.path for f in schema.fields]
+        missing = [p for p in paths if p not in KDD_COLUMNS]
         self.csv_supported = not missing
         if input_format == "csv" and missing:
             raise ValueError(f"input_format 'csv' is the KDD layout, which has no column(s) "
                              f"{missing} of this model's schema; use JSON input")
-        self._csv_columns = [KDD_COLUMNS.index(n) for n in self.feature_names] if not missing else []
+        self._csv_columns = [KDD_COLUMNS.index(p) for p in paths] if not missing else []
 
     def decode(self, values: Sequence[bytes | None]) -> DecodedBatch:
         n = len(values)
@@ -111,10 +141,10 @@ class RecordDecoder:
             else:
                 csv_idx.append(i)
         objects: dict[int, Any] = {}
-        blocks: list[tuple[list[int], np.ndarray]] = []
+        blocks: list[tuple[list[int], np.ndarray, set[int]]] = []
         if json_idx:
-            good, X, objs = self._decode_json([values[i] for i in json_idx], json_idx, rejected)
-            blocks.append((good, X))
+            good, objs = self._parse_json(values, json_idx, rejected)
+            blocks.append((good, *self._encode(good, field_values(objs, self.schema), rejected)))
             objects = dict(zip(good, objs))
         if csv_idx:
             if not self.csv_supported:
@@ -122,64 +152,60 @@ class RecordDecoder:
                     rejected.append(Rejected(i, INVALID_JSON, "not a JSON object, and CSV input "
                                                               "does not fit this model's schema"))
             else:
-                good, X = self._decode_csv([values[i] for i in csv_idx], csv_idx, rejected)
-                blocks.append((good, X))
-        if len(blocks) == 1:
-            rows = np.asarray(blocks[0][0], dtype=np.int64)
-            X = blocks[0][1]
-        elif blocks:
-            rows = np.concatenate([np.asarray(b[0], dtype=np.int64) for b in blocks])
-            X = np.concatenate([b[1] for b in blocks])
+                good, columns = self._parse_csv(values, csv_idx, rejected)
+                blocks.append((good, *self._encode(good, columns, rejected)))
+        rows_list: list[int] = []
+        X_parts: list[np.ndarray] = []
+        for good, X, dropped in blocks:
+            keep = [j for j, i in enumerate(good) if i not in dropped]
+            rows_list += [good[j] for j in keep]
+            X_parts.append(X if len(keep) == len(good) else X[keep])
+        rows = np.asarray(rows_list, dtype=np.int64)
+        if len(X_parts) == 1:
+            X = X_parts[0]
+        elif X_parts:
+            X = np.concatenate(X_parts)
+        else:
+            X = np.empty((0, len(self.feature_names)))
+        if len(X_parts) > 1:
             order = np.argsort(rows, kind="stable")
             rows, X = rows[order], X[order]
-        else:
-            rows = np.empty(0, dtype=np.int64)
-            X = np.empty((0, len(self.feature_names)))
-        X, rows = self._drop_non_finite(X, rows, rejected)
         rejected.sort(key=lambda r: r.index)
         assert len(rows) + len(rejected) == n
         return DecodedBatch(X=X, rows=rows, rejected=rejected, _objects=objects, _values=values)
 
+    def _encode(self, good: list[int], columns: Sequence[Column],
+                rejected: list[Rejected]) -> tuple[np.ndarray, set[int]]:
+        """Encode the parsed records; the ones the encoder refuses join ``rejected``."""
+        enc = self.encoder.encode(columns, len(good))
+        for j, (reason, detail) in enc.rejected.items():
+            rejected.append(Rejected(good[j], reason, detail))
+        return enc.X, {good[j] for j in enc.rejected}
+
     # -- JSON ---------------------------------------------------------------------------
-    def _decode_json(self, raw: list[bytes], idx: list[int], rejected: list[Rejected]):
+    def _parse_json(self, values: Sequence[bytes | None], idx: list[int],
+                    rejected: list[Rejected]) -> tuple[list[int], list[dict]]:
+        raw = [values[i] for i in idx]
         try:
             objs = list(map(orjson.loads, raw))
-            rows = list(map(self._getter, objs))
-            if self._single:
-                rows = [(r,) for r in rows]
-            if set(map(type, itertools.chain.from_iterable(rows))) <= _NUMBER_TYPES:
-                return idx, self._to_matrix(rows), objs
-        except (orjson.JSONDecodeError, KeyError, TypeError):
+            if all(type(o) is dict for o in objs):
+                return idx, objs
+        except orjson.JSONDecodeError:
             pass
-        return self._decode_json_slow(raw, idx, rejected)
-
-    def _decode_json_slow(self, raw, idx, rejected):
-        good, rows, objs = [], [], []
+        good, objs = [], []
         for i, v in zip(idx, raw):
             try:
-                obj = orjson.loads(v)
+                obj = orjson.loads(v)  # type: ignore[arg-type]
             except orjson.JSONDecodeError as exc:
-                rejected.append(self._classify_bad_json(i, v, exc))
+                rejected.append(self._classify_bad_json(i, v, exc))  # type: ignore[arg-type]
                 continue
-            if not isinstance(obj, dict):
+            if type(obj) is not dict:
                 rejected.append(Rejected(i, INVALID_JSON, f"a JSON {type(obj).__name__}, "
                                                           "not an object"))
                 continue
-            missing = [n for n in self.feature_names if n not in obj]
-            if missing:
-                rejected.append(Rejected(i, MISSING_FEATURE, "missing feature(s): "
-                                                             + ", ".join(missing[:5])))
-                continue
-            row = [obj[n] for n in self.feature_names]
-            bad = [n for n, x in zip(self.feature_names, row) if type(x) not in _NUMBER_TYPES]
-            if bad:
-                rejected.append(Rejected(i, NON_NUMERIC, f"non-numeric value for {bad[0]}: "
-                                                         f"{obj[bad[0]]!r}"[:200]))
-                continue
             good.append(i)
-            rows.append(row)
             objs.append(obj)
-        return good, self._to_matrix(rows), objs
+        return good, objs
 
     @staticmethod
     def _classify_bad_json(i: int, value: bytes, exc: Exception) -> Rejected:
@@ -203,54 +229,33 @@ class RecordDecoder:
         return Rejected(i, NON_NUMERIC, f"number out of range: {exc}"[:200])
 
     # -- CSV ----------------------------------------------------------------------------
-    def _decode_csv(self, raw: list[bytes], idx: list[int], rejected: list[Rejected]):
-        cols = self._csv_columns
-        try:
-            parts = [v.strip().split(b",") for v in raw]
-            if all(len(p) in _CSV_FIELDS for p in parts):
-                picked = np.array([[p[c] for c in cols] for p in parts], dtype=np.bytes_)
-                return idx, picked.astype(np.float64).reshape(len(raw), len(cols))
-        except (ValueError, UnicodeError):
-            pass
-        good, rows = [], []
-        for i, v in zip(idx, raw):
-            p = v.strip().split(b",")
+    def _parse_csv(self, values: Sequence[bytes | None], idx: list[int],
+                   rejected: list[Rejected]) -> tuple[list[int], list[Column]]:
+        good, parts = [], []
+        for i in idx:
+            p = values[i].strip().split(b",")  # type: ignore[union-attr]
             if len(p) not in _CSV_FIELDS:
                 rejected.append(Rejected(i, INVALID_CSV, f"{len(p)} comma-separated fields, "
                                                          f"expected {_CSV_FIELDS[0]} or "
                                                          f"{_CSV_FIELDS[1]}"))
                 continue
-            try:
-                rows.append([float(p[c]) for c in cols])
-            except ValueError:
-                bad = next(n for n, c in zip(self.feature_names, cols) if not _is_float(p[c]))
-                rejected.append(Rejected(i, NON_NUMERIC, f"non-numeric value for {bad}: "
-                                                         f"{p[KDD_COLUMNS.index(bad)]!r}"[:200]))
-                continue
             good.append(i)
-        return good, self._to_matrix(rows)
-
-    # -- shared -------------------------------------------------------------------------
-    def _to_matrix(self, rows: list) -> np.ndarray:
-        if not rows:
-            return np.empty((0, len(self.feature_names)))
-        return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(self.feature_names))
-
-    def _drop_non_finite(self, X: np.ndarray, rows: np.ndarray, rejected: list[Rejected]):
-        finite = np.isfinite(X)
-        ok = finite.all(axis=1)
-        if ok.all():
-            return X, rows
-        for r in np.flatnonzero(~ok):
-            name = self.feature_names[int(np.flatnonzero(~finite[r])[0])]
-            rejected.append(Rejected(int(rows[r]), NON_FINITE, f"non-finite value for {name}: "
-                                                               f"{X[r, self.feature_names.index(name)]}"))
-        return X[ok], rows[ok]
+            parts.append(p)
+        columns: list[Column] = []
+        for f, c in zip(self.schema.fields, self._csv_columns):
+            raw = [p[c] for p in parts]
+            if f.kind == "categorical":
+                columns.append([b.decode("utf-8", "replace") for b in raw])
+                continue
+            try:
+                columns.append(np.array(raw, dtype=np.bytes_).astype(np.float64))
+            except ValueError:  # one or more values are not numbers: let the encoder say which
+                columns.append([_float_or_text(b) for b in raw])
+        return good, columns
 
 
-def _is_float(b: bytes) -> bool:
+def _float_or_text(b: bytes) -> float | str:
     try:
-        float(b)
-        return True
+        return float(b)
     except ValueError:
-        return False
+        return b.decode("utf-8", "replace")

@@ -16,8 +16,8 @@ ever open across a rebalance.  An abortable error aborts the batch and rewinds t
 the batch's first offsets; a fatal error (fenced) stops the worker without writing.
 At-least-once: produce, flush, then commit the offsets synchronously.
 
-The worker knows the model only through the artifact's ``feature_names``, ``score``,
-``contributions``, ``threshold`` and ``version``.
+The worker knows the model only through the artifact's feature ``schema`` (which fields of a
+record it reads, and how), ``score_and_contributions``, ``threshold`` and ``version``.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from stream_od.errors import FatalWorkerError
 from stream_od.kafka import clients, dead_letters
 from stream_od.metrics import Health, WorkerMetrics
 from stream_od.records import RecordDecoder
+from stream_od.schema import FeatureSchema
 
 log = logging.getLogger("stream_od.worker")
 
@@ -48,6 +49,7 @@ class Model(Protocol):
 
     version: str
     detector_kind: str
+    schema: FeatureSchema
     feature_names: tuple[str, ...]
     threshold: float
     metrics: dict
@@ -66,7 +68,7 @@ class Scorer:
     @classmethod
     def build(cls, model: Model, settings: WorkerSettings) -> "Scorer":
         """Raises ``ValueError`` when this worker cannot serve the model's feature schema."""
-        decoder = RecordDecoder(model.feature_names, input_format=settings.input_format,
+        decoder = RecordDecoder(model.schema, input_format=settings.input_format,
                                 max_record_bytes=settings.max_record_bytes)
         scale = float(model.metrics.get("score_scale") or 0.0)
         if not np.isfinite(scale) or scale <= 0:

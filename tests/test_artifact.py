@@ -15,7 +15,7 @@ def artifact():
     X = rng.normal(size=(500, 3)) * [1, 100, 0.01] + [0, 50, 1]
     st = Standardizer().fit(X)
     det = Mahalanobis().fit(st.transform(X)).infer_threshold(st.transform(X), 95)
-    return Artifact(detector=det, standardizer=st, schema=FeatureSchema(names=("a", "b", "c"))), X
+    return Artifact(detector=det, standardizer=st, schema=FeatureSchema.numeric(("a", "b", "c"))), X
 
 
 def test_save_load_bit_identical(artifact, tmp_path):

@@ -55,7 +55,7 @@ def test_integer_json_values_are_numbers():
     (orjson.dumps({k: v for k, v in json_record().items() if k != "serror_rate"}),
      records.MISSING_FEATURE),
     (orjson.dumps(json_record(srv_count="511")), records.NON_NUMERIC),
-    (orjson.dumps(json_record(srv_count=None)), records.NON_NUMERIC),
+    (orjson.dumps(json_record(srv_count=None)), records.MISSING_FEATURE),
     (orjson.dumps(json_record(srv_count=True)), records.NON_NUMERIC),
     (json.dumps(json_record(srv_count=float("nan"))).encode(), records.NON_FINITE),
     (json.dumps(json_record(srv_count=float("inf"))).encode(), records.NON_FINITE),

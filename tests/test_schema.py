@@ -1,6 +1,11 @@
+"""Feature schemas as data: built-ins, TOML files, validation, and the artifact round trip."""
+
+from __future__ import annotations
+
 import pytest
 
-from stream_od.schema import DEFAULT_FEATURES, KDD_COLUMNS, FeatureSchema
+from stream_od.schema import (BUILTIN, DEFAULT_FEATURES, KDD_COLUMNS, FeatureSchema, Field,
+                              SchemaError, load_schema)
 
 
 def test_columns_and_defaults():
@@ -10,9 +15,98 @@ def test_columns_and_defaults():
 
 
 def test_roundtrip_and_validation():
-    s = FeatureSchema(names=("a", "b"))
+    s = FeatureSchema.numeric(("a", "b"))
     assert FeatureSchema.from_dict(s.to_dict()) == s
-    with pytest.raises(ValueError):
-        FeatureSchema(names=("a", "a"))
-    with pytest.raises(ValueError):
+    with pytest.raises(SchemaError, match="duplicate field name 'a'"):
+        FeatureSchema.numeric(("a", "a"))
+    with pytest.raises(SchemaError):
         FeatureSchema.from_dict({"names": "a"})
+
+
+def test_the_first_schema_format_still_loads():
+    """Artifacts written before schemas were data hold ``{"names": [...]}``."""
+    s = FeatureSchema.from_dict({"names": list(DEFAULT_FEATURES)})
+    assert s.feature_names == DEFAULT_FEATURES
+    assert all(f.kind == "numeric" and f.missing == "reject" for f in s.fields)
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_builtin_schemas_load_and_round_trip(name):
+    s = load_schema(name)
+    assert s.name == name
+    assert FeatureSchema.from_dict(s.to_dict()) == s
+
+
+def test_kdd99_is_the_reference_protocols_eighteen_features():
+    s = load_schema("kdd99")
+    assert s.fitted and s.feature_names == DEFAULT_FEATURES
+
+
+def test_zeek_conn_scores_unset_fields_instead_of_refusing_them():
+    s = load_schema("zeek-conn")
+    assert s.time_field == "ts" and "label" in s.label_fields
+    assert all(f.missing == "default" for f in s.fields)
+    assert {f.kind for f in s.fields} == {"numeric", "categorical", "boolean"}
+    assert "id.resp_p" in s.field_names  # Zeek's flat dotted name
+
+
+def test_a_fitted_schema_names_one_hot_and_indicator_columns():
+    s = FeatureSchema(fields=(
+        Field(name="bytes", transform="log1p", missing="default", default=0, indicator=True),
+        Field(name="proto", kind="categorical", vocabulary=("tcp", "udp")),
+    ))
+    assert s.feature_names == ("bytes", "bytes:missing", "proto=tcp", "proto=udp",
+                               "proto=<other>")
+    assert len(s) == 5
+
+
+TOML_OK = '''
+name = "mine"
+time_field = "ts"
+label_fields = ["label"]
+
+[[fields]]
+name = "flow.bytes_toserver"
+transform = "log1p"
+missing = "default"
+default = 0
+indicator = true
+
+[[fields]]
+name = "proto"
+kind = "categorical"
+'''
+
+
+def test_a_user_schema_from_a_toml_file(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(TOML_OK)
+    s = load_schema(path)
+    assert s.name == "mine" and s.field_names == ("flow.bytes_toserver", "proto")
+    assert not s.fitted  # the vocabulary of proto comes from training records
+
+
+@pytest.mark.parametrize("fields, message", [
+    ('name = "x"\nkind = "text"', "field 'x': unknown kind 'text'"),
+    ('name = "x"\npath = "flow..bytes"', "field 'x': path 'flow..bytes' can never match"),
+    ('name = "x"\npath = ".bytes"', "field 'x': path '.bytes' can never match"),
+    ('name = "x"\ntransform = "sqrt"', "field 'x': unknown transform 'sqrt'"),
+    ('name = "x"\nmissing = "default"', "field 'x': missing = \"default\" needs default"),
+    ('name = "x"\nindicator = true', "field 'x': default and indicator need"),
+    ('name = "x"\nclip = [5, 1]', "field 'x': clip low 5 is not below high 1"),
+    ('name = "x"\nkind = "categorical"\ntransform = "log1p"', "field 'x': transform and clip"),
+    ('name = "x"\nweight = 2', "field 'x': unknown key"),
+    ('name = "x"\n\n[[fields]]\nname = "x"', "duplicate field name 'x'"),
+    ('name = "label"', "'label'] is a label field"),
+])
+def test_a_bad_schema_file_names_the_field(tmp_path, fields, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(f'label_fields = ["label"]\n\n[[fields]]\n{fields}\n')
+    with pytest.raises(SchemaError) as info:
+        load_schema(path)
+    assert message in str(info.value)
+
+
+def test_unknown_schema_name_lists_the_builtins():
+    with pytest.raises(SchemaError, match="zeek-conn"):
+        load_schema("zeek")

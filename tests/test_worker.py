@@ -7,6 +7,7 @@ import pytest
 
 from stream_od.config import load_settings
 from stream_od.errors import FatalWorkerError
+from stream_od.schema import FeatureSchema
 from stream_od.worker import Scorer, Worker, _first_offsets, _next_offsets
 
 
@@ -27,6 +28,7 @@ class FakeMessage:
 class FakeModel:
     version = "fake-1"
     detector_kind = "mahalanobis"
+    schema = FeatureSchema.numeric(("a", "b"))
     feature_names = ("a", "b")
     threshold = 4.0
     metrics: dict = {}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stream_od.schema import DEFAULT_FEATURES, KDD_CATEGORICAL, KDD_COLUMNS
+from stream_od.schema import DEFAULT_FEATURES, KDD_CATEGORICAL, KDD_COLUMNS, FeatureSchema
 
 NORMAL_LABEL = "normal"
 
@@ -85,6 +85,24 @@ def _labelled(df: pd.DataFrame, path: str) -> pd.DataFrame:
     df["attack"] = df.pop("label").astype(str).str.rstrip(".")
     df["target"] = (df["attack"] != NORMAL_LABEL).astype(np.int64)
     return df
+
+
+def frame_values(df: pd.DataFrame, schema: FeatureSchema) -> list:
+    """The values of each schema field in a table, as :class:`~stream_od.features.FeatureEncoder`
+    takes them: a float array for a numeric column without gaps, else a list of Python values
+    with ``None`` for a missing one.  A field whose column the table lacks is an error that
+    names it."""
+    columns = []
+    for f in schema.fields:
+        if f.path not in df.columns:
+            raise KeyError(f"the data has no column {f.path!r}, which schema {schema.name!r} "
+                           f"reads (field {f.name!r})")
+        col = df[f.path]
+        if f.kind == "numeric" and pd.api.types.is_numeric_dtype(col) and not col.isna().any():
+            columns.append(col.to_numpy(np.float64))
+        else:
+            columns.append([None if v is None or v != v else v for v in col.tolist()])
+    return columns
 
 
 def to_batch(df: pd.DataFrame, features=DEFAULT_FEATURES) -> Batch:

@@ -1,4 +1,10 @@
-"""Train a detector on a KDD-style file and package it as an artifact."""
+"""Train a detector on a KDD-style file by the reference protocol and package it as an artifact.
+
+The feature schema (``kdd99``: the 18 continuous traffic features; ``kdd99-full``: all 41
+fields with the categoricals one-hot, as in the DAGMM paper; or any schema over KDD columns)
+is fitted on the protocol's training rows and travels in the artifact.  A site's own traffic
+(Zeek, Suricata) trains through :mod:`trainer.site` instead.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
+import numpy as np
+
 from stream_od.artifact import Artifact
 from stream_od.detector import detector_class
-from stream_od.features import Standardizer
-from stream_od.schema import DEFAULT_FEATURES, FeatureSchema
-from trainer.data import load_records, reference_protocol, to_batch
+from stream_od.features import FeatureEncoder, Standardizer, fit_schema
+from stream_od.schema import DEFAULT_FEATURES, FeatureSchema, load_schema
+from trainer.data import Batch, frame_values, load_records, reference_protocol
 from trainer.evaluate import classification_metrics
 
 
@@ -24,6 +32,7 @@ class TrainConfig:
     seed: int = 0                       # network initialisation / shuffling seed
     n_train: int = 400_000              # normal rows drawn (seed 0) for training
     features: Sequence[str] = field(default_factory=lambda: DEFAULT_FEATURES)
+    schema: str | None = None           # a schema name or TOML path; None: kdd99 (or features)
     threshold_percentile: float = 95.0
     ties: str = "include"
     early_stopping_patience: int = 0
@@ -68,40 +77,76 @@ def _progress_callbacks(epochs: int, steps: int, after: str = ""):
     return [Bar()]
 
 
+def protocol_schema(cfg: TrainConfig) -> FeatureSchema:
+    """The schema a reference-protocol run uses: ``cfg.schema``, else the features given
+    (``kdd99`` when they are its 18)."""
+    if cfg.schema:
+        return load_schema(cfg.schema)
+    if tuple(cfg.features) == DEFAULT_FEATURES:
+        return load_schema("kdd99")
+    return FeatureSchema.numeric(cfg.features)
+
+
+def fit_detector(det, X_train, *, progress: bool = True) -> None:
+    """``det.fit`` with a progress bar for the networks (and a line for the mixture fit)."""
+    if det.kind == "mahalanobis":
+        det.fit(X_train)
+        return
+    k = int(det.mixture_components)
+    after = (f"fitting the {k}-component scoring mixture by EM over {X_train.shape[0]:,} "
+             "training codes" if k else
+             f"estimating the scoring mixture over {X_train.shape[0]:,} training rows")
+    cbs = _progress_callbacks(int(det.epochs), -(-X_train.shape[0] // int(det.batch_size)),
+                              after) if progress else []
+    det.fit(X_train, callbacks=cbs)
+
+
 def train(cfg: TrainConfig, *, progress: bool = True) -> Artifact:
     """Reference protocol: fit on ``n_train`` normal rows, threshold on the seed-0 batch,
     evaluate on the seed-1 test batch; the metrics travel in the artifact."""
-    data = to_batch(load_records(cfg.data), cfg.features)
-    proto = reference_protocol(data, n_train=cfg.n_train)
-    std = Standardizer().fit(proto.train.X)
+    df = load_records(cfg.data)
+    schema = protocol_schema(cfg)
+    # The seeded sampler draws rows of a Batch; drawing row numbers picks the same rows as
+    # drawing the features did, whatever the schema makes of them.
+    index = Batch(X=np.arange(len(df), dtype=np.float64)[:, None],
+                  y=df["target"].to_numpy(np.int64), attack=df["attack"].to_numpy(object),
+                  feature_names=("row",))
+    proto = reference_protocol(index, n_train=cfg.n_train)
+    rows = {part: getattr(proto, part).X[:, 0].astype(np.int64)
+            for part in ("train", "threshold", "test")}
+    schema = fit_schema(schema, frame_values(df.iloc[rows["train"]], schema))
+    encoder = FeatureEncoder(schema)
+
+    def matrix(part: str) -> np.ndarray:
+        enc = encoder.encode(frame_values(df.iloc[rows[part]], schema), len(rows[part]))
+        if enc.rejected:
+            row, (reason, detail) = next(iter(enc.rejected.items()))
+            raise ValueError(f"{cfg.data}: {len(enc.rejected)} {part} rows cannot be encoded "
+                             f"by schema {schema.name!r} (first: {reason}: {detail})")
+        return enc.X
+
+    X_train_raw = matrix("train")
+    std = Standardizer().fit(X_train_raw)
     det = detector_class(cfg.detector)(**detector_params(cfg))
-    X_train = std.transform(proto.train.X)
+    X_train = std.transform(X_train_raw)
     t0 = time.perf_counter()
-    if cfg.detector == "mahalanobis":
-        det.fit(X_train)
-    else:
-        k = int(det.mixture_components)
-        after = (f"fitting the {k}-component scoring mixture by EM over {X_train.shape[0]:,} "
-                 "training codes" if k else
-                 f"estimating the scoring mixture over {X_train.shape[0]:,} training rows")
-        cbs = _progress_callbacks(int(det.epochs), -(-X_train.shape[0] // int(det.batch_size)),
-                                  after) if progress else []
-        det.fit(X_train, callbacks=cbs)
+    fit_detector(det, X_train, progress=progress)
     fit_seconds = time.perf_counter() - t0
-    det.infer_threshold(std.transform(proto.threshold.X), cfg.threshold_percentile, ties=cfg.ties)
-    test_scores = det.score(std.transform(proto.test.X))
+    det.infer_threshold(std.transform(matrix("threshold")), cfg.threshold_percentile,
+                        ties=cfg.ties)
+    test_scores = det.score(std.transform(matrix("test")))
     metrics = {"test_batch": classification_metrics(proto.test.y, test_scores, det.threshold_),
                "fit_seconds": fit_seconds}
     if getattr(det, "n_epochs_", None):
         metrics["epochs_run"] = det.n_epochs_
         metrics["seconds_per_epoch"] = fit_seconds / det.n_epochs_
         metrics["final_loss"] = det.history_["loss"][-1]
-    training = {**asdict(cfg), "features": list(cfg.features),
+    training = {**asdict(cfg), "features": list(schema.feature_names), "schema": schema.name,
+                "protocol": "kdd-reference",
                 "detector_params": det.get_params(), "n_train_rows": int(X_train.shape[0]),
                 "threshold_batch": {"seed": 0, "n": 1000, "perc_outlier": 5},
                 "test_batch": {"seed": 1, "n": 1000, "perc_outlier": 10}}
     training["detector_params"] = {k: (list(v) if isinstance(v, tuple) else v)
                                    for k, v in training["detector_params"].items()}
-    return Artifact(detector=det, standardizer=std, schema=FeatureSchema(names=tuple(cfg.features)),
-                    metrics=metrics, training=training)
-
+    return Artifact(detector=det, standardizer=std, schema=schema, metrics=metrics,
+                    training=training)

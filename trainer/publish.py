@@ -3,8 +3,9 @@
 Publishing verifies the artifact (sha256 manifest), signs a staged copy with
 ``STREAM_OD_MODEL_SIGNING_KEY`` when it is set, and puts it on a directory registry and/or a
 Kafka models topic (see ``docs/registry.md``).  The quality gate compares the figures measured
-on the held-back test batch with ``--min-auroc`` / ``--min-f1``; below a floor nothing is
-published and the command exits with :data:`EXIT_GATE`.
+on the held-back test batch with ``--min-auroc`` / ``--min-f1`` (and, for a model trained on
+sensor logs, the held-out alert rate with ``--max-alert-rate``, by default twice the target);
+below a floor nothing is published and the command exits with :data:`EXIT_GATE`.
 """
 
 from __future__ import annotations
@@ -81,6 +82,28 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                         "from STREAM_OD_KAFKA, as for the workers")
 
 
+def site_records(args: argparse.Namespace) -> list[dict]:
+    """Sensor records to train on: ``--data`` logs in event-time order, or ``--data-topic``
+    JSON records (their ``label`` header, when present, becomes the ``label`` field)."""
+    if bool(args.data) == bool(args.data_topic):
+        raise ValueError("give exactly one of --data and --data-topic")
+    if args.data_topic or args.publish_topic:
+        from stream_od.config import cli_kafka_config
+        cli_kafka_config(args.bootstrap_servers)  # a bad STREAM_OD_KAFKA stops before training
+    if args.data:
+        from trainer.readers import read_logs
+
+        table = read_logs(args.data)
+        print(f"train: read {len(table):,} records ({table.fmt}) from "
+              f"{len(args.data)} file(s)", file=sys.stderr)
+        return table.records
+    from trainer.source import topic_records
+
+    records = topic_records(args.bootstrap_servers, args.data_topic, args.n_records)
+    print(f"train: read {len(records):,} records from {args.data_topic}", file=sys.stderr)
+    return records
+
+
 def training_data(args: argparse.Namespace, workdir: pathlib.Path) -> str:
     """The data file to train on: ``--data``, or ``--data-topic`` records written as KDD CSV."""
     if bool(args.data) == bool(args.data_topic):
@@ -103,12 +126,23 @@ def after_train(args: argparse.Namespace, art, out: pathlib.Path) -> int:
     """Gate, then publish; returns the exit code (0, or :data:`EXIT_GATE`)."""
     from stream_od.registry import signing
 
-    figures = art.metrics["test_batch"]
-    failures = gate_failures(figures, min_auroc=args.min_auroc, min_f1=args.min_f1)
+    if "holdout" in art.metrics:  # trained on sensor logs (trainer.site)
+        figures = art.metrics["holdout"]
+        limit = getattr(args, "max_alert_rate", None) or 2 * figures["target_alert_rate"]
+        failures = gate_failures(figures, min_auroc=args.min_auroc, min_f1=args.min_f1)
+        if (args.min_auroc is not None or args.min_f1 is not None) and "auroc" not in figures:
+            failures.append("no labelled malicious rows to measure --min-auroc/--min-f1 on")
+        if not figures["alert_rate"] <= limit:
+            failures.append(f"held-out alert rate {figures['alert_rate']:.4f} > {limit:.4f} "
+                            f"(target {figures['target_alert_rate']})")
+    else:
+        figures = art.metrics["test_batch"]
+        failures = gate_failures(figures, min_auroc=args.min_auroc, min_f1=args.min_f1)
     if failures:
         print(json.dumps({"quality_gate": "failed", "version": art.version, "below": failures,
-                          "test_batch": {k: figures.get(k) for k in
-                                         ("f1", "precision", "recall", "auroc")}}),
+                          ("holdout" if "holdout" in art.metrics else "test_batch"): {
+                              k: figures.get(k) for k in ("f1", "precision", "recall", "auroc",
+                                                          "alert_rate") if k in figures}}),
               file=sys.stderr)
         print(f"error: quality gate failed ({'; '.join(failures)}): nothing published",
               file=sys.stderr)

@@ -100,3 +100,36 @@ def topic_to_kdd_file(bootstrap_servers: str, topic: str, n_records: int, out_pa
         os.unlink(out_path)
         raise ValueError(f"no record labelled normal in {topic} ({counts})")
     return counts
+
+
+def topic_records(bootstrap_servers: str, topic: str, n_records: int, *,
+                  timeout: float = 120.0) -> list[dict]:
+    """Up to ``n_records`` JSON objects from the start of ``topic`` (sensor records: Zeek
+    JSON, Suricata EVE), for training on a site's traffic.  A ``label`` header, when a record
+    has one, becomes its ``label`` field; values that are not JSON objects are skipped and
+    counted.  Stops at the topic's end as it was when the call began."""
+    from stream_od.kafka.reader import read_to_end
+
+    if n_records < 1:
+        raise ValueError("--n-records must be >= 1")
+    out: list[dict] = []
+    skipped = 0
+    for msg in read_to_end(bootstrap_servers, topic, timeout=timeout,
+                           config=cli_kafka_config(bootstrap_servers)):
+        try:
+            rec = orjson.loads(msg.value() or b"")
+        except orjson.JSONDecodeError:
+            skipped += 1
+            continue
+        if type(rec) is not dict:
+            skipped += 1
+            continue
+        label = dict(msg.headers() or []).get(LABEL_HEADER)
+        if label is not None:
+            rec[LABEL_HEADER] = label.decode(errors="replace")
+        out.append(rec)
+        if len(out) >= n_records:
+            break
+    if not out:
+        raise ValueError(f"no JSON record in {topic} ({skipped} skipped)")
+    return out

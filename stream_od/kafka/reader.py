@@ -9,14 +9,16 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 
 def read_to_end(bootstrap: str, topic: str, *, isolation: str = "read_committed",
-                timeout: float = 60.0) -> list[Message]:
+                timeout: float = 60.0, config: dict | None = None) -> list[Message]:
     """Read every record of ``topic`` from the start to the end as it is now.
 
     "The end" is each partition's high watermark taken when the call starts (for read_committed,
     the consumer stops at the last stable offset, so aborted and control records are skipped but
     the position still reaches the watermark once every transaction below it is decided).
+    ``config``: more librdkafka settings (security, from ``cli_kafka_config``).
     """
     consumer = Consumer({
+        **(config or {}),
         "bootstrap.servers": bootstrap,
         "group.id": f"stream-od-reader-{uuid.uuid4().hex[:12]}",
         "enable.auto.commit": False,

@@ -84,7 +84,7 @@ def test_artifact_round_trip_bit_identical(fitted, tmp_path):
     det, normal, outliers = fitted
     std = Standardizer().fit(normal)
     det.infer_threshold(normal[:500], 95)
-    art = Artifact(detector=det, standardizer=std, schema=FeatureSchema(names=tuple("abcdef")))
+    art = Artifact(detector=det, standardizer=std, schema=FeatureSchema.numeric(tuple("abcdef")))
     X = np.r_[normal[:300], outliers] * std.scale_ + std.mean_   # raw units
     root = art.save(tmp_path / "a")
     assert (root / "model.weights.h5").is_file()
@@ -105,7 +105,7 @@ def test_artifact_from_before_recon_features_loads_with_the_papers_choices(tmp_p
     det.infer_threshold(normal[:500], 95)
     std = Standardizer().fit(normal)
     root = Artifact(detector=det, standardizer=std,
-                    schema=FeatureSchema(names=tuple("abcdef"))).save(tmp_path / "old")
+                    schema=FeatureSchema.numeric(tuple("abcdef"))).save(tmp_path / "old")
     # Rewrite it as an older stream-od wrote it: no recon_features or mixture_components.
     meta = json.loads((root / "detector.json").read_text())
     del meta["params"]["recon_features"], meta["params"]["mixture_components"]

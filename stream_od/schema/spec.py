@@ -1,0 +1,154 @@
+"""The feature schema: the ordered fields a detector reads, as data.
+
+A schema is chosen when a model is trained (a built-in name or a TOML file), its categorical
+vocabularies are fitted on the training records, and the fitted schema is stored inside the
+artifact (``artifact.json``, covered by the manifest and the signature).  The trainer,
+``evaluate``, ``score`` and the worker all turn records into features through it, so training
+and serving cannot drift apart.
+
+TOML layout (see ``stream_od/schema/builtin/*.toml`` and docs/schemas.md)::
+
+    name = "my-flows"
+    time_field = "ts"                    # event time, epoch seconds or ISO 8601 (optional)
+    label_fields = ["label"]             # ground truth: read by train/evaluate, never a feature
+
+    [[fields]]
+    name = "orig_bytes"
+    kind = "numeric"                     # numeric | categorical | boolean
+    transform = "log1p"
+    missing = "default"                  # reject | default
+    default = 0
+    indicator = true
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, replace
+from typing import Any, Iterable, Mapping
+
+from stream_od.schema.fields import Field, SchemaError
+
+_KEYS = frozenset({"name", "description", "time_field", "label_fields", "fields",
+                   "format_version"})
+FORMAT_VERSION = 2  # 1 was {"names": [...]}: numeric fields only, every one required
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    """Ordered input fields; ``feature_names`` are the matrix columns they produce."""
+
+    fields: tuple[Field, ...]
+    name: str = "custom"
+    description: str = ""
+    time_field: str | None = None
+    label_fields: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        fields = tuple(self.fields)
+        if not fields:
+            raise SchemaError(f"schema {self.name!r} needs at least one field")
+        if not all(isinstance(f, Field) for f in fields):
+            raise SchemaError("schema fields must be Field objects")
+        seen: set[str] = set()
+        for f in fields:
+            if f.name in seen:
+                raise SchemaError(f"schema {self.name!r}: duplicate field name {f.name!r}")
+            seen.add(f.name)
+        labels = tuple(self.label_fields)
+        clash = sorted({f.path for f in fields} & set(labels))
+        if clash:
+            raise SchemaError(f"schema {self.name!r}: {clash} is a label field and cannot also "
+                              "be a feature (the model must never see the ground truth)")
+        object.__setattr__(self, "fields", fields)
+        object.__setattr__(self, "label_fields", labels)
+        if self.fitted:
+            names = self.feature_names
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise SchemaError(f"schema {self.name!r}: feature columns {dupes} are produced "
+                                  "twice; rename a field")
+
+    # -- what the matrix looks like ------------------------------------------------------
+    @property
+    def fitted(self) -> bool:
+        """Every categorical field has its vocabulary (a schema inside an artifact is)."""
+        return all(f.fitted for f in self.fields)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(c for f in self.fields for c in f.columns)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The feature column names (kept for callers of the first schema format)."""
+        return self.feature_names
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def __len__(self) -> int:
+        return len(self.feature_names)
+
+    def index(self, name: str) -> int:
+        return self.feature_names.index(name)
+
+    def with_vocabularies(self, vocabularies: Mapping[str, Iterable[str]]) -> "FeatureSchema":
+        fields = tuple(f.with_vocabulary(tuple(vocabularies[f.name])) if f.name in vocabularies
+                       else f for f in self.fields)
+        return replace(self, fields=fields)
+
+    # -- as data -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"format_version": FORMAT_VERSION, "name": self.name}
+        if self.description:
+            out["description"] = self.description
+        if self.time_field:
+            out["time_field"] = self.time_field
+        if self.label_fields:
+            out["label_fields"] = list(self.label_fields)
+        out["fields"] = [f.to_dict() for f in self.fields]
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "schema") -> "FeatureSchema":
+        if not isinstance(d, Mapping):
+            raise SchemaError(f"{source}: a schema is a table/object")
+        if "names" in d and "fields" not in d:  # format 1: numeric names, all required
+            names = d["names"]
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise SchemaError(f"{source}: 'names' must be a list of strings")
+            return cls.numeric(names)
+        unknown = set(d) - _KEYS
+        if unknown:
+            raise SchemaError(f"{source}: unknown key(s) {sorted(unknown)}")
+        raw = d.get("fields")
+        if not isinstance(raw, list) or not raw:
+            raise SchemaError(f"{source}: needs a non-empty list of fields ([[fields]] in TOML)")
+        fields = tuple(Field.from_dict(f, where=f"{source}: ") for f in raw)
+        labels = d.get("label_fields", ())
+        if isinstance(labels, str) or not all(isinstance(x, str) for x in labels):
+            raise SchemaError(f"{source}: label_fields is a list of field names")
+        time_field = d.get("time_field")
+        if time_field is not None and not isinstance(time_field, str):
+            raise SchemaError(f"{source}: time_field is a field name")
+        return cls(fields=fields, name=str(d.get("name", "custom")),
+                   description=str(d.get("description", "")), time_field=time_field,
+                   label_fields=tuple(labels))
+
+    @classmethod
+    def from_toml(cls, text: str, *, source: str = "schema") -> "FeatureSchema":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SchemaError(f"{source}: not valid TOML: {exc}") from None
+        return cls.from_dict(data, source=source)
+
+    @classmethod
+    def numeric(cls, names: Iterable[str], *, name: str = "custom") -> "FeatureSchema":
+        """Numeric fields that every record must carry (the first schema format)."""
+        names = tuple(names)
+        if not all(isinstance(n, str) for n in names):
+            raise SchemaError("feature names must be strings")
+        return cls(fields=tuple(Field(name=n) for n in names), name=name)

@@ -1,0 +1,526 @@
+"""trainer.readers: Zeek TSV / Zeek JSON / Suricata EVE readers, on fixtures and the shared data."""
+
+from __future__ import annotations
+
+import collections
+import gzip
+import shutil
+from pathlib import Path
+
+import orjson
+import pytest
+
+from trainer.readers import (
+    LogTable,
+    detect_format,
+    event_time,
+    label_columns,
+    read_log,
+    read_logs,
+    zeek_tsv_records,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "logs"
+TSV = FIXTURES / "zeek-conn-labeled.log"
+JSON = FIXTURES / "zeek-conn-labeled.json"
+IOT23 = FIXTURES / "iot23-conn-labeled.log"
+EVE = FIXTURES / "suricata-eve.json"
+SHARED_ZEEK = REPO.parent / "shared" / "data" / "zeek"
+
+HEADER = [
+    "#separator \\x09",
+    "#set_separator\t,",
+    "#empty_field\t(empty)",
+    "#unset_field\t-",
+    "#path\tconn",
+]
+
+
+def _tsv(fields: dict[str, str], rows: list[list[str]], *, header: list[str] = HEADER) -> list[str]:
+    """Zeek TSV lines for the given ``{name: type}`` columns and rows."""
+    return [
+        *header,
+        "#fields\t" + "\t".join(fields),
+        "#types\t" + "\t".join(fields.values()),
+        *("\t".join(row) for row in rows),
+    ]
+
+
+def _by_uid(table: LogTable) -> dict[str, dict]:
+    return {record["uid"]: record for record in table.records}
+
+
+def _gzip_copy(src: Path, dst: Path) -> Path:
+    with open(src, "rb") as fin, gzip.open(dst, "wb") as fout:
+        shutil.copyfileobj(fin, fout)
+    return dst
+
+
+# --- Zeek TSV and its JSON twin -----------------------------------------------------------------
+
+
+def test_tsv_and_json_fixtures_give_identical_records():
+    tsv, js = read_log(TSV), read_log(JSON)
+    assert (tsv.fmt, js.fmt) == ("zeek-tsv", "zeek-json")
+    assert len(tsv) == len(js) == 40
+    assert tsv.records == js.records
+    assert [list(r) for r in tsv.records] == [list(r) for r in js.records]  # same key order
+    assert tsv.paths == (str(TSV),)
+
+
+def test_tsv_values_are_typed_as_zeek_json_writes_them():
+    records = read_log(TSV).records
+    first = records[0]
+    assert first == {
+        "ts": 1655071198.444458,
+        "uid": "CHLXQF2OBY4onAR0Ug",
+        "id.orig_h": "147.32.81.167",
+        "id.orig_p": 62771,
+        "id.resp_h": "40.74.108.123",
+        "id.resp_p": 443,
+        "proto": "tcp",
+        "service": "ssl",
+        "duration": 1.135424,
+        "orig_bytes": 1596,
+        "resp_bytes": 4039,
+        "conn_state": "SF",
+        "local_orig": True,
+        "local_resp": False,
+        "missed_bytes": 5138,
+        "history": "ShADdaFf",
+        "orig_pkts": 14,
+        "orig_ip_bytes": 1016,
+        "resp_pkts": 16,
+        "resp_ip_bytes": 1226,
+        "tunnel_parents": [],
+        "label": "Benign",
+        "detailedlabel": "Microsoft",
+    }
+    for record in records:
+        assert type(record["ts"]) is float
+        assert type(record["id.orig_p"]) is int and type(record["id.resp_p"]) is int
+        assert type(record["local_orig"]) is bool
+        assert record["tunnel_parents"] == []
+        assert "-" not in record.values()
+        assert "(empty)" not in record.values()
+
+
+def test_unset_fields_are_left_out():
+    by_uid = _by_uid(read_log(TSV))
+    scan = by_uid["C3H3zk2ehccp8w6P64"]  # S0: service, duration and byte counts are "-"
+    for key in ("service", "duration", "orig_bytes", "resp_bytes"):
+        assert key not in scan
+    assert scan["conn_state"] == "S0" and scan["orig_pkts"] == 1
+    assert "history" not in by_uid["CcNcAGe4yoAlXjpcd"]  # ICMP row, history "-"
+    assert "service" not in by_uid["CEL3aLvvNGvO6Ecoa"]
+    assert by_uid["CEL3aLvvNGvO6Ecoa"]["duration"] == 0.00001
+    # "(empty)" in a string column is the empty string (Background rows have no detail).
+    assert by_uid["CBbNPc1CtJSUvI3DVb"]["label"] == "Background"
+    assert by_uid["CBbNPc1CtJSUvI3DVb"]["detailedlabel"] == ""
+
+
+def test_json_fixture_is_what_zeek_json_writer_writes():
+    lines = JSON.read_bytes().splitlines()
+    assert len(lines) == 40
+    raw = {orjson.loads(line)["uid"]: line for line in lines}
+    scan = raw["C3H3zk2ehccp8w6P64"]
+    assert b'"service"' not in scan and b'"duration"' not in scan and b'"orig_bytes"' not in scan
+    assert b'"tunnel_parents":[]' in scan
+    assert b'"local_orig":false' in scan and b'"id.orig_p":22437' in scan
+    assert b'"ts":1655072328.578259' in scan
+    assert b'"history"' not in raw["CcNcAGe4yoAlXjpcd"]
+
+
+def test_header_blocks_escapes_and_containers():
+    lines = [
+        *_tsv(
+            {"ts": "time", "uid": "string", "names": "set[string]", "ns": "vector[count]"},
+            [
+                ["1.5", "C1", "a,b\\x2cc", "1,2,3"],
+                ["2.5", "\\x2d", "(empty)", "(empty)"],
+                ["3.5", "\\x28empty)", "-", "-"],
+                ["4.5", "caf\\xc3\\xa9\\x09tab\\xff", "x,-,(empty)", "7"],
+            ],
+        ),
+        "#close\t2022-06-17-01-00-00",
+        # A second block (rotation / concatenation) with other columns and settings.
+        "#separator \\x7c",
+        "#set_separator|;",
+        "#fields|ts|uid|ok|rtt",
+        "#types|time|string|bool|double",
+        "9.25|C9|T|0.5",
+        "9.5|-|F|-",
+    ]
+    records = zeek_tsv_records(lines)
+    assert records == [
+        {"ts": 1.5, "uid": "C1", "names": ["a", "b,c"], "ns": [1, 2, 3]},
+        {"ts": 2.5, "uid": "-", "names": [], "ns": []},
+        {"ts": 3.5, "uid": "(empty)"},
+        {"ts": 4.5, "uid": "café\ttab\\xff", "names": ["x", None, ""], "ns": [7]},
+        {"ts": 9.25, "uid": "C9", "ok": True, "rtt": 0.5},
+        {"ts": 9.5, "ok": False},
+    ]
+
+
+def test_lines_keep_or_lose_their_newlines_and_blank_lines_are_skipped():
+    lines = TSV.read_text().splitlines()
+    with_ends = TSV.read_text().splitlines(keepends=True)
+    crlf = [line.rstrip("\n") + "\r\n" for line in with_ends]
+    expected = read_log(TSV).records
+    assert zeek_tsv_records(lines) == expected
+    assert zeek_tsv_records(with_ends) == expected
+    assert zeek_tsv_records(["", *crlf, "\n"]) == expected
+
+
+def test_wrong_field_count_raises_with_line_number(tmp_path):
+    lines = TSV.read_text().splitlines()
+    lines[12] = lines[12].rsplit("\t", 1)[0]  # line 13 loses its last field
+    path = tmp_path / "short.log"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=rf"{path}:13: row has 22 fields, but #fields names 23"):
+        read_log(path)
+    lines = TSV.read_text().splitlines()
+    lines[20] += "\textra"
+    with pytest.raises(ValueError, match=r"<lines>:21: row has 24 fields"):
+        zeek_tsv_records(lines)
+
+
+def test_missing_fields_header_raises_naming_the_file(tmp_path):
+    path = tmp_path / "headless.log"
+    path.write_text("#separator \\x09\n#unset_field\t-\n1.0\tC1\t-\n")
+    with pytest.raises(ValueError, match=rf"{path}:3: data row before any #fields"):
+        read_log(path)
+    with pytest.raises(ValueError, match=rf"{path}:3: data row before any #fields"):
+        read_log(path, fmt="zeek-tsv")
+
+
+def test_value_of_wrong_type_raises_with_line_and_field():
+    lines = _tsv({"ts": "time", "n": "count", "ok": "bool"}, [["1.0", "5", "T"], ["2.0", "x", "F"]])
+    with pytest.raises(ValueError, match=r"<lines>:9: field 'n' \(count\): cannot read 'x'"):
+        zeek_tsv_records(lines)
+    lines = _tsv({"ts": "time", "ok": "bool"}, [["1.0", "yes"]])
+    with pytest.raises(ValueError, match=r"field 'ok' \(bool\): cannot read 'yes'"):
+        zeek_tsv_records(lines)
+
+
+def test_types_count_must_match_fields():
+    lines = [*HEADER, "#fields\tts\tuid", "#types\ttime", "1.0\tC1"]
+    with pytest.raises(ValueError, match=r"#types lists 1 types for 2 #fields"):
+        zeek_tsv_records(lines)
+
+
+def test_without_types_every_column_is_a_string():
+    assert zeek_tsv_records([*HEADER, "#fields\tts\tuid\tx", "1.0\tC1\t-"]) == [
+        {"ts": "1.0", "uid": "C1"}
+    ]
+
+
+# --- IoT-23 layout ------------------------------------------------------------------------------
+
+
+def test_iot23_three_space_layout():
+    table = read_log(IOT23)
+    assert table.fmt == "zeek-tsv" and len(table) == 8
+    first = table.records[0]
+    assert list(first)[-2:] == ["label", "detailed-label"]
+    assert first["label"] == "Malicious"
+    assert first["detailed-label"] == "PartOfAHorizontalPortScan"
+    assert "tunnel_parents" not in first and "local_orig" not in first  # "-"
+    assert first["id.orig_p"] == 41040 and first["duration"] == 3.139211
+    labels = [(r["label"], r.get("detailed-label")) for r in table.records]
+    assert labels == [
+        ("Malicious", "PartOfAHorizontalPortScan"),
+        ("Malicious", "PartOfAHorizontalPortScan"),
+        ("Benign", None),
+        ("Malicious", "C&C"),
+        ("Benign", None),
+        ("Malicious", "Attack"),
+        ("Malicious", "DDoS"),
+        ("Benign", None),
+    ]
+    assert table.records[3]["tunnel_parents"] == []
+    assert label_columns(table) == ("label", "detailed-label")
+
+
+def test_iot23_header_accepts_rows_with_tabs_too():
+    lines = IOT23.read_text().splitlines()
+    lines[8] = lines[8].replace("   ", "\t")
+    assert zeek_tsv_records(lines) == read_log(IOT23).records
+
+
+def test_iot23_row_missing_a_part_raises_with_line_number():
+    lines = IOT23.read_text().splitlines()
+    lines[9] = lines[9].rsplit("   ", 1)[0]  # line 10 loses detailed-label
+    with pytest.raises(ValueError, match=r"<lines>:10: row has 22 fields, but #fields names 23"):
+        zeek_tsv_records(lines)
+
+
+# --- Suricata EVE -------------------------------------------------------------------------------
+
+
+def test_eve_keeps_flow_events_with_nested_fields():
+    table = read_log(EVE)
+    assert table.fmt == "eve-json"
+    assert len(table) == 6
+    assert {r["event_type"] for r in table.records} == {"flow"}
+    tls = next(r for r in table.records if r.get("app_proto") == "tls")
+    assert tls["src_ip"] == "192.0.2.10" and tls["dest_ip"] == "198.51.100.20"
+    assert tls["src_port"] == 49822 and tls["dest_port"] == 443 and tls["proto"] == "TCP"
+    assert tls["flow_id"] == 1129823345009871
+    assert tls["community_id"] == "1:Fwmnbl+yZ3QXu8MdPr4NJGK+QbI="
+    assert tls["flow"] == {
+        "pkts_toserver": 14,
+        "pkts_toclient": 12,
+        "bytes_toserver": 2310,
+        "bytes_toclient": 8642,
+        "start": "2023-02-20T12:00:01.004321+0000",
+        "end": "2023-02-20T12:00:04.897654+0000",
+        "age": 3,
+        "state": "closed",
+        "reason": "timeout",
+        "alerted": False,
+    }
+    assert tls["tcp"]["state"] == "closed"
+
+
+def test_eve_event_type_filter():
+    every = read_log(EVE, event_types=None)
+    assert len(every) == 10
+    counts = collections.Counter(r["event_type"] for r in every.records)
+    assert counts == {"flow": 6, "stats": 1, "dns": 1, "alert": 1, "http": 1}
+    assert [r["event_type"] for r in read_log(EVE, event_types=("alert", "dns")).records] == [
+        "dns",
+        "alert",
+    ]
+    assert len(read_log(EVE, event_types="alert")) == 1  # a single name, not its letters
+    assert len(read_log(EVE, event_types=())) == 0
+
+
+def test_json_line_that_is_not_an_object_raises_with_line_number(tmp_path):
+    path = tmp_path / "eve.json"
+    lines = EVE.read_text().splitlines()
+    path.write_text("\n".join([*lines[:3], "[1, 2]", *lines[3:]]) + "\n")
+    with pytest.raises(ValueError, match=rf"{path}:4: expected one JSON object per line"):
+        read_log(path)
+    path.write_text("\n".join([*lines[:2], '{"ts": 1.0', *lines[2:]]) + "\n")
+    with pytest.raises(ValueError, match=rf"{path}:3: not a JSON object"):
+        read_log(path, fmt="eve-json")
+    path.write_text('{"ts": 1.0, "uid": "C1"}\n\n{"ts": 2.0}\nnope\n')
+    with pytest.raises(ValueError, match=rf"{path}:4: not a JSON object"):
+        read_log(path)
+
+
+# --- format detection and gzip ------------------------------------------------------------------
+
+
+def test_detect_format_on_each_fixture():
+    assert detect_format(TSV) == "zeek-tsv"
+    assert detect_format(IOT23) == "zeek-tsv"
+    assert detect_format(JSON) == "zeek-json"
+    assert detect_format(EVE) == "eve-json"
+    assert detect_format(str(EVE)) == "eve-json"
+
+
+def test_detect_format_rejects_other_files(tmp_path):
+    cases = {
+        "plain.csv": "ts,uid\n1.0,C1\n",
+        "empty.log": "\n\n",
+        "array.json": "[1, 2]\n",
+        "tsv-mode.log": "ts\tuid\n1.0\tC1\n",  # LogAscii tsv=T: no '#separator' header
+    }
+    for name, text in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(ValueError, match=rf"{path}: unknown log format.*expected a Zeek TSV"):
+            detect_format(path)
+        with pytest.raises(ValueError, match=rf"{path}: unknown log format"):
+            read_log(path)
+
+
+def test_detect_format_skips_leading_blank_lines(tmp_path):
+    path = tmp_path / "eve.json"
+    path.write_text("\n  \n" + EVE.read_text())
+    assert detect_format(path) == "eve-json"
+    assert len(read_log(path)) == 6
+
+
+def test_gzip_is_read_transparently(tmp_path):
+    for src in (TSV, JSON, IOT23, EVE):
+        packed = _gzip_copy(src, tmp_path / (src.name + ".gz"))
+        assert detect_format(packed) == detect_format(src)
+        table = read_log(packed)
+        assert table.records == read_log(src).records
+        assert table.paths == (str(packed),)
+    # The magic bytes decide, not the file name.
+    disguised = _gzip_copy(TSV, tmp_path / "conn.log")
+    assert read_log(disguised).records == read_log(TSV).records
+
+
+def test_unknown_fmt_is_rejected():
+    with pytest.raises(ValueError, match="unknown log format 'csv'"):
+        read_log(TSV, fmt="csv")
+    with pytest.raises(ValueError, match="unknown log format 'csv'"):
+        event_time({"ts": 1.0}, "csv")
+
+
+# --- event time ---------------------------------------------------------------------------------
+
+
+def test_event_time():
+    assert event_time({"ts": 1655071198.444458}, "zeek-tsv") == 1655071198.444458
+    assert event_time({"ts": 1655071198}, "zeek-json") == 1655071198.0
+    # Zeek's JSON writer with JSON::TS_ISO8601.
+    iso = event_time({"ts": "2022-06-12T22:39:58.444458Z"}, "zeek-json")
+    assert iso == pytest.approx(1655073598.444458, abs=1e-6)
+    eve = event_time({"timestamp": "2023-02-20T12:00:00.123456+0000"}, "eve-json")
+    assert eve == pytest.approx(1676894400.123456, abs=1e-6)
+    west = event_time({"timestamp": "2023-02-20T04:00:00.123456-0800"}, "eve-json")
+    assert west == pytest.approx(eve, abs=1e-6)
+    naive = event_time({"timestamp": "2023-02-20T12:00:00.123456"}, "eve-json")
+    assert naive == pytest.approx(eve, abs=1e-6)  # no offset: UTC
+    for record in ({}, {"ts": None}, {"ts": "yesterday"}, {"ts": True}, {"ts": [1]}):
+        assert event_time(record, "zeek-json") is None
+    assert event_time({"ts": float("nan")}, "zeek-json") is None
+    assert event_time({"ts": 1.0}, "eve-json") is None  # EVE time is "timestamp"
+    assert event_time({"timestamp": "2023-02-20T12:00:00+0000"}, "zeek-json") is None
+
+
+def test_event_time_on_fixtures():
+    for record in read_log(TSV).records:
+        assert event_time(record, "zeek-tsv") == record["ts"]
+    for record in read_log(EVE, event_types=None).records:
+        assert event_time(record, "eve-json") is not None
+
+
+# --- read_logs ----------------------------------------------------------------------------------
+
+
+def test_read_logs_sorts_by_time():
+    table = read_logs([TSV])
+    times = [r["ts"] for r in table.records]
+    assert times == sorted(times)
+    assert times != [r["ts"] for r in read_log(TSV).records]  # Zeek writes at connection end
+    assert sorted(map(orjson.dumps, table.records)) == sorted(
+        map(orjson.dumps, read_log(TSV).records)
+    )
+    eve = read_logs([EVE])
+    stamps = [event_time(r, "eve-json") for r in eve.records]
+    assert stamps == sorted(stamps)
+
+
+def test_read_logs_is_stable_and_puts_untimed_records_last(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(
+        '{"ts": 5.0, "uid": "a1"}\n{"uid": "a-untimed"}\n{"ts": 1.0, "uid": "a2"}\n'
+        '{"ts": 5.0, "uid": "a3"}\n'
+    )
+    b.write_text('{"ts": "bad", "uid": "b-untimed"}\n{"ts": 5.0, "uid": "b1"}\n')
+    table = read_logs([a, b])
+    assert [r["uid"] for r in table.records] == [
+        "a2",
+        "a1",
+        "a3",
+        "b1",
+        "a-untimed",
+        "b-untimed",
+    ]
+    assert table.fmt == "zeek-json" and table.paths == (str(a), str(b))
+    unsorted = read_logs([a, b], sort_by_time=False)
+    assert [r["uid"] for r in unsorted.records] == [
+        "a1",
+        "a-untimed",
+        "a2",
+        "a3",
+        "b-untimed",
+        "b1",
+    ]
+
+
+def test_read_logs_concatenates_tsv_and_gzip_of_one_format(tmp_path):
+    packed = _gzip_copy(IOT23, tmp_path / "iot23.log.gz")
+    table = read_logs([TSV, packed])
+    assert table.fmt == "zeek-tsv"
+    assert len(table) == 48
+    assert table.paths == (str(TSV), str(packed))
+    assert read_logs(TSV).records == read_logs([TSV]).records  # a single path is fine too
+
+
+def test_read_logs_rejects_mixed_formats_and_nothing():
+    with pytest.raises(ValueError, match="all files must have one format"):
+        read_logs([TSV, EVE])
+    with pytest.raises(ValueError, match="no log files"):
+        read_logs([])
+
+
+def test_read_logs_with_explicit_format_and_event_types():
+    table = read_logs([EVE], fmt="eve-json", event_types=None, sort_by_time=False)
+    assert len(table) == 10
+    assert table.records == read_log(EVE, event_types=None).records
+
+
+# --- label columns ------------------------------------------------------------------------------
+
+
+def test_label_columns():
+    assert label_columns(read_log(TSV)) == ("label", "detailedlabel")
+    assert label_columns(read_log(JSON)) == ("label", "detailedlabel")
+    assert label_columns(read_log(IOT23)) == ("label", "detailed-label")
+    assert label_columns(read_log(EVE)) == (None, None)
+    assert label_columns(LogTable(records=[], fmt="zeek-json", paths=())) == (None, None)
+    mixed = LogTable(
+        records=[{"ts": 1.0}, {"ts": 2.0, "Label": "Benign", "detailed_label": "x"}],
+        fmt="zeek-json",
+        paths=(),
+    )
+    assert label_columns(mixed) == ("Label", "detailed_label")
+    both = LogTable(
+        records=[{"detailed_label": "x", "detailedlabel": "y"}], fmt="zeek-json", paths=()
+    )
+    assert label_columns(both) == (None, "detailedlabel")
+
+
+def test_log_table_is_frozen():
+    table = read_log(TSV)
+    with pytest.raises(AttributeError):
+        table.fmt = "zeek-json"  # type: ignore[misc]
+
+
+# --- the shared labelled Zeek captures ----------------------------------------------------------
+
+# Rows and label counts from shared/data/zeek/README.md.
+SHARED_EXPECTED = {
+    "008-": (5_663, {"malicious": 4_201, "benign": 1_402, "background": 60}),
+    "010-": (5_347, {"malicious": 3_373, "benign": 1_937, "background": 37}),
+    "001-": (992, {"background": 739, "malicious": 244, "benign": 9}),
+    "slips-": (766, {"malicious": 719, "benign": 44, "unknown": 3}),
+    "idps-": (7_124, {"benign": 6_796, "unknown": 328}),
+}
+
+
+def _shared_logs() -> list[Path]:
+    return sorted(
+        p
+        for p in SHARED_ZEEK.iterdir()
+        if p.is_file() and ("conn.log" in p.name or p.name.endswith(".labeled"))
+    )
+
+
+@pytest.mark.skipif(not SHARED_ZEEK.is_dir(), reason="shared/data/zeek is not present")
+def test_shared_zeek_captures_read_completely():
+    logs = _shared_logs()
+    assert len(logs) == len(SHARED_EXPECTED)
+    for path in logs:
+        (prefix,) = [p for p in SHARED_EXPECTED if path.name.startswith(p)]
+        rows, label_counts = SHARED_EXPECTED[prefix]
+        assert detect_format(path) == "zeek-tsv"
+        table = read_log(path)  # raises if any row fails
+        assert len(table) == rows, path.name
+        label, detail = label_columns(table)
+        assert (label, detail) == ("label", "detailedlabel")
+        counts = collections.Counter(r[label].lower() for r in table.records)
+        assert counts == label_counts, path.name
+        assert set(counts) <= {"benign", "malicious", "background", "unknown"}
+        for record in table.records:
+            assert type(record["ts"]) is float and record["uid"].startswith("C")
+            assert type(record["id.orig_p"]) is int and type(record["id.resp_p"]) is int

@@ -1,0 +1,529 @@
+"""Readers for real sensor logs: Zeek conn logs (ASCII/TSV or JSON) and Suricata EVE JSON.
+
+Why this module exists: the trainer and the replay tools learn from, and replay, flows that real
+sensors wrote.  Those arrive in three documented layouts, and the detector downstream must see the
+same record whichever layout a capture happens to be stored in:
+
+* **Zeek ASCII writer** (``zeek-tsv``): a ``#separator \\x09`` line, then ``#set_separator``,
+  ``#empty_field``, ``#unset_field``, ``#path``, ``#open``, ``#fields`` (column names) and
+  ``#types`` (Zeek types) header lines, one row per connection, ``#close`` at the end.  A file may
+  hold several header blocks (rotation, concatenation); each ``#fields`` line starts a new one.
+  Labelled captures (Stratosphere, IoT-23) add ``label`` and ``detailedlabel`` /
+  ``detailed-label`` columns; IoT-23 joins its last three columns (``tunnel_parents``, ``label``,
+  ``detailed-label``) with three spaces instead of the separator, in the header and in every row.
+* **Zeek JSON writer** (``zeek-json``): one JSON object per line, unset fields left out, ``ts``
+  in epoch seconds (default) or ISO 8601 (``JSON::TS_ISO8601``).
+* **Suricata EVE** (``eve-json``): one JSON object per line with ``event_type``; flow counters are
+  nested (``flow.bytes_toserver``, ``flow.start``, ...).
+
+What the reader guarantees:
+
+* A Zeek TSV row becomes exactly the dict Zeek's JSON writer emits for that connection: typed
+  values from ``#types`` (``time``/``interval``/``double`` -> float, ``count``/``int``/``port`` ->
+  int, ``bool`` -> bool, containers -> lists, everything else -> str with ``\\xHH`` escapes
+  decoded), unset (``-``) fields left out, ``(empty)`` -> ``[]`` or ``""``.  So TSV and JSON
+  copies of a log give equal records and no caller has to care which one it got.
+* Nothing is guessed or silently dropped: a row whose field count differs from ``#fields``, a
+  value that does not parse as its type, a data row before any ``#fields``, or a JSON line that
+  is not an object raises ``ValueError`` naming the file and line.
+* gzip-compressed files (recognised by their magic bytes) are read transparently.
+* Row order is the file's order (Zeek writes a connection when it *ends*, so that is not time
+  order); :func:`read_logs` sorts stably by :func:`event_time` when asked.
+"""
+
+from __future__ import annotations
+
+import gc
+import gzip
+import io
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import orjson
+
+FORMATS = ("zeek-tsv", "zeek-json", "eve-json")
+ZEEK_FORMATS = ("zeek-tsv", "zeek-json")
+LABEL_KEY = "label"
+DETAIL_KEYS = ("detailedlabel", "detailed-label", "detailed_label")
+# IoT-23's labelled conn logs join their last three columns with three spaces.
+IOT23_JOIN = "   "
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_HEX_ESCAPE = re.compile(rb"\\x([0-9a-fA-F]{2})")
+_CONTAINER_TYPE = re.compile(r"(?:set|vector|table)\[(.*)\]")
+_FLOAT_TYPES = frozenset({"time", "interval", "double"})
+_INT_TYPES = frozenset({"count", "int", "port"})
+_BOOLS = {"T": True, "F": False}
+
+PathLike = str | os.PathLike[str]
+Converter = Callable[[str], Any]
+
+
+@dataclass(frozen=True)
+class LogTable:
+    """Records read from one or more log files of one format.
+
+    ``records`` holds one JSON-like dict per row, exactly as Zeek's JSON writer (Zeek input) or
+    Suricata EVE (EVE input) would write it; ``fmt`` is one of :data:`FORMATS`.
+    """
+
+    records: list[dict]
+    fmt: str
+    paths: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+# --- opening files ------------------------------------------------------------------------------
+
+
+def _is_gzip(path: str) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == _GZIP_MAGIC
+
+
+def _open_binary(path: str) -> IO[bytes]:
+    return gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
+
+
+def _open_text(path: str) -> IO[str]:
+    # Zeek escapes every unprintable byte as \xHH, so a valid log is ASCII (or UTF-8 with
+    # LogAscii::enable_utf_8).  A stray invalid byte becomes the text "\xHH", which the string
+    # decoding below turns back into the same text: what Zeek's JSON writer shows for it.
+    return io.TextIOWrapper(
+        _open_binary(path), encoding="utf-8", errors="backslashreplace", newline="\n"
+    )
+
+
+def _first_line(path: str) -> bytes | None:
+    with _open_binary(path) as fh:
+        for line in fh:
+            line = line.strip()
+            if line:
+                return line
+    return None
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many small acyclic dicts.
+
+    Left on, it re-scans the records built so far again and again: reading a 100k-row log
+    takes 1.5-2x as long, more when the process already holds many objects.  The records hold
+    no reference cycles, so pausing it loses nothing.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+# --- format detection ---------------------------------------------------------------------------
+
+
+def detect_format(path: PathLike) -> str:
+    """``"zeek-tsv"``, ``"zeek-json"`` or ``"eve-json"``, from the first non-empty line.
+
+    ``#separator`` starts a Zeek TSV log; a JSON object with ``event_type`` is Suricata EVE; any
+    other JSON object is Zeek JSON.  Anything else (an empty file included) raises ValueError.
+    """
+    path = os.fspath(path)
+    line = _first_line(path)
+    if line is not None:
+        if line.startswith(b"#separator"):
+            return "zeek-tsv"
+        if line.startswith(b"{"):
+            try:
+                first = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                first = None
+            if isinstance(first, dict):
+                return "eve-json" if "event_type" in first else "zeek-json"
+    found = "an empty file" if line is None else f"a first line starting {line[:60]!r}"
+    raise ValueError(
+        f"{path}: unknown log format ({found}); expected a Zeek TSV log (first line "
+        "'#separator ...'), or Zeek JSON / Suricata EVE JSON (one JSON object per line)"
+    )
+
+
+def _check_fmt(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown log format {fmt!r}; expected 'auto' or one of {FORMATS}")
+    return fmt
+
+
+# --- Zeek TSV -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Fields:
+    """A ``#fields`` (or ``#types``) line: the names and the IoT-23 three-space groups in it."""
+
+    names: tuple[str, ...]
+    groups: tuple[tuple[int, int], ...]  # (index in the separator split, columns joined there)
+    raw_width: int  # tokens when split on the separator alone
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What a data row is read with: names, types and one converter per column."""
+
+    names: tuple[str, ...]
+    types: tuple[str, ...]
+    converters: tuple[Converter, ...] = field(repr=False)
+    fields: _Fields
+    separator: str
+    unset_field: str
+
+
+def _unescape(text: str) -> str:
+    """Decode Zeek's ``\\xHH`` byte escapes (bytes that are not valid UTF-8 stay ``\\xHH``)."""
+    if "\\x" not in text:
+        return text
+    raw = _HEX_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), text.encode("utf-8"))
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
+def _to_float(value: str) -> float | None:
+    number = float(value)
+    return number if math.isfinite(number) else None  # the JSON writer writes null for nan/inf
+
+
+def _to_bool(value: str) -> bool:
+    try:
+        return _BOOLS[value]
+    except KeyError:
+        raise ValueError(f"not a Zeek bool (T/F): {value!r}") from None
+
+
+def _string_converter(empty_field: str) -> Converter:
+    def convert(value: str) -> str:
+        if value == empty_field:
+            return ""
+        return _unescape(value) if "\\x" in value else value
+
+    return convert
+
+
+def _split_header(value: str, separator: str) -> _Fields:
+    tokens = value.split(separator)
+    names: list[str] = []
+    groups: list[tuple[int, int]] = []
+    for index, token in enumerate(tokens):
+        parts = token.split(IOT23_JOIN)
+        if len(parts) > 1:
+            groups.append((index, len(parts)))
+        names.extend(parts)
+    return _Fields(tuple(names), tuple(groups), len(tokens))
+
+
+@dataclass
+class _Header:
+    """The header block in force: the ASCII writer's settings, ``#fields`` and ``#types``."""
+
+    separator: str = "\t"
+    set_separator: str = ","
+    empty_field: str = "(empty)"
+    unset_field: str = "-"
+    fields: _Fields | None = None
+    types: _Fields | None = None
+
+    def read(self, line: str) -> None:
+        """Take in one ``#`` line; a ``#fields`` line starts a new block (its types unknown)."""
+        if line.startswith("#separator"):  # "#separator \x09": a space, then the escaped value
+            value = line[len("#separator") :]
+            self.separator = _unescape(value[1:] if value[:1] in (" ", "\t") else value)
+            return
+        key, _, value = line.partition(self.separator)
+        if key == "#fields":
+            self.fields, self.types = _split_header(value, self.separator), None
+        elif key == "#types":
+            self.types = _split_header(value, self.separator)
+        elif key in ("#set_separator", "#empty_field", "#unset_field"):
+            setattr(self, key[1:], _unescape(value))
+
+    def layout(self, source: str, lineno: int) -> _Layout:
+        if self.fields is None:
+            raise ValueError(
+                f"{source}:{lineno}: data row before any #fields header line "
+                "(not a Zeek TSV log, or its header is missing)"
+            )
+        names = self.fields.names
+        types = self.types.names if self.types is not None else ("string",) * len(names)
+        if len(types) != len(names):
+            raise ValueError(
+                f"{source}:{lineno}: #types lists {len(types)} types for {len(names)} #fields"
+            )
+        converters = tuple(self.converter(t) for t in types)
+        return _Layout(names, types, converters, self.fields, self.separator, self.unset_field)
+
+    def converter(self, zeek_type: str) -> Converter:
+        container = _CONTAINER_TYPE.fullmatch(zeek_type)
+        if container is None:
+            return self._scalar_converter(zeek_type)
+        element = self._scalar_converter(container.group(1))
+        separator, empty, unset = self.set_separator, self.empty_field, self.unset_field
+
+        def convert(value: str) -> list:
+            if value == empty:
+                return []
+            return [None if item == unset else element(item) for item in value.split(separator)]
+
+        return convert
+
+    def _scalar_converter(self, zeek_type: str) -> Converter:
+        if zeek_type in _FLOAT_TYPES:
+            return _to_float
+        if zeek_type in _INT_TYPES:
+            return int
+        if zeek_type == "bool":
+            return _to_bool
+        return _string_converter(self.empty_field)  # addr, subnet, string, enum, pattern, ...
+
+
+def _field_count_error(source: str, lineno: int, got: int, layout: _Layout) -> ValueError:
+    return ValueError(
+        f"{source}:{lineno}: row has {got} fields, but #fields names {len(layout.names)}"
+    )
+
+
+def _row_width(values: list[str], fields: _Fields) -> int:
+    """Fields in a row, counting three-space parts where ``#fields`` has its IoT-23 groups."""
+    extra = sum(len(values[i].split(IOT23_JOIN)) - 1 for i, _ in fields.groups if i < len(values))
+    return len(values) + extra
+
+
+def _regroup(values: list[str], layout: _Layout, source: str, lineno: int) -> list[str]:
+    """Split an IoT-23 row's three-space-joined fields where ``#fields`` joined them."""
+    fields = layout.fields
+    if not fields.groups or len(values) != fields.raw_width:
+        raise _field_count_error(source, lineno, _row_width(values, fields), layout)
+    out: list[str] = []
+    start = 0
+    for index, width in fields.groups:
+        out.extend(values[start:index])
+        parts = values[index].split(IOT23_JOIN, width - 1)
+        if len(parts) != width:
+            raise _field_count_error(source, lineno, _row_width(values, fields), layout)
+        out.extend(parts)
+        start = index + 1
+    out.extend(values[start:])
+    return out
+
+
+def _bad_value(values: list[str], layout: _Layout, source: str, lineno: int) -> ValueError:
+    """The ValueError for the first field of a row that does not parse as its type."""
+    columns = zip(layout.names, layout.types, layout.converters, values, strict=True)
+    for name, zeek_type, convert, value in columns:
+        if value == layout.unset_field:
+            continue
+        try:
+            convert(value)
+        except (ValueError, TypeError) as exc:
+            return ValueError(
+                f"{source}:{lineno}: field {name!r} ({zeek_type}): cannot read {value!r}: {exc}"
+            )
+    return ValueError(f"{source}:{lineno}: row could not be read")
+
+
+def zeek_tsv_records(lines: Iterable[str], *, source: str = "<lines>") -> list[dict]:
+    """Parse Zeek ASCII (TSV) log lines into dicts equal to what Zeek's JSON writer writes.
+
+    ``lines`` may keep their line endings.  Lines starting with ``#`` are header lines: the
+    separator settings, ``#fields`` and ``#types`` are used, every other one (``#path``,
+    ``#open``, ``#close``, ...) is ignored.  Without ``#types`` every column is a string.
+    """
+    header = _Header()
+    layout: _Layout | None = None
+    records: list[dict] = []
+    with _gc_paused():
+        for lineno, line in enumerate(lines, 1):
+            line = line.rstrip("\r\n")
+            if not line:
+                continue
+            if line[0] == "#":
+                header.read(line)
+                layout = None
+                continue
+            if layout is None:
+                layout = header.layout(source, lineno)
+                names, converters, width = layout.names, layout.converters, len(layout.names)
+                separator, unset = layout.separator, layout.unset_field
+            values = line.split(separator)
+            if len(values) != width:
+                values = _regroup(values, layout, source, lineno)
+            record = {}
+            try:
+                for name, convert, value in zip(names, converters, values, strict=True):
+                    if value != unset:
+                        record[name] = convert(value)
+            except (ValueError, TypeError):
+                raise _bad_value(values, layout, source, lineno) from None
+            records.append(record)
+    return records
+
+
+# --- JSON lines (Zeek JSON, Suricata EVE) --------------------------------------------------------
+
+
+def _json_records(
+    lines: Iterable[bytes], *, source: str, event_types: frozenset[str] | None
+) -> list[dict]:
+    records: list[dict] = []
+    loads = orjson.loads
+    with _gc_paused():
+        for lineno, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise ValueError(f"{source}:{lineno}: not a JSON object: {exc}") from None
+            if type(record) is not dict:
+                raise ValueError(
+                    f"{source}:{lineno}: expected one JSON object per line, "
+                    f"got a JSON {type(record).__name__}"
+                )
+            if event_types is not None:
+                event_type = record.get("event_type")
+                if not isinstance(event_type, str) or event_type not in event_types:
+                    continue
+            records.append(record)
+    return records
+
+
+def _event_type_filter(event_types: Iterable[str] | str | None) -> frozenset[str] | None:
+    if event_types is None:
+        return None
+    if isinstance(event_types, str):
+        return frozenset((event_types,))
+    return frozenset(event_types)
+
+
+# --- public readers -----------------------------------------------------------------------------
+
+
+def read_log(
+    path: PathLike, *, fmt: str = "auto", event_types: Iterable[str] | None = ("flow",)
+) -> LogTable:
+    """Read one log file (plain or gzip) in file order.
+
+    ``fmt="auto"`` uses :func:`detect_format`.  ``event_types`` keeps only EVE records whose
+    ``event_type`` is listed (a single string is one name; ``None``: all of them); it does not
+    apply to Zeek logs.
+    """
+    path = os.fspath(path)
+    fmt = detect_format(path) if fmt == "auto" else _check_fmt(fmt)
+    if fmt == "zeek-tsv":
+        with _open_text(path) as fh:
+            records = zeek_tsv_records(fh, source=path)
+    else:
+        wanted = _event_type_filter(event_types) if fmt == "eve-json" else None
+        with _open_binary(path) as fh:
+            records = _json_records(fh, source=path, event_types=wanted)
+    return LogTable(records=records, fmt=fmt, paths=(path,))
+
+
+def read_logs(
+    paths: Iterable[PathLike] | PathLike,
+    *,
+    fmt: str = "auto",
+    event_types: Iterable[str] | None = ("flow",),
+    sort_by_time: bool = True,
+) -> LogTable:
+    """Read several log files of one format into one table.
+
+    Every file must have the same format (checked before any is read).  With ``sort_by_time``
+    the records are stably sorted by :func:`event_time`; records without a parsable time keep
+    their relative order and go last.  Otherwise they stay in file order, file after file.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    path_list = [os.fspath(p) for p in paths]
+    if not path_list:
+        raise ValueError("read_logs: no log files given")
+    if fmt == "auto":
+        found = {path: detect_format(path) for path in path_list}
+        if len(set(found.values())) > 1:
+            listing = ", ".join(f"{path}: {kind}" for path, kind in found.items())
+            raise ValueError(f"read_logs: all files must have one format, got {listing}")
+        fmt = next(iter(found.values()))
+    fmt = _check_fmt(fmt)
+    records: list[dict] = []
+    for path in path_list:
+        records.extend(read_log(path, fmt=fmt, event_types=event_types).records)
+    if sort_by_time:
+        records = _sorted_by_time(records, fmt)
+    return LogTable(records=records, fmt=fmt, paths=tuple(path_list))
+
+
+def _sorted_by_time(records: list[dict], fmt: str) -> list[dict]:
+    keys = []
+    for record in records:
+        seconds = event_time(record, fmt)
+        keys.append((1, 0.0) if seconds is None else (0, seconds))
+    order = sorted(range(len(records)), key=keys.__getitem__)  # sorted() is stable
+    return [records[i] for i in order]
+
+
+# --- time and labels ----------------------------------------------------------------------------
+
+
+def event_time(record: dict, fmt: str) -> float | None:
+    """Epoch seconds of a record: Zeek ``ts`` (a number, or an ISO 8601 string) or EVE
+    ``timestamp`` (ISO 8601, ``+0000``-style offsets accepted); None when absent or unparsable.
+
+    An ISO 8601 time without an offset is taken as UTC.
+    """
+    if fmt == "eve-json":
+        value = record.get("timestamp")
+    elif fmt in ZEEK_FORMATS:
+        value = record.get("ts")
+    else:
+        raise ValueError(f"unknown log format {fmt!r}; expected one of {FORMATS}")
+    return _epoch_seconds(value)
+
+
+def _epoch_seconds(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+        return seconds if math.isfinite(seconds) else None
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    return None
+
+
+def label_columns(table: LogTable) -> tuple[str | None, str | None]:
+    """Names of the label and detailed-label fields present in the table's records.
+
+    The label is the key ``label`` in any letter case; the detail is the first present of
+    ``detailedlabel``, ``detailed-label``, ``detailed_label`` (also in any letter case).
+    """
+    keys = set().union(*table.records) if table.records else set()
+    return _find_key(keys, (LABEL_KEY,)), _find_key(keys, DETAIL_KEYS)
+
+
+def _find_key(keys: set[str], candidates: tuple[str, ...]) -> str | None:
+    for candidate in candidates:
+        matches = sorted(key for key in keys if key.lower() == candidate)
+        if matches:
+            return matches[0]
+    return None
