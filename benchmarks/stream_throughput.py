@@ -1,6 +1,13 @@
 """Stream throughput and latency: the worker against a no-model passthrough, in one run.
 
     python benchmarks/stream_throughput.py --artifact DIR --data KDD.gz --json out.json
+    python benchmarks/stream_throughput.py --artifact ZEEK_ARTIFACT \
+        --data ../shared/data/zeek/010-zeek-mixed.conn.log.labeled --json out.json
+
+``--data`` is the KDD file (records sampled with 5 % attacks, as ``stream-od replay`` does) or
+sensor logs (Zeek conn logs, Suricata EVE: their records as the worker receives them, Zeek's
+JSON without the label fields, repeated in event-time order up to ``--count``); the artifact
+must have been trained with the matching schema.
 
 Measured on the same topic and the same records (a backlog of ``--count`` JSON records on a
 3-partition topic, each side reading it with its own consumer group):
@@ -26,10 +33,13 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -41,7 +51,7 @@ from stream_od.kafka.topics import ensure_topics  # noqa: E402
 from stream_od.metrics import WorkerMetrics  # noqa: E402
 from stream_od.records import REASONS, RecordDecoder  # noqa: E402
 from stream_od.worker import Worker, _next_offsets  # noqa: E402
-from trainer.replay import produce, sample_stream  # noqa: E402
+from trainer.replay import Encoded, produce, sample_stream  # noqa: E402
 
 
 def settings_for(bootstrap: str, topics: dict[str, str], group: str):
@@ -53,9 +63,9 @@ def settings_for(bootstrap: str, topics: dict[str, str], group: str):
 class Passthrough:
     """The worker's loop without a model: every decoded record is produced transactionally."""
 
-    def __init__(self, settings, feature_names, out_topic: str):
+    def __init__(self, settings, schema, out_topic: str):
         self.settings, self.out_topic = settings, out_topic
-        self.decoder = RecordDecoder(feature_names)
+        self.decoder = RecordDecoder(schema)
         self.consumer = clients.make_consumer(settings)
         self.producer = clients.make_producer(settings)
         self.done = 0
@@ -87,6 +97,46 @@ class Passthrough:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def is_sensor_log(paths: list[str]) -> bool:
+    from trainer.readers import detect_format
+
+    try:
+        for path in paths:
+            detect_format(path)
+    except ValueError:
+        return False
+    return True
+
+
+def sensor_stream(paths: list[str], artifact: Artifact, count: int) -> list[bytes]:
+    """``count`` records of the logs as the worker receives them, in event-time order,
+    repeated with ``ts`` moved on by the logs' span on each pass (so the order holds)."""
+    import orjson
+
+    from trainer.readers import read_logs
+
+    drop = set(artifact.schema.label_fields)
+    records = [{k: v for k, v in r.items() if k not in drop} for r in read_logs(paths).records]
+    field = artifact.schema.time_field
+    stamps = [r[field] for r in records if isinstance(r.get(field), (int, float))]
+    span = (max(stamps) - min(stamps) + 1.0) if stamps else 0.0
+    out = []
+    for i in range(count):
+        rec = records[i % len(records)]
+        shift = span * (i // len(records))
+        if shift and isinstance(rec.get(field), (int, float)):
+            rec = {**rec, field: rec[field] + shift}
+        out.append(orjson.dumps(rec))
+    return out
+
+
+def stream_for(args, artifact: Artifact, count: int, seed: int) -> Encoded:
+    if args.sensor:
+        values = sensor_stream(args.data, artifact, count)
+        return Encoded(values=values, labels=np.full(len(values), "-", dtype=object))
+    return sample_stream(args.data[0], count=count, attack_ratio=5.0, seed=seed, fmt="json")
 
 
 def timed(loop, progress, count: int, timeout: float = 600.0) -> float:
@@ -133,15 +183,21 @@ def latency_run(args, artifact: Artifact, rate: float) -> dict:
     metrics = WorkerMetrics()
     worker = Worker(settings_for(args.bootstrap, topics, f"bench-lat-{run}"), artifact,
                     metrics=metrics)
+    tmp = tempfile.TemporaryDirectory(prefix="stream-od-bench-")
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     progress = worker_progress(metrics)
 
     def replay(count: int, seed: int) -> None:
-        subprocess.run([sys.executable, "-m", "stream_od.cli", "replay", "--data", args.data,
+        if args.sensor:  # the logs, repeated to ``count`` records, as a Zeek JSON file
+            path = Path(tmp.name) / f"stream-{seed}.json"
+            path.write_bytes(b"\n".join(sensor_stream(args.data, artifact, count)) + b"\n")
+            data = [str(path), "--schema", artifact.schema.name]
+        else:
+            data = [args.data[0], "--seed", str(seed)]
+        subprocess.run([sys.executable, "-m", "stream_od.cli", "replay", "--data", *data,
                         "--topic", topics["in"], "--bootstrap-servers", args.bootstrap,
-                        "--count", str(count), "--rate", str(rate), "--quiet",
-                        "--seed", str(seed)], check=True)
+                        "--count", str(count), "--rate", str(rate), "--quiet"], check=True)
         deadline = time.monotonic() + 120
         while progress() < done + count and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -156,6 +212,7 @@ def latency_run(args, artifact: Artifact, rate: float) -> dict:
     replay(count, seed=5)
     worker.stop()
     thread.join(60)
+    tmp.cleanup()
     hist = metrics.end_to_end_latency
     return {f"latency_p{int(q * 100)}_ms": 1000 * hist.quantile(q, since)
             for q in (0.5, 0.95, 0.99)} | {"offered_rps": rate, "latency_records": count,
@@ -166,7 +223,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--artifact", required=True, help="artifact directory the worker scores with")
-    p.add_argument("--data", default=str(REPO.parent / "shared/data/kddcup.data_10_percent.gz"))
+    p.add_argument("--data", nargs="+",
+                   default=[str(REPO.parent / "shared/data/kddcup.data_10_percent.gz")],
+                   help="the KDD file, or sensor logs (Zeek conn logs, Suricata EVE)")
     p.add_argument("--bootstrap", default="127.0.0.1:9092")
     p.add_argument("--count", type=int, default=100_000)
     p.add_argument("--repeats", type=int, default=3)
@@ -178,6 +237,7 @@ def main() -> int:
                    default="LogAppendTime", help="input topic's timestamps for the latency run")
     p.add_argument("--json", default=None, help="write the results here")
     args = p.parse_args()
+    args.sensor = is_sensor_log(args.data)
 
     artifact = Artifact.load(args.artifact)
     if args.only_latency:
@@ -189,13 +249,13 @@ def main() -> int:
     ensure_topics({"bootstrap.servers": args.bootstrap},
                   {topics["in"]: 3, topics["alerts"]: 1, topics["dlq"]: 1, topics["out"]: 3})
     print(f"producing {args.count:,} records to {topics['in']} ...", file=sys.stderr)
-    stream = sample_stream(args.data, count=args.count, attack_ratio=5.0, seed=11, fmt="json")
+    stream = stream_for(args, artifact, args.count, seed=11)
     produce(stream, topic=topics["in"], bootstrap_servers=args.bootstrap)
 
     rows = []
     for r in range(args.repeats):
         group = f"bench-{run}-pass-{r}"
-        loop = Passthrough(settings_for(args.bootstrap, topics, group), artifact.feature_names,
+        loop = Passthrough(settings_for(args.bootstrap, topics, group), artifact.schema,
                            topics["out"])
         pass_rps = timed(loop, lambda: loop.done, args.count)
         metrics = WorkerMetrics()
@@ -209,6 +269,7 @@ def main() -> int:
 
     result = {
         "model_version": artifact.version, "detector": artifact.detector_kind,
+        "schema": artifact.schema.name, "data": [Path(d).name for d in args.data],
         "count": args.count, "repeats": args.repeats,
         "passthrough_rps": statistics.median(r["passthrough_rps"] for r in rows),
         "worker_rps": statistics.median(r["worker_rps"] for r in rows),

@@ -128,7 +128,9 @@ def after_train(args: argparse.Namespace, art, out: pathlib.Path) -> int:
 
     if "holdout" in art.metrics:  # trained on sensor logs (trainer.site)
         figures = art.metrics["holdout"]
-        limit = getattr(args, "max_alert_rate", None) or 2 * figures["target_alert_rate"]
+        limit = getattr(args, "max_alert_rate", None)
+        if limit is None:
+            limit = 2 * figures["target_alert_rate"]
         failures = gate_failures(figures, min_auroc=args.min_auroc, min_f1=args.min_f1)
         if (args.min_auroc is not None or args.min_f1 is not None) and "auroc" not in figures:
             failures.append("no labelled malicious rows to measure --min-auroc/--min-f1 on")
