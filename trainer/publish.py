@@ -83,8 +83,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
 
 
 def site_records(args: argparse.Namespace) -> list[dict]:
-    """Sensor records to train on: ``--data`` logs in event-time order, or ``--data-topic``
-    JSON records (their ``label`` header, when present, becomes the ``label`` field)."""
+    """Sensor records to train on, in event-time order: ``--data`` logs, or ``--data-topic``
+    JSON records (their ``label`` header, when present, becomes the ``label`` field), sorted
+    by the schema's ``time_field`` since a topic's partitions interleave."""
     if bool(args.data) == bool(args.data_topic):
         raise ValueError("give exactly one of --data and --data-topic")
     if args.data_topic or args.publish_topic:
@@ -97,11 +98,15 @@ def site_records(args: argparse.Namespace) -> list[dict]:
         print(f"train: read {len(table):,} records ({table.fmt}) from "
               f"{len(args.data)} file(s)", file=sys.stderr)
         return table.records
+    from stream_od.schema import load_schema
+    from trainer.readers import sort_by_field
     from trainer.source import topic_records
 
     records = topic_records(args.bootstrap_servers, args.data_topic, args.n_records)
-    print(f"train: read {len(records):,} records from {args.data_topic}", file=sys.stderr)
-    return records
+    time_field = load_schema(args.schema).time_field
+    print(f"train: read {len(records):,} records from {args.data_topic}"
+          + (f", put in {time_field!r} order" if time_field else ""), file=sys.stderr)
+    return sort_by_field(records, time_field) if time_field else records
 
 
 def training_data(args: argparse.Namespace, workdir: pathlib.Path) -> str:

@@ -479,6 +479,26 @@ def _sorted_by_time(records: list[dict], fmt: str) -> list[dict]:
 # --- time and labels ----------------------------------------------------------------------------
 
 
+def sort_by_field(records: list[dict], path: str) -> list[dict]:
+    """Records stably sorted by the time at ``path`` (a key, or a dotted path into nested
+    objects; epoch seconds or ISO 8601), records without one last: for records that did not
+    come from a file (a topic's partitions interleave)."""
+    def at(record: dict) -> object:
+        if path in record:
+            return record[path]
+        obj: object = record
+        for part in path.split("."):
+            obj = obj.get(part) if isinstance(obj, dict) else None
+        return obj
+
+    keys = []
+    for record in records:
+        seconds = _epoch_seconds(at(record))
+        keys.append((1, 0.0) if seconds is None else (0, seconds))
+    order = sorted(range(len(records)), key=keys.__getitem__)
+    return [records[i] for i in order]
+
+
 def event_time(record: dict, fmt: str) -> float | None:
     """Epoch seconds of a record: Zeek ``ts`` (a number, or an ISO 8601 string) or EVE
     ``timestamp`` (ISO 8601, ``+0000``-style offsets accepted); None when absent or unparsable.
