@@ -9,10 +9,11 @@ STAMP := $(VENV)/.installed
 KAFKA := PYTHON=$(abspath $(PY)) deploy/kafka/kafka.sh
 PYTEST_ARGS ?=
 
-.PHONY: help venv test test-fast demo kafka-up kafka-down clean
+.PHONY: help venv test test-fast demo demo-zeek kafka-up kafka-down clean
 
 help:
 	@echo "make demo        run the whole job end to end: local Kafka, train, stream, alerts, metrics"
+	@echo "make demo-zeek   the same on labelled Zeek conn logs (ZEEK_DIR, default ../shared/data/zeek)"
 	@echo "make test        run the full test suite (starts Kafka if needed, stops what it started)"
 	@echo "make test-fast   pure-logic tests only (no Kafka, no slow training)"
 	@echo "make kafka-up    start the local single-node Kafka on 127.0.0.1:9092"
@@ -55,6 +56,26 @@ demo: $(STAMP)
 	@started=0; \
 	if ! $(KAFKA) status 2>/dev/null; then $(KAFKA) up || exit 1; started=1; fi; \
 	$(VENV)/bin/stream-od demo --data $(DATA) $(DEMO_ARGS); rc=$$?; \
+	if [ $$started = 1 ]; then $(KAFKA) down; fi; \
+	exit $$rc
+
+# The same job on a site's traffic: train on one day of labelled Zeek conn logs (Stratosphere,
+# see $(ZEEK_DIR)/README.md), replay a later day in event-time order, grade per detailed label.
+ZEEK_DIR ?= ../shared/data/zeek
+ZEEK_TRAIN := $(ZEEK_DIR)/008-zeek-mixed.conn.log.labeled
+ZEEK_REPLAY := $(ZEEK_DIR)/010-zeek-mixed.conn.log.labeled
+demo-zeek: $(STAMP)
+	@for f in $(ZEEK_TRAIN) $(ZEEK_REPLAY); do \
+	  if [ ! -f "$$f" ]; then \
+	    echo "demo-zeek: $$f not found. The Zeek demo needs the labelled conn logs"; \
+	    echo "  008-zeek-mixed.conn.log.labeled and 010-zeek-mixed.conn.log.labeled (Stratosphere);"; \
+	    echo "  point ZEEK_DIR at the folder that holds them: make demo-zeek ZEEK_DIR=DIR"; \
+	    exit 2; \
+	  fi; \
+	done; \
+	started=0; \
+	if ! $(KAFKA) status 2>/dev/null; then $(KAFKA) up || exit 1; started=1; fi; \
+	$(VENV)/bin/stream-od demo --schema zeek-conn --data $(ZEEK_TRAIN) --replay-data $(ZEEK_REPLAY) $(DEMO_ARGS); rc=$$?; \
 	if [ $$started = 1 ]; then $(KAFKA) down; fi; \
 	exit $$rc
 

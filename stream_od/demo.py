@@ -2,18 +2,29 @@
 
 1. train a model quickly if the demo has none yet (``stream-od train``),
 2. create this run's topics, start a worker (``stream-od worker``) and wait until it is ready,
-3. replay a labelled stream with a few percent attacks (``stream-od replay``),
+3. replay a labelled stream (``stream-od replay``),
 4. wait until the worker has committed every record, then grade the alerts against the labels
    carried in the input's headers, and read latency from the worker's Prometheus histogram,
 5. stop the worker with SIGTERM and delete the run's topics.
 
+Two streams:
+
+* **KDD Cup '99** (the default): a VAEGMM trained on the reference protocol, and a sample of
+  the same file with ``--attack-ratio`` percent attacks.
+* **Sensor logs** (``--schema zeek-conn --data TRAIN_LOG... --replay-data TEST_LOG...``): a model
+  trained on the site's traffic of ``--data`` at a 1 % target alert rate, then every record of
+  ``--replay-data`` in event-time order, as a Zeek-to-Kafka pipeline would send it.  Records
+  labelled benign/normal are normal, background/unknown ones are unlabelled (left out of
+  precision and recall), any other label is an attack; recall is also given per detailed label.
+
 Each step is the real command in its own process, as an operator would run it.  The broker must
-be up (``make demo`` starts and stops it).
+be up (``make demo`` and ``make demo-zeek`` start and stop it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -21,22 +32,42 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_DATA = "data/kddcup.data_10_percent.gz"
+KDD_SCHEMAS = ("kdd99", "kdd99-full")
+KDD_COUNT = 30_000
+SENSOR_ALERT_RATE = "0.01"
+# How trainer.labels reads a label (stream_od does not import trainer): case-insensitive, a
+# trailing dot (KDD's "normal.") ignored; any other label is an attack.
+NORMAL_LABELS = frozenset({"normal", "benign"})
+UNLABELLED_LABELS = frozenset({"background", "unknown", "-", ""})
+SHORT_NAMES = {"zeek-conn": "zeek", "suricata-flow": "suricata"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run train -> stream -> alerts -> metrics end to end",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=DEFAULT_DATA, help="KDD Cup '99 file (default: %(default)s)")
+    p.add_argument("--schema", default=None, metavar="NAME|TOML",
+                   help="a sensor schema (zeek-conn, suricata-flow or a TOML file) for the sensor "
+                        "demo; default: the KDD demo")
+    p.add_argument("--data", nargs="+", default=None, metavar="FILE",
+                   help=f"training data: the KDD Cup '99 file (default: {DEFAULT_DATA}), or the "
+                        "sensor logs to train on")
+    p.add_argument("--replay-data", nargs="+", default=None, metavar="FILE",
+                   help="what to replay: sensor logs (required with --schema); KDD: a file to "
+                        "sample from (default: --data)")
     p.add_argument("--bootstrap-servers", default="127.0.0.1:9092")
     p.add_argument("--detector", default="vaegmm", choices=("vaegmm", "aegmm", "mahalanobis"))
     p.add_argument("--artifact", default=None,
-                   help="use this artifact (default: artifacts/demo-<detector>, trained if absent)")
-    p.add_argument("--count", type=int, default=30_000, help="records to replay")
+                   help="use this artifact (default: artifacts/demo-<detector>, or "
+                        "artifacts/demo-zeek-<detector> for zeek-conn; trained if absent)")
+    p.add_argument("--count", type=int, default=None,
+                   help=f"records to replay (default: {KDD_COUNT:,} KDD records, every record "
+                        "of the sensor logs)")
     p.add_argument("--rate", type=float, default=3_000.0, help="records per second")
-    p.add_argument("--attack-ratio", type=float, default=3.0, help="percent attacks")
+    p.add_argument("--attack-ratio", type=float, default=3.0, help="KDD: percent attacks")
     p.add_argument("--metrics-port", type=int, default=9108)
     p.set_defaults(func=run)
 
@@ -49,12 +80,107 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "stream_od.cli", *args]
 
 
+# --- what to run --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The demo's commands for one kind of stream: how to train, where the model lives, how to
+    replay, and what to tell the user while it trains."""
+
+    sensor: bool
+    artifact: Path
+    train: list[str]
+    training_note: str
+    replay: list[str]  # replay's arguments, less --topic and --bootstrap-servers
+    replay_note: str
+    schema: str | None = None
+    inputs: list[str] = field(default_factory=list)  # files that must exist
+
+
+def is_sensor(args: argparse.Namespace) -> bool:
+    """The sensor demo runs for any schema but the KDD ones."""
+    return args.schema is not None and args.schema not in KDD_SCHEMAS
+
+
+def plan(args: argparse.Namespace) -> Plan:
+    """The commands ``args`` ask for (raises ValueError on a missing sensor argument)."""
+    return _sensor_plan(args) if is_sensor(args) else _kdd_plan(args)
+
+
+def _kdd_plan(args: argparse.Namespace) -> Plan:
+    data = args.data or [DEFAULT_DATA]
+    replay_data = args.replay_data or data
+    if len(data) != 1 or len(replay_data) != 1:
+        raise ValueError("the KDD demo takes one --data file (and at most one --replay-data)")
+    schema = ["--schema", args.schema] if args.schema else []
+    suffix = f"{args.schema}-" if args.schema not in (None, "kdd99") else ""
+    artifact = Path(args.artifact or f"artifacts/demo-{suffix}{args.detector}")
+    quick = ["--epochs", "20"] if args.detector != "mahalanobis" else []
+    count = args.count or KDD_COUNT
+    return Plan(
+        sensor=False, artifact=artifact, inputs=[*data, *replay_data],
+        train=["train", "--data", data[0], *schema, "--detector", args.detector,
+               "--out", str(artifact), *quick],
+        training_note=f"training a {args.detector} on the reference protocol's 400,000 normal "
+                      "rows (20 epochs for a network, then its scoring mixture: about a minute)",
+        replay=["--data", replay_data[0], "--count", str(count), "--rate", str(args.rate),
+                "--attack-ratio", str(args.attack_ratio), "--seed", "1"],
+        replay_note=f"{count:,} records ({args.attack_ratio}% attacks) at {args.rate:,.0f}/s")
+
+
+def _sensor_plan(args: argparse.Namespace) -> Plan:
+    if not args.data or not args.replay_data:
+        raise ValueError(f"--schema {args.schema} needs --data (the logs to train on) and "
+                         "--replay-data (the logs to replay)")
+    name = Path(args.schema).stem
+    artifact = Path(args.artifact or
+                    f"artifacts/demo-{SHORT_NAMES.get(name, name)}-{args.detector}")
+    count = ["--count", str(args.count)] if args.count else []
+    return Plan(
+        sensor=True, artifact=artifact, schema=args.schema,
+        inputs=[*args.data, *args.replay_data],
+        train=["train", "--data", *args.data, "--schema", args.schema,
+               "--detector", args.detector, "--target-alert-rate", SENSOR_ALERT_RATE,
+               "--out", str(artifact)],
+        training_note=f"training a {args.detector} on {', '.join(args.data)} at a "
+                      f"{float(SENSOR_ALERT_RATE):.0%} target alert rate",
+        replay=["--data", *args.replay_data, "--schema", args.schema, *count,
+                "--rate", str(args.rate)],
+        replay_note=(f"the first {args.count:,} records" if args.count else "every record")
+        + f" of {', '.join(args.replay_data)} in event-time order at {args.rate:,.0f}/s")
+
+
+def schema_mismatch(artifact: Path, schema: str) -> str | None:
+    """Why ``artifact`` cannot score records of ``schema`` (None when it can): a model trained
+    on other records would dead-letter or misjudge the whole stream."""
+    from stream_od.schema import load_schema
+
+    try:
+        info = json.loads((artifact / "artifact.json").read_text())
+        trained = info["schema"]["name"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"cannot read the schema of {artifact} ({exc})"
+    wanted = load_schema(schema).name
+    if trained != wanted:
+        return f"{artifact} was trained on schema {trained!r}, the replay is {wanted!r}"
+    return None
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
 def run(args: argparse.Namespace) -> int:
     from stream_od.kafka.topics import delete_topics, ensure_topics, missing_topics
 
-    if not Path(args.data).is_file():
-        _say(f"KDD data not found at {args.data}: download kddcup.data_10_percent.gz from the "
-             "UCI KDD archive into data/, or pass --data PATH (make demo DATA=PATH)")
+    try:
+        p = plan(args)
+    except ValueError as exc:
+        _say(str(exc))
+        return 2
+    absent = [f for f in p.inputs if not Path(f).is_file()]
+    if absent:
+        _say(_absent_message(p, absent))
         return 2
     client = {"bootstrap.servers": args.bootstrap_servers}
     try:
@@ -63,14 +189,15 @@ def run(args: argparse.Namespace) -> int:
         _say(f"no Kafka at {args.bootstrap_servers} ({exc}); run `make kafka-up` first")
         return 2
 
-    artifact = Path(args.artifact or f"artifacts/demo-{args.detector}")
-    if not (artifact / "manifest.json").is_file():
-        _say(f"no model at {artifact}: training a {args.detector} on the reference protocol's "
-             "400,000 normal rows (20 epochs for a network, then its scoring mixture: about a "
-             "minute)")
-        quick = ["--epochs", "20"] if args.detector != "mahalanobis" else []
-        subprocess.run(_cli("train", "--data", args.data, "--detector", args.detector,
-                            "--out", str(artifact), *quick), check=True)
+    if not (p.artifact / "manifest.json").is_file():
+        _say(f"no model at {p.artifact}: {p.training_note}")
+        code = subprocess.run(_cli(*p.train)).returncode
+        if code:
+            _say(f"training failed (exit {code}): see its messages above")
+            return code
+    if p.sensor and (why := schema_mismatch(p.artifact, p.schema)):
+        _say(f"{why}: pass another --artifact, or remove it to train one")
+        return 2
 
     run_id = time.strftime("%Y%m%d%H%M%S")
     topics = {name: f"stream-od.demo-{run_id}.{name}" for name in
@@ -84,22 +211,19 @@ def run(args: argparse.Namespace) -> int:
            "STREAM_OD_DEAD_LETTER_TOPIC": topics["dead-letter"],
            "STREAM_OD_GROUP_ID": f"stream-od-demo-{run_id}",
            "STREAM_OD_INSTANCE_ID": f"demo-{run_id}",
-           "STREAM_OD_ARTIFACT_PATH": str(artifact),
+           "STREAM_OD_ARTIFACT_PATH": str(p.artifact),
            "STREAM_OD_METRICS_HOST": "127.0.0.1",
            "STREAM_OD_METRICS_PORT": str(args.metrics_port)}
     metrics_url = f"http://127.0.0.1:{args.metrics_port}/metrics"
     worker = subprocess.Popen(_cli("worker"), env=env)
     try:
         _wait_ready(worker, f"http://127.0.0.1:{args.metrics_port}/readyz")
-        _say(f"worker ready; metrics at {metrics_url}; replaying {args.count:,} records "
-             f"({args.attack_ratio}% attacks) at {args.rate:,.0f}/s")
-        subprocess.run(_cli("replay", "--data", args.data, "--topic", topics["connections"],
-                            "--bootstrap-servers", args.bootstrap_servers,
-                            "--count", str(args.count), "--rate", str(args.rate),
-                            "--attack-ratio", str(args.attack_ratio), "--seed", "1"),
-                       check=True)
-        text = _wait_for_total(metrics_url, args.count, worker)
-        summary = _summarize(args.bootstrap_servers, topics, text)
+        _say(f"worker ready; metrics at {metrics_url}; replaying {p.replay_note}")
+        subprocess.run(_cli("replay", *p.replay, "--topic", topics["connections"],
+                            "--bootstrap-servers", args.bootstrap_servers), check=True)
+        labels = _input_labels(args.bootstrap_servers, topics["connections"])
+        text = _wait_for_total(metrics_url, len(labels), worker)
+        summary = _summarize(args.bootstrap_servers, topics, text, labels, sensor=p.sensor)
     finally:
         if worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
@@ -108,6 +232,14 @@ def run(args: argparse.Namespace) -> int:
         delete_topics(client, topics.values())
     print(summary)
     return 0
+
+
+def _absent_message(p: Plan, absent: list[str]) -> str:
+    if p.sensor:
+        return (f"sensor logs not found: {', '.join(absent)} (labelled Zeek conn logs: "
+                "make demo-zeek ZEEK_DIR=DIR)")
+    return (f"KDD data not found at {', '.join(absent)}: download kddcup.data_10_percent.gz "
+            "from the UCI KDD archive into data/, or pass --data PATH (make demo DATA=PATH)")
 
 
 def _wait_ready(worker: subprocess.Popen, url: str, timeout: float = 120.0) -> None:
@@ -160,23 +292,84 @@ def histogram_quantile(text: str, name: str, q: float) -> float:
     return bucket_quantile(upper, np.array([c for _, c in buckets]), q)
 
 
-def _summarize(bootstrap: str, topics: dict[str, str], text: str) -> str:
+# --- grading ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Truth:
+    """What the replay said about one record, from its headers."""
+
+    label: str
+    detail: str = ""
+
+
+def label_kind(label: str) -> str:
+    """``"normal"``, ``"unlabelled"`` or ``"attack"``, as the trainer reads labels."""
+    key = label.strip().rstrip(".").lower()
+    if key in NORMAL_LABELS:
+        return "normal"
+    return "unlabelled" if key in UNLABELLED_LABELS else "attack"
+
+
+@dataclass(frozen=True)
+class Grade:
+    """Alerts against the labels: unlabelled records count in neither precision nor recall."""
+
+    attacks: int
+    normal: int
+    unlabelled: int
+    alerts_graded: int  # alerts on labelled records
+    caught: int
+    by_type: dict[str, tuple[int, int]]  # type -> (caught, attacks of that type)
+
+    @property
+    def precision(self) -> float:
+        return self.caught / self.alerts_graded if self.alerts_graded else float("nan")
+
+    @property
+    def recall(self) -> float:
+        return self.caught / self.attacks if self.attacks else float("nan")
+
+
+def grade(truth: dict[bytes, Truth], alerted: set[bytes], *, by_detail: bool) -> Grade:
+    """Grade the alerted keys; attacks are grouped by detailed label (``by_detail``, falling
+    back to the label where a record has none) or by label (KDD's label is the attack)."""
+    kinds = {k: label_kind(t.label) for k, t in truth.items()}
+    attacks = {k for k, kind in kinds.items() if kind == "attack"}
+    graded = {k for k in alerted if kinds.get(k, "attack") != "unlabelled"}
+    by_type: dict[str, tuple[int, int]] = {}
+    for k in attacks:
+        t = truth[k]
+        name = (t.detail or t.label) if by_detail else t.label
+        caught, total = by_type.get(name, (0, 0))
+        by_type[name] = (caught + (k in alerted), total + 1)
+    counts = list(kinds.values())
+    return Grade(attacks=len(attacks), normal=counts.count("normal"),
+                 unlabelled=counts.count("unlabelled"), alerts_graded=len(graded),
+                 caught=len(alerted & attacks), by_type=by_type)
+
+
+def _input_labels(bootstrap: str, topic: str) -> dict[bytes, Truth]:
+    """Every replayed record's key and labels, read back from the input topic."""
+    from stream_od.kafka.reader import read_to_end
+
+    truth = {}
+    for m in read_to_end(bootstrap, topic):
+        headers = dict(m.headers() or [])
+        truth[m.key()] = Truth(label=headers.get("label", b"?").decode(),
+                               detail=headers.get("detailed_label", b"").decode())
+    return truth
+
+
+def _summarize(bootstrap: str, topics: dict[str, str], text: str, truth: dict[bytes, Truth], *,
+               sensor: bool) -> str:
     import orjson
 
     from stream_od.kafka.reader import read_to_end
 
-    labels = {m.key(): dict(m.headers() or []).get("label", b"?").decode()
-              for m in read_to_end(bootstrap, topics["connections"])}
     alerts = read_to_end(bootstrap, topics["alerts"])
     dead = read_to_end(bootstrap, topics["dead-letter"])
-    alerted = {m.key() for m in alerts}
-    attacks = {k for k, lbl in labels.items() if lbl != "normal"}
-    tp = len(alerted & attacks)
-    precision = tp / len(alerted) if alerted else float("nan")
-    recall = tp / len(attacks) if attacks else float("nan")
-    by_type: dict[str, int] = {}
-    for k in attacks - alerted:
-        by_type[labels[k]] = by_type.get(labels[k], 0) + 1
+    g = grade(truth, {m.key() for m in alerts}, by_detail=sensor)
     version = orjson.loads(alerts[0].value())["model_version"] if alerts else "?"
     lat = {q: 1000 * histogram_quantile(text, "stream_od_end_to_end_latency_seconds", q)
            for q in (0.5, 0.95, 0.99)}
@@ -184,12 +377,12 @@ def _summarize(bootstrap: str, topics: dict[str, str], text: str) -> str:
         ("model", version),
         ("records scored", f"{_value(text, 'stream_od_records_scored_total'):,.0f}"),
         ("dead letters", f"{len(dead):,}"),
-        ("attacks in the stream", f"{len(attacks):,}"),
+        ("attacks in the stream", f"{g.attacks:,}" + (
+            f" (benign {g.normal:,}; unlabelled {g.unlabelled:,}, not graded)" if sensor else "")),
         ("alerts", f"{len(alerts):,}"),
-        ("alert precision", f"{precision:.3f}"),
-        ("alert recall", f"{recall:.3f}"),
-        ("missed attacks by type", ", ".join(f"{k} {v}" for k, v in sorted(by_type.items()))
-         or "none"),
+        ("alert precision", f"{g.precision:.3f}"),
+        ("alert recall", f"{g.recall:.3f}"),
+        _by_type_row(g, sensor),
         ("end-to-end latency p50 / p95 / p99",
          f"{lat[0.5]:.0f} / {lat[0.95]:.0f} / {lat[0.99]:.0f} ms (from the histogram buckets)"),
         ("transactions aborted", f"{_value(text, 'stream_od_transaction_aborts_total'):.0f}"),
@@ -197,3 +390,15 @@ def _summarize(bootstrap: str, topics: dict[str, str], text: str) -> str:
     width = max(len(k) for k, _ in rows)
     return "\n".join(["", "stream-od demo summary", "-" * 22,
                       *(f"{k:<{width}}  {v}" for k, v in rows), ""])
+
+
+def _by_type_row(g: Grade, sensor: bool) -> tuple[str, str]:
+    """Sensor logs: recall per detailed label; KDD (a score of attack types): the misses."""
+    if sensor:
+        return ("recall by detailed label", "; ".join(
+            f"{name} {caught / total:.3f} ({caught:,} / {total:,})"
+            for name, (caught, total) in sorted(g.by_type.items())) or "no attacks")
+    missed = {name: total - caught for name, (caught, total) in g.by_type.items()
+              if total > caught}
+    return ("missed attacks by type",
+            ", ".join(f"{k} {v}" for k, v in sorted(missed.items())) or "none")

@@ -1,50 +1,86 @@
-"""``stream-od replay``: a load generator that produces KDD Cup '99 records to a Kafka topic.
+"""``stream-od replay``: a load generator that produces connection records to a Kafka topic.
 
-Records are drawn with the detector's seeded batch sampler (``--attack-ratio`` percent attacks,
-the rest normal), encoded as JSON objects (the 41 named fields) or raw KDD CSV lines, keyed by
-their sequence number, and carry their label and sequence number in headers (``label``,
-``seq``) so that a consumer can grade alerts without the label ever reaching the model.
-``--rate`` paces the stream (records per second); without it the producer goes as fast as it
-can.
+Two sources, chosen by what ``--data`` is:
+
+* **Sensor logs** (Zeek TSV or JSON conn logs, Suricata EVE; every file must be one, see
+  :func:`trainer.readers.detect_format`): their records in event-time order (Zeek writes a
+  connection when it *ends*, so a file is not in ``ts`` order), as the JSON objects a
+  Zeek-to-Kafka pipeline would send, without the ground-truth label fields of ``--schema``: the
+  exact bytes of :func:`trainer.score.input_values`, so offline and streamed scores agree.
+  ``--count`` takes the first N (default: every record).
+* **KDD Cup '99**: records drawn with the detector's seeded batch sampler (``--attack-ratio``
+  percent attacks, the rest normal), encoded as JSON objects (the 41 named fields) or raw KDD
+  CSV lines (``--count``, default 10,000).
+
+Every record is keyed by its sequence number and carries its label in headers (``label``,
+``detailed_label`` for sensor logs, ``seq``), so a consumer can grade alerts without the label
+ever reaching the model.  ``--rate`` paces the stream (records per second); without it the
+producer goes as fast as it can.  The producer takes ``STREAM_OD_KAFKA`` (security settings) as
+the workers do.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
 LABEL_HEADER = "label"
+DETAIL_HEADER = "detailed_label"
 SEQ_HEADER = "seq"
+KDD_DEFAULT_COUNT = 10_000
+DEFAULT_SCHEMA = "zeek-conn"
+
+# Throughput settings a user may override through STREAM_OD_KAFKA.
+_PRODUCER_TUNING = {"linger.ms": 5, "compression.type": "lz4",
+                    "queue.buffering.max.messages": 200_000}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("replay", help="produce KDD records to a Kafka topic (load generator)",
+    p = sub.add_parser("replay", help="produce labelled records to a Kafka topic (load generator)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="KDD Cup '99 file (gzip or plain)")
+    p.add_argument("--data", required=True, nargs="+", metavar="FILE",
+                   help="sensor logs (Zeek TSV/JSON, Suricata EVE), or one KDD Cup '99 file")
     p.add_argument("--topic", required=True)
     p.add_argument("--bootstrap-servers", default="127.0.0.1:9092")
     p.add_argument("--rate", type=float, default=None, help="records per second (default: max)")
-    p.add_argument("--attack-ratio", type=float, default=5.0, help="percent attacks (default 5)")
-    p.add_argument("--count", type=int, default=10_000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--format", choices=("json", "csv"), default="json")
+    p.add_argument("--count", type=int, default=None,
+                   help=f"records to send (default: all of a sensor log, {KDD_DEFAULT_COUNT:,} "
+                        "KDD records)")
+    p.add_argument("--schema", default=DEFAULT_SCHEMA, metavar="NAME|TOML",
+                   help="sensor logs: the schema whose label_fields are kept out of the values "
+                        "(default: %(default)s)")
+    p.add_argument("--attack-ratio", type=float, default=5.0,
+                   help="KDD: percent attacks (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="KDD: the sampler's seed")
+    p.add_argument("--format", choices=("json", "csv"), default="json",
+                   help="KDD: JSON objects or raw CSV lines")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
 
 
 @dataclass(frozen=True)
 class Encoded:
-    """A sampled stream, ready to produce: values, keys and labels in send order."""
+    """A stream, ready to produce: values and labels in send order (keys are sequence numbers).
+
+    ``details`` (sensor logs only) is the detailed label per record; ``None`` sends no
+    ``detailed_label`` header, as for KDD, whose label already names the attack.
+    """
 
     values: list[bytes]
-    labels: np.ndarray  # attack name per record ("normal" for normal traffic)
+    labels: np.ndarray  # label per record ("normal" for normal KDD traffic)
+    details: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.values)
+
+
+# --- KDD ----------------------------------------------------------------------------------------
 
 
 def sample_stream(data_path: str, *, count: int, attack_ratio: float, seed: int,
@@ -73,6 +109,77 @@ def sample_stream(data_path: str, *, count: int, attack_ratio: float, seed: int,
     return Encoded(values=values, labels=drawn.attack)
 
 
+# --- sensor logs --------------------------------------------------------------------------------
+
+
+def sensor_logs(paths: Sequence[str | os.PathLike]) -> bool:
+    """True when every path is a sensor log, False when none is (KDD); mixing is an error,
+    because one stream cannot hold records of two shapes."""
+    from trainer.readers import detect_format
+
+    found = []
+    for path in paths:
+        try:
+            detect_format(path)
+            found.append(True)
+        except ValueError:
+            found.append(False)
+    if all(found):
+        return True
+    if any(found):
+        logs = [os.fspath(p) for p, ok in zip(paths, found) if ok]
+        other = [os.fspath(p) for p, ok in zip(paths, found) if not ok]
+        raise ValueError(f"--data mixes sensor logs ({', '.join(logs)}) with other files "
+                         f"({', '.join(other)}): replay one kind at a time")
+    return False
+
+
+def encode_records(records: Sequence[dict], schema, *, count: int | None = None) -> Encoded:
+    """Sensor-log records (already in send order) -> the stream: each record's JSON without the
+    schema's label fields (byte for byte what :func:`trainer.score.input_values` gives, so
+    the worker scores what offline scoring does), its label and detailed label kept for the
+    headers.  ``count`` keeps the first N."""
+    import orjson
+
+    from trainer.labels import find_labels
+
+    records = records[:count] if count is not None else records
+    drop = set(schema.label_fields)
+    values = [orjson.dumps({k: v for k, v in r.items() if k not in drop}) for r in records]
+    labels = find_labels(records, schema)
+    return Encoded(values=values, labels=labels.label, details=labels.detail)
+
+
+def log_stream(paths: Sequence[str | os.PathLike], *, schema: str = DEFAULT_SCHEMA,
+               count: int | None = None) -> Encoded:
+    """Read sensor logs in event-time order and encode the first ``count`` records."""
+    from stream_od.schema import load_schema
+    from trainer.readers import read_logs
+
+    return encode_records(read_logs(paths).records, load_schema(schema), count=count)
+
+
+# --- producing ----------------------------------------------------------------------------------
+
+
+def producer_config(bootstrap_servers: str) -> dict:
+    """The replay producer's settings: throughput defaults, then ``STREAM_OD_KAFKA`` (so one
+    Secret gives every client its security settings), and idempotence, which it may not turn
+    off (a retried send must not duplicate a record the demo grades)."""
+    from stream_od.config import cli_kafka_config
+
+    return {**_PRODUCER_TUNING, **cli_kafka_config(bootstrap_servers), "enable.idempotence": True}
+
+
+def headers_for(stream: Encoded, i: int, seq: bytes) -> list[tuple[str, bytes]]:
+    """The grading headers of record ``i``: its label, its detailed label (sensor logs) and
+    its sequence number."""
+    headers = [(LABEL_HEADER, str(stream.labels[i]).encode()), (SEQ_HEADER, seq)]
+    if stream.details is not None:
+        headers.append((DETAIL_HEADER, str(stream.details[i]).encode()))
+    return headers
+
+
 def produce(stream: Encoded, *, topic: str, bootstrap_servers: str, rate: float | None = None,
             progress: bool = False, start_seq: int = 0) -> int:
     """Produce the stream (keys and ``seq`` are ``start_seq + i``); returns records sent."""
@@ -85,22 +192,21 @@ def produce(stream: Encoded, *, topic: str, bootstrap_servers: str, rate: float 
         if err is not None:
             failures.append(str(err))
 
-    producer = Producer({"bootstrap.servers": bootstrap_servers, "enable.idempotence": True,
-                         "linger.ms": 5, "compression.type": "lz4",
-                         "queue.buffering.max.messages": 200_000})
+    producer = Producer(producer_config(bootstrap_servers))
     bar = tqdm(total=len(stream), unit="rec", disable=not progress, file=sys.stderr)
     t0 = time.perf_counter()
-    for i, (value, label) in enumerate(zip(stream.values, stream.labels)):
+    for i, value in enumerate(stream.values):
         if rate:
             ahead = (i / rate) - (time.perf_counter() - t0)
             if ahead > 0.002:
                 producer.poll(0)
                 time.sleep(ahead)
         seq = str(start_seq + i).encode()
+        headers = headers_for(stream, i, seq)
         while True:
             try:
                 producer.produce(topic, value=value, key=seq, on_delivery=on_delivery,
-                                 headers=[(LABEL_HEADER, str(label).encode()), (SEQ_HEADER, seq)])
+                                 headers=headers)
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -116,20 +222,50 @@ def produce(stream: Encoded, *, topic: str, bootstrap_servers: str, rate: float 
     return len(stream)
 
 
+# --- the command --------------------------------------------------------------------------------
+
+
+def _fail(msg: str) -> int:
+    print(f"stream-od replay: {msg}", file=sys.stderr)
+    return 2
+
+
+def _stream(args: argparse.Namespace) -> tuple[Encoded, str]:
+    """The stream ``args`` ask for, and what to call its attacks in the closing line."""
+    if sensor_logs(args.data):
+        stream = log_stream(args.data, schema=args.schema, count=args.count)
+        kinds = _label_counts(stream.labels)
+        return stream, ", ".join(f"{n:,} {k}" for k, n in kinds.items()) or "unlabelled"
+    if len(args.data) != 1:
+        raise ValueError("a KDD replay takes one --data file")
+    stream = sample_stream(args.data[0], count=args.count or KDD_DEFAULT_COUNT,
+                           attack_ratio=args.attack_ratio, seed=args.seed, fmt=args.format)
+    return stream, f"{int((stream.labels != 'normal').sum())} attacks"
+
+
+def _label_counts(labels: np.ndarray) -> dict[str, int]:
+    values, counts = np.unique(np.asarray(labels, dtype=str), return_counts=True)
+    return {str(v) or "no label": int(c) for v, c in zip(values, counts)}
+
+
 def _run(args: argparse.Namespace) -> int:
-    if args.count < 1:
-        print("stream-od replay: --count must be >= 1", file=sys.stderr)
-        return 2
+    from stream_od.errors import StreamODError
+
+    if args.count is not None and args.count < 1:
+        return _fail("--count must be >= 1")
     if args.rate is not None and args.rate <= 0:
-        print("stream-od replay: --rate must be > 0", file=sys.stderr)
-        return 2
-    stream = sample_stream(args.data, count=args.count, attack_ratio=args.attack_ratio,
-                           seed=args.seed, fmt=args.format)
+        return _fail("--rate must be > 0")
+    try:
+        stream, what = _stream(args)
+        producer_config(args.bootstrap_servers)  # a bad STREAM_OD_KAFKA stops us before sending
+    except (OSError, ValueError, StreamODError) as exc:
+        return _fail(str(exc))
+    if not len(stream):
+        return _fail(f"no records in {', '.join(args.data)}")
     t0 = time.perf_counter()
     sent = produce(stream, topic=args.topic, bootstrap_servers=args.bootstrap_servers,
                    rate=args.rate, progress=not args.quiet)
     took = time.perf_counter() - t0
-    attacks = int((stream.labels != "normal").sum())
-    print(f"replay: {sent} records ({attacks} attacks) to {args.topic} in {took:.1f} s "
+    print(f"replay: {sent} records ({what}) to {args.topic} in {took:.1f} s "
           f"({sent / took:,.0f} rec/s)", file=sys.stderr)
     return 0

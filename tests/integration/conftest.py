@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import numpy as np
 import orjson
@@ -55,3 +56,32 @@ def worker_topics(new_topic):
         "STREAM_OD_GROUP_ID": unique_name("group"),
         "STREAM_OD_INSTANCE_ID": uuid.uuid4().hex[:8],
     }
+
+
+ZEEK_DIR = Path(__file__).parents[2].parent / "shared" / "data" / "zeek"
+ZEEK_TRAIN = ZEEK_DIR / "008-zeek-mixed.conn.log.labeled"
+ZEEK_REPLAY = ZEEK_DIR / "010-zeek-mixed.conn.log.labeled"
+
+
+@pytest.fixture(scope="session")
+def zeek_replay_path() -> Path:
+    """A later day of the training host's labelled Zeek conn log (skips when absent)."""
+    if not ZEEK_REPLAY.is_file():
+        pytest.skip(f"labelled Zeek conn log not found at {ZEEK_REPLAY}")
+    return ZEEK_REPLAY
+
+
+@pytest.fixture(scope="session")
+def zeek_mahalanobis_artifact(tmp_path_factory) -> tuple[Artifact, Path]:
+    """A Mahalanobis artifact trained on one day of a labelled Zeek conn log, the way
+    ``stream-od train --schema zeek-conn --target-alert-rate 0.01`` trains it (3 s)."""
+    from trainer.readers import read_logs
+    from trainer.site import SiteConfig, train_site
+
+    if not ZEEK_TRAIN.is_file():
+        pytest.skip(f"labelled Zeek conn log not found at {ZEEK_TRAIN}")
+    cfg = SiteConfig(data=[str(ZEEK_TRAIN)], schema="zeek-conn", detector="mahalanobis",
+                     target_alert_rate=0.01)
+    art = train_site(cfg, read_logs([ZEEK_TRAIN]).records, progress=False, log=lambda _: None)
+    path = art.save(tmp_path_factory.mktemp("artifact") / "zeek-mahalanobis")
+    return Artifact.load(path), path

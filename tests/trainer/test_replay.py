@@ -1,0 +1,189 @@
+"""trainer.replay's sensor-log path, without Kafka: what is sent, in which order, with which
+headers.  (The KDD sampler and the real broker are covered by the integration tests.)"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from stream_od.errors import ConfigError
+from stream_od.schema import load_schema
+from trainer import replay
+from trainer.readers import read_log
+from trainer.replay import (
+    DETAIL_HEADER,
+    LABEL_HEADER,
+    SEQ_HEADER,
+    Encoded,
+    encode_records,
+    headers_for,
+    log_stream,
+    producer_config,
+    sensor_logs,
+)
+from trainer.score import input_values
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "logs"
+TSV = FIXTURES / "zeek-conn-labeled.log"
+JSON = FIXTURES / "zeek-conn-labeled.json"
+IOT23 = FIXTURES / "iot23-conn-labeled.log"
+EVE = FIXTURES / "suricata-eve.json"
+ZEEK_LABELS = load_schema("zeek-conn").label_fields
+
+
+def sent(stream: Encoded) -> list[dict]:
+    return [orjson.loads(v) for v in stream.values]
+
+
+def test_records_go_in_event_time_order_though_the_file_is_not():
+    file_order = [r["ts"] for r in read_log(TSV).records]
+    assert file_order != sorted(file_order)  # Zeek writes a connection when it ends
+    stream = log_stream([TSV])
+    assert [r["ts"] for r in sent(stream)] == sorted(file_order)
+
+
+def test_values_are_the_bytes_offline_scoring_reads():
+    for path in (TSV, JSON, EVE):
+        schema = "suricata-flow" if path == EVE else "zeek-conn"
+        labels = load_schema(schema).label_fields
+        assert log_stream([path], schema=schema).values == input_values([path], labels)
+
+
+def test_tsv_and_its_json_twin_send_the_same_stream():
+    a, b = log_stream([TSV]), log_stream([JSON])
+    assert a.values == b.values
+    assert a.labels.tolist() == b.labels.tolist() and a.details.tolist() == b.details.tolist()
+
+
+def test_labels_leave_the_values_for_the_headers():
+    records = sorted(read_log(TSV).records, key=lambda r: r["ts"])
+    stream = log_stream([TSV])
+    for i, (record, value) in enumerate(zip(records, sent(stream))):
+        assert "label" not in value and "detailedlabel" not in value
+        assert value == {k: v for k, v in record.items() if k not in ("label", "detailedlabel")}
+        headers = dict(headers_for(stream, i, str(i).encode()))
+        assert headers[LABEL_HEADER] == record["label"].encode()
+        assert headers[DETAIL_HEADER] == record["detailedlabel"].encode()
+        assert headers[SEQ_HEADER] == str(i).encode()
+    assert {"Benign", "Malicious", "Background"} <= set(stream.labels.tolist())
+    assert "" in stream.details.tolist()  # "(empty)" detailed labels travel as empty headers
+
+
+def test_iot23_detailed_label_column_is_found():
+    stream = log_stream([IOT23])
+    assert all("detailed-label" not in r and "label" not in r for r in sent(stream))
+    assert any(d for d in stream.details.tolist())
+
+
+def test_unlabelled_flows_get_empty_label_headers():
+    stream = log_stream([EVE], schema="suricata-flow")
+    assert len(stream) == 6  # flow events only
+    assert set(stream.labels.tolist()) == {""}
+
+
+def test_count_takes_the_first_records_in_event_time_order():
+    whole, first = log_stream([TSV]), log_stream([TSV], count=7)
+    assert first.values == whole.values[:7]
+    assert first.labels.tolist() == whole.labels.tolist()[:7]
+    assert first.details.tolist() == whole.details.tolist()[:7]
+
+
+def test_encode_records_keeps_the_given_order_and_drops_only_label_fields():
+    schema = load_schema("zeek-conn")
+    records = [{"ts": 2.0, "proto": "tcp", "label": "Malicious", "detailedlabel": "Scan"},
+               {"ts": 1.0, "proto": "udp", "label": "benign"}]
+    stream = encode_records(records, schema)
+    assert sent(stream) == [{"ts": 2.0, "proto": "tcp"}, {"ts": 1.0, "proto": "udp"}]
+    assert stream.labels.tolist() == ["Malicious", "benign"]
+    assert stream.details.tolist() == ["Scan", ""]
+
+
+def test_kdd_streams_send_no_detailed_label_header():
+    stream = Encoded(values=[b"x"], labels=np.array(["smurf"], dtype=object))
+    assert headers_for(stream, 0, b"5") == [(LABEL_HEADER, b"smurf"), (SEQ_HEADER, b"5")]
+
+
+def test_sensor_logs_tells_logs_from_kdd_and_refuses_a_mix(tmp_path):
+    kdd = tmp_path / "kdd.gz"
+    with gzip.open(kdd, "wt") as fh:
+        fh.write("0,tcp,http,SF,181,5450" + ",0" * 35 + ",normal.\n")
+    assert sensor_logs([TSV, JSON]) is True
+    assert sensor_logs([EVE]) is True
+    assert sensor_logs([kdd]) is False
+    with pytest.raises(ValueError, match="mixes sensor logs"):
+        sensor_logs([TSV, kdd])
+
+
+def test_producer_takes_security_settings_but_keeps_idempotence(monkeypatch):
+    monkeypatch.setenv("STREAM_OD_KAFKA", '{"security.protocol": "SASL_SSL", "linger.ms": 50}')
+    conf = producer_config("broker:9093")
+    assert conf["bootstrap.servers"] == "broker:9093"
+    assert conf["security.protocol"] == "SASL_SSL" and conf["linger.ms"] == 50
+    assert conf["enable.idempotence"] is True
+    monkeypatch.setenv("STREAM_OD_KAFKA", '{"enable.idempotence": false}')
+    with pytest.raises(ConfigError):
+        producer_config("broker:9093")
+
+
+class FakeProducer:
+    """Records what ``produce`` hands the client (pure logic: no broker)."""
+
+    instances: list["FakeProducer"] = []
+
+    def __init__(self, conf: dict):
+        self.conf, self.sent = conf, []
+        FakeProducer.instances.append(self)
+
+    def produce(self, topic, *, value, key, on_delivery, headers):
+        self.sent.append((topic, key, value, headers))
+
+    def poll(self, _timeout=0):
+        return 0
+
+    def flush(self, _timeout=None):
+        return 0
+
+
+def test_produce_sends_values_keyed_by_sequence_with_label_headers(monkeypatch):
+    monkeypatch.setattr("confluent_kafka.Producer", FakeProducer)
+    stream = log_stream([TSV], count=5)
+    assert replay.produce(stream, topic="t", bootstrap_servers="b:1", start_seq=10) == 5
+    (producer,) = FakeProducer.instances[-1:]
+    assert [value for _, _, value, _ in producer.sent] == stream.values
+    assert [key for _, key, _, _ in producer.sent] == [str(i).encode() for i in range(10, 15)]
+    for i, (_, _, _, headers) in enumerate(producer.sent):
+        assert dict(headers) == {LABEL_HEADER: stream.labels[i].encode(),
+                                 DETAIL_HEADER: stream.details[i].encode(),
+                                 SEQ_HEADER: str(10 + i).encode()}
+
+
+def run_cli(monkeypatch, *argv: str) -> tuple[int, list]:
+    """``stream-od replay ARGV`` against the fake producer; returns the exit code and sends."""
+    from stream_od.cli import build_parser
+
+    monkeypatch.setattr("confluent_kafka.Producer", FakeProducer)
+    FakeProducer.instances.clear()
+    args: argparse.Namespace = build_parser().parse_args(["replay", "--quiet", "--topic", "t",
+                                                          *argv])
+    code = args.func(args)
+    return code, (FakeProducer.instances[0].sent if FakeProducer.instances else [])
+
+
+def test_cli_replays_every_log_record_by_default_and_count_records_when_asked(monkeypatch):
+    code, sends = run_cli(monkeypatch, "--data", str(TSV))
+    assert code == 0 and len(sends) == 40
+    code, sends = run_cli(monkeypatch, "--data", str(TSV), str(TSV), "--count", "50")
+    assert code == 0 and len(sends) == 50  # two files: 80 records, the first 50 by time
+
+
+def test_cli_refuses_bad_arguments_before_sending(monkeypatch, tmp_path, capsys):
+    assert run_cli(monkeypatch, "--data", str(TSV), "--count", "0") == (2, [])
+    assert run_cli(monkeypatch, "--data", str(tmp_path / "absent.log")) == (2, [])
+    monkeypatch.setenv("STREAM_OD_KAFKA", "not json")
+    assert run_cli(monkeypatch, "--data", str(TSV)) == (2, [])
+    assert "STREAM_OD_KAFKA" in capsys.readouterr().err
