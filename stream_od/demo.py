@@ -39,10 +39,6 @@ DEFAULT_DATA = "data/kddcup.data_10_percent.gz"
 KDD_SCHEMAS = ("kdd99", "kdd99-full")
 KDD_COUNT = 30_000
 SENSOR_ALERT_RATE = "0.01"
-# How trainer.labels reads a label (stream_od does not import trainer): case-insensitive, a
-# trailing dot (KDD's "normal.") ignored; any other label is an attack.
-NORMAL_LABELS = frozenset({"normal", "benign"})
-UNLABELLED_LABELS = frozenset({"background", "unknown", "-", ""})
 SHORT_NAMES = {"zeek-conn": "zeek", "suricata-flow": "suricata"}
 
 
@@ -305,10 +301,10 @@ class Truth:
 
 def label_kind(label: str) -> str:
     """``"normal"``, ``"unlabelled"`` or ``"attack"``, as the trainer reads labels."""
-    key = label.strip().rstrip(".").lower()
-    if key in NORMAL_LABELS:
-        return "normal"
-    return "unlabelled" if key in UNLABELLED_LABELS else "attack"
+    from stream_od import labels
+
+    return {labels.NORMAL: "normal", labels.UNLABELLED: "unlabelled",
+            labels.MALICIOUS: "attack"}[labels.label_kind(label)]
 
 
 @dataclass(frozen=True)

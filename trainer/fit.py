@@ -60,7 +60,10 @@ def _progress_callbacks(epochs: int, steps: int, after: str = ""):
 
     class Bar(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            self.bar = tqdm(total=epochs * steps, unit="step", desc="train")
+            # On a terminal the bar redraws in place; in a log (make, CI, a container) every
+            # redraw is a line, so there it is redrawn every 10 s at most.
+            self.bar = tqdm(total=epochs * steps, unit="step", desc="train",
+                            mininterval=0.1 if sys.stderr.isatty() else 10.0)
 
         def on_epoch_begin(self, epoch, logs=None):
             self.bar.set_description(f"epoch {epoch + 1}/{epochs}")

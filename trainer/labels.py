@@ -12,12 +12,9 @@ from typing import Sequence
 
 import numpy as np
 
+from stream_od.labels import (MALICIOUS, NORMAL, NORMAL_LABELS, UNLABELLED,  # noqa: F401
+                              UNLABELLED_LABELS, label_kind)
 from stream_od.schema import FeatureSchema
-
-NORMAL_LABELS = ("normal", "benign")
-UNLABELLED_LABELS = ("background", "unknown", "-", "")
-
-NORMAL, MALICIOUS, UNLABELLED = 0, 1, -1
 
 
 @dataclass(frozen=True)
@@ -54,9 +51,7 @@ def find_labels(records: Sequence[dict], schema: FeatureSchema, *,
     dfield = next((c for c in details if any(c in r for r in records)), None)
     label = np.array([str(r.get(field, "")) for r in records], dtype=object)
     detail = np.array([str(r.get(dfield, "")) if dfield else "" for r in records], dtype=object)
-    key = np.array([s.strip().rstrip(".").lower() for s in label], dtype=object)
-    normal = {s.lower() for s in normal_labels}
-    unlabelled = {s.lower() for s in unlabelled_labels}
-    kind = np.where(np.isin(key, list(normal)), NORMAL,
-                    np.where(np.isin(key, list(unlabelled)), UNLABELLED, MALICIOUS))
-    return Labels(kind=kind.astype(np.int64), label=label, detail=detail, field=field)
+    kinds = {text: label_kind(text, normal=normal_labels, unlabelled=unlabelled_labels)
+             for text in set(label.tolist())}
+    kind = np.fromiter((kinds[text] for text in label), dtype=np.int64, count=n)
+    return Labels(kind=kind, label=label, detail=detail, field=field)

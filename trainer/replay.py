@@ -139,13 +139,11 @@ def encode_records(records: Sequence[dict], schema, *, count: int | None = None)
     schema's label fields (byte for byte what :func:`trainer.score.input_values` gives, so
     the worker scores what offline scoring does), its label and detailed label kept for the
     headers.  ``count`` keeps the first N."""
-    import orjson
-
     from trainer.labels import find_labels
+    from trainer.score import wire_values
 
     records = records[:count] if count is not None else records
-    drop = set(schema.label_fields)
-    values = [orjson.dumps({k: v for k, v in r.items() if k not in drop}) for r in records]
+    values = wire_values(records, schema.label_fields)
     labels = find_labels(records, schema)
     return Encoded(values=values, labels=labels.label, details=labels.detail)
 

@@ -36,9 +36,14 @@ def input_values(paths: Sequence[str | os.PathLike], schema_labels: Sequence[str
             detect_format(p)
     except ValueError:
         return [line for p in paths for line in _lines(p)]
-    drop = set(schema_labels)
-    return [orjson.dumps({k: v for k, v in r.items() if k not in drop})
-            for r in read_logs(paths).records]
+    return wire_values(read_logs(paths).records, schema_labels)
+
+
+def wire_values(records: Sequence[dict], label_fields: Sequence[str]) -> list[bytes]:
+    """Each record as the sensor sends it: its JSON, without the ground-truth label fields
+    (which only labelled captures have, and a model must never see)."""
+    drop = set(label_fields)
+    return [orjson.dumps({k: v for k, v in r.items() if k not in drop}) for r in records]
 
 
 def _lines(path: str | os.PathLike) -> list[bytes]:
