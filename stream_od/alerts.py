@@ -13,7 +13,7 @@ of scores on normal traffic, stored in the artifact): below ``margins[0]`` is ``
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -77,6 +77,7 @@ class AlertPolicy:
     detector: str
     severity_margins: tuple[float, float, float]
     top_k: int
+    max_bytes: int = 900_000  # an alert must fit the producer's message.max.bytes
 
     def severities(self, scores: np.ndarray) -> np.ndarray:
         return severities(scores, self.threshold, self.score_scale, self.severity_margins)
@@ -86,7 +87,7 @@ class AlertPolicy:
               detected_at_ms: int) -> list[bytes]:
         """One JSON document per alert row (the caller selected the rows over threshold)."""
         tops = top_features(contributions, X, self.feature_names, self.top_k)
-        return [orjson.dumps({
+        return [dumps_bounded({
             "source": o.to_dict(),
             "key": decode_key(o.key),
             "record": rec,
@@ -97,11 +98,58 @@ class AlertPolicy:
             "detector": self.detector,
             "top_features": top,
             "detected_at_ms": detected_at_ms,
-        }, option=orjson.OPT_SERIALIZE_NUMPY) for o, rec, s, sv, top in
-            zip(origins, records, scores, sev, tops)]
+        }, self.max_bytes) for o, rec, s, sv, top in zip(origins, records, scores, sev, tops)]
 
     def score_record(self, origin: Origin, score: float) -> bytes:
         """The optional per-record score document for the scores topic."""
         return orjson.dumps({"source": origin.to_dict(), "score": score,
                              "alert": bool(score > self.threshold),
                              "model_version": self.model_version})
+
+
+MAX_DEPTH = 64
+
+
+def dumps_bounded(doc: dict[str, Any], max_bytes: int) -> bytes:
+    """``doc`` as JSON, whatever its ``record`` holds: a record orjson cannot write (nested
+    deeper than it allows, an integer past 64 bits, a lone surrogate) is written through
+    :func:`json_safe`; one whose alert would not fit ``max_bytes`` is replaced by its size,
+    so an alert never fails on the content of the record it is about (the record itself is
+    at its ``source`` coordinates in the input topic)."""
+    try:
+        out = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+    except orjson.JSONEncodeError:
+        doc = {**doc, "record": json_safe(doc.get("record"))}
+        out = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+    if len(out) > max_bytes:
+        doc = {**doc, "record": {"stream_od_omitted": {
+            "reason": "too_large", "json_bytes": len(out),
+            "detail": f"the alert would exceed max_output_bytes {max_bytes}; the record is at "
+                      "the source coordinates"}}}
+        out = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+    return out
+
+
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """A copy of a decoded JSON value that orjson can always write."""
+    if depth >= MAX_DEPTH:
+        return f"<nested deeper than {MAX_DEPTH} levels>"
+    if isinstance(value, dict):
+        return {json_safe_text(str(k)): json_safe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v, depth + 1) for v in value]
+    if isinstance(value, str):
+        return json_safe_text(value)
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        return value if -(1 << 63) <= value < (1 << 64) else str(value)
+    return json_safe_text(str(value))
+
+
+def json_safe_text(text: str) -> str:
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:  # lone surrogates
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")

@@ -12,4 +12,20 @@ class ConfigError(StreamODError):
 
 
 class FatalWorkerError(StreamODError):
-    """The worker cannot go on (fenced by a newer instance, fatal Kafka error, broken upstream)."""
+    """The worker cannot go on (fenced by a newer instance, fatal Kafka error, broken upstream).
+
+    ``exit_code`` tells an orchestrator or an operator which kind: 1 for these, 3 for an error
+    that will not clear by itself (an output topic refusing records, a missing permission),
+    4 for a broker unreachable for longer than ``kafka_retry_timeout_s``.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, exit_code: int | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+EXIT_STUCK = 3
+EXIT_UNREACHABLE = 4

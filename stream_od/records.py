@@ -124,17 +124,21 @@ class RecordDecoder:
                              f"{missing} of this model's schema; use JSON input")
         self._csv_columns = [KDD_COLUMNS.index(p) for p in paths] if not missing else []
 
-    def decode(self, values: Sequence[bytes | None]) -> DecodedBatch:
+    def decode(self, values: Sequence[bytes | None],
+               extra_bytes: Sequence[int] | None = None) -> DecodedBatch:
+        """``extra_bytes[i]``: the size of record ``i``'s key and headers, which count towards
+        ``max_record_bytes`` too (a small value with a 2 MB key is as large as any)."""
         n = len(values)
         rejected: list[Rejected] = []
         json_idx: list[int] = []
         csv_idx: list[int] = []
+        limit = self.max_record_bytes
         for i, v in enumerate(values):
-            if not v:
+            size = (len(v) if v else 0) + (extra_bytes[i] if extra_bytes is not None else 0)
+            if size > limit:
+                rejected.append(Rejected(i, TOO_LARGE, _too_large(v, size, limit)))
+            elif not v:
                 rejected.append(Rejected(i, EMPTY, "empty value (tombstone or zero bytes)"))
-            elif len(v) > self.max_record_bytes:
-                rejected.append(Rejected(i, TOO_LARGE, f"{len(v)} bytes > max_record_bytes "
-                                                       f"{self.max_record_bytes}"))
             elif self.input_format == "json" or (self.input_format == "auto"
                                                  and v.lstrip()[:1] in (b"{", b"[")):
                 json_idx.append(i)
@@ -197,8 +201,11 @@ class RecordDecoder:
             try:
                 obj = orjson.loads(v)  # type: ignore[arg-type]
             except orjson.JSONDecodeError as exc:
-                rejected.append(self._classify_bad_json(i, v, exc))  # type: ignore[arg-type]
-                continue
+                got = self._reparse_json(i, v, exc)  # type: ignore[arg-type]
+                if isinstance(got, Rejected):
+                    rejected.append(got)
+                    continue
+                obj = got
             if type(obj) is not dict:
                 rejected.append(Rejected(i, INVALID_JSON, f"a JSON {type(obj).__name__}, "
                                                           "not an object"))
@@ -208,9 +215,13 @@ class RecordDecoder:
         return good, objs
 
     @staticmethod
-    def _classify_bad_json(i: int, value: bytes, exc: Exception) -> Rejected:
-        # Strict JSON has no NaN/Infinity, but Python's json.dumps writes them: name that case.
-        # Python's parser also takes integers beyond 64 bits, which orjson refuses.
+    def _reparse_json(i: int, value: bytes, exc: Exception) -> Any:
+        """What orjson refused, looked at again: JSON that is valid but beyond orjson (an
+        integer past 64 bits, a number past float range) is the record, parsed by Python's
+        parser (a value out of range in a feature is then refused by the encoder, in an unused
+        field it is carried); anything else is a :class:`Rejected` with the right reason."""
+        if "surrogate" in str(exc):
+            return Rejected(i, INVALID_JSON, f"not valid Unicode text: {exc}"[:200])
         constants: list[str] = []
 
         def note(name: str) -> float:
@@ -221,23 +232,26 @@ class RecordDecoder:
             obj = json.loads(value, parse_constant=note)
         except (ValueError, RecursionError):
             return Rejected(i, INVALID_JSON, f"not valid JSON: {exc}"[:200])
-        if constants:
+        if constants:  # NaN/Infinity are not JSON, though Python's json.dumps writes them
             return Rejected(i, NON_FINITE, f"{constants[0]} literal in the JSON")
-        if isinstance(obj, dict) and any(isinstance(x, float) and not np.isfinite(x)
-                                         for x in obj.values()):
-            return Rejected(i, NON_FINITE, "a number overflows to infinity")
-        return Rejected(i, NON_NUMERIC, f"number out of range: {exc}"[:200])
+        if type(obj) is not dict:
+            return Rejected(i, INVALID_JSON, f"a JSON {type(obj).__name__}, not an object")
+        return obj
 
     # -- CSV ----------------------------------------------------------------------------
     def _parse_csv(self, values: Sequence[bytes | None], idx: list[int],
                    rejected: list[Rejected]) -> tuple[list[int], list[Column]]:
         good, parts = [], []
         for i in idx:
-            p = values[i].strip().split(b",")  # type: ignore[union-attr]
+            line = values[i].strip()  # type: ignore[union-attr]
+            if b'"' in line:  # KDD lines have no quoting: a quoted comma would shift columns
+                rej = _not_csv(i, line, 0)
+                rejected.append(rej if rej.reason == INVALID_JSON else Rejected(
+                    i, INVALID_CSV, "quoted fields are not part of the KDD CSV layout"))
+                continue
+            p = line.split(b",")
             if len(p) not in _CSV_FIELDS:
-                rejected.append(Rejected(i, INVALID_CSV, f"{len(p)} comma-separated fields, "
-                                                         f"expected {_CSV_FIELDS[0]} or "
-                                                         f"{_CSV_FIELDS[1]}"))
+                rejected.append(_not_csv(i, line, len(p)))
                 continue
             good.append(i)
             parts.append(p)
@@ -252,6 +266,22 @@ class RecordDecoder:
             except ValueError:  # one or more values are not numbers: let the encoder say which
                 columns.append([_float_or_text(b) for b in raw])
         return good, columns
+
+
+def _not_csv(i: int, line: bytes, n_fields: int) -> Rejected:
+    """A line that is not a KDD CSV line: say so, or say it is a JSON value but no object."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return Rejected(i, INVALID_CSV, f"{n_fields} comma-separated fields, expected "
+                                        f"{_CSV_FIELDS[0]} or {_CSV_FIELDS[1]}")
+    return Rejected(i, INVALID_JSON, f"a JSON {type(value).__name__}, not an object")
+
+
+def _too_large(value: bytes | None, size: int, limit: int) -> str:
+    v = len(value) if value else 0
+    extra = f" (value {v}, key and headers {size - v})" if size != v else ""
+    return f"{size} bytes{extra} > max_record_bytes {limit}"
 
 
 def _float_or_text(b: bytes) -> float | str:

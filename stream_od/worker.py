@@ -35,7 +35,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from stream_od.alerts import AlertPolicy, Origin
 from stream_od.config import WorkerSettings
-from stream_od.errors import FatalWorkerError
+from stream_od.errors import EXIT_STUCK, EXIT_UNREACHABLE, FatalWorkerError
 from stream_od.kafka import clients, dead_letters
 from stream_od.metrics import Health, WorkerMetrics
 from stream_od.records import RecordDecoder
@@ -77,7 +77,8 @@ class Scorer:
                              threshold=float(model.threshold), score_scale=scale,
                              model_version=model.version, detector=model.detector_kind,
                              severity_margins=tuple(settings.severity_margins),
-                             top_k=settings.top_features)
+                             top_k=settings.top_features,
+                             max_bytes=settings.max_output_bytes)
         return cls(model=model, decoder=decoder, policy=policy)
 
 
@@ -106,7 +107,9 @@ class Worker:
         self._assigned: set[tuple[str, int]] = set()
         self._invalid_window: collections.deque[tuple[int, int]] = collections.deque()
         self.consumer = clients.make_consumer(settings)
-        self._delivery_errors: list[str] = []
+        self._delivery_errors: list[tuple[str, KafkaError]] = []
+        self._attempts = 0  # consecutive failed attempts at the current batch
+        self._consumer_trouble: dict[int, float] = {}  # error code -> first seen (monotonic)
         self.producer = clients.make_producer(settings, on_error=self._on_delivery_error)
         self._set_model_metrics()
         self.health.model_loaded = True
@@ -137,7 +140,8 @@ class Worker:
         _freeze_heap()
         try:
             while not self._stop.is_set():
-                self.health.turned()
+                if not self._attempts:  # a batch that keeps failing is no sign of health
+                    self.health.turned()
                 messages = self.consumer.consume(num_messages=s.max_batch_records, timeout=wait_s)
                 messages = self._drop_errors(messages)
                 if messages:
@@ -173,7 +177,8 @@ class Worker:
         m.records_consumed.inc(n)
 
         t0 = time.perf_counter()
-        batch = scorer.decoder.decode([msg.value() for msg in messages])
+        batch = scorer.decoder.decode([msg.value() for msg in messages],
+                                      [_extra_bytes(msg) for msg in messages])
         t1 = time.perf_counter()
         if len(batch.X):
             scores, contributions = scorer.model.score_and_contributions(batch.X)
@@ -202,9 +207,11 @@ class Worker:
                 self._produce(out.alerts_topic, doc, messages[int(i)].key())
             for rej in batch.rejected:
                 msg = messages[rej.index]
-                self._produce(out.dead_letter_topic, msg.value(), msg.key(),
-                              dead_letters.headers(origin(rej.index), rej.reason, rej.detail,
-                                                   msg.headers()))
+                value, key, headers = dead_letters.fit(
+                    msg.value(), msg.key(),
+                    dead_letters.own_headers(origin(rej.index), rej.reason, rej.detail),
+                    msg.headers(), out.max_output_bytes)
+                self._produce(out.dead_letter_topic, value, key, headers)
             if out.scores_topic:
                 for i, sc in zip(batch.rows, scores):
                     msg = messages[int(i)]
@@ -215,12 +222,13 @@ class Worker:
             err: KafkaError = exc.args[0]
             if err.fatal():
                 raise FatalWorkerError(_fatal_message(err, self.settings)) from exc
-            if not (self.exactly_once and err.txn_requires_abort()):
+            if not self.exactly_once:
                 raise
             self._abort_and_rewind(messages)
             m.transaction_aborts.labels(_reason(err)).inc()
-            log.warning("batch of %d aborted (%s); rewinding to its first offsets", n, err)
+            self._failed_attempt(n, err)
             return BatchResult(n, 0, 0, 0, aborted=True)
+        self._attempts = 0
         t3 = time.perf_counter()
 
         m.batches.inc()
@@ -238,13 +246,36 @@ class Worker:
         m.end_to_end_latency.observe_many(time.time() - stamps / 1000.0)
         return BatchResult(n, len(batch.rows), len(hit), len(batch.rejected))
 
-    def _produce(self, topic: str, value: bytes, key: bytes | None,
+    def _failed_attempt(self, n: int, err: KafkaError) -> None:
+        """Back off after a failed batch; stop once it failed ``max_batch_attempts`` times in a
+        row, naming what refused it (the next attempt would fail the same way)."""
+        self._attempts += 1
+        cause = _cause(err, self._delivery_errors)
+        if self._attempts >= self.settings.max_batch_attempts:
+            raise FatalWorkerError(
+                f"a batch of {n} records failed {self._attempts} times in a row: {cause}; "
+                "stopping without committing it (nothing is lost: it is re-read on restart)",
+                exit_code=EXIT_STUCK)
+        backoff = min(0.5 * 2 ** (self._attempts - 1), 30.0)
+        log.warning("batch of %d aborted (attempt %d of %d: %s); rewinding to its first offsets, "
+                    "retrying in %.1f s", n, self._attempts, self.settings.max_batch_attempts,
+                    cause, backoff)
+        self._stop.wait(backoff)
+
+    def _produce(self, topic: str, value: bytes | None, key: bytes | None,
                  headers: list[tuple[str, bytes]] | None = None) -> None:
+        deadline = time.monotonic() + self.settings.kafka_retry_timeout_s
         while True:
             try:
                 self.producer.produce(topic, value=value, key=key, headers=headers)
                 return
             except BufferError:  # local queue full: let deliveries drain, then retry
+                if time.monotonic() > deadline:
+                    raise FatalWorkerError(
+                        f"the producer's queue stayed full for kafka_retry_timeout_s="
+                        f"{self.settings.kafka_retry_timeout_s:g} s: the brokers do not take "
+                        f"records for {topic!r}; check that they are reachable",
+                        exit_code=EXIT_UNREACHABLE) from None
                 self.producer.poll(0.05)
 
     def _commit(self, messages: Sequence[Message]) -> None:
@@ -254,18 +285,20 @@ class Worker:
                 raise FatalWorkerError("records were not acknowledged within "
                                        "transaction_timeout_ms; not committing offsets")
             if self._delivery_errors:
+                topic, err = self._delivery_errors[0]
                 raise FatalWorkerError(f"{len(self._delivery_errors)} output records were not "
-                                       f"delivered (first: {self._delivery_errors[0]}); not "
+                                       f"delivered (first: {_cause(err, [(topic, err)])}); not "
                                        "committing offsets, the batch will be re-processed")
             self.consumer.commit(offsets=offsets, asynchronous=False)
             return
-        self.producer.send_offsets_to_transaction(
-            offsets, self.consumer.consumer_group_metadata(), 30)
+        metadata = self.consumer.consumer_group_metadata()
+        self._retry(lambda: self.producer.send_offsets_to_transaction(offsets, metadata, 30),
+                    "send_offsets_to_transaction")
         self._retry(lambda: self.producer.commit_transaction(60), "commit_transaction")
 
     def _on_delivery_error(self, err: KafkaError, msg: Message) -> None:
         # Exactly-once: the failed record also fails commit_transaction, which aborts.
-        self._delivery_errors.append(f"{msg.topic()}: {err}")
+        self._delivery_errors.append((msg.topic(), err))
 
     def _abort_and_rewind(self, messages: Sequence[Message]) -> None:
         try:
@@ -278,8 +311,13 @@ class Worker:
             if (tp.topic, tp.partition) in self._assigned:
                 self.consumer.seek(tp)
 
-    def _retry(self, call, what: str, attempts: int = 5) -> None:
-        for attempt in range(attempts):
+    def _retry(self, call, what: str) -> None:
+        """``call()``, retrying a retriable error (broker down, coordinator moving) with
+        backoff for up to ``kafka_retry_timeout_s``; past that the worker stops (exit 4)."""
+        limit = self.settings.kafka_retry_timeout_s
+        start = time.monotonic()
+        attempt = 0
+        while True:
             try:
                 call()
                 return
@@ -287,10 +325,19 @@ class Worker:
                 err: KafkaError = exc.args[0]
                 if err.fatal():
                     raise FatalWorkerError(_fatal_message(err, self.settings)) from exc
-                if not err.retriable() or attempt == attempts - 1:
+                if not err.retriable():
                     raise
-                log.warning("%s: %s; retrying", what, err)
-                time.sleep(min(0.1 * 2 ** attempt, 2.0))
+                waited = time.monotonic() - start
+                if waited >= limit:
+                    raise FatalWorkerError(
+                        f"{what} kept failing for {waited:.0f} s (kafka_retry_timeout_s={limit:g}):"
+                        f" {err}; check that the brokers at {self.settings.bootstrap_servers} "
+                        "are up and reachable", exit_code=EXIT_UNREACHABLE) from exc
+                attempt += 1
+                backoff = min(0.1 * 2 ** attempt, 5.0, max(limit - waited, 0.0))
+                log.warning("%s: %s; waiting for the brokers, retry %d in %.1f s (%.0f of "
+                            "%g s)", what, err, attempt, backoff, waited, limit)
+                time.sleep(backoff)
 
     def _check_invalid_ratio(self, n: int, bad: int) -> None:
         """Stop before draining a broken upstream into the dead-letter topic."""
@@ -320,8 +367,19 @@ class Worker:
                 good.append(msg)
             elif err.fatal():
                 raise FatalWorkerError(f"consumer: {err}")
+            elif err.code() in _NEVER_CLEARS:
+                raise FatalWorkerError(f"consumer: {_fix(err, self.settings.input_topic)}",
+                                       exit_code=EXIT_STUCK)
             else:
+                first = self._consumer_trouble.setdefault(err.code(), time.monotonic())
+                if time.monotonic() - first > self.settings.kafka_retry_timeout_s:
+                    raise FatalWorkerError(
+                        f"consumer: {err} for over kafka_retry_timeout_s="
+                        f"{self.settings.kafka_retry_timeout_s:g} s: "
+                        f"{_fix(err, self.settings.input_topic)}", exit_code=EXIT_STUCK)
                 log.warning("consumer: %s", err)
+        if good:
+            self._consumer_trouble.clear()
         return good
 
     def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
@@ -379,6 +437,65 @@ def _freeze_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+# Errors that retrying cannot fix: someone must grant a permission or fix credentials.
+_NEVER_CLEARS = frozenset({
+    KafkaError.GROUP_AUTHORIZATION_FAILED, KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._AUTHENTICATION,
+})
+
+
+def _extra_bytes(msg: Message) -> int:
+    """A record's key and headers, which count towards ``max_record_bytes``."""
+    key = msg.key()
+    headers = msg.headers()
+    size = len(key) if key else 0
+    if headers:
+        size += sum(len(k) + len(v or b"") for k, v in headers)
+    return size
+
+
+def _fix(err: KafkaError, topic: str | None) -> str:
+    """The error, and what an operator does about it."""
+    code = err.code()
+    where = f"topic {topic!r}" if topic else "an output topic"
+    fixes = {
+        KafkaError.TOPIC_AUTHORIZATION_FAILED:
+            f"the worker's principal lacks permission on {where} (it needs WRITE on the "
+            "output topics and READ on the input topic; docs/security.md)",
+        KafkaError.GROUP_AUTHORIZATION_FAILED:
+            "the worker's principal lacks READ on its consumer group (group_id); "
+            "docs/security.md",
+        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+            "the worker's principal lacks WRITE on its transactional id "
+            "(<transactional_id_prefix>-<group_id>-<instance_id>); docs/security.md",
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED:
+            "the worker's principal lacks a cluster permission (IDEMPOTENT_WRITE on older "
+            "brokers); docs/security.md",
+        KafkaError.MSG_SIZE_TOO_LARGE:
+            f"{where} refuses records this large: raise its max.message.bytes above "
+            "STREAM_OD_MAX_OUTPUT_BYTES, or lower that setting",
+        KafkaError.UNKNOWN_TOPIC_OR_PART:
+            f"{where} does not exist (deleted?): create it again",
+        KafkaError._UNKNOWN_TOPIC:
+            f"{where} does not exist (deleted?): create it again",
+        KafkaError.SASL_AUTHENTICATION_FAILED:
+            "authentication failed: check the SASL user and password in STREAM_OD_KAFKA",
+        KafkaError._AUTHENTICATION:
+            "authentication failed: check the credentials and TLS settings in STREAM_OD_KAFKA",
+    }
+    fix = fixes.get(code)
+    return f"{err.str() or err.name()} ({fix})" if fix else str(err)
+
+
+def _cause(err: KafkaError, delivery_errors: list[tuple[str, KafkaError]]) -> str:
+    """Why a transaction failed: the first record a topic refused, if one did."""
+    if delivery_errors:
+        topic, derr = delivery_errors[0]
+        return f"topic {topic!r} refused {len(delivery_errors)} record(s): {_fix(derr, topic)}"
+    return _fix(err, None)
 
 
 def _reason(err: KafkaError) -> str:

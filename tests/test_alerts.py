@@ -42,3 +42,22 @@ def test_alert_document_carries_origin_record_score_and_model():
 def test_binary_keys_survive_as_base64():
     assert decode_key(b"\xff\x00") == "base64:/wA="
     assert decode_key(None) is None
+
+
+def test_an_alert_never_fails_on_its_records_content():
+    """Nested deeper than orjson writes, integers past 64 bits, lone surrogates, huge."""
+    import orjson
+
+    from stream_od.alerts import dumps_bounded
+
+    deep: dict = {}
+    node = deep
+    for _ in range(300):
+        node["a"] = {}
+        node = node["a"]
+    record = {"deep": deep, "big": 10 ** 40, "text": "\ud800x", "ok": 1.5}
+    out = orjson.loads(dumps_bounded({"record": record, "score": 2.0}, 900_000))
+    assert out["score"] == 2.0 and out["record"]["big"] == str(10 ** 40)
+    assert out["record"]["ok"] == 1.5 and out["record"]["text"].endswith("x")
+    huge = orjson.loads(dumps_bounded({"record": {"x": "y" * 2_000_000}, "score": 1.0}, 900_000))
+    assert huge["record"]["stream_od_omitted"]["reason"] == "too_large" and huge["score"] == 1.0

@@ -89,3 +89,39 @@ def test_csv_is_refused_for_a_schema_outside_the_kdd_layout():
     out = auto.decode([b'{"bytes_in": 1, "bytes_out": 2.5}', CSV_LINE])
     assert out.X.tolist() == [[1.0, 2.5]]
     assert out.rejected[0].reason == records.INVALID_JSON
+
+
+@pytest.mark.parametrize("value, reason", [
+    (b'{"a": "\\ud800"}', records.INVALID_JSON),          # a lone surrogate: not Unicode text
+    (b"123", records.INVALID_JSON),                        # JSON scalars are no records
+    (b'"a string"', records.INVALID_JSON),
+    (b"true", records.INVALID_JSON),
+    (CSV_LINE.replace(b"0,icmp,ecr_i", b'0,"icmp,x",ecr_i', 1)[:-7], records.INVALID_CSV),
+    (orjson.dumps(json_record()).replace(b'"srv_count":511.0', b'"srv_count":' + b"9" * 400),
+     records.NON_FINITE),                                  # an integer past float range
+])
+def test_reasons_name_what_is_wrong(value, reason):
+    out = RecordDecoder(DEFAULT_FEATURES).decode([value])
+    assert [r.reason for r in out.rejected] == [reason], out.rejected
+
+
+def test_a_quoted_comma_never_shifts_kdd_columns():
+    """41 fields + label once the quoted comma is split: it must not be read as a record."""
+    line = CSV_LINE.replace(b",smurf.", b"").replace(b"0,icmp,", b'0,"icmp,ecr_i",', 1)
+    assert len(line.split(b",")) == 42
+    assert RecordDecoder(DEFAULT_FEATURES).decode([line]).rejected[0].reason == records.INVALID_CSV
+
+
+def test_numbers_beyond_orjson_in_unused_fields_do_not_reject_a_record():
+    rec = orjson.dumps(json_record())[:-1] + b',"huge":' + b"1" * 400 + b',"big":1e999}'
+    out = RecordDecoder(DEFAULT_FEATURES).decode([rec])
+    assert out.rejected == [] and out.fields(0)["huge"] == int("1" * 400)
+    np.testing.assert_array_equal(out.X[0], expected_row())
+
+
+def test_key_and_headers_count_towards_the_record_size():
+    good = orjson.dumps(json_record())
+    out = RecordDecoder(DEFAULT_FEATURES, max_record_bytes=4096).decode(
+        [good, good], extra_bytes=[10, 2_000_000])
+    assert out.rows.tolist() == [0]
+    assert out.rejected[0].reason == records.TOO_LARGE and "key and headers" in out.rejected[0].detail

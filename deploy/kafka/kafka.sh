@@ -55,6 +55,14 @@ running_pid() {
   echo "$pid"
 }
 
+alive_pid() {
+  # The pid file names a live process (while starting, it may not have exec'd the JVM yet).
+  [ -s "$PIDFILE" ] || return 1
+  local pid; pid="$(cat "$PIDFILE")"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 write_config() {
@@ -121,8 +129,16 @@ up() {
       || { cat "$DIR/logs/format.log" >&2; die "formatting the storage failed (log: $DIR/logs/format.log)"; }
   fi
   say "starting Apache Kafka $KAFKA_VERSION on 127.0.0.1:$PORT (logs: $DIR/logs)"
-  nohup setsid "${jvm[@]}" kafka.Kafka "$DIR/server.properties" > "$DIR/logs/stdout.log" 2>&1 < /dev/null &
-  echo $! > "$PIDFILE"
+  # The process writes its own pid and then becomes the JVM (exec keeps the pid), so the pid
+  # file names the broker even if setsid had to fork, and never a shell that is still starting.
+  rm -f "$PIDFILE"
+  nohup setsid bash -c 'echo $$ > "$0"; exec "$@"' "$PIDFILE" "${jvm[@]}" kafka.Kafka \
+      "$DIR/server.properties" > "$DIR/logs/stdout.log" 2>&1 < /dev/null &
+  local waited=0
+  until [ -s "$PIDFILE" ]; do
+    [ $waited -lt 100 ] || die "the broker process did not start (logs: $DIR/logs)"
+    sleep 0.1; waited=$((waited + 1))
+  done
   wait_ready
 }
 
@@ -130,7 +146,8 @@ wait_ready() {
   # Ready means: a client can create a topic, produce to it and consume it back.
   local deadline=$((SECONDS + READY_TIMEOUT_S))
   until port_open "$PORT"; do
-    running_pid >/dev/null || { tail -n 30 "$DIR/logs/stdout.log" >&2 || true; die "the broker exited during start (logs: $DIR/logs)"; }
+    # Only a process that is gone has exited: a starting one may not show kafka.Kafka yet.
+    alive_pid >/dev/null || { tail -n 30 "$DIR/logs/stdout.log" >&2 || true; die "the broker exited during start (logs: $DIR/logs)"; }
     [ $SECONDS -lt $deadline ] || die "the broker did not open port $PORT within ${READY_TIMEOUT_S}s (logs: $DIR/logs)"
     sleep 0.5
   done

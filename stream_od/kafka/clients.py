@@ -33,6 +33,8 @@ def consumer_config(settings: WorkerSettings) -> dict[str, Any]:
         own["group.protocol"] = "consumer"  # KIP-848: the broker assigns partitions
     else:
         own["partition.assignment.strategy"] = "cooperative-sticky"
+        if settings.static_membership:
+            own["group.instance.id"] = settings.instance_id
     return settings.client_config({**settings.consumer, **own})
 
 

@@ -72,3 +72,26 @@ def test_kill_nine_three_times_and_sigterm_lose_and_duplicate_nothing(
     assert set(alerts) == set(np.flatnonzero(expected > artifact.threshold).tolist())
     assert read_topic(env["STREAM_OD_DEAD_LETTER_TOPIC"]) == []
     assert aborts == 0
+
+
+def test_a_worker_restarted_after_kill_nine_gets_its_partitions_back_at_once(
+        kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, tmp_path):
+    """Static membership: the restarted worker rejoins under its old group.instance.id and the
+    group hands its partitions straight back.  The dead member's session is set to 5 minutes,
+    so without static membership the restarted worker would wait that long for them; the wait
+    below gives up after 2."""
+    _, path = mahalanobis_artifact
+    env = {**worker_topics, "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+           "STREAM_OD_ARTIFACT_PATH": str(path),
+           "STREAM_OD_CONSUMER": '{"session.timeout.ms": 300000}'}
+    produce(kdd_stream, topic=env["STREAM_OD_INPUT_TOPIC"], bootstrap_servers=kafka_bootstrap)
+    log = tmp_path / "worker.log"
+    with WorkerProcess(env, log).start() as w:
+        w.wait_for("stream_od_records_scored_total", 500)
+        w.kill()
+    with WorkerProcess(env, log).start() as w:
+        start = time.monotonic()
+        w.wait_for("stream_od_assigned_partitions", 3, timeout=120)
+        w.wait_for("stream_od_records_scored_total", 1)
+        print(f"partitions served again {time.monotonic() - start:.1f} s after the restart")
+        assert w.terminate() == 0, w.log()

@@ -1,0 +1,77 @@
+"""Bounded failure on the real broker: an output topic that refuses records is retried with
+backoff, waited out when it starts accepting them again, and past max_batch_attempts stops the
+worker with exit code 3 and a message that names the topic and the fix."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+
+import pytest
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+
+from tests.integration.test_worker_crash import group_done
+from tests.integration.test_worker_stream import by_seq
+from tests.worker_support import WorkerProcess, metric_total
+from trainer.replay import produce
+
+TINY = {"max.message.bytes": "100"}  # smaller than any alert: the broker refuses each one
+
+
+def set_max_message_bytes(bootstrap: str, topic: str, value: str) -> None:
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+        ConfigEntry("max.message.bytes", value,
+                    incremental_operation=AlterConfigOpType.SET)])
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # alive until the futures resolve
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(30)
+
+
+@pytest.fixture
+def refusing_alerts(worker_topics, new_topic):
+    return {**worker_topics, "STREAM_OD_ALERTS_TOPIC": new_topic(prefix="alerts", config=TINY)}
+
+
+def test_an_output_topic_that_refuses_records_for_a_while_is_waited_out(
+        kafka_bootstrap, refusing_alerts, mahalanobis_artifact, kdd_stream, read_topic, tmp_path):
+    _, path = mahalanobis_artifact
+    env = {**refusing_alerts, "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+           "STREAM_OD_ARTIFACT_PATH": str(path), "STREAM_OD_MAX_BATCH_ATTEMPTS": "30"}
+    topic, group = env["STREAM_OD_INPUT_TOPIC"], env["STREAM_OD_GROUP_ID"]
+    produce(kdd_stream, topic=topic, bootstrap_servers=kafka_bootstrap)
+    with WorkerProcess(env, tmp_path / "w.log").start() as w:
+        w.wait_for("stream_od_transaction_aborts_total", 2)  # refused, retried, refused
+        assert w.proc.poll() is None, w.log()
+        set_max_message_bytes(kafka_bootstrap, env["STREAM_OD_ALERTS_TOPIC"], "1048588")
+        deadline = time.monotonic() + 180
+        while not group_done(kafka_bootstrap, group, topic):
+            assert w.proc.poll() is None, w.log()
+            assert time.monotonic() < deadline, w.log()
+            time.sleep(0.5)
+        aborts = metric_total(w.metrics(), "stream_od_transaction_aborts_total")
+        assert w.terminate() == 0, w.log()
+    assert aborts >= 2
+    scores = by_seq(read_topic(env["STREAM_OD_SCORES_TOPIC"]))  # fails on a duplicate
+    assert sorted(scores) == list(range(len(kdd_stream)))
+    assert read_topic(env["STREAM_OD_ALERTS_TOPIC"])  # the refused alerts made it in the end
+
+
+def test_an_output_topic_that_keeps_refusing_stops_the_worker_naming_it(
+        kafka_bootstrap, refusing_alerts, mahalanobis_artifact, kdd_stream, read_topic, tmp_path):
+    _, path = mahalanobis_artifact
+    env = {**refusing_alerts, "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+           "STREAM_OD_ARTIFACT_PATH": str(path), "STREAM_OD_MAX_BATCH_ATTEMPTS": "3"}
+    alerts = env["STREAM_OD_ALERTS_TOPIC"]
+    feeder = threading.Thread(target=produce, args=(kdd_stream,), daemon=True, kwargs=dict(
+        topic=env["STREAM_OD_INPUT_TOPIC"], bootstrap_servers=kafka_bootstrap, rate=2_000.0))
+    with WorkerProcess(env, tmp_path / "w.log").start() as w:
+        feeder.start()
+        try:
+            code = w.proc.wait(120)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the worker did not stop: {w.log()}")
+        log = w.log()
+    assert code == 3, log
+    assert f"topic {alerts!r} refused" in log and "max.message.bytes" in log, log
+    assert read_topic(alerts) == []  # nothing half-written

@@ -1,0 +1,108 @@
+"""No record stops a partition: oversized values, keys and headers, records an alert cannot
+be written from as they are, and wire-level oddities, each scored or dead-lettered with its
+reason while the worker goes on and the partition advances."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import orjson
+from confluent_kafka import Producer
+
+from stream_od import records
+from stream_od.kafka import dead_letters as dl
+from tests.integration.test_worker_crash import group_done
+from tests.worker_support import WorkerProcess
+
+MB = 1_000_000
+
+
+def _deep(levels: int) -> dict:
+    root: dict = {}
+    node = root
+    for _ in range(levels):
+        node["n"] = {}
+        node = node["n"]
+    return root
+
+
+def poison(good: dict, anomalous: dict) -> list[tuple[str, bytes, bytes | None, list, str]]:
+    """(name, value, key, headers, expected outcome: a dead-letter reason or "scored")."""
+    good_b = orjson.dumps(good)
+    return [
+        ("value 1.01 MB", b"x" * 1_010_000, b"k1", [], records.TOO_LARGE),
+        ("value 1.5 MB", b"{" + b" " * 1_500_000 + b"}", b"k2", [], records.TOO_LARGE),
+        ("value 10 MB", b"y" * 10 * MB, b"k3", [], records.TOO_LARGE),
+        ("JSON object 1.48 MB", orjson.dumps({**good, "pad": "z" * 1_480_000}), b"k4", [],
+         records.TOO_LARGE),
+        ("invalid, 2 MB header", b"{not json", b"k5", [("trace", b"h" * 2 * MB)],
+         records.TOO_LARGE),
+        ("invalid, 2 MB key", b"{not json", b"K" * 2 * MB, [], records.TOO_LARGE),
+        ("valid, 2 MB key", good_b, b"Q" * 2 * MB, [], records.TOO_LARGE),
+        ("anomalous, nested 300 deep", orjson.dumps(anomalous)[:-1] + b',"deep":'
+         + json.dumps(_deep(300)).encode() + b"}", b"k8", [], "alert"),
+        ("anomalous, integer past 64 bits", orjson.dumps(anomalous)[:-1] + b',"huge":'
+         + b"7" * 400 + b"}", b"k9", [], "alert"),
+        ("lone surrogate", b'{"x": "\\ud800"}', b"k10", [], records.INVALID_JSON),
+        ("JSON scalar", b"12345", b"k11", [], records.INVALID_JSON),
+        ("quoted CSV", b'0,"tcp,http",SF' + b",0" * 39, b"k12", [], records.INVALID_CSV),
+        ("good after all that", good_b, b"k13", [], "scored"),
+    ]
+
+
+def test_poison_records_never_stop_the_partition(
+        kafka_bootstrap, new_topic, worker_topics, mahalanobis_artifact, kdd_stream, read_topic,
+        tmp_path):
+    artifact, path = mahalanobis_artifact
+    # The input topic takes records up to 16 MB, as a permissive upstream's might; the output
+    # topics keep the broker's default limit (about 1 MB).
+    topic = new_topic(partitions=1, prefix="poison", config={"max.message.bytes": "16000000"})
+    env = {**worker_topics, "STREAM_OD_INPUT_TOPIC": topic,
+           "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap, "STREAM_OD_ARTIFACT_PATH": str(path)}
+    values = [orjson.loads(v) for v in kdd_stream.values]
+    scores = artifact.score(artifact.encoder.encode(
+        [[v[f.path] for v in values] for f in artifact.schema.fields], len(values)).X)
+    good = values[int(scores.argmin())]
+    anomalous = values[int(scores.argmax())]
+    assert scores.max() > artifact.threshold
+    cases = poison(good, anomalous)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "message.max.bytes": 15 * MB,
+                         "enable.idempotence": True})
+    for _, value, key, headers, _ in cases:
+        producer.produce(topic, value=value, key=key, headers=headers)
+    assert producer.flush(60) == 0
+
+    with WorkerProcess(env, tmp_path / "worker.log").start() as w:
+        w.wait_for("stream_od_records_consumed_total", len(cases))
+        deadline = time.monotonic() + 60
+        while not group_done(kafka_bootstrap, env["STREAM_OD_GROUP_ID"], topic):
+            assert w.proc.poll() is None, w.log()  # alive, and the partition advances
+            assert time.monotonic() < deadline, w.log()
+            time.sleep(0.3)
+        assert w.terminate() == 0, w.log()
+
+    dead = read_topic(env["STREAM_OD_DEAD_LETTER_TOPIC"])
+    scored = read_topic(env["STREAM_OD_SCORES_TOPIC"])
+    alerts = read_topic(env["STREAM_OD_ALERTS_TOPIC"])
+    by_offset = {int(dict(m.headers())[dl.SOURCE_OFFSET]): m for m in dead}
+    scored_offsets = {orjson.loads(m.value())["source"]["offset"] for m in scored}
+    alert_offsets = {orjson.loads(m.value())["source"]["offset"] for m in alerts}
+    assert len(dead) + len(scored) == len(cases)  # each record once, one way or the other
+    for offset, (name, value, key, headers, expected) in enumerate(cases):
+        if expected in ("scored", "alert"):
+            assert offset in scored_offsets and offset not in by_offset, name
+            assert (offset in alert_offsets) == (expected == "alert"), name
+            continue
+        m = by_offset[offset]
+        h = dict(m.headers())
+        assert h[dl.REASON].decode() == expected, (name, h[dl.DETAIL])
+        if h.get(dl.TRUNCATED) is None:
+            assert m.value() == value and m.key() == key, name  # kept whole
+        else:
+            assert h[dl.ORIGINAL_SIZE] == str(len(value)).encode(), name
+            assert h[dl.ORIGINAL_SHA256] == hashlib.sha256(value).hexdigest().encode(), name
+            assert value.startswith(m.value()), name
+            if key is not None and len(key) > dl.SMALL_BYTES:
+                assert m.key() is None and h[dl.ORIGINAL_KEY_SIZE] == str(len(key)).encode()

@@ -1,0 +1,267 @@
+"""The worker's failure paths with fake clients (pure logic; the real broker's versions are in
+tests/integration): abort and rewind, bounded retries, a batch that keeps failing, errors that
+never clear, fencing, and what /healthz says meanwhile."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from stream_od import worker as worker_module
+from stream_od.config import load_settings
+from stream_od.errors import EXIT_STUCK, EXIT_UNREACHABLE, FatalWorkerError
+from stream_od.schema import FeatureSchema
+from stream_od.worker import Worker
+
+
+class Msg:
+    def __init__(self, offset: int, value: bytes, partition: int = 0, key: bytes | None = None,
+                 error: KafkaError | None = None, topic: str = "in"):
+        self._o, self._v, self._p, self._k, self._e = offset, value, partition, key, error
+        self._t = topic
+
+    def value(self):
+        return self._v
+
+    def key(self):
+        return self._k
+
+    def headers(self):
+        return None
+
+    def topic(self):
+        return self._t
+
+    def partition(self):
+        return self._p
+
+    def offset(self):
+        return self._o
+
+    def timestamp(self):
+        return (1, 1_700_000_000_000)
+
+    def error(self):
+        return self._e
+
+
+class FakeConsumer:
+    def __init__(self):
+        self.seeks: list[TopicPartition] = []
+        self.batches: list[list[Msg]] = []
+        self.commits: list = []
+
+    def consume(self, num_messages, timeout):
+        return self.batches.pop(0) if self.batches else []
+
+    def seek(self, tp):
+        self.seeks.append(tp)
+
+    def consumer_group_metadata(self):
+        return object()
+
+    def subscribe(self, *a, **k):
+        pass
+
+    def close(self):
+        pass
+
+    def position(self, tps):
+        return tps
+
+    def commit(self, offsets=None, asynchronous=True):
+        self.commits.append(offsets)
+
+    def get_watermark_offsets(self, tp, cached=False):
+        return (0, -1)
+
+
+class FakeProducer:
+    """Fails the calls named in ``fail`` with the errors given, in order; records produced to
+    a topic in ``refuse`` are reported to the delivery callback as librdkafka would."""
+
+    def __init__(self, on_error):
+        self.fail: dict[str, list[KafkaError]] = {}
+        self.refuse: dict[str, KafkaError] = {}
+        self.calls: list[str] = []
+        self.produced: list[tuple[str, bytes]] = []
+        self.on_error = on_error
+
+    def _call(self, name):
+        self.calls.append(name)
+        errors = self.fail.get(name)
+        if errors:
+            raise KafkaException(errors.pop(0))
+
+    def init_transactions(self, t):
+        self._call("init")
+
+    def begin_transaction(self):
+        self._call("begin")
+
+    def produce(self, topic, value=None, key=None, headers=None):
+        self._call("produce")
+        self.produced.append((topic, value))
+        if topic in self.refuse:
+            self.on_error(self.refuse[topic], Msg(0, value or b"", key=key, topic=topic))
+
+    def send_offsets_to_transaction(self, offsets, metadata, t):
+        self._call("send_offsets")
+
+    def commit_transaction(self, t):
+        self._call("commit")
+
+    def abort_transaction(self, t):
+        self._call("abort")
+
+    def poll(self, t):
+        return 0
+
+    def flush(self, t):
+        return 0
+
+
+class Model:
+    version = "m-1"
+    detector_kind = "mahalanobis"
+    schema = FeatureSchema.numeric(("a", "b"))
+    feature_names = ("a", "b")
+    threshold = 10.0
+    metrics: dict = {}
+
+    def score_and_contributions(self, X):
+        return X.sum(axis=1), abs(X)
+
+
+@pytest.fixture
+def make_worker(monkeypatch):
+    def make(**settings):
+        consumer = FakeConsumer()
+        made = {}
+
+        def make_producer(s, on_error):
+            made["producer"] = FakeProducer(on_error)
+            return made["producer"]
+
+        monkeypatch.setattr(worker_module.clients, "make_consumer", lambda s: consumer)
+        monkeypatch.setattr(worker_module.clients, "make_producer", make_producer)
+        w = Worker(load_settings(metrics_port=0, kafka_retry_timeout_s=0.5, **settings), Model())
+        producer = made["producer"]
+        w._assigned = {("in", 0)}
+        monkeypatch.setattr(w._stop, "wait", lambda s: None)  # no real backoff sleeps
+        monkeypatch.setattr(worker_module.time, "sleep", lambda s: None)
+        return w, consumer, producer
+    return make
+
+
+def batch(n=3, start=5):
+    return [Msg(start + i, orjson.dumps({"a": 1.0, "b": 20.0 * (i == 1)})) for i in range(n)]
+
+
+def abortable(code=KafkaError._STATE, msg="abortable"):
+    return KafkaError(code, msg, txn_requires_abort=True)
+
+
+def retriable(msg="broker down"):
+    return KafkaError(KafkaError._TRANSPORT, msg, retriable=True)
+
+
+def test_a_clean_batch_is_one_transaction(make_worker):
+    w, _, producer = make_worker()
+    result = w.process(batch())
+    assert (result.scored, result.alerts, result.aborted) == (3, 1, False)
+    assert producer.calls == ["begin", "produce", "send_offsets", "commit"]
+
+
+def test_an_abortable_error_aborts_and_rewinds_to_the_first_offsets(make_worker):
+    w, consumer, producer = make_worker()
+    producer.fail["commit"] = [abortable()]
+    assert w.process(batch()).aborted
+    assert "abort" in producer.calls
+    assert [(tp.partition, tp.offset) for tp in consumer.seeks] == [(0, 5)]
+    assert w._attempts == 1
+    assert not w.process(batch()).aborted and w._attempts == 0  # the retry succeeds
+
+
+def test_a_batch_that_keeps_failing_stops_the_worker_naming_the_topic(make_worker):
+    """No WRITE on the alerts topic: every attempt fails the same way, so after
+    max_batch_attempts the worker stops with exit 3 and says what to grant."""
+    w, _, producer = make_worker(max_batch_attempts=3)
+    producer.refuse["stream-od.alerts"] = KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED,
+                                                     "Topic authorization failed")
+    producer.fail["commit"] = [abortable()] * 10
+    assert w.process(batch()).aborted and w.process(batch()).aborted
+    with pytest.raises(FatalWorkerError) as info:
+        w.process(batch())
+    assert info.value.exit_code == EXIT_STUCK
+    text = str(info.value)
+    assert "3 times" in text and "'stream-od.alerts'" in text and "WRITE" in text
+
+
+def test_health_fails_while_a_batch_keeps_failing(make_worker):
+    w, consumer, producer = make_worker(max_batch_attempts=50)
+    producer.fail["commit"] = [abortable()] * 3
+    consumer.batches = [batch(), batch(), batch()]
+    w.health.stale_after_s = 0.0  # any loop turn without progress reads as stale
+    calls = {"n": 0}
+    real = w.process
+
+    def process(messages):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            w.stop()
+        return real(messages)
+
+    w.process = process
+    w.run()
+    assert w._attempts == 3 and not w.health.alive()
+
+
+def test_send_offsets_is_retried_through_a_short_outage(make_worker):
+    w, _, producer = make_worker()
+    producer.fail["send_offsets"] = [retriable(), retriable()]
+    assert not w.process(batch()).aborted
+    assert producer.calls.count("send_offsets") == 3 and producer.calls[-1] == "commit"
+
+
+def test_an_outage_past_the_bound_stops_the_worker_with_exit_4(make_worker, monkeypatch):
+    w, _, producer = make_worker()
+    producer.fail["commit"] = [retriable()] * 10_000
+    clock = iter(range(0, 10_000))
+    monkeypatch.setattr(worker_module.time, "monotonic", lambda: float(next(clock)))
+    with pytest.raises(FatalWorkerError) as info:
+        w.process(batch())
+    assert info.value.exit_code == EXIT_UNREACHABLE and "commit_transaction" in str(info.value)
+
+
+def test_fenced_stops_without_writing_more(make_worker):
+    w, _, producer = make_worker()
+    producer.fail["commit"] = [KafkaError(KafkaError._FENCED, "fenced", fatal=True)]
+    with pytest.raises(FatalWorkerError, match="fenced"):
+        w.process(batch())
+    assert "abort" not in producer.calls
+
+
+def test_group_authorization_failure_stops_the_consumer_at_once(make_worker):
+    w, _, _ = make_worker()
+    err = KafkaError(KafkaError.GROUP_AUTHORIZATION_FAILED, "Group authorization failed")
+    with pytest.raises(FatalWorkerError) as info:
+        w._drop_errors([Msg(0, b"", error=err)])
+    assert info.value.exit_code == EXIT_STUCK and "READ on its consumer group" in str(info.value)
+
+
+def test_a_transient_consumer_error_is_logged_and_skipped(make_worker):
+    w, _, _ = make_worker()
+    err = KafkaError(KafkaError._TRANSPORT, "broker down")
+    good = Msg(1, b"{}")
+    assert w._drop_errors([Msg(0, b"", error=err), good]) == [good]
+
+
+def test_at_least_once_refuses_to_commit_past_an_undelivered_record(make_worker):
+    w, consumer, producer = make_worker(processing_guarantee="at_least_once")
+    assert not w.process(batch()).aborted and len(consumer.commits) == 1
+    producer.refuse["stream-od.alerts"] = KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, "too large")
+    with pytest.raises(FatalWorkerError, match="not delivered.*max.message.bytes"):
+        w.process(batch())
+    assert len(consumer.commits) == 1  # the offsets of the failed batch were not committed
