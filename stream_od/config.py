@@ -29,7 +29,8 @@ CONFIG_FILE_ENV = "STREAM_OD_CONFIG_FILE"
 
 # librdkafka settings the worker owns: passing them through would break exactly-once or the loop.
 RESERVED_KAFKA_KEYS = frozenset({
-    "group.id", "enable.auto.commit", "enable.auto.offset.store", "isolation.level",
+    "group.id", "group.instance.id", "enable.auto.commit", "enable.auto.offset.store",
+    "isolation.level",
     "transactional.id", "enable.idempotence", "bootstrap.servers",
 })
 
@@ -93,6 +94,11 @@ class WorkerSettings(BaseSettings):
     group_id: str = Field("stream-od", min_length=1)
     group_protocol: Literal["classic", "consumer"] = Field(
         "classic", description="classic = cooperative-sticky rebalancing; consumer = KIP-848")
+    # Static membership (KIP-345, classic protocol): group.instance.id = instance_id, so a
+    # worker restarted after a crash gets its partitions back at once instead of after the
+    # dead member's session timeout; the cost is that a worker stopped for good holds its
+    # partitions until session.timeout.ms (45 s) runs out.
+    static_membership: bool = True
     processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
     transactional_id_prefix: str = Field("stream-od", min_length=1)
     instance_id: str = Field(
@@ -116,6 +122,16 @@ class WorkerSettings(BaseSettings):
     # over the last ``dead_letter_window`` records, more than this ratio invalid is fatal.
     max_dead_letter_ratio: float = Field(1.0, gt=0.0, le=1.0)
     dead_letter_window: int = Field(10_000, ge=100)
+    # Every record the worker writes (alert, dead letter, score) is kept under this size, so
+    # no input can make the producer refuse an output (librdkafka's message.max.bytes is
+    # 1,000,000 by default, the broker's max.message.bytes 1,048,588).
+    max_output_bytes: int = Field(900_000, ge=16_384, le=100_000_000)
+
+    # Bounded failure: a batch whose transaction keeps failing (an output topic refusing the
+    # record, no WRITE permission) is retried with backoff this many times, then the worker
+    # stops with a message naming the topic; a broker outage is waited out this long.
+    max_batch_attempts: int = Field(5, ge=1, le=100)
+    kafka_retry_timeout_s: float = Field(300.0, gt=0, le=86_400)
 
     # Model and alerts
     artifact_path: Path = Field(Path("artifacts/latest"))
@@ -131,9 +147,58 @@ class WorkerSettings(BaseSettings):
     model_registry_dir: Path | None = Field(None, description="directory registry root")
     model_topic: str = Field("stream-od.models", min_length=1)
     model_poll_interval_s: float = Field(10.0, gt=0, le=3600)
+    # Who may publish: the Ed25519 public key of the publisher (it alone holds the private key),
+    # or, weaker, an HMAC secret that every worker shares (so any worker could sign).  The
+    # *_file forms name a mounted Docker or Kubernetes secret, read when the settings load.
+    model_public_key: str | None = Field(
+        None, description="Ed25519 public key of the publisher (PEM or 64 hex characters): when "
+                          "set, only artifacts signed with its private key are served")
+    model_public_key_file: Path | None = Field(None, description="file holding model_public_key")
     model_signing_key: SecretStr | None = Field(
-        None, min_length=16, description="HMAC-SHA256 key (environment only): when set, only "
+        None, min_length=16, description="HMAC-SHA256 key shared with the publisher (environment "
+                                         "only; weaker than model_public_key): when set, only "
                                          "artifacts signed with it are served")
+    model_signing_key_file: Path | None = Field(
+        None, description="file holding model_signing_key (a mounted secret)")
+    # Rollback protection: a version older (created_at) than the one served is refused, unless
+    # an operator pins the version to serve; the worker then serves that one and no other.
+    model_pin_version: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$",
+        description="serve exactly this model version, even one older than the version served")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_model_key_files(cls, data: Any) -> Any:
+        """``model_*_key_file`` read into ``model_*_key``, so the rest of the program sees one
+        setting per key and a bad file stops the worker at start, naming the setting."""
+        if not isinstance(data, dict):
+            return data
+        from stream_od.registry import keys
+
+        data = dict(data)
+        for field, parse in (("model_public_key", keys.public_key_file_text),
+                             ("model_signing_key", keys.hmac_key_file_text)):
+            path = data.get(field + "_file")
+            if not path:
+                continue
+            if data.get(field):
+                raise ValueError(f"{field} and {field}_file are both set: keep one")
+            data[field] = parse(path, ENV_PREFIX + (field + "_file").upper())
+        return data
+
+    @model_validator(mode="after")
+    def _one_model_trust(self) -> "WorkerSettings":
+        from stream_od.registry import keys
+
+        if self.model_public_key and self.model_signing_key is not None:
+            raise ValueError("model_public_key and model_signing_key are both set (or their "
+                             "_file forms): a worker checks one scheme; keep the public key")
+        if self.model_public_key:
+            keys.parse_public_key(self.model_public_key.encode(), ENV_PREFIX + "MODEL_PUBLIC_KEY")
+        if self.model_pin_version and self.model_source == "path":
+            raise ValueError("model_pin_version needs a registry (model_source directory or "
+                             "topic); with model_source path, set artifact_path instead")
+        return self
 
     # Operations
     metrics_host: str = "0.0.0.0"
@@ -161,6 +226,16 @@ class WorkerSettings(BaseSettings):
             raise ValueError("model_source 'directory' needs model_registry_dir")
         if self.model_source == "topic" and self.model_topic in [self.input_topic, *outputs]:
             raise ValueError(f"model_topic {self.model_topic!r} must differ from the data topics")
+        if 2 * self.max_record_bytes > self.max_output_bytes:
+            raise ValueError(f"max_record_bytes {self.max_record_bytes} must be at most half of "
+                             f"max_output_bytes {self.max_output_bytes} (an alert carries the "
+                             "record, its key and the model's figures)")
+        limit = int(self.producer.get("message.max.bytes", 1_000_000))
+        if self.max_output_bytes + 16_384 > limit:
+            raise ValueError(f"max_output_bytes {self.max_output_bytes} leaves no room under the "
+                             f"producer's message.max.bytes {limit}: lower it, or raise "
+                             "message.max.bytes in STREAM_OD_PRODUCER (and the topics' "
+                             "max.message.bytes)")
         m = self.severity_margins
         if not (0 <= m[0] <= m[1] <= m[2]):
             raise ValueError("severity_margins must be non-negative and ascending")

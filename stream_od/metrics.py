@@ -138,7 +138,8 @@ class WorkerMetrics:
         self.model_swaps = Counter(f"{PREFIX}_model_swaps_total",
                                    "Times a newer model replaced the running one", registry=r)
         self.model_refusals = Counter(f"{PREFIX}_model_refusals_total",
-                                      "Model versions refused (integrity, signature, schema)",
+                                      "Model versions refused (integrity, signature, schema, "
+                                      "rollback)",
                                       ["reason"], registry=r)
         self.up = Gauge(f"{PREFIX}_worker_up", "1 while the worker loop runs", registry=r)
         for stage in STAGES:

@@ -2,7 +2,9 @@
 
 Exit codes: 0 after a clean stop (SIGTERM/SIGINT), 2 for a configuration or artifact problem
 found at start (the message says what to fix), 1 when the worker had to stop (fenced, fatal
-Kafka error, too many invalid records).
+Kafka error, too many invalid records), 3 when a batch kept failing for a reason that will not
+clear by itself (an output topic refusing records, a missing permission: the message names the
+topic and the fix), 4 when the brokers stayed unreachable past ``kafka_retry_timeout_s``.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         worker.run()
     except FatalWorkerError as exc:
         log.error("stopping: %s", exc)
-        return EXIT_FATAL
+        return exc.exit_code
     finally:
         if watcher is not None:
             watcher.stop()
@@ -119,15 +121,15 @@ def _first_model(settings, metrics):
 
     from stream_od.errors import ConfigError
     from stream_od.registry import Refused, RegistryError
+    from stream_od.registry.signing import trust_from_settings
     from stream_od.registry.verify import load_verified
     from stream_od.registry.watcher import ModelWatcher, source_from_settings
     from stream_od.worker import Scorer
 
-    secret = settings.model_signing_key
-    key = secret.get_secret_value().encode() if secret is not None else None
-    if key is None:
-        log.warning("no model signing key (STREAM_OD_MODEL_SIGNING_KEY): artifacts are checked "
-                    "against their sha256 manifest only, not for who published them")
+    key = trust_from_settings(settings)  # Ed25519 public key, or the older HMAC key, or none
+    if not key.signed:
+        log.warning("no model verification key (STREAM_OD_MODEL_PUBLIC_KEY_FILE): artifacts are "
+                    "checked against their sha256 manifest only, not for who published them")
     source = source_from_settings(settings)
     if source is None:
         try:

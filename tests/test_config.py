@@ -61,3 +61,67 @@ def test_cli_clients_take_the_workers_kafka_pass_through(monkeypatch):
         monkeypatch.setenv("STREAM_OD_KAFKA", bad)
         with pytest.raises(ConfigError, match=named):
             cli_kafka_config("b:9092")
+
+
+# -- model trust (docs/registry.md): keys from files, one scheme, the pin -------------------
+
+def _keypair(tmp_path):
+    from stream_od.registry import keys
+
+    return keys.generate(tmp_path / "keys")
+
+
+def test_model_public_key_from_a_file_is_read_at_load(tmp_path, monkeypatch):
+    from stream_od.registry.signing import trust_from_settings
+
+    _, public = _keypair(tmp_path)
+    monkeypatch.setenv("STREAM_OD_MODEL_PUBLIC_KEY_FILE", str(public))
+    s = load_settings()
+    assert s.model_public_key == public.read_text() and s.model_signing_key is None
+    trust = trust_from_settings(s)
+    assert trust.scheme == "ed25519" and trust.hmac_key is None
+    # The path may live in the settings file: it is a path, not the key.
+    cfg = tmp_path / "worker.json"
+    cfg.write_text('{"model_public_key_file": "%s"}' % public)
+    monkeypatch.delenv("STREAM_OD_MODEL_PUBLIC_KEY_FILE")
+    monkeypatch.setenv("STREAM_OD_CONFIG_FILE", str(cfg))
+    assert load_settings().model_public_key == public.read_text()
+
+
+def test_model_signing_key_from_a_file_drops_the_newline(tmp_path, monkeypatch):
+    secret = tmp_path / "hmac"
+    secret.write_text("a-mounted-hmac-secret-0123456789\n")
+    monkeypatch.setenv("STREAM_OD_MODEL_SIGNING_KEY_FILE", str(secret))
+    s = load_settings()
+    assert s.model_signing_key.get_secret_value() == "a-mounted-hmac-secret-0123456789"
+    assert "a-mounted" not in repr(s)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"STREAM_OD_MODEL_PUBLIC_KEY_FILE": "/nonexistent/key.pub"},
+     "STREAM_OD_MODEL_PUBLIC_KEY_FILE=/nonexistent/key.pub: cannot read"),
+    ({"STREAM_OD_MODEL_PUBLIC_KEY": "not a key"}, "STREAM_OD_MODEL_PUBLIC_KEY: not an Ed25519"),
+    ({"STREAM_OD_MODEL_PUBLIC_KEY": "PUB", "STREAM_OD_MODEL_PUBLIC_KEY_FILE": "PUBFILE"},
+     "model_public_key and model_public_key_file are both set"),
+    ({"STREAM_OD_MODEL_PUBLIC_KEY": "PUB", "STREAM_OD_MODEL_SIGNING_KEY": "x" * 32},
+     "checks one scheme"),
+    ({"STREAM_OD_MODEL_PIN_VERSION": "../v1", "STREAM_OD_MODEL_SOURCE": "topic"},
+     "STREAM_OD_MODEL_PIN_VERSION"),
+    ({"STREAM_OD_MODEL_PIN_VERSION": "v1"}, "model_pin_version needs a registry"),
+])
+def test_model_trust_settings_are_checked(tmp_path, monkeypatch, env, message):
+    from stream_od.registry import keys
+
+    _, public = _keypair(tmp_path)
+    for k, v in env.items():
+        v = v.replace("PUBFILE", str(public)).replace("PUB", keys.public_pem(
+            keys.parse_public_key(public.read_bytes(), "test")))
+        monkeypatch.setenv(k, v)
+    with pytest.raises(ConfigError, match=message):
+        load_settings()
+
+
+def test_model_pin_version(monkeypatch):
+    monkeypatch.setenv("STREAM_OD_MODEL_SOURCE", "topic")
+    monkeypatch.setenv("STREAM_OD_MODEL_PIN_VERSION", "mahalanobis-20260101T000000Z-1a2b3c4d")
+    assert load_settings().model_pin_version == "mahalanobis-20260101T000000Z-1a2b3c4d"

@@ -37,7 +37,8 @@ def manifest_version(directory: pathlib.Path) -> str:
     try:
         return check_version(str(json.loads((directory / MANIFEST).read_text())["version"]))
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RegistryError(f"{directory}: cannot read the version from {MANIFEST}: {exc}") from None
+        raise RegistryError(f"{directory}: cannot read the version from {MANIFEST}: "
+                            f"{exc}") from None
 
 
 def _fsync_dir(path: pathlib.Path) -> None:

@@ -11,6 +11,7 @@ REFUSAL_REASONS = (
     "bad_signature",  # the signature does not match the manifest under the configured key
     "malformed",      # not a valid packed artifact (paths, links, size, format, content)
     "schema",         # the worker cannot serve the artifact's feature schema
+    "rollback",       # older (created_at) than a version served or published before it, not pinned
 )
 
 

@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, \
     Producer, TopicPartition
@@ -22,7 +22,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from stream_od.registry.directory import check_version, manifest_version
 from stream_od.registry.errors import Refused, RegistryError
-from stream_od.registry.pack import MAX_PACKED_BYTES, pack
+from stream_od.registry.pack import MAX_PACKED_BYTES, pack, unpack_files
+from stream_od.registry.signing import Trust
+from stream_od.registry.verify import Verified, verify_files
 
 log = logging.getLogger("stream_od.registry")
 
@@ -61,7 +63,8 @@ def check_message(msg: Message) -> PublishedMessage:
         version = check_version((headers.get(VERSION_HEADER) or b"").decode())
         digest = (headers.get(SHA256_HEADER) or b"").decode()
     except (RegistryError, UnicodeDecodeError) as exc:
-        raise Refused("malformed", f"{where}: no usable {VERSION_HEADER!r} header ({exc})") from None
+        raise Refused("malformed", f"{where}: no usable {VERSION_HEADER!r} header "
+                                   f"({exc})") from None
     if (msg.key() or b"").decode(errors="replace") != version:
         raise Refused("malformed", f"{where}: key {msg.key()!r} is not the version {version}")
     if len(value) > MAX_PACKED_BYTES:
@@ -71,6 +74,19 @@ def check_message(msg: Message) -> PublishedMessage:
         raise Refused("integrity", f"{where} ({version}): sha256 of the message does not match "
                                    f"its {SHA256_HEADER!r} header")
     return PublishedMessage(version, msg.offset(), value)
+
+
+def verify_message(msg: Message, key: Trust | bytes | None) -> Verified:
+    """A models-topic message checked end to end, on its bytes only (nothing is written to
+    disk): headers and sha256, a safe unpack, signature and sums, and the manifest's version
+    against the message's.  Raises :class:`Refused`."""
+    published = check_message(msg)
+    where = f"{msg.topic()}@{published.offset}"
+    verified = verify_files(unpack_files(published.value), key, where)
+    if verified.version != published.version:
+        raise Refused("integrity", f"{where}: header says {published.version}, the manifest "
+                                   f"{verified.version}")
+    return verified
 
 
 class TopicRegistry:
@@ -153,10 +169,7 @@ class TopicReader:
         self.consumer = _models_consumer(config)
         self.consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
 
-    def fetch(self, *, timeout: float = 10.0, keep: int | None = None) -> list[Entry]:
-        """New messages in offset order.  With ``keep``, only the newest ``keep`` carry their
-        message (bounded memory); older entries keep offset and version, and
-        :meth:`read_at` fetches them again if they are ever needed."""
+    def _high_watermark(self, timeout: float) -> int:
         meta = self.consumer.list_topics(self.topic, timeout=timeout).topics.get(self.topic)
         if meta is None or meta.error is not None:
             raise RegistryError(f"models topic {self.topic} not found "
@@ -164,24 +177,51 @@ class TopicReader:
         if len(meta.partitions) != 1:
             raise RegistryError(f"{self.topic} has {len(meta.partitions)} partitions; a models "
                                 "topic needs exactly one")
-        _, high = self.consumer.get_watermark_offsets(self.tp, timeout=timeout, cached=False)
-        out: list[Entry] = []
+        return self.consumer.get_watermark_offsets(self.tp, timeout=timeout, cached=False)[1]
+
+    def messages(self, *, timeout: float = 10.0) -> Iterator[Message]:
+        """The messages that arrived since the previous call, one at a time in offset order, up
+        to the high watermark at call time.  Yielding them one by one lets the caller check
+        each and drop it, so a long history is never all in memory.  If reading fails part
+        way, the reader goes back to where this call started: the next call sees them again."""
+        high = self._high_watermark(timeout)
+        start = self.consumer.position([self.tp])[0].offset
         deadline = time.monotonic() + timeout
-        while True:
-            pos = self.consumer.position([self.tp])[0].offset
-            if high <= 0 or pos >= high:
-                return out
-            if time.monotonic() > deadline:
-                raise RegistryError(f"reading {self.topic}: at offset {pos} of {high} after "
-                                    f"{timeout} s")
-            for msg in self.consumer.consume(num_messages=8, timeout=0.5):
-                if msg.error() is not None:
-                    raise RegistryError(f"reading {self.topic}: {msg.error()}")
-                version = dict(msg.headers() or []).get(VERSION_HEADER, b"?")
-                out.append(Entry(msg.offset(), version.decode(errors="replace"), msg))
-                if keep is not None and len(out) > keep and out[-keep - 1].message is not None:
-                    dropped = out[-keep - 1]
-                    out[-keep - 1] = Entry(dropped.offset, dropped.version, None)
+        try:
+            while True:
+                pos = self.consumer.position([self.tp])[0].offset
+                if high <= 0 or pos >= high:
+                    return
+                if time.monotonic() > deadline:
+                    raise RegistryError(f"reading {self.topic}: at offset {pos} of {high} after "
+                                        f"{timeout} s")
+                for msg in self.consumer.consume(num_messages=8, timeout=0.5):
+                    if msg.error() is not None:
+                        raise RegistryError(f"reading {self.topic}: {msg.error()}")
+                    yield msg
+        except (RegistryError, KafkaException):
+            self._rewind(start)
+            raise
+
+    def _rewind(self, offset: int) -> None:
+        try:
+            self.consumer.seek(TopicPartition(self.topic, 0,
+                                              offset if offset >= 0 else OFFSET_BEGINNING))
+        except KafkaException as exc:  # not fetching yet: the position did not move either
+            log.debug("models reader: no rewind to %s (%s)", offset, exc)
+
+    def fetch(self, *, timeout: float = 10.0, keep: int | None = None) -> list[Entry]:
+        """New messages in offset order.  With ``keep``, only the newest ``keep`` carry their
+        message (bounded memory); older entries keep offset and version, and
+        :meth:`read_at` fetches them again if they are ever needed."""
+        out: list[Entry] = []
+        for msg in self.messages(timeout=timeout):
+            version = dict(msg.headers() or []).get(VERSION_HEADER, b"?")
+            out.append(Entry(msg.offset(), version.decode(errors="replace"), msg))
+            if keep is not None and len(out) > keep and out[-keep - 1].message is not None:
+                dropped = out[-keep - 1]
+                out[-keep - 1] = Entry(dropped.offset, dropped.version, None)
+        return out
 
     def read_at(self, offset: int, *, timeout: float = 10.0) -> Message:
         """The message at ``offset`` again, from a short-lived consumer (the reader's own

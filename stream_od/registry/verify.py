@@ -1,47 +1,107 @@
-"""Load an artifact only after everything about it checks out.
+"""Load an artifact only after everything about it checks out, from the bytes that were checked.
 
-Order: the signature (when a key is configured), then every sha256 in the manifest, then the
-content (``Artifact.load``: JSON and ``np.load(allow_pickle=False)``, Keras weights only).
-Each failure is a :class:`~stream_od.registry.errors.Refused` with a reason for the metric.
+Order: the signature the worker's :class:`~stream_od.registry.signing.Trust` requires, then
+every sha256 in the manifest, then the content (``Artifact.load``: JSON and
+``np.load(allow_pickle=False)``, Keras weights only).  Each failure is a
+:class:`~stream_od.registry.errors.Refused` with a reason for the metric.  Every step works on
+one in-memory copy of the files (:mod:`stream_od.registry.loading`), so a file swapped on disk
+after it was read can never be what is loaded.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
 import pathlib
+from dataclasses import dataclass
+from typing import Mapping
 
 from stream_od.artifact import MANIFEST, Artifact, ArtifactError
-from stream_od.registry import signing
 from stream_od.registry.errors import Refused
+from stream_od.registry.loading import MAX_DIRECTORY_BYTES, artifact_from_files, read_artifact
+from stream_od.registry.signing import Trust
+
+ARTIFACT_INFO = "artifact.json"
 
 
-def _check_sums(root: pathlib.Path) -> None:
+@dataclass(frozen=True)
+class Verified:
+    """An artifact's files that passed the signature and sha256 checks, and what the rollback
+    check needs from them: the version and ``created_at``, both read from signed bytes."""
+
+    version: str
+    created_at: dt.datetime | None  # None when missing or unreadable: ranks as the oldest
+    files: Mapping[str, bytes]       # the manifest and the files it lists, nothing else
+    where: str
+
+
+def _manifest(files: Mapping[str, bytes], where: str) -> dict:
     try:
-        files = dict(json.loads((root / MANIFEST).read_text())["files"])
-    except FileNotFoundError:
-        raise Refused("integrity", f"{root.name}: {MANIFEST} is missing") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise Refused("integrity", f"{root.name}: {MANIFEST} is not a valid manifest "
+        manifest = json.loads(files[MANIFEST])
+        dict(manifest["files"])
+        return manifest
+    except KeyError:
+        raise Refused("integrity", f"{where}: {MANIFEST} is missing or lists no files") from None
+    except (ValueError, TypeError) as exc:
+        raise Refused("integrity", f"{where}: {MANIFEST} is not a valid manifest "
                                    f"({type(exc).__name__})") from None
-    for name, digest in files.items():
-        path = root / str(name)
-        if pathlib.PurePath(str(name)).name != name or not path.is_file() or path.is_symlink():
-            raise Refused("integrity", f"{root.name}: manifest lists {name!r}, which is not a "
-                                       "file of the artifact")
-        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-            raise Refused("integrity", f"{root.name}: sha256 mismatch for {name}: the file was "
+
+
+def _check_sums(files: Mapping[str, bytes], listed: dict, where: str) -> dict[str, bytes]:
+    """The listed files, each matching its sha256; only these are ever loaded."""
+    out = {}
+    for name, digest in listed.items():
+        name = str(name)
+        if pathlib.PurePath(name).name != name or name not in files:
+            raise Refused("integrity", f"{where}: manifest lists {name!r}, which is not a file "
+                                       "of the artifact")
+        if hashlib.sha256(files[name]).hexdigest() != digest:
+            raise Refused("integrity", f"{where}: sha256 mismatch for {name}: the file was "
                                        "modified or corrupted after it was published")
+        out[name] = files[name]
+    return out
 
 
-def load_verified(directory: str | os.PathLike, key: bytes | None) -> Artifact:
-    """The artifact in ``directory``, or :class:`Refused` saying why it must not be used."""
-    root = pathlib.Path(directory)
-    if key is not None:
-        signing.verify(root, key)
-    _check_sums(root)
+def created_at(info: bytes | None) -> dt.datetime | None:
+    """``created_at`` of an ``artifact.json`` (UTC), or None when it has none that parses."""
     try:
-        return Artifact.load(root)
+        value = dt.datetime.fromisoformat(str(json.loads(info or b"")["created_at"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def verify_files(files: Mapping[str, bytes], key: Trust | bytes | None,
+                 where: str) -> Verified:
+    """Signature (per ``key``), then sums, over ``files`` as read once; raises :class:`Refused`."""
+    Trust.of(key).verify(files, where)
+    manifest = _manifest(files, where)
+    checked = _check_sums(files, dict(manifest["files"]), where)
+    version = manifest.get("version")
+    if not isinstance(version, str) or not version:
+        raise Refused("integrity", f"{where}: {MANIFEST} names no version")
+    return Verified(version, created_at(checked.get(ARTIFACT_INFO)),
+                    {MANIFEST: files[MANIFEST], **checked}, where)
+
+
+def build(verified: Verified) -> Artifact:
+    """The artifact parsed from the verified bytes; :class:`Refused` ("malformed") for bad
+    content, ("integrity") when ``artifact.json`` and the signed manifest disagree."""
+    try:
+        art = artifact_from_files(verified.files)
     except ArtifactError as exc:
-        raise Refused("malformed", f"{root.name}: {exc}") from None
+        raise Refused("malformed", f"{verified.where}: {exc}") from None
+    if art.version != verified.version:
+        raise Refused("integrity", f"{verified.where}: artifact.json says {art.version}, the "
+                                   f"manifest {verified.version}")
+    return art
+
+
+def load_verified(directory: str | os.PathLike, key: Trust | bytes | None, *,
+                  max_bytes: int = MAX_DIRECTORY_BYTES) -> Artifact:
+    """The artifact in ``directory``, or :class:`Refused` saying why it must not be used.
+    ``key``: a :class:`Trust`, an HMAC key (bytes), or None for sums only."""
+    root = pathlib.Path(directory)
+    return build(verify_files(read_artifact(root, max_bytes=max_bytes), key, root.name))

@@ -1,9 +1,12 @@
 """Model versions on a running worker, on the real broker: a swap mid-stream through the topic
-registry, and refusals (tampered, unsigned) through the directory registry."""
+registry, and refusals (tampered, unsigned, HMAC-only, rollback) through the directory
+registry.  Workers hold only the Ed25519 public key (from a file, or the environment); the
+publisher holds the private key."""
 
 from __future__ import annotations
 
 import itertools
+import pathlib
 import shutil
 
 import numpy as np
@@ -11,14 +14,21 @@ import orjson
 import pytest
 
 from stream_od.artifact import Artifact
-from stream_od.registry import signing
+from stream_od.registry import keys, signing
 from stream_od.registry.directory import DirectoryRegistry
 from tests.integration.conftest import offline_scores, train_mahalanobis
 from tests.worker_support import WorkerProcess, metric_total, metric_values
 from trainer.publish import publish
 from trainer.replay import Encoded, produce
 
-KEY = "integration-signing-key-0123456789"
+KEY = "integration-signing-key-0123456789"  # an HMAC key, which these workers do not accept
+
+
+@pytest.fixture(scope="module")
+def key_pair(tmp_path_factory):
+    """``(private key, public key file)`` as ``stream-od keygen`` writes them."""
+    private, public = keys.generate(tmp_path_factory.mktemp("keys") / "pair")
+    return keys.parse_private_key(private.read_bytes(), "test"), public
 
 
 @pytest.fixture(scope="module")
@@ -60,20 +70,22 @@ def transactions(scores) -> list[list[dict]]:
 
 def test_publish_v2_mid_stream_swaps_between_batches(
         kafka_bootstrap, worker_topics, new_topic, mahalanobis_artifact, second_artifact,
-        kdd_stream, read_topic, tmp_path, monkeypatch):
+        kdd_stream, read_topic, tmp_path, key_pair):
     (v1, v1_path), (v2, v2_path) = mahalanobis_artifact, second_artifact
     assert v1.version != v2.version
+    private_key, public_file = key_pair
     models = new_topic(config={"cleanup.policy": "compact"}, prefix="models")
-    publish(v1_path, topic=models, bootstrap_servers=kafka_bootstrap, key=KEY.encode())
+    publish(v1_path, topic=models, bootstrap_servers=kafka_bootstrap, private_key=private_key)
     env = {**worker_topics, "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
            "STREAM_OD_MODEL_SOURCE": "topic", "STREAM_OD_MODEL_TOPIC": models,
-           "STREAM_OD_MODEL_POLL_INTERVAL_S": "0.2", "STREAM_OD_MODEL_SIGNING_KEY": KEY,
+           "STREAM_OD_MODEL_POLL_INTERVAL_S": "0.2",
+           "STREAM_OD_MODEL_PUBLIC_KEY_FILE": str(public_file),
            "STREAM_OD_MAX_BATCH_RECORDS": "200"}
     inp = env["STREAM_OD_INPUT_TOPIC"]
     with WorkerProcess(env, tmp_path / "worker.log").start() as worker:
         send(kdd_stream, 0, 3000, inp, kafka_bootstrap)
         worker.wait_for("stream_od_records_scored_total", 3000)
-        publish(v2_path, topic=models, bootstrap_servers=kafka_bootstrap, key=KEY.encode())
+        publish(v2_path, topic=models, bootstrap_servers=kafka_bootstrap, private_key=private_key)
         # Keep streaming in small chunks: the worker swaps at the start of the next batch once
         # its watcher has verified v2.
         swapped_at = None
@@ -117,17 +129,25 @@ def test_publish_v2_mid_stream_swaps_between_batches(
     assert any(v2.version in labels for labels in metric_values(text, "stream_od_model_info"))
 
 
-def test_tampered_and_unsigned_versions_are_refused_and_the_old_model_keeps_scoring(
+def test_tampered_unsigned_hmac_and_older_versions_are_refused_and_the_old_model_keeps_scoring(
         kafka_bootstrap, worker_topics, mahalanobis_artifact, second_artifact, kdd_stream,
-        read_topic, tmp_path):
+        read_topic, tmp_path, key_pair):
     (v1, v1_path), (v2, v2_path) = mahalanobis_artifact, second_artifact
+    private_key, public_file = key_pair
     registry = tmp_path / "registry"
-    publish(v1_path, registry_dir=registry, key=KEY.encode())
+    publish(v1_path, registry_dir=registry, private_key=private_key)
     env = {**worker_topics, "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
            "STREAM_OD_MODEL_SOURCE": "directory", "STREAM_OD_MODEL_REGISTRY_DIR": str(registry),
-           "STREAM_OD_MODEL_POLL_INTERVAL_S": "0.2", "STREAM_OD_MODEL_SIGNING_KEY": KEY,
+           "STREAM_OD_MODEL_POLL_INTERVAL_S": "0.2",
+           "STREAM_OD_MODEL_PUBLIC_KEY": public_file.read_text(),  # PEM in the environment
            "STREAM_OD_MAX_BATCH_RECORDS": "200"}
     inp = env["STREAM_OD_INPUT_TOPIC"]
+
+    def variant(suffix: str, **kw) -> pathlib.Path:
+        art = Artifact(detector=v2.detector, standardizer=v2.standardizer, schema=v2.schema,
+                       version=v2.version + suffix, metrics=v2.metrics, **kw)
+        return art.save(tmp_path / ("variant" + suffix))
+
     with WorkerProcess(env, tmp_path / "worker.log").start() as worker:
         send(kdd_stream, 0, 2000, inp, kafka_bootstrap)
         worker.wait_for("stream_od_records_scored_total", 2000)
@@ -135,19 +155,25 @@ def test_tampered_and_unsigned_versions_are_refused_and_the_old_model_keeps_scor
         # v2, signed, then one byte of its arrays changed before it reaches the registry.
         tampered = tmp_path / "stage" / v2.version
         shutil.copytree(v2_path, tampered)
-        signing.sign(tampered, KEY.encode())
+        signing.sign_ed25519(tampered, private_key)
         npz = bytearray((tampered / "detector.npz").read_bytes())
         npz[len(npz) // 2] ^= 0x01
         (tampered / "detector.npz").write_bytes(bytes(npz))
         DirectoryRegistry(registry).publish(tampered)
         worker.wait_for("stream_od_model_refusals_total", 1)
 
-        # v3: a sound artifact, but published without the key.
-        unsigned = Artifact(detector=v2.detector, standardizer=v2.standardizer, schema=v2.schema,
-                            version=v2.version + "-unsigned", metrics=v2.metrics)
-        unsigned_path = unsigned.save(tmp_path / "unsigned")
-        publish(unsigned_path, registry_dir=registry, key=None)
-        text = worker.wait_for("stream_od_model_refusals_total", 2)
+        # A sound artifact published without a key, and one signed with the HMAC key only.
+        unsigned = variant("-unsigned")
+        publish(unsigned, registry_dir=registry, private_key=None)
+        worker.wait_for("stream_od_model_refusals_total", 2)
+        hmac_only = variant("-hmac")
+        publish(hmac_only, registry_dir=registry, key=KEY.encode(), private_key=None)
+        worker.wait_for("stream_od_model_refusals_total", 3)
+
+        # Signed with the right key, but created before the version in use: a rollback.
+        older = variant("-older", created_at="2020-01-01T00:00:00Z")
+        publish(older, registry_dir=registry, private_key=private_key)
+        text = worker.wait_for("stream_od_model_refusals_total", 4)
 
         send(kdd_stream, 2000, 4000, inp, kafka_bootstrap)
         text = worker.wait_for("stream_od_records_scored_total", 4000)
@@ -155,12 +181,16 @@ def test_tampered_and_unsigned_versions_are_refused_and_the_old_model_keeps_scor
         log = worker.log_path.read_text()
 
     refusals = metric_values(text, "stream_od_model_refusals_total")
-    assert refusals['{reason="integrity"}'] == 1 and refusals['{reason="unsigned"}'] == 1
-    assert sum(refusals.values()) == 2, refusals
+    assert refusals['{reason="integrity"}'] == 1 and refusals['{reason="unsigned"}'] == 2
+    assert refusals['{reason="rollback"}'] == 1
+    assert sum(refusals.values()) == 4, refusals
     assert metric_total(text, "stream_od_model_swaps_total") == 0
     assert f"refused model {v2.version}" in log and "reason=integrity" in log
     assert "sha256 mismatch for detector.npz" in log
-    assert f"refused model {unsigned.version}" in log and "reason=unsigned" in log
+    assert f"refused model {v2.version}-unsigned" in log and "reason=unsigned" in log
+    assert f"refused model {v2.version}-hmac" in log and "only an HMAC signature" in log
+    assert f"refused model {v2.version}-older" in log and "reason=rollback" in log
+    assert f"STREAM_OD_MODEL_PIN_VERSION={v2.version}-older" in log
     assert f"keeping model {v1.version}" in log
     assert KEY not in log
 

@@ -10,7 +10,8 @@ from stream_od.registry import RegistryError, signing
 from stream_od.registry.pack import pack
 from stream_od.registry.topic import MAX_PACKED_BYTES, TopicRegistry
 from stream_od.registry.watcher import ModelWatcher, TopicSource
-from tests.registry.conftest import KEY
+from tests.registry.conftest import KEY, created
+from tests.registry.test_hostile_archives import LIMIT, MiB, gnu_sparse, peak_extra_bytes
 
 
 @pytest.fixture
@@ -120,3 +121,46 @@ def test_a_models_topic_needs_one_partition(kafka_bootstrap, new_topic):
     topic = new_topic(partitions=2, prefix="models")
     with pytest.raises(RegistryError, match="exactly one"):
         TopicRegistry(topic, {"bootstrap.servers": kafka_bootstrap}).ensure_topic()
+
+
+def test_an_old_version_published_again_is_refused_at_start_unless_pinned(
+        kafka_bootstrap, models_topic, make_artifact, private_key, trust):
+    reg = TopicRegistry(models_topic, {"bootstrap.servers": kafka_bootstrap})
+    paths = {}
+    for seed, day in ((1, 1), (2, 2)):
+        paths[seed] = make_artifact(seed, created_at=created(day))
+        signing.sign_ed25519(paths[seed], private_key)
+        reg.publish(paths[seed])
+    reg.publish(paths[1])  # v1-1 again, at the highest offset: the old way to roll back
+    metrics = WorkerMetrics()
+    watcher = ModelWatcher(TopicSource(models_topic, {"bootstrap.servers": kafka_bootstrap}),
+                           key=trust, metrics=metrics, accept=lambda art: None)
+    try:
+        assert watcher.poll_once().version == "v2-2"
+        assert metrics.model_refusals.labels("rollback")._value.get() == 1
+    finally:
+        watcher.source.close()
+    pinned = ModelWatcher(TopicSource(models_topic, {"bootstrap.servers": kafka_bootstrap},
+                                      pin="v1-1"), key=trust, accept=lambda art: None)
+    try:
+        assert pinned.poll_once().version == "v1-1"
+    finally:
+        pinned.source.close()
+
+
+def test_a_sparse_member_on_the_topic_is_refused_in_bounded_memory(kafka_bootstrap, models_topic,
+                                                                  trust):
+    value = gnu_sparse(256 * MiB)
+    raw_produce(kafka_bootstrap, models_topic, b"v1", value,
+                [("version", b"v1"), ("sha256", hashlib.sha256(value).hexdigest().encode())])
+    metrics = WorkerMetrics()
+    watcher = ModelWatcher(TopicSource(models_topic, {"bootstrap.servers": kafka_bootstrap}),
+                           key=trust, metrics=metrics, accept=lambda art: None)
+    try:
+        peak, raised = peak_extra_bytes(watcher.poll_once)
+    finally:
+        watcher.source.close()
+    assert raised is None and watcher.current is None
+    assert metrics.model_refusals.labels("malformed")._value.get() == 1
+    print(f"sparse member on the topic: refused, peak {peak:,} bytes")
+    assert peak < LIMIT, f"{peak:,} bytes"

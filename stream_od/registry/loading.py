@@ -1,0 +1,120 @@
+"""Read an artifact's files once, and load an artifact from bytes that were verified.
+
+Checking files by path and then loading them by path again leaves a window in which someone
+who can write to the registry swaps a file between the two (seen: 8 of 3,000 loads).  So
+:func:`read_artifact` reads every file exactly once, through one descriptor of the directory
+and without following links, and everything after that (signature, sums, content) works on
+those bytes.  :func:`artifact_from_files` hands the verified bytes to ``Artifact.load``
+through a fresh private directory (mode 0700, owned by this process, files created
+exclusively), so what is parsed is what was verified.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import stat
+import tempfile
+from typing import Mapping
+
+from stream_od.artifact import MANIFEST, Artifact, ArtifactError
+from stream_od.registry.errors import Refused
+from stream_od.registry.pack import MAX_FILES, SAFE_NAME
+from stream_od.registry.signing import SIGNATURE_FILES
+
+# A local artifact directory (model_source=path) may be larger than a registry message; this
+# bound only keeps a stray huge file from being read into memory.
+MAX_DIRECTORY_BYTES = 256 * 1024 * 1024
+
+
+class _Budget:
+    """Bytes left to read; reading past it is a refusal, never an allocation."""
+
+    def __init__(self, limit: int, where: str):
+        self.left, self.limit, self.where = limit, limit, where
+
+    def take(self, n: int, name: str) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise Refused("malformed", f"{self.where}: over the {self.limit:,}-byte limit for "
+                                       f"an artifact (at {name})")
+
+
+def _read_one(dir_fd: int, name: str, budget: _Budget) -> bytes | None:
+    """The bytes of ``name`` in the directory, or None when it does not exist.  Links, FIFOs,
+    devices and directories are refused from their descriptor, before anything is read."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:  # ELOOP: a link, refused by O_NOFOLLOW
+        raise Refused("malformed", f"{budget.where}: {name} cannot be opened as a plain file "
+                                   f"({exc.strerror}); links are refused") from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Refused("malformed", f"{budget.where}: {name} is not a regular file")
+        data = fh.read(budget.left + 1)
+    budget.take(len(data), name)
+    return data
+
+
+def _listed_names(manifest: bytes, where: str) -> list[str]:
+    """The file names a manifest lists (not yet trusted: only used to know what to read)."""
+    try:
+        names = [str(n) for n in dict(json.loads(manifest)["files"])]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Refused("integrity", f"{where}: {MANIFEST} is not a valid manifest "
+                                   f"({type(exc).__name__})") from None
+    if len(names) >= MAX_FILES:
+        raise Refused("malformed", f"{where}: the manifest lists {len(names)} files (at most "
+                                   f"{MAX_FILES - 1})")
+    for name in names:
+        if not SAFE_NAME.fullmatch(name) or name in (MANIFEST, *SIGNATURE_FILES):
+            raise Refused("integrity", f"{where}: manifest lists {name!r}, which is not a file "
+                                       "of the artifact")
+    return names
+
+
+def read_artifact(directory: str | os.PathLike, *,
+                  max_bytes: int = MAX_DIRECTORY_BYTES) -> dict[str, bytes]:
+    """``{name: bytes}`` of the manifest, the files it lists and the signatures present, each
+    read once.  Other files in the directory are not read.  A listed file that is missing is
+    left out (the sums check then refuses the version)."""
+    root = pathlib.Path(directory)
+    budget = _Budget(max_bytes, root.name)
+    try:
+        dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise Refused("malformed", f"{root}: not a readable artifact directory "
+                                   f"({exc.strerror})") from None
+    try:
+        manifest = _read_one(dir_fd, MANIFEST, budget)
+        if manifest is None:
+            raise Refused("integrity", f"{root.name}: {MANIFEST} is missing")
+        files = {MANIFEST: manifest}
+        for name in (*_listed_names(manifest, root.name), *SIGNATURE_FILES):
+            data = _read_one(dir_fd, name, budget)
+            if data is not None:
+                files[name] = data
+        return files
+    finally:
+        os.close(dir_fd)
+
+
+def artifact_from_files(files: Mapping[str, bytes]) -> Artifact:
+    """``Artifact.load`` over exactly these bytes, written into a private directory that is
+    removed afterwards.  Raises :class:`~stream_od.artifact.ArtifactError` for bad content."""
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="stream-od-model-"))  # 0700, this process's own
+    try:
+        for name, data in files.items():
+            fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+        try:
+            return Artifact.load(tmp)
+        except ArtifactError as exc:  # name the artifact, not the throwaway copy
+            raise ArtifactError(str(exc).replace(str(tmp), "(verified copy)")) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
