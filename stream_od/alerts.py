@@ -13,7 +13,7 @@ of scores on normal traffic, stored in the artifact): below ``margins[0]`` is ``
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np

@@ -135,8 +135,9 @@ def evaluate_logs(artifact_dir: str | os.PathLike, paths: list[str],
     check_columns(art.schema, table.records, paths)
     labels = find_labels(table.records, art.schema, label_field=label_field)
     if not labels.labelled:
-        raise ValueError(f"{', '.join(paths)}: no label field ({', '.join(art.schema.label_fields)}"
-                         "): evaluate needs labelled rows; use `stream-od score` on unlabelled data")
+        fields = ", ".join(art.schema.label_fields)
+        raise ValueError(f"{', '.join(paths)}: no label field ({fields}): evaluate needs "
+                         "labelled rows; use `stream-od score` on unlabelled data")
     enc = art.encoder.encode(field_values(table.records, art.schema), len(table))
     ok = np.ones(len(table), dtype=bool)
     ok[list(enc.rejected)] = False

@@ -160,10 +160,12 @@ def train_site(cfg: SiteConfig, records: Sequence[dict], *, progress: bool = Tru
     ok = np.ones(len(records), dtype=bool)
     ok[list(refused)] = False
     parts = {name: idx[ok[idx]] for name, idx in asdict(split).items()}
-    log(f"train: {len(records):,} records ({'labels in ' + repr(labels.field) if labels.labelled else 'unlabelled: all taken as normal'}); "
-        f"normal rows by time: {parts['fit'].size:,} fit, {parts['threshold'].size:,} "
-        f"threshold, {parts['validation'].size:,} validation; {parts['malicious'].size:,} "
-        f"malicious kept for the report; {len(refused):,} refused by the schema")
+    source = (f"labels in {labels.field!r}" if labels.labelled
+              else "unlabelled: all taken as normal")
+    log(f"train: {len(records):,} records ({source}); normal rows by time: "
+        f"{parts['fit'].size:,} fit, {parts['threshold'].size:,} threshold, "
+        f"{parts['validation'].size:,} validation; {parts['malicious'].size:,} malicious kept "
+        f"for the report; {len(refused):,} refused by the schema")
 
     std = Standardizer().fit(X[parts["fit"]])
     params = {} if cfg.detector == "mahalanobis" else network_params(cfg, parts["fit"].size)
