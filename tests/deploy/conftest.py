@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from stream_od.config import ENV_PREFIX, WorkerSettings
 from stream_od.metrics import WorkerMetrics
+from stream_od.registry import keys
 from tests.deploy import stack
 
 
@@ -40,3 +42,12 @@ def worker_label_names() -> frozenset[str]:
     for value in vars(metrics).values():  # labelled metrics with no child yet
         names.update(getattr(value, "_labelnames", ()))
     return frozenset(names)
+
+
+@pytest.fixture(scope="session")
+def model_keys(tmp_path_factory) -> Path:
+    """A directory holding a real key pair from ``stream-od keygen``'s code, under the file
+    names the stack mounts (``model-signing.key``, ``model-signing.pub``)."""
+    out = tmp_path_factory.mktemp("model-keys") / "secrets"
+    keys.generate(out)
+    return out

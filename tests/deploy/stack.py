@@ -8,8 +8,12 @@ sets, Compose's ``${VAR:-default}`` interpolation, and the topics a setup script
 from __future__ import annotations
 
 import json
+import os
+import posixpath
 import re
 import shlex
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any, Iterator
@@ -34,6 +38,9 @@ STREAM_OD_IMAGES = ("stream-od",)  # image names (before the tag) that run our c
 # Environment variables a stream-od container may carry that are not WorkerSettings fields.
 DOCUMENTED_NON_SETTINGS = frozenset({
     "STREAM_OD_CONFIG_FILE",  # names the settings file (stream_od.config.CONFIG_FILE_ENV)
+    # The publisher's Ed25519 key (trainer, stream-od publish: stream_od.registry.keys), which
+    # no worker may hold; tests/deploy checks that only the trainers carry it.
+    "STREAM_OD_MODEL_PRIVATE_KEY", "STREAM_OD_MODEL_PRIVATE_KEY_FILE",
     "KERAS_BACKEND", "KERAS_HOME", "TF_CPP_MIN_LOG_LEVEL",  # Keras and TensorFlow
     "MPLCONFIGDIR",  # matplotlib (the trainer's report plots)
     "PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE",  # the interpreter
@@ -57,15 +64,11 @@ def load_yaml_all(path: Path) -> list[Any]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
 
 
-# Variables docker-compose.yml requires (``${VAR:?...}``, no default): a test value each.
-COMPOSE_REQUIRED_ENV = {"STREAM_OD_MODEL_SIGNING_KEY": "tests-deploy-signing-key-not-a-secret"}
-
-
 @cache
 def compose() -> dict:
-    """docker-compose.yml with Compose's interpolation applied (every variable unset but the
-    required ones, which get :data:`COMPOSE_REQUIRED_ENV`)."""
-    return interpolate(load_yaml(COMPOSE), COMPOSE_REQUIRED_ENV)
+    """docker-compose.yml with Compose's interpolation applied, every variable unset: the stack
+    needs none (its keys are files, see :func:`compose_secret_files`)."""
+    return interpolate(load_yaml(COMPOSE), {})
 
 
 @cache
@@ -99,6 +102,103 @@ def pod_templates() -> Iterator[tuple[dict, dict]]:
 
 def containers(pod_spec: dict) -> list[dict]:
     return [*pod_spec.get("initContainers", []), *pod_spec.get("containers", [])]
+
+
+# --------------------------------------------------------------------------- key files
+
+# Settings that hold a model signing key itself, in the environment: none of the stack's.
+KEY_VALUE_SETTINGS = ("STREAM_OD_MODEL_PRIVATE_KEY", "STREAM_OD_MODEL_PUBLIC_KEY",
+                      "STREAM_OD_MODEL_SIGNING_KEY")
+
+
+def compose_secret_files(service: dict) -> dict[str, str]:
+    """``{path in the container: file on the host, as written}`` for each secret a compose
+    service mounts (Compose puts a secret without an absolute target under /run/secrets/)."""
+    defined = compose().get("secrets") or {}
+    out = {}
+    for entry in service.get("secrets") or []:
+        source, target = ((entry, None) if isinstance(entry, str)
+                          else (entry["source"], entry.get("target")))
+        assert source in defined, f"secret {source} is not defined at the top level"
+        assert "file" in defined[source], f"secret {source} is not a file: {defined[source]}"
+        target = target or source
+        out[target if target.startswith("/") else "/run/secrets/" + target] = \
+            defined[source]["file"]
+    return out
+
+
+def k8s_mounted_files(pod_spec: dict, container: dict) -> dict[str, tuple[str, str, str]]:
+    """``{path in the container: (kind, object name, key)}`` for each file a container mounts
+    from a Secret or ConfigMap volume. The volumes must list their ``items``, so that each
+    file's path is known without the object (created out of band)."""
+    volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
+    out = {}
+    for m in container.get("volumeMounts", []):
+        vol = volumes[m["name"]]
+        if "secret" in vol:
+            kind, ref, name = "Secret", vol["secret"], vol["secret"]["secretName"]
+        elif "configMap" in vol:
+            kind, ref, name = "ConfigMap", vol["configMap"], vol["configMap"]["name"]
+        else:
+            continue
+        assert ref.get("items"), f"volume {m['name']}: list its items (the files it holds)"
+        for item in ref["items"]:
+            if m.get("subPath") is None:
+                out[posixpath.join(m["mountPath"], item["path"])] = (kind, name, item["key"])
+            elif m["subPath"] == item["path"]:
+                out[m["mountPath"]] = (kind, name, item["key"])
+    return out
+
+
+def with_key_files(env: dict[str, str], files: dict[str, str], key_dir: Path) -> dict[str, str]:
+    """``env`` as a test can load it: each ``*_KEY_FILE`` setting that names a path the
+    container mounts (``files``: ``{path: file name}``) now names the file of that name in
+    ``key_dir``, where the test put a real key pair. A setting that names a path nothing mounts
+    fails the test: the container would not find its key."""
+    out = dict(env)
+    for name, value in env.items():
+        if name.startswith("STREAM_OD_MODEL_") and name.endswith("_KEY_FILE"):
+            assert value in files, f"{name}={value}: nothing is mounted there ({sorted(files)})"
+            out[name] = str(key_dir / files[value])
+    return out
+
+
+def compose_key_env(service: dict, key_dir: Path) -> dict[str, str]:
+    """A compose service's environment, its key files taken from ``key_dir`` by name."""
+    files = {path: posixpath.basename(src) for path, src in compose_secret_files(service).items()}
+    return with_key_files(env_mapping(service.get("environment")), files, key_dir)
+
+
+def key_check_code(script: str) -> str:
+    """The Python a trainer's shell script runs (``python -c '...'``) to read its private key
+    before it trains."""
+    found = re.findall(r"python -c '([^']*private_key_from_env[^']*)'", script)
+    assert len(found) == 1, "the trainer does not check its private key before training"
+    return found[0]
+
+
+def check_key_check(code: str, key_dir: Path) -> None:
+    """A trainer's key check (:func:`key_check_code`), run as its container runs it, passes
+    with the private key and stops, naming the setting, without it or with the public key in
+    its place."""
+    from stream_od.registry import keys
+
+    def run(key_file: Path | None) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_OD_")}
+        if key_file is not None:
+            env[keys.PRIVATE_KEY_ENV + keys.FILE_SUFFIX] = str(key_file)
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, timeout=60, cwd=REPO)
+
+    ok = run(key_dir / keys.PRIVATE_KEY_FILE)
+    assert ok.returncode == 0, ok.stderr
+    setting = keys.PRIVATE_KEY_ENV + keys.FILE_SUFFIX
+    for key_file, why in ((None, "is not set"), (key_dir / "missing.key", "cannot read"),
+                          (key_dir / keys.PUBLIC_KEY_FILE, "not an unencrypted Ed25519 private")):
+        bad = run(key_file)
+        assert bad.returncode != 0, f"the key check passed with {key_file}"
+        assert setting in bad.stderr and why in bad.stderr, bad.stderr
+        assert "Traceback" not in bad.stderr, bad.stderr
 
 
 def runs_stream_od(image: str) -> bool:
@@ -309,8 +409,10 @@ def created_topics(script: str, env: dict[str, str] | None = None) -> dict[str, 
     return out
 
 
-def created_topic_configs(script: str, env: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
-    """``{topic: {config: value}}`` from the ``KEY=VALUE`` words after ``create TOPIC PARTITIONS``."""
+def created_topic_configs(script: str,
+                          env: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
+    """``{topic: {config: value}}`` from the ``KEY=VALUE`` words after
+    ``create TOPIC PARTITIONS``."""
     env = env or {}
     out = {}
     for m in re.finditer(r"^\s*create\s+(\S+)\s+\d+((?:[ \t]+\S+=\S+)*)[ \t]*$", script, re.M):
@@ -325,7 +427,8 @@ def check_models_topic(partitions: dict[str, int], configs: dict[str, dict[str, 
     from stream_od.registry.topic import MESSAGE_BYTES
 
     assert topic in partitions, f"the models topic {topic} is not created"
-    assert partitions[topic] == 1, "a models topic needs exactly one partition (offsets order versions)"
+    assert partitions[topic] == 1, \
+        "a models topic needs exactly one partition (offsets order versions)"
     cfg = configs.get(topic, {})
     assert cfg.get("cleanup.policy") == "compact", f"{topic}: {cfg}"
     size = int(cfg.get("max.message.bytes", 0))
@@ -334,6 +437,13 @@ def check_models_topic(partitions: dict[str, int], configs: dict[str, dict[str, 
     assert "retention.ms" not in cfg and "delete" not in cfg.get("cleanup.policy", ""), cfg
     if broker_message_max_bytes is not None:
         assert broker_message_max_bytes >= MESSAGE_BYTES
+
+
+def flat_commands(text: str) -> str:
+    """``text`` with comment marks dropped, shell line continuations joined and every run of
+    white space made one space, so that a command can be looked for as one line."""
+    text = re.sub(r"^\s*#", " ", text, flags=re.M)
+    return " ".join(text.replace("\\\n", " ").split())
 
 
 def stream_od_invocations(script: str) -> list[list[str]]:

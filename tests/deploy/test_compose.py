@@ -1,17 +1,28 @@
-"""docker-compose.yml holds together: broker settings, topics, jobs, workers, ports, mounts.
+"""docker-compose.yml holds together: broker settings, topics, jobs, workers, ports, mounts,
+and the model signing keys (the trainer's private key and the workers' public key, as files).
 
-Docker is not needed: the file is read as YAML with Compose's interpolation defaults applied.
+Docker is not needed: the file is read as YAML with Compose's interpolation defaults applied,
+and each key file a container mounts is stood in for by a real key pair made for the tests.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 
 import pytest
 
 from stream_od.cli import build_parser
 from stream_od.config import WorkerSettings
+from stream_od.registry import keys
 from tests.deploy import stack
+
+PRIVATE_KEY = f"./secrets/{keys.PRIVATE_KEY_FILE}"
+PUBLIC_KEY = f"./secrets/{keys.PUBLIC_KEY_FILE}"
+# Every setting through which a container could sign a model: the publisher's.
+SIGNING_SETTINGS = ("STREAM_OD_MODEL_PRIVATE_KEY", "STREAM_OD_MODEL_PRIVATE_KEY_FILE",
+                    "STREAM_OD_MODEL_SIGNING_KEY", "STREAM_OD_MODEL_SIGNING_KEY_FILE")
 
 # Broker settings that differ on purpose between the local broker and the container: addresses
 # and paths. Every other line of deploy/kafka/kafka.sh's server.properties must match.
@@ -30,8 +41,8 @@ def worker(services) -> dict:
 
 
 @pytest.fixture(scope="module")
-def worker_settings(worker) -> WorkerSettings:
-    env = stack.env_mapping(worker["environment"])
+def worker_settings(worker, model_keys) -> WorkerSettings:
+    env = stack.compose_key_env(worker, model_keys)
     fields = {k.removeprefix("STREAM_OD_").lower(): v for k, v in env.items()}
     return WorkerSettings.model_validate(fields)
 
@@ -91,19 +102,21 @@ def test_jobs_run_in_order(services):
     assert dep["worker"]["kafka-setup"]["condition"] == "service_completed_successfully"
 
 
-def test_trainer_publishes_where_the_workers_read(services, worker_settings):
+def test_trainer_publishes_where_the_workers_read(services, worker_settings, model_keys):
     trainer = services["trainer"]
     tenv = stack.env_mapping(trainer["environment"])
     (train,) = [a for a in stack.stream_od_invocations("\n".join(trainer["command"]))
                 if a[0] == "train"]
     args = build_parser().parse_args([stack.shell_expand(a, tenv) for a in train])
     # The trainer publishes to the topic the workers watch, on the broker they read, signed with
-    # the key they check, and only past a quality gate.
+    # the private key whose public half they check, and only past a quality gate.
     assert worker_settings.model_source == "topic"
     assert args.publish_topic == worker_settings.model_topic
     assert args.bootstrap_servers == worker_settings.bootstrap_servers
-    assert tenv["STREAM_OD_MODEL_SIGNING_KEY"] == \
-        worker_settings.model_signing_key.get_secret_value()
+    private = keys.private_key_from_env(stack.compose_key_env(trainer, model_keys))
+    assert private is not None, "the trainer would publish unsigned models"
+    assert keys.public_pem(private.public_key()) == worker_settings.model_public_key
+    assert worker_settings.model_signing_key is None
     assert args.min_auroc is not None and args.min_auroc >= 0.9
     assert args.min_f1 is not None
     # No shared model volume any more: the models travel on Kafka.
@@ -115,17 +128,63 @@ def test_trainer_publishes_where_the_workers_read(services, worker_settings):
         assert "./data:/data:ro" in services[name]["volumes"], name
 
 
-def test_signing_key_has_no_default():
-    # Compose must refuse to start without a key rather than fall back to one in this file.
+def test_each_side_gets_only_its_key(services):
+    trainer_files = stack.compose_secret_files(services["trainer"])
+    tenv = stack.env_mapping(services["trainer"]["environment"])
+    assert set(trainer_files.values()) == {PRIVATE_KEY}
+    assert trainer_files.get(tenv.get("STREAM_OD_MODEL_PRIVATE_KEY_FILE")) == PRIVATE_KEY
+    worker_files = stack.compose_secret_files(services["worker"])
+    wenv = stack.env_mapping(services["worker"]["environment"])
+    assert set(worker_files.values()) == {PUBLIC_KEY}
+    assert worker_files.get(wenv.get("STREAM_OD_MODEL_PUBLIC_KEY_FILE")) == PUBLIC_KEY
+    # A worker holds nothing that signs: no private key and no HMAC key (which would let it
+    # sign models every other worker accepts), in any form.
+    assert not set(SIGNING_SETTINGS) & set(wenv), wenv
+    # The shared HMAC key is gone from the stack, and no service has a key in its environment
+    # (`docker inspect` and every process in the container read that): only *_FILE paths.
+    for name, svc in services.items():
+        env = stack.env_mapping(svc.get("environment"))
+        assert not {"STREAM_OD_MODEL_SIGNING_KEY", "STREAM_OD_MODEL_SIGNING_KEY_FILE",
+                    *stack.KEY_VALUE_SETTINGS} & set(env), name
+        if name not in ("trainer", "worker"):
+            assert not svc.get("secrets"), f"{name} mounts a model key it has no use for"
+
+
+def test_keys_are_files_compose_requires():
     raw = stack.load_yaml(stack.COMPOSE)
-    with pytest.raises(ValueError, match="STREAM_OD_MODEL_SIGNING_KEY"):
-        stack.interpolate(raw, {})
-    with pytest.raises(ValueError, match="STREAM_OD_MODEL_SIGNING_KEY"):
-        stack.interpolate(raw, {"STREAM_OD_MODEL_SIGNING_KEY": ""})
+    # The keys are secret files at fixed paths, no `${VAR}`, no default, no other source
+    # (environment, content, external): a missing file is an error at container creation
+    # ("bind source path does not exist"), so the trainer and the workers never start
+    # without them, and nothing else can stand in.
+    assert raw["secrets"] == {
+        name: {"file": path} for name, path in
+        (("model-signing-key", PRIVATE_KEY), ("model-signing-pub", PUBLIC_KEY))}
+    # Nor does the stack require any variable now: no key travels through .env.
     text = stack.COMPOSE.read_text()
-    assert stack.COMPOSE_REQUIRED_ENV["STREAM_OD_MODEL_SIGNING_KEY"] not in text
-    uses = re.findall(r"\$\{STREAM_OD_MODEL_SIGNING_KEY([^}]*)\}", text)
-    assert uses and all(u.startswith(":?") for u in uses), uses
+    assert not re.search(r"\$\{\w+:?\?", text), "docker-compose.yml requires a variable"
+    for name in stack.KEY_VALUE_SETTINGS:
+        assert not re.search(rf"\b{name}\b", text), f"docker-compose.yml mentions {name}"
+    # The folder is the operator's: outside git and the image's build context.
+    ignored = {line.strip() for line in stack.DOCKERIGNORE.read_text().splitlines()}
+    assert "secrets" in ignored
+    git = shutil.which("git")
+    if git is None or not (stack.REPO / ".git").exists():
+        pytest.skip("not a git checkout: .gitignore not checked")
+    for path in (PRIVATE_KEY, PUBLIC_KEY):
+        check = subprocess.run([git, "check-ignore", "-q", path], cwd=stack.REPO)
+        assert check.returncode == 0, f"git does not ignore {path}"
+    tracked = subprocess.run([git, "ls-files", "secrets"], cwd=stack.REPO, capture_output=True,
+                             text=True, check=True).stdout
+    assert not tracked, f"keys committed: {tracked}"
+
+
+def test_trainer_reads_its_key_before_it_trains(services, model_keys):
+    script = "\n".join(services["trainer"]["command"])
+    code = stack.key_check_code(script)
+    # First thing: before the broker is asked, and long before a model is signed.
+    assert script.index(code) < script.index("get_watermark_offsets") < \
+        script.index("stream-od train")
+    stack.check_key_check(code, model_keys)
 
 
 def test_trainer_skips_when_a_model_is_published(services):

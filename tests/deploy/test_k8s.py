@@ -1,4 +1,5 @@
-"""deploy/k8s holds together: probes, ports, grace period, KEDA cap, monitors, names, labels."""
+"""deploy/k8s holds together: probes, ports, grace period, KEDA cap, monitors, names, labels,
+and the model signing keys (the trainer Job's private key, the workers' public key, as files)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ import yaml
 from stream_od.cli import build_parser
 from stream_od.config import ENV_PREFIX, WorkerSettings
 from stream_od.kafka.clients import consumer_config
+from stream_od.registry import keys
 from tests.deploy import stack
 from trainer.publish import EXIT_GATE
+
+PRIVATE_KEY_SETTING = keys.PRIVATE_KEY_ENV + keys.FILE_SUFFIX
+PUBLIC_KEY_SETTING = keys.PUBLIC_KEY_ENV + keys.FILE_SUFFIX
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +59,52 @@ def trainer_container() -> dict:
     return c
 
 
-def signing_key_ref(container: dict) -> dict:
-    (ref,) = [e["valueFrom"]["secretKeyRef"] for e in container.get("env", [])
-              if e["name"] == "STREAM_OD_MODEL_SIGNING_KEY"]
-    return ref
+@pytest.fixture(scope="module")
+def trainer_pod() -> dict:
+    return stack.k8s_one("Job", "stream-od-trainer")["spec"]["template"]["spec"]
+
+
+def env_values(container: dict) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in container.get("env", [])}
+
+
+def key_volume(pod: dict, container: dict, setting: str) -> tuple[dict, dict, tuple]:
+    """``(volume, mount, (kind, name, key))`` of the file the ``*_FILE`` setting names."""
+    path = env_values(container).get(setting)
+    assert path, f"{container['name']} does not set {setting}"
+    files = stack.k8s_mounted_files(pod, container)
+    assert path in files, f"{setting}={path}: nothing is mounted there ({sorted(files)})"
+    mount = next(m for m in container["volumeMounts"] if path.startswith(m["mountPath"]))
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    return volume, mount, files[path]
+
+
+def objects_referenced(pod: dict) -> set[tuple[str, str]]:
+    """Every ``(kind, name)`` of a Secret or ConfigMap a pod reads, by volume or environment."""
+    out = set()
+    for v in pod.get("volumes", []):
+        if "secret" in v:
+            out.add(("Secret", v["secret"]["secretName"]))
+        if "configMap" in v:
+            out.add(("ConfigMap", v["configMap"]["name"]))
+        for src in v.get("projected", {}).get("sources", []):
+            if "secret" in src:
+                out.add(("Secret", src["secret"]["name"]))
+            if "configMap" in src:
+                out.add(("ConfigMap", src["configMap"]["name"]))
+    for c in stack.containers(pod):
+        for ref in c.get("envFrom", []):
+            if "secretRef" in ref:
+                out.add(("Secret", ref["secretRef"]["name"]))
+            if "configMapRef" in ref:
+                out.add(("ConfigMap", ref["configMapRef"]["name"]))
+        for e in c.get("env", []):
+            frm = e.get("valueFrom", {})
+            if "secretKeyRef" in frm:
+                out.add(("Secret", frm["secretKeyRef"]["name"]))
+            if "configMapKeyRef" in frm:
+                out.add(("ConfigMap", frm["configMapKeyRef"]["name"]))
+    return out
 
 
 def test_every_manifest_is_in_the_kustomization():
@@ -106,18 +153,76 @@ def test_worker_reads_config_secret_and_the_model(deployment, worker_container, 
                 and "ReadWriteMany" in o["spec"]["accessModes"]], "a models volume is left"
 
 
-def test_signing_key_comes_from_one_secret_outside_git(worker_container, trainer_container):
-    worker_ref, trainer_ref = signing_key_ref(worker_container), signing_key_ref(trainer_container)
-    assert worker_ref == trainer_ref, "the trainer signs with another key than the workers check"
-    assert worker_ref.get("optional", False) is False  # no key, no pod: never serve unsigned
-    # Created out of band (secret.yaml says how): a committed value would be a known key, or
-    # would overwrite the real one on every `kubectl apply -k`.
-    assert not [o for o in stack.k8s_objects() if o["kind"] == "Secret"
-                and o["metadata"]["name"] == worker_ref["name"]]
+def test_private_key_is_a_file_in_the_trainer_only(trainer_pod, trainer_container):
+    volume, mount, (kind, name, key) = key_volume(trainer_pod, trainer_container,
+                                                  PRIVATE_KEY_SETTING)
+    assert (kind, key) == ("Secret", keys.PRIVATE_KEY_FILE)
+    assert mount["readOnly"] is True
+    secret = volume["secret"]
+    assert secret.get("optional", False) is False  # no key, no pod: never publish unsigned
+    # 0400, then the kubelet gives the pod's fsGroup read (0440, root:fsGroup): the trainer must
+    # run in that group, or it could not read its own key.
+    assert secret["defaultMode"] == 0o400
+    psc = trainer_pod["securityContext"]
+    assert psc["fsGroup"] == psc["runAsGroup"], psc
+    # No other pod can read it, whatever the route.
+    for obj, pod in stack.pod_templates():
+        if obj["metadata"]["name"] != "stream-od-trainer":
+            assert ("Secret", name) not in objects_referenced(pod), obj["metadata"]["name"]
+
+
+def test_workers_hold_only_the_public_key(deployment, worker_container, trainer_pod,
+                                          trainer_container):
+    pod = deployment["spec"]["template"]["spec"]
+    volume, mount, (kind, name, key) = key_volume(pod, worker_container, PUBLIC_KEY_SETTING)
+    assert (kind, key) == ("ConfigMap", keys.PUBLIC_KEY_FILE)
+    assert mount["readOnly"] is True
+    assert volume["configMap"].get("optional", False) is False  # no key, no unchecked models
+    # Nothing that signs: no private key and no shared HMAC key, in any form.
+    env = env_values(worker_container)
+    assert not {keys.PRIVATE_KEY_ENV, PRIVATE_KEY_SETTING, keys.SIGNING_KEY_ENV,
+                keys.SIGNING_KEY_ENV + keys.FILE_SUFFIX} & set(env), env
+    (_, _, (_, private_secret, _)) = key_volume(trainer_pod, trainer_container,
+                                                PRIVATE_KEY_SETTING)
+    assert ("Secret", private_secret) not in objects_referenced(pod)
+
+
+def test_no_key_in_an_environment_variable():
+    for obj, pod in stack.pod_templates():
+        for c in stack.containers(pod):
+            names = {e["name"] for e in c.get("env", [])}
+            assert not {*stack.KEY_VALUE_SETTINGS, keys.SIGNING_KEY_ENV + keys.FILE_SUFFIX} \
+                & names, f"{obj['metadata']['name']}/{c['name']}"
     for obj in stack.k8s_objects():
         for field in ("data", "stringData"):
-            assert "STREAM_OD_MODEL_SIGNING_KEY" not in (obj.get(field) or {}), obj["metadata"]
-    assert f"create secret generic {worker_ref['name']}" in (stack.K8S / "secret.yaml").read_text()
+            for k in obj.get(field) or {}:
+                assert not k.startswith(stack.KEY_VALUE_SETTINGS), (obj["metadata"], k)
+
+
+def test_key_objects_are_created_outside_the_kustomization(trainer_pod, trainer_container,
+                                                           deployment, worker_container):
+    (_, _, private) = key_volume(trainer_pod, trainer_container, PRIVATE_KEY_SETTING)
+    (_, _, public) = key_volume(deployment["spec"]["template"]["spec"], worker_container,
+                                PUBLIC_KEY_SETTING)
+    # A committed private key would be known to everyone; a committed placeholder, private or
+    # public, would be written over the real one by every `kubectl apply -k`.
+    defined = {(o["kind"], o["metadata"]["name"]) for o in stack.k8s_objects()}
+    for kind, name, key in (private, public):
+        assert (kind, name) not in defined, f"{kind} {name} is in the kustomization"
+    # secret.yaml says how to make them, under the names and keys the pods mount.
+    howto = stack.flat_commands((stack.K8S / "secret.yaml").read_text())
+    assert "stream-od keygen --out secrets/" in howto
+    assert (f"create secret generic {private[1]} --from-file={private[2]}="
+            f"secrets/{keys.PRIVATE_KEY_FILE}") in howto
+    assert (f"create configmap {public[1]} --from-file={public[2]}="
+            f"secrets/{keys.PUBLIC_KEY_FILE}") in howto
+
+
+def test_trainer_reads_its_key_before_it_trains(trainer_container, model_keys):
+    script = "\n".join(trainer_container["args"])
+    code = stack.key_check_code(script)
+    assert script.index(code) < script.index("stream-od train")
+    stack.check_key_check(code, model_keys)
 
 
 def test_trainer_publishes_where_the_workers_read(trainer_container, config, settings):

@@ -3,12 +3,15 @@
 A real ``stream-od worker`` subprocess on the local broker, configured with the environment the
 compose file gives its workers (only the broker address, topics, group, port and poll interval
 replaced for the test), loads its model from a models topic created with the compose setup
-job's settings, where ``stream-od publish`` put it signed with the compose file's key. It
-scores a few hundred KDD records plus two broken ones; then every metric name the dashboard and
-the rules query must be in its scrape, and /healthz and /readyz answer 200. Then a second
-version is published unsigned (refused: ``stream_od_model_refusals_total{reason="unsigned"}``)
-and signed (swapped in without a restart: ``stream_od_model_swaps_total``), and SIGTERM stops
-the worker with exit code 0.
+job's settings. The model signing keys are a real pair made for the test, in the files compose
+would mount: the worker reads the public key at the path its environment names, and ``stream-od
+publish`` signs with the private key at the path the compose trainer's environment names. The
+worker scores a few hundred KDD records plus two broken ones; then every metric name the
+dashboard and the rules query must be in its scrape, and /healthz and /readyz answer 200. Then
+a second version is published unsigned (refused as ``unsigned``), signed with another key pair
+(refused as ``bad_signature``; both counted in ``stream_od_model_refusals_total``), and signed
+with the trainer's key (swapped in without a restart: ``stream_od_model_swaps_total``), and
+SIGTERM stops the worker with exit code 0.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import pytest
 from confluent_kafka import Producer
 
 from stream_od.config import ENV_PREFIX
+from stream_od.registry import keys
 from tests.deploy import stack
 from tests.worker_support import free_port
 from tests.worker_support import http_get as get
@@ -56,10 +60,9 @@ def trained_models(tmp_path_factory, kdd_train_path) -> tuple[Path, Path]:
     return (train(kdd_train_path, root / "v1", 20_000), train(kdd_train_path, root / "v2", 15_000))
 
 
-def publish(artifact: Path, topic: str, bootstrap: str, key: str | None) -> dict:
-    env = clean_env()
-    if key is not None:
-        env["STREAM_OD_MODEL_SIGNING_KEY"] = key
+def publish(artifact: Path, topic: str, bootstrap: str, key_env: dict[str, str]) -> dict:
+    """``stream-od publish`` with the key settings ``key_env`` (none: unsigned)."""
+    env = {**clean_env(), **key_env}
     cmd = [sys.executable, "-m", "stream_od.cli", "publish", "--artifact", str(artifact),
            "--topic", topic, "--bootstrap-servers", bootstrap]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
@@ -78,25 +81,38 @@ def kdd_lines(path: Path, n: int) -> list[bytes]:
         return [line.rstrip(b"\n") for line in itertools.islice(fh, n)]
 
 
+def key_settings(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k.startswith("STREAM_OD_MODEL_") and "_KEY" in k}
+
+
 @pytest.mark.slow
 def test_dashboard_and_rules_match_a_live_scrape(kafka_bootstrap, new_topic, kdd_train_path,
                                                   trained_models, tmp_path, worker_series):
     input_topic = new_topic(partitions=2, prefix="deploy-in")
     alerts_topic = new_topic(prefix="deploy-alerts")
     dead_topic = new_topic(prefix="deploy-dead")
+    # A key pair made for this test, standing in for ./secrets: each side's environment names
+    # the file compose would mount for it.
+    key_dir = tmp_path / "secrets"
+    keys.generate(key_dir)
+    services = stack.compose()["services"]
+    compose_env = stack.compose_key_env(services["worker"], key_dir)
+    trainer_keys = key_settings(stack.compose_key_env(services["trainer"], key_dir))
+    assert set(trainer_keys) == {"STREAM_OD_MODEL_PRIVATE_KEY_FILE"}, trainer_keys
+    assert set(key_settings(compose_env)) == {"STREAM_OD_MODEL_PUBLIC_KEY_FILE"}, compose_env
+    other_dir = tmp_path / "other-secrets"
+    keys.generate(other_dir)
+    other_keys = {"STREAM_OD_MODEL_PRIVATE_KEY_FILE": str(other_dir / keys.PRIVATE_KEY_FILE)}
     # The models topic exactly as compose's kafka-setup creates it: the broker must accept the
     # settings, and the registry must work on such a topic.
-    services = stack.compose()["services"]
-    compose_env = stack.env_mapping(services["worker"]["environment"])
     setup = "\n".join(services["kafka-setup"]["command"])
     models_name = compose_env["STREAM_OD_MODEL_TOPIC"]
     models_topic = new_topic(partitions=stack.created_topics(setup)[models_name],
                              config=stack.created_topic_configs(setup)[models_name],
                              prefix="deploy-models")
-    key = compose_env["STREAM_OD_MODEL_SIGNING_KEY"]
     v1, v2 = trained_models
-    first = publish(v1, models_topic, kafka_bootstrap, key)
-    assert first["signed"] and first["offset"] == 0
+    first = publish(v1, models_topic, kafka_bootstrap, trainer_keys)
+    assert first["signatures"] == ["ed25519"] and first["offset"] == 0
     port = free_port()
     env = {**clean_env(), **compose_env,
            "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
@@ -164,17 +180,23 @@ def test_dashboard_and_rules_match_a_live_scrape(kafka_bootstrap, new_topic, kdd
                      "stream_od_batch_stage_seconds_bucket", "stream_od_batch_size_records_bucket"):
             assert f"{name}{{" in text and sample_value(text, name) > 0, name
 
-        # A second version, unsigned: refused, the worker keeps scoring with the first.
-        second = publish(v2, models_topic, kafka_bootstrap, None)
+        # A second version, unsigned, then signed with a key the worker does not trust:
+        # refused both times, and the worker keeps scoring with the first.
+        second = publish(v2, models_topic, kafka_bootstrap, {})
         assert not second["signed"] and second["version"] != first["version"]
-        deadline = time.monotonic() + 60
-        while labelled_value(get(f"{base}/metrics")[1], "stream_od_model_refusals_total",
-                             reason="unsigned") < 1:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                fail("an unsigned model was not refused (stream_od_model_refusals_total)")
-            time.sleep(0.5)
-        # The same version signed: taken into use at the next batch, with no restart.
-        publish(v2, models_topic, kafka_bootstrap, key)
+        forged = publish(v2, models_topic, kafka_bootstrap, other_keys)
+        assert forged["signatures"] == ["ed25519"]
+        for reason in ("unsigned", "bad_signature"):
+            deadline = time.monotonic() + 60
+            while labelled_value(get(f"{base}/metrics")[1], "stream_od_model_refusals_total",
+                                 reason=reason) < 1:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    fail(f"the model was not refused as {reason} "
+                         "(stream_od_model_refusals_total)")
+                time.sleep(0.5)
+        # The same version signed with the trainer's private key: taken into use at the next
+        # batch, with no restart.
+        publish(v2, models_topic, kafka_bootstrap, trainer_keys)
         deadline = time.monotonic() + 60
         for i in itertools.count():
             producer.produce(input_topic, value=kdd_lines(kdd_train_path, 1)[0], key=b"%d" % i)
@@ -187,7 +209,8 @@ def test_dashboard_and_rules_match_a_live_scrape(kafka_bootstrap, new_topic, kdd
                 fail("the worker did not swap to the signed second version within 60 s")
             time.sleep(0.5)
         assert f'version="{first["version"]}"' not in text
-        assert labelled_value(text, "stream_od_model_refusals_total", reason="unsigned") == 1
+        for reason in ("unsigned", "bad_signature"):
+            assert labelled_value(text, "stream_od_model_refusals_total", reason=reason) == 1
 
         proc.send_signal(signal.SIGTERM)
         grace = float(compose_env.get("STREAM_OD_SHUTDOWN_GRACE_S", "30"))
