@@ -146,6 +146,12 @@ class WorkerSettings(BaseSettings):
     model_source: Literal["path", "directory", "topic"] = "path"
     model_registry_dir: Path | None = Field(None, description="directory registry root")
     model_topic: str = Field("stream-od.models", min_length=1)
+    # The models reader assigns the topic's one partition itself and never joins its group or
+    # commits, but the client still looks the group up (DESCRIBE): a fixed id, so one LITERAL
+    # ACL covers it (docs/security.md).
+    model_reader_group_id: str | None = Field(
+        None, min_length=1, description="consumer group id of the models-topic reader "
+                                        "(default: <group_id>.models)")
     model_poll_interval_s: float = Field(10.0, gt=0, le=3600)
     # Who may publish: the Ed25519 public key of the publisher (it alone holds the private key),
     # or, weaker, an HMAC secret that every worker shares (so any worker could sign).  The

@@ -250,8 +250,11 @@ class Worker:
         """Back off after a failed batch; stop once it failed ``max_batch_attempts`` times in a
         row, naming what refused it (the next attempt would fail the same way)."""
         self._attempts += 1
-        cause = _cause(err, self._delivery_errors)
+        cause = _cause(err, self._delivery_errors, self._output_topics())
         if self._attempts >= self.settings.max_batch_attempts:
+            # The transaction's error may be only its state ("Erroneous state"): ask the
+            # broker whether a permission on an output topic is what is missing.
+            cause = self._missing_write() or cause
             raise FatalWorkerError(
                 f"a batch of {n} records failed {self._attempts} times in a row: {cause}; "
                 "stopping without committing it (nothing is lost: it is re-read on restart)",
@@ -261,6 +264,24 @@ class Worker:
                     "retrying in %.1f s", n, self._attempts, self.settings.max_batch_attempts,
                     cause, backoff)
         self._stop.wait(backoff)
+
+    def _missing_write(self) -> str | None:
+        """Which output topic this worker may no longer write to, asked of the broker (the
+        transaction error does not name the partition it was refused)."""
+        from stream_od.errors import ConfigError
+        from stream_od.kafka.topics import Need, check_access
+
+        needs = [Need("topic", t, "WRITE", "an output topic setting")
+                 for t in self._output_topics()]
+        try:
+            check_access(self.settings.client_config({}), needs)
+        except (ConfigError, KafkaException) as exc:
+            return str(exc)
+        return None
+
+    def _output_topics(self) -> list[str]:
+        s = self.settings
+        return [t for t in (s.alerts_topic, s.dead_letter_topic, s.scores_topic) if t]
 
     def _produce(self, topic: str, value: bytes | None, key: bytes | None,
                  headers: list[tuple[str, bytes]] | None = None) -> None:
@@ -287,7 +308,7 @@ class Worker:
             if self._delivery_errors:
                 topic, err = self._delivery_errors[0]
                 raise FatalWorkerError(f"{len(self._delivery_errors)} output records were not "
-                                       f"delivered (first: {_cause(err, [(topic, err)])}); not "
+                                       f"delivered (first: {_cause(err, [(topic, err)], [])}); not "
                                        "committing offsets, the batch will be re-processed")
             self.consumer.commit(offsets=offsets, asynchronous=False)
             return
@@ -490,11 +511,22 @@ def _fix(err: KafkaError, topic: str | None) -> str:
     return f"{err.str() or err.name()} ({fix})" if fix else str(err)
 
 
-def _cause(err: KafkaError, delivery_errors: list[tuple[str, KafkaError]]) -> str:
-    """Why a transaction failed: the first record a topic refused, if one did."""
-    if delivery_errors:
-        topic, derr = delivery_errors[0]
-        return f"topic {topic!r} refused {len(delivery_errors)} record(s): {_fix(derr, topic)}"
+_PURGED = frozenset({KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT})
+
+
+def _cause(err: KafkaError, delivery_errors: list[tuple[str, KafkaError]],
+           topics: Sequence[str]) -> str:
+    """Why a transaction failed, naming the topic that refused it: a record a topic refused
+    (records purged because the transaction was aborted are no cause), else the topic the
+    transaction error names (the broker refusing to add its partition to the transaction)."""
+    refused = [(t, e) for t, e in delivery_errors if e.code() not in _PURGED]
+    if refused:
+        topic, derr = refused[0]
+        return f"topic {topic!r} refused {len(refused)} record(s): {_fix(derr, topic)}"
+    text = err.str() or ""
+    named = next((t for t in sorted(topics, key=len, reverse=True) if t in text), None)
+    if named is not None:
+        return f"topic {named!r} refused the transaction: {_fix(err, named)}"
     return _fix(err, None)
 
 
@@ -508,6 +540,9 @@ def _fatal_message(err: KafkaError, settings: WorkerSettings) -> str:
         return (f"fenced: another worker with transactional id "
                 f"{clients.transactional_id(settings)!r} started; each worker needs its own "
                 f"instance_id (STREAM_OD_INSTANCE_ID). Not writing anything more. ({err})")
+    if err.code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+        return (f"transactional id {clients.transactional_id(settings)!r}: "
+                f"{_fix(err, None)}")
     return f"fatal Kafka error: {err}"
 
 

@@ -84,25 +84,21 @@ def _give_up(settings) -> None:
 def _start(settings):
     """Load and check everything the loop needs; raise ConfigError with what to fix."""
     from stream_od.errors import ConfigError
-    from stream_od.kafka.topics import missing_topics
+    from stream_od.kafka.clients import transactional_id
     from stream_od.metrics import Health, MetricsServer, WorkerMetrics
     from stream_od.worker import Worker
 
     metrics = WorkerMetrics()
+    _check_kafka(settings)
     model, watcher = _first_model(settings, metrics)
-    outputs = [settings.alerts_topic, settings.dead_letter_topic]
-    if settings.scores_topic:
-        outputs.append(settings.scores_topic)
-    missing = missing_topics(settings.client_config({}), [settings.input_topic, *outputs])
-    if missing:
-        raise ConfigError(f"topic(s) {missing} do not exist on {settings.bootstrap_servers}: "
-                          "create them (the demo and deploy/ show how) or fix the *_topic "
-                          "settings")
     health = Health(stale_after_s=max(30.0, 3 * settings.max_batch_wait_ms / 1000))
     try:
         worker = Worker(settings, model, metrics=metrics, health=health)
     except ValueError as exc:  # the schema cannot be served with these settings
         raise ConfigError(f"model {model.version} cannot be served: {exc}") from exc
+    if settings.processing_guarantee == "exactly_once":
+        log.info("transactional id %r (a secured cluster needs WRITE on it; docs/security.md)",
+                 transactional_id(settings))
     server = MetricsServer(metrics, health, settings.metrics_host, settings.metrics_port).start()
     log.info("model %s (%s, %d features, threshold %.6g); metrics on http://%s:%d/metrics",
              model.version, model.detector_kind, len(model.feature_names), model.threshold,
@@ -113,6 +109,32 @@ def _start(settings):
         log.info("watching %r for newer models every %.3g s", watcher.source,
                  settings.model_poll_interval_s)
     return worker, server, watcher
+
+
+def _check_kafka(settings) -> None:
+    """Before anything else: reach the brokers and authenticate, then check every topic and
+    group the worker uses, with the permission it needs on each (docs/security.md).  Raises
+    ConfigError that names the failure: credentials or TLS (librdkafka's reason), unreachable
+    brokers, a missing topic, or the missing ACLs, all of them at once.  The transactional id
+    cannot be checked without using it (fencing the previous instance): it is logged at start,
+    and init_transactions fails on it at once when WRITE on it is missing."""
+    from stream_od.kafka.topics import Need, check_access
+    from stream_od.registry.watcher import model_reader_group_id
+
+    def env(name: str) -> str:
+        return "STREAM_OD_" + name.upper()
+
+    needs = [Need("topic", settings.input_topic, "READ", env("input_topic")),
+             Need("group", settings.group_id, "READ", env("group_id")),
+             Need("topic", settings.alerts_topic, "WRITE", env("alerts_topic")),
+             Need("topic", settings.dead_letter_topic, "WRITE", env("dead_letter_topic"))]
+    if settings.scores_topic:
+        needs.append(Need("topic", settings.scores_topic, "WRITE", env("scores_topic")))
+    if settings.model_source == "topic":
+        needs += [Need("topic", settings.model_topic, "READ", env("model_topic")),
+                  Need("group", model_reader_group_id(settings), "DESCRIBE",
+                       env("model_reader_group_id"))]
+    check_access(settings.client_config({}), needs)
 
 
 def _first_model(settings, metrics):

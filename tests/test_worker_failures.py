@@ -150,6 +150,7 @@ def make_worker(monkeypatch):
         producer = made["producer"]
         w._assigned = {("in", 0)}
         monkeypatch.setattr(w._stop, "wait", lambda s: None)  # no real backoff sleeps
+        monkeypatch.setattr(w, "_missing_write", lambda: None)  # no broker to ask about ACLs
         monkeypatch.setattr(worker_module.time, "sleep", lambda s: None)
         return w, consumer, producer
     return make

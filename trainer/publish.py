@@ -48,6 +48,10 @@ def publish(artifact_dir, *, registry_dir=None, topic=None, bootstrap_servers="1
         raise ValueError("nowhere to publish: give a registry directory and/or a topic")
     if private_key == "env":
         private_key = keys.private_key_from_env()
+    registry = None
+    if topic is not None:  # credentials and permissions first: fail before any work
+        registry = TopicRegistry(topic, cli_kafka_config(bootstrap_servers))
+        registry.check_publish_access()
     src = pathlib.Path(artifact_dir)
     verified = verify_files(read_artifact(src), None, src.name)  # refuses a modified artifact
     art = build(verified)
@@ -67,7 +71,6 @@ def publish(artifact_dir, *, registry_dir=None, topic=None, bootstrap_servers="1
             DirectoryRegistry(registry_dir).publish(staged)
             out["registry_dir"] = str(registry_dir)
         if topic is not None:
-            registry = TopicRegistry(topic, cli_kafka_config(bootstrap_servers))
             _, out["offset"] = registry.publish(staged)
             out["topic"] = topic
     return out
@@ -94,6 +97,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--normal-only", action="store_true",
                    help="N counts records whose label header is normal; attacks are kept only "
                         "for the held-back evaluation batches")
+    g.add_argument("--group-id", default="stream-od.trainer", metavar="G",
+                   help="consumer group the --data-topic reader looks up (it never commits); a "
+                        "secured cluster needs DESCRIBE on it (default stream-od.trainer)")
     g = p.add_argument_group("quality gate and publishing")
     g.add_argument("--min-auroc", type=float, default=None, help="ROC AUC floor on the test batch")
     g.add_argument("--min-f1", type=float, default=None, help="F1 floor on the test batch")
@@ -111,9 +117,7 @@ def site_records(args: argparse.Namespace) -> list[dict]:
     by the schema's ``time_field`` since a topic's partitions interleave."""
     if bool(args.data) == bool(args.data_topic):
         raise ValueError("give exactly one of --data and --data-topic")
-    if args.data_topic or args.publish_topic:
-        from stream_od.config import cli_kafka_config
-        cli_kafka_config(args.bootstrap_servers)  # a bad STREAM_OD_KAFKA stops before training
+    check_kafka_before_training(args)
     if args.data:
         from trainer.readers import read_logs
 
@@ -125,27 +129,40 @@ def site_records(args: argparse.Namespace) -> list[dict]:
     from trainer.readers import sort_by_field
     from trainer.source import topic_records
 
-    records = topic_records(args.bootstrap_servers, args.data_topic, args.n_records)
+    records = topic_records(args.bootstrap_servers, args.data_topic, args.n_records,
+                            group_id=args.group_id)
     time_field = load_schema(args.schema).time_field
     print(f"train: read {len(records):,} records from {args.data_topic}"
           + (f", put in {time_field!r} order" if time_field else ""), file=sys.stderr)
     return sort_by_field(records, time_field) if time_field else records
 
 
+def check_kafka_before_training(args: argparse.Namespace) -> None:
+    """A bad ``STREAM_OD_KAFKA``, wrong credentials, or a ``--publish-topic`` this principal
+    cannot publish to stops ``train`` before it trains, not after (``--data-topic`` is checked
+    when it is read, which is before training too)."""
+    if not (args.data_topic or args.publish_topic):
+        return
+    from stream_od.config import cli_kafka_config
+    from stream_od.registry.topic import TopicRegistry
+
+    config = cli_kafka_config(args.bootstrap_servers)
+    if args.publish_topic:
+        TopicRegistry(args.publish_topic, config).check_publish_access()
+
+
 def training_data(args: argparse.Namespace, workdir: pathlib.Path) -> str:
     """The data file to train on: ``--data``, or ``--data-topic`` records written as KDD CSV."""
     if bool(args.data) == bool(args.data_topic):
         raise ValueError("give exactly one of --data and --data-topic")
-    if args.data_topic or args.publish_topic:
-        from stream_od.config import cli_kafka_config
-        cli_kafka_config(args.bootstrap_servers)  # a bad STREAM_OD_KAFKA stops before training
+    check_kafka_before_training(args)
     if args.data:
         return args.data
     from trainer.source import topic_to_kdd_file
 
     path = workdir / "records.csv"
     counts = topic_to_kdd_file(args.bootstrap_servers, args.data_topic, args.n_records,
-                               str(path), normal_only=args.normal_only)
+                               str(path), normal_only=args.normal_only, group_id=args.group_id)
     print(f"train: read {counts} from {args.data_topic}", file=sys.stderr)
     return str(path)
 

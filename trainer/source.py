@@ -9,6 +9,11 @@ since the reference protocol needs labels for the held-back threshold and test b
 for the held-back evaluation batches (the detector is always fitted on normal rows only).
 
 The records are written as a KDD CSV file, so training reads them exactly as it reads a file.
+
+Permissions (docs/security.md): READ on the topic and DESCRIBE on the consumer group
+``group_id`` (``--group-id``, default ``stream-od.trainer``).  The reader assigns the partitions
+itself and never joins the group or commits, but the client looks the group up; a fixed id lets
+one LITERAL ACL cover it.  Both are checked before the first record is read.
 """
 
 from __future__ import annotations
@@ -16,16 +21,31 @@ from __future__ import annotations
 import csv
 import os
 import time
-import uuid
+from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from stream_od.config import cli_kafka_config
+from stream_od.kafka.reader import explain_error
+from stream_od.kafka.topics import Need, check_access
 from stream_od.schema import KDD_COLUMNS
 
 LABEL_HEADER = "label"
 NORMAL = "normal"
+#: ``--group-id`` unless given: the consumer group the trainer's reader looks up.
+DEFAULT_GROUP = "stream-od.trainer"
+
+
+def checked_config(bootstrap_servers: str, topic: str, group_id: str) -> dict[str, Any]:
+    """The client settings (``STREAM_OD_KAFKA`` included), once the brokers have been reached
+    and the permissions checked: raises :class:`~stream_od.errors.ConfigError` naming what is
+    wrong (credentials, TLS, a missing topic, a missing ACL) before anything is read."""
+    config = cli_kafka_config(bootstrap_servers)
+    check_access(config, [Need("topic", topic, "READ", "--data-topic"),
+                          Need("group", group_id, "DESCRIBE", "--group-id")],
+                 bootstrap_setting="--bootstrap-servers")
+    return config
 
 
 def _fields(value: bytes) -> list[str]:
@@ -40,13 +60,14 @@ def _fields(value: bytes) -> list[str]:
 
 
 def topic_to_kdd_file(bootstrap_servers: str, topic: str, n_records: int, out_path: str, *,
-                      normal_only: bool = False, timeout: float = 120.0) -> dict[str, int]:
+                      normal_only: bool = False, timeout: float = 120.0,
+                      group_id: str = DEFAULT_GROUP) -> dict[str, int]:
     """Consume up to ``n_records`` (see the module doc) from the start of ``topic`` into
     ``out_path``; returns counts.  Stops at the topic's end as it was when the call began."""
     if n_records < 1:
         raise ValueError("--n-records must be >= 1")
-    consumer = Consumer({**cli_kafka_config(bootstrap_servers),  # + STREAM_OD_KAFKA (security)
-                         "group.id": f"stream-od-trainer-{uuid.uuid4().hex[:12]}",
+    consumer = Consumer({**checked_config(bootstrap_servers, topic, group_id),
+                         "group.id": group_id,
                          "enable.auto.commit": False, "auto.offset.reset": "earliest",
                          "isolation.level": "read_committed", "enable.partition.eof": False})
     counts = {"normal": 0, "attack": 0, "unlabelled": 0, "invalid": 0}
@@ -74,7 +95,7 @@ def topic_to_kdd_file(bootstrap_servers: str, topic: str, n_records: int, out_pa
                     raise TimeoutError(f"reading {topic}: {counts} after {timeout} s")
                 for msg in consumer.consume(num_messages=1000, timeout=0.5):
                     if msg.error() is not None:
-                        raise KafkaException(msg.error())
+                        raise KafkaException(explain_error(msg.error(), group_id))
                     if done():
                         break
                     if msg.offset() >= ends[msg.partition()]:
@@ -103,7 +124,7 @@ def topic_to_kdd_file(bootstrap_servers: str, topic: str, n_records: int, out_pa
 
 
 def topic_records(bootstrap_servers: str, topic: str, n_records: int, *,
-                  timeout: float = 120.0) -> list[dict]:
+                  timeout: float = 120.0, group_id: str = DEFAULT_GROUP) -> list[dict]:
     """Up to ``n_records`` JSON objects from the start of ``topic`` (sensor records: Zeek
     JSON, Suricata EVE), for training on a site's traffic.  A ``label`` header, when a record
     has one, becomes its ``label`` field; values that are not JSON objects are skipped and
@@ -114,8 +135,8 @@ def topic_records(bootstrap_servers: str, topic: str, n_records: int, *,
         raise ValueError("--n-records must be >= 1")
     out: list[dict] = []
     skipped = 0
-    for msg in read_to_end(bootstrap_servers, topic, timeout=timeout,
-                           config=cli_kafka_config(bootstrap_servers)):
+    for msg in read_to_end(bootstrap_servers, topic, timeout=timeout, group_id=group_id,
+                           config=checked_config(bootstrap_servers, topic, group_id)):
         try:
             rec = orjson.loads(msg.value() or b"")
         except orjson.JSONDecodeError:

@@ -5,6 +5,12 @@ One message per version: key = the version, value = the packed artifact
 of the value).  The topic has one partition, so offsets order the versions; compaction keeps
 the last message per version.  The latest version is the highest offset whose message
 verifies; a message that does not is refused and the one before it is tried.
+
+Permissions (docs/security.md): the publisher needs WRITE on the topic (and CREATE only to
+create it); a reader needs READ on the topic and DESCRIBE on its consumer group, ``group_id``,
+which is fixed (``<worker group>.models`` in a worker) so that one LITERAL ACL covers it: the
+reader assigns the partition itself and never joins the group or commits, but the client still
+looks up the group's coordinator.
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -20,6 +25,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
     Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from stream_od.errors import ConfigError
+from stream_od.kafka.topics import (Need, access_problems, connect, create_problem, grant_hint,
+                                    principal)
 from stream_od.registry.directory import check_version, manifest_version
 from stream_od.registry.errors import Refused, RegistryError
 from stream_od.registry.pack import MAX_PACKED_BYTES, pack, unpack_files
@@ -29,6 +37,8 @@ from stream_od.registry.verify import Verified, verify_files
 log = logging.getLogger("stream_od.registry")
 
 DEFAULT_TOPIC = "stream-od.models"
+#: The readers' consumer group when none is given (a worker passes ``<group_id>.models``).
+DEFAULT_READER_GROUP = "stream-od.models"
 VERSION_HEADER = "version"
 SHA256_HEADER = "sha256"
 # Room for the headers and the record batch around a value at the size limit.
@@ -90,24 +100,78 @@ def verify_message(msg: Message, key: Trust | bytes | None) -> Verified:
 
 
 class TopicRegistry:
-    def __init__(self, topic: str, client_config: dict[str, Any]):
-        """``client_config``: librdkafka settings shared by every client (bootstrap, security)."""
+    def __init__(self, topic: str, client_config: dict[str, Any], *,
+                 group_id: str = DEFAULT_READER_GROUP,
+                 bootstrap_setting: str = "--bootstrap-servers"):
+        """``client_config``: librdkafka settings shared by every client (bootstrap, security);
+        ``group_id``: the readers' consumer group; ``bootstrap_setting``: how messages name
+        the bootstrap address (the CLI option, or the worker's setting)."""
         self.topic = topic
         self.config = dict(client_config)
+        self.group_id = group_id
+        self.bootstrap_setting = bootstrap_setting
 
     def __repr__(self) -> str:
         return f"topic registry {self.topic}"
 
-    def ensure_topic(self, timeout: float = 30.0) -> None:
-        """Create the topic (1 partition, compacted, large enough messages) unless it exists."""
-        admin = AdminClient(self.config)
-        new = NewTopic(self.topic, num_partitions=1, replication_factor=-1, config={
+    def _new_topic(self) -> NewTopic:
+        return NewTopic(self.topic, num_partitions=1, replication_factor=-1, config={
             "cleanup.policy": "compact", "max.message.bytes": str(MESSAGE_BYTES)})
-        try:
-            admin.create_topics([new])[self.topic].result(timeout)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise RegistryError(f"cannot create topic {self.topic}: {exc}") from exc
+
+    def _exists(self, admin: AdminClient, timeout: float) -> bool:
+        """Whether the topic exists; raises :class:`ConfigError` when this principal may not
+        see it (the broker then does not say whether it exists)."""
+        meta = admin.list_topics(self.topic, timeout=timeout).topics.get(self.topic)
+        err = meta.error if meta is not None else None
+        if err is None:
+            return True
+        if err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            return False
+        who = principal(self.config)
+        if err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+            raise ConfigError(f"{who} is not authorized on models topic {self.topic!r}: "
+                              f"{grant_hint('WRITE', 'topic', self.topic, who)} to publish "
+                              "(and CREATE too if publish is to create it)")
+        raise RegistryError(f"models topic {self.topic}: {err}")
+
+    def check_publish_access(self, timeout: float = 10.0) -> None:
+        """Fail before anything is trained or packed if publishing cannot work: connect and
+        authenticate, then WRITE on the topic when it exists, or permission to create it when it
+        does not (checked without creating it).  Raises :class:`ConfigError`."""
+        admin = connect(self.config, timeout=timeout, bootstrap_setting=self.bootstrap_setting)
+        who = principal(self.config)
+        if self._exists(admin, timeout):
+            problems = access_problems(admin, who, [Need("topic", self.topic, "WRITE",
+                                                         "the models topic")], timeout=timeout)
+            if problems:
+                raise ConfigError("; ".join(problems))
+            return
+        problem = create_problem(admin, self._new_topic(), who, "the models topic",
+                                 timeout=timeout)
+        if problem:
+            raise ConfigError(problem)
+
+    def ensure_topic(self, timeout: float = 30.0) -> None:
+        """Create the topic (1 partition, compacted, large enough messages) unless it exists.
+        An existing topic needs no CREATE permission: it is looked up before anything is
+        created."""
+        admin = connect(self.config, timeout=min(timeout, 10.0),
+                        bootstrap_setting=self.bootstrap_setting)
+        if not self._exists(admin, timeout):
+            try:
+                admin.create_topics([self._new_topic()])[self.topic].result(timeout)
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.code() in (KafkaError.TOPIC_AUTHORIZATION_FAILED,
+                                  KafkaError.CLUSTER_AUTHORIZATION_FAILED):
+                    who = principal(self.config)
+                    raise ConfigError(
+                        f"models topic {self.topic!r} does not exist and {who} may not create "
+                        f"it: create it (1 partition, cleanup.policy=compact, max.message.bytes="
+                        f"{MESSAGE_BYTES}), or {grant_hint('CREATE', 'topic', self.topic, who)}"
+                    ) from None
+                if err.code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise RegistryError(f"cannot create topic {self.topic}: {exc}") from exc
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             meta = admin.list_topics(self.topic, timeout=5).topics.get(self.topic)
@@ -138,19 +202,25 @@ class TopicRegistry:
                          headers=[(VERSION_HEADER, version.encode()),
                                   (SHA256_HEADER, hashlib.sha256(value).hexdigest().encode())])
         remaining = producer.flush(timeout)
-        if remaining or result.get("err") is not None:
+        err = result.get("err")
+        if err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+            who = principal(self.config)
+            raise ConfigError(f"publishing {version}: {who} may not write to models topic "
+                              f"{self.topic!r}: {grant_hint('WRITE', 'topic', self.topic, who)}")
+        if remaining or err is not None:
             raise RegistryError(f"publishing {version} to {self.topic} failed: "
-                                f"{result.get('err') or 'not acknowledged in time'}")
+                                f"{err or 'not acknowledged in time'}")
         return version, int(result["offset"])
 
     def reader(self) -> "TopicReader":
-        return TopicReader(self.topic, self.config)
+        return TopicReader(self.topic, self.config, group_id=self.group_id)
 
 
-def _models_consumer(config: dict[str, Any]) -> Consumer:
-    """A group-less reader of the models topic, sized for messages at the size limit."""
+def _models_consumer(config: dict[str, Any], group_id: str) -> Consumer:
+    """A reader of the models topic that assigns its partition itself (it never joins
+    ``group_id`` nor commits), sized for messages at the size limit."""
     return Consumer({
-        **config, "group.id": f"stream-od-models-{uuid.uuid4().hex[:12]}",
+        **config, "group.id": group_id,
         "enable.auto.commit": False, "enable.auto.offset.store": False,
         "isolation.level": "read_committed", "enable.partition.eof": False,
         "fetch.max.bytes": MESSAGE_BYTES * 2, "max.partition.fetch.bytes": MESSAGE_BYTES,
@@ -162,15 +232,22 @@ class TopicReader:
     """Reads the models topic forward from its start; each :meth:`fetch` returns what arrived
     since the previous one (up to the high watermark at call time)."""
 
-    def __init__(self, topic: str, config: dict[str, Any]):
+    def __init__(self, topic: str, config: dict[str, Any], *,
+                 group_id: str = DEFAULT_READER_GROUP):
         self.topic = topic
         self.config = config
+        self.group_id = group_id
         self.tp = TopicPartition(topic, 0)
-        self.consumer = _models_consumer(config)
+        self.consumer = _models_consumer(config, group_id)
         self.consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
 
     def _high_watermark(self, timeout: float) -> int:
         meta = self.consumer.list_topics(self.topic, timeout=timeout).topics.get(self.topic)
+        if meta is not None and meta.error is not None \
+                and meta.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+            who = principal(self.config)
+            raise RegistryError(f"{who} is not authorized on models topic {self.topic}: "
+                                f"{grant_hint('READ', 'topic', self.topic, who)}")
         if meta is None or meta.error is not None:
             raise RegistryError(f"models topic {self.topic} not found "
                                 f"({meta.error if meta else 'no metadata'})")
@@ -197,11 +274,18 @@ class TopicReader:
                                         f"{timeout} s")
                 for msg in self.consumer.consume(num_messages=8, timeout=0.5):
                     if msg.error() is not None:
-                        raise RegistryError(f"reading {self.topic}: {msg.error()}")
+                        raise RegistryError(f"reading {self.topic}: {self._explain(msg.error())}")
                     yield msg
         except (RegistryError, KafkaException):
             self._rewind(start)
             raise
+
+    def _explain(self, err: KafkaError) -> str:
+        if err.code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
+            who = principal(self.config)
+            return (f"{who} is not authorized on the models reader's consumer group "
+                    f"{self.group_id!r}: {grant_hint('DESCRIBE', 'group', self.group_id, who)}")
+        return str(err)
 
     def _rewind(self, offset: int) -> None:
         try:
@@ -227,14 +311,14 @@ class TopicReader:
         """The message at ``offset`` again, from a short-lived consumer (the reader's own
         position stays where it is).  Raises :class:`Refused` if compaction removed it:
         the topic then holds a newer message for that version."""
-        consumer = _models_consumer(self.config)
+        consumer = _models_consumer(self.config, self.group_id)
         try:
             consumer.assign([TopicPartition(self.topic, 0, offset)])
             msg = consumer.poll(timeout)
             if msg is None:
                 raise RegistryError(f"reading {self.topic}@{offset}: nothing after {timeout} s")
             if msg.error() is not None:
-                raise RegistryError(f"reading {self.topic}@{offset}: {msg.error()}")
+                raise RegistryError(f"reading {self.topic}@{offset}: {self._explain(msg.error())}")
             if msg.offset() != offset:
                 raise Refused("malformed", f"{self.topic}@{offset}: compacted away since it "
                                            "was first read")

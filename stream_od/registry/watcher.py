@@ -26,12 +26,14 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from stream_od.artifact import Artifact
+from stream_od.kafka.topics import BOOTSTRAP_SETTING
 from stream_od.registry.directory import DirectoryRegistry
 from stream_od.registry.errors import Refused, RegistryError
 from stream_od.registry.loading import read_artifact
 from stream_od.registry.pack import MAX_PACKED_BYTES
 from stream_od.registry.signing import Trust, trust_from_settings
-from stream_od.registry.topic import TopicReader, TopicRegistry, verify_message
+from stream_od.registry.topic import (DEFAULT_READER_GROUP, TopicReader, TopicRegistry,
+                                      verify_message)
 from stream_od.registry.verify import Verified, build, verify_files
 
 log = logging.getLogger("stream_od.registry")
@@ -105,8 +107,9 @@ class TopicSource:
     KEEP = 3  # TopicReader.fetch's bound, for callers that list entries
 
     def __init__(self, topic: str, client_config: dict[str, Any], *, trust: Trust | None = None,
-                 pin: str | None = None):
-        self.registry = TopicRegistry(topic, client_config)
+                 pin: str | None = None, group_id: str = DEFAULT_READER_GROUP):
+        self.registry = TopicRegistry(topic, client_config, group_id=group_id,
+                                      bootstrap_setting=BOOTSTRAP_SETTING)
         self.trust, self.pin = trust, pin
         self._reader: TopicReader | None = None
 
@@ -143,8 +146,15 @@ def source_from_settings(settings) -> Source | None:
     if settings.model_source == "directory":
         return DirectorySource(settings.model_registry_dir, trust=trust, pin=pin)
     if settings.model_source == "topic":
-        return TopicSource(settings.model_topic, settings.client_config({}), trust=trust, pin=pin)
+        return TopicSource(settings.model_topic, settings.client_config({}), trust=trust, pin=pin,
+                           group_id=model_reader_group_id(settings))
     return None
+
+
+def model_reader_group_id(settings) -> str:
+    """The models reader's consumer group: ``model_reader_group_id``, else ``<group_id>.models``.
+    Fixed, not random, so that one LITERAL ACL (DESCRIBE on the group) lets it read."""
+    return getattr(settings, "model_reader_group_id", None) or f"{settings.group_id}.models"
 
 
 def _age(verified: Verified) -> dt.datetime:

@@ -1,4 +1,5 @@
-"""The project's broker script on a second, private broker: up, status, down.
+"""The project's broker script on a second, private broker: up, status, down.  Its secured mode
+runs in tests/integration/secured/ (the session's secured broker is started with it).
 
 ``up`` used to read the pid file's /proc cmdline while the child had not exec'd the JVM yet and
 call a starting broker dead; now the process writes its own pid and then becomes the JVM, and
@@ -43,3 +44,14 @@ def test_up_status_down_on_a_private_broker(tmp_path):
     assert down.returncode == 0, down.stderr
     assert script("status").returncode == 1
     assert not (tmp_path / "kafka").exists()
+
+
+@pytest.mark.parametrize("args", [["up", "--wipe"], ["up", "--secure"], ["status", "extra"],
+                                  ["restart"], []])
+def test_unknown_arguments_get_the_usage_and_touch_nothing(tmp_path, args):
+    env = {**os.environ, "STREAM_OD_KAFKA_DIR": str(tmp_path / "kafka")}
+    run = subprocess.run(["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True,
+                         timeout=30)
+    assert run.returncode == 2 and "usage:" in run.stderr and "--secured" in run.stderr
+    assert not (tmp_path / "kafka").exists()
+
