@@ -9,6 +9,7 @@ indicators); :func:`fit_schema` fits the categorical vocabularies on training re
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence, Union
@@ -184,9 +185,9 @@ class FeatureEncoder:
     def _categorical(self, f: Field, values: Column, X: np.ndarray, start: int,
                      rejected: dict[int, tuple[str, str]]) -> None:
         vocab = self._vocab[f.name]
-        other = len(vocab)
         keys = categorical_keys(f, values, rejected)
-        idx = np.fromiter((vocab.get(k, other) for k in keys), dtype=np.int64, count=len(keys))
+        idx = np.array(list(map(vocab.get, keys, itertools.repeat(len(vocab), len(keys)))),
+                       dtype=np.int64)
         X[np.arange(len(keys)), start + idx] = 1.0
 
 
@@ -243,6 +244,11 @@ def categorical_keys(f: Field, values: Column, rejected: dict[int, tuple[str, st
                      ) -> list[str]:
     """Vocabulary keys of a categorical column; a missing value takes the field's default
     (or is rejected), a value without a key (object, array) is rejected."""
+    types = set(map(type, values))
+    if types == {str}:  # the usual column: the values are the keys (C-level checks only)
+        return list(values)
+    if types == {int}:
+        return list(map(str, values))
     keys = list(map(category_key, values))
     if None not in keys:
         return keys  # type: ignore[return-value]
