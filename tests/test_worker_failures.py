@@ -11,8 +11,8 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from stream_od import worker as worker_module
 from stream_od.config import load_settings
 from stream_od.errors import EXIT_STUCK, EXIT_UNREACHABLE, FatalWorkerError
-from stream_od.schema import FeatureSchema
 from stream_od.worker import Worker
+from tests.test_worker import FakeModel
 
 
 class Msg:
@@ -122,18 +122,6 @@ class FakeProducer:
         return 0
 
 
-class Model:
-    version = "m-1"
-    detector_kind = "mahalanobis"
-    schema = FeatureSchema.numeric(("a", "b"))
-    feature_names = ("a", "b")
-    threshold = 10.0
-    metrics: dict = {}
-
-    def score_and_contributions(self, X):
-        return X.sum(axis=1), abs(X)
-
-
 @pytest.fixture
 def make_worker(monkeypatch):
     def make(**settings):
@@ -146,7 +134,8 @@ def make_worker(monkeypatch):
 
         monkeypatch.setattr(worker_module.clients, "make_consumer", lambda s: consumer)
         monkeypatch.setattr(worker_module.clients, "make_producer", make_producer)
-        w = Worker(load_settings(metrics_port=0, kafka_retry_timeout_s=0.5, **settings), Model())
+        w = Worker(load_settings(metrics_port=0, kafka_retry_timeout_s=0.5, **settings),
+                   FakeModel())
         producer = made["producer"]
         w._assigned = {("in", 0)}
         monkeypatch.setattr(w._stop, "wait", lambda s: None)  # no real backoff sleeps
