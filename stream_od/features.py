@@ -84,6 +84,8 @@ NON_FINITE = "non_finite"
 INVALID_TYPE = "invalid_type"
 
 _NUMBER = frozenset({int, float})
+_NUMBER_OR_NONE = frozenset({int, float, type(None)})
+_BOOL_OR_NONE = frozenset({bool, type(None)})
 _TRUE = frozenset({"T", "true", "True", "1"})
 _FALSE = frozenset({"F", "false", "False", "0"})
 
@@ -197,13 +199,16 @@ def _numbers(f: Field, values: Column, rejected: dict[int, tuple[str, str]]
     if isinstance(values, np.ndarray):
         return values.astype(np.float64, copy=True), None
     types = set(map(type, values))
-    if f.kind == "numeric" and types <= _NUMBER:
+    if types <= (_NUMBER_OR_NONE if f.kind == "numeric" else _BOOL_OR_NONE):
+        # numpy reads None as NaN, and a decoded JSON number is never NaN (NaN is no JSON), so
+        # NaN marks exactly the missing values: one C-level pass, even for columns with gaps.
         try:
-            return np.asarray(values, dtype=np.float64), None
-        except OverflowError:  # an integer beyond float range
+            x = np.asarray(values, dtype=np.float64)
+        except OverflowError:  # an integer beyond float range: the loop below says which
             pass
-    if f.kind == "boolean" and types <= {bool}:
-        return np.asarray(values, dtype=np.float64), None
+        else:
+            missing = np.isnan(x)
+            return x, (missing if missing.any() else None)
     n = len(values)
     x = np.zeros(n)
     missing = np.zeros(n, dtype=bool)

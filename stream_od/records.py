@@ -126,7 +126,7 @@ class RecordDecoder:
 
     def decode(self, values: Sequence[bytes | None],
                extra_bytes: Sequence[int] | None = None) -> DecodedBatch:
-        """``extra_bytes[i]``: the size of record ``i``'s key and headers, which count towards
+        """``extra_bytes[i]``: the size of record ``i``'s key, which counts towards
         ``max_record_bytes`` too (a small value with a 2 MB key is as large as any)."""
         n = len(values)
         rejected: list[Rejected] = []
@@ -280,7 +280,7 @@ def _not_csv(i: int, line: bytes, n_fields: int) -> Rejected:
 
 def _too_large(value: bytes | None, size: int, limit: int) -> str:
     v = len(value) if value else 0
-    extra = f" (value {v}, key and headers {size - v})" if size != v else ""
+    extra = f" (value {v}, key {size - v})" if size != v else ""
     return f"{size} bytes{extra} > max_record_bytes {limit}"
 
 

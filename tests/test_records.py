@@ -119,9 +119,9 @@ def test_numbers_beyond_orjson_in_unused_fields_do_not_reject_a_record():
     np.testing.assert_array_equal(out.X[0], expected_row())
 
 
-def test_key_and_headers_count_towards_the_record_size():
+def test_the_key_counts_towards_the_record_size():
     good = orjson.dumps(json_record())
     out = RecordDecoder(DEFAULT_FEATURES, max_record_bytes=4096).decode(
         [good, good], extra_bytes=[10, 2_000_000])
     assert out.rows.tolist() == [0]
-    assert out.rejected[0].reason == records.TOO_LARGE and "key and headers" in out.rejected[0].detail
+    assert out.rejected[0].reason == records.TOO_LARGE and "key" in out.rejected[0].detail

@@ -38,7 +38,7 @@ def poison(good: dict, anomalous: dict) -> list[tuple[str, bytes, bytes | None, 
         ("JSON object 1.48 MB", orjson.dumps({**good, "pad": "z" * 1_480_000}), b"k4", [],
          records.TOO_LARGE),
         ("invalid, 2 MB header", b"{not json", b"k5", [("trace", b"h" * 2 * MB)],
-         records.TOO_LARGE),
+         records.INVALID_JSON),  # its dead letter drops the header and says so
         ("invalid, 2 MB key", b"{not json", b"K" * 2 * MB, [], records.TOO_LARGE),
         ("valid, 2 MB key", good_b, b"Q" * 2 * MB, [], records.TOO_LARGE),
         ("anomalous, nested 300 deep", orjson.dumps(anomalous)[:-1] + b',"deep":'
@@ -106,3 +106,5 @@ def test_poison_records_never_stop_the_partition(
             assert value.startswith(m.value()), name
             if key is not None and len(key) > dl.SMALL_BYTES:
                 assert m.key() is None and h[dl.ORIGINAL_KEY_SIZE] == str(len(key)).encode()
+            if headers and dl.record_size(None, None, headers) > dl.SMALL_BYTES:
+                assert "trace" not in h and h[dl.ORIGINAL_HEADERS].startswith(b"1 headers")
