@@ -15,6 +15,7 @@ Each rejected record gets a machine-readable reason (the dead-letter topic's hea
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
@@ -84,9 +85,10 @@ def field_values(records: Sequence[dict], schema: FeatureSchema) -> list[list[An
     without that key, as a dotted path into nested objects (EVE's ``flow.bytes_toserver``).
     """
     columns = []
+    n = len(records)
     for f in schema.fields:
         path = f.path
-        col = [r.get(path) for r in records]
+        col = list(map(dict.get, records, itertools.repeat(path, n)))  # no Python frame per row
         if "." in path and None in col:
             parts = path.split(".")
             for i, v in enumerate(col):
