@@ -99,17 +99,6 @@ class Passthrough:
         self._stop.set()
 
 
-def is_sensor_log(paths: list[str]) -> bool:
-    from trainer.readers import detect_format
-
-    try:
-        for path in paths:
-            detect_format(path)
-    except ValueError:
-        return False
-    return True
-
-
 def sensor_stream(paths: list[str], artifact: Artifact, count: int) -> list[bytes]:
     """``count`` records of the logs as the worker receives them, in event-time order,
     repeated with ``ts`` moved on by the logs' span on each pass (so the order holds)."""
@@ -237,6 +226,8 @@ def main() -> int:
                    default="LogAppendTime", help="input topic's timestamps for the latency run")
     p.add_argument("--json", default=None, help="write the results here")
     args = p.parse_args()
+    from trainer.readers import is_sensor_log
+
     args.sensor = is_sensor_log(args.data)
 
     artifact = Artifact.load(args.artifact)

@@ -98,6 +98,14 @@ def field_values(records: Sequence[dict], schema: FeatureSchema) -> list[list[An
     return columns
 
 
+def field_value(record: dict, path: str) -> Any:
+    """One record's value at ``path``, found as :func:`field_values` finds it (``None`` when
+    absent)."""
+    if path in record:
+        return record[path]
+    return _nested(record, path.split("."))
+
+
 def _nested(obj: Any, parts: list[str]) -> Any:
     for p in parts:
         if type(obj) is not dict:

@@ -132,16 +132,11 @@ def _train_site(args: argparse.Namespace, out: pathlib.Path) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from stream_od.artifact import ArtifactError
-    from trainer.readers import detect_format
+    from trainer.readers import is_sensor_log
     from trainer.report import evaluate_artifact, evaluate_logs
 
+    logs = is_sensor_log(args.data)
     try:
-        try:
-            for p in args.data:
-                detect_format(p)
-            logs = True
-        except ValueError:
-            logs = False
         if logs:
             rep = evaluate_logs(args.artifact, args.data, args.out, plots=not args.no_plots,
                                 label_field=args.label_field)

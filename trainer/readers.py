@@ -156,6 +156,16 @@ def detect_format(path: PathLike) -> str:
     )
 
 
+def is_sensor_log(paths: Iterable[PathLike]) -> bool:
+    """Every path is a sensor log (Zeek TSV or JSON, Suricata EVE), by :func:`detect_format`."""
+    try:
+        for path in paths:
+            detect_format(path)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_fmt(fmt: str) -> str:
     if fmt not in FORMATS:
         raise ValueError(f"unknown log format {fmt!r}; expected 'auto' or one of {FORMATS}")
@@ -483,17 +493,11 @@ def sort_by_field(records: list[dict], path: str) -> list[dict]:
     """Records stably sorted by the time at ``path`` (a key, or a dotted path into nested
     objects; epoch seconds or ISO 8601), records without one last: for records that did not
     come from a file (a topic's partitions interleave)."""
-    def at(record: dict) -> object:
-        if path in record:
-            return record[path]
-        obj: object = record
-        for part in path.split("."):
-            obj = obj.get(part) if isinstance(obj, dict) else None
-        return obj
+    from stream_od.records import field_value
 
     keys = []
     for record in records:
-        seconds = _epoch_seconds(at(record))
+        seconds = _epoch_seconds(field_value(record, path))
         keys.append((1, 0.0) if seconds is None else (0, seconds))
     order = sorted(range(len(records)), key=keys.__getitem__)
     return [records[i] for i in order]

@@ -115,15 +115,9 @@ def sample_stream(data_path: str, *, count: int, attack_ratio: float, seed: int,
 def sensor_logs(paths: Sequence[str | os.PathLike]) -> bool:
     """True when every path is a sensor log, False when none is (KDD); mixing is an error,
     because one stream cannot hold records of two shapes."""
-    from trainer.readers import detect_format
+    from trainer.readers import is_sensor_log
 
-    found = []
-    for path in paths:
-        try:
-            detect_format(path)
-            found.append(True)
-        except ValueError:
-            found.append(False)
+    found = [is_sensor_log([path]) for path in paths]
     if all(found):
         return True
     if any(found):

@@ -29,12 +29,9 @@ def input_values(paths: Sequence[str | os.PathLike], schema_labels: Sequence[str
     """The wire bytes of every record in ``paths``: sensor logs (Zeek TSV or JSON, Suricata
     EVE) as JSON objects in event-time order, without their label fields; other files as their
     lines (KDD CSV)."""
-    from trainer.readers import detect_format, read_logs
+    from trainer.readers import is_sensor_log, read_logs
 
-    try:
-        for p in paths:
-            detect_format(p)
-    except ValueError:
+    if not is_sensor_log(paths):
         return [line for p in paths for line in _lines(p)]
     return wire_values(read_logs(paths).records, schema_labels)
 

@@ -18,6 +18,7 @@ the model will score tomorrow's traffic, not a shuffled sample of today's.
 
 from __future__ import annotations
 
+import collections
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -191,7 +192,7 @@ def train_site(cfg: SiteConfig, records: Sequence[dict], *, progress: bool = Tru
         "threshold_alert_rate": float(np.mean(thr_scores > det.threshold_)),
         # the spread of normal scores: severity grades the margin over the threshold in it
         "score_scale": float(np.subtract(*np.percentile(thr_scores, [75, 25]))) or None,
-        "refused_rows": _count(refused.values()),
+        "refused_rows": dict(collections.Counter(refused.values())),
     }
     if getattr(det, "n_epochs_", None):
         metrics["epochs_run"] = det.n_epochs_
@@ -204,10 +205,3 @@ def train_site(cfg: SiteConfig, records: Sequence[dict], *, progress: bool = Tru
                                     for k, v in det.get_params().items()}}
     return Artifact(detector=det, standardizer=std, schema=schema, metrics=metrics,
                     training=training)
-
-
-def _count(values) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return out
