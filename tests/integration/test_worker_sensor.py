@@ -24,9 +24,10 @@ ZEEK_UNSET = ("duration", "orig_bytes", "service")  # fields Zeek leaves out whe
 
 
 def stream_through_worker(stream: Encoded, path, env: dict[str, str], bootstrap: str,
-                          read_topic, log_path) -> tuple[dict[int, float], list]:
-    """Produce ``stream``, let one worker take all of it, stop it cleanly; returns the scores by
-    sequence number (each seen once on a read_committed reader) and the dead letters."""
+                          read_topic, log_path) -> np.ndarray:
+    """Produce ``stream``, let one worker take all of it, stop it cleanly; check that no record
+    was dead-lettered and each was scored once on a read_committed reader, and return the
+    scores in stream order."""
     env = {**env, "STREAM_OD_BOOTSTRAP_SERVERS": bootstrap, "STREAM_OD_ARTIFACT_PATH": str(path),
            "STREAM_OD_MAX_BATCH_RECORDS": "500"}
     with WorkerProcess(env, log_path).start() as worker:
@@ -39,7 +40,9 @@ def stream_through_worker(stream: Encoded, path, env: dict[str, str], bootstrap:
         seq = int(m.key())
         assert seq not in scores, f"record {seq} scored twice"
         scores[seq] = orjson.loads(m.value())["score"]
-    return scores, read_topic(env["STREAM_OD_DEAD_LETTER_TOPIC"])
+    assert read_topic(env["STREAM_OD_DEAD_LETTER_TOPIC"]) == []
+    assert sorted(scores) == list(range(len(stream)))
+    return np.array([scores[i] for i in range(len(stream))])
 
 
 def offline(artifact: Artifact, values: list[bytes]) -> np.ndarray:
@@ -60,12 +63,8 @@ def test_zeek_log_replay_scored_exactly_once_as_offline(
         assert any(name not in r for r in records), f"every record has {name!r}"
     assert not any("label" in r or "detailedlabel" in r for r in records)
 
-    scores, dead = stream_through_worker(stream, path, worker_topics, kafka_bootstrap,
-                                         read_topic, tmp_path / "worker.log")
-
-    assert dead == []
-    assert sorted(scores) == list(range(len(stream)))
-    got = np.array([scores[i] for i in range(len(stream))])
+    got = stream_through_worker(stream, path, worker_topics, kafka_bootstrap, read_topic,
+                                tmp_path / "worker.log")
     np.testing.assert_allclose(got, offline(artifact, stream.values), rtol=1e-6)
 
 
@@ -124,12 +123,8 @@ def test_suricata_eve_flows_scored_without_dead_letters(
     np.testing.assert_allclose(X[:, column],
                                np.log1p([r["flow"]["bytes_toserver"] for r in records]))
 
-    scores, dead = stream_through_worker(stream, path, worker_topics, kafka_bootstrap,
-                                         read_topic, tmp_path / "worker.log")
-
-    assert dead == []
-    assert sorted(scores) == list(range(len(stream)))
-    got = np.array([scores[i] for i in range(len(stream))])
+    got = stream_through_worker(stream, path, worker_topics, kafka_bootstrap, read_topic,
+                                tmp_path / "worker.log")
     np.testing.assert_allclose(got, offline(artifact, stream.values), rtol=1e-6)
 
 
@@ -152,10 +147,8 @@ def test_a_vaegmm_scores_zeek_records_in_the_worker_as_offline(
     path = art.save(tmp_path / "zeek-vaegmm")
     artifact = Artifact.load(path)
     stream = log_stream([zeek_replay_path], schema="zeek-conn", count=2_000)
-    scores, dead = stream_through_worker(stream, path, worker_topics, kafka_bootstrap,
-                                         read_topic, tmp_path / "worker.log")
-    assert dead == [] and sorted(scores) == list(range(len(stream)))
-    got = np.array([scores[i] for i in range(len(stream))])
+    got = stream_through_worker(stream, path, worker_topics, kafka_bootstrap, read_topic,
+                                tmp_path / "worker.log")
     want = offline(artifact, stream.values)
     close = np.abs(got - want) <= 1e-6 * np.maximum(np.abs(want), 1.0)
     assert close.mean() >= 0.99, np.flatnonzero(~close)
