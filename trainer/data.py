@@ -105,6 +105,19 @@ def frame_values(df: pd.DataFrame, schema: FeatureSchema) -> list:
     return columns
 
 
+def frame_matrix(df: pd.DataFrame, schema: FeatureSchema, what: str) -> np.ndarray:
+    """The table's feature matrix through ``schema``; a row the schema refuses is an error
+    (labelled KDD-style data is expected to be clean), named with ``what`` and the first row."""
+    from stream_od.features import FeatureEncoder
+
+    enc = FeatureEncoder(schema).encode(frame_values(df, schema), len(df))
+    if enc.rejected:
+        row, (reason, detail) = next(iter(enc.rejected.items()))
+        raise ValueError(f"{what}: {len(enc.rejected)} rows cannot be encoded by schema "
+                         f"{schema.name!r} (first, row {row}: {reason}: {detail})")
+    return enc.X
+
+
 def to_batch(df: pd.DataFrame, features=DEFAULT_FEATURES) -> Batch:
     features = tuple(features)
     missing = [f for f in features if f not in df.columns]

@@ -17,9 +17,10 @@ import numpy as np
 
 from stream_od.artifact import Artifact
 from stream_od.detector import detector_class
-from stream_od.features import FeatureEncoder, Standardizer, fit_schema
+from stream_od.features import Standardizer, fit_schema
 from stream_od.schema import DEFAULT_FEATURES, FeatureSchema, load_schema
-from trainer.data import Batch, frame_values, load_records, reference_protocol
+from trainer.data import (Batch, frame_matrix, frame_values, load_records,
+                          reference_protocol)
 from trainer.evaluate import classification_metrics
 
 
@@ -118,15 +119,9 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Artifact:
     rows = {part: getattr(proto, part).X[:, 0].astype(np.int64)
             for part in ("train", "threshold", "test")}
     schema = fit_schema(schema, frame_values(df.iloc[rows["train"]], schema))
-    encoder = FeatureEncoder(schema)
 
     def matrix(part: str) -> np.ndarray:
-        enc = encoder.encode(frame_values(df.iloc[rows[part]], schema), len(rows[part]))
-        if enc.rejected:
-            row, (reason, detail) = next(iter(enc.rejected.items()))
-            raise ValueError(f"{cfg.data}: {len(enc.rejected)} {part} rows cannot be encoded "
-                             f"by schema {schema.name!r} (first: {reason}: {detail})")
-        return enc.X
+        return frame_matrix(df.iloc[rows[part]], schema, f"{cfg.data} ({part} rows)")
 
     X_train_raw = matrix("train")
     std = Standardizer().fit(X_train_raw)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from stream_od.artifact import Artifact
-from trainer.data import Batch, create_outlier_batch, frame_values, load_records
+from trainer.data import Batch, create_outlier_batch, frame_matrix, load_records
 from trainer.evaluate import classification_metrics, per_attack_recall
 
 
@@ -90,12 +90,7 @@ def evaluate_artifact(artifact_dir: str | os.PathLike, data_path: str | os.PathL
     10 % attacks) and on every record of the file; writes report.json and PNGs."""
     art = Artifact.load(artifact_dir)
     df = load_records(data_path)
-    enc = art.encoder.encode(frame_values(df, art.schema), len(df))
-    if enc.rejected:
-        row, (reason, detail) = next(iter(enc.rejected.items()))
-        raise ValueError(f"{data_path}: {len(enc.rejected)} rows cannot be encoded by the "
-                         f"artifact's schema (first, row {row}: {reason}: {detail})")
-    data = Batch(X=enc.X, y=df["target"].to_numpy(np.int64),
+    data = Batch(X=frame_matrix(df, art.schema, str(data_path)), y=df["target"].to_numpy(np.int64),
                  attack=df["attack"].to_numpy(object), feature_names=art.feature_names)
     full_scores = art.score(data.X)
     report: dict[str, Any] = {
@@ -125,10 +120,9 @@ def evaluate_logs(artifact_dir: str | os.PathLike, paths: list[str],
     """Report on labelled sensor logs: ``roc_auc``, ``pr_auc``, ``alert_rate_normal``,
     ``recall`` and recall per detailed label at the artifact's threshold.  Rows labelled
     neither normal nor malicious (Background, Unknown) are counted and left out."""
-    from stream_od.records import field_values
     from trainer.labels import MALICIOUS, NORMAL, find_labels
     from trainer.readers import read_logs
-    from trainer.site import label_metrics
+    from trainer.site import encode, label_metrics
 
     art = Artifact.load(artifact_dir)
     table = read_logs(paths)
@@ -138,11 +132,11 @@ def evaluate_logs(artifact_dir: str | os.PathLike, paths: list[str],
         fields = ", ".join(art.schema.label_fields)
         raise ValueError(f"{', '.join(paths)}: no label field ({fields}): evaluate needs "
                          "labelled rows; use `stream-od score` on unlabelled data")
-    enc = art.encoder.encode(field_values(table.records, art.schema), len(table))
+    X, refused = encode(table.records, art.schema)
     ok = np.ones(len(table), dtype=bool)
-    ok[list(enc.rejected)] = False
+    ok[list(refused)] = False
     scores = np.full(len(table), np.nan)
-    scores[ok] = art.score(enc.X[ok])
+    scores[ok] = art.score(X[ok])
     normal = ok & (labels.kind == NORMAL)
     malicious = ok & (labels.kind == MALICIOUS)
     report: dict[str, Any] = {
@@ -157,7 +151,7 @@ def evaluate_logs(artifact_dir: str | os.PathLike, paths: list[str],
     out = _out_dir(artifact_dir, out_dir)
     if plots:
         keep = normal | malicious
-        batch = Batch(X=enc.X[keep], y=malicious[keep].astype(np.int64),
+        batch = Batch(X=X[keep], y=malicious[keep].astype(np.int64),
                       attack=labels.detail[keep], feature_names=art.feature_names)
         report["plots"] = _plots(out, art, batch, scores[keep])
     (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
