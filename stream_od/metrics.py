@@ -131,6 +131,10 @@ class WorkerMetrics:
                                   registry=r)
         self.transaction_aborts = Counter(f"{PREFIX}_transaction_aborts_total",
                                           "Aborted transactions by reason", ["reason"], registry=r)
+        self.producer_renewals = Counter(
+            f"{PREFIX}_producer_renewals_total",
+            "Transactional producers replaced after a transaction timed out (broker outage)",
+            registry=r)
         self.model = Info(f"{PREFIX}_model", "The model the worker scores with", registry=r)
         self.model_threshold = Gauge(f"{PREFIX}_model_threshold",
                                      "Alert threshold of the loaded model (score units)",

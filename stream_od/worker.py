@@ -25,6 +25,7 @@ from __future__ import annotations
 import collections
 import gc
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -66,7 +67,7 @@ class Scorer:
     policy: AlertPolicy
 
     @classmethod
-    def build(cls, model: Model, settings: WorkerSettings) -> "Scorer":
+    def build(cls, model: Model, settings: WorkerSettings) -> Scorer:
         """Raises ``ValueError`` when this worker cannot serve the model's feature schema."""
         decoder = RecordDecoder(model.schema, input_format=settings.input_format,
                                 max_record_bytes=settings.max_record_bytes)
@@ -110,6 +111,8 @@ class Worker:
         self._delivery_errors: list[tuple[str, KafkaError]] = []
         self._attempts = 0  # consecutive failed attempts at the current batch
         self._consumer_trouble: dict[int, float] = {}  # error code -> first seen (monotonic)
+        self._outage_since: float | None = None  # first batch lost to an unreachable broker
+        self._watchdog = CallWatchdog()
         self.producer = clients.make_producer(settings, on_error=self._on_delivery_error)
         self._set_model_metrics()
         self.health.model_loaded = True
@@ -128,7 +131,7 @@ class Worker:
     def run(self) -> None:
         s = self.settings
         if self.exactly_once:
-            self._retry(lambda: self.producer.init_transactions(30), "init_transactions")
+            self._retry(lambda: self.producer.init_transactions(30), "init_transactions", 30)
         self.consumer.subscribe([s.input_topic], on_assign=self._on_assign,
                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
         self.health.subscribed = True
@@ -224,11 +227,21 @@ class Worker:
                 raise FatalWorkerError(_fatal_message(err, self.settings)) from exc
             if not self.exactly_once:
                 raise
-            self._abort_and_rewind(messages)
             m.transaction_aborts.labels(_reason(err)).inc()
-            self._failed_attempt(n, err)
+            if err.retriable():
+                # The brokers went away mid-transaction.  A producer whose transactional call
+                # timed out can stay stuck on its lost coordinator (librdkafka #5456, #5511), so
+                # it is replaced: the new one's init_transactions fences it and has the broker
+                # abort its open transaction.
+                self._renew_producer()
+                self._rewind(messages)
+                self._waited_out(n, err)
+            else:
+                self._abort_and_rewind(messages)
+                self._failed_attempt(n, err)
             return BatchResult(n, 0, 0, 0, aborted=True)
         self._attempts = 0
+        self._outage_since = None
         t3 = time.perf_counter()
 
         m.batches.inc()
@@ -264,6 +277,24 @@ class Worker:
                     "retrying in %.1f s", n, self._attempts, self.settings.max_batch_attempts,
                     cause, backoff)
         self._stop.wait(backoff)
+
+    def _waited_out(self, n: int, err: KafkaError) -> None:
+        """A batch lost to the brokers being away (timed out, coordinator unavailable): retry it
+        for up to ``kafka_retry_timeout_s`` from the first such loss, then stop (exit 4).  This
+        is no stuck batch, so it does not count towards ``max_batch_attempts``."""
+        now = time.monotonic()
+        if self._outage_since is None:
+            self._outage_since = now
+        waited = now - self._outage_since
+        limit = self.settings.kafka_retry_timeout_s
+        if waited >= limit:
+            raise FatalWorkerError(
+                f"batches kept failing for {waited:.0f} s (kafka_retry_timeout_s={limit:g}): "
+                f"{err}; check that the brokers at {self.settings.bootstrap_servers} are up and "
+                "reachable", exit_code=EXIT_UNREACHABLE)
+        log.warning("batch of %d aborted, waiting for the brokers (%s); rewound to its first "
+                    "offsets, retrying (%.0f of %g s)", n, err, waited, limit)
+        self._stop.wait(1.0)
 
     def _missing_write(self) -> str | None:
         """Which output topic this worker may no longer write to, asked of the broker (the
@@ -313,9 +344,13 @@ class Worker:
             self.consumer.commit(offsets=offsets, asynchronous=False)
             return
         metadata = self.consumer.consumer_group_metadata()
-        self._retry(lambda: self.producer.send_offsets_to_transaction(offsets, metadata, 30),
-                    "send_offsets_to_transaction")
-        self._retry(lambda: self.producer.commit_transaction(60), "commit_transaction")
+        # Not retried in place: re-calling it after a timeout can block past its own timeout
+        # (librdkafka #5456); a retriable error aborts the batch, which is rewound and redone.
+        with self._watchdog.call("send_offsets_to_transaction", 30):
+            self.producer.send_offsets_to_transaction(offsets, metadata, 30)
+        # Retried in place: after a timed-out commit the broker may have committed, so aborting
+        # and redoing the batch could write it twice; librdkafka resumes the commit instead.
+        self._retry(lambda: self.producer.commit_transaction(60), "commit_transaction", 60)
 
     def _on_delivery_error(self, err: KafkaError, msg: Message) -> None:
         # Exactly-once: the failed record also fails commit_transaction, which aborts.
@@ -323,24 +358,42 @@ class Worker:
 
     def _abort_and_rewind(self, messages: Sequence[Message]) -> None:
         try:
-            self._retry(lambda: self.producer.abort_transaction(30), "abort_transaction")
+            self._retry(lambda: self.producer.abort_transaction(30), "abort_transaction", 30)
         except KafkaException as exc:
             if exc.args[0].fatal():
                 raise FatalWorkerError(_fatal_message(exc.args[0], self.settings)) from exc
             raise
+        self._rewind(messages)
+
+    def _rewind(self, messages: Sequence[Message]) -> None:
         for tp in _first_offsets(messages):
             if (tp.topic, tp.partition) in self._assigned:
                 self.consumer.seek(tp)
 
-    def _retry(self, call, what: str) -> None:
-        """``call()``, retrying a retriable error (broker down, coordinator moving) with
-        backoff for up to ``kafka_retry_timeout_s``; past that the worker stops (exit 4)."""
+    def _renew_producer(self) -> None:
+        """A new transactional producer with the same transactional id, initialised (which
+        fences the old one and aborts what it left open).  The old one is destroyed on a
+        daemon thread: destroying a producer stuck on its coordinator can block."""
+        holder = [self.producer]
+        holder[0].purge(in_queue=True, in_flight=True)
+        self.producer = clients.make_producer(self.settings, on_error=self._on_delivery_error)
+        self.metrics.producer_renewals.inc()
+        threading.Thread(target=_drop, args=(holder,), name="old-producer", daemon=True).start()
+        log.warning("replaced the transactional producer after a timed-out transaction; "
+                    "initialising the new one (this fences the old one)")
+        self._retry(lambda: self.producer.init_transactions(30), "init_transactions", 30)
+
+    def _retry(self, call, what: str, timeout_s: float) -> None:
+        """``call()`` (which gives up after ``timeout_s``), retrying a retriable error (broker
+        down, coordinator moving) with backoff for up to ``kafka_retry_timeout_s``; past that
+        the worker stops (exit 4)."""
         limit = self.settings.kafka_retry_timeout_s
         start = time.monotonic()
         attempt = 0
         while True:
             try:
-                call()
+                with self._watchdog.call(what, timeout_s):
+                    call()
                 return
             except KafkaException as exc:
                 err: KafkaError = exc.args[0]
@@ -446,6 +499,74 @@ class Worker:
     def _set_model_metrics(self) -> None:
         model = self.scorer.model
         self.metrics.set_model(model.version, model.detector_kind, float(model.threshold))
+
+
+class CallWatchdog:
+    """Ends the process when a blocking Kafka call outlives its own timeout by ``grace_s``.
+
+    librdkafka's transactional calls take a timeout, but some can block past it after a broker
+    outage (librdkafka #5456, #5511: a stale coordinator is never looked up again).  A worker
+    blocked there is alive, silent and scores nothing; exiting is safe under exactly-once (the
+    open transaction is aborted by the broker and the batch re-read), and the orchestrator's
+    restart brings a fresh producer.  The exit code is 4, as for an unreachable broker.
+    """
+
+    def __init__(self, grace_s: float = 60.0, exit=os._exit, watch: bool = True):
+        self.grace_s = grace_s
+        self._exit = exit
+        self._watch_thread = watch  # False: only check() ends the process (tests)
+        self._lock = threading.Lock()
+        self._current: tuple[str, float, float] | None = None  # what, started, deadline
+        self._thread: threading.Thread | None = None
+
+    class _Call:
+        def __init__(self, dog: CallWatchdog, what: str, timeout_s: float):
+            self.dog, self.what, self.timeout_s = dog, what, timeout_s
+
+        def __enter__(self) -> None:
+            self.dog._arm(self.what, self.timeout_s)
+
+        def __exit__(self, *exc) -> None:
+            with self.dog._lock:
+                self.dog._current = None
+
+    def call(self, what: str, timeout_s: float) -> CallWatchdog._Call:
+        return self._Call(self, what, timeout_s)
+
+    def _arm(self, what: str, timeout_s: float) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._current = (what, now, now + timeout_s + self.grace_s)
+            if self._thread is None and self._watch_thread:
+                self._thread = threading.Thread(target=self._watch, name="kafka-call-watchdog",
+                                                daemon=True)
+                self._thread.start()
+
+    def check(self, now: float | None = None) -> bool:
+        """True when the call in flight is past its deadline (then the process is ended)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            current = self._current
+        if current is None or now < current[2]:
+            return False
+        what, started, _ = current
+        log.critical("%s has blocked for %.0f s, past its own timeout and %g s of grace (a "
+                     "librdkafka producer that lost its coordinator); exiting so that a restart "
+                     "brings a fresh producer. Nothing is lost: the open transaction is aborted "
+                     "and its batch is read again.", what, now - started, self.grace_s)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        self._exit(EXIT_UNREACHABLE)
+        return True
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(1.0)
+            self.check()
+
+
+def _drop(holder: list) -> None:
+    holder.clear()  # the last reference: the client is destroyed on this thread
 
 
 def _freeze_heap() -> None:

@@ -4,6 +4,8 @@ never clear, fencing, and what /healthz says meanwhile."""
 
 from __future__ import annotations
 
+import itertools
+
 import orjson
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -121,6 +123,9 @@ class FakeProducer:
     def flush(self, t):
         return 0
 
+    def purge(self, in_queue=True, in_flight=True):
+        self.calls.append("purge")
+
 
 @pytest.fixture
 def make_worker(monkeypatch):
@@ -129,8 +134,10 @@ def make_worker(monkeypatch):
         made = {}
 
         def make_producer(s, on_error):
-            made["producer"] = FakeProducer(on_error)
-            return made["producer"]
+            producer = FakeProducer(on_error)
+            producer.fail = {k: list(v) for k, v in made.get("always_fail", {}).items()}
+            made.setdefault("producer", producer)
+            return producer
 
         monkeypatch.setattr(worker_module.clients, "make_consumer", lambda s: consumer)
         monkeypatch.setattr(worker_module.clients, "make_producer", make_producer)
@@ -141,6 +148,8 @@ def make_worker(monkeypatch):
         monkeypatch.setattr(w._stop, "wait", lambda s: None)  # no real backoff sleeps
         monkeypatch.setattr(w, "_missing_write", lambda: None)  # no broker to ask about ACLs
         monkeypatch.setattr(worker_module.time, "sleep", lambda s: None)
+        w.made = made  # type: ignore[attr-defined]
+        w._watchdog = worker_module.CallWatchdog(watch=False)  # fake clocks must not end pytest
         return w, consumer, producer
     return make
 
@@ -208,11 +217,40 @@ def test_health_fails_while_a_batch_keeps_failing(make_worker):
     assert w._attempts == 3 and not w.health.alive()
 
 
-def test_send_offsets_is_retried_through_a_short_outage(make_worker):
+def test_a_send_offsets_timeout_replaces_the_producer_and_redoes_the_batch(make_worker):
+    # The producer that timed out is not asked for more (librdkafka can block in it past any
+    # timeout); a new one with the same transactional id is initialised, which fences it.
+    w, consumer, producer = make_worker()
+    producer.fail["send_offsets"] = [retriable()]
+    assert w.process(batch()).aborted
+    assert w.producer is not producer and producer.calls[-1] == "purge"
+    assert "abort" not in producer.calls and w.producer.calls == ["init"]
+    assert w._attempts == 0 and consumer.seeks  # an outage is no stuck batch
+    assert not w.process(batch()).aborted and w.producer.calls[-1] == "commit"
+    assert w.metrics.producer_renewals._value.get() == 1
+
+
+def test_batches_lost_to_an_outage_past_the_bound_stop_the_worker_with_exit_4(
+        make_worker, monkeypatch):
     w, _, producer = make_worker()
-    producer.fail["send_offsets"] = [retriable(), retriable()]
-    assert not w.process(batch()).aborted
-    assert producer.calls.count("send_offsets") == 3 and producer.calls[-1] == "commit"
+    producer.fail["send_offsets"] = [retriable()]
+    w.made["always_fail"] = {"send_offsets": [retriable()]}
+    clock = itertools.count(0, 0.01)
+    monkeypatch.setattr(worker_module.time, "monotonic", lambda: float(next(clock)))
+    with pytest.raises(FatalWorkerError) as info:
+        for _ in range(1_000):
+            w.process(batch())
+    assert info.value.exit_code == EXIT_UNREACHABLE and "brokers" in str(info.value)
+
+
+def test_the_watchdog_ends_a_call_blocked_past_its_timeout_and_only_that():
+    exits: list[int] = []
+    dog = worker_module.CallWatchdog(grace_s=5, exit=exits.append, watch=False)
+    dog._current = ("send_offsets_to_transaction", 0.0, 35.0)  # armed at 0 s for 30 s + 5 s
+    assert not dog.check(now=34.0) and not exits
+    assert dog.check(now=36.0) and exits == [EXIT_UNREACHABLE]
+    dog._current = None
+    assert not dog.check(now=1e9)  # nothing in flight, nothing to end
 
 
 def test_an_outage_past_the_bound_stops_the_worker_with_exit_4(make_worker, monkeypatch):

@@ -8,9 +8,18 @@ import subprocess
 import threading
 import time
 
+import numpy as np
 import pytest
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+)
 
+from tests.integration.conftest import offline_scores
 from tests.integration.test_worker_crash import group_done
 from tests.integration.test_worker_stream import by_seq
 from tests.worker_support import WorkerProcess, metric_total
@@ -75,3 +84,49 @@ def test_an_output_topic_that_keeps_refusing_stops_the_worker_naming_it(
     assert code == 3, log
     assert f"topic {alerts!r} refused" in log and "max.message.bytes" in log, log
     assert read_topic(alerts) == []  # nothing half-written
+
+
+def test_an_output_topic_deleted_and_created_again_is_waited_out(
+        kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, read_topic, tmp_path):
+    """The scores topic is deleted mid-stream (what went there before is gone with it) and
+    created again: the worker waits, then every record is still scored exactly once: the
+    alerts topic, never deleted, holds each alert of the whole stream once."""
+    _, path = mahalanobis_artifact
+    env = {**worker_topics, "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+           "STREAM_OD_ARTIFACT_PATH": str(path), "STREAM_OD_MAX_BATCH_ATTEMPTS": "50",
+           "STREAM_OD_MAX_BATCH_RECORDS": "200"}
+    topic, group = env["STREAM_OD_INPUT_TOPIC"], env["STREAM_OD_GROUP_ID"]
+    scores_topic = env["STREAM_OD_SCORES_TOPIC"]
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    feeder = threading.Thread(target=produce, args=(kdd_stream,), daemon=True, kwargs=dict(
+        topic=topic, bootstrap_servers=kafka_bootstrap, rate=2_000.0))
+    with WorkerProcess(env, tmp_path / "w.log").start() as w:
+        feeder.start()
+        w.wait_for("stream_od_records_scored_total", 2_000)
+        for future in admin.delete_topics([scores_topic]).values():
+            future.result(30)
+        time.sleep(5)
+        deadline = time.monotonic() + 60
+        while True:  # the broker finishes deleting before it lets the name be used again
+            try:
+                for future in admin.create_topics([NewTopic(scores_topic, 1, 1)]).values():
+                    future.result(30)
+                break
+            except KafkaException:
+                assert time.monotonic() < deadline
+                time.sleep(1)
+        feeder.join(60)
+        deadline = time.monotonic() + 180
+        while not group_done(kafka_bootstrap, group, topic):
+            assert w.proc.poll() is None, w.log()
+            assert time.monotonic() < deadline, w.log()
+            time.sleep(0.5)
+        aborts = metric_total(w.metrics(), "stream_od_transaction_aborts_total")
+        assert w.terminate() == 0, w.log()
+    assert aborts >= 1  # the missing topic was noticed and waited out, not skipped
+    artifact, _ = mahalanobis_artifact
+    expected = np.flatnonzero(offline_scores(artifact, kdd_stream.values) > artifact.threshold)
+    alerted = sorted(int(m.key()) for m in read_topic(env["STREAM_OD_ALERTS_TOPIC"]))
+    assert alerted == expected.tolist()  # each alert of the whole stream, once
+    scores = by_seq(read_topic(scores_topic))  # fails on a duplicate
+    assert scores and max(scores) == len(kdd_stream) - 1  # scored to the end, into the new one
