@@ -345,7 +345,7 @@ def run_kdd(args) -> dict[str, Any]:
         seeds = args.kdd_seeds if method in NETWORKS else args.kdd_seeds[:1]
         for seed in seeds:
             cfg = TrainConfig(data=args.kdd_train_data, detector=method, seed=seed,
-                              n_train=args.kdd_n_train, schema="kdd99-full",
+                              n_train=args.kdd_n_train, schema=args.kdd_schema,
                               epochs=args.kdd_epochs if method in NETWORKS else None)
             art = train(cfg, progress=False)
             tb = art.metrics["test_batch"]
@@ -369,7 +369,7 @@ def run_kdd(args) -> dict[str, Any]:
             rows.append(row)
             _print_row(row)
     return {"train": args.kdd_train_data, "corrected": args.kdd_corrected_data,
-            "schema": "kdd99-full", "rows": rows}
+            "schema": args.kdd_schema, "rows": rows}
 
 
 # -- output ----------------------------------------------------------------------------------
@@ -415,8 +415,8 @@ def summary_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__,
+def parser(description: str = __doc__) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", required=True, help="write the rows here")
     p.add_argument("--quick", action="store_true",
@@ -445,11 +445,21 @@ def main(argv=None) -> int:
     p.add_argument("--kdd-methods", nargs="+", default=["vaegmm", "aegmm", "mahalanobis"])
     p.add_argument("--kdd-train-data", default=str(DATA / "kddcup.data_10_percent.gz"))
     p.add_argument("--kdd-corrected-data", default=str(DATA / "corrected.gz"))
+    p.add_argument("--kdd-schema", default="kdd99-full")
+    return p
+
+
+def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.quick_epochs = 5
     if args.quick:
         args.seeds, args.kdd_seeds = args.seeds[:1], args.kdd_seeds[:1]
         args.kdd_n_train, args.kdd_epochs = 20_000, 2
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse(parser(), argv)
     out: dict[str, Any] = {"config": dict(vars(args)), "threads": threads()}
     tables = []
     if not args.kdd_only:
@@ -460,7 +470,7 @@ def main(argv=None) -> int:
                       + summary_table(out["zeek"]["rows"], ZEEK_COLUMNS))
     if args.kdd or args.kdd_only:
         out["kdd"] = run_kdd(args)
-        tables.append(f"KDD reference protocol, kdd99-full, {args.kdd_n_train:,} training rows, "
+        tables.append(f"KDD reference protocol, {args.kdd_schema}, {args.kdd_n_train:,} training rows, "
                       f"{args.kdd_epochs} epochs\n"
                       + summary_table(out["kdd"]["rows"], KDD_COLUMNS))
     pathlib.Path(args.json).write_text(json.dumps(out, indent=2) + "\n")

@@ -12,6 +12,7 @@ import collections
 import itertools
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
@@ -112,6 +113,25 @@ def category_key(value: Any) -> str | None:
     return None
 
 
+def epoch_seconds(value: object) -> float | None:
+    """An event time as epoch seconds: a number, or an ISO 8601 string (UTC when it has no
+    offset); ``None`` when absent, non-finite or unparsable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+        return seconds if math.isfinite(seconds) else None
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    return None
+
+
 @dataclass
 class Encoded:
     """The matrix of a batch, and the rows that could not be encoded (first problem each)."""
@@ -133,7 +153,7 @@ class FeatureEncoder:
             raise SchemaError(f"schema {schema.name!r} is not fitted: its categorical "
                               "vocabularies come from training records (fit_schema)")
         self.schema = schema
-        self.feature_names = schema.feature_names
+        self.feature_names = schema.field_columns  # window columns: stream_od.windows
         self._slots: list[tuple[Field, int]] = []
         start = 0
         for f in schema.fields:

@@ -131,6 +131,12 @@ class WorkerMetrics:
                                   registry=r)
         self.transaction_aborts = Counter(f"{PREFIX}_transaction_aborts_total",
                                           "Aborted transactions by reason", ["reason"], registry=r)
+        self.window_keys = Gauge(f"{PREFIX}_window_keys",
+                                 "Keys (hosts) with traffic-window state held by this worker",
+                                 registry=r)
+        self.window_late_records = Counter(
+            f"{PREFIX}_window_late_records_total",
+            "Records whose key had been forgotten (later than the windows reach)", registry=r)
         self.producer_renewals = Counter(
             f"{PREFIX}_producer_renewals_total",
             "Transactional producers replaced after a transaction timed out (broker outage)",

@@ -24,8 +24,9 @@ import numpy as np
 import orjson
 
 from stream_od.features import (INVALID_TYPE, MISSING_FEATURE, NON_FINITE, NON_NUMERIC, Column,
-                                FeatureEncoder)
+                                Encoded, FeatureEncoder)
 from stream_od.schema import KDD_COLUMNS, FeatureSchema
+from stream_od.windows import TrafficWindows
 
 # Dead-letter reasons: small and stable, they are metric labels.
 TOO_LARGE = "too_large"
@@ -84,18 +85,19 @@ def field_values(records: Sequence[dict], schema: FeatureSchema) -> list[list[An
     A path is looked up as one key first (Zeek's flat ``id.orig_h``), then, for the records
     without that key, as a dotted path into nested objects (EVE's ``flow.bytes_toserver``).
     """
-    columns = []
+    return [path_values(records, f.path) for f in schema.fields]
+
+
+def path_values(records: Sequence[dict], path: str) -> list[Any]:
+    """The values at ``path`` across ``records``, found as :func:`field_values` finds them."""
     n = len(records)
-    for f in schema.fields:
-        path = f.path
-        col = list(map(dict.get, records, itertools.repeat(path, n)))  # no Python frame per row
-        if "." in path and None in col:
-            parts = path.split(".")
-            for i, v in enumerate(col):
-                if v is None:
-                    col[i] = _nested(records[i], parts)
-        columns.append(col)
-    return columns
+    col = list(map(dict.get, records, itertools.repeat(path, n)))  # no Python frame per row
+    if "." in path and None in col:
+        parts = path.split(".")
+        for i, v in enumerate(col):
+            if v is None:
+                col[i] = _nested(records[i], parts)
+    return col
 
 
 def field_value(record: dict, path: str) -> Any:
@@ -126,7 +128,12 @@ class RecordDecoder:
         self.feature_names = schema.feature_names
         self.input_format = input_format
         self.max_record_bytes = max_record_bytes
+        # Stateful: the windows remember the records decoded before (stream_od.windows).
+        self.windows = (TrafficWindows(schema.windows, schema.time_field)  # type: ignore[arg-type]
+                        if schema.windows else None)
         paths = [f.path for f in schema.fields]
+        if self.windows is not None:
+            paths += self.windows.paths
         missing = [p for p in paths if p not in KDD_COLUMNS]
         self.csv_supported = not missing
         if input_format == "csv" and missing:
@@ -158,7 +165,7 @@ class RecordDecoder:
         blocks: list[tuple[list[int], np.ndarray, set[int]]] = []
         if json_idx:
             good, objs = self._parse_json(values, json_idx, rejected)
-            blocks.append((good, *self._encode(good, field_values(objs, self.schema), rejected)))
+            blocks.append((good, *self._collect(good, self.encode_records(objs), rejected)))
             objects = dict(zip(good, objs))
         if csv_idx:
             if not self.csv_supported:
@@ -167,7 +174,8 @@ class RecordDecoder:
                                                               "does not fit this model's schema"))
             else:
                 good, columns = self._parse_csv(values, csv_idx, rejected)
-                blocks.append((good, *self._encode(good, columns, rejected)))
+                enc = self.encoder.encode(columns, len(good))
+                blocks.append((good, *self._collect(good, enc, rejected)))
         rows_list: list[int] = []
         X_parts: list[np.ndarray] = []
         for good, X, dropped in blocks:
@@ -188,10 +196,28 @@ class RecordDecoder:
         assert len(rows) + len(rejected) == n
         return DecodedBatch(X=X, rows=rows, rejected=rejected, _objects=objects, _values=values)
 
-    def _encode(self, good: list[int], columns: Sequence[Column],
-                rejected: list[Rejected]) -> tuple[np.ndarray, set[int]]:
-        """Encode the parsed records; the ones the encoder refuses join ``rejected``."""
-        enc = self.encoder.encode(columns, len(good))
+    def encode_records(self, records: Sequence[dict]) -> Encoded:
+        """Decoded records -> their rows of the matrix: the fields' columns, then the window
+        columns of the records the encoder kept, which join the windows in this order.  The
+        trainer, ``evaluate`` and ``score`` call this too, so they compute what the worker does.
+        """
+        n = len(records)
+        enc = self.encoder.encode(field_values(records, self.schema), n)
+        if self.windows is None:
+            return enc
+        keep = [i for i in range(n) if i not in enc.rejected] if enc.rejected else range(n)
+        kept = [records[i] for i in keep] if enc.rejected else records
+        W = self.windows.features({p: path_values(kept, p) for p in self.windows.paths},
+                                  len(kept))
+        X = np.zeros((n, enc.X.shape[1] + W.shape[1]))
+        X[:, :enc.X.shape[1]] = enc.X
+        X[list(keep), enc.X.shape[1]:] = W
+        return Encoded(X=X, rejected=enc.rejected)
+
+    @staticmethod
+    def _collect(good: list[int], enc: Encoded,
+                 rejected: list[Rejected]) -> tuple[np.ndarray, set[int]]:
+        """The encoded block, its refusals added to ``rejected``."""
         for j, (reason, detail) in enc.rejected.items():
             rejected.append(Rejected(good[j], reason, detail))
         return enc.X, {good[j] for j in enc.rejected}

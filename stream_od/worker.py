@@ -169,6 +169,7 @@ class Worker:
         with self._swap_lock:
             pending, self._pending_scorer = self._pending_scorer, None
         if pending is not None:
+            _keep_windows(self.scorer, pending)
             self.scorer = pending
             _freeze_heap()
             self.metrics.model_swaps.inc()
@@ -250,6 +251,10 @@ class Worker:
         m.batch_stage_seconds.labels("score").observe(t2 - t1)
         m.batch_stage_seconds.labels("commit").observe(t3 - t2)
         m.records_scored.inc(len(batch.rows))
+        windows = scorer.decoder.windows
+        if windows is not None:
+            m.window_keys.set(windows.keys_held)
+            m.window_late_records.inc(windows.take_late())
         if len(hit):
             for label, count in zip(*np.unique(severity, return_counts=True)):
                 m.alerts.labels(str(label)).inc(int(count))
@@ -563,6 +568,15 @@ class CallWatchdog:
         while True:
             time.sleep(1.0)
             self.check()
+
+
+def _keep_windows(current: Scorer, new: Scorer) -> None:
+    """A new model with the same window definition goes on with the windows as they are (a
+    model swap must not blank the traffic features); another definition starts empty."""
+    old, fresh = current.decoder.windows, new.decoder.windows
+    if old is not None and fresh is not None and (old.spec, old.time_field) == (
+            fresh.spec, fresh.time_field):
+        new.decoder.windows = old
 
 
 def _drop(holder: list) -> None:

@@ -42,10 +42,11 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import IO, Any
 
 import orjson
+
+from stream_od.features import epoch_seconds
 
 FORMATS = ("zeek-tsv", "zeek-json", "eve-json")
 ZEEK_FORMATS = ("zeek-tsv", "zeek-json")
@@ -497,7 +498,7 @@ def sort_by_field(records: list[dict], path: str) -> list[dict]:
 
     keys = []
     for record in records:
-        seconds = _epoch_seconds(field_value(record, path))
+        seconds = epoch_seconds(field_value(record, path))
         keys.append((1, 0.0) if seconds is None else (0, seconds))
     order = sorted(range(len(records)), key=keys.__getitem__)
     return [records[i] for i in order]
@@ -515,24 +516,7 @@ def event_time(record: dict, fmt: str) -> float | None:
         value = record.get("ts")
     else:
         raise ValueError(f"unknown log format {fmt!r}; expected one of {FORMATS}")
-    return _epoch_seconds(value)
-
-
-def _epoch_seconds(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-        return seconds if math.isfinite(seconds) else None
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp()
-    return None
+    return epoch_seconds(value)
 
 
 def label_columns(table: LogTable) -> tuple[str | None, str | None]:

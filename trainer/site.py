@@ -28,8 +28,8 @@ import numpy as np
 
 from stream_od.artifact import Artifact
 from stream_od.detector import detector_class
-from stream_od.features import FeatureEncoder, Standardizer, fit_schema
-from stream_od.records import field_values
+from stream_od.features import Standardizer, fit_schema
+from stream_od.records import RecordDecoder, field_values
 from stream_od.schema import FeatureSchema, load_schema
 from trainer.labels import MALICIOUS, NORMAL, NORMAL_LABELS, Labels, find_labels
 
@@ -140,8 +140,9 @@ def label_metrics(scores_normal: np.ndarray, scores_malicious: np.ndarray, thres
 
 
 def encode(records: Sequence[dict], schema: FeatureSchema) -> tuple[np.ndarray, dict[int, str]]:
-    """The records' matrix through the schema (the worker's code), and the rows it refused."""
-    enc = FeatureEncoder(schema).encode(field_values(records, schema), len(records))
+    """The records' matrix through the schema (the worker's code, window features included,
+    computed over ``records`` in the order given), and the rows it refused."""
+    enc = RecordDecoder(schema).encode_records(records)
     return enc.X, {r: reason for r, (reason, _) in enc.rejected.items()}
 
 

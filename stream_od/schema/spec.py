@@ -28,9 +28,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
 from stream_od.schema.fields import Field, SchemaError
+from stream_od.schema.windows import WindowSpec
 
 _KEYS = frozenset({"name", "description", "time_field", "label_fields", "fields",
-                   "format_version"})
+                   "format_version", "windows"})
 FORMAT_VERSION = 2  # 1 was {"names": [...]}: numeric fields only, every one required
 
 
@@ -43,6 +44,7 @@ class FeatureSchema:
     description: str = ""
     time_field: str | None = None
     label_fields: tuple[str, ...] = ()
+    windows: WindowSpec | None = None  # traffic-window features (stream_od.windows)
 
     def __post_init__(self) -> None:
         fields = tuple(self.fields)
@@ -62,6 +64,13 @@ class FeatureSchema:
                               "be a feature (the model must never see the ground truth)")
         object.__setattr__(self, "fields", fields)
         object.__setattr__(self, "label_fields", labels)
+        if self.windows is not None:
+            if not self.time_field:
+                raise SchemaError(f"schema {self.name!r}: windows need a time_field (the "
+                                  "records' event time)")
+            clash = sorted(set(self.windows.paths) & set(labels))
+            if clash:
+                raise SchemaError(f"schema {self.name!r}: windows read label field(s) {clash}")
         if self.fitted:
             names = self.feature_names
             dupes = sorted({n for n in names if names.count(n) > 1})
@@ -76,8 +85,13 @@ class FeatureSchema:
         return all(f.fitted for f in self.fields)
 
     @property
-    def feature_names(self) -> tuple[str, ...]:
+    def field_columns(self) -> tuple[str, ...]:
+        """The columns the fields produce (the window columns follow them)."""
         return tuple(c for f in self.fields for c in f.columns)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.field_columns + (self.windows.columns if self.windows else ())
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -109,6 +123,8 @@ class FeatureSchema:
         if self.label_fields:
             out["label_fields"] = list(self.label_fields)
         out["fields"] = [f.to_dict() for f in self.fields]
+        if self.windows is not None:
+            out["windows"] = self.windows.to_dict()
         return out
 
     @classmethod
@@ -133,9 +149,12 @@ class FeatureSchema:
         time_field = d.get("time_field")
         if time_field is not None and not isinstance(time_field, str):
             raise SchemaError(f"{source}: time_field is a field name")
+        windows = d.get("windows")
         return cls(fields=fields, name=str(d.get("name", "custom")),
                    description=str(d.get("description", "")), time_field=time_field,
-                   label_fields=tuple(labels))
+                   label_fields=tuple(labels),
+                   windows=None if windows is None else WindowSpec.from_dict(windows,
+                                                                             source=source))
 
     @classmethod
     def from_toml(cls, text: str, *, source: str = "schema") -> "FeatureSchema":

@@ -157,3 +157,36 @@ def test_a_vaegmm_scores_zeek_records_in_the_worker_as_offline(
     assert ((got > artifact.threshold) == (want > artifact.threshold))[clear].all()
     print(f"{close.sum()} of {len(got)} within 1e-6; max |difference| "
           f"{np.max(np.abs(got - want)):.2e}")
+
+
+@pytest.fixture(scope="session")
+def zeek_windows_artifact(tmp_path_factory) -> tuple[Artifact, Path]:
+    """Mahalanobis on zeek-conn-windows, trained on one day as ``stream-od train`` does."""
+    from tests.integration.conftest import ZEEK_TRAIN
+    from trainer.readers import read_logs
+    from trainer.site import SiteConfig, train_site
+
+    if not ZEEK_TRAIN.is_file():
+        pytest.skip(f"labelled Zeek conn log not found at {ZEEK_TRAIN}")
+    cfg = SiteConfig(data=[str(ZEEK_TRAIN)], schema="zeek-conn-windows",
+                     detector="mahalanobis", target_alert_rate=0.01)
+    art = train_site(cfg, read_logs([ZEEK_TRAIN]).records, progress=False, log=lambda _: None)
+    path = art.save(tmp_path_factory.mktemp("artifact") / "zeek-windows")
+    return Artifact.load(path), path
+
+
+def test_window_features_in_the_worker_equal_offline_scoring(
+        kafka_bootstrap, worker_topics, new_topic, zeek_windows_artifact, zeek_replay_path,
+        read_topic, tmp_path):
+    """One partition, so the worker sees the records in the file's order: its windows, carried
+    across its micro-batches, give the scores ``stream-od score`` gives, bit for bit."""
+    artifact, path = zeek_windows_artifact
+    assert artifact.schema.windows is not None
+    stream = log_stream([zeek_replay_path], schema="zeek-conn-windows")
+    env = {**worker_topics, "STREAM_OD_INPUT_TOPIC": new_topic(partitions=1, prefix="win")}
+    got = stream_through_worker(stream, path, env, kafka_bootstrap, read_topic,
+                                tmp_path / "worker.log")
+    np.testing.assert_array_equal(got, offline(artifact, stream.values))
+    count = artifact.schema.feature_names.index("win.src.count")
+    X = RecordDecoder(artifact.schema).encode_records([orjson.loads(v) for v in stream.values]).X
+    assert X[:, count].max() > np.log1p(10)  # the windows did fill: not a test of zeros
