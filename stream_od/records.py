@@ -23,8 +23,15 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import orjson
 
-from stream_od.features import (INVALID_TYPE, MISSING_FEATURE, NON_FINITE, NON_NUMERIC, Column,
-                                Encoded, FeatureEncoder)
+from stream_od.features import (
+    INVALID_TYPE,
+    MISSING_FEATURE,
+    NON_FINITE,
+    NON_NUMERIC,
+    Column,
+    Encoded,
+    FeatureEncoder,
+)
 from stream_od.schema import KDD_COLUMNS, FeatureSchema
 from stream_od.windows import TrafficWindows
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import math
+import sys
 from typing import Any, Sequence
 
 import numpy as np
@@ -131,13 +132,15 @@ class TrafficWindows:
         spec = self.spec
         out = np.empty((n, self.n_features))
         times = self._times(columns[self.time_field])
-        services = list(map(_joined, zip(*(columns[p] for p in spec.service))))
+        # Interned: a window holds up to `count` connections per key, most of them sharing a
+        # handful of services and peers; one string each instead of one per connection.
+        services = list(map(sys.intern, map(_joined, zip(*(columns[p] for p in spec.service)))))
         serrors = list(map(self._serror.__contains__, map(category_key, columns[spec.serror.field])))
         rerrors = list(map(self._rerror.__contains__, map(category_key, columns[spec.rerror.field])))
         width = len(FEATURES)
         for j, (role, state) in enumerate(zip(spec.roles, self._state)):
             keys = list(map(category_key, columns[role.key]))
-            peers = list(map(str, map(category_key, columns[role.peer])))
+            peers = list(map(sys.intern, map(str, map(category_key, columns[role.peer]))))
             entries = list(zip(times, services, peers, serrors, rerrors))
             self._role(state, keys, entries, out, j * width)
         if times:

@@ -138,6 +138,11 @@ class Worker:
         self.metrics.up.set(1)
         log.info("consuming %s as group %s (%s), model %s", s.input_topic, s.group_id,
                  s.processing_guarantee, self.scorer.model.version)
+        if self.scorer.decoder.windows is not None:
+            log.warning("the model's schema has traffic windows: they are exact only when each "
+                        "host's records reach this worker in order (one partition, or a topic "
+                        "keyed by host), and they start empty, so the first minutes after a "
+                        "start or a rebalance are scored with partial windows (docs/windows.md)")
         wait_s = s.max_batch_wait_ms / 1000.0
         last_lag = 0.0
         _freeze_heap()

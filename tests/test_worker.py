@@ -65,3 +65,27 @@ def test_a_broken_upstream_stops_the_worker_instead_of_draining_it():
     worker._check_invalid_ratio(60, 20)   # 30 / 120: fine
     with pytest.raises(FatalWorkerError, match="max_dead_letter_ratio"):
         worker._check_invalid_ratio(100, 90)  # 90 of the last 100 records: stop
+
+
+def test_a_model_swap_keeps_the_windows_when_their_definition_is_the_same():
+    from dataclasses import replace
+
+    from stream_od.schema import load_schema
+    from stream_od.worker import _keep_windows
+
+    base = load_schema("zeek-conn-windows")
+    schema = base.with_vocabularies({f.name: () for f in base.fields
+                                     if f.kind == "categorical"})
+    settings = load_settings()
+
+    def scorer(s):
+        model = FakeModel()
+        model.schema, model.feature_names = s, s.feature_names
+        return Scorer.build(model, settings)
+
+    current, same, other = (scorer(schema), scorer(schema),
+                            scorer(replace(schema, windows=replace(schema.windows, time_s=5.0))))
+    _keep_windows(current, same)
+    assert same.decoder.windows is current.decoder.windows
+    _keep_windows(current, other)
+    assert other.decoder.windows is not current.decoder.windows
