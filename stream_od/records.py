@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Hashable, Iterable, Literal, Sequence
 
 import numpy as np
 import orjson
@@ -31,6 +31,7 @@ from stream_od.features import (
     Column,
     Encoded,
     FeatureEncoder,
+    epoch_seconds,
 )
 from stream_od.schema import KDD_COLUMNS, FeatureSchema
 from stream_od.windows import TrafficWindows
@@ -135,12 +136,14 @@ class RecordDecoder:
         self.feature_names = schema.feature_names
         self.input_format = input_format
         self.max_record_bytes = max_record_bytes
-        # Stateful: the windows remember the records decoded before (stream_od.windows).
-        self.windows = (TrafficWindows(schema.windows, schema.time_field)  # type: ignore[arg-type]
-                        if schema.windows else None)
+        # Stateful: the windows remember the records decoded before (stream_od.windows), one
+        # set per stream (a partition in the worker; None for a file), so that a partition's
+        # windows depend on that partition's records alone and move with it.
+        self.windowed = schema.windows is not None
+        self.window_streams: dict[Hashable, TrafficWindows] = {}
         paths = [f.path for f in schema.fields]
-        if self.windows is not None:
-            paths += self.windows.paths
+        if schema.windows is not None:
+            paths += schema.windows.paths
         missing = [p for p in paths if p not in KDD_COLUMNS]
         self.csv_supported = not missing
         if input_format == "csv" and missing:
@@ -149,7 +152,8 @@ class RecordDecoder:
         self._csv_columns = [KDD_COLUMNS.index(p) for p in paths] if not missing else []
 
     def decode(self, values: Sequence[bytes | None],
-               extra_bytes: Sequence[int] | None = None) -> DecodedBatch:
+               extra_bytes: Sequence[int] | None = None,
+               streams: Sequence[Hashable] | None = None) -> DecodedBatch:
         """``extra_bytes[i]``: the size of record ``i``'s key, which counts towards
         ``max_record_bytes`` too (a small value with a 2 MB key is as large as any)."""
         n = len(values)
@@ -172,7 +176,9 @@ class RecordDecoder:
         blocks: list[tuple[list[int], np.ndarray, set[int]]] = []
         if json_idx:
             good, objs = self._parse_json(values, json_idx, rejected)
-            blocks.append((good, *self._collect(good, self.encode_records(objs), rejected)))
+            enc = self.encode_records(objs, None if streams is None else
+                                      [streams[i] for i in good])
+            blocks.append((good, *self._collect(good, enc, rejected)))
             objects = dict(zip(good, objs))
         if csv_idx:
             if not self.csv_supported:
@@ -203,23 +209,69 @@ class RecordDecoder:
         assert len(rows) + len(rejected) == n
         return DecodedBatch(X=X, rows=rows, rejected=rejected, _objects=objects, _values=values)
 
-    def encode_records(self, records: Sequence[dict]) -> Encoded:
+    @property
+    def windows(self) -> TrafficWindows | None:
+        """The windows of the single stream (a file, ``score``); ``None`` without windows."""
+        return self.windows_for(None) if self.windowed else None
+
+    def windows_for(self, stream: Hashable) -> TrafficWindows:
+        w = self.window_streams.get(stream)
+        if w is None:
+            w = self.window_streams[stream] = TrafficWindows(
+                self.schema.windows, self.schema.time_field)  # type: ignore[arg-type]
+        return w
+
+    def drop_windows(self, streams: Iterable[Hashable]) -> None:
+        """Forget the windows of streams (partitions) this decoder no longer reads."""
+        for stream in streams:
+            self.window_streams.pop(stream, None)
+
+    @property
+    def window_keys(self) -> int:
+        return sum(w.keys_held for w in self.window_streams.values())
+
+    def take_late(self) -> int:
+        return sum(w.take_late() for w in self.window_streams.values())
+
+    def encode_records(self, records: Sequence[dict],
+                       streams: Sequence[Hashable] | None = None) -> Encoded:
         """Decoded records -> their rows of the matrix: the fields' columns, then the window
-        columns of the records the encoder kept, which join the windows in this order.  The
+        columns of the records the encoder kept, which join their stream's windows (record
+        ``i`` is of stream ``streams[i]``; one stream when ``None``) in this order.  The
         trainer, ``evaluate`` and ``score`` call this too, so they compute what the worker does.
         """
         n = len(records)
         enc = self.encoder.encode(field_values(records, self.schema), n)
-        if self.windows is None:
+        if not self.windowed:
             return enc
-        keep = [i for i in range(n) if i not in enc.rejected] if enc.rejected else range(n)
-        kept = [records[i] for i in keep] if enc.rejected else records
-        W = self.windows.features({p: path_values(kept, p) for p in self.windows.paths},
-                                  len(kept))
-        X = np.zeros((n, enc.X.shape[1] + W.shape[1]))
+        keep = [i for i in range(n) if i not in enc.rejected]
+        by_stream: dict[Hashable, list[int]] = {}
+        for i in keep:
+            by_stream.setdefault(None if streams is None else streams[i], []).append(i)
+        width = len(self.schema.windows.columns)  # type: ignore[union-attr]
+        X = np.zeros((n, enc.X.shape[1] + width))
         X[:, :enc.X.shape[1]] = enc.X
-        X[list(keep), enc.X.shape[1]:] = W
+        for stream, rows in by_stream.items():
+            w = self.windows_for(stream)
+            kept = [records[i] for i in rows]
+            X[rows, enc.X.shape[1]:] = w.features({p: path_values(kept, p) for p in w.paths},
+                                                  len(kept))
         return Encoded(X=X, rejected=enc.rejected)
+
+    def restore_test(self, newest: bytes | None) -> Callable[[bytes | None], bool]:
+        """For rebuilding a partition's windows from its tail: a test that a record (its raw
+        value) lies before anything that can still be in the windows after the record
+        ``newest`` (the partition's last processed one).  With the partition's event times out
+        of order by at most ``lateness_s``, the windows rebuilt from the records after the last
+        such one equal the windows of an uninterrupted run (docs/windows.md)."""
+        spec = self.schema.windows
+        assert spec is not None and self.schema.time_field
+        time_field = self.schema.time_field
+        ts = _event_time(newest, time_field)
+        if ts is None:
+            return lambda value: False
+        cutoff = ts - max(spec.time_s, spec.horizon_s) - 3 * spec.lateness_s
+        return lambda value: (t := _event_time(value, time_field)) is not None and t < cutoff
 
     @staticmethod
     def _collect(good: list[int], enc: Encoded,
@@ -309,6 +361,15 @@ class RecordDecoder:
             except ValueError:  # one or more values are not numbers: let the encoder say which
                 columns.append([_float_or_text(b) for b in raw])
         return good, columns
+
+
+def _event_time(value: bytes | None, time_field: str) -> float | None:
+    """A raw JSON record's event time in epoch seconds (None when it has none)."""
+    try:
+        obj = orjson.loads(value) if value else None
+    except orjson.JSONDecodeError:
+        return None
+    return epoch_seconds(field_value(obj, time_field)) if type(obj) is dict else None
 
 
 def _not_csv(i: int, line: bytes, n_fields: int) -> Rejected:

@@ -138,11 +138,11 @@ class Worker:
         self.metrics.up.set(1)
         log.info("consuming %s as group %s (%s), model %s", s.input_topic, s.group_id,
                  s.processing_guarantee, self.scorer.model.version)
-        if self.scorer.decoder.windows is not None:
-            log.warning("the model's schema has traffic windows: they are exact only when each "
-                        "host's records reach this worker in order (one partition, or a topic "
-                        "keyed by host), and they start empty, so the first minutes after a "
-                        "start or a rebalance are scored with partial windows (docs/windows.md)")
+        if self.scorer.decoder.windowed:
+            log.warning("the model's schema has traffic windows: each partition's are computed "
+                        "from that partition's records, so a host's windows are whole only when "
+                        "all its records reach one partition (a topic keyed by that host; "
+                        "docs/windows.md)")
         wait_s = s.max_batch_wait_ms / 1000.0
         last_lag = 0.0
         _freeze_heap()
@@ -186,8 +186,10 @@ class Worker:
         m.records_consumed.inc(n)
 
         t0 = time.perf_counter()
-        batch = scorer.decoder.decode([msg.value() for msg in messages],
-                                      list(map(_extra_bytes, messages)))
+        decoder = scorer.decoder
+        batch = decoder.decode([msg.value() for msg in messages],
+                               list(map(_extra_bytes, messages)),
+                               list(map(_partition, messages)) if decoder.windowed else None)
         t1 = time.perf_counter()
         if len(batch.X):
             scores, contributions = scorer.model.score_and_contributions(batch.X)
@@ -256,10 +258,9 @@ class Worker:
         m.batch_stage_seconds.labels("score").observe(t2 - t1)
         m.batch_stage_seconds.labels("commit").observe(t3 - t2)
         m.records_scored.inc(len(batch.rows))
-        windows = scorer.decoder.windows
-        if windows is not None:
-            m.window_keys.set(windows.keys_held)
-            m.window_late_records.inc(windows.take_late())
+        if decoder.windowed:
+            m.window_keys.set(decoder.window_keys)
+            m.window_late_records.inc(decoder.take_late())
         if len(hit):
             for label, count in zip(*np.unique(severity, return_counts=True)):
                 m.alerts.labels(str(label)).inc(int(count))
@@ -376,9 +377,47 @@ class Worker:
         self._rewind(messages)
 
     def _rewind(self, messages: Sequence[Message]) -> None:
-        for tp in _first_offsets(messages):
-            if (tp.topic, tp.partition) in self._assigned:
-                self.consumer.seek(tp)
+        firsts = [tp for tp in _first_offsets(messages)
+                  if (tp.topic, tp.partition) in self._assigned]
+        for tp in firsts:
+            self.consumer.seek(tp)
+        if self.scorer.decoder.windowed:
+            # The windows took in the aborted batch: rebuild them up to its first offsets, so
+            # that redoing it does not count its records twice.
+            self._restore_windows(firsts)
+
+    def _restore_windows(self, partitions: Sequence[TopicPartition]) -> None:
+        """Rebuild the traffic windows of ``partitions`` from their records before each one's
+        offset (the committed one, or a rewound batch's first), before scoring from there:
+        scores after a start, a rebalance or an abort equal an uninterrupted run's."""
+        from stream_od.kafka import tail
+
+        decoder = self.scorer.decoder
+        config = clients.consumer_config(self.settings)
+        config.pop("group.instance.id", None)
+        config["group.id"] = f"{self.settings.group_id}.restore"  # assigns only, never commits
+        for tp in partitions:
+            stream = (tp.topic, tp.partition)
+            decoder.drop_windows([stream])
+            if tp.offset <= 0:
+                continue  # nothing before it: the windows start empty, as they did then
+            t0 = time.perf_counter()
+            try:
+                newest = tail.last_value(config, tp, tp.offset)
+                values = tail.read_tail(config, tp, tp.offset, decoder.restore_test(newest),
+                                        timeout_s=self.settings.kafka_retry_timeout_s)
+            except (KafkaException, TimeoutError) as exc:
+                raise FatalWorkerError(
+                    f"could not read back {tp.topic}[{tp.partition}] to rebuild its traffic "
+                    f"windows: {exc}; the worker needs READ on its input topic and the brokers "
+                    "reachable", exit_code=EXIT_UNREACHABLE) from exc
+            for start in range(0, len(values), 10_000):
+                chunk = values[start:start + 10_000]
+                decoder.decode(chunk, streams=[stream] * len(chunk))  # the windows, not scores
+            self.metrics.window_restored_records.inc(len(values))
+            log.info("rebuilt the windows of %s[%d] from its %d records before offset %d in "
+                     "%.1f s", tp.topic, tp.partition, len(values), tp.offset,
+                     time.perf_counter() - t0)
 
     def _renew_producer(self) -> None:
         """A new transactional producer with the same transactional id, initialised (which
@@ -468,6 +507,8 @@ class Worker:
 
     def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
         self.metrics.rebalances.labels("assign").inc()
+        if self.scorer.decoder.windowed and partitions:
+            self._restore_windows(consumer.committed(partitions, timeout=30))
         self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
         self.metrics.assigned_partitions.set(len(self._assigned))
         log.info("assigned %s", sorted(p for _, p in ((tp.topic, tp.partition) for tp in partitions)))
@@ -484,6 +525,7 @@ class Worker:
         self.metrics.rebalances.labels(kind).inc()
         gone = {(tp.topic, tp.partition) for tp in partitions}
         self._assigned -= gone
+        self.scorer.decoder.drop_windows(gone)
         self.metrics.assigned_partitions.set(len(self._assigned))
         for topic in {t for t, _ in gone}:
             self.metrics.clear_lag(topic, [p for t, p in gone if t == topic])
@@ -578,10 +620,10 @@ class CallWatchdog:
 def _keep_windows(current: Scorer, new: Scorer) -> None:
     """A new model with the same window definition goes on with the windows as they are (a
     model swap must not blank the traffic features); another definition starts empty."""
-    old, fresh = current.decoder.windows, new.decoder.windows
-    if old is not None and fresh is not None and (old.spec, old.time_field) == (
-            fresh.spec, fresh.time_field):
-        new.decoder.windows = old
+    old, fresh = current.decoder.schema, new.decoder.schema
+    if old.windows is not None and (old.windows, old.time_field) == (fresh.windows,
+                                                                     fresh.time_field):
+        new.decoder.window_streams = current.decoder.window_streams
 
 
 def _drop(holder: list) -> None:
@@ -606,6 +648,10 @@ _NEVER_CLEARS = frozenset({
     KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED,
     KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._AUTHENTICATION,
 })
+
+
+def _partition(msg: Message) -> tuple[str, int]:
+    return (msg.topic(), msg.partition())
 
 
 def _extra_bytes(msg: Message) -> int:

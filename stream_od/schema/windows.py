@@ -10,6 +10,7 @@ computed from the stream (:mod:`stream_od.windows` computes them, the same code 
     time_s = 2.0                  # the time window: connections of the key in the last 2 s
     count = 100                   # the connection window: the key's last 100 connections ...
     horizon_s = 3600.0            # ... that started at most this long before the current one
+    lateness_s = 60.0             # how far event times may run out of order in a partition
     service = ["proto", "id.resp_p"]          # what "the same service" compares
     serror = { field = "conn_state", values = ["S0", "S1", "S2", "S3"] }
     rerror = { field = "conn_state", values = ["REJ"] }
@@ -35,7 +36,8 @@ COUNT_FEATURES = ("n_count", "n_serror_rate", "n_rerror_rate", "n_same_srv_rate"
 FEATURES = TIME_FEATURES + COUNT_FEATURES
 PREFIX = "win"
 
-_KEYS = frozenset({"time_s", "count", "horizon_s", "service", "serror", "rerror", "roles"})
+_KEYS = frozenset({"time_s", "count", "horizon_s", "lateness_s", "service", "serror", "rerror",
+                   "roles"})
 _ROLE_KEYS = frozenset({"name", "key", "peer"})
 
 
@@ -80,6 +82,7 @@ class WindowSpec:
     time_s: float = 2.0
     count: int = 100
     horizon_s: float = 3600.0
+    lateness_s: float = 60.0  # how far event times may run out of order (restore, docs)
 
     def __post_init__(self) -> None:
         if not self.roles:
@@ -90,6 +93,8 @@ class WindowSpec:
         if not (0 < self.time_s <= 86_400) or not (0 < self.horizon_s <= 7 * 86_400):
             raise SchemaError("windows: time_s and horizon_s are positive seconds (at most a "
                               "day and a week)")
+        if not (0 <= self.lateness_s <= 86_400):
+            raise SchemaError("windows: lateness_s is seconds, from 0 to a day")
         if not (1 <= self.count <= 100_000):
             raise SchemaError("windows: count is between 1 and 100000 connections")
         if not self.service:
@@ -111,6 +116,7 @@ class WindowSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"time_s": self.time_s, "count": self.count, "horizon_s": self.horizon_s,
+                "lateness_s": self.lateness_s,
                 "service": list(self.service), "serror": self.serror.to_dict(),
                 "rerror": self.rerror.to_dict(),
                 "roles": [{"name": r.name, "key": r.key, "peer": r.peer} for r in self.roles]}
@@ -137,7 +143,8 @@ class WindowSpec:
                        serror=ErrorRule.from_dict(d.get("serror"), f"{where}.serror"),
                        rerror=ErrorRule.from_dict(d.get("rerror"), f"{where}.rerror"),
                        time_s=float(d.get("time_s", 2.0)), count=int(d.get("count", 100)),
-                       horizon_s=float(d.get("horizon_s", 3600.0)))
+                       horizon_s=float(d.get("horizon_s", 3600.0)),
+                       lateness_s=float(d.get("lateness_s", 60.0)))
         except (TypeError, ValueError) as exc:
             if isinstance(exc, SchemaError):
                 raise SchemaError(f"{source}: {exc}") from None

@@ -85,3 +85,18 @@ def zeek_mahalanobis_artifact(tmp_path_factory) -> tuple[Artifact, Path]:
     art = train_site(cfg, read_logs([ZEEK_TRAIN]).records, progress=False, log=lambda _: None)
     path = art.save(tmp_path_factory.mktemp("artifact") / "zeek-mahalanobis")
     return Artifact.load(path), path
+
+
+@pytest.fixture(scope="session")
+def zeek_windows_artifact(tmp_path_factory) -> tuple[Artifact, Path]:
+    """Mahalanobis on zeek-conn-windows, trained on one day as ``stream-od train`` does."""
+    from trainer.readers import read_logs
+    from trainer.site import SiteConfig, train_site
+
+    if not ZEEK_TRAIN.is_file():
+        pytest.skip(f"labelled Zeek conn log not found at {ZEEK_TRAIN}")
+    cfg = SiteConfig(data=[str(ZEEK_TRAIN)], schema="zeek-conn-windows",
+                     detector="mahalanobis", target_alert_rate=0.01)
+    art = train_site(cfg, read_logs([ZEEK_TRAIN]).records, progress=False, log=lambda _: None)
+    path = art.save(tmp_path_factory.mktemp("artifact") / "zeek-windows")
+    return Artifact.load(path), path

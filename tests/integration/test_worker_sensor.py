@@ -159,22 +159,6 @@ def test_a_vaegmm_scores_zeek_records_in_the_worker_as_offline(
           f"{np.max(np.abs(got - want)):.2e}")
 
 
-@pytest.fixture(scope="session")
-def zeek_windows_artifact(tmp_path_factory) -> tuple[Artifact, Path]:
-    """Mahalanobis on zeek-conn-windows, trained on one day as ``stream-od train`` does."""
-    from tests.integration.conftest import ZEEK_TRAIN
-    from trainer.readers import read_logs
-    from trainer.site import SiteConfig, train_site
-
-    if not ZEEK_TRAIN.is_file():
-        pytest.skip(f"labelled Zeek conn log not found at {ZEEK_TRAIN}")
-    cfg = SiteConfig(data=[str(ZEEK_TRAIN)], schema="zeek-conn-windows",
-                     detector="mahalanobis", target_alert_rate=0.01)
-    art = train_site(cfg, read_logs([ZEEK_TRAIN]).records, progress=False, log=lambda _: None)
-    path = art.save(tmp_path_factory.mktemp("artifact") / "zeek-windows")
-    return Artifact.load(path), path
-
-
 def test_window_features_in_the_worker_equal_offline_scoring(
         kafka_bootstrap, worker_topics, new_topic, zeek_windows_artifact, zeek_replay_path,
         read_topic, tmp_path):

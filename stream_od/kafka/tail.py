@@ -1,0 +1,96 @@
+"""Reading back the recent past of a partition, for state that is rebuilt before scoring.
+
+A worker that takes over a partition (start, restart, rebalance) must rebuild the traffic
+windows of that partition's keys before it scores its next record, or its first scores differ
+from an uninterrupted run's.  The windows reach a bounded time back, so the records that matter
+are the partition's last ones before the committed offset, back to the first one that is older
+than the windows reach.  This module finds and reads them; what "older" means is the caller's
+(``is_old``), so it knows nothing of windows, and the windows nothing of Kafka.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+CHUNK = 5_000  # records read per step backwards
+
+
+def read_range(consumer: Consumer, tp: TopicPartition, start: int, end: int,
+               timeout_s: float) -> list[tuple[int, bytes | None]]:
+    """(offset, value) of the committed records of ``tp`` in ``[start, end)``, in order."""
+    if start >= end:
+        return []
+    consumer.assign([TopicPartition(tp.topic, tp.partition, start)])
+    out: list[tuple[int, bytes | None]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            for msg in consumer.consume(num_messages=1_000, timeout=0.5):
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        return out
+                    raise KafkaException(err)
+                if msg.offset() >= end:
+                    return out
+                out.append((msg.offset(), msg.value()))
+            # Transaction markers take offsets too: past the last record before `end`, the
+            # position reaches `end` without a record to show for it.
+            position = consumer.position([TopicPartition(tp.topic, tp.partition)])[0].offset
+            if position >= end:
+                return out
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {tp.topic}[{tp.partition}] offsets {start}-{end} "
+                                   f"took over {timeout_s:g} s")
+    finally:
+        consumer.unassign()
+
+
+def read_tail(config: dict[str, Any], tp: TopicPartition, end: int,
+              is_old: Callable[[bytes | None], bool], *, timeout_s: float = 300.0,
+              chunk: int = CHUNK) -> list[bytes | None]:
+    """The values of ``tp`` after the last record before ``end`` that ``is_old`` calls old (all
+    of them back to the log start when none is), in offset order.  Reads backwards in chunks,
+    so it reads about as much as it returns."""
+    consumer = Consumer({**config, "enable.auto.commit": False, "enable.partition.eof": True,
+                         "isolation.level": "read_committed"})
+    try:
+        low, _ = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition),
+                                                timeout=30)
+        parts: list[list[bytes | None]] = []
+        hi = end
+        while hi > low:
+            lo = max(low, hi - chunk)
+            records = read_range(consumer, tp, lo, hi, timeout_s)
+            old = [i for i, (_, value) in enumerate(records) if is_old(value)]
+            if old:
+                parts.append([v for _, v in records[old[-1] + 1:]])
+                break
+            parts.append([v for _, v in records])
+            hi = lo
+        return [v for part in reversed(parts) for v in part]
+    finally:
+        consumer.close()
+
+
+def last_value(config: dict[str, Any], tp: TopicPartition, end: int,
+               timeout_s: float = 60.0) -> bytes | None:
+    """The value of the last committed record of ``tp`` before ``end`` (``None`` if none)."""
+    consumer = Consumer({**config, "enable.auto.commit": False, "enable.partition.eof": True,
+                         "isolation.level": "read_committed"})
+    try:
+        low, _ = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition),
+                                                timeout=30)
+        hi = end
+        while hi > low:
+            lo = max(low, hi - 100)
+            records = read_range(consumer, tp, lo, hi, timeout_s)
+            if records:
+                return records[-1][1]
+            hi = lo
+        return None
+    finally:
+        consumer.close()
