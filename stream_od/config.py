@@ -133,6 +133,20 @@ class WorkerSettings(BaseSettings):
     max_batch_attempts: int = Field(5, ge=1, le=100)
     kafka_retry_timeout_s: float = Field(300.0, gt=0, le=86_400)
 
+    # Traffic windows across partitions (docs/windows.md): a host's windows are whole only when
+    # all its records reach one partition, and a topic has one key.  A *windows stage* worker
+    # (windows_stage_topic set) computes the windows of ``windows_stage_roles`` on a topic keyed
+    # by those roles' host, and writes each record, their values added, to windows_stage_topic
+    # keyed by ``windows_stage_key``; the scoring worker downstream reads that topic and takes
+    # those roles' values from the records (``windows_carried``) instead of computing them.
+    windows_stage_topic: str | None = Field(
+        None, description="be a windows stage: write records with window values here, no scoring")
+    windows_stage_roles: list[str] = Field(default_factory=lambda: ["src"])
+    windows_stage_key: str = Field("id.resp_h", min_length=1,
+                                   description="the record path that keys windows_stage_topic")
+    windows_carried: list[str] = Field(
+        default_factory=list, description="window roles an upstream windows stage computed")
+
     # Model and alerts
     artifact_path: Path = Field(Path("artifacts/latest"))
     top_features: int = Field(3, ge=0, le=64)
@@ -225,7 +239,8 @@ class WorkerSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _topics_differ(self) -> "WorkerSettings":
-        outputs = [self.alerts_topic, self.dead_letter_topic, self.scores_topic]
+        outputs = [self.alerts_topic, self.dead_letter_topic, self.scores_topic,
+                   self.windows_stage_topic]
         if self.input_topic in outputs:
             raise ValueError(f"input_topic {self.input_topic!r} must differ from the output topics")
         if self.model_source == "directory" and self.model_registry_dir is None:

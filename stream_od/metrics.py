@@ -137,6 +137,10 @@ class WorkerMetrics:
         self.window_late_records = Counter(
             f"{PREFIX}_window_late_records_total",
             "Records whose key had been forgotten (later than the windows reach)", registry=r)
+        self.windows_stage_records = Counter(
+            f"{PREFIX}_windows_stage_records_total",
+            "Records a windows stage passed on with their window values (no scoring)",
+            registry=r)
         self.window_restored_records = Counter(
             f"{PREFIX}_window_restored_records_total",
             "Records read back to rebuild traffic windows (partition taken over, batch redone)",

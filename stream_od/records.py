@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Iterable, Literal, Sequence
 
@@ -34,6 +35,7 @@ from stream_od.features import (
     epoch_seconds,
 )
 from stream_od.schema import KDD_COLUMNS, FeatureSchema
+from stream_od.schema.windows import FEATURES
 from stream_od.windows import TrafficWindows
 
 # Dead-letter reasons: small and stable, they are metric labels.
@@ -128,7 +130,13 @@ class RecordDecoder:
     """Turns raw values into the ``(n, n_features)`` float64 matrix the artifact scores."""
 
     def __init__(self, schema: FeatureSchema | Sequence[str], *, input_format: Format = "auto",
-                 max_record_bytes: int = 64 * 1024):
+                 max_record_bytes: int = 64 * 1024, carried_roles: Sequence[str] = (),
+                 skipped_roles: Sequence[str] = ()):
+        """``carried_roles``: window roles whose values the records carry, computed by an
+        upstream stage (``_stream_od.windows.<role>``, see :func:`with_window_values`), so this
+        decoder reads them instead of computing them; ``skipped_roles``: roles neither read nor
+        computed here (a windows stage leaves them to the stage after it; their columns are
+        zero, so such a matrix is not for scoring)."""
         if not isinstance(schema, FeatureSchema):
             schema = FeatureSchema.numeric(schema)
         self.schema = schema
@@ -141,9 +149,18 @@ class RecordDecoder:
         # windows depend on that partition's records alone and move with it.
         self.windowed = schema.windows is not None
         self.window_streams: dict[Hashable, TrafficWindows] = {}
+        self.carried_roles = tuple(carried_roles)
+        self.skipped_roles = tuple(skipped_roles)
         paths = [f.path for f in schema.fields]
         if schema.windows is not None:
             paths += schema.windows.paths
+            unknown = sorted((set(carried_roles) | set(skipped_roles))
+                             - {r.name for r in schema.windows.roles})
+            if unknown:
+                raise ValueError(f"window roles {unknown} are not roles of schema "
+                                 f"{schema.name!r}")
+        elif carried_roles or skipped_roles:
+            raise ValueError(f"schema {schema.name!r} has no windows")
         missing = [p for p in paths if p not in KDD_COLUMNS]
         self.csv_supported = not missing
         if input_format == "csv" and missing:
@@ -210,6 +227,18 @@ class RecordDecoder:
         return DecodedBatch(X=X, rows=rows, rejected=rejected, _objects=objects, _values=values)
 
     @property
+    def _elsewhere(self) -> tuple[str, ...]:
+        return self.carried_roles + self.skipped_roles
+
+    def window_columns(self, role: str) -> slice:
+        """The columns of one window role in the matrix."""
+        spec = self.schema.windows
+        assert spec is not None
+        j = [r.name for r in spec.roles].index(role)
+        start = len(self.schema.field_columns) + j * len(FEATURES)
+        return slice(start, start + len(FEATURES))
+
+    @property
     def windows(self) -> TrafficWindows | None:
         """The windows of the single stream (a file, ``score``); ``None`` without windows."""
         return self.windows_for(None) if self.windowed else None
@@ -217,8 +246,11 @@ class RecordDecoder:
     def windows_for(self, stream: Hashable) -> TrafficWindows:
         w = self.window_streams.get(stream)
         if w is None:
+            spec = self.schema.windows
+            assert spec is not None and self.schema.time_field
             w = self.window_streams[stream] = TrafficWindows(
-                self.schema.windows, self.schema.time_field)  # type: ignore[arg-type]
+                spec, self.schema.time_field,
+                [r.name for r in spec.roles if r.name not in self._elsewhere])
         return w
 
     def drop_windows(self, streams: Iterable[Hashable]) -> None:
@@ -244,19 +276,29 @@ class RecordDecoder:
         enc = self.encoder.encode(field_values(records, self.schema), n)
         if not self.windowed:
             return enc
-        keep = [i for i in range(n) if i not in enc.rejected]
+        spec = self.schema.windows
+        assert spec is not None
+        rejected = dict(enc.rejected)
+        width = len(FEATURES)
+        start = enc.X.shape[1]
+        X = np.zeros((n, start + len(spec.roles) * width))
+        X[:, :start] = enc.X
+        for j, role in enumerate(spec.roles):
+            if role.name in self.carried_roles:
+                at = start + j * width
+                _carried(records, role.name, X[:, at:at + width], rejected)
+        keep = [i for i in range(n) if i not in rejected]
         by_stream: dict[Hashable, list[int]] = {}
         for i in keep:
             by_stream.setdefault(None if streams is None else streams[i], []).append(i)
-        width = len(self.schema.windows.columns)  # type: ignore[union-attr]
-        X = np.zeros((n, enc.X.shape[1] + width))
-        X[:, :enc.X.shape[1]] = enc.X
+        computed = [start + j * width + k for j, r in enumerate(spec.roles)
+                    if r.name not in self._elsewhere for k in range(width)]
         for stream, rows in by_stream.items():
             w = self.windows_for(stream)
             kept = [records[i] for i in rows]
-            X[rows, enc.X.shape[1]:] = w.features({p: path_values(kept, p) for p in w.paths},
-                                                  len(kept))
-        return Encoded(X=X, rejected=enc.rejected)
+            X[np.ix_(rows, computed)] = w.features({p: path_values(kept, p) for p in w.paths},
+                                                   len(kept))
+        return Encoded(X=X, rejected=dict(sorted(rejected.items())))
 
     def restore_test(self, newest: bytes | None) -> Callable[[bytes | None], bool]:
         """For rebuilding a partition's windows from its tail: a test that a record (its raw
@@ -361,6 +403,33 @@ class RecordDecoder:
             except ValueError:  # one or more values are not numbers: let the encoder say which
                 columns.append([_float_or_text(b) for b in raw])
         return good, columns
+
+
+CARRIED = "_stream_od"  # where a windows stage puts its values in a record
+
+
+def with_window_values(record: dict, values: dict[str, list[float]]) -> dict:
+    """``record`` with window roles' values added for a downstream stage (a new dict)."""
+    own = record.get(CARRIED)
+    own = dict(own) if type(own) is dict else {}
+    windows = own.get("windows")
+    own["windows"] = {**(windows if type(windows) is dict else {}), **values}
+    return {**record, CARRIED: own}
+
+
+def _carried(records: Sequence[dict], role: str, out: np.ndarray,
+             rejected: dict[int, tuple[str, str]]) -> None:
+    """Read a carried role's values into ``out``; a record without them is refused (the
+    upstream stage that adds them is missing, or the record skipped it)."""
+    width = out.shape[1]
+    for i, values in enumerate(path_values(records, f"{CARRIED}.windows.{role}")):
+        if (type(values) is list and len(values) == width
+                and all(type(v) is float and math.isfinite(v) for v in values)):
+            out[i] = values
+        elif i not in rejected:
+            rejected[i] = (MISSING_FEATURE, f"missing feature: the {role!r} window values "
+                                            f"({CARRIED}.windows.{role}, {width} numbers) that "
+                                            "the windows stage adds")
 
 
 def _event_time(value: bytes | None, time_field: str) -> float | None:

@@ -103,12 +103,15 @@ class TrafficWindows:
     """The windows of one stream (one worker's partitions, or one file): stateful, fed the
     records in order by :meth:`features`."""
 
-    def __init__(self, spec: WindowSpec, time_field: str):
+    def __init__(self, spec: WindowSpec, time_field: str, roles: Sequence[str] | None = None):
+        """``roles``: the names of the roles to compute (all of the spec's by default); the
+        others come from elsewhere (an upstream stage, :mod:`stream_od.worker`)."""
         self.spec = spec
         self.time_field = time_field
+        self.roles = tuple(r for r in spec.roles if roles is None or r.name in roles)
         self.paths = (time_field, *spec.paths)
-        self.n_features = len(spec.columns)
-        self._state: list[dict[str, _KeyState]] = [{} for _ in spec.roles]
+        self.n_features = len(self.roles) * len(FEATURES)
+        self._state: list[dict[str, _KeyState]] = [{} for _ in self.roles]
         self._serror = frozenset(spec.serror.values)
         self._rerror = frozenset(spec.rerror.values)
         self._forget_after = max(spec.time_s, spec.horizon_s)
@@ -138,7 +141,7 @@ class TrafficWindows:
         serrors = list(map(self._serror.__contains__, map(category_key, columns[spec.serror.field])))
         rerrors = list(map(self._rerror.__contains__, map(category_key, columns[spec.rerror.field])))
         width = len(FEATURES)
-        for j, (role, state) in enumerate(zip(spec.roles, self._state)):
+        for j, (role, state) in enumerate(zip(self.roles, self._state)):
             keys = list(map(category_key, columns[role.key]))
             peers = list(map(sys.intern, map(str, map(category_key, columns[role.peer]))))
             entries = list(zip(times, services, peers, serrors, rerrors))

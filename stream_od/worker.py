@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 import numpy as np
+import orjson
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from stream_od.alerts import AlertPolicy, Origin
@@ -69,8 +70,23 @@ class Scorer:
     @classmethod
     def build(cls, model: Model, settings: WorkerSettings) -> Scorer:
         """Raises ``ValueError`` when this worker cannot serve the model's feature schema."""
+        windows = model.schema.windows
+        stage = settings.windows_stage_topic is not None
+        if stage and windows is None:
+            raise ValueError(f"windows_stage_topic is set, but the model's schema "
+                             f"{model.schema.name!r} has no traffic windows")
+        roles = [r.name for r in windows.roles] if windows is not None else []
+        unknown = sorted(set(settings.windows_stage_roles if stage else [])
+                         - set(roles))
+        if unknown:
+            raise ValueError(f"windows_stage_roles {unknown}: the model's schema has the window "
+                             f"roles {roles}")
         decoder = RecordDecoder(model.schema, input_format=settings.input_format,
-                                max_record_bytes=settings.max_record_bytes)
+                                max_record_bytes=settings.max_record_bytes,
+                                carried_roles=settings.windows_carried,
+                                skipped_roles=[r for r in roles if stage and r not in
+                                               settings.windows_stage_roles
+                                               and r not in settings.windows_carried])
         scale = float(model.metrics.get("score_scale") or 0.0)
         if not np.isfinite(scale) or scale <= 0:
             scale = max(abs(float(model.threshold)), 1.0)
@@ -191,7 +207,11 @@ class Worker:
                                list(map(_extra_bytes, messages)),
                                list(map(_partition, messages)) if decoder.windowed else None)
         t1 = time.perf_counter()
-        if len(batch.X):
+        stage = self.settings.windows_stage_topic
+        if stage is not None:  # a windows stage: pass the records on, no scoring
+            passed = self._with_windows(messages, batch)
+            scores, contributions = np.empty(0), np.empty((0, batch.X.shape[1]))
+        elif len(batch.X):
             scores, contributions = scorer.model.score_and_contributions(batch.X)
         else:
             scores, contributions = np.empty(0), np.empty((0, batch.X.shape[1]))
@@ -214,6 +234,9 @@ class Worker:
             if self.exactly_once:
                 self.producer.begin_transaction()
             out = self.settings
+            if stage is not None:
+                for value, key, stamp in passed:
+                    self._produce(stage, value, key, timestamp=stamp)
             for i, doc in zip(alert_rows, alert_docs):
                 self._produce(out.alerts_topic, doc, messages[int(i)].key())
             for rej in batch.rejected:
@@ -257,7 +280,10 @@ class Worker:
         m.batch_stage_seconds.labels("decode").observe(t1 - t0)
         m.batch_stage_seconds.labels("score").observe(t2 - t1)
         m.batch_stage_seconds.labels("commit").observe(t3 - t2)
-        m.records_scored.inc(len(batch.rows))
+        if stage is None:
+            m.records_scored.inc(len(batch.rows))
+        else:
+            m.windows_stage_records.inc(len(batch.rows))
         if decoder.windowed:
             m.window_keys.set(decoder.window_keys)
             m.window_late_records.inc(decoder.take_late())
@@ -269,6 +295,32 @@ class Worker:
         stamps = np.fromiter((msg.timestamp()[1] for msg in messages), dtype=np.float64, count=n)
         m.end_to_end_latency.observe_many(time.time() - stamps / 1000.0)
         return BatchResult(n, len(batch.rows), len(hit), len(batch.rejected))
+
+    def _with_windows(self, messages: Sequence[Message], batch) -> list[tuple[bytes, bytes | None,
+                                                                          int]]:
+        """A windows stage's output: each scoreable record with its stage's window values
+        added (``_stream_od.windows.<role>``), keyed by ``windows_stage_key``, with its input
+        timestamp; the scoring stage reads those values instead of computing them."""
+        from stream_od.alerts import json_safe
+        from stream_od.features import category_key
+        from stream_od.records import field_value, with_window_values
+
+        s = self.settings
+        decoder = self.scorer.decoder
+        columns = {role: decoder.window_columns(role) for role in s.windows_stage_roles}
+        out = []
+        for j, row in enumerate(batch.rows.tolist()):
+            record = batch.fields(j)
+            values = {role: batch.X[j, cols].tolist() for role, cols in columns.items()}
+            doc = with_window_values(record, values)
+            try:
+                value = orjson.dumps(doc)
+            except orjson.JSONEncodeError:  # valid JSON beyond orjson (a 400-digit integer)
+                value = orjson.dumps(json_safe(doc))
+            key = category_key(field_value(record, s.windows_stage_key))
+            out.append((value, None if key is None else key.encode("utf-8", "replace"),
+                        messages[row].timestamp()[1]))
+        return out
 
     def _failed_attempt(self, n: int, err: KafkaError) -> None:
         """Back off after a failed batch; stop once it failed ``max_batch_attempts`` times in a
@@ -323,14 +375,16 @@ class Worker:
 
     def _output_topics(self) -> list[str]:
         s = self.settings
-        return [t for t in (s.alerts_topic, s.dead_letter_topic, s.scores_topic) if t]
+        return [t for t in (s.alerts_topic, s.dead_letter_topic, s.scores_topic,
+                            s.windows_stage_topic) if t]
 
     def _produce(self, topic: str, value: bytes | None, key: bytes | None,
-                 headers: list[tuple[str, bytes]] | None = None) -> None:
+                 headers: list[tuple[str, bytes]] | None = None, timestamp: int = 0) -> None:
         deadline = time.monotonic() + self.settings.kafka_retry_timeout_s
         while True:
             try:
-                self.producer.produce(topic, value=value, key=key, headers=headers)
+                self.producer.produce(topic, value=value, key=key, headers=headers,
+                                      timestamp=timestamp)
                 return
             except BufferError:  # local queue full: let deliveries drain, then retry
                 if time.monotonic() > deadline:

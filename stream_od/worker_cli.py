@@ -130,6 +130,9 @@ def _check_kafka(settings) -> None:
              Need("topic", settings.dead_letter_topic, "WRITE", env("dead_letter_topic"))]
     if settings.scores_topic:
         needs.append(Need("topic", settings.scores_topic, "WRITE", env("scores_topic")))
+    if settings.windows_stage_topic:
+        needs.append(Need("topic", settings.windows_stage_topic, "WRITE",
+                          env("windows_stage_topic")))
     if settings.model_source == "topic":
         needs += [Need("topic", settings.model_topic, "READ", env("model_topic")),
                   Need("group", model_reader_group_id(settings), "DESCRIBE",

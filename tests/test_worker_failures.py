@@ -102,7 +102,7 @@ class FakeProducer:
     def begin_transaction(self):
         self._call("begin")
 
-    def produce(self, topic, value=None, key=None, headers=None):
+    def produce(self, topic, value=None, key=None, headers=None, timestamp=0):
         self._call("produce")
         self.produced.append((topic, value))
         if topic in self.refuse:

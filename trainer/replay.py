@@ -60,6 +60,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="KDD: the sampler's seed")
     p.add_argument("--format", choices=("json", "csv"), default="json",
                    help="KDD: JSON objects or raw CSV lines")
+    p.add_argument("--key-field", metavar="PATH",
+                   help="key each record by this field (e.g. id.orig_h: a topic keyed by host, "
+                        "for traffic windows, docs/windows.md); default: its sequence number, "
+                        "which is always in the seq header")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
 
@@ -172,9 +176,30 @@ def headers_for(stream: Encoded, i: int, seq: bytes) -> list[tuple[str, bytes]]:
     return headers
 
 
+def stream_keys(stream: Encoded, key_field: str) -> list[bytes | None]:
+    """Each JSON record's value at ``key_field`` as a Kafka key (a host address keys a topic so
+    that all of a host's records share a partition, as traffic windows need)."""
+    import orjson
+
+    from stream_od.features import category_key
+    from stream_od.records import field_value
+
+    keys: list[bytes | None] = []
+    for value in stream.values:
+        try:
+            record = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise ValueError("--key-field needs JSON records") from None
+        key = category_key(field_value(record, key_field)) if type(record) is dict else None
+        keys.append(None if key is None else key.encode())
+    return keys
+
+
 def produce(stream: Encoded, *, topic: str, bootstrap_servers: str, rate: float | None = None,
-            progress: bool = False, start_seq: int = 0) -> int:
-    """Produce the stream (keys and ``seq`` are ``start_seq + i``); returns records sent."""
+            progress: bool = False, start_seq: int = 0,
+            keys: list[bytes | None] | None = None) -> int:
+    """Produce the stream (keys, unless given, and ``seq`` are ``start_seq + i``); returns
+    records sent."""
     from confluent_kafka import KafkaException, Producer
     from tqdm import tqdm
 
@@ -197,8 +222,8 @@ def produce(stream: Encoded, *, topic: str, bootstrap_servers: str, rate: float 
         headers = headers_for(stream, i, seq)
         while True:
             try:
-                producer.produce(topic, value=value, key=seq, on_delivery=on_delivery,
-                                 headers=headers)
+                producer.produce(topic, value=value, key=seq if keys is None else keys[i],
+                                 on_delivery=on_delivery, headers=headers)
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -249,6 +274,7 @@ def _run(args: argparse.Namespace) -> int:
         return _fail("--rate must be > 0")
     try:
         stream, what = _stream(args)
+        keys = stream_keys(stream, args.key_field) if args.key_field else None
         producer_config(args.bootstrap_servers)  # a bad STREAM_OD_KAFKA stops us before sending
     except (OSError, ValueError, StreamODError) as exc:
         return _fail(str(exc))
@@ -256,7 +282,7 @@ def _run(args: argparse.Namespace) -> int:
         return _fail(f"no records in {', '.join(args.data)}")
     t0 = time.perf_counter()
     sent = produce(stream, topic=args.topic, bootstrap_servers=args.bootstrap_servers,
-                   rate=args.rate, progress=not args.quiet)
+                   rate=args.rate, progress=not args.quiet, keys=keys)
     took = time.perf_counter() - t0
     print(f"replay: {sent} records ({what}) to {args.topic} in {took:.1f} s "
           f"({sent / took:,.0f} rec/s)", file=sys.stderr)

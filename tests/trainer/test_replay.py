@@ -187,3 +187,12 @@ def test_cli_refuses_bad_arguments_before_sending(monkeypatch, tmp_path, capsys)
     monkeypatch.setenv("STREAM_OD_KAFKA", "not json")
     assert run_cli(monkeypatch, "--data", str(TSV)) == (2, [])
     assert "STREAM_OD_KAFKA" in capsys.readouterr().err
+
+
+def test_cli_keys_records_by_a_host_field_for_traffic_windows(monkeypatch):
+    code, sends = run_cli(monkeypatch, "--data", str(TSV), "--key-field", "id.orig_h")
+    assert code == 0 and len(sends) == 40
+    stream = log_stream([TSV])
+    hosts = [orjson.loads(v)["id.orig_h"].encode() for v in stream.values]
+    assert [key for _, key, _, _ in sends] == hosts
+    assert [dict(h)[SEQ_HEADER] for *_, h in sends] == [str(i).encode() for i in range(40)]
