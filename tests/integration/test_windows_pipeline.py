@@ -22,10 +22,9 @@ import orjson
 import pytest
 
 from stream_od.artifact import Artifact
+from stream_od.records import RecordDecoder
 from stream_od.schema import load_schema
 from tests.integration.conftest import ZEEK_TRAIN
-
-from stream_od.records import RecordDecoder
 from tests.integration.test_worker_crash import group_done
 from tests.integration.test_worker_windows import feed
 from tests.worker_support import WorkerProcess
