@@ -235,8 +235,8 @@ class Worker:
                 self.producer.begin_transaction()
             out = self.settings
             if stage is not None:
-                for value, key, stamp in passed:
-                    self._produce(stage, value, key, timestamp=stamp)
+                for value, key, stamp, headers in passed:
+                    self._produce(stage, value, key, headers, timestamp=stamp)
             for i, doc in zip(alert_rows, alert_docs):
                 self._produce(out.alerts_topic, doc, messages[int(i)].key())
             for rej in batch.rejected:
@@ -296,11 +296,10 @@ class Worker:
         m.end_to_end_latency.observe_many(time.time() - stamps / 1000.0)
         return BatchResult(n, len(batch.rows), len(hit), len(batch.rejected))
 
-    def _with_windows(self, messages: Sequence[Message], batch) -> list[tuple[bytes, bytes | None,
-                                                                          int]]:
+    def _with_windows(self, messages: Sequence[Message], batch) -> list[tuple]:
         """A windows stage's output: each scoreable record with its stage's window values
         added (``_stream_od.windows.<role>``), keyed by ``windows_stage_key``, with its input
-        timestamp; the scoring stage reads those values instead of computing them."""
+        timestamp and headers; the scoring stage reads those values instead of computing them."""
         from stream_od.alerts import json_safe
         from stream_od.features import category_key
         from stream_od.records import field_value, with_window_values
@@ -318,8 +317,9 @@ class Worker:
             except orjson.JSONEncodeError:  # valid JSON beyond orjson (a 400-digit integer)
                 value = orjson.dumps(json_safe(doc))
             key = category_key(field_value(record, s.windows_stage_key))
+            msg = messages[row]
             out.append((value, None if key is None else key.encode("utf-8", "replace"),
-                        messages[row].timestamp()[1]))
+                        msg.timestamp()[1], _passed_headers(msg.headers())))
         return out
 
     def _failed_attempt(self, n: int, err: KafkaError) -> None:
@@ -702,6 +702,23 @@ _NEVER_CLEARS = frozenset({
     KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED,
     KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._AUTHENTICATION,
 })
+
+
+PASSED_HEADER_BYTES = 16 * 1024
+HEADERS_DROPPED = "stream-od-headers-dropped"
+
+
+def _passed_headers(headers: list[tuple[str, bytes | None]] | None
+                    ) -> list[tuple[str, bytes | None]] | None:
+    """The headers a windows stage passes on with a record (labels, trace ids): all of them, or,
+    past 16 KiB together, none but a count of those dropped, so that no header can make the
+    stage's output too large to write."""
+    if not headers:
+        return None
+    size = sum(len(k) + len(v or b"") for k, v in headers)
+    if size <= PASSED_HEADER_BYTES:
+        return headers
+    return [(HEADERS_DROPPED, f"{len(headers)} headers, {size} bytes".encode())]
 
 
 def _partition(msg: Message) -> tuple[str, int]:

@@ -89,3 +89,12 @@ def test_a_model_swap_keeps_the_windows_when_their_definition_is_the_same():
     assert same.decoder.windows is current.decoder.windows
     _keep_windows(current, other)
     assert other.decoder.windows is not current.decoder.windows
+
+
+def test_a_windows_stage_passes_headers_on_unless_they_are_too_large():
+    from stream_od.worker import HEADERS_DROPPED, _passed_headers
+
+    small = [("label", b"Malicious"), ("seq", b"12")]
+    assert _passed_headers(small) == small and _passed_headers(None) is None
+    big = [("trace", b"x" * 20_000), ("seq", b"12")]
+    assert _passed_headers(big) == [(HEADERS_DROPPED, b"2 headers, 20010 bytes")]

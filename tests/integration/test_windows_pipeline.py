@@ -130,6 +130,8 @@ def test_two_stages_give_whole_windows_for_both_hosts_through_crashes(
     passed = read_topic(internal)
     rows = [orjson.loads(m.value()) for m in passed]
     assert sorted(r["seq"] for r in rows) == list(range(len(records)))
+    # the sensor's headers travel on with each record
+    assert [dict(m.headers())["seq"] for m in passed] == [str(r["seq"]).encode() for r in rows]
     carried = np.array([r["_stream_od"]["windows"]["src"] for r in rows])
     np.testing.assert_array_equal(carried, X_file[[r["seq"] for r in rows]][:, src])
     assert carried[:, 0].max() > np.log1p(10)  # the windows fill: this tests something

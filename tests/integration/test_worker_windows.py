@@ -37,7 +37,8 @@ def feed(values: list[bytes], parts: list[int], topic: str, bootstrap: str, rate
         if ahead > 0.002:
             producer.poll(0)
             time.sleep(ahead)
-        producer.produce(topic, value=value, key=str(i).encode(), partition=part)
+        producer.produce(topic, value=value, key=str(i).encode(), partition=part,
+                         headers=[("seq", str(i).encode())])
     assert producer.flush(60) == 0
 
 
