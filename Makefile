@@ -13,7 +13,8 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make demo        run the whole job end to end: local Kafka, train, stream, alerts, metrics"
-	@echo "make demo-zeek   the same on labelled Zeek conn logs (ZEEK_DIR, default ../shared/data/zeek)"
+	@echo "make demo-zeek   the same on labelled Zeek conn logs (ZEEK_DIR, default ../shared/data/zeek;"
+	@echo "                 ZEEK_SCHEMA=zeek-conn-windows runs the two-stage windows pipeline)"
 	@echo "make test        run the full test suite (starts Kafka if needed, stops what it started)"
 	@echo "make test-fast   pure-logic tests only (no Kafka, no slow training)"
 	@echo "make kafka-up    start the local single-node Kafka on 127.0.0.1:9092"
@@ -62,6 +63,7 @@ demo: $(STAMP)
 # The same job on a site's traffic: train on one day of labelled Zeek conn logs (Stratosphere,
 # see $(ZEEK_DIR)/README.md), replay a later day in event-time order, grade per detailed label.
 ZEEK_DIR ?= ../shared/data/zeek
+ZEEK_SCHEMA ?= zeek-conn
 ZEEK_TRAIN := $(ZEEK_DIR)/008-zeek-mixed.conn.log.labeled
 ZEEK_REPLAY := $(ZEEK_DIR)/010-zeek-mixed.conn.log.labeled
 demo-zeek: $(STAMP)
@@ -75,7 +77,7 @@ demo-zeek: $(STAMP)
 	done; \
 	started=0; \
 	if ! $(KAFKA) status 2>/dev/null; then $(KAFKA) up || exit 1; started=1; fi; \
-	$(VENV)/bin/stream-od demo --schema zeek-conn --data $(ZEEK_TRAIN) --replay-data $(ZEEK_REPLAY) $(DEMO_ARGS); rc=$$?; \
+	$(VENV)/bin/stream-od demo --schema $(ZEEK_SCHEMA) --data $(ZEEK_TRAIN) --replay-data $(ZEEK_REPLAY) $(DEMO_ARGS); rc=$$?; \
 	if [ $$started = 1 ]; then $(KAFKA) down; fi; \
 	exit $$rc
 

@@ -64,7 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "of the sensor logs)")
     p.add_argument("--rate", type=float, default=3_000.0, help="records per second")
     p.add_argument("--attack-ratio", type=float, default=3.0, help="KDD: percent attacks")
-    p.add_argument("--metrics-port", type=int, default=9108)
+    p.add_argument("--metrics-port", type=int, default=9108,
+                   help="the worker's metrics port (a windows stage, for a schema with traffic "
+                        "windows, takes the next one)")
     p.set_defaults(func=run)
 
 
@@ -196,10 +198,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     run_id = time.strftime("%Y%m%d%H%M%S")
-    topics = {name: f"stream-od.demo-{run_id}.{name}" for name in
-              ("connections", "alerts", "dead-letter")}
-    ensure_topics(client, {topics["connections"]: 3, topics["alerts"]: 1,
-                           topics["dead-letter"]: 1})
+    roles = _window_roles(p)
+    names = ("connections", "alerts", "dead-letter") + (("by-responder",) if roles else ())
+    topics = {name: f"stream-od.demo-{run_id}.{name}" for name in names}
+    ensure_topics(client, {t: 1 if name in ("alerts", "dead-letter") else 3
+                           for name, t in topics.items()})
     env = {**os.environ,
            "STREAM_OD_BOOTSTRAP_SERVERS": args.bootstrap_servers,
            "STREAM_OD_INPUT_TOPIC": topics["connections"],
@@ -211,23 +214,61 @@ def run(args: argparse.Namespace) -> int:
            "STREAM_OD_METRICS_HOST": "127.0.0.1",
            "STREAM_OD_METRICS_PORT": str(args.metrics_port)}
     metrics_url = f"http://127.0.0.1:{args.metrics_port}/metrics"
+    stages: list[subprocess.Popen] = []
+    replay = [*p.replay]
+    if roles:  # two stages: the first role's windows, re-keyed by the second role's host
+        first, second = roles
+        stage_port = args.metrics_port + 1
+        stage_env = {**env, "STREAM_OD_GROUP_ID": f"stream-od-demo-{run_id}-windows",
+                     "STREAM_OD_INSTANCE_ID": f"demo-{run_id}-windows",
+                     "STREAM_OD_WINDOWS_STAGE_TOPIC": topics["by-responder"],
+                     "STREAM_OD_WINDOWS_STAGE_ROLES": json.dumps([first.name]),
+                     "STREAM_OD_WINDOWS_STAGE_KEY": second.key,
+                     "STREAM_OD_METRICS_PORT": str(stage_port)}
+        env = {**env, "STREAM_OD_INPUT_TOPIC": topics["by-responder"],
+               "STREAM_OD_WINDOWS_CARRIED": json.dumps([first.name])}
+        stages.append(subprocess.Popen(_cli("worker"), env=stage_env))
+        replay += ["--key-field", first.key]
     worker = subprocess.Popen(_cli("worker"), env=env)
+    stages.append(worker)
     try:
+        if roles:
+            _wait_ready(stages[0], f"http://127.0.0.1:{stage_port}/readyz")
+            _say(f"windows stage ready ({first.name} windows on {topics['connections']} keyed "
+                 f"by {first.key}, re-keyed by {second.key} into {topics['by-responder']})")
         _wait_ready(worker, f"http://127.0.0.1:{args.metrics_port}/readyz")
         _say(f"worker ready; metrics at {metrics_url}; replaying {p.replay_note}")
-        subprocess.run(_cli("replay", *p.replay, "--topic", topics["connections"],
+        subprocess.run(_cli("replay", *replay, "--topic", topics["connections"],
                             "--bootstrap-servers", args.bootstrap_servers), check=True)
         labels = _input_labels(args.bootstrap_servers, topics["connections"])
+        if roles:  # the scoring stage reads the internal topic: grade by its coordinates
+            _wait_for_total(f"http://127.0.0.1:{stage_port}/metrics", len(labels), stages[0],
+                            done_metric="stream_od_windows_stage_records_total")
+            labels = _input_labels(args.bootstrap_servers, topics["by-responder"],
+                                   by_position=True)
         text = _wait_for_total(metrics_url, len(labels), worker)
-        summary = _summarize(args.bootstrap_servers, topics, text, labels, sensor=p.sensor)
+        summary = _summarize(args.bootstrap_servers, topics, text, labels, sensor=p.sensor,
+                             by_position=bool(roles))
     finally:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            code = worker.wait(60)
-            _say(f"worker stopped (exit {code})")
+        for stage in stages:
+            if stage.poll() is None:
+                stage.send_signal(signal.SIGTERM)
+                code = stage.wait(60)
+                _say(f"{'worker' if stage is worker else 'windows stage'} stopped (exit {code})")
         delete_topics(client, topics.values())
     print(summary)
     return 0
+
+
+def _window_roles(p: Plan) -> tuple | None:
+    """The first two window roles of a sensor schema that has them (the demo then runs the
+    two-stage pipeline of docs/windows.md), else None."""
+    if not p.sensor or p.schema is None:
+        return None
+    from stream_od.schema import load_schema
+
+    windows = load_schema(p.schema).windows
+    return tuple(windows.roles[:2]) if windows is not None and len(windows.roles) >= 2 else None
 
 
 def _absent_message(p: Plan, absent: list[str]) -> str:
@@ -262,12 +303,12 @@ def _value(text: str, name: str) -> float:
     return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
 
 
-def _wait_for_total(url: str, count: int, worker: subprocess.Popen, timeout: float = 300.0) -> str:
+def _wait_for_total(url: str, count: int, worker: subprocess.Popen, timeout: float = 300.0,
+                    done_metric: str = "stream_od_records_scored_total") -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = _scrape(url)
-        done = (_value(text, "stream_od_records_scored_total")
-                + _value(text, "stream_od_dead_letters_total"))
+        done = _value(text, done_metric) + _value(text, "stream_od_dead_letters_total")
         if done >= count:
             return text
         if worker.poll() is not None:
@@ -345,27 +386,38 @@ def grade(truth: dict[bytes, Truth], alerted: set[bytes], *, by_detail: bool) ->
                  caught=len(alerted & attacks), by_type=by_type)
 
 
-def _input_labels(bootstrap: str, topic: str) -> dict[bytes, Truth]:
-    """Every replayed record's key and labels, read back from the input topic."""
+def _input_labels(bootstrap: str, topic: str, by_position: bool = False) -> dict[bytes, Truth]:
+    """Every replayed record's labels, read back from the input topic, by key (the replay's
+    sequence number), or by position (``partition:offset``: a topic keyed by host)."""
     from stream_od.kafka.reader import read_to_end
 
     truth = {}
     for m in read_to_end(bootstrap, topic):
         headers = dict(m.headers() or [])
-        truth[m.key()] = Truth(label=headers.get("label", b"?").decode(),
-                               detail=headers.get("detailed_label", b"").decode())
+        where = _position(m.partition(), m.offset()) if by_position else m.key()
+        truth[where] = Truth(label=headers.get("label", b"?").decode(),
+                             detail=headers.get("detailed_label", b"").decode())
     return truth
 
 
+def _position(partition: int, offset: int) -> bytes:
+    return f"{partition}:{offset}".encode()
+
+
 def _summarize(bootstrap: str, topics: dict[str, str], text: str, truth: dict[bytes, Truth], *,
-               sensor: bool) -> str:
+               sensor: bool, by_position: bool = False) -> str:
     import orjson
 
     from stream_od.kafka.reader import read_to_end
 
     alerts = read_to_end(bootstrap, topics["alerts"])
     dead = read_to_end(bootstrap, topics["dead-letter"])
-    g = grade(truth, {m.key() for m in alerts}, by_detail=sensor)
+    if by_position:
+        sources = [orjson.loads(m.value())["source"] for m in alerts]
+        alerted = {_position(src["partition"], src["offset"]) for src in sources}
+    else:
+        alerted = {m.key() for m in alerts}
+    g = grade(truth, alerted, by_detail=sensor)
     version = orjson.loads(alerts[0].value())["model_version"] if alerts else "?"
     lat = {q: 1000 * histogram_quantile(text, "stream_od_end_to_end_latency_seconds", q)
            for q in (0.5, 0.95, 0.99)}
