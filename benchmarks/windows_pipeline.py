@@ -14,7 +14,9 @@ consumer group:
     windows, the records written keyed by responder address to an internal topic;
 (c) passthrough of that internal topic (its records are larger: they carry the windows);
 (d) the scoring stage (``Worker`` with ``windows_carried=["src"]``): responder windows, score,
-    alerts, commit.
+    alerts, commit;
+(e) with ``--quix-python``: stage (b) written on Quix Streams (benchmarks/quix_windows_stage.py:
+    per-key state in its RocksDB store, exactly-once), on the same sensor topic.
 
 Reported: records per second of each (first consumed batch to last committed), medians over
 the repeats, and the ratios (b)/(a) and (d)/(c), the issue's per-stage target being 0.7; and
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -65,6 +68,22 @@ def settings(bootstrap: str, topics: dict[str, str], input_topic: str, group: st
                          group_id=group, instance_id=group, metrics_port=0, **extra)
 
 
+def quix_stage(args, sensor: str, name: str) -> float:
+    """The same stage on Quix Streams (benchmarks/quix_windows_stage.py, run by
+    ``--quix-python``, an interpreter with quixstreams installed); records per second."""
+    output = f"bench-{name}-internal"
+    ensure_topics({"bootstrap.servers": args.bootstrap}, {output: 3})
+    done = subprocess.run(
+        [args.quix_python, str(REPO / "benchmarks" / "quix_windows_stage.py"),
+         "--bootstrap", args.bootstrap, "--input", sensor, "--output", output,
+         "--count", str(args.count), "--group", f"bench-{name}",
+         "--state-dir", tempfile.mkdtemp(prefix="quix_state_")],
+        capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(f"the Quix stage failed: {done.stderr[-2000:]}")
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["rps"])
+
+
 def stage_progress(metrics: WorkerMetrics):
     def progress() -> int:
         return int(metrics.registry.get_sample_value("stream_od_windows_stage_records_total")
@@ -81,6 +100,10 @@ def main() -> int:
     p.add_argument("--count", type=int, default=50_000)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", required=True)
+    p.add_argument("--quix-python", metavar="PYTHON",
+                   help="also run the windows stage on Quix Streams with this interpreter "
+                        "(one with quixstreams installed: python -m venv Q && Q/bin/pip "
+                        "install quixstreams)")
     args = p.parse_args()
 
     artifact = (Artifact.load(args.artifact) if args.artifact
@@ -110,6 +133,10 @@ def main() -> int:
                                 windows_stage_topic=internal, windows_stage_roles=["src"]),
                        artifact, metrics=m)
         row["windows_stage_rps"] = timed(stage, stage_progress(m), args.count)
+        if args.quix_python:
+            row["quix_windows_stage_rps"] = quix_stage(args, topics["sensor"], f"{run}-q-{r}")
+            row["quix_windows_stage_ratio"] = (row["quix_windows_stage_rps"]
+                                               / row["passthrough_sensor_rps"])
         loop = Passthrough(settings(args.bootstrap, topics, internal, f"{run}-pb-{r}"),
                            artifact.schema, topics["out"])
         row["passthrough_internal_rps"] = timed(loop, lambda: loop.done, args.count)
@@ -135,10 +162,14 @@ def main() -> int:
     for key, label in (("passthrough_sensor_rps", "passthrough of the sensor topic, rec/s"),
                        ("windows_stage_rps", "windows stage, rec/s"),
                        ("windows_stage_ratio", "windows stage / passthrough"),
+                       ("quix_windows_stage_rps", "the same stage on Quix Streams, rec/s"),
+                       ("quix_windows_stage_ratio", "Quix stage / passthrough"),
                        ("passthrough_internal_rps", "passthrough of the internal topic, rec/s"),
                        ("scoring_stage_rps", f"scoring stage ({artifact.detector_kind}), rec/s"),
                        ("scoring_stage_ratio", "scoring stage / passthrough"),
                        ("scoring_stage_alert_rate", "share of records alerted on")):
+        if key not in result:
+            continue
         v = result[key]
         print(f"| {label:<44} | {v:>10.2f} |" if "ratio" in key or "rate" in key else
               f"| {label:<44} | {v:>10,.0f} |")
