@@ -128,6 +128,8 @@ class Worker:
         self._attempts = 0  # consecutive failed attempts at the current batch
         self._consumer_trouble: dict[int, float] = {}  # error code -> first seen (monotonic)
         self._outage_since: float | None = None  # first batch lost to an unreachable broker
+        self._committed: dict[tuple[str, int], int] = {}  # offsets this worker committed
+        self._committing: list[TopicPartition] = []
         self._watchdog = CallWatchdog()
         self.producer = clients.make_producer(settings, on_error=self._on_delivery_error)
         self._set_model_metrics()
@@ -173,6 +175,8 @@ class Worker:
                 now = time.monotonic()
                 if now - last_lag >= 1.0:
                     self._update_lag()
+                    if not messages:
+                        self._commit_idle_positions()
                     last_lag = now
         finally:
             self.metrics.up.set(0)
@@ -273,6 +277,8 @@ class Worker:
             return BatchResult(n, 0, 0, 0, aborted=True)
         self._attempts = 0
         self._outage_since = None
+        for tp in self._committing:
+            self._committed[(tp.topic, tp.partition)] = tp.offset
         t3 = time.perf_counter()
 
         m.batches.inc()
@@ -397,6 +403,7 @@ class Worker:
 
     def _commit(self, messages: Sequence[Message]) -> None:
         offsets = _next_offsets(messages)
+        self._committing = offsets
         if not self.exactly_once:
             if self.producer.flush(self.settings.transaction_timeout_ms / 1000) != 0:
                 raise FatalWorkerError("records were not acknowledged within "
@@ -579,11 +586,52 @@ class Worker:
         self.metrics.rebalances.labels(kind).inc()
         gone = {(tp.topic, tp.partition) for tp in partitions}
         self._assigned -= gone
+        for key in gone:
+            self._committed.pop(key, None)
         self.scorer.decoder.drop_windows(gone)
         self.metrics.assigned_partitions.set(len(self._assigned))
         for topic in {t for t, _ in gone}:
             self.metrics.clear_lag(topic, [p for t, p in gone if t == topic])
         log.info("%s %s", kind, sorted(p for _, p in gone))
+
+    def _commit_idle_positions(self) -> None:
+        """When idle, commit positions that moved past the last committed offsets without a
+        record: transaction markers (an input written in transactions, such as a windows
+        stage's output, ends each transaction with one) and aborted records take offsets that a
+        batch's commit (one past its last record) never covers, so the group's lag would stay
+        at one or more per partition and an autoscaler on it never see zero."""
+        if not self._assigned:
+            return
+        try:
+            positions = self.consumer.position(
+                [TopicPartition(t, p) for t, p in sorted(self._assigned)])
+        except KafkaException:
+            return
+        ahead = [tp for tp in positions if tp.offset >= 0
+                 and tp.offset > self._committed.get((tp.topic, tp.partition), -1)]
+        if not ahead:
+            return
+        try:
+            if self.exactly_once:
+                with self._watchdog.call("commit of idle positions", 30):
+                    self.producer.begin_transaction()
+                    self.producer.send_offsets_to_transaction(
+                        ahead, self.consumer.consumer_group_metadata(), 30)
+                    self.producer.commit_transaction(30)
+            else:
+                self.consumer.commit(offsets=ahead, asynchronous=False)
+        except KafkaException as exc:  # nothing rides on it: try again when next idle
+            if exc.args[0].fatal():
+                raise FatalWorkerError(_fatal_message(exc.args[0], self.settings)) from exc
+            log.info("could not commit idle positions (%s); will retry", exc.args[0])
+            if self.exactly_once:
+                try:
+                    self.producer.abort_transaction(30)
+                except KafkaException:
+                    pass
+            return
+        for tp in ahead:
+            self._committed[(tp.topic, tp.partition)] = tp.offset
 
     def _update_lag(self) -> None:
         if not self._assigned:
