@@ -263,7 +263,7 @@ class Worker:
             if not self.exactly_once:
                 raise
             m.transaction_aborts.labels(_reason(err)).inc()
-            if err.retriable():
+            if self._brokers_away(err):
                 # The brokers went away mid-transaction.  A producer whose transactional call
                 # timed out can stay stuck on its lost coordinator (librdkafka #5456, #5511), so
                 # it is replaced: the new one's init_transactions fences it and has the broker
@@ -346,6 +346,12 @@ class Worker:
                     "retrying in %.1f s", n, self._attempts, self.settings.max_batch_attempts,
                     cause, backoff)
         self._stop.wait(backoff)
+
+    def _brokers_away(self, err: KafkaError) -> bool:
+        """The batch failed because the brokers were away (a retriable error, or records that
+        timed out or lost their connection), not because an output refused it."""
+        return err.retriable() or err.code() in _AWAY or any(
+            e.code() in _AWAY for _, e in self._delivery_errors)
 
     def _waited_out(self, n: int, err: KafkaError) -> None:
         """A batch lost to the brokers being away (timed out, coordinator unavailable): retry it
@@ -815,6 +821,13 @@ def _fix(err: KafkaError, topic: str | None) -> str:
 
 
 _PURGED = frozenset({KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT})
+
+# What a batch fails with when the brokers are away: after these, the producer may hold a
+# coordinator that is gone for good, so it is replaced (see Worker.process).
+_AWAY = frozenset({KafkaError._MSG_TIMED_OUT, KafkaError._TIMED_OUT, KafkaError._TRANSPORT,
+                   KafkaError._ALL_BROKERS_DOWN, KafkaError.NOT_COORDINATOR,
+                   KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.REQUEST_TIMED_OUT,
+                   KafkaError.NETWORK_EXCEPTION})
 
 
 def _cause(err: KafkaError, delivery_errors: list[tuple[str, KafkaError]],

@@ -230,6 +230,18 @@ def test_a_send_offsets_timeout_replaces_the_producer_and_redoes_the_batch(make_
     assert w.metrics.producer_renewals._value.get() == 1
 
 
+def test_records_timed_out_in_an_outage_also_replace_the_producer(make_worker):
+    # The broker gone mid-batch: the records time out, and the commit fails with an abortable
+    # error; the producer's coordinator may be gone for good, so it is replaced here too.
+    w, consumer, producer = make_worker()
+    producer.refuse["stream-od.alerts"] = KafkaError(KafkaError._MSG_TIMED_OUT, "Message timed out")
+    producer.fail["commit"] = [abortable()]
+    many = [Msg(5 + i, orjson.dumps({"a": 1.0, "b": 20.0})) for i in range(3)]
+    assert w.process(many).aborted
+    assert w.producer is not producer and "abort" not in producer.calls
+    assert w._attempts == 0 and consumer.seeks
+
+
 def test_batches_lost_to_an_outage_past_the_bound_stop_the_worker_with_exit_4(
         make_worker, monkeypatch):
     w, _, producer = make_worker()
