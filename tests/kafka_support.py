@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from confluent_kafka import Consumer, TopicPartition
+
 from stream_od.kafka import topics
 from stream_od.kafka.reader import read_to_end  # noqa: F401 - re-exported for tests
 
@@ -20,3 +22,19 @@ def create_topic(bootstrap: str, name: str, partitions: int = 1, config: dict | 
 
 def delete_topics(bootstrap: str, names: list[str]) -> None:
     topics.delete_topics({"bootstrap.servers": bootstrap}, names)
+
+
+def group_done(bootstrap: str, group: str, topic: str) -> bool:
+    """True when the group's committed offsets reached every partition's end."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        tps = [TopicPartition(topic, p) for p in parts]
+        committed = c.committed(tps, timeout=10)
+        for tp in committed:
+            _, high = c.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
+            if tp.offset < high:
+                return False
+        return True
+    finally:
+        c.close()

@@ -113,3 +113,18 @@ class WorkerProcess:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(30)
+
+
+def wait_consumed(bootstrap: str, group: str, topic: str, *workers: "WorkerProcess",
+                  timeout: float = 180.0) -> None:
+    """Until ``group`` has committed to the end of every partition of ``topic``, the
+    ``workers`` staying alive throughout (the partitions advance, nothing stops them)."""
+    from tests.kafka_support import group_done
+
+    deadline = time.monotonic() + timeout
+    while not group_done(bootstrap, group, topic):
+        for w in workers:
+            assert w.proc.poll() is None, w.log()
+        assert time.monotonic() < deadline, workers[0].log() if workers else topic
+        time.sleep(0.3)
+

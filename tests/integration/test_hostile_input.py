@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 
 import orjson
 from confluent_kafka import Producer
@@ -16,8 +15,7 @@ from hypothesis import strategies as st
 
 from stream_od.kafka import dead_letters as dl
 from stream_od.records import RecordDecoder
-from tests.integration.test_worker_crash import group_done
-from tests.worker_support import WorkerProcess
+from tests.worker_support import WorkerProcess, wait_consumed
 
 MB = 1_000_000
 
@@ -112,11 +110,7 @@ def test_hostile_records_are_scored_or_dead_lettered_and_nothing_is_lost(
 
     log = tmp_path_factory.mktemp("hostile") / "worker.log"
     with WorkerProcess(env, log).start() as w:
-        deadline = time.monotonic() + 90
-        while not group_done(kafka_bootstrap, env["STREAM_OD_GROUP_ID"], topic):
-            assert w.proc.poll() is None, w.log()  # alive throughout
-            assert time.monotonic() < deadline, w.log()
-            time.sleep(0.3)
+        wait_consumed(kafka_bootstrap, env["STREAM_OD_GROUP_ID"], topic, w, timeout=90)
         assert w.terminate() == 0, w.log()
 
     seen: dict[int, str] = {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 import zlib
 from dataclasses import replace
@@ -25,9 +24,8 @@ from stream_od.artifact import Artifact
 from stream_od.records import RecordDecoder
 from stream_od.schema import load_schema
 from tests.integration.conftest import ZEEK_TRAIN
-from tests.integration.test_worker_crash import group_done
 from tests.integration.test_worker_windows import feed
-from tests.worker_support import WorkerProcess
+from tests.worker_support import WorkerProcess, wait_consumed
 from trainer.replay import log_stream
 
 PARTITIONS = 3
@@ -35,15 +33,6 @@ PARTITIONS = 3
 
 def by_host(record: dict, field: str) -> int:
     return zlib.crc32(str(record.get(field)).encode()) % PARTITIONS
-
-
-def wait_done(workers: list[WorkerProcess], bootstrap: str, group: str, topic: str) -> None:
-    deadline = time.monotonic() + 180
-    while not group_done(bootstrap, group, topic):
-        for w in workers:
-            assert w.proc.poll() is None, w.log()
-        assert time.monotonic() < deadline, workers[0].log()
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +103,11 @@ def test_two_stages_give_whole_windows_for_both_hosts_through_crashes(
     extra.wait_for("stream_od_records_scored_total", 1, timeout=120)
     assert extra.terminate() == 0, extra.log()  # ... and back
     feeder.join(120)
-    wait_done([a], kafka_bootstrap, stage["STREAM_OD_GROUP_ID"], sensor)
+    wait_consumed(kafka_bootstrap, stage["STREAM_OD_GROUP_ID"], sensor, a)
     # The internal topic is written in transactions, whose commit markers take offsets past
     # the last record; an idle scoring stage commits its position past them, so its group's
     # lag reaches zero (as an autoscaler needs) instead of staying at one per partition.
-    wait_done([b], kafka_bootstrap, scoring["STREAM_OD_GROUP_ID"], internal)
+    wait_consumed(kafka_bootstrap, scoring["STREAM_OD_GROUP_ID"], internal, b)
     assert a.terminate() == 0, a.log()
     assert b.terminate() == 0, b.log()
     assert read_topic(common["STREAM_OD_DEAD_LETTER_TOPIC"]) == []

@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 
 from stream_od.kafka.topics import ensure_topics
-from tests.integration.test_worker_crash import group_done
 from tests.integration.test_worker_stream import by_seq
 from tests.kafka_support import read_to_end, unique_name
-from tests.worker_support import WorkerProcess, free_port
+from tests.worker_support import WorkerProcess, free_port, wait_consumed
 from trainer.replay import produce
 
 SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "kafka.sh"
@@ -66,11 +65,7 @@ def test_a_broker_outage_longer_than_the_transaction_timeout_is_waited_out(
         assert w.proc.poll() is None, w.log()
         script("up")
         feeder.join(240)
-        deadline = time.monotonic() + 240
-        while not group_done(bootstrap, env["STREAM_OD_GROUP_ID"], topics["in"]):
-            assert w.proc.poll() is None, w.log()
-            assert time.monotonic() < deadline, w.log()
-            time.sleep(0.5)
+        wait_consumed(bootstrap, env["STREAM_OD_GROUP_ID"], topics["in"], w, timeout=240)
         assert w.terminate() == 0, w.log()
         log = w.log()
     scores = by_seq(read_to_end(bootstrap, topics["scores"]))  # fails on a duplicate

@@ -11,28 +11,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from confluent_kafka import Consumer, TopicPartition
 
 from tests.integration.conftest import offline_scores
 from tests.integration.test_worker_stream import by_seq
-from tests.worker_support import WorkerProcess, metric_total
+from tests.worker_support import WorkerProcess, metric_total, wait_consumed
 from trainer.replay import produce
-
-
-def group_done(bootstrap: str, group: str, topic: str) -> bool:
-    """True when the group's committed offsets reached every partition's end."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        tps = [TopicPartition(topic, p) for p in parts]
-        committed = c.committed(tps, timeout=10)
-        for tp in committed:
-            _, high = c.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
-            if tp.offset < high:
-                return False
-        return True
-    finally:
-        c.close()
 
 
 def test_kill_nine_three_times_and_sigterm_lose_and_duplicate_nothing(
@@ -58,10 +41,7 @@ def test_kill_nine_three_times_and_sigterm_lose_and_duplicate_nothing(
             else:
                 assert w.terminate() == 0, w.log()
     with WorkerProcess(env, log).start() as w:
-        deadline = time.monotonic() + 180
-        while not group_done(kafka_bootstrap, group, topic):
-            assert time.monotonic() < deadline, w.log()
-            time.sleep(0.5)
+        wait_consumed(kafka_bootstrap, group, topic, w, timeout=180)
         aborts = metric_total(w.metrics(), "stream_od_transaction_aborts_total")
         assert w.terminate() == 0, w.log()
 

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from tests.integration.test_worker_crash import group_done
 from tests.integration.test_worker_stream import by_seq
+from tests.kafka_support import group_done
 from tests.worker_support import WorkerProcess, metric_total, metric_values
 from trainer.replay import produce
 

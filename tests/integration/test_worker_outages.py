@@ -20,9 +20,8 @@ from confluent_kafka.admin import (
 )
 
 from tests.integration.conftest import offline_scores
-from tests.integration.test_worker_crash import group_done
 from tests.integration.test_worker_stream import by_seq
-from tests.worker_support import WorkerProcess, metric_total
+from tests.worker_support import WorkerProcess, metric_total, wait_consumed
 from trainer.replay import produce
 
 TINY = {"max.message.bytes": "100"}  # smaller than any alert: the broker refuses each one
@@ -53,11 +52,7 @@ def test_an_output_topic_that_refuses_records_for_a_while_is_waited_out(
         w.wait_for("stream_od_transaction_aborts_total", 2)  # refused, retried, refused
         assert w.proc.poll() is None, w.log()
         set_max_message_bytes(kafka_bootstrap, env["STREAM_OD_ALERTS_TOPIC"], "1048588")
-        deadline = time.monotonic() + 180
-        while not group_done(kafka_bootstrap, group, topic):
-            assert w.proc.poll() is None, w.log()
-            assert time.monotonic() < deadline, w.log()
-            time.sleep(0.5)
+        wait_consumed(kafka_bootstrap, group, topic, w, timeout=180)
         aborts = metric_total(w.metrics(), "stream_od_transaction_aborts_total")
         assert w.terminate() == 0, w.log()
     assert aborts >= 2
@@ -116,11 +111,7 @@ def test_an_output_topic_deleted_and_created_again_is_waited_out(
                 assert time.monotonic() < deadline
                 time.sleep(1)
         feeder.join(60)
-        deadline = time.monotonic() + 180
-        while not group_done(kafka_bootstrap, group, topic):
-            assert w.proc.poll() is None, w.log()
-            assert time.monotonic() < deadline, w.log()
-            time.sleep(0.5)
+        wait_consumed(kafka_bootstrap, group, topic, w, timeout=180)
         assert w.terminate() == 0, w.log()
     # The worker waits either way: its producer retries the missing partition until the topic
     # is back, or a transaction aborts and the batch is redone (both were seen here).

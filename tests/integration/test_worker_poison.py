@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 
 import orjson
 import pytest
@@ -14,8 +13,7 @@ from confluent_kafka import Producer
 
 from stream_od import records
 from stream_od.kafka import dead_letters as dl
-from tests.integration.test_worker_crash import group_done
-from tests.worker_support import WorkerProcess
+from tests.worker_support import WorkerProcess, wait_consumed
 
 MB = 1_000_000
 
@@ -89,11 +87,7 @@ def test_a_poison_record_never_stops_the_partition(
 
     with WorkerProcess(env, tmp_path / "worker.log").start() as w:
         w.wait_for("stream_od_records_consumed_total", len(cases))
-        deadline = time.monotonic() + 60
-        while not group_done(kafka_bootstrap, env["STREAM_OD_GROUP_ID"], topic):
-            assert w.proc.poll() is None, w.log()  # alive, and the partition advances
-            assert time.monotonic() < deadline, w.log()
-            time.sleep(0.3)
+        wait_consumed(kafka_bootstrap, env["STREAM_OD_GROUP_ID"], topic, w, timeout=60)
         assert w.terminate() == 0, w.log()
 
     dead = read_topic(env["STREAM_OD_DEAD_LETTER_TOPIC"])

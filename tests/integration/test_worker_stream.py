@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import orjson
 import numpy as np
+import orjson
 
 from tests.integration.conftest import offline_scores
 from tests.worker_support import WorkerProcess, metric_total, metric_values

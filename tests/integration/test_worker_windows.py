@@ -15,9 +15,8 @@ import orjson
 from confluent_kafka import Producer
 
 from stream_od.records import RecordDecoder
-from tests.integration.test_worker_crash import group_done
 from tests.integration.test_worker_stream import by_seq
-from tests.worker_support import WorkerProcess, metric_total
+from tests.worker_support import WorkerProcess, metric_total, wait_consumed
 from trainer.replay import log_stream
 
 PARTITIONS = 3
@@ -83,11 +82,7 @@ def test_windows_are_rebuilt_after_kill_nine_and_rebalances(
         for other in others:  # and back to one
             assert other.terminate() == 0, other.log()
         feeder.join(120)
-        deadline = time.monotonic() + 180
-        while not group_done(kafka_bootstrap, group, topic):
-            assert first.proc.poll() is None, first.log()
-            assert time.monotonic() < deadline, first.log()
-            time.sleep(0.5)
+        wait_consumed(kafka_bootstrap, group, topic, first, timeout=180)
         restored += metric_total(first.metrics(), "stream_od_window_restored_records_total")
         assert first.terminate() == 0, first.log()
 

@@ -6,8 +6,12 @@ import uuid
 
 from confluent_kafka.admin import AclBinding, AclOperation
 
-from tests.integration.secured.cluster import (SecuredCluster, group_acl, topic_acl,
-                                               transactional_id_acl)
+from tests.integration.secured.cluster import (
+    SecuredCluster,
+    group_acl,
+    topic_acl,
+    transactional_id_acl,
+)
 from tests.worker_support import WorkerProcess
 
 READ, WRITE = AclOperation.READ, AclOperation.WRITE
