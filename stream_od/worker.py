@@ -194,8 +194,12 @@ class Worker:
         with self._swap_lock:
             pending, self._pending_scorer = self._pending_scorer, None
         if pending is not None:
-            _keep_windows(self.scorer, pending)
+            kept = _keep_windows(self.scorer, pending)
             self.scorer = pending
+            if pending.decoder.windowed and not kept:
+                # Other windows than the last model's: build them from the partitions' records
+                # before this batch, as a worker started with this model would have them.
+                self._restore_windows(self._positions_before(messages))
             _freeze_heap()
             self.metrics.model_swaps.inc()
             self._set_model_metrics()
@@ -452,6 +456,13 @@ class Worker:
             # The windows took in the aborted batch: rebuild them up to its first offsets, so
             # that redoing it does not count its records twice.
             self._restore_windows(firsts)
+
+    def _positions_before(self, messages: Sequence[Message]) -> list[TopicPartition]:
+        """Where each assigned partition stands before ``messages``: the batch's first offset
+        for its partitions, the consumer's position for the others."""
+        firsts = {(tp.topic, tp.partition): tp for tp in _first_offsets(messages)}
+        rest = [TopicPartition(t, p) for t, p in sorted(self._assigned) if (t, p) not in firsts]
+        return [*firsts.values(), *(self.consumer.position(rest) if rest else [])]
 
     def _restore_windows(self, partitions: Sequence[TopicPartition]) -> None:
         """Rebuild the traffic windows of ``partitions`` from their records before each one's
@@ -725,13 +736,15 @@ class CallWatchdog:
             self.check()
 
 
-def _keep_windows(current: Scorer, new: Scorer) -> None:
+def _keep_windows(current: Scorer, new: Scorer) -> bool:
     """A new model with the same window definition goes on with the windows as they are (a
-    model swap must not blank the traffic features); another definition starts empty."""
+    model swap must not blank the traffic features); True when it does."""
     old, fresh = current.decoder.schema, new.decoder.schema
     if old.windows is not None and (old.windows, old.time_field) == (fresh.windows,
                                                                      fresh.time_field):
         new.decoder.window_streams = current.decoder.window_streams
+        return True
+    return False
 
 
 def _drop(holder: list) -> None:

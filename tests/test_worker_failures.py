@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import orjson
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -305,3 +306,36 @@ def test_at_least_once_refuses_to_commit_past_an_undelivered_record(make_worker)
     with pytest.raises(FatalWorkerError, match="not delivered.*max.message.bytes"):
         w.process(batch())
     assert len(consumer.commits) == 1  # the offsets of the failed batch were not committed
+
+
+def test_a_model_with_other_windows_builds_them_before_its_first_batch(make_worker,
+                                                                        monkeypatch):
+    from dataclasses import replace
+
+    from stream_od.schema import load_schema
+
+    base = load_schema("zeek-conn-windows")
+    schema = base.with_vocabularies({f.name: () for f in base.fields
+                                     if f.kind == "categorical"})
+
+    def model(s):
+        m = FakeModel()
+        m.schema, m.feature_names = s, s.feature_names
+        m.score_and_contributions = lambda X: (np.zeros(len(X)), np.zeros(X.shape))
+        return m
+
+    w, consumer, _ = make_worker()
+    w._assigned = {("in", 0), ("in", 1)}
+    consumer.position = lambda tps: [TopicPartition(t.topic, t.partition, 40) for t in tps]
+    rebuilt: list[list[tuple[int, int]]] = []
+    monkeypatch.setattr(w, "_restore_windows",
+                        lambda tps: rebuilt.append([(tp.partition, tp.offset) for tp in tps]))
+    w.swap_model(model(schema))
+    w.process(batch())
+    assert rebuilt == [[(0, 5), (1, 40)]]  # the batch's first offset; the other's position
+    w.swap_model(model(schema))  # the same windows: kept as they are, nothing rebuilt
+    w.process(batch(start=8))
+    assert len(rebuilt) == 1
+    w.swap_model(model(replace(schema, windows=replace(schema.windows, time_s=5.0))))
+    w.process(batch(start=11))
+    assert len(rebuilt) == 2
