@@ -238,11 +238,6 @@ class RecordDecoder:
         start = len(self.schema.field_columns) + j * len(FEATURES)
         return slice(start, start + len(FEATURES))
 
-    @property
-    def windows(self) -> TrafficWindows | None:
-        """The windows of the single stream (a file, ``score``); ``None`` without windows."""
-        return self.windows_for(None) if self.windowed else None
-
     def windows_for(self, stream: Hashable) -> TrafficWindows:
         w = self.window_streams.get(stream)
         if w is None:
@@ -279,20 +274,18 @@ class RecordDecoder:
         spec = self.schema.windows
         assert spec is not None
         rejected = dict(enc.rejected)
-        width = len(FEATURES)
         start = enc.X.shape[1]
-        X = np.zeros((n, start + len(spec.roles) * width))
+        X = np.zeros((n, start + len(spec.roles) * len(FEATURES)))
         X[:, :start] = enc.X
-        for j, role in enumerate(spec.roles):
+        for role in spec.roles:
             if role.name in self.carried_roles:
-                at = start + j * width
-                _carried(records, role.name, X[:, at:at + width], rejected)
+                _carried(records, role.name, X[:, self.window_columns(role.name)], rejected)
         keep = [i for i in range(n) if i not in rejected]
         by_stream: dict[Hashable, list[int]] = {}
         for i in keep:
             by_stream.setdefault(None if streams is None else streams[i], []).append(i)
-        computed = [start + j * width + k for j, r in enumerate(spec.roles)
-                    if r.name not in self._elsewhere for k in range(width)]
+        computed = [c for r in spec.roles if r.name not in self._elsewhere
+                    for c in range(X.shape[1])[self.window_columns(r.name)]]
         for stream, rows in by_stream.items():
             w = self.windows_for(stream)
             kept = [records[i] for i in rows]

@@ -23,13 +23,14 @@ record it reads, and how), ``score_and_contributions``, ``threshold`` and ``vers
 from __future__ import annotations
 
 import collections
+import contextlib
 import gc
 import logging
 import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Iterator, Protocol, Sequence
 
 import numpy as np
 import orjson
@@ -129,7 +130,6 @@ class Worker:
         self._consumer_trouble: dict[int, float] = {}  # error code -> first seen (monotonic)
         self._outage_since: float | None = None  # first batch lost to an unreachable broker
         self._committed: dict[tuple[str, int], int] = {}  # offsets this worker committed
-        self._committing: list[TopicPartition] = []
         self._watchdog = CallWatchdog()
         self.producer = clients.make_producer(settings, on_error=self._on_delivery_error)
         self._set_model_metrics()
@@ -259,7 +259,7 @@ class Worker:
                     msg = messages[int(i)]
                     self._produce(out.scores_topic,
                                   scorer.policy.score_record(origin(int(i)), float(sc)), msg.key())
-            self._commit(messages)
+            committed = self._commit(messages)
         except KafkaException as exc:
             err: KafkaError = exc.args[0]
             if err.fatal():
@@ -281,7 +281,7 @@ class Worker:
             return BatchResult(n, 0, 0, 0, aborted=True)
         self._attempts = 0
         self._outage_since = None
-        for tp in self._committing:
+        for tp in committed:
             self._committed[(tp.topic, tp.partition)] = tp.offset
         t3 = time.perf_counter()
 
@@ -411,9 +411,9 @@ class Worker:
                         exit_code=EXIT_UNREACHABLE) from None
                 self.producer.poll(0.05)
 
-    def _commit(self, messages: Sequence[Message]) -> None:
+    def _commit(self, messages: Sequence[Message]) -> list[TopicPartition]:
+        """Commit the batch's output and input offsets; returns the offsets."""
         offsets = _next_offsets(messages)
-        self._committing = offsets
         if not self.exactly_once:
             if self.producer.flush(self.settings.transaction_timeout_ms / 1000) != 0:
                 raise FatalWorkerError("records were not acknowledged within "
@@ -424,7 +424,7 @@ class Worker:
                                        f"delivered (first: {_cause(err, [(topic, err)], [])}); not "
                                        "committing offsets, the batch will be re-processed")
             self.consumer.commit(offsets=offsets, asynchronous=False)
-            return
+            return offsets
         metadata = self.consumer.consumer_group_metadata()
         # Not retried in place: re-calling it after a timeout can block past its own timeout
         # (librdkafka #5456); a retriable error aborts the batch, which is rewound and redone.
@@ -433,6 +433,7 @@ class Worker:
         # Retried in place: after a timed-out commit the broker may have committed, so aborting
         # and redoing the batch could write it twice; librdkafka resumes the commit instead.
         self._retry(lambda: self.producer.commit_transaction(60), "commit_transaction", 60)
+        return offsets
 
     def _on_delivery_error(self, err: KafkaError, msg: Message) -> None:
         # Exactly-once: the failed record also fails commit_transaction, which aborts.
@@ -481,8 +482,7 @@ class Worker:
                 continue  # nothing before it: the windows start empty, as they did then
             t0 = time.perf_counter()
             try:
-                newest = tail.last_value(config, tp, tp.offset)
-                values = tail.read_tail(config, tp, tp.offset, decoder.restore_test(newest),
+                values = tail.read_tail(config, tp, tp.offset, decoder.restore_test,
                                         timeout_s=self.settings.kafka_retry_timeout_s)
             except (KafkaException, TimeoutError) as exc:
                 raise FatalWorkerError(
@@ -690,19 +690,15 @@ class CallWatchdog:
         self._current: tuple[str, float, float] | None = None  # what, started, deadline
         self._thread: threading.Thread | None = None
 
-    class _Call:
-        def __init__(self, dog: CallWatchdog, what: str, timeout_s: float):
-            self.dog, self.what, self.timeout_s = dog, what, timeout_s
-
-        def __enter__(self) -> None:
-            self.dog._arm(self.what, self.timeout_s)
-
-        def __exit__(self, *exc) -> None:
-            with self.dog._lock:
-                self.dog._current = None
-
-    def call(self, what: str, timeout_s: float) -> CallWatchdog._Call:
-        return self._Call(self, what, timeout_s)
+    @contextlib.contextmanager
+    def call(self, what: str, timeout_s: float) -> Iterator[None]:
+        """Watch the ``with`` block: a Kafka call that gives up after ``timeout_s``."""
+        self._arm(what, timeout_s)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._current = None
 
     def _arm(self, what: str, timeout_s: float) -> None:
         now = time.monotonic()
@@ -782,7 +778,7 @@ def _passed_headers(headers: list[tuple[str, bytes | None]] | None
     stage's output too large to write."""
     if not headers:
         return None
-    size = sum(len(k) + len(v or b"") for k, v in headers)
+    size = dead_letters.record_size(None, None, headers)
     if size <= PASSED_HEADER_BYTES:
         return headers
     return [(HEADERS_DROPPED, f"{len(headers)} headers, {size} bytes".encode())]

@@ -85,10 +85,10 @@ def test_a_model_swap_keeps_the_windows_when_their_definition_is_the_same():
 
     current, same, other = (scorer(schema), scorer(schema),
                             scorer(replace(schema, windows=replace(schema.windows, time_s=5.0))))
-    _keep_windows(current, same)
-    assert same.decoder.windows is current.decoder.windows
-    _keep_windows(current, other)
-    assert other.decoder.windows is not current.decoder.windows
+    assert _keep_windows(current, same)
+    assert same.decoder.window_streams is current.decoder.window_streams
+    assert not _keep_windows(current, other)
+    assert other.decoder.window_streams is not current.decoder.window_streams
 
 
 def test_a_windows_stage_passes_headers_on_unless_they_are_too_large():

@@ -50,47 +50,31 @@ def read_range(consumer: Consumer, tp: TopicPartition, start: int, end: int,
 
 
 def read_tail(config: dict[str, Any], tp: TopicPartition, end: int,
-              is_old: Callable[[bytes | None], bool], *, timeout_s: float = 300.0,
-              chunk: int = CHUNK) -> list[bytes | None]:
-    """The values of ``tp`` after the last record before ``end`` that ``is_old`` calls old (all
-    of them back to the log start when none is), in offset order.  Reads backwards in chunks,
-    so it reads about as much as it returns."""
+              old_test: Callable[[bytes | None], Callable[[bytes | None], bool]], *,
+              timeout_s: float = 300.0, chunk: int = CHUNK) -> list[bytes | None]:
+    """The values of ``tp`` after the last record before ``end`` that is old (all of them back
+    to the log start when none is), in offset order.  What "old" means depends on the newest
+    record: ``old_test(newest value)`` gives the test.  Reads backwards in chunks, so it reads
+    about as much as it returns."""
     consumer = Consumer({**config, "enable.auto.commit": False, "enable.partition.eof": True,
                          "isolation.level": "read_committed"})
     try:
         low, _ = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition),
                                                 timeout=30)
         parts: list[list[bytes | None]] = []
+        is_old: Callable[[bytes | None], bool] | None = None
         hi = end
         while hi > low:
             lo = max(low, hi - chunk)
             records = read_range(consumer, tp, lo, hi, timeout_s)
-            old = [i for i, (_, value) in enumerate(records) if is_old(value)]
+            if is_old is None and records:  # the first records met hold the newest one
+                is_old = old_test(records[-1][1])
+            old = [i for i, (_, value) in enumerate(records) if is_old and is_old(value)]
             if old:
                 parts.append([v for _, v in records[old[-1] + 1:]])
                 break
             parts.append([v for _, v in records])
             hi = lo
         return [v for part in reversed(parts) for v in part]
-    finally:
-        consumer.close()
-
-
-def last_value(config: dict[str, Any], tp: TopicPartition, end: int,
-               timeout_s: float = 60.0) -> bytes | None:
-    """The value of the last committed record of ``tp`` before ``end`` (``None`` if none)."""
-    consumer = Consumer({**config, "enable.auto.commit": False, "enable.partition.eof": True,
-                         "isolation.level": "read_committed"})
-    try:
-        low, _ = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition),
-                                                timeout=30)
-        hi = end
-        while hi > low:
-            lo = max(low, hi - 100)
-            records = read_range(consumer, tp, lo, hi, timeout_s)
-            if records:
-                return records[-1][1]
-            hi = lo
-        return None
     finally:
         consumer.close()
