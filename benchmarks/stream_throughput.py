@@ -54,10 +54,13 @@ from stream_od.worker import Worker, _next_offsets  # noqa: E402
 from trainer.replay import Encoded, produce, sample_stream  # noqa: E402
 
 
-def settings_for(bootstrap: str, topics: dict[str, str], group: str):
-    return load_settings(bootstrap_servers=bootstrap, input_topic=topics["in"],
+def settings_for(bootstrap: str, topics: dict[str, str], group: str, *,
+                 input_topic: str | None = None, **extra):
+    """A benchmark worker's settings: ``topics["in"]`` (or ``input_topic``) in, the alerts and
+    dead-letter topics out, its own group; ``extra`` are further settings."""
+    return load_settings(bootstrap_servers=bootstrap, input_topic=input_topic or topics["in"],
                          alerts_topic=topics["alerts"], dead_letter_topic=topics["dlq"],
-                         group_id=group, instance_id=group, metrics_port=0)
+                         group_id=group, instance_id=group, metrics_port=0, **extra)
 
 
 class Passthrough:

@@ -40,10 +40,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.stream_throughput import (Passthrough, sensor_stream, timed,  # noqa: E402
-                                          worker_progress)
+from benchmarks.stream_throughput import (  # noqa: E402
+    Passthrough,
+    sensor_stream,
+    settings_for,
+    timed,
+    worker_progress,
+)
 from stream_od.artifact import Artifact  # noqa: E402
-from stream_od.config import load_settings  # noqa: E402
 from stream_od.kafka.topics import ensure_topics  # noqa: E402
 from stream_od.metrics import WorkerMetrics  # noqa: E402
 from stream_od.worker import Worker  # noqa: E402
@@ -60,12 +64,6 @@ def train_default(workdir: Path) -> Artifact:
     cfg = SiteConfig(data=[str(train)], schema="zeek-conn-windows", detector="mahalanobis")
     art = train_site(cfg, read_logs([train]).records, progress=False, log=lambda _: None)
     return Artifact.load(art.save(workdir / "zeek-windows"))
-
-
-def settings(bootstrap: str, topics: dict[str, str], input_topic: str, group: str, **extra):
-    return load_settings(bootstrap_servers=bootstrap, input_topic=input_topic,
-                         alerts_topic=topics["alerts"], dead_letter_topic=topics["dlq"],
-                         group_id=group, instance_id=group, metrics_port=0, **extra)
 
 
 def quix_stage(args, sensor: str, name: str) -> float:
@@ -125,24 +123,25 @@ def main() -> int:
         internal = f"bench-{run}-internal-{r}"
         ensure_topics({"bootstrap.servers": args.bootstrap}, {internal: 3})
         row: dict = {"repeat": r}
-        loop = Passthrough(settings(args.bootstrap, topics, topics["sensor"], f"{run}-pa-{r}"),
+        sensor, boot = topics["sensor"], args.bootstrap
+        loop = Passthrough(settings_for(boot, topics, f"{run}-pa-{r}", input_topic=sensor),
                            artifact.schema, topics["out"])
         row["passthrough_sensor_rps"] = timed(loop, lambda: loop.done, args.count)
         m = WorkerMetrics()
-        stage = Worker(settings(args.bootstrap, topics, topics["sensor"], f"{run}-a-{r}",
-                                windows_stage_topic=internal, windows_stage_roles=["src"]),
+        stage = Worker(settings_for(boot, topics, f"{run}-a-{r}", input_topic=sensor,
+                                    windows_stage_topic=internal, windows_stage_roles=["src"]),
                        artifact, metrics=m)
         row["windows_stage_rps"] = timed(stage, stage_progress(m), args.count)
         if args.quix_python:
-            row["quix_windows_stage_rps"] = quix_stage(args, topics["sensor"], f"{run}-q-{r}")
+            row["quix_windows_stage_rps"] = quix_stage(args, sensor, f"{run}-q-{r}")
             row["quix_windows_stage_ratio"] = (row["quix_windows_stage_rps"]
                                                / row["passthrough_sensor_rps"])
-        loop = Passthrough(settings(args.bootstrap, topics, internal, f"{run}-pb-{r}"),
+        loop = Passthrough(settings_for(boot, topics, f"{run}-pb-{r}", input_topic=internal),
                            artifact.schema, topics["out"])
         row["passthrough_internal_rps"] = timed(loop, lambda: loop.done, args.count)
         m = WorkerMetrics()
-        scoring = Worker(settings(args.bootstrap, topics, internal, f"{run}-b-{r}",
-                                  windows_carried=["src"]), artifact, metrics=m)
+        scoring = Worker(settings_for(boot, topics, f"{run}-b-{r}", input_topic=internal,
+                                      windows_carried=["src"]), artifact, metrics=m)
         row["scoring_stage_rps"] = timed(scoring, worker_progress(m), args.count)
         alerts = sum(v.value for metric in m.alerts.collect() for v in metric.samples
                      if v.name.endswith("_total"))
