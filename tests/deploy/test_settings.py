@@ -104,28 +104,27 @@ def with_image_env(env: dict[str, str]) -> dict[str, str]:
     return {**stack.dockerfile_env(stack.dockerfile_stages()[-1]), **env}
 
 
-def worker_envs() -> list[tuple[str, dict[str, str], dict[str, str]]]:
-    """``(where, env, key files)`` of every worker container."""
-    worker = stack.compose()["services"]["worker"]
-    files = {path: Path(src).name for path, src in stack.compose_secret_files(worker).items()}
-    out = [("compose worker", with_image_env(stack.env_mapping(worker.get("environment"))),
+def service_envs(service: str, k8s_object: str) -> list[tuple[str, dict[str, str], dict[str, str]]]:
+    """``(where, env, key files)`` of the compose ``service`` and of every container of the
+    Kubernetes object named ``k8s_object`` (e.g. ``Deployment stream-od-worker``)."""
+    container = stack.compose()["services"][service]
+    files = {path: Path(src).name for path, src in stack.compose_secret_files(container).items()}
+    out = [(f"compose {service}", with_image_env(stack.env_mapping(container.get("environment"))),
             files)]
     for where, image, env, files in k8s_containers():
-        if "Deployment stream-od-worker" in where:
-            out.append(("k8s worker", with_image_env(env), files))
+        if k8s_object in where:
+            out.append((f"k8s {service}", with_image_env(env), files))
     return out
+
+
+def worker_envs() -> list[tuple[str, dict[str, str], dict[str, str]]]:
+    """``(where, env, key files)`` of every worker container."""
+    return service_envs("worker", "Deployment stream-od-worker")
 
 
 def trainer_envs() -> list[tuple[str, dict[str, str], dict[str, str]]]:
     """``(where, env, key files)`` of every container that publishes models."""
-    trainer = stack.compose()["services"]["trainer"]
-    files = {path: Path(src).name for path, src in stack.compose_secret_files(trainer).items()}
-    out = [("compose trainer", with_image_env(stack.env_mapping(trainer.get("environment"))),
-            files)]
-    for where, image, env, files in k8s_containers():
-        if "Job stream-od-trainer" in where:
-            out.append(("k8s trainer", with_image_env(env), files))
-    return out
+    return service_envs("trainer", "Job stream-od-trainer")
 
 
 WORKERS, TRAINERS = worker_envs(), trainer_envs()
