@@ -236,7 +236,8 @@ def delete_topics(client_config: dict[str, Any], names: Iterable[str],
     names = list(names)
     if not names:
         return
-    for future in AdminClient(client_config).delete_topics(names, operation_timeout=10).values():
+    admin = AdminClient(client_config)  # alive until the futures resolve
+    for future in admin.delete_topics(names, operation_timeout=10).values():
         try:
             future.result(timeout=timeout)
         except KafkaException:
