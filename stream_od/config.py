@@ -154,6 +154,20 @@ class WorkerSettings(BaseSettings):
         (0.5, 2.0, 8.0),
         description="score-threshold margins (in units of the artifact's score scale) for "
                     "medium, high, critical")
+    # What the SIEM receives (docs/siem.md): stream-od's own document, Elastic Common Schema,
+    # or an OCSF Detection Finding.
+    alert_format: Literal["native", "ecs", "ocsf"] = "native"
+    # Suppression (docs/siem.md): per entity, the first alert of a window of this many seconds
+    # of event time is emitted, the rest counted into one summary alert when the window ends.
+    # 0 turns it off.  ``suppress_by``: connection parts (source_ip, destination_ip,
+    # destination_port, transport, session_id) or record field paths; the detector is always
+    # part of the entity.  Its state is kept in a compacted changelog topic.
+    suppress_window_s: float = Field(0.0, ge=0, le=86_400)
+    suppress_by: list[str] = Field(default_factory=lambda: ["source_ip"], min_length=1)
+    suppression_changelog_topic: str = Field("stream-od.alerts-suppression", min_length=1)
+    # Last resort against a flood: at most this many alerts a second per worker (summaries
+    # excepted); the excess is dropped and counted in stream_od_alerts_dropped_total. 0 = off.
+    max_alerts_per_second: float = Field(0.0, ge=0)
 
     # Model registry (docs/registry.md): "path" serves artifact_path and never swaps;
     # "directory" / "topic" start from the newest verified version and watch for newer ones.
@@ -240,7 +254,8 @@ class WorkerSettings(BaseSettings):
     @model_validator(mode="after")
     def _topics_differ(self) -> "WorkerSettings":
         outputs = [self.alerts_topic, self.dead_letter_topic, self.scores_topic,
-                   self.windows_stage_topic]
+                   self.windows_stage_topic,
+                   self.suppression_changelog_topic if self.suppress_window_s else None]
         if self.input_topic in outputs:
             raise ValueError(f"input_topic {self.input_topic!r} must differ from the output topics")
         if self.model_source == "directory" and self.model_registry_dir is None:

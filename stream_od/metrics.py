@@ -106,6 +106,21 @@ class WorkerMetrics:
                                       "Records scored by the model and committed", registry=r)
         self.alerts = Counter(f"{PREFIX}_alerts_total",
                               "Alerts committed to the alerts topic", ["severity"], registry=r)
+        self.alerts_suppressed = Counter(
+            f"{PREFIX}_alerts_suppressed_total",
+            "Alerts held back by suppression (counted into their entity's summary alert)",
+            registry=r)
+        self.alert_summaries = Counter(
+            f"{PREFIX}_alert_summaries_total",
+            "Summary alerts committed (one per suppression window that held alerts back)",
+            registry=r)
+        self.alerts_dropped = Counter(
+            f"{PREFIX}_alerts_dropped_total",
+            "Alerts not sent, by reason (rate_limit: over max_alerts_per_second)", ["reason"],
+            registry=r)
+        self.suppression_entities = Gauge(
+            f"{PREFIX}_suppression_entities",
+            "Entities with an open suppression window held by this worker", registry=r)
         self.dead_letters = Counter(f"{PREFIX}_dead_letters_total",
                                     "Records committed to the dead-letter topic", ["reason"],
                                     registry=r)

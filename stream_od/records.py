@@ -81,12 +81,26 @@ class DecodedBatch:
 
 
 def csv_fields(value: bytes) -> dict[str, Any]:
-    """A KDD CSV line as a dict: named columns, plus ``label`` when present."""
+    """A KDD CSV line as a dict: named columns, plus ``label`` when present.  Numbers become
+    JSON numbers (``181`` an integer, ``0.00`` a float), so an alert about a CSV record has the
+    same types as one about the same record sent as JSON."""
     parts = value.decode("utf-8", "replace").strip().split(",")
-    out: dict[str, Any] = dict(zip(KDD_COLUMNS, parts))
+    out: dict[str, Any] = dict(zip(KDD_COLUMNS, map(_csv_value, parts)))
     if len(parts) > len(KDD_COLUMNS):
         out["label"] = parts[len(KDD_COLUMNS)]
     return out
+
+
+def _csv_value(text: str) -> Any:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
 
 
 def field_values(records: Sequence[dict], schema: FeatureSchema) -> list[list[Any]]:

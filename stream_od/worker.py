@@ -37,6 +37,7 @@ import orjson
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from stream_od.alerts import AlertPolicy, Origin
+from stream_od.alerts.volume import AlertVolume
 from stream_od.config import WorkerSettings
 from stream_od.errors import EXIT_STUCK, EXIT_UNREACHABLE, FatalWorkerError
 from stream_od.kafka import clients, dead_letters
@@ -96,7 +97,8 @@ class Scorer:
                              model_version=model.version, detector=model.detector_kind,
                              severity_margins=tuple(settings.severity_margins),
                              top_k=settings.top_features,
-                             max_bytes=settings.max_output_bytes)
+                             max_bytes=settings.max_output_bytes, schema=model.schema,
+                             alert_format=settings.alert_format)
         return cls(model=model, decoder=decoder, policy=policy)
 
 
@@ -132,6 +134,8 @@ class Worker:
         self._committed: dict[tuple[str, int], int] = {}  # offsets this worker committed
         self._watchdog = CallWatchdog()
         self.producer = clients.make_producer(settings, on_error=self._on_delivery_error)
+        self.volume = AlertVolume(settings.suppress_window_s, settings.suppress_by,
+                                  model.detector_kind, settings.max_alerts_per_second)
         self._set_model_metrics()
         self.health.model_loaded = True
 
@@ -150,6 +154,8 @@ class Worker:
         s = self.settings
         if self.exactly_once:
             self._retry(lambda: self.producer.init_transactions(30), "init_transactions", 30)
+        if self.volume.suppressing:
+            self._ensure_changelog()
         self.consumer.subscribe([s.input_topic], on_assign=self._on_assign,
                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
         self.health.subscribed = True
@@ -232,11 +238,18 @@ class Worker:
             return Origin(msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1],
                           msg.key())
 
+        policy = scorer.policy
         alert_rows = batch.rows[hit]
-        severity = scorer.policy.severities(scores[hit])
-        alert_docs = scorer.policy.build(
-            [origin(int(i)) for i in alert_rows], [batch.fields(int(r)) for r in hit],
-            scores[hit], severity, batch.X[hit], contributions[hit], int(time.time() * 1000))
+        detected_at = int(time.time() * 1000)
+        facts = policy.facts([origin(int(i)) for i in alert_rows],
+                             [batch.fields(int(r)) for r in hit], scores[hit], batch.X[hit],
+                             contributions[hit], detected_at)
+        volume = self.volume
+        passed = volume.pass_batch(
+            [((a.kafka.topic, a.kafka.partition), a) for a in facts],
+            self._stream_times(messages, batch, policy) if volume.suppressing else {})
+        alerts = passed.alerts + policy.finish_summaries(passed.summaries, detected_at)
+        keys = {a.id: messages[int(i)].key() for a, i in zip(facts, alert_rows)}
         self._delivery_errors.clear()
         try:
             if self.exactly_once:
@@ -245,8 +258,11 @@ class Worker:
             if stage is not None:
                 for value, key, stamp, headers in passed:
                     self._produce(stage, value, key, headers, timestamp=stamp)
-            for i, doc in zip(alert_rows, alert_docs):
-                self._produce(out.alerts_topic, doc, messages[int(i)].key())
+            for a in alerts:
+                self._produce(out.alerts_topic, policy.render(a), _alert_key(a, keys),
+                              policy.headers(a))
+            if volume.suppressing:
+                self._produce_changelog()
             for rej in batch.rejected:
                 msg = messages[rej.index]
                 value, key, headers = dead_letters.fit(
@@ -279,6 +295,7 @@ class Worker:
                 self._abort_and_rewind(messages)
                 self._failed_attempt(n, err)
             return BatchResult(n, 0, 0, 0, aborted=True)
+        volume.commit()
         self._attempts = 0
         self._outage_since = None
         for tp in committed:
@@ -297,14 +314,86 @@ class Worker:
         if decoder.windowed:
             m.window_keys.set(decoder.window_keys)
             m.window_late_records.inc(decoder.take_late())
-        if len(hit):
-            for label, count in zip(*np.unique(severity, return_counts=True)):
-                m.alerts.labels(str(label)).inc(int(count))
+        for a in alerts:
+            m.alerts.labels(a.severity).inc()
+        if passed.summaries:
+            m.alert_summaries.inc(len(passed.summaries))
+        if passed.suppressed:
+            m.alerts_suppressed.inc(passed.suppressed)
+        if passed.dropped:
+            m.alerts_dropped.labels("rate_limit").inc(passed.dropped)
+        if volume.suppressing:
+            m.suppression_entities.set(volume.entities())
         for rej in batch.rejected:
             m.dead_letters.labels(rej.reason).inc()
         stamps = np.fromiter((msg.timestamp()[1] for msg in messages), dtype=np.float64, count=n)
         m.end_to_end_latency.observe_many(time.time() - stamps / 1000.0)
-        return BatchResult(n, len(batch.rows), len(hit), len(batch.rejected))
+        return BatchResult(n, len(batch.rows), len(alerts), len(batch.rejected))
+
+    def _stream_times(self, messages: Sequence[Message], batch, policy: AlertPolicy
+                      ) -> dict[tuple[str, int], int]:
+        """Each partition's newest event time in the batch (the suppression windows' clock):
+        the records' own time, as their alerts' is taken, or Kafka's."""
+        out: dict[tuple[str, int], int] = {}
+        identity = policy.identity
+        rows = batch.rows.tolist() if identity.time_field else range(len(messages))
+        for j, i in enumerate(rows):
+            msg = messages[i]
+            stamp = msg.timestamp()[1]
+            t = identity.event_time_ms(batch.fields(j), stamp)[0] if identity.time_field \
+                else stamp
+            stream = (msg.topic(), msg.partition())
+            if t > out.get(stream, -1):
+                out[stream] = t
+        return out
+
+    def _ensure_changelog(self) -> None:
+        from stream_od.kafka.changelog import ensure_changelog
+
+        s = self.settings
+        meta = self.consumer.list_topics(s.input_topic, timeout=30).topics.get(s.input_topic)
+        partitions = len(meta.partitions) if meta is not None and meta.partitions else 1
+        ensure_changelog(s.client_config({}), s.suppression_changelog_topic, partitions)
+
+    def _produce_changelog(self) -> None:
+        """The batch's suppression changes, into the changelog partition of their input
+        partition, in the batch's transaction."""
+        topic = self.settings.suppression_changelog_topic
+        for (_, partition), state in self.volume.partitions.items():
+            for key, value in state.changes():
+                deadline = time.monotonic() + self.settings.kafka_retry_timeout_s
+                while True:
+                    try:
+                        self.producer.produce(topic, value=value, key=key.encode(),
+                                              partition=partition)
+                        break
+                    except BufferError:
+                        if time.monotonic() > deadline:
+                            raise
+                        self.producer.poll(0.05)
+
+    def _restore_suppression(self, partitions: Sequence[TopicPartition]) -> None:
+        """Read each partition's suppression state back from the changelog before its first
+        batch: as of the committed offsets, since both were written in one transaction."""
+        from stream_od.kafka.changelog import read_changelog
+
+        config = clients.consumer_config(self.settings)
+        config.pop("group.instance.id", None)
+        config["group.id"] = f"{self.settings.group_id}.restore"  # assigns only, never commits
+        topic = self.settings.suppression_changelog_topic
+        for tp in partitions:
+            try:
+                entries = read_changelog(config, topic, tp.partition,
+                                         timeout_s=self.settings.kafka_retry_timeout_s)
+            except (KafkaException, TimeoutError) as exc:
+                raise FatalWorkerError(
+                    f"could not read the suppression changelog {topic}[{tp.partition}]: {exc}; "
+                    "the worker needs READ on it and the brokers reachable",
+                    exit_code=EXIT_UNREACHABLE) from exc
+            self.volume.partition((tp.topic, tp.partition)).restore(entries)
+            log.info("restored %d suppression windows of %s[%d] from %d changelog records",
+                     len(self.volume.partition((tp.topic, tp.partition))), tp.topic,
+                     tp.partition, len(entries))
 
     def _with_windows(self, messages: Sequence[Message], batch) -> list[tuple]:
         """A windows stage's output: each scoreable record with its stage's window values
@@ -453,6 +542,7 @@ class Worker:
                   if (tp.topic, tp.partition) in self._assigned]
         for tp in firsts:
             self.consumer.seek(tp)
+        self.volume.rollback()  # the batch will be redone: its suppression changes undone
         if self.scorer.decoder.windowed:
             # The windows took in the aborted batch: rebuild them up to its first offsets, so
             # that redoing it does not count its records twice.
@@ -587,6 +677,8 @@ class Worker:
         self.metrics.rebalances.labels("assign").inc()
         if self.scorer.decoder.windowed and partitions:
             self._restore_windows(consumer.committed(partitions, timeout=30))
+        if self.volume.suppressing and partitions:
+            self._restore_suppression(partitions)
         self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
         self.metrics.assigned_partitions.set(len(self._assigned))
         log.info("assigned %s", sorted(p for _, p in ((tp.topic, tp.partition) for tp in partitions)))
@@ -606,6 +698,7 @@ class Worker:
         for key in gone:
             self._committed.pop(key, None)
         self.scorer.decoder.drop_windows(gone)
+        self.volume.drop(gone)
         self.metrics.assigned_partitions.set(len(self._assigned))
         for topic in {t for t, _ in gone}:
             self.metrics.clear_lag(topic, [p for t, p in gone if t == topic])
@@ -883,3 +976,10 @@ def _first_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
     for msg in messages:
         first.setdefault((msg.topic(), msg.partition()), msg.offset())
     return [TopicPartition(t, p, o) for (t, p), o in first.items()]
+
+
+def _alert_key(alert, keys: dict[str, bytes | None]) -> bytes | None:
+    """An alert's Kafka key: its input record's key; a summary's, its entity."""
+    if alert.summary is not None:
+        return orjson.dumps(alert.summary.entity, option=orjson.OPT_SORT_KEYS)
+    return keys.get(alert.id)

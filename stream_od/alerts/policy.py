@@ -13,11 +13,17 @@ of scores on normal traffic, stored in the artifact): below ``margins[0]`` is ``
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
-from typing import Any, Sequence
+import importlib
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import orjson
+
+from stream_od import __version__
+from stream_od.alerts.facts import Alert, KafkaCoordinates, ModelInfo
+from stream_od.alerts.identity import IdentityReader, alert_id
+from stream_od.schema import FeatureSchema
 
 SEVERITIES = ("low", "medium", "high", "critical")
 
@@ -66,6 +72,30 @@ def top_features(contributions: np.ndarray, X: np.ndarray, names: Sequence[str],
               "value": float(X[r, j])} for j in order[r]] for r in range(len(order))]
 
 
+FORMATS = ("native", "ecs", "ocsf")
+
+
+def risk_scores(scores: np.ndarray, threshold: float, scale: float,
+                margins: Sequence[float]) -> np.ndarray:
+    """A 0-100 risk score for each score, in bands that match the severity: the margin over
+    the threshold (in score-scale units) maps linearly onto Elastic's bands, low 0-21, medium
+    22-47, high 48-73, critical 74-100 (the last approaching 100 as the margin grows), so a
+    SIEM that grades by risk score agrees with ``severity``."""
+    margin = np.maximum((np.asarray(scores, dtype=np.float64) - threshold) / scale, 0.0)
+    m0, m1, m2 = (float(m) for m in margins)
+    edges = np.array([0.0, m0, max(m1, m0), max(m2, m1, m0)])
+    floors, widths = np.array([0.0, 22.0, 48.0]), np.array([21.0, 25.0, 25.0])
+    band = np.clip(np.searchsorted(edges, margin, side="right") - 1, 0, 3)
+    risk = np.empty_like(margin)
+    inside = band < 3
+    b = band[inside]
+    span = np.maximum(edges[b + 1] - edges[b], 1e-12)
+    risk[inside] = floors[b] + widths[b] * (margin[inside] - edges[b]) / span
+    tail = max(m2 - m1, 1e-12)  # critical approaches 100 at the pace of the high band
+    risk[~inside] = 74.0 + 26.0 * (1.0 - np.exp(-(margin[~inside] - edges[3]) / tail))
+    return np.round(np.minimum(risk, 100.0), 1)
+
+
 @dataclass(frozen=True)
 class AlertPolicy:
     """How alerts are built for one model; rebuilt when the model changes."""
@@ -78,31 +108,94 @@ class AlertPolicy:
     severity_margins: tuple[float, float, float]
     top_k: int
     max_bytes: int = 900_000  # an alert must fit the producer's message.max.bytes
+    schema: FeatureSchema | None = None  # identity, event time and label fields
+    alert_format: str = "native"
+
+    def __post_init__(self) -> None:
+        if self.alert_format not in FORMATS:
+            raise ValueError(f"alert format {self.alert_format!r}: one of {FORMATS}")
+        s = self.schema
+        object.__setattr__(self, "identity", IdentityReader(
+            s.identity if s is not None else None, s.time_field if s is not None else None))
+        object.__setattr__(self, "labels", frozenset(s.label_fields if s is not None else ()))
+        object.__setattr__(self, "model", ModelInfo(
+            version=self.model_version, detector=self.detector,
+            schema=s.name if s is not None else "custom", threshold=self.threshold,
+            product_version=__version__))
+        object.__setattr__(self, "_document", importlib.import_module(  # alerts/<format>.py
+            f"stream_od.alerts.{self.alert_format}").document)
+        object.__setattr__(self, "_header_base", [
+            ("stream_od.format", self.alert_format.encode()),
+            ("stream_od.schema", self.model.schema.encode("utf-8", "replace"))])
+
+    identity: IdentityReader = field(init=False, repr=False, compare=False)
+    labels: frozenset[str] = field(init=False, repr=False, compare=False)
+    model: ModelInfo = field(init=False, repr=False, compare=False)
 
     def severities(self, scores: np.ndarray) -> np.ndarray:
         return severities(scores, self.threshold, self.score_scale, self.severity_margins)
 
-    def build(self, origins: Sequence[Origin], records: Sequence[dict[str, Any]],
-              scores: np.ndarray, sev: np.ndarray, X: np.ndarray, contributions: np.ndarray,
-              detected_at_ms: int) -> list[bytes]:
-        """One JSON document per alert row (the caller selected the rows over threshold)."""
+    def facts(self, origins: Sequence[Origin], records: Sequence[dict[str, Any]],
+              scores: np.ndarray, X: np.ndarray, contributions: np.ndarray,
+              detected_at_ms: int) -> list[Alert]:
+        """One :class:`Alert` per row (the caller selected the rows over the threshold)."""
+        sev = self.severities(scores)
+        risk = risk_scores(scores, self.threshold, self.score_scale, self.severity_margins)
         tops = top_features(contributions, X, self.feature_names, self.top_k)
-        return [dumps_bounded({
-            "source": o.to_dict(),
-            "key": decode_key(o.key),
-            "record": rec,
-            "score": float(s),
-            "threshold": self.threshold,
-            "severity": sv,
-            "model_version": self.model_version,
-            "detector": self.detector,
-            "top_features": top,
-            "detected_at_ms": detected_at_ms,
-        }, self.max_bytes) for o, rec, s, sv, top in zip(origins, records, scores, sev, tops)]
+        out = []
+        for o, rec, s, sv, r, top in zip(origins, records, scores.tolist(), sev.tolist(),
+                                         risk.tolist(), tops):
+            rec = self.without_labels(rec)
+            conn = self.identity.connection(rec)
+            when, when_from = self.identity.event_time_ms(rec, o.timestamp_ms)
+            kafka = KafkaCoordinates(o.topic, o.partition, o.offset, o.timestamp_ms,
+                                     decode_key(o.key))
+            out.append(Alert(id=alert_id(self.model_version, conn, when, kafka),
+                             event_time_ms=when, event_time_source=when_from,
+                             detected_at_ms=detected_at_ms, score=s, severity=sv, risk_score=r,
+                             top_features=top, record=rec, connection=conn, kafka=kafka))
+        return out
+
+    def finish_summaries(self, summaries: list[Alert], detected_at_ms: int) -> list[Alert]:
+        """Summary alerts graded as an alert of their highest score would be."""
+        if not summaries:
+            return summaries
+        scores = np.array([a.score for a in summaries])
+        risk = risk_scores(scores, self.threshold, self.score_scale, self.severity_margins)
+        return [replace(a, severity=sv, risk_score=r, detected_at_ms=detected_at_ms)
+                for a, sv, r in zip(summaries, self.severities(scores).tolist(), risk.tolist())]
+
+    def without_labels(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record as it may leave in an alert: ground-truth label fields removed."""
+        if self.labels and not self.labels.isdisjoint(record):
+            return {k: v for k, v in record.items() if k not in self.labels}
+        return record
+
+    def render(self, alert: Alert) -> bytes:
+        """The alert in this policy's format, as JSON that always fits ``max_bytes``."""
+        document = self._document  # type: ignore[attr-defined]
+        model = self.model
+
+        def build(record: Any) -> dict[str, Any]:
+            return document(alert if record is alert.record else replace(alert, record=record),
+                            model)
+        return dumps_bounded(build, alert.record, self.max_bytes)
+
+    def headers(self, alert: Alert) -> list[tuple[str, bytes]]:
+        """Kafka headers, so a connector can route an alert without parsing it."""
+        return [*self._header_base, ("stream_od.severity", alert.severity.encode()),  # type: ignore[attr-defined]
+                ("stream_od.kind", b"summary" if alert.summary is not None else b"alert")]
+
+    def build(self, origins: Sequence[Origin], records: Sequence[dict[str, Any]],
+              scores: np.ndarray, X: np.ndarray, contributions: np.ndarray,
+              detected_at_ms: int) -> list[bytes]:
+        """Facts and rendering in one call (for callers without suppression)."""
+        return [self.render(a) for a in self.facts(origins, records, scores, X, contributions,
+                                                   detected_at_ms)]
 
     def score_record(self, origin: Origin, score: float) -> bytes:
         """The optional per-record score document for the scores topic."""
-        return orjson.dumps({"source": origin.to_dict(), "score": score,
+        return orjson.dumps({"kafka": origin.to_dict(), "score": score,
                              "alert": bool(score > self.threshold),
                              "model_version": self.model_version})
 
@@ -110,23 +203,23 @@ class AlertPolicy:
 MAX_DEPTH = 64
 
 
-def dumps_bounded(doc: dict[str, Any], max_bytes: int) -> bytes:
-    """``doc`` as JSON, whatever its ``record`` holds: a record orjson cannot write (nested
-    deeper than it allows, an integer past 64 bits, a lone surrogate) is written through
-    :func:`json_safe`; one whose alert would not fit ``max_bytes`` is replaced by its size,
-    so an alert never fails on the content of the record it is about (the record itself is
-    at its ``source`` coordinates in the input topic)."""
+def dumps_bounded(build: Callable[[Any], dict[str, Any]], record: Any, max_bytes: int) -> bytes:
+    """``build(record)`` as JSON, whatever ``record`` holds: a record orjson cannot write
+    (nested deeper than it allows, an integer past 64 bits, a lone surrogate) is written
+    through :func:`json_safe`; one whose alert would not fit ``max_bytes`` is replaced by its
+    size, so an alert never fails on the content of the record it is about (the record itself
+    is at its Kafka coordinates in the input topic)."""
     try:
-        out = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+        out = orjson.dumps(build(record), option=orjson.OPT_SERIALIZE_NUMPY)
     except orjson.JSONEncodeError:
-        doc = {**doc, "record": json_safe(doc.get("record"))}
-        out = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+        record = json_safe(record)
+        out = orjson.dumps(build(record), option=orjson.OPT_SERIALIZE_NUMPY)
     if len(out) > max_bytes:
-        doc = {**doc, "record": {"stream_od_omitted": {
+        record = {"stream_od_omitted": {
             "reason": "too_large", "json_bytes": len(out),
             "detail": f"the alert would exceed max_output_bytes {max_bytes}; the record is at "
-                      "the source coordinates"}}}
-        out = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+                      "its Kafka coordinates"}}
+        out = orjson.dumps(build(record), option=orjson.OPT_SERIALIZE_NUMPY)
     return out
 
 

@@ -12,6 +12,9 @@ TOML layout (see ``stream_od/schema/builtin/*.toml`` and docs/schemas.md)::
     time_field = "ts"                    # event time, epoch seconds or ISO 8601 (optional)
     label_fields = ["label"]             # ground truth: read by train/evaluate, never a feature
 
+    [identity]                           # the connection, promoted into alerts (optional)
+    source_ip = "src_ip"
+
     [[fields]]
     name = "orig_bytes"
     kind = "numeric"                     # numeric | categorical | boolean
@@ -28,10 +31,11 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
 from stream_od.schema.fields import Field, SchemaError
+from stream_od.schema.identity import IdentitySpec
 from stream_od.schema.windows import WindowSpec
 
 _KEYS = frozenset({"name", "description", "time_field", "label_fields", "fields",
-                   "format_version", "windows"})
+                   "format_version", "windows", "identity"})
 FORMAT_VERSION = 2  # 1 was {"names": [...]}: numeric fields only, every one required
 
 
@@ -45,6 +49,7 @@ class FeatureSchema:
     time_field: str | None = None
     label_fields: tuple[str, ...] = ()
     windows: WindowSpec | None = None  # traffic-window features (stream_od.windows)
+    identity: IdentitySpec | None = None  # the connection's fields, promoted into alerts
 
     def __post_init__(self) -> None:
         fields = tuple(self.fields)
@@ -71,6 +76,11 @@ class FeatureSchema:
             clash = sorted(set(self.windows.paths) & set(labels))
             if clash:
                 raise SchemaError(f"schema {self.name!r}: windows read label field(s) {clash}")
+        if self.identity is not None:
+            clash = sorted(set(self.identity.paths) & set(labels))
+            if clash:
+                raise SchemaError(f"schema {self.name!r}: [identity] names label field(s) "
+                                  f"{clash}; labels never leave in an alert")
         if self.fitted:
             names = self.feature_names
             dupes = sorted({n for n in names if names.count(n) > 1})
@@ -125,6 +135,8 @@ class FeatureSchema:
         out["fields"] = [f.to_dict() for f in self.fields]
         if self.windows is not None:
             out["windows"] = self.windows.to_dict()
+        if self.identity is not None:
+            out["identity"] = self.identity.to_dict()
         return out
 
     @classmethod
@@ -150,11 +162,14 @@ class FeatureSchema:
         if time_field is not None and not isinstance(time_field, str):
             raise SchemaError(f"{source}: time_field is a field name")
         windows = d.get("windows")
+        identity = d.get("identity")
         return cls(fields=fields, name=str(d.get("name", "custom")),
                    description=str(d.get("description", "")), time_field=time_field,
                    label_fields=tuple(labels),
                    windows=None if windows is None else WindowSpec.from_dict(windows,
-                                                                             source=source))
+                                                                             source=source),
+                   identity=None if identity is None else IdentitySpec.from_dict(identity,
+                                                                                source=source))
 
     @classmethod
     def from_toml(cls, text: str, *, source: str = "schema") -> "FeatureSchema":

@@ -1,0 +1,203 @@
+"""Alert suppression per entity, in event time, restorable exactly after a restart.
+
+One scanning host can cross the threshold thousands of times a minute; a SIEM wants to hear
+of it once, then how bad it got.  For each *entity* (the values of ``suppress_by``: e.g. the
+originator's address, always with the detector) the first alert of a window is emitted at once
+and the following ones within ``window_s`` of it are counted; when the partition's event time
+passes the window's end, one summary carries the count, the first and last event time and
+the highest score.  Emitted alerts + the counts in the summaries = the records over the
+threshold.
+
+State is per input partition and changes only with the partition's records, so it is
+deterministic.  Every change is also written, in the batch's transaction, to a compacted
+changelog topic (one partition per input partition, as Kafka Streams keeps a store); a
+worker that takes the partition over reads it back before its first batch, so a restart or a
+rebalance neither loses a summary nor emits one twice.  A summary waits for the partition's
+event time to move on: an idle partition holds its open windows (their first alert is out).
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, replace
+from typing import Any, Iterable
+
+import orjson
+
+from stream_od.alerts.facts import Alert, Connection, KafkaCoordinates, Summary
+from stream_od.alerts.identity import summary_id
+
+_CONNECTION_PARTS = frozenset(Connection.__slots__)  # type: ignore[attr-defined]
+STREAM_TIME = "\0stream_time"
+
+
+@dataclass(slots=True)
+class Window:
+    first_ms: int
+    last_ms: int
+    count: int  # alerts held back after the first
+    max_score: float
+    first_id: str
+    entity: dict[str, Any]
+    last: KafkaCoordinates  # the last held-back alert's record (a summary's coordinates)
+
+    def to_json(self) -> bytes:
+        k = self.last
+        return orjson.dumps({"first_ms": self.first_ms, "last_ms": self.last_ms,
+                             "count": self.count, "max_score": self.max_score,
+                             "first_id": self.first_id, "entity": self.entity,
+                             "last": [k.topic, k.partition, k.offset, k.timestamp_ms, k.key]})
+
+    @classmethod
+    def from_json(cls, value: bytes) -> "Window":
+        d = orjson.loads(value)
+        return cls(first_ms=d["first_ms"], last_ms=d["last_ms"], count=d["count"],
+                   max_score=d["max_score"], first_id=d["first_id"], entity=d["entity"],
+                   last=KafkaCoordinates(*d["last"]))
+
+
+def entity_of(alert: Alert, by: tuple[str, ...], detector: str) -> dict[str, Any]:
+    """The suppression key's values: a connection part (``source_ip``, ...) or a record path."""
+    from stream_od.records import field_value
+
+    out: dict[str, Any] = {"detector": detector}
+    for name in by:
+        if name in _CONNECTION_PARTS:
+            out[name] = getattr(alert.connection, name)
+        elif name != "detector":
+            out[name] = None if alert.record is None else field_value(alert.record, name)
+    return out
+
+
+class PartitionSuppression:
+    """The suppression state of one input partition."""
+
+    def __init__(self, window_s: float, by: tuple[str, ...], detector: str) -> None:
+        self.window_s = float(window_s)
+        self.window_ms = int(round(window_s * 1000))
+        self.by = tuple(by)
+        self.detector = detector
+        self.windows: dict[str, Window] = {}
+        self.stream_time_ms: int | None = None
+        self._ends: list[tuple[int, str]] = []  # (window end, entity key), stale entries skipped
+        self._dirty: set[str] = set()
+        # What the current batch changed, to put back if its transaction aborts.
+        self._undo: dict[str, Window | None] = {}
+        self._undo_time: tuple[int | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def admit(self, alert: Alert) -> tuple[bool, list[Alert]]:
+        """Whether ``alert`` is emitted, and the summaries it closes (its entity's expired
+        window).  Alerts arrive in partition order."""
+        entity = entity_of(alert, self.by, self.detector)
+        key = orjson.dumps(entity, option=orjson.OPT_SORT_KEYS).decode()
+        t = alert.event_time_ms
+        closed: list[Alert] = []
+        w = self.windows.get(key)
+        self._remember(key)
+        if w is not None and t >= w.first_ms + self.window_ms:
+            closed.extend(self._close(key))
+            w = None
+        self._dirty.add(key)
+        if w is None:
+            self.windows[key] = Window(t, t, 0, alert.score, alert.id, entity, alert.kafka)
+            heapq.heappush(self._ends, (t + self.window_ms, key))
+            return True, closed
+        w.count += 1
+        w.last_ms = max(w.last_ms, t)
+        w.max_score = max(w.max_score, alert.score)
+        w.last = alert.kafka
+        return False, closed
+
+    def advance(self, stream_time_ms: int) -> list[Alert]:
+        """Move the partition's event time on; the summaries of the windows that ended."""
+        if self.stream_time_ms is not None and stream_time_ms <= self.stream_time_ms:
+            return []
+        if self._undo_time is None:
+            self._undo_time = (self.stream_time_ms,)
+        self.stream_time_ms = stream_time_ms
+        self._dirty.add(STREAM_TIME)
+        closed: list[Alert] = []
+        while self._ends and self._ends[0][0] <= stream_time_ms:
+            end, key = heapq.heappop(self._ends)
+            w = self.windows.get(key)
+            if w is not None and w.first_ms + self.window_ms == end:
+                self._remember(key)
+                closed.extend(self._close(key))
+        return closed
+
+    # -- one batch at a time -------------------------------------------------------------
+    def _remember(self, key: str) -> None:
+        if key not in self._undo:
+            w = self.windows.get(key)
+            self._undo[key] = None if w is None else replace(w)
+
+    def commit(self) -> None:
+        """The batch's transaction committed: its changes stay."""
+        self._undo.clear()
+        self._undo_time = None
+
+    def rollback(self) -> None:
+        """The batch's transaction aborted: back to the state before it (it is redone)."""
+        for key, w in self._undo.items():
+            if w is None:
+                self.windows.pop(key, None)
+            else:
+                self.windows[key] = w
+                heapq.heappush(self._ends, (w.first_ms + self.window_ms, key))
+        if self._undo_time is not None:
+            self.stream_time_ms = self._undo_time[0]
+        self._undo.clear()
+        self._undo_time = None
+        self._dirty.clear()
+
+    def _close(self, key: str) -> list[Alert]:
+        w = self.windows.pop(key)
+        self._dirty.add(key)
+        return [self._summary(w)] if w.count else []
+
+    def _summary(self, w: Window) -> Alert:
+        conn = Connection(**{k: v for k, v in w.entity.items() if k in _CONNECTION_PARTS})
+        return Alert(id=summary_id(w.first_id), event_time_ms=w.last_ms,
+                     event_time_source="record", detected_at_ms=0, score=w.max_score,
+                     severity="", risk_score=0.0, top_features=[], record=None,
+                     connection=conn, kafka=w.last,
+                     summary=Summary(count=w.count, first_ms=w.first_ms, last_ms=w.last_ms,
+                                     max_score=w.max_score, window_s=self.window_s,
+                                     entity=w.entity, first_alert_id=w.first_id))
+
+    # -- the changelog -------------------------------------------------------------------
+    def changes(self) -> list[tuple[str, bytes | None]]:
+        """(entity key, state or ``None`` for a closed window) changed since the last call."""
+        out: list[tuple[str, bytes | None]] = []
+        for key in sorted(self._dirty):
+            if key == STREAM_TIME:
+                out.append((key, orjson.dumps(self.stream_time_ms)))
+            else:
+                w = self.windows.get(key)
+                out.append((key, None if w is None else w.to_json()))
+        self._dirty.clear()
+        return out
+
+    def restore(self, entries: Iterable[tuple[str, bytes | None]]) -> None:
+        """Rebuild from changelog entries in log order (the last value of a key wins)."""
+        latest: dict[str, bytes | None] = {}
+        for key, value in entries:
+            latest[key] = value
+        self.windows.clear()
+        self._ends.clear()
+        self._dirty.clear()
+        self.commit()
+        self.stream_time_ms = None
+        for key, value in latest.items():
+            if value is None:
+                continue
+            if key == STREAM_TIME:
+                self.stream_time_ms = orjson.loads(value)
+                continue
+            w = Window.from_json(value)
+            self.windows[key] = w
+            self._ends.append((w.first_ms + self.window_ms, key))
+        heapq.heapify(self._ends)

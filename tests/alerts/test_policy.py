@@ -1,0 +1,145 @@
+"""Alert facts and the native document, severities, risk scores and top features (pure
+logic)."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+
+from stream_od.alerts import AlertPolicy, Origin, decode_key, severities, top_features
+from stream_od.alerts.policy import risk_scores
+from stream_od.schema import load_schema
+
+
+def test_severity_grades_the_margin_in_score_scale_units():
+    scores = np.array([10.5, 11.9, 12.0, 17.9, 100.0])
+    got = severities(scores, threshold=10.0, scale=1.0, margins=(1.0, 2.0, 8.0)).tolist()
+    assert got == ["low", "medium", "high", "high", "critical"]
+
+
+def test_top_features_are_the_largest_contributions_first():
+    contrib = np.array([[0.1, 5.0, 2.0], [3.0, 0.0, 1.0]])
+    X = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    tops = top_features(contrib, X, ("a", "b", "c"), k=2)
+    assert [[t["feature"] for t in row] for row in tops] == [["b", "c"], ["a", "c"]]
+    assert tops[0][0] == {"feature": "b", "contribution": 5.0, "value": 2.0}
+
+
+def test_alert_document_carries_origin_record_score_and_model():
+    policy = AlertPolicy(feature_names=("a", "b"), threshold=1.0, score_scale=1.0,
+                         model_version="m-1", detector="mahalanobis",
+                         severity_margins=(0.5, 2.0, 8.0), top_k=1)
+    scores = np.array([4.0])
+    docs = policy.build([Origin("in", 2, 41, 1_700_000_000_000, b"k-7")], [{"a": 1, "note": "x"}],
+                        scores, np.array([[1.0, 9.0]]), np.array([[0.2, 3.0]]), detected_at_ms=5)
+    doc = orjson.loads(docs[0])
+    assert doc["kafka"] == {"topic": "in", "partition": 2, "offset": 41,
+                            "timestamp_ms": 1_700_000_000_000, "key": "k-7"}
+    assert doc["record"] == {"a": 1, "note": "x"} and "source" not in doc
+    assert doc["event_time_ms"] == 1_700_000_000_000 and doc["event_time_source"] == "kafka"
+    assert doc["score"] == 4.0 and doc["threshold"] == 1.0 and doc["severity"] == "high"
+    assert doc["model_version"] == "m-1"
+    assert doc["top_features"] == [{"feature": "b", "contribution": 3.0, "value": 9.0}]
+
+
+def test_binary_keys_survive_as_base64():
+    assert decode_key(b"\xff\x00") == "base64:/wA="
+    assert decode_key(None) is None
+
+
+def test_an_alert_never_fails_on_its_records_content():
+    """Nested deeper than orjson writes, integers past 64 bits, lone surrogates, huge."""
+    import orjson
+
+    from stream_od.alerts import dumps_bounded
+
+    deep: dict = {}
+    node = deep
+    for _ in range(300):
+        node["a"] = {}
+        node = node["a"]
+    record = {"deep": deep, "big": 10 ** 40, "text": "\ud800x", "ok": 1.5}
+    def build(rec):
+        return {"record": rec, "score": 2.0}
+
+    out = orjson.loads(dumps_bounded(build, record, 900_000))
+    assert out["score"] == 2.0 and out["record"]["big"] == str(10 ** 40)
+    assert out["record"]["ok"] == 1.5 and out["record"]["text"].endswith("x")
+    huge = orjson.loads(dumps_bounded(build, {"x": "y" * 2_000_000}, 900_000))
+    assert huge["record"]["stream_od_omitted"]["reason"] == "too_large" and huge["score"] == 2.0
+
+
+def zeek_policy(fmt: str = "native") -> AlertPolicy:
+    return AlertPolicy(feature_names=("a", "b"), threshold=1.0, score_scale=1.0,
+                       model_version="m-1", detector="vaegmm", severity_margins=(0.5, 2.0, 8.0),
+                       top_k=1, schema=load_schema("zeek-conn"), alert_format=fmt)
+
+
+ZEEK = {"ts": 1_700_000_000.25, "uid": "CxYz1", "id.orig_h": "192.168.1.5", "id.orig_p": 51_000,
+        "id.resp_h": "10.0.0.9", "id.resp_p": 445, "proto": "tcp", "conn_state": "S0",
+        "label": "Malicious", "detailed-label": "PartOfAHorizontalPortScan"}
+
+
+def facts(policy: AlertPolicy, record: dict, offset: int = 7, score: float = 3.0):
+    return policy.facts([Origin("in", 0, offset, 1_800_000_000_000, b"k")], [record],
+                        np.array([score]), np.zeros((1, 2)), np.ones((1, 2)), 5)[0]
+
+
+def test_an_alert_promotes_the_connection_and_takes_the_records_own_time():
+    alert = facts(zeek_policy(), ZEEK)
+    c = alert.connection
+    assert (c.source_ip, c.source_port, c.destination_ip, c.destination_port) == (
+        "192.168.1.5", 51_000, "10.0.0.9", 445)
+    assert c.transport == "tcp" and c.session_id == "CxYz1" and c.community_id.startswith("1:")
+    assert alert.event_time_ms == 1_700_000_000_250 and alert.event_time_source == "record"
+
+
+def test_label_fields_never_leave_in_an_alert():
+    for fmt in ("native", "ecs", "ocsf"):
+        policy = zeek_policy(fmt)
+        text = policy.render(facts(policy, ZEEK)).decode()
+        assert "Malicious" not in text and "PartOfAHorizontalPortScan" not in text, fmt
+        assert "S0" in text  # the rest of the record is there
+
+
+def test_the_alert_id_is_the_same_for_the_same_record_and_model_only():
+    policy = zeek_policy()
+    first = facts(policy, ZEEK, offset=7).id
+    assert facts(policy, dict(ZEEK), offset=900).id == first  # a re-sent copy, same connection
+    assert facts(policy, {**ZEEK, "uid": "Other"}).id != first
+    newer = AlertPolicy(feature_names=("a", "b"), threshold=1.0, score_scale=1.0,
+                        model_version="m-2", detector="vaegmm", severity_margins=(0.5, 2.0, 8.0),
+                        top_k=1, schema=load_schema("zeek-conn"))
+    assert facts(newer, ZEEK).id != first
+    no_session = {k: v for k, v in ZEEK.items() if k != "uid"}
+    assert facts(policy, no_session, offset=7).id == facts(policy, no_session, offset=7).id
+    assert facts(policy, no_session, offset=7).id != facts(policy, no_session, offset=8).id
+
+
+def test_headers_name_format_severity_and_schema():
+    policy = zeek_policy("ecs")
+    headers = dict(policy.headers(facts(policy, ZEEK, score=100.0)))
+    assert headers == {"stream_od.format": b"ecs", "stream_od.schema": b"zeek-conn",
+                       "stream_od.severity": b"critical", "stream_od.kind": b"alert"}
+
+
+def test_risk_scores_fall_in_the_severity_bands():
+    margins = (0.5, 2.0, 8.0)
+    scores = 1.0 + np.array([0.0, 0.49, 0.5, 1.99, 2.0, 7.99, 8.0, 50.0, 1e6])
+    risk = risk_scores(scores, 1.0, 1.0, margins)
+    sev = severities(scores, 1.0, 1.0, margins)
+    bands = {"low": (0, 21), "medium": (22, 47), "high": (48, 73), "critical": (74, 100)}
+    for r, s in zip(risk, sev):
+        lo, hi = bands[s]
+        assert lo <= r <= hi, (r, s)
+    assert list(risk) == sorted(risk)
+
+
+def test_csv_records_keep_number_types_in_alerts():
+    from stream_od.records import csv_fields
+
+    fields = csv_fields(b"0,tcp,http,SF,181,5450,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,8,8,0.00,0.00,"
+                        b"0.00,0.00,1.00,0.00,0.00,9,9,1.00,0.00,0.11,0.00,0.00,0.00,0.00,0.00,"
+                        b"normal.")
+    assert fields["src_bytes"] == 181 and fields["serror_rate"] == 0.0
+    assert fields["protocol_type"] == "tcp" and fields["label"] == "normal."
