@@ -173,7 +173,11 @@ def latency_run(args, artifact: Artifact, rate: float) -> dict:
                   config={"message.timestamp.type": args.timestamp_type})
     ensure_topics({"bootstrap.servers": args.bootstrap}, {topics["alerts"]: 1, topics["dlq"]: 1})
     metrics = WorkerMetrics()
-    worker = Worker(settings_for(args.bootstrap, topics, f"bench-lat-{run}"), artifact,
+    worker = Worker(settings_for(args.bootstrap, topics, f"bench-lat-{run}",
+                                 alert_format=args.alert_formats[0],
+                                 suppress_window_s=args.suppress_window_s,
+                                 suppression_changelog_topic=f"bench-lat-{run}-suppress"),
+                    artifact,
                     metrics=metrics)
     tmp = tempfile.TemporaryDirectory(prefix="stream-od-bench-")
     thread = threading.Thread(target=worker.run, daemon=True)
@@ -225,8 +229,15 @@ def main() -> int:
     p.add_argument("--latency-rate", type=float, default=None,
                    help="offered rate for the latency run (default: half the worker's maximum)")
     p.add_argument("--only-latency", action="store_true", help="skip the throughput runs")
+    p.add_argument("--skip-latency", action="store_true", help="skip the latency runs")
     p.add_argument("--timestamp-type", choices=("LogAppendTime", "CreateTime"),
                    default="LogAppendTime", help="input topic's timestamps for the latency run")
+    p.add_argument("--alert-formats", nargs="+", default=["native"],
+                   choices=("native", "ecs", "ocsf"),
+                   help="run the worker once per alert format in each repeat (first: the one "
+                        "the latency runs use); ratios are to the first")
+    p.add_argument("--suppress-window-s", type=float, default=0.0,
+                   help="the workers' suppress_window_s (0: no suppression)")
     p.add_argument("--json", default=None, help="write the results here")
     args = p.parse_args()
     from trainer.readers import is_sensor_log
@@ -252,14 +263,28 @@ def main() -> int:
         loop = Passthrough(settings_for(args.bootstrap, topics, group), artifact.schema,
                            topics["out"])
         pass_rps = timed(loop, lambda: loop.done, args.count)
-        metrics = WorkerMetrics()
-        worker = Worker(settings_for(args.bootstrap, topics, f"bench-{run}-worker-{r}"), artifact,
-                        metrics=metrics)
-        worker_rps = timed(worker, worker_progress(metrics), args.count)
+        formats = args.alert_formats[r % len(args.alert_formats):] + \
+            args.alert_formats[:r % len(args.alert_formats)]  # rotated: no format always last
+        by_format = {}
+        for fmt in formats:
+            metrics = WorkerMetrics()
+            extra = {"alert_format": fmt, "suppress_window_s": args.suppress_window_s,
+                     "suppression_changelog_topic": f"bench-{run}-suppress-{fmt}-{r}"}
+            worker = Worker(settings_for(args.bootstrap, topics, f"bench-{run}-{fmt}-{r}",
+                                         **extra), artifact, metrics=metrics)
+            by_format[fmt] = timed(worker, worker_progress(metrics), args.count)
+            alerts = sum(s.value for m in metrics.alerts.collect() for s in m.samples
+                         if s.name.endswith("_total"))
+            by_format[f"{fmt}_alert_rate"] = alerts / args.count
+        worker_rps = by_format[args.alert_formats[0]]
         rows.append({"repeat": r, "passthrough_rps": pass_rps, "worker_rps": worker_rps,
-                     "ratio": worker_rps / pass_rps})
-        print(f"repeat {r}: passthrough {pass_rps:,.0f}/s  worker {worker_rps:,.0f}/s  "
-              f"ratio {worker_rps / pass_rps:.2f}", file=sys.stderr)
+                     "ratio": worker_rps / pass_rps,
+                     **{f"worker_rps_{f}": by_format[f] for f in args.alert_formats},
+                     **{f"alert_rate_{f}": by_format[f"{f}_alert_rate"]
+                        for f in args.alert_formats}})
+        print(f"repeat {r}: passthrough {pass_rps:,.0f}/s  " + "  ".join(
+            f"worker[{f}] {by_format[f]:,.0f}/s" for f in args.alert_formats) +
+            f"  ratio {worker_rps / pass_rps:.2f}", file=sys.stderr)
 
     result = {
         "model_version": artifact.version, "detector": artifact.detector_kind,
@@ -268,14 +293,24 @@ def main() -> int:
         "passthrough_rps": statistics.median(r["passthrough_rps"] for r in rows),
         "worker_rps": statistics.median(r["worker_rps"] for r in rows),
         "ratio": statistics.median(r["ratio"] for r in rows),
+        "alert_formats": args.alert_formats, "suppress_window_s": args.suppress_window_s,
         "runs": rows,
     }
+    first = args.alert_formats[0]
+    for f in args.alert_formats:
+        result[f"worker_rps_{f}"] = statistics.median(r[f"worker_rps_{f}"] for r in rows)
+        result[f"alert_rate_{f}"] = statistics.median(r[f"alert_rate_{f}"] for r in rows)
+        # paired per repeat: the formats ran back to back on the same backlog
+        result[f"ratio_{f}_to_{first}"] = statistics.median(
+            r[f"worker_rps_{f}"] / r[f"worker_rps_{first}"] for r in rows)
     print(f"latency at half the worker's maximum ({result['worker_rps'] / 2:,.0f}/s) ...",
           file=sys.stderr)
     rate = args.latency_rate or round(result["worker_rps"] / 2)
-    lat_runs = [latency_run(args, artifact, rate) for _ in range(args.repeats)]
-    result |= {k: statistics.median(r[k] for r in lat_runs) for k in
-               ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")}
+    if args.skip_latency:
+        rate = 0
+    lat_runs = [latency_run(args, artifact, rate) for _ in range(args.repeats)] if rate else []
+    result |= {k: statistics.median(r[k] for r in lat_runs) if lat_runs else float("nan")
+               for k in ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")}
     result |= {"offered_rps": rate, "latency_timestamps": args.timestamp_type,
                "latency_runs": lat_runs}
 
@@ -289,6 +324,12 @@ def main() -> int:
         v = result[key]
         print(f"| {label:<32} | {v:>12,.2f} |" if key == "ratio" else
               f"| {label:<32} | {v:>12,.0f} |")
+    if len(args.alert_formats) > 1:
+        print(f"\n| alert format | worker records/s | alerts / record | vs {first} |\n"
+              f"|---|---|---|---|")
+        for f in args.alert_formats:
+            print(f"| {f} | {result[f'worker_rps_{f}']:,.0f} | {result[f'alert_rate_{f}']:.3f} | "
+                  f"{result[f'ratio_{f}_to_{first}']:.2f} |")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -413,7 +413,7 @@ def _summarize(bootstrap: str, topics: dict[str, str], text: str, truth: dict[by
     alerts = read_to_end(bootstrap, topics["alerts"])
     dead = read_to_end(bootstrap, topics["dead-letter"])
     if by_position:
-        sources = [orjson.loads(m.value())["source"] for m in alerts]
+        sources = [orjson.loads(m.value())["kafka"] for m in alerts]
         alerted = {_position(src["partition"], src["offset"]) for src in sources}
     else:
         alerted = {m.key() for m in alerts}

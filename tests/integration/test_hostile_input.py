@@ -115,7 +115,7 @@ def test_hostile_records_are_scored_or_dead_lettered_and_nothing_is_lost(
 
     seen: dict[int, str] = {}
     for m in read_topic(env["STREAM_OD_SCORES_TOPIC"]):
-        src = orjson.loads(m.value())["source"]
+        src = orjson.loads(m.value())["kafka"]
         i = _case_by_source(src)
         assert i not in seen, f"case {i} twice"
         seen[i] = "scored"

@@ -130,7 +130,7 @@ def test_two_stages_give_whole_windows_for_both_hosts_through_crashes(
     got = {}
     for m in read_topic(scoring["STREAM_OD_SCORES_TOPIC"]):
         doc = orjson.loads(m.value())
-        where = (doc["source"]["partition"], doc["source"]["offset"])
+        where = (doc["kafka"]["partition"], doc["kafka"]["offset"])
         assert where not in got, f"{where} scored twice"
         got[where] = doc["score"]
     assert got.keys() == expected.keys()

@@ -94,8 +94,8 @@ def test_a_poison_record_never_stops_the_partition(
     scored = read_topic(env["STREAM_OD_SCORES_TOPIC"])
     alerts = read_topic(env["STREAM_OD_ALERTS_TOPIC"])
     by_offset = {int(dict(m.headers())[dl.SOURCE_OFFSET]): m for m in dead}
-    scored_offsets = {orjson.loads(m.value())["source"]["offset"] for m in scored}
-    alert_offsets = {orjson.loads(m.value())["source"]["offset"] for m in alerts}
+    scored_offsets = {orjson.loads(m.value())["kafka"]["offset"] for m in scored}
+    alert_offsets = {orjson.loads(m.value())["kafka"]["offset"] for m in alerts}
     assert len(dead) + len(scored) == len(cases)  # each record once, one way or the other
     for offset, (case, value, key, headers, expected) in enumerate(cases):
         if expected in ("scored", "alert"):

@@ -45,7 +45,7 @@ def test_twenty_thousand_records_exactly_once_with_offline_scores(
     for seq, doc in alerts.items():
         assert doc["score"] == expected[seq]
         assert doc["model_version"] == artifact.version and doc["threshold"] == artifact.threshold
-        assert doc["source"]["topic"] == env["STREAM_OD_INPUT_TOPIC"]
+        assert doc["kafka"]["topic"] == env["STREAM_OD_INPUT_TOPIC"]
         assert doc["record"]["service"]  # the original fields travel with the alert
         assert len(doc["top_features"]) == 3
     # Most alerts are real attacks (the label travels only in the input's header).
