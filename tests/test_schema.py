@@ -110,3 +110,17 @@ def test_a_bad_schema_file_names_the_field(tmp_path, fields, message):
 def test_unknown_schema_name_lists_the_builtins():
     with pytest.raises(SchemaError, match="zeek-conn"):
         load_schema("zeek")
+
+
+def test_identity_table_round_trips_and_refuses_unknown_keys_and_labels():
+    from stream_od.schema import load_schema
+    from stream_od.schema.spec import FeatureSchema
+
+    zeek = load_schema("zeek-conn")
+    assert zeek.identity.source_ip == "id.orig_h" and zeek.identity.session_id == "uid"
+    assert FeatureSchema.from_dict(zeek.to_dict()).identity == zeek.identity
+    base = {"fields": [{"name": "bytes"}], "label_fields": ["label"]}
+    with pytest.raises(SchemaError, match="src_addr"):
+        FeatureSchema.from_dict({**base, "identity": {"src_addr": "a"}})
+    with pytest.raises(SchemaError, match="label"):
+        FeatureSchema.from_dict({**base, "identity": {"session_id": "label"}})
