@@ -14,7 +14,10 @@ Measured on the same topic and the same records (a backlog of ``--count`` JSON r
 
 (a) passthrough: consume -> decode (the worker's decoder) -> produce every record -> commit the
     offsets in the same transaction; no model.  This machine's ceiling for the loop.
-(b) the worker (``stream_od.worker.Worker``, exactly-once, its defaults) with the artifact.
+(b) the worker (``stream_od.worker.Worker``, exactly-once, its defaults) with the artifact,
+    once per ``--alert-formats`` (native, ecs, ocsf), and with ``--suppress-window-s`` once more
+    in the first format with suppression per source address (each on its own group, back to
+    back in each repeat, in rotated order; ratios between them are paired per repeat).
 
 Rates are records per second from the first consumed batch to the last committed one; the
 two sides alternate ``--repeats`` times and the medians are reported.  Then, ``--repeats``
@@ -49,7 +52,7 @@ from stream_od.config import load_settings  # noqa: E402
 from stream_od.kafka import clients  # noqa: E402
 from stream_od.kafka.topics import ensure_topics  # noqa: E402
 from stream_od.metrics import WorkerMetrics  # noqa: E402
-from stream_od.records import REASONS, RecordDecoder  # noqa: E402
+from stream_od.records import RecordDecoder  # noqa: E402
 from stream_od.worker import Worker, _next_offsets  # noqa: E402
 from trainer.replay import Encoded, produce, sample_stream  # noqa: E402
 
@@ -146,7 +149,7 @@ def timed(loop, progress, count: int, timeout: float = 600.0) -> float:
             break
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError(f"stalled at {done}/{count}")
-        time.sleep(0.002)
+        time.sleep(0.01)
     loop.stop()
     thread.join(60)
     t0, n0 = first
@@ -154,11 +157,15 @@ def timed(loop, progress, count: int, timeout: float = 600.0) -> float:
 
 
 def worker_progress(metrics: WorkerMetrics):
+    """Records the worker finished, read from its two counters only: a scan of the whole
+    registry (``get_sample_value``) every few milliseconds held the GIL long enough to slow
+    the worker it measures by a third on Zeek records."""
+    def total(counter) -> float:
+        return sum(s.value for m in counter.collect() for s in m.samples
+                   if s.name.endswith("_total"))
+
     def progress() -> int:
-        get = metrics.registry.get_sample_value
-        scored = get("stream_od_records_scored_total") or 0
-        dead = sum(get("stream_od_dead_letters_total", {"reason": r}) or 0 for r in REASONS)
-        return int(scored + dead)
+        return int(total(metrics.records_scored) + total(metrics.dead_letters))
     return progress
 
 
@@ -175,7 +182,6 @@ def latency_run(args, artifact: Artifact, rate: float) -> dict:
     metrics = WorkerMetrics()
     worker = Worker(settings_for(args.bootstrap, topics, f"bench-lat-{run}",
                                  alert_format=args.alert_formats[0],
-                                 suppress_window_s=args.suppress_window_s,
                                  suppression_changelog_topic=f"bench-lat-{run}-suppress"),
                     artifact,
                     metrics=metrics)
@@ -237,7 +243,8 @@ def main() -> int:
                    help="run the worker once per alert format in each repeat (first: the one "
                         "the latency runs use); ratios are to the first")
     p.add_argument("--suppress-window-s", type=float, default=0.0,
-                   help="the workers' suppress_window_s (0: no suppression)")
+                   help="also run the first format with suppression per source address over "
+                        "this many seconds (0: not)")
     p.add_argument("--json", default=None, help="write the results here")
     args = p.parse_args()
     from trainer.readers import is_sensor_log
@@ -257,33 +264,37 @@ def main() -> int:
     stream = stream_for(args, artifact, args.count, seed=11)
     produce(stream, topic=topics["in"], bootstrap_servers=args.bootstrap)
 
+    first = args.alert_formats[0]
+    variants = [(f, f, 0.0) for f in args.alert_formats]  # (name, alert format, suppression)
+    if args.suppress_window_s > 0:
+        variants.append((f"{first}+suppress", first, args.suppress_window_s))
     rows = []
     for r in range(args.repeats):
         group = f"bench-{run}-pass-{r}"
         loop = Passthrough(settings_for(args.bootstrap, topics, group), artifact.schema,
                            topics["out"])
         pass_rps = timed(loop, lambda: loop.done, args.count)
-        formats = args.alert_formats[r % len(args.alert_formats):] + \
-            args.alert_formats[:r % len(args.alert_formats)]  # rotated: no format always last
-        by_format = {}
-        for fmt in formats:
+        # rotated, so that no variant always runs last
+        order = variants[r % len(variants):] + variants[:r % len(variants)]
+        by_variant = {}
+        for name, fmt, window in order:
             metrics = WorkerMetrics()
-            extra = {"alert_format": fmt, "suppress_window_s": args.suppress_window_s,
-                     "suppression_changelog_topic": f"bench-{run}-suppress-{fmt}-{r}"}
-            worker = Worker(settings_for(args.bootstrap, topics, f"bench-{run}-{fmt}-{r}",
+            extra = {"alert_format": fmt, "suppress_window_s": window,
+                     "suppression_changelog_topic": f"bench-{run}-suppress-{r}"}
+            worker = Worker(settings_for(args.bootstrap, topics, f"bench-{run}-{name}-{r}",
                                          **extra), artifact, metrics=metrics)
-            by_format[fmt] = timed(worker, worker_progress(metrics), args.count)
+            by_variant[name] = timed(worker, worker_progress(metrics), args.count)
             alerts = sum(s.value for m in metrics.alerts.collect() for s in m.samples
                          if s.name.endswith("_total"))
-            by_format[f"{fmt}_alert_rate"] = alerts / args.count
-        worker_rps = by_format[args.alert_formats[0]]
+            by_variant[f"{name}_alert_rate"] = alerts / args.count
+        worker_rps = by_variant[first]
         rows.append({"repeat": r, "passthrough_rps": pass_rps, "worker_rps": worker_rps,
                      "ratio": worker_rps / pass_rps,
-                     **{f"worker_rps_{f}": by_format[f] for f in args.alert_formats},
-                     **{f"alert_rate_{f}": by_format[f"{f}_alert_rate"]
-                        for f in args.alert_formats}})
+                     **{f"worker_rps_{v}": by_variant[v] for v, _, _ in variants},
+                     **{f"alert_rate_{v}": by_variant[f"{v}_alert_rate"]
+                        for v, _, _ in variants}})
         print(f"repeat {r}: passthrough {pass_rps:,.0f}/s  " + "  ".join(
-            f"worker[{f}] {by_format[f]:,.0f}/s" for f in args.alert_formats) +
+            f"worker[{v}] {by_variant[v]:,.0f}/s" for v, _, _ in variants) +
             f"  ratio {worker_rps / pass_rps:.2f}", file=sys.stderr)
 
     result = {
@@ -296,8 +307,7 @@ def main() -> int:
         "alert_formats": args.alert_formats, "suppress_window_s": args.suppress_window_s,
         "runs": rows,
     }
-    first = args.alert_formats[0]
-    for f in args.alert_formats:
+    for f, _, _ in variants:
         result[f"worker_rps_{f}"] = statistics.median(r[f"worker_rps_{f}"] for r in rows)
         result[f"alert_rate_{f}"] = statistics.median(r[f"alert_rate_{f}"] for r in rows)
         # paired per repeat: the formats ran back to back on the same backlog
@@ -324,10 +334,10 @@ def main() -> int:
         v = result[key]
         print(f"| {label:<32} | {v:>12,.2f} |" if key == "ratio" else
               f"| {label:<32} | {v:>12,.0f} |")
-    if len(args.alert_formats) > 1:
+    if len(variants) > 1:
         print(f"\n| alert format | worker records/s | alerts / record | vs {first} |\n"
               f"|---|---|---|---|")
-        for f in args.alert_formats:
+        for f, _, _ in variants:
             print(f"| {f} | {result[f'worker_rps_{f}']:,.0f} | {result[f'alert_rate_{f}']:.3f} | "
                   f"{result[f'ratio_{f}_to_{first}']:.2f} |")
     if args.json:

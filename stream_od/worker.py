@@ -314,8 +314,8 @@ class Worker:
         if decoder.windowed:
             m.window_keys.set(decoder.window_keys)
             m.window_late_records.inc(decoder.take_late())
-        for a in alerts:
-            m.alerts.labels(a.severity).inc()
+        for severity, count in collections.Counter(a.severity for a in alerts).items():
+            m.alerts.labels(severity).inc(count)
         if passed.summaries:
             m.alert_summaries.inc(len(passed.summaries))
         if passed.suppressed:

@@ -63,13 +63,23 @@ def severities(scores: np.ndarray, threshold: float, scale: float,
 
 def top_features(contributions: np.ndarray, X: np.ndarray, names: Sequence[str],
                  k: int) -> list[list[dict[str, Any]]]:
-    """For each row, the ``k`` features with the largest contribution, largest first."""
-    if k <= 0 or len(contributions) == 0:
-        return [[] for _ in range(len(contributions))]
-    k = min(k, contributions.shape[1])
-    order = np.argsort(-contributions, axis=1, kind="stable")[:, :k]
-    return [[{"feature": names[j], "contribution": float(contributions[r, j]),
-              "value": float(X[r, j])} for j in order[r]] for r in range(len(order))]
+    """For each row, the ``k`` features with the largest contribution, largest first (ties:
+    the lower column first).  Selects with ``argpartition`` and sorts only the ``k``: a full
+    sort of 71 columns per alert cost more than the rest of the alert."""
+    n, width = contributions.shape if contributions.ndim == 2 else (len(contributions), 0)
+    if k <= 0 or n == 0 or width == 0:
+        return [[] for _ in range(n)]
+    k = min(k, width)
+    neg = -np.asarray(contributions, dtype=np.float64)
+    cols = np.argpartition(neg, k - 1, axis=1)[:, :k] if k < width else \
+        np.broadcast_to(np.arange(width), (n, width))
+    order = np.lexsort((cols, np.take_along_axis(neg, cols, axis=1)), axis=-1)
+    cols = np.take_along_axis(cols, order, axis=1)
+    values = np.take_along_axis(contributions, cols, axis=1).tolist()
+    inputs = np.take_along_axis(X, cols, axis=1).tolist()
+    return [[{"feature": names[j], "contribution": c, "value": v}
+             for j, c, v in zip(row, crow, vrow)]
+            for row, crow, vrow in zip(cols.tolist(), values, inputs)]
 
 
 FORMATS = ("native", "ecs", "ocsf")
@@ -142,15 +152,17 @@ class AlertPolicy:
         sev = self.severities(scores)
         risk = risk_scores(scores, self.threshold, self.score_scale, self.severity_margins)
         tops = top_features(contributions, X, self.feature_names, self.top_k)
+        records = [self.without_labels(rec) for rec in records]
+        connections = self.identity.connections(records)
+        event_time = self.identity.event_time_ms
+        version = self.model_version
         out = []
-        for o, rec, s, sv, r, top in zip(origins, records, scores.tolist(), sev.tolist(),
-                                         risk.tolist(), tops):
-            rec = self.without_labels(rec)
-            conn = self.identity.connection(rec)
-            when, when_from = self.identity.event_time_ms(rec, o.timestamp_ms)
+        for o, rec, conn, s, sv, r, top in zip(origins, records, connections, scores.tolist(),
+                                               sev.tolist(), risk.tolist(), tops):
+            when, when_from = event_time(rec, o.timestamp_ms)
             kafka = KafkaCoordinates(o.topic, o.partition, o.offset, o.timestamp_ms,
                                      decode_key(o.key))
-            out.append(Alert(id=alert_id(self.model_version, conn, when, kafka),
+            out.append(Alert(id=alert_id(version, conn, when, kafka),
                              event_time_ms=when, event_time_source=when_from,
                              detected_at_ms=detected_at_ms, score=s, severity=sv, risk_score=r,
                              top_features=top, record=rec, connection=conn, kafka=kafka))
