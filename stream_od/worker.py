@@ -83,6 +83,8 @@ class Scorer:
         if unknown:
             raise ValueError(f"windows_stage_roles {unknown}: the model's schema has the window "
                              f"roles {roles}")
+        if settings.suppress_window_s > 0:
+            _check_suppress_by(settings.suppress_by, model.schema)
         decoder = RecordDecoder(model.schema, input_format=settings.input_format,
                                 max_record_bytes=settings.max_record_bytes,
                                 carried_roles=settings.windows_carried,
@@ -983,3 +985,18 @@ def _alert_key(alert, keys: dict[str, bytes | None]) -> bytes | None:
     if alert.summary is not None:
         return orjson.dumps(alert.summary.entity, option=orjson.OPT_SORT_KEYS)
     return keys.get(alert.id)
+
+
+def _check_suppress_by(by: Sequence[str], schema: FeatureSchema) -> None:
+    """A connection part the schema cannot promote is the same (unknown) value for every
+    alert, so every alert would be one entity and suppression would hold back nearly all."""
+    from stream_od.alerts.facts import Connection
+
+    identity = schema.identity.to_dict() if schema.identity is not None else {}
+    missing = [name for name in by if name in Connection.__slots__ and name != "community_id"
+               and name not in identity]
+    if missing:
+        raise ValueError(f"suppress_by {missing}: the model's schema {schema.name!r} has no "
+                         f"such field in its [identity] table (it has {sorted(identity)}), so "
+                         "every alert would be one entity; choose parts it has, or record "
+                         "field paths")
