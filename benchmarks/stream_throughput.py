@@ -16,7 +16,7 @@ Measured on the same topic and the same records (a backlog of ``--count`` JSON r
     offsets in the same transaction; no model.  This machine's ceiling for the loop.
 (b) the worker (``stream_od.worker.Worker``, exactly-once, its defaults) with the artifact,
     once per ``--alert-formats`` (native, ecs, ocsf), and with ``--suppress-window-s`` once more
-    in the first format with suppression per source address (each on its own group, back to
+    in the first format with suppression per ``--suppress-by`` (each on its own group, back to
     back in each repeat, in rotated order; ratios between them are paired per repeat).
 
 Rates are records per second from the first consumed batch to the last committed one; the
@@ -243,8 +243,10 @@ def main() -> int:
                    help="run the worker once per alert format in each repeat (first: the one "
                         "the latency runs use); ratios are to the first")
     p.add_argument("--suppress-window-s", type=float, default=0.0,
-                   help="also run the first format with suppression per source address over "
-                        "this many seconds (0: not)")
+                   help="also run the first format with suppression over this many seconds "
+                        "(0: not)")
+    p.add_argument("--suppress-by", nargs="+", default=["source_ip"],
+                   help="the suppression entity (KDD records have no addresses: e.g. service)")
     p.add_argument("--json", default=None, help="write the results here")
     args = p.parse_args()
     from trainer.readers import is_sensor_log
@@ -280,6 +282,7 @@ def main() -> int:
         for name, fmt, window in order:
             metrics = WorkerMetrics()
             extra = {"alert_format": fmt, "suppress_window_s": window,
+                     "suppress_by": args.suppress_by,
                      "suppression_changelog_topic": f"bench-{run}-suppress-{r}"}
             worker = Worker(settings_for(args.bootstrap, topics, f"bench-{run}-{name}-{r}",
                                          **extra), artifact, metrics=metrics)
@@ -305,6 +308,7 @@ def main() -> int:
         "worker_rps": statistics.median(r["worker_rps"] for r in rows),
         "ratio": statistics.median(r["ratio"] for r in rows),
         "alert_formats": args.alert_formats, "suppress_window_s": args.suppress_window_s,
+        "suppress_by": args.suppress_by,
         "runs": rows,
     }
     for f, _, _ in variants:
