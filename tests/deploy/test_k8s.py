@@ -338,3 +338,43 @@ def test_kustomize_builds():
     images = {c["image"] for d in docs if d["kind"] in ("Deployment", "Job")
               for c in d["spec"]["template"]["spec"]["containers"]}
     assert "stream-od" not in images  # the kustomization tagged our image
+
+
+def test_no_pod_mounts_a_service_account_token():
+    for obj, pod in stack.pod_templates():
+        assert pod.get("automountServiceAccountToken") is False, obj["metadata"]["name"]
+
+
+def test_network_policies_deny_all_but_kafka_dns_and_prometheus(deployment):
+    policies = [o for o in stack.k8s_objects() if o["kind"] == "NetworkPolicy"]
+    deny = [p for p in policies if p["spec"]["podSelector"] == {}]
+    assert deny and set(deny[0]["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    assert not deny[0]["spec"].get("ingress") and not deny[0]["spec"].get("egress")
+    worker_labels = deployment["spec"]["template"]["metadata"]["labels"]
+
+    def selects(policy) -> bool:
+        wanted = policy["spec"]["podSelector"].get("matchLabels", {})
+        return all(worker_labels.get(k) == v for k, v in wanted.items())
+    ingress = [r for p in policies if selects(p) for r in p["spec"].get("ingress", ())]
+    assert [port["port"] for r in ingress for port in r["ports"]] == [9108]
+    assert all(peer.get("podSelector") for r in ingress for peer in r["from"])  # not everyone
+    egress = [r for p in policies if selects(p) for r in p["spec"].get("egress", ())]
+    assert sorted(port["port"] for r in egress for port in r["ports"]) == [53, 53, 9092, 9093]
+
+
+def test_topics_keep_two_in_sync_replicas_and_the_job_can_authenticate():
+    job = stack.k8s_one("Job", "stream-od-topics")
+    pod = job["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    env = {e["name"]: e["value"] for e in c["env"]}
+    assert int(env["MIN_INSYNC_REPLICAS"]) >= 2 and int(env["REPLICATION_FACTOR"]) >= 3
+    script = "\n".join(c["args"])
+    assert '--config min.insync.replicas=$MIN_INSYNC_REPLICAS' in script
+    assert "--command-config" in script
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "kafka-client"]
+    assert volume["secret"]["secretName"] == "stream-od-kafka" and volume["secret"]["optional"]
+
+
+def test_the_trainer_waits_for_its_data(trainer_container):
+    script = "\n".join(trainer_container["args"])
+    assert script.index("until [ -s") < script.index("stream-od train")
