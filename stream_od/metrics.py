@@ -13,7 +13,16 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
-from prometheus_client import CollectorRegistry, disable_created_metrics, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    PLATFORM_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    ProcessCollector,
+    disable_created_metrics,
+)
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
@@ -175,6 +184,11 @@ class WorkerMetrics:
                                       "rollback)",
                                       ["reason"], registry=r)
         self.up = Gauge(f"{PREFIX}_worker_up", "1 while the worker loop runs", registry=r)
+        # The process' CPU, memory, open files and start time (process_*), and the Python
+        # version (python_info): the registry is our own, so the default ones are not in it.
+        if registry is None:
+            ProcessCollector(registry=r)
+            r.register(PLATFORM_COLLECTOR)
         for stage in STAGES:
             self.batch_stage_seconds.labels(stage)
         for kind in ("assign", "revoke", "lost"):
