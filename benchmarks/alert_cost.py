@@ -36,18 +36,23 @@ FORMATS = ("native", "ecs", "ocsf")
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--data", nargs="+", required=True, help="Zeek conn logs")
     p.add_argument("--schema", default="zeek-conn")
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--alert-rate", type=float, default=0.09,
-                   help="for the per-record column (0.09: the Zeek VAEGMM's on 010)")
+    p.add_argument(
+        "--alert-rate",
+        type=float,
+        default=0.09,
+        help="for the per-record column (0.09: the Zeek VAEGMM's on 010)",
+    )
     p.add_argument("--json", default=None)
     args = p.parse_args()
 
-    records = read_logs(args.data).records[:args.batch]
+    records = read_logs(args.data).records[: args.batch]
     n, width = len(records), 71
     rng = np.random.default_rng(0)
     scores = 1.0 + rng.exponential(4.0, n)
@@ -55,10 +60,20 @@ def main() -> int:
     origins = [Origin("zeek.conn", i % 3, i, 1_796_220_000_000 + i, None) for i in range(n)]
     names = tuple(f"f{i}" for i in range(width))
     schema = load_schema(args.schema)
-    policies = {f: AlertPolicy(feature_names=names, threshold=1.0, score_scale=1.0,
-                               model_version="m-1", detector="vaegmm",
-                               severity_margins=(0.5, 2.0, 8.0), top_k=3, schema=schema,
-                               alert_format=f) for f in FORMATS}
+    policies = {
+        f: AlertPolicy(
+            feature_names=names,
+            threshold=1.0,
+            score_scale=1.0,
+            model_version="m-1",
+            detector="vaegmm",
+            severity_margins=(0.5, 2.0, 8.0),
+            top_k=3,
+            schema=schema,
+            alert_format=f,
+        )
+        for f in FORMATS
+    }
 
     def build(fmt: str, suppress: bool) -> float:
         policy = policies[fmt]
@@ -66,8 +81,9 @@ def main() -> int:
         facts = policy.facts(origins, records, scores, X, contrib, 1_796_220_009_000)
         if suppress:
             volume = AlertVolume(60.0, ("source_ip",), "vaegmm")
-            passed = volume.pass_batch([((o.topic, o.partition), a)
-                                        for o, a in zip(origins, facts)], {})
+            passed = volume.pass_batch(
+                [((o.topic, o.partition), a) for o, a in zip(origins, facts)], {}
+            )
             facts = passed.alerts
         for a in facts:
             policy.render(a)
@@ -77,15 +93,21 @@ def main() -> int:
     variants = [(f, f, False) for f in FORMATS] + [("native+suppress", "native", True)]
     times: dict[str, list[float]] = {v: [] for v, _, _ in variants}
     for r in range(args.repeats):
-        for name, fmt, suppress in variants[r % 4:] + variants[:r % 4]:
+        for name, fmt, suppress in variants[r % 4 :] + variants[: r % 4]:
             times[name].append(build(fmt, suppress))
-    result = {"records": n, "schema": args.schema, "repeats": args.repeats,
-              "alert_rate": args.alert_rate,
-              "us_per_alert": {v: statistics.median(t) for v, t in times.items()},
-              "runs_us_per_alert": times}
+    result = {
+        "records": n,
+        "schema": args.schema,
+        "repeats": args.repeats,
+        "alert_rate": args.alert_rate,
+        "us_per_alert": {v: statistics.median(t) for v, t in times.items()},
+        "runs_us_per_alert": times,
+    }
     base = result["us_per_alert"]["native"]
-    print(f"| variant | µs per alert (median of {args.repeats}) | vs native | µs per record at "
-          f"{args.alert_rate:.0%} alerts |\n|---|---|---|---|")
+    print(
+        f"| variant | µs per alert (median of {args.repeats}) | vs native | µs per record at "
+        f"{args.alert_rate:.0%} alerts |\n|---|---|---|---|"
+    )
     for v, us in result["us_per_alert"].items():
         print(f"| {v} | {us:.1f} | {us / base:.2f} | {us * args.alert_rate:.2f} |")
     if args.json:

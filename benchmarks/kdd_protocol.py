@@ -23,7 +23,6 @@ import statistics
 import sys
 import time
 
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -41,6 +40,7 @@ class IForest:
 
     def __init__(self, seed):
         from sklearn.ensemble import IsolationForest
+
         self.model = IsolationForest(random_state=seed, n_jobs=1)
 
     def fit(self, X):
@@ -55,9 +55,10 @@ def threads() -> dict:
     info = {"cpu_count": os.cpu_count(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
     try:
         import tensorflow as tf
+
         info["tf_intra_op"] = tf.config.threading.get_intra_op_parallelism_threads()
         info["tf_inter_op"] = tf.config.threading.get_inter_op_parallelism_threads()
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
     return info
 
@@ -66,8 +67,10 @@ def scoring_speed(det, X100k, X1k) -> dict:
     det.score(X1k)
     best = min(_timed(det.score, X100k) for _ in range(3))
     calls = [_timed(det.score, X1k) for _ in range(200)]
-    return {"score_rows_per_s_100k": X100k.shape[0] / best,
-            "score_ms_1000": 1e3 * statistics.median(calls)}
+    return {
+        "score_rows_per_s_100k": X100k.shape[0] / best,
+        "score_ms_1000": 1e3 * statistics.median(calls),
+    }
 
 
 def _timed(fn, X):
@@ -86,9 +89,15 @@ def protocol_metrics(det, proto, Xthr, Xte, corrected, Xcor) -> dict:
         thr = percentile_threshold(s_thr, 95, ties=rule)
         m = classification_metrics(proto.test.y, s_te, thr)
         sfx = "" if rule == "include" else "_strict"
-        row.update({f"f1{sfx}": m["f1"], f"precision{sfx}": m["precision"],
-                    f"recall{sfx}": m["recall"], f"threshold{sfx}": thr,
-                    f"threshold_batch_flag_rate{sfx}": flag_rate(s_thr, thr)})
+        row.update(
+            {
+                f"f1{sfx}": m["f1"],
+                f"precision{sfx}": m["precision"],
+                f"recall{sfx}": m["recall"],
+                f"threshold{sfx}": thr,
+                f"threshold_batch_flag_rate{sfx}": flag_rate(s_thr, thr),
+            }
+        )
         if rule == "include":
             row["auroc"] = m["auroc"]
             row["confusion"] = m["confusion"]
@@ -100,8 +109,16 @@ def protocol_metrics(det, proto, Xthr, Xte, corrected, Xcor) -> dict:
 
 
 def _print_row(row: dict) -> None:
-    print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v)
-                      for k, v in row.items() if k != "confusion"}), flush=True)
+    print(
+        json.dumps(
+            {
+                k: (round(v, 4) if isinstance(v, float) else v)
+                for k, v in row.items()
+                if k != "confusion"
+            }
+        ),
+        flush=True,
+    )
 
 
 def run(args) -> list[dict]:
@@ -120,13 +137,18 @@ def run(args) -> list[dict]:
             elif method == "mahalanobis":
                 det = detector_class(method)()
             else:
-                det = detector_class(method)(seed=seed, epochs=args.epochs,
-                                             early_stopping_patience=args.early_stopping)
+                det = detector_class(method)(
+                    seed=seed, epochs=args.epochs, early_stopping_patience=args.early_stopping
+                )
             t0 = time.perf_counter()
             det.fit(Xtr)
             fit_s = time.perf_counter() - t0
-            row = {"method": method, "seed": seed, "fit_seconds": fit_s,
-                   **protocol_metrics(det, proto, Xthr, Xte, corrected, Xcor)}
+            row = {
+                "method": method,
+                "seed": seed,
+                "fit_seconds": fit_s,
+                **protocol_metrics(det, proto, Xthr, Xte, corrected, Xcor),
+            }
             if getattr(det, "n_epochs_", None):
                 row["mixture_components"] = det.phi_.shape[0]
                 row["epochs_run"] = det.n_epochs_
@@ -138,9 +160,12 @@ def run(args) -> list[dict]:
                 # the same trained networks scored with the paper's mixture (estimation net)
                 det.mixture_components = 0
                 det.fit_mixture(Xtr)
-                ablation = {"method": f"{method}-netmix", "seed": seed,
-                            "mixture_components": det.phi_.shape[0],
-                            **protocol_metrics(det, proto, Xthr, Xte, corrected, Xcor)}
+                ablation = {
+                    "method": f"{method}-netmix",
+                    "seed": seed,
+                    "mixture_components": det.phi_.shape[0],
+                    **protocol_metrics(det, proto, Xthr, Xte, corrected, Xcor),
+                }
                 ablation.update(scoring_speed(det, X100k, Xte))
                 rows.append(ablation)
                 _print_row(ablation)
@@ -148,9 +173,19 @@ def run(args) -> list[dict]:
 
 
 def summary_table(rows: list[dict]) -> str:
-    cols = ["f1", "f1_strict", "precision", "recall", "auroc", "corrected_auroc",
-            "corrected_f1", "fit_seconds", "seconds_per_epoch", "score_rows_per_s_100k",
-            "score_ms_1000"]
+    cols = [
+        "f1",
+        "f1_strict",
+        "precision",
+        "recall",
+        "auroc",
+        "corrected_auroc",
+        "corrected_f1",
+        "fit_seconds",
+        "seconds_per_epoch",
+        "score_rows_per_s_100k",
+        "score_ms_1000",
+    ]
     lines = [f"{'method':12s} {'stat':6s} " + " ".join(f"{c[:14]:>14s}" for c in cols)]
     for method in dict.fromkeys(r["method"] for r in rows):
         rs = [r for r in rows if r["method"] == method]
@@ -162,7 +197,11 @@ def summary_table(rows: list[dict]) -> str:
                     vals.append(f"{'-':>14s}")
                     continue
                 if fn is None:  # worst: lowest quality, highest time
-                    v = max(xs) if c in ("fit_seconds", "seconds_per_epoch", "score_ms_1000") else min(xs)
+                    v = (
+                        max(xs)
+                        if c in ("fit_seconds", "seconds_per_epoch", "score_ms_1000")
+                        else min(xs)
+                    )
                 else:
                     v = fn(xs)
                 vals.append(f"{v:14.4f}" if abs(v) < 1e4 else f"{v:14.0f}")
@@ -171,7 +210,9 @@ def summary_table(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--json", required=True, help="write one row per method and seed here")
     p.add_argument("--quick", action="store_true", help="20,000 training rows, 2 epochs, seed 0")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -179,10 +220,14 @@ def main(argv=None) -> int:
     p.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE")
     p.add_argument("--n-train", type=int, default=400_000)
     p.add_argument("--methods", nargs="+", default=["vaegmm", "aegmm", "mahalanobis", "iforest"])
-    p.add_argument("--no-ablate-mixture", dest="ablate_mixture", action="store_false",
-                   help="skip the METHOD-netmix rows: the same networks scored with the "
-                        "estimation network's 2-component mixture (the paper's) instead of "
-                        "the EM refit")
+    p.add_argument(
+        "--no-ablate-mixture",
+        dest="ablate_mixture",
+        action="store_false",
+        help="skip the METHOD-netmix rows: the same networks scored with the "
+        "estimation network's 2-component mixture (the paper's) instead of "
+        "the EM refit",
+    )
     p.add_argument("--train-data", default=str(DATA / "kddcup.data_10_percent.gz"))
     p.add_argument("--corrected-data", default=str(DATA / "corrected.gz"))
     args = p.parse_args(argv)

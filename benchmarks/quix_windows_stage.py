@@ -37,8 +37,13 @@ def _key(value) -> str:
 
 def window_features(entries: list, srv: str, peer: str) -> list[float]:
     n = len(entries)
-    return [math.log1p(n), sum(e[3] for e in entries) / n, sum(e[4] for e in entries) / n,
-            sum(e[1] == srv for e in entries) / n, 1.0 - sum(e[2] == peer for e in entries) / n]
+    return [
+        math.log1p(n),
+        sum(e[3] for e in entries) / n,
+        sum(e[4] for e in entries) / n,
+        sum(e[1] == srv for e in entries) / n,
+        1.0 - sum(e[2] == peer for e in entries) / n,
+    ]
 
 
 def main() -> int:
@@ -56,9 +61,14 @@ def main() -> int:
     p.add_argument("--horizon-s", type=float, default=3600.0)
     args = p.parse_args()
 
-    app = Application(broker_address=args.bootstrap, consumer_group=args.group,
-                      auto_offset_reset="earliest", processing_guarantee="exactly-once",
-                      state_dir=args.state_dir, loglevel="WARNING")
+    app = Application(
+        broker_address=args.bootstrap,
+        consumer_group=args.group,
+        auto_offset_reset="earliest",
+        processing_guarantee="exactly-once",
+        state_dir=args.state_dir,
+        loglevel="WARNING",
+    )
     source = app.topic(args.input, value_deserializer="json", key_deserializer="string")
     target = app.topic(args.output, value_serializer="json", key_serializer="string")
     progress = {"n": 0, "t0": 0.0, "t1": 0.0}
@@ -101,8 +111,16 @@ def main() -> int:
     sdf.update(count)
     app.run()
     seconds = (progress["t1"] or time.perf_counter()) - progress["t0"]
-    print(json.dumps({"records": progress["n"], "seconds": seconds,
-                      "rps": (progress["n"] - 1) / max(seconds, 1e-9)}), flush=True)
+    print(
+        json.dumps(
+            {
+                "records": progress["n"],
+                "seconds": seconds,
+                "rps": (progress["n"] - 1) / max(seconds, 1e-9),
+            }
+        ),
+        flush=True,
+    )
     return 0 if progress["n"] >= args.count else 1
 
 

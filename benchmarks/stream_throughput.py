@@ -57,13 +57,21 @@ from stream_od.worker import Worker, _next_offsets  # noqa: E402
 from trainer.replay import Encoded, produce, sample_stream  # noqa: E402
 
 
-def settings_for(bootstrap: str, topics: dict[str, str], group: str, *,
-                 input_topic: str | None = None, **extra):
+def settings_for(
+    bootstrap: str, topics: dict[str, str], group: str, *, input_topic: str | None = None, **extra
+):
     """A benchmark worker's settings: ``topics["in"]`` (or ``input_topic``) in, the alerts and
     dead-letter topics out, its own group; ``extra`` are further settings."""
-    return load_settings(bootstrap_servers=bootstrap, input_topic=input_topic or topics["in"],
-                         alerts_topic=topics["alerts"], dead_letter_topic=topics["dlq"],
-                         group_id=group, instance_id=group, metrics_port=0, **extra)
+    return load_settings(
+        bootstrap_servers=bootstrap,
+        input_topic=input_topic or topics["in"],
+        alerts_topic=topics["alerts"],
+        dead_letter_topic=topics["dlq"],
+        group_id=group,
+        instance_id=group,
+        metrics_port=0,
+        **extra,
+    )
 
 
 class Passthrough:
@@ -95,7 +103,8 @@ class Passthrough:
                     m = msgs[int(i)]
                     self.producer.produce(self.out_topic, m.value(), m.key())
                 self.producer.send_offsets_to_transaction(
-                    _next_offsets(msgs), self.consumer.consumer_group_metadata(), 30)
+                    _next_offsets(msgs), self.consumer.consumer_group_metadata(), 30
+                )
                 self.producer.commit_transaction(60)
                 self.done += len(msgs)
         finally:
@@ -160,31 +169,46 @@ def worker_progress(metrics: WorkerMetrics):
     """Records the worker finished, read from its two counters only: a scan of the whole
     registry (``get_sample_value``) every few milliseconds held the GIL long enough to slow
     the worker it measures by a third on Zeek records."""
+
     def total(counter) -> float:
-        return sum(s.value for m in counter.collect() for s in m.samples
-                   if s.name.endswith("_total"))
+        return sum(
+            s.value for m in counter.collect() for s in m.samples if s.name.endswith("_total")
+        )
 
     def progress() -> int:
         return int(total(metrics.records_scored) + total(metrics.dead_letters))
+
     return progress
 
 
 def latency_run(args, artifact: Artifact, rate: float) -> dict:
     run = uuid.uuid4().hex[:8]
-    topics = {"in": f"bench-lat-{run}-in", "alerts": f"bench-lat-{run}-alerts",
-              "dlq": f"bench-lat-{run}-dlq"}
+    topics = {
+        "in": f"bench-lat-{run}-in",
+        "alerts": f"bench-lat-{run}-alerts",
+        "dlq": f"bench-lat-{run}-dlq",
+    }
     # The input topic stamps records when the broker appends them (LogAppendTime), so the
     # latency measured is the worker's, from "in Kafka" to "committed", not the load
     # generator's own queueing on this shared 2-core machine.
-    ensure_topics({"bootstrap.servers": args.bootstrap}, {topics["in"]: 3},
-                  config={"message.timestamp.type": args.timestamp_type})
+    ensure_topics(
+        {"bootstrap.servers": args.bootstrap},
+        {topics["in"]: 3},
+        config={"message.timestamp.type": args.timestamp_type},
+    )
     ensure_topics({"bootstrap.servers": args.bootstrap}, {topics["alerts"]: 1, topics["dlq"]: 1})
     metrics = WorkerMetrics()
-    worker = Worker(settings_for(args.bootstrap, topics, f"bench-lat-{run}",
-                                 alert_format=args.alert_formats[0],
-                                 suppression_changelog_topic=f"bench-lat-{run}-suppress"),
-                    artifact,
-                    metrics=metrics)
+    worker = Worker(
+        settings_for(
+            args.bootstrap,
+            topics,
+            f"bench-lat-{run}",
+            alert_format=args.alert_formats[0],
+            suppression_changelog_topic=f"bench-lat-{run}-suppress",
+        ),
+        artifact,
+        metrics=metrics,
+    )
     tmp = tempfile.TemporaryDirectory(prefix="stream-od-bench-")
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
@@ -197,9 +221,26 @@ def latency_run(args, artifact: Artifact, rate: float) -> dict:
             data = [str(path), "--schema", artifact.schema.name]
         else:
             data = [args.data[0], "--seed", str(seed)]
-        subprocess.run([sys.executable, "-m", "stream_od.cli", "replay", "--data", *data,
-                        "--topic", topics["in"], "--bootstrap-servers", args.bootstrap,
-                        "--count", str(count), "--rate", str(rate), "--quiet"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "stream_od.cli",
+                "replay",
+                "--data",
+                *data,
+                "--topic",
+                topics["in"],
+                "--bootstrap-servers",
+                args.bootstrap,
+                "--count",
+                str(count),
+                "--rate",
+                str(rate),
+                "--quiet",
+            ],
+            check=True,
+        )
         deadline = time.monotonic() + 120
         while progress() < done + count and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -216,37 +257,60 @@ def latency_run(args, artifact: Artifact, rate: float) -> dict:
     thread.join(60)
     tmp.cleanup()
     hist = metrics.end_to_end_latency
-    return {f"latency_p{int(q * 100)}_ms": 1000 * hist.quantile(q, since)
-            for q in (0.5, 0.95, 0.99)} | {"offered_rps": rate, "latency_records": count,
-                                           "latency_timestamps": args.timestamp_type}
+    return {
+        f"latency_p{int(q * 100)}_ms": 1000 * hist.quantile(q, since) for q in (0.5, 0.95, 0.99)
+    } | {"offered_rps": rate, "latency_records": count, "latency_timestamps": args.timestamp_type}
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--artifact", required=True, help="artifact directory the worker scores with")
-    p.add_argument("--data", nargs="+",
-                   default=[str(REPO.parent / "shared/data/kddcup.data_10_percent.gz")],
-                   help="the KDD file, or sensor logs (Zeek conn logs, Suricata EVE)")
+    p.add_argument(
+        "--data",
+        nargs="+",
+        default=[str(REPO.parent / "shared/data/kddcup.data_10_percent.gz")],
+        help="the KDD file, or sensor logs (Zeek conn logs, Suricata EVE)",
+    )
     p.add_argument("--bootstrap", default="127.0.0.1:9092")
     p.add_argument("--count", type=int, default=100_000)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--latency-seconds", type=float, default=20.0)
-    p.add_argument("--latency-rate", type=float, default=None,
-                   help="offered rate for the latency run (default: half the worker's maximum)")
+    p.add_argument(
+        "--latency-rate",
+        type=float,
+        default=None,
+        help="offered rate for the latency run (default: half the worker's maximum)",
+    )
     p.add_argument("--only-latency", action="store_true", help="skip the throughput runs")
     p.add_argument("--skip-latency", action="store_true", help="skip the latency runs")
-    p.add_argument("--timestamp-type", choices=("LogAppendTime", "CreateTime"),
-                   default="LogAppendTime", help="input topic's timestamps for the latency run")
-    p.add_argument("--alert-formats", nargs="+", default=["native"],
-                   choices=("native", "ecs", "ocsf"),
-                   help="run the worker once per alert format in each repeat (first: the one "
-                        "the latency runs use); ratios are to the first")
-    p.add_argument("--suppress-window-s", type=float, default=0.0,
-                   help="also run the first format with suppression over this many seconds "
-                        "(0: not)")
-    p.add_argument("--suppress-by", nargs="+", default=["source_ip"],
-                   help="the suppression entity (KDD records have no addresses: e.g. service)")
+    p.add_argument(
+        "--timestamp-type",
+        choices=("LogAppendTime", "CreateTime"),
+        default="LogAppendTime",
+        help="input topic's timestamps for the latency run",
+    )
+    p.add_argument(
+        "--alert-formats",
+        nargs="+",
+        default=["native"],
+        choices=("native", "ecs", "ocsf"),
+        help="run the worker once per alert format in each repeat (first: the one "
+        "the latency runs use); ratios are to the first",
+    )
+    p.add_argument(
+        "--suppress-window-s",
+        type=float,
+        default=0.0,
+        help="also run the first format with suppression over this many seconds (0: not)",
+    )
+    p.add_argument(
+        "--suppress-by",
+        nargs="+",
+        default=["source_ip"],
+        help="the suppression entity (KDD records have no addresses: e.g. service)",
+    )
     p.add_argument("--json", default=None, help="write the results here")
     args = p.parse_args()
     from trainer.readers import is_sensor_log
@@ -258,10 +322,16 @@ def main() -> int:
         print(json.dumps(latency_run(args, artifact, args.latency_rate)))
         return 0
     run = uuid.uuid4().hex[:8]
-    topics = {"in": f"bench-{run}-in", "alerts": f"bench-{run}-alerts", "dlq": f"bench-{run}-dlq",
-              "out": f"bench-{run}-passthrough"}
-    ensure_topics({"bootstrap.servers": args.bootstrap},
-                  {topics["in"]: 3, topics["alerts"]: 1, topics["dlq"]: 1, topics["out"]: 3})
+    topics = {
+        "in": f"bench-{run}-in",
+        "alerts": f"bench-{run}-alerts",
+        "dlq": f"bench-{run}-dlq",
+        "out": f"bench-{run}-passthrough",
+    }
+    ensure_topics(
+        {"bootstrap.servers": args.bootstrap},
+        {topics["in"]: 3, topics["alerts"]: 1, topics["dlq"]: 1, topics["out"]: 3},
+    )
     print(f"producing {args.count:,} records to {topics['in']} ...", file=sys.stderr)
     stream = stream_for(args, artifact, args.count, seed=11)
     produce(stream, topic=topics["in"], bootstrap_servers=args.bootstrap)
@@ -273,41 +343,64 @@ def main() -> int:
     rows = []
     for r in range(args.repeats):
         group = f"bench-{run}-pass-{r}"
-        loop = Passthrough(settings_for(args.bootstrap, topics, group), artifact.schema,
-                           topics["out"])
-        pass_rps = timed(loop, lambda: loop.done, args.count)
+        loop = Passthrough(
+            settings_for(args.bootstrap, topics, group), artifact.schema, topics["out"]
+        )
+        pass_rps = timed(loop, lambda loop=loop: loop.done, args.count)
         # rotated, so that no variant always runs last
-        order = variants[r % len(variants):] + variants[:r % len(variants)]
+        order = variants[r % len(variants) :] + variants[: r % len(variants)]
         by_variant = {}
         for name, fmt, window in order:
             metrics = WorkerMetrics()
-            extra = {"alert_format": fmt, "suppress_window_s": window,
-                     "suppress_by": args.suppress_by,
-                     "suppression_changelog_topic": f"bench-{run}-suppress-{r}"}
-            worker = Worker(settings_for(args.bootstrap, topics, f"bench-{run}-{name}-{r}",
-                                         **extra), artifact, metrics=metrics)
+            extra = {
+                "alert_format": fmt,
+                "suppress_window_s": window,
+                "suppress_by": args.suppress_by,
+                "suppression_changelog_topic": f"bench-{run}-suppress-{r}",
+            }
+            worker = Worker(
+                settings_for(args.bootstrap, topics, f"bench-{run}-{name}-{r}", **extra),
+                artifact,
+                metrics=metrics,
+            )
             by_variant[name] = timed(worker, worker_progress(metrics), args.count)
-            alerts = sum(s.value for m in metrics.alerts.collect() for s in m.samples
-                         if s.name.endswith("_total"))
+            alerts = sum(
+                s.value
+                for m in metrics.alerts.collect()
+                for s in m.samples
+                if s.name.endswith("_total")
+            )
             by_variant[f"{name}_alert_rate"] = alerts / args.count
         worker_rps = by_variant[first]
-        rows.append({"repeat": r, "passthrough_rps": pass_rps, "worker_rps": worker_rps,
-                     "ratio": worker_rps / pass_rps,
-                     **{f"worker_rps_{v}": by_variant[v] for v, _, _ in variants},
-                     **{f"alert_rate_{v}": by_variant[f"{v}_alert_rate"]
-                        for v, _, _ in variants}})
-        print(f"repeat {r}: passthrough {pass_rps:,.0f}/s  " + "  ".join(
-            f"worker[{v}] {by_variant[v]:,.0f}/s" for v, _, _ in variants) +
-            f"  ratio {worker_rps / pass_rps:.2f}", file=sys.stderr)
+        rows.append(
+            {
+                "repeat": r,
+                "passthrough_rps": pass_rps,
+                "worker_rps": worker_rps,
+                "ratio": worker_rps / pass_rps,
+                **{f"worker_rps_{v}": by_variant[v] for v, _, _ in variants},
+                **{f"alert_rate_{v}": by_variant[f"{v}_alert_rate"] for v, _, _ in variants},
+            }
+        )
+        print(
+            f"repeat {r}: passthrough {pass_rps:,.0f}/s  "
+            + "  ".join(f"worker[{v}] {by_variant[v]:,.0f}/s" for v, _, _ in variants)
+            + f"  ratio {worker_rps / pass_rps:.2f}",
+            file=sys.stderr,
+        )
 
     result = {
-        "model_version": artifact.version, "detector": artifact.detector_kind,
-        "schema": artifact.schema.name, "data": [Path(d).name for d in args.data],
-        "count": args.count, "repeats": args.repeats,
+        "model_version": artifact.version,
+        "detector": artifact.detector_kind,
+        "schema": artifact.schema.name,
+        "data": [Path(d).name for d in args.data],
+        "count": args.count,
+        "repeats": args.repeats,
         "passthrough_rps": statistics.median(r["passthrough_rps"] for r in rows),
         "worker_rps": statistics.median(r["worker_rps"] for r in rows),
         "ratio": statistics.median(r["ratio"] for r in rows),
-        "alert_formats": args.alert_formats, "suppress_window_s": args.suppress_window_s,
+        "alert_formats": args.alert_formats,
+        "suppress_window_s": args.suppress_window_s,
         "suppress_by": args.suppress_by,
         "runs": rows,
     }
@@ -316,34 +409,50 @@ def main() -> int:
         result[f"alert_rate_{f}"] = statistics.median(r[f"alert_rate_{f}"] for r in rows)
         # paired per repeat: the formats ran back to back on the same backlog
         result[f"ratio_{f}_to_{first}"] = statistics.median(
-            r[f"worker_rps_{f}"] / r[f"worker_rps_{first}"] for r in rows)
-    print(f"latency at half the worker's maximum ({result['worker_rps'] / 2:,.0f}/s) ...",
-          file=sys.stderr)
+            r[f"worker_rps_{f}"] / r[f"worker_rps_{first}"] for r in rows
+        )
+    print(
+        f"latency at half the worker's maximum ({result['worker_rps'] / 2:,.0f}/s) ...",
+        file=sys.stderr,
+    )
     rate = args.latency_rate or round(result["worker_rps"] / 2)
     if args.skip_latency:
         rate = 0
     lat_runs = [latency_run(args, artifact, rate) for _ in range(args.repeats)] if rate else []
-    result |= {k: statistics.median(r[k] for r in lat_runs) if lat_runs else float("nan")
-               for k in ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")}
-    result |= {"offered_rps": rate, "latency_timestamps": args.timestamp_type,
-               "latency_runs": lat_runs}
+    result |= {
+        k: statistics.median(r[k] for r in lat_runs) if lat_runs else float("nan")
+        for k in ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
+    }
+    result |= {
+        "offered_rps": rate,
+        "latency_timestamps": args.timestamp_type,
+        "latency_runs": lat_runs,
+    }
 
     print(f"\n| {'':<32} | {'value':>12} |\n|{'-' * 34}|{'-' * 14}|")
-    for key, label in (("passthrough_rps", "passthrough, records/s"),
-                       ("worker_rps", f"worker ({result['detector']}), records/s"),
-                       ("ratio", "worker / passthrough"),
-                       ("offered_rps", "offered rate for latency, rec/s"),
-                       ("latency_p50_ms", "latency p50, ms"), ("latency_p95_ms", "latency p95, ms"),
-                       ("latency_p99_ms", "latency p99, ms")):
+    for key, label in (
+        ("passthrough_rps", "passthrough, records/s"),
+        ("worker_rps", f"worker ({result['detector']}), records/s"),
+        ("ratio", "worker / passthrough"),
+        ("offered_rps", "offered rate for latency, rec/s"),
+        ("latency_p50_ms", "latency p50, ms"),
+        ("latency_p95_ms", "latency p95, ms"),
+        ("latency_p99_ms", "latency p99, ms"),
+    ):
         v = result[key]
-        print(f"| {label:<32} | {v:>12,.2f} |" if key == "ratio" else
-              f"| {label:<32} | {v:>12,.0f} |")
+        print(
+            f"| {label:<32} | {v:>12,.2f} |" if key == "ratio" else f"| {label:<32} | {v:>12,.0f} |"
+        )
     if len(variants) > 1:
-        print(f"\n| alert format | worker records/s | alerts / record | vs {first} |\n"
-              f"|---|---|---|---|")
+        print(
+            f"\n| alert format | worker records/s | alerts / record | vs {first} |\n"
+            f"|---|---|---|---|"
+        )
         for f, _, _ in variants:
-            print(f"| {f} | {result[f'worker_rps_{f}']:,.0f} | {result[f'alert_rate_{f}']:.3f} | "
-                  f"{result[f'ratio_{f}_to_{first}']:.2f} |")
+            print(
+                f"| {f} | {result[f'worker_rps_{f}']:,.0f} | {result[f'alert_rate_{f}']:.3f} | "
+                f"{result[f'ratio_{f}_to_{first}']:.2f} |"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -48,7 +48,7 @@ from stream_od.windows import TrafficWindows  # noqa: E402
 from trainer.readers import read_logs  # noqa: E402
 
 SCHEMAS = ("zeek-conn", "zeek-conn-windows")
-KDD_TRAFFIC = KDD_COLUMNS[KDD_COLUMNS.index("count"):]  # features 23-41
+KDD_TRAFFIC = KDD_COLUMNS[KDD_COLUMNS.index("count") :]  # features 23-41
 
 
 def kdd_without_traffic(workdir: pathlib.Path) -> str:
@@ -70,8 +70,10 @@ def detection(args) -> dict[str, Any]:
         out["zeek"][schema] = zeek_real.run_zeek(args)
     if args.kdd:
         workdir = pathlib.Path(tempfile.mkdtemp(prefix="windows_"))
-        for name, schema in (("kdd99-full", "kdd99-full"),
-                             ("kdd99-full-no-traffic", kdd_without_traffic(workdir))):
+        for name, schema in (
+            ("kdd99-full", "kdd99-full"),
+            ("kdd99-full-no-traffic", kdd_without_traffic(workdir)),
+        ):
             args.kdd_schema = schema
             print(f"-- KDD, schema {name}", flush=True)
             out["kdd"][name] = zeek_real.run_kdd(args)
@@ -83,7 +85,7 @@ def decode_rate(values: list[bytes], schema: FeatureSchema, batch: int) -> float
     decoder = RecordDecoder(schema, max_record_bytes=1 << 20)
     t0 = time.perf_counter()
     for start in range(0, len(values), batch):
-        decoder.decode(values[start:start + batch])
+        decoder.decode(values[start : start + batch])
     return len(values) / (time.perf_counter() - t0)
 
 
@@ -117,14 +119,20 @@ def memory_per_100k_keys(schema: FeatureSchema, n_keys: int) -> dict[str, float]
     held = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
     entries = [len(ks.recent.entries) for state in windows._state for ks in state.values()]
-    return {"keys_held": windows.keys_held, "connections_per_key": statistics.median(entries),
-            "bytes": held, "mib_per_100k_keys": held / windows.keys_held * 100_000 / 2**20}
+    return {
+        "keys_held": windows.keys_held,
+        "connections_per_key": statistics.median(entries),
+        "bytes": held,
+        "mib_per_100k_keys": held / windows.keys_held * 100_000 / 2**20,
+    }
 
 
 def cost(args) -> dict[str, Any]:
     records = read_logs([args.train]).records
-    values = [orjson.dumps({k: v for k, v in r.items() if k not in ("label", "detailedlabel")})
-              for r in records]
+    values = [
+        orjson.dumps({k: v for k, v in r.items() if k not in ("label", "detailedlabel")})
+        for r in records
+    ]
     schemas = {}
     for name in SCHEMAS:
         s = load_schema(name)
@@ -135,18 +143,30 @@ def cost(args) -> dict[str, Any]:
             rates[name].append(decode_rate(values, schemas[name], args.batch))
     med = {name: statistics.median(r) for name, r in rates.items()}
     mem = memory_per_100k_keys(schemas["zeek-conn-windows"], args.memory_keys)
-    return {"records": len(values), "batch": args.batch, "repeats": args.repeats,
-            "decode_records_per_s": rates, "median_records_per_s": med,
-            "ratio_windows_to_plain": med["zeek-conn-windows"] / med["zeek-conn"],
-            "memory": mem}
+    return {
+        "records": len(values),
+        "batch": args.batch,
+        "repeats": args.repeats,
+        "decode_records_per_s": rates,
+        "median_records_per_s": med,
+        "ratio_windows_to_plain": med["zeek-conn-windows"] / med["zeek-conn"],
+        "memory": mem,
+    }
 
 
-COLUMNS = [("test_roc_auc", "test ROC"), ("test_pr_auc", "test PR"),
-           ("test_alert_rate", "test alert"), ("test_recall", "test recall"),
-           ("test_recall_at_1pct_oracle", "rec@1% oracle")]
-KDD_COLUMNS_SHOWN = [("test_f1", "test F1"), ("corrected_roc_auc", "corr ROC"),
-                     ("corrected_recall_1pct", "corr rec@1%"),
-                     ("corrected_alert_rate_1pct", "corr alert@1%")]
+COLUMNS = [
+    ("test_roc_auc", "test ROC"),
+    ("test_pr_auc", "test PR"),
+    ("test_alert_rate", "test alert"),
+    ("test_recall", "test recall"),
+    ("test_recall_at_1pct_oracle", "rec@1% oracle"),
+]
+KDD_COLUMNS_SHOWN = [
+    ("test_f1", "test F1"),
+    ("corrected_roc_auc", "corr ROC"),
+    ("corrected_recall_1pct", "corr rec@1%"),
+    ("corrected_alert_rate_1pct", "corr alert@1%"),
+]
 
 
 def table(results: dict[str, Any], columns) -> str:
@@ -156,8 +176,11 @@ def table(results: dict[str, Any], columns) -> str:
         for schema, res in results.items():
             rs = [r for r in res["rows"] if r["method"] == method]
             vals = [statistics.median([r[c] for r in rs]) for c, _ in columns]
-            lines.append(f"{method:14s} {schema:24s} " + " ".join(f"{v:13.4f}" for v in vals)
-                         + f"   (median of {len(rs)})")
+            lines.append(
+                f"{method:14s} {schema:24s} "
+                + " ".join(f"{v:13.4f}" for v in vals)
+                + f"   (median of {len(rs)})"
+            )
     return "\n".join(lines)
 
 
@@ -167,8 +190,12 @@ def main(argv=None) -> int:
     p.add_argument("--cost-only", action="store_true")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--batch", type=int, default=1_000)
-    p.add_argument("--memory-keys", type=int, default=5_000,
-                   help="active keys per role for the memory figure (scaled to 100,000)")
+    p.add_argument(
+        "--memory-keys",
+        type=int,
+        default=5_000,
+        help="active keys per role for the memory figure (scaled to 100,000)",
+    )
     args = zeek_real.parse(p, argv)
     out: dict[str, Any] = {"config": {k: v for k, v in vars(args).items()}}
     if not args.cost_only:
@@ -176,20 +203,26 @@ def main(argv=None) -> int:
     out["cost"] = cost(args)
     pathlib.Path(args.json).write_text(json.dumps(out, indent=2, default=str) + "\n")
     if not args.cost_only:
-        print(f"\nZeek: train {pathlib.Path(args.train).name}, test "
-              f"{pathlib.Path(args.test).name}, {args.target_alert_rate:.0%} alert target")
+        print(
+            f"\nZeek: train {pathlib.Path(args.train).name}, test "
+            f"{pathlib.Path(args.test).name}, {args.target_alert_rate:.0%} alert target"
+        )
         print(table(out["detection"]["zeek"], COLUMNS))
         if out["detection"]["kdd"]:
             print(f"\nKDD reference protocol, {args.kdd_n_train:,} training rows")
             print(table(out["detection"]["kdd"], KDD_COLUMNS_SHOWN))
     c = out["cost"]
-    print(f"\nDecode + encode, {c['records']:,} Zeek records, batches of {c['batch']}, median of "
-          f"{c['repeats']}: " + ", ".join(f"{k} {v:,.0f} records/s"
-                                          for k, v in c["median_records_per_s"].items())
-          + f"; ratio {c['ratio_windows_to_plain']:.2f}")
+    print(
+        f"\nDecode + encode, {c['records']:,} Zeek records, batches of {c['batch']}, median of "
+        f"{c['repeats']}: "
+        + ", ".join(f"{k} {v:,.0f} records/s" for k, v in c["median_records_per_s"].items())
+        + f"; ratio {c['ratio_windows_to_plain']:.2f}"
+    )
     m = c["memory"]
-    print(f"Window state: {m['mib_per_100k_keys']:.1f} MiB per 100,000 active keys "
-          f"({m['connections_per_key']} connections each; measured with {m['keys_held']:,} keys)")
+    print(
+        f"Window state: {m['mib_per_100k_keys']:.1f} MiB per 100,000 active keys "
+        f"({m['connections_per_key']} connections each; measured with {m['keys_held']:,} keys)"
+    )
     return 0
 
 

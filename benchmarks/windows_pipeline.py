@@ -72,11 +72,26 @@ def quix_stage(args, sensor: str, name: str) -> float:
     output = f"bench-{name}-internal"
     ensure_topics({"bootstrap.servers": args.bootstrap}, {output: 3})
     done = subprocess.run(
-        [args.quix_python, str(REPO / "benchmarks" / "quix_windows_stage.py"),
-         "--bootstrap", args.bootstrap, "--input", sensor, "--output", output,
-         "--count", str(args.count), "--group", f"bench-{name}",
-         "--state-dir", tempfile.mkdtemp(prefix="quix_state_")],
-        capture_output=True, text=True, timeout=900)
+        [
+            args.quix_python,
+            str(REPO / "benchmarks" / "quix_windows_stage.py"),
+            "--bootstrap",
+            args.bootstrap,
+            "--input",
+            sensor,
+            "--output",
+            output,
+            "--count",
+            str(args.count),
+            "--group",
+            f"bench-{name}",
+            "--state-dir",
+            tempfile.mkdtemp(prefix="quix_state_"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"the Quix stage failed: {done.stderr[-2000:]}")
     return float(json.loads(done.stdout.strip().splitlines()[-1])["rps"])
@@ -85,40 +100,61 @@ def quix_stage(args, sensor: str, name: str) -> float:
 def stage_progress(metrics: WorkerMetrics):
     """Records the stage passed on, from its own counter (not a scan of the registry, which
     slows the stage it measures: stream_throughput.worker_progress)."""
+
     def progress() -> int:
-        return int(sum(s.value for m in metrics.windows_stage_records.collect()
-                       for s in m.samples if s.name.endswith("_total")))
+        return int(
+            sum(
+                s.value
+                for m in metrics.windows_stage_records.collect()
+                for s in m.samples
+                if s.name.endswith("_total")
+            )
+        )
+
     return progress
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--artifact", help="a zeek-conn-windows artifact (default: train one)")
     p.add_argument("--data", nargs="+", default=[str(ZEEK / "010-zeek-mixed.conn.log.labeled")])
     p.add_argument("--bootstrap", default="127.0.0.1:9092")
     p.add_argument("--count", type=int, default=50_000)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", required=True)
-    p.add_argument("--quix-python", metavar="PYTHON",
-                   help="also run the windows stage on Quix Streams with this interpreter "
-                        "(one with quixstreams installed: python -m venv Q && Q/bin/pip "
-                        "install quixstreams)")
+    p.add_argument(
+        "--quix-python",
+        metavar="PYTHON",
+        help="also run the windows stage on Quix Streams with this interpreter "
+        "(one with quixstreams installed: python -m venv Q && Q/bin/pip "
+        "install quixstreams)",
+    )
     args = p.parse_args()
 
-    artifact = (Artifact.load(args.artifact) if args.artifact
-                else train_default(Path(tempfile.mkdtemp(prefix="windows_pipeline_"))))
+    artifact = (
+        Artifact.load(args.artifact)
+        if args.artifact
+        else train_default(Path(tempfile.mkdtemp(prefix="windows_pipeline_")))
+    )
     if artifact.schema.windows is None:
         raise SystemExit(f"{args.artifact}: the artifact's schema has no windows")
     run = uuid.uuid4().hex[:8]
     topics = {name: f"bench-{run}-{name}" for name in ("sensor", "alerts", "dlq", "out")}
-    ensure_topics({"bootstrap.servers": args.bootstrap},
-                  {topics["sensor"]: 3, topics["alerts"]: 1, topics["dlq"]: 1, topics["out"]: 3})
+    ensure_topics(
+        {"bootstrap.servers": args.bootstrap},
+        {topics["sensor"]: 3, topics["alerts"]: 1, topics["dlq"]: 1, topics["out"]: 3},
+    )
     values = sensor_stream(args.data, artifact, args.count)
     stream = Encoded(values=values, labels=["-"] * len(values))
     print(f"producing {len(values):,} records keyed by originator ...", file=sys.stderr)
-    produce(stream, topic=topics["sensor"], bootstrap_servers=args.bootstrap,
-            keys=stream_keys(stream, "id.orig_h"))
+    produce(
+        stream,
+        topic=topics["sensor"],
+        bootstrap_servers=args.bootstrap,
+        keys=stream_keys(stream, "id.orig_h"),
+    )
 
     rows = []
     for r in range(args.repeats):
@@ -126,27 +162,52 @@ def main() -> int:
         ensure_topics({"bootstrap.servers": args.bootstrap}, {internal: 3})
         row: dict = {"repeat": r}
         sensor, boot = topics["sensor"], args.bootstrap
-        loop = Passthrough(settings_for(boot, topics, f"{run}-pa-{r}", input_topic=sensor),
-                           artifact.schema, topics["out"])
-        row["passthrough_sensor_rps"] = timed(loop, lambda: loop.done, args.count)
+        loop = Passthrough(
+            settings_for(boot, topics, f"{run}-pa-{r}", input_topic=sensor),
+            artifact.schema,
+            topics["out"],
+        )
+        row["passthrough_sensor_rps"] = timed(loop, lambda loop=loop: loop.done, args.count)
         m = WorkerMetrics()
-        stage = Worker(settings_for(boot, topics, f"{run}-a-{r}", input_topic=sensor,
-                                    windows_stage_topic=internal, windows_stage_roles=["src"]),
-                       artifact, metrics=m)
+        stage = Worker(
+            settings_for(
+                boot,
+                topics,
+                f"{run}-a-{r}",
+                input_topic=sensor,
+                windows_stage_topic=internal,
+                windows_stage_roles=["src"],
+            ),
+            artifact,
+            metrics=m,
+        )
         row["windows_stage_rps"] = timed(stage, stage_progress(m), args.count)
         if args.quix_python:
             row["quix_windows_stage_rps"] = quix_stage(args, sensor, f"{run}-q-{r}")
-            row["quix_windows_stage_ratio"] = (row["quix_windows_stage_rps"]
-                                               / row["passthrough_sensor_rps"])
-        loop = Passthrough(settings_for(boot, topics, f"{run}-pb-{r}", input_topic=internal),
-                           artifact.schema, topics["out"])
-        row["passthrough_internal_rps"] = timed(loop, lambda: loop.done, args.count)
+            row["quix_windows_stage_ratio"] = (
+                row["quix_windows_stage_rps"] / row["passthrough_sensor_rps"]
+            )
+        loop = Passthrough(
+            settings_for(boot, topics, f"{run}-pb-{r}", input_topic=internal),
+            artifact.schema,
+            topics["out"],
+        )
+        row["passthrough_internal_rps"] = timed(loop, lambda loop=loop: loop.done, args.count)
         m = WorkerMetrics()
-        scoring = Worker(settings_for(boot, topics, f"{run}-b-{r}", input_topic=internal,
-                                      windows_carried=["src"]), artifact, metrics=m)
+        scoring = Worker(
+            settings_for(
+                boot, topics, f"{run}-b-{r}", input_topic=internal, windows_carried=["src"]
+            ),
+            artifact,
+            metrics=m,
+        )
         row["scoring_stage_rps"] = timed(scoring, worker_progress(m), args.count)
-        alerts = sum(v.value for metric in m.alerts.collect() for v in metric.samples
-                     if v.name.endswith("_total"))
+        alerts = sum(
+            v.value
+            for metric in m.alerts.collect()
+            for v in metric.samples
+            if v.name.endswith("_total")
+        )
         row["scoring_stage_alert_rate"] = alerts / args.count
         row["windows_stage_ratio"] = row["windows_stage_rps"] / row["passthrough_sensor_rps"]
         row["scoring_stage_ratio"] = row["scoring_stage_rps"] / row["passthrough_internal_rps"]
@@ -154,26 +215,37 @@ def main() -> int:
         print(json.dumps({k: round(v, 3) for k, v in row.items()}), file=sys.stderr)
 
     keys = [k for k in rows[0] if k != "repeat"]
-    result = {"schema": artifact.schema.name, "detector": artifact.detector_kind,
-              "model_version": artifact.version, "data": [Path(d).name for d in args.data],
-              "count": args.count, "repeats": args.repeats,
-              **{k: statistics.median(row[k] for row in rows) for k in keys}, "runs": rows}
+    result = {
+        "schema": artifact.schema.name,
+        "detector": artifact.detector_kind,
+        "model_version": artifact.version,
+        "data": [Path(d).name for d in args.data],
+        "count": args.count,
+        "repeats": args.repeats,
+        **{k: statistics.median(row[k] for row in rows) for k in keys},
+        "runs": rows,
+    }
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     print(f"\n| {'median of ' + str(args.repeats):<44} | {'value':>10} |\n|{'-' * 46}|{'-' * 12}|")
-    for key, label in (("passthrough_sensor_rps", "passthrough of the sensor topic, rec/s"),
-                       ("windows_stage_rps", "windows stage, rec/s"),
-                       ("windows_stage_ratio", "windows stage / passthrough"),
-                       ("quix_windows_stage_rps", "the same stage on Quix Streams, rec/s"),
-                       ("quix_windows_stage_ratio", "Quix stage / passthrough"),
-                       ("passthrough_internal_rps", "passthrough of the internal topic, rec/s"),
-                       ("scoring_stage_rps", f"scoring stage ({artifact.detector_kind}), rec/s"),
-                       ("scoring_stage_ratio", "scoring stage / passthrough"),
-                       ("scoring_stage_alert_rate", "share of records alerted on")):
+    for key, label in (
+        ("passthrough_sensor_rps", "passthrough of the sensor topic, rec/s"),
+        ("windows_stage_rps", "windows stage, rec/s"),
+        ("windows_stage_ratio", "windows stage / passthrough"),
+        ("quix_windows_stage_rps", "the same stage on Quix Streams, rec/s"),
+        ("quix_windows_stage_ratio", "Quix stage / passthrough"),
+        ("passthrough_internal_rps", "passthrough of the internal topic, rec/s"),
+        ("scoring_stage_rps", f"scoring stage ({artifact.detector_kind}), rec/s"),
+        ("scoring_stage_ratio", "scoring stage / passthrough"),
+        ("scoring_stage_alert_rate", "share of records alerted on"),
+    ):
         if key not in result:
             continue
         v = result[key]
-        print(f"| {label:<44} | {v:>10.2f} |" if "ratio" in key or "rate" in key else
-              f"| {label:<44} | {v:>10,.0f} |")
+        print(
+            f"| {label:<44} | {v:>10.2f} |"
+            if "ratio" in key or "rate" in key
+            else f"| {label:<44} | {v:>10,.0f} |"
+        )
     return 0
 
 

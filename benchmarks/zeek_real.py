@@ -56,9 +56,10 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -100,8 +101,9 @@ def prepare(cfg: SiteConfig, records: list[dict]) -> Prepared:
     """``train_site``'s steps up to the detector (checked against its artifacts in
     ``run_zeek``)."""
     schema = load_schema(cfg.schema)
-    labels = find_labels(records, schema, label_field=cfg.label_field,
-                         normal_labels=cfg.normal_labels)
+    labels = find_labels(
+        records, schema, label_field=cfg.label_field, normal_labels=cfg.normal_labels
+    )
     split = time_split(labels, cfg)
     schema = fit_schema(schema, field_values([records[i] for i in split.fit], schema))
     X, refused = encode(records, schema)
@@ -118,8 +120,13 @@ class LaterCapture:
     path: str
     _cache: dict
 
-    def metrics(self, schema: FeatureSchema, score: Callable[[np.ndarray], np.ndarray],
-                threshold: float, percentile: float) -> dict[str, Any]:
+    def metrics(
+        self,
+        schema: FeatureSchema,
+        score: Callable[[np.ndarray], np.ndarray],
+        threshold: float,
+        percentile: float,
+    ) -> dict[str, Any]:
         """What ``trainer.report.evaluate_logs`` reports, with the ``test_`` prefix."""
         key = json.dumps(schema.to_dict(), sort_keys=True)
         if key not in self._cache:
@@ -128,46 +135,75 @@ class LaterCapture:
             ok = np.ones(len(self.records), dtype=bool)
             ok[list(refused)] = False
             direction = np.array([_direction(r) for r in self.records], dtype=object)
-            self._cache[key] = (X, ok & (labels.kind == NORMAL), ok & (labels.kind == MALICIOUS),
-                                labels.detail, len(refused), direction)
+            self._cache[key] = (
+                X,
+                ok & (labels.kind == NORMAL),
+                ok & (labels.kind == MALICIOUS),
+                labels.detail,
+                len(refused),
+                direction,
+            )
         X, normal, malicious, detail, n_refused, direction = self._cache[key]
         s = score(X[normal | malicious])
         sn, sm = s[normal[normal | malicious]], s[malicious[normal | malicious]]
         m = label_metrics(sn, sm, threshold, detail[malicious])
         oracle = percentile_threshold(sn, percentile)
         dn = direction[normal]
-        by_direction = {str(d): {"n": int(np.sum(dn == d)),
-                                 "alert_rate": float(np.mean(sn[dn == d] > threshold))}
-                        for d in sorted(set(dn.tolist()))}
-        return {"test_roc_auc": m["roc_auc"], "test_pr_auc": m["pr_auc"],
-                "test_alert_rate": m["alert_rate_normal"], "test_recall": m["recall"],
-                "test_precision": m["precision"], "test_f1": m["f1"],
-                "test_recall_at_1pct_oracle": float(np.mean(sm > oracle)),
-                "test_n_normal": m["n_normal"], "test_n_malicious": m["n_malicious"],
-                "test_refused": n_refused, "test_recall_by_detail": m["recall_by_detail"],
-                "test_alert_rate_by_direction": by_direction,
-                "test_alert_rate_local_to_remote": by_direction.get("L->R", {}).get("alert_rate")}
+        by_direction = {
+            str(d): {
+                "n": int(np.sum(dn == d)),
+                "alert_rate": float(np.mean(sn[dn == d] > threshold)),
+            }
+            for d in sorted(set(dn.tolist()))
+        }
+        return {
+            "test_roc_auc": m["roc_auc"],
+            "test_pr_auc": m["pr_auc"],
+            "test_alert_rate": m["alert_rate_normal"],
+            "test_recall": m["recall"],
+            "test_precision": m["precision"],
+            "test_f1": m["f1"],
+            "test_recall_at_1pct_oracle": float(np.mean(sm > oracle)),
+            "test_n_normal": m["n_normal"],
+            "test_n_malicious": m["n_malicious"],
+            "test_refused": n_refused,
+            "test_recall_by_detail": m["recall_by_detail"],
+            "test_alert_rate_by_direction": by_direction,
+            "test_alert_rate_local_to_remote": by_direction.get("L->R", {}).get("alert_rate"),
+        }
 
 
 def _direction(record: dict) -> str:
     """``local_orig``/``local_resp`` as ``"L->R"`` (local to remote), ``"L->L"``, ...: the
     benign alert rate broken down by it shows traffic of a kind the training day never had."""
+
     def side(key):
         v = record.get(key)
         return "?" if v is None else ("L" if v else "R")
+
     return f"{side('local_orig')}->{side('local_resp')}"
 
 
 def holdout_row(h: dict[str, Any]) -> dict[str, Any]:
-    return {"holdout_roc_auc": h["roc_auc"], "holdout_pr_auc": h["pr_auc"],
-            "holdout_alert_rate": h["alert_rate"], "holdout_recall": h["recall"],
-            "holdout_n_normal": h["n_normal"], "holdout_n_malicious": h["n_malicious"]}
+    return {
+        "holdout_roc_auc": h["roc_auc"],
+        "holdout_pr_auc": h["pr_auc"],
+        "holdout_alert_rate": h["alert_rate"],
+        "holdout_recall": h["recall"],
+        "holdout_n_normal": h["n_normal"],
+        "holdout_n_malicious": h["n_malicious"],
+    }
 
 
-def own_holdout(prep: Prepared, score: Callable[[np.ndarray], np.ndarray], threshold: float
-                ) -> dict[str, Any]:
-    h = label_metrics(score(prep.rows("validation")), score(prep.rows("malicious")), threshold,
-                      prep.detail[prep.parts["malicious"]])
+def own_holdout(
+    prep: Prepared, score: Callable[[np.ndarray], np.ndarray], threshold: float
+) -> dict[str, Any]:
+    h = label_metrics(
+        score(prep.rows("validation")),
+        score(prep.rows("malicious")),
+        threshold,
+        prep.detail[prep.parts["malicious"]],
+    )
     h["alert_rate"] = h.pop("alert_rate_normal")
     return h
 
@@ -176,14 +212,19 @@ def schema_with_min_count(base: str, min_count: int, workdir: pathlib.Path) -> s
     """A copy of a schema (built-in name or TOML path) with every categorical's
     ``min_count`` replaced, written to a TOML file in ``workdir``; returns its path."""
     if base in BUILTIN:
-        text = resources.files("stream_od.schema").joinpath(f"builtin/{base}.toml").read_text(
-            "utf-8")
+        text = (
+            resources.files("stream_od.schema").joinpath(f"builtin/{base}.toml").read_text("utf-8")
+        )
     else:
         text = pathlib.Path(base).read_text("utf-8")
     name = load_schema(base).name
     text = re.sub(r"(?m)^min_count = \d+$", f"min_count = {int(min_count)}", text)
-    text = re.sub(r'(?m)^name = "' + re.escape(name) + '"$',
-                  f'name = "{name}-min{int(min_count)}"', text, count=1)
+    text = re.sub(
+        r'(?m)^name = "' + re.escape(name) + '"$',
+        f'name = "{name}-min{int(min_count)}"',
+        text,
+        count=1,
+    )
     path = workdir / f"{name}-min{int(min_count)}.toml"
     path.write_text(text, encoding="utf-8")
     return str(path)
@@ -203,8 +244,9 @@ def parse_variant(words: list[str]) -> tuple[str, dict[str, Any]]:
     return name, options
 
 
-def site_config(args, method: str, seed: int, options: dict[str, Any], workdir: pathlib.Path
-                ) -> SiteConfig:
+def site_config(
+    args, method: str, seed: int, options: dict[str, Any], workdir: pathlib.Path
+) -> SiteConfig:
     options = dict(options)
     site = {k: options.pop(k) for k in SITE_KEYS if k in options}
     site.setdefault("detector", method)
@@ -214,8 +256,13 @@ def site_config(args, method: str, seed: int, options: dict[str, Any], workdir: 
         site["schema"] = schema_with_min_count(site["schema"], min_count, workdir)
     if args.quick and site["detector"] in NETWORKS:
         site.setdefault("epochs", args.quick_epochs)
-    return SiteConfig(data=[args.train], seed=seed, target_alert_rate=args.target_alert_rate,
-                      detector_options=options, **site)
+    return SiteConfig(
+        data=[args.train],
+        seed=seed,
+        target_alert_rate=args.target_alert_rate,
+        detector_options=options,
+        **site,
+    )
 
 
 def zeek_runs(args) -> list[tuple[str, dict[str, Any], list[int]]]:
@@ -232,8 +279,9 @@ def zeek_runs(args) -> list[tuple[str, dict[str, Any], list[int]]]:
 
 def run_zeek(args) -> dict[str, Any]:
     records = read_logs([args.train]).records
-    test = None if args.holdout_only else LaterCapture(read_logs([args.test]).records,
-                                                      args.test, {})
+    test = (
+        None if args.holdout_only else LaterCapture(read_logs([args.test]).records, args.test, {})
+    )
     percentile = 100.0 * (1.0 - args.target_alert_rate)
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="zeek_real_"))
     prepared: dict[str, Prepared] = {}
@@ -263,23 +311,37 @@ def run_zeek(args) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 det.fit(prep.rows("fit"))
                 fit_s = time.perf_counter() - t0
-                thr = percentile_threshold(det.score(prep.rows("threshold")), percentile,
-                                           ties=cfg.ties)
+                thr = percentile_threshold(
+                    det.score(prep.rows("threshold")), percentile, ties=cfg.ties
+                )
                 h = own_holdout(prep, det.score, thr)
-                row = {**base, "fit_seconds": fit_s, "threshold": thr,
-                       "threshold_alert_rate": float(np.mean(
-                           det.score(prep.rows("threshold")) > thr)), **holdout_row(h)}
-                finish(row, prep.schema, lambda X, d=det: d.score(prep.std.transform(X)), thr)
+                row = {
+                    **base,
+                    "fit_seconds": fit_s,
+                    "threshold": thr,
+                    "threshold_alert_rate": float(np.mean(det.score(prep.rows("threshold")) > thr)),
+                    **holdout_row(h),
+                }
+                finish(row, prep.schema, lambda X, d=det, p=prep: d.score(p.std.transform(X)), thr)
                 continue
             art = train_site(cfg, records, progress=False, log=lambda *a, **k: None)
             _check_same_split(art, prep)
-            row = {**base, "fit_seconds": art.metrics["fit_seconds"], "threshold": art.threshold,
-                   "threshold_alert_rate": art.metrics["threshold_alert_rate"],
-                   **holdout_row(art.metrics["holdout"])}
+            row = {
+                **base,
+                "fit_seconds": art.metrics["fit_seconds"],
+                "threshold": art.threshold,
+                "threshold_alert_rate": art.metrics["threshold_alert_rate"],
+                **holdout_row(art.metrics["holdout"]),
+            }
             if method in NETWORKS:
                 params = art.training["detector_params"]
-                row.update({"epochs": params["epochs"], "batch_size": params["batch_size"],
-                            "mixture_components": int(art.detector.phi_.shape[0])})
+                row.update(
+                    {
+                        "epochs": params["epochs"],
+                        "batch_size": params["batch_size"],
+                        "mixture_components": int(art.detector.phi_.shape[0]),
+                    }
+                )
             finish(row, art.schema, art.score, art.threshold)
             if method in NETWORKS:
                 for k in args.mixture_sweep or []:
@@ -290,15 +352,24 @@ def run_zeek(args) -> dict[str, Any]:
                     det.fit_mixture(prep.rows("fit"))
                     det.infer_threshold(prep.rows("threshold"), percentile, ties=cfg.ties)
                     h = own_holdout(prep, det.score, det.threshold_)
-                    sweep = {**base, "method": f"{name}-mix{k}", "mixture_components":
-                             int(det.phi_.shape[0]), "threshold": det.threshold_,
-                             **holdout_row(h)}
+                    sweep = {
+                        **base,
+                        "method": f"{name}-mix{k}",
+                        "mixture_components": int(det.phi_.shape[0]),
+                        "threshold": det.threshold_,
+                        **holdout_row(h),
+                    }
                     finish(sweep, art.schema, art.score, det.threshold_)
     any_prep = next(iter(prepared.values()))
-    return {"train": args.train, "test": None if test is None else args.test,
-            "percentile": percentile,
-            "rows_by_part": {k: int(v.size) for k, v in any_prep.parts.items()},
-            "schema": any_prep.schema.name, "n_features": len(any_prep.schema), "rows": rows}
+    return {
+        "train": args.train,
+        "test": None if test is None else args.test,
+        "percentile": percentile,
+        "rows_by_part": {k: int(v.size) for k, v in any_prep.parts.items()},
+        "schema": any_prep.schema.name,
+        "n_features": len(any_prep.schema),
+        "rows": rows,
+    }
 
 
 def _check_same_split(art, prep: Prepared) -> None:
@@ -308,8 +379,10 @@ def _check_same_split(art, prep: Prepared) -> None:
         raise AssertionError("train_site fitted other features than the benchmark's split")
     h = own_holdout(prep, lambda Xs: art.detector.score(Xs), art.threshold)
     mine, theirs = h, art.metrics["holdout"]
-    if (mine["n_normal"], mine["n_malicious"]) != (theirs["n_normal"], theirs["n_malicious"]) \
-            or abs(mine["roc_auc"] - theirs["roc_auc"]) > 1e-9:
+    if (mine["n_normal"], mine["n_malicious"]) != (
+        theirs["n_normal"],
+        theirs["n_malicious"],
+    ) or abs(mine["roc_auc"] - theirs["roc_auc"]) > 1e-9:
         raise AssertionError(f"split differs from train_site's: {mine} vs {theirs}")
 
 
@@ -322,9 +395,12 @@ def run_kdd(args) -> dict[str, Any]:
     from trainer.fit import TrainConfig, train
 
     df = load_records(args.kdd_train_data)
-    index = Batch(X=np.arange(len(df), dtype=np.float64)[:, None],
-                  y=df["target"].to_numpy(np.int64), attack=df["attack"].to_numpy(object),
-                  feature_names=("row",))
+    index = Batch(
+        X=np.arange(len(df), dtype=np.float64)[:, None],
+        y=df["target"].to_numpy(np.int64),
+        attack=df["attack"].to_numpy(object),
+        feature_names=("row",),
+    )
     thr_batch = create_outlier_batch(index, 1000, 5, seed=0)  # the protocol's threshold batch
     thr_normal = df.iloc[thr_batch.X[thr_batch.y == 0, 0].astype(np.int64)]
     cor = load_records(args.kdd_corrected_data)
@@ -344,54 +420,92 @@ def run_kdd(args) -> dict[str, Any]:
     for method in args.kdd_methods:
         seeds = args.kdd_seeds if method in NETWORKS else args.kdd_seeds[:1]
         for seed in seeds:
-            cfg = TrainConfig(data=args.kdd_train_data, detector=method, seed=seed,
-                              n_train=args.kdd_n_train, schema=args.kdd_schema,
-                              epochs=args.kdd_epochs if method in NETWORKS else None)
+            cfg = TrainConfig(
+                data=args.kdd_train_data,
+                detector=method,
+                seed=seed,
+                n_train=args.kdd_n_train,
+                schema=args.kdd_schema,
+                epochs=args.kdd_epochs if method in NETWORKS else None,
+            )
             art = train(cfg, progress=False)
             tb = art.metrics["test_batch"]
             s_cor = art.score(matrix(art, cor, "corrected"))
             mc = classification_metrics(y_cor, s_cor, art.threshold)
             thr1 = percentile_threshold(art.score(matrix(art, thr_normal, "thr-normal")), 99)
             oracle = percentile_threshold(s_cor[y_cor == 0], 99)
-            row = {"method": method, "seed": seed, "n_features": len(art.schema),
-                   "n_train": args.kdd_n_train, "fit_seconds": art.metrics["fit_seconds"],
-                   "epochs": art.metrics.get("epochs_run"), "threshold": art.threshold,
-                   "test_f1": tb["f1"], "test_precision": tb["precision"],
-                   "test_recall": tb["recall"], "test_roc_auc": tb["auroc"],
-                   "corrected_roc_auc": mc["auroc"],
-                   "corrected_pr_auc": float(average_precision_score(y_cor, s_cor)),
-                   "corrected_recall": mc["recall"], "corrected_f1": mc["f1"],
-                   "corrected_alert_rate": float(np.mean(s_cor[y_cor == 0] > art.threshold)),
-                   "threshold_1pct": thr1,
-                   "corrected_recall_1pct": float(np.mean(s_cor[y_cor == 1] > thr1)),
-                   "corrected_alert_rate_1pct": float(np.mean(s_cor[y_cor == 0] > thr1)),
-                   "corrected_recall_at_1pct_oracle": float(np.mean(s_cor[y_cor == 1] > oracle))}
+            row = {
+                "method": method,
+                "seed": seed,
+                "n_features": len(art.schema),
+                "n_train": args.kdd_n_train,
+                "fit_seconds": art.metrics["fit_seconds"],
+                "epochs": art.metrics.get("epochs_run"),
+                "threshold": art.threshold,
+                "test_f1": tb["f1"],
+                "test_precision": tb["precision"],
+                "test_recall": tb["recall"],
+                "test_roc_auc": tb["auroc"],
+                "corrected_roc_auc": mc["auroc"],
+                "corrected_pr_auc": float(average_precision_score(y_cor, s_cor)),
+                "corrected_recall": mc["recall"],
+                "corrected_f1": mc["f1"],
+                "corrected_alert_rate": float(np.mean(s_cor[y_cor == 0] > art.threshold)),
+                "threshold_1pct": thr1,
+                "corrected_recall_1pct": float(np.mean(s_cor[y_cor == 1] > thr1)),
+                "corrected_alert_rate_1pct": float(np.mean(s_cor[y_cor == 0] > thr1)),
+                "corrected_recall_at_1pct_oracle": float(np.mean(s_cor[y_cor == 1] > oracle)),
+            }
             rows.append(row)
             _print_row(row)
-    return {"train": args.kdd_train_data, "corrected": args.kdd_corrected_data,
-            "schema": args.kdd_schema, "rows": rows}
+    return {
+        "train": args.kdd_train_data,
+        "corrected": args.kdd_corrected_data,
+        "schema": args.kdd_schema,
+        "rows": rows,
+    }
 
 
 # -- output ----------------------------------------------------------------------------------
 def _print_row(row: dict) -> None:
-    print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v)
-                      for k, v in row.items() if "_by_" not in k}), flush=True)
+    print(
+        json.dumps(
+            {
+                k: (round(v, 4) if isinstance(v, float) else v)
+                for k, v in row.items()
+                if "_by_" not in k
+            }
+        ),
+        flush=True,
+    )
 
 
 LOWER_IS_BETTER = ("alert_rate", "fit_seconds")
 
-ZEEK_COLUMNS = [("test_roc_auc", "test ROC"), ("test_pr_auc", "test PR"),
-                ("test_alert_rate", "test alert"), ("test_recall", "test recall"),
-                ("test_recall_at_1pct_oracle", "test rec@1%or"),
-                ("test_alert_rate_local_to_remote", "test alert L>R"),
-                ("holdout_roc_auc", "hold ROC"), ("holdout_pr_auc", "hold PR"),
-                ("holdout_alert_rate", "hold alert"), ("holdout_recall", "hold recall"),
-                ("fit_seconds", "fit s")]
-KDD_COLUMNS = [("test_f1", "test F1"), ("test_roc_auc", "test ROC"),
-               ("corrected_roc_auc", "corr ROC"), ("corrected_recall", "corr recall"),
-               ("corrected_alert_rate", "corr alert"), ("corrected_recall_1pct", "corr rec@1%"),
-               ("corrected_alert_rate_1pct", "corr alert@1%"),
-               ("corrected_recall_at_1pct_oracle", "corr rec@1%or"), ("fit_seconds", "fit s")]
+ZEEK_COLUMNS = [
+    ("test_roc_auc", "test ROC"),
+    ("test_pr_auc", "test PR"),
+    ("test_alert_rate", "test alert"),
+    ("test_recall", "test recall"),
+    ("test_recall_at_1pct_oracle", "test rec@1%or"),
+    ("test_alert_rate_local_to_remote", "test alert L>R"),
+    ("holdout_roc_auc", "hold ROC"),
+    ("holdout_pr_auc", "hold PR"),
+    ("holdout_alert_rate", "hold alert"),
+    ("holdout_recall", "hold recall"),
+    ("fit_seconds", "fit s"),
+]
+KDD_COLUMNS = [
+    ("test_f1", "test F1"),
+    ("test_roc_auc", "test ROC"),
+    ("corrected_roc_auc", "corr ROC"),
+    ("corrected_recall", "corr recall"),
+    ("corrected_alert_rate", "corr alert"),
+    ("corrected_recall_1pct", "corr rec@1%"),
+    ("corrected_alert_rate_1pct", "corr alert@1%"),
+    ("corrected_recall_at_1pct_oracle", "corr rec@1%or"),
+    ("fit_seconds", "fit s"),
+]
 
 
 def summary_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
@@ -416,24 +530,43 @@ def summary_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
 
 
 def parser(description: str = __doc__) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--json", required=True, help="write the rows here")
-    p.add_argument("--quick", action="store_true",
-                   help="first seed only; Zeek networks 5 epochs; KDD 20,000 training rows, "
-                        "2 epochs")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="first seed only; Zeek networks 5 epochs; KDD 20,000 training rows, 2 epochs",
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--methods", nargs="*", default=["vaegmm", "aegmm", "mahalanobis", "iforest"])
-    p.add_argument("--variant", nargs="+", action="append", metavar="NAME KEY=VALUE",
-                   help="an extra VAEGMM (or detector=aegmm) configuration; repeatable")
-    p.add_argument("--mixture-sweep", type=int, nargs="+", metavar="K",
-                   help="also score each trained network with a K-component scoring mixture")
-    p.add_argument("--holdout-only", action="store_true",
-                   help="never read the test capture (for choosing settings)")
+    p.add_argument(
+        "--variant",
+        nargs="+",
+        action="append",
+        metavar="NAME KEY=VALUE",
+        help="an extra VAEGMM (or detector=aegmm) configuration; repeatable",
+    )
+    p.add_argument(
+        "--mixture-sweep",
+        type=int,
+        nargs="+",
+        metavar="K",
+        help="also score each trained network with a K-component scoring mixture",
+    )
+    p.add_argument(
+        "--holdout-only",
+        action="store_true",
+        help="never read the test capture (for choosing settings)",
+    )
     p.add_argument("--schema", default="zeek-conn", help="built-in schema name or TOML path")
-    p.add_argument("--min-count", type=int, metavar="N",
-                   help="every method: a copy of the schema with each categorical's min_count "
-                        "set to N")
+    p.add_argument(
+        "--min-count",
+        type=int,
+        metavar="N",
+        help="every method: a copy of the schema with each categorical's min_count set to N",
+    )
     p.add_argument("--target-alert-rate", type=float, default=0.01)
     p.add_argument("--train", default=str(ZEEK / "008-zeek-mixed.conn.log.labeled"))
     p.add_argument("--test", default=str(ZEEK / "010-zeek-mixed.conn.log.labeled"))
@@ -464,15 +597,18 @@ def main(argv=None) -> int:
     tables = []
     if not args.kdd_only:
         out["zeek"] = run_zeek(args)
-        tables.append(f"Zeek: train {pathlib.Path(args.train).name}, test "
-                      f"{pathlib.Path(args.test).name if out['zeek']['test'] else '(not read)'}, "
-                      f"{args.target_alert_rate:.0%} alert target\n"
-                      + summary_table(out["zeek"]["rows"], ZEEK_COLUMNS))
+        tables.append(
+            f"Zeek: train {pathlib.Path(args.train).name}, test "
+            f"{pathlib.Path(args.test).name if out['zeek']['test'] else '(not read)'}, "
+            f"{args.target_alert_rate:.0%} alert target\n"
+            + summary_table(out["zeek"]["rows"], ZEEK_COLUMNS)
+        )
     if args.kdd or args.kdd_only:
         out["kdd"] = run_kdd(args)
-        tables.append(f"KDD reference protocol, {args.kdd_schema}, {args.kdd_n_train:,} training rows, "
-                      f"{args.kdd_epochs} epochs\n"
-                      + summary_table(out["kdd"]["rows"], KDD_COLUMNS))
+        tables.append(
+            f"KDD reference protocol, {args.kdd_schema}, {args.kdd_n_train:,} training rows, "
+            f"{args.kdd_epochs} epochs\n" + summary_table(out["kdd"]["rows"], KDD_COLUMNS)
+        )
     pathlib.Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     print("\n\n".join(tables))
     return 0

@@ -23,7 +23,8 @@ import json
 import os
 import pathlib
 import platform
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +60,7 @@ def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
 
 def library_versions() -> dict[str, str]:
     import importlib.metadata as md
+
     out = {"python": platform.python_version()}
     for name in ("stream-od", "numpy", "keras", "tensorflow", "jax", "torch", "scikit-learn"):
         try:
@@ -78,26 +80,37 @@ class Artifact:
     ``feature_names`` order (what :meth:`encode_records` or the worker's decoder produce).
     """
 
-    def __init__(self, *, detector, standardizer: Standardizer, schema: FeatureSchema,
-                 version: str | None = None, metrics: dict | None = None,
-                 training: dict | None = None, created_at: str | None = None,
-                 libraries: dict | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        detector,
+        standardizer: Standardizer,
+        schema: FeatureSchema,
+        version: str | None = None,
+        metrics: dict | None = None,
+        training: dict | None = None,
+        created_at: str | None = None,
+        libraries: dict | None = None,
+    ) -> None:
         detector._check_fitted()
         if not schema.fitted:
-            raise ArtifactError(f"schema {schema.name!r} is not fitted (categorical "
-                                "vocabularies missing): fit it on the training records")
+            raise ArtifactError(
+                f"schema {schema.name!r} is not fitted (categorical "
+                "vocabularies missing): fit it on the training records"
+            )
         if getattr(detector, "threshold_", None) is None:
             raise ArtifactError("the detector has no threshold: call infer_threshold first")
         if len(schema) != detector.n_features_in_ or standardizer.n_features_in_ != len(schema):
             raise ArtifactError(
                 f"schema has {len(schema)} features but the detector/standardizer expect "
-                f"{detector.n_features_in_}/{standardizer.n_features_in_}")
+                f"{detector.n_features_in_}/{standardizer.n_features_in_}"
+            )
         self.detector = detector
         self.standardizer = standardizer
         self.schema = schema
         self.metrics = dict(metrics or {})
         self.training = dict(training or {})
-        now = _dt.datetime.now(_dt.timezone.utc)
+        now = _dt.datetime.now(_dt.UTC)
         self.created_at = created_at or now.strftime("%Y-%m-%dT%H:%M:%SZ")
         self.libraries = libraries or library_versions()
         if version is None:
@@ -161,41 +174,58 @@ class Artifact:
             raise ArtifactError(f"{root} is not empty; choose a new directory per artifact")
         root.mkdir(parents=True, exist_ok=True)
         meta, arrays = self.detector._get_state()
-        _dump_json(root / "artifact.json", {
-            "format": FORMAT, "format_version": FORMAT_VERSION,
-            "version": self.version, "detector_kind": self.detector_kind,
-            "schema": self.schema.to_dict(), "threshold": self.threshold,
-            "metrics": self.metrics, "training": self.training,
-            "created_at": self.created_at, "libraries": self.libraries,
-        })
+        _dump_json(
+            root / "artifact.json",
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "version": self.version,
+                "detector_kind": self.detector_kind,
+                "schema": self.schema.to_dict(),
+                "threshold": self.threshold,
+                "metrics": self.metrics,
+                "training": self.training,
+                "created_at": self.created_at,
+                "libraries": self.libraries,
+            },
+        )
         _dump_json(root / "standardizer.json", self.standardizer.to_dict())
         _dump_json(root / "detector.json", {"params": self.detector.get_params(), "state": meta})
         (root / "detector.npz").write_bytes(_npz_bytes(arrays))
         files = ["artifact.json", "standardizer.json", "detector.json", "detector.npz"]
         files += self.detector._save_extra(root)
-        _dump_json(root / MANIFEST, {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "version": self.version,
-            "files": {name: _sha256(root / name) for name in sorted(files)},
-        })
+        _dump_json(
+            root / MANIFEST,
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "version": self.version,
+                "files": {name: _sha256(root / name) for name in sorted(files)},
+            },
+        )
         return root
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Artifact":
+    def load(cls, path: str | os.PathLike) -> Artifact:
         root = pathlib.Path(path)
         if not root.is_dir():
             raise ArtifactError(f"artifact directory not found: {root}")
         manifest_path = root / MANIFEST
         if not manifest_path.is_file():
-            raise ArtifactError(f"{manifest_path} is missing: not a stream-od artifact, or an "
-                                "incomplete copy; re-copy the whole directory")
+            raise ArtifactError(
+                f"{manifest_path} is missing: not a stream-od artifact, or an "
+                "incomplete copy; re-copy the whole directory"
+            )
         try:
             manifest = json.loads(manifest_path.read_text())
             files = dict(manifest["files"])
         except (ValueError, KeyError, TypeError) as e:
             raise ArtifactError(f"{manifest_path} is not a valid manifest: {e}") from None
         if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-            raise ArtifactError(f"{root}: unsupported artifact format "
-                                f"{manifest.get('format')!r} v{manifest.get('format_version')!r}")
+            raise ArtifactError(
+                f"{root}: unsupported artifact format "
+                f"{manifest.get('format')!r} v{manifest.get('format_version')!r}"
+            )
         for required in ("artifact.json", "standardizer.json", "detector.json", "detector.npz"):
             if required not in files:
                 raise ArtifactError(f"manifest does not list {required}")
@@ -206,17 +236,22 @@ class Artifact:
             if not fpath.is_file():
                 raise ArtifactError(f"{fpath} is listed in the manifest but missing")
             if _sha256(fpath) != digest:
-                raise ArtifactError(f"sha256 mismatch for {fpath}: the file was modified or "
-                                    "corrupted; re-copy or retrain the artifact")
+                raise ArtifactError(
+                    f"sha256 mismatch for {fpath}: the file was modified or "
+                    "corrupted; re-copy or retrain the artifact"
+                )
         try:
             info = json.loads((root / "artifact.json").read_text())
             try:
                 schema = FeatureSchema.from_dict(info["schema"])
             except SchemaError as e:
                 raise ArtifactError(f"{root}: its feature schema is not valid: {e}") from None
-            standardizer = Standardizer.from_dict(json.loads((root / "standardizer.json").read_text()))
+            standardizer = Standardizer.from_dict(
+                json.loads((root / "standardizer.json").read_text())
+            )
             det_json = json.loads((root / "detector.json").read_text())
             from stream_od.detector import detector_class
+
             params = dict(det_json["params"])
             if info["detector_kind"] in ("vaegmm", "aegmm"):
                 # Artifacts written before these were parameters used the paper's pair of
@@ -229,11 +264,17 @@ class Artifact:
             detector._set_state(det_json["state"], arrays)
             detector._load_extra(root)
             detector.threshold_ = float(info["threshold"])
-            return cls(detector=detector, standardizer=standardizer, schema=schema,
-                       version=info["version"], metrics=info.get("metrics"),
-                       training=info.get("training"), created_at=info.get("created_at"),
-                       libraries=info.get("libraries"))
+            return cls(
+                detector=detector,
+                standardizer=standardizer,
+                schema=schema,
+                version=info["version"],
+                metrics=info.get("metrics"),
+                training=info.get("training"),
+                created_at=info.get("created_at"),
+                libraries=info.get("libraries"),
+            )
         except ArtifactError:
             raise
-        except Exception as e:  # noqa: BLE001 - any malformed content is reported the same way
+        except Exception as e:
             raise ArtifactError(f"{root}: cannot load artifact ({type(e).__name__}: {e})") from e

@@ -15,11 +15,11 @@ import sys
 
 # Modules that provide subcommands, in the order ``--help`` lists them.
 SUBCOMMAND_MODULES = (
-    "trainer.cli",           # train, evaluate
-    "trainer.publish",       # publish
+    "trainer.cli",  # train, evaluate
+    "trainer.publish",  # publish
     "stream_od.worker_cli",  # worker
-    "trainer.replay",        # replay
-    "stream_od.demo",        # demo
+    "trainer.replay",  # replay
+    "stream_od.demo",  # demo
 )
 
 

@@ -18,8 +18,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import (Field, SecretStr, TypeAdapter, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from stream_od.errors import ConfigError
@@ -28,11 +34,18 @@ ENV_PREFIX = "STREAM_OD_"
 CONFIG_FILE_ENV = "STREAM_OD_CONFIG_FILE"
 
 # librdkafka settings the worker owns: passing them through would break exactly-once or the loop.
-RESERVED_KAFKA_KEYS = frozenset({
-    "group.id", "group.instance.id", "enable.auto.commit", "enable.auto.offset.store",
-    "isolation.level",
-    "transactional.id", "enable.idempotence", "bootstrap.servers",
-})
+RESERVED_KAFKA_KEYS = frozenset(
+    {
+        "group.id",
+        "group.instance.id",
+        "enable.auto.commit",
+        "enable.auto.offset.store",
+        "isolation.level",
+        "transactional.id",
+        "enable.idempotence",
+        "bootstrap.servers",
+    }
+)
 
 #: librdkafka settings passed through to the clients (``kafka``, ``consumer``, ``producer``)
 KafkaPassThrough = dict[str, str | int | float | bool]
@@ -41,8 +54,10 @@ KafkaPassThrough = dict[str, str | int | float | bool]
 def _check_reserved(value: dict) -> None:
     clash = RESERVED_KAFKA_KEYS & set(value)
     if clash:
-        raise ValueError(f"{sorted(clash)} are set by stream-od itself; use the dedicated "
-                         "settings (bootstrap_servers, group_id, processing_guarantee)")
+        raise ValueError(
+            f"{sorted(clash)} are set by stream-od itself; use the dedicated "
+            "settings (bootstrap_servers, group_id, processing_guarantee)"
+        )
 
 
 # Secrets: from the environment only, never from the settings file.
@@ -70,8 +85,10 @@ class _FileSource(PydanticBaseSettingsSource):
         if unknown:
             raise ConfigError(f"{CONFIG_FILE_ENV}={path}: unknown setting(s) {sorted(unknown)}")
         if ENV_ONLY & set(self._data):
-            raise ConfigError(f"{CONFIG_FILE_ENV}={path}: {sorted(ENV_ONLY & set(self._data))} "
-                              "is a secret: set it in the environment, not in a file")
+            raise ConfigError(
+                f"{CONFIG_FILE_ENV}={path}: {sorted(ENV_ONLY & set(self._data))} "
+                "is a secret: set it in the environment, not in a file"
+            )
 
     def get_field_value(self, field, field_name):  # pragma: no cover - __call__ does the work
         return self._data.get(field_name), field_name, False
@@ -93,7 +110,8 @@ class WorkerSettings(BaseSettings):
     scores_topic: str | None = Field(None, description="also write every score here when set")
     group_id: str = Field("stream-od", min_length=1)
     group_protocol: Literal["classic", "consumer"] = Field(
-        "classic", description="classic = cooperative-sticky rebalancing; consumer = KIP-848")
+        "classic", description="classic = cooperative-sticky rebalancing; consumer = KIP-848"
+    )
     # Static membership (KIP-345, classic protocol): group.instance.id = instance_id, so a
     # worker restarted after a crash gets its partitions back at once instead of after the
     # dead member's session timeout; the cost is that a worker stopped for good holds its
@@ -102,12 +120,15 @@ class WorkerSettings(BaseSettings):
     processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
     transactional_id_prefix: str = Field("stream-od", min_length=1)
     instance_id: str = Field(
-        default_factory=socket.gethostname, min_length=1,
+        default_factory=socket.gethostname,
+        min_length=1,
         description="unique per running worker and stable across its restarts (a pod or host "
-                    "name): it names the transactional id, so a restart fences its predecessor")
+        "name): it names the transactional id, so a restart fences its predecessor",
+    )
     transaction_timeout_ms: int = Field(30_000, ge=1_000, le=900_000)
     kafka: KafkaPassThrough = Field(
-        default_factory=dict, description="librdkafka settings for every client (security, tuning)")
+        default_factory=dict, description="librdkafka settings for every client (security, tuning)"
+    )
     consumer: dict[str, str | int | float | bool] = Field(default_factory=dict)
     producer: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
@@ -140,12 +161,15 @@ class WorkerSettings(BaseSettings):
     # keyed by ``windows_stage_key``; the scoring worker downstream reads that topic and takes
     # those roles' values from the records (``windows_carried``) instead of computing them.
     windows_stage_topic: str | None = Field(
-        None, description="be a windows stage: write records with window values here, no scoring")
+        None, description="be a windows stage: write records with window values here, no scoring"
+    )
     windows_stage_roles: list[str] = Field(default_factory=lambda: ["src"])
-    windows_stage_key: str = Field("id.resp_h", min_length=1,
-                                   description="the record path that keys windows_stage_topic")
+    windows_stage_key: str = Field(
+        "id.resp_h", min_length=1, description="the record path that keys windows_stage_topic"
+    )
     windows_carried: list[str] = Field(
-        default_factory=list, description="window roles an upstream windows stage computed")
+        default_factory=list, description="window roles an upstream windows stage computed"
+    )
 
     # Model and alerts
     artifact_path: Path = Field(Path("artifacts/latest"))
@@ -153,7 +177,8 @@ class WorkerSettings(BaseSettings):
     severity_margins: tuple[float, float, float] = Field(
         (0.5, 2.0, 8.0),
         description="score-threshold margins (in units of the artifact's score scale) for "
-                    "medium, high, critical")
+        "medium, high, critical",
+    )
     # What the SIEM receives (docs/siem.md): stream-od's own document, Elastic Common Schema,
     # or an OCSF Detection Finding.
     alert_format: Literal["native", "ecs", "ocsf"] = "native"
@@ -178,27 +203,37 @@ class WorkerSettings(BaseSettings):
     # commits, but the client still looks the group up (DESCRIBE): a fixed id, so one LITERAL
     # ACL covers it (docs/security.md).
     model_reader_group_id: str | None = Field(
-        None, min_length=1, description="consumer group id of the models-topic reader "
-                                        "(default: <group_id>.models)")
+        None,
+        min_length=1,
+        description="consumer group id of the models-topic reader (default: <group_id>.models)",
+    )
     model_poll_interval_s: float = Field(10.0, gt=0, le=3600)
     # Who may publish: the Ed25519 public key of the publisher (it alone holds the private key),
     # or, weaker, an HMAC secret that every worker shares (so any worker could sign).  The
     # *_file forms name a mounted Docker or Kubernetes secret, read when the settings load.
     model_public_key: str | None = Field(
-        None, description="Ed25519 public key of the publisher (PEM or 64 hex characters): when "
-                          "set, only artifacts signed with its private key are served")
+        None,
+        description="Ed25519 public key of the publisher (PEM or 64 hex characters): when "
+        "set, only artifacts signed with its private key are served",
+    )
     model_public_key_file: Path | None = Field(None, description="file holding model_public_key")
     model_signing_key: SecretStr | None = Field(
-        None, min_length=16, description="HMAC-SHA256 key shared with the publisher (environment "
-                                         "only; weaker than model_public_key): when set, only "
-                                         "artifacts signed with it are served")
+        None,
+        min_length=16,
+        description="HMAC-SHA256 key shared with the publisher (environment "
+        "only; weaker than model_public_key): when set, only "
+        "artifacts signed with it are served",
+    )
     model_signing_key_file: Path | None = Field(
-        None, description="file holding model_signing_key (a mounted secret)")
+        None, description="file holding model_signing_key (a mounted secret)"
+    )
     # Rollback protection: a version older (created_at) than the one served is refused, unless
     # an operator pins the version to serve; the worker then serves that one and no other.
     model_pin_version: str | None = Field(
-        None, pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$",
-        description="serve exactly this model version, even one older than the version served")
+        None,
+        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$",
+        description="serve exactly this model version, even one older than the version served",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -210,8 +245,10 @@ class WorkerSettings(BaseSettings):
         from stream_od.registry import keys
 
         data = dict(data)
-        for field, parse in (("model_public_key", keys.public_key_file_text),
-                             ("model_signing_key", keys.hmac_key_file_text)):
+        for field, parse in (
+            ("model_public_key", keys.public_key_file_text),
+            ("model_signing_key", keys.hmac_key_file_text),
+        ):
             path = data.get(field + "_file")
             if not path:
                 continue
@@ -221,17 +258,21 @@ class WorkerSettings(BaseSettings):
         return data
 
     @model_validator(mode="after")
-    def _one_model_trust(self) -> "WorkerSettings":
+    def _one_model_trust(self) -> WorkerSettings:
         from stream_od.registry import keys
 
         if self.model_public_key and self.model_signing_key is not None:
-            raise ValueError("model_public_key and model_signing_key are both set (or their "
-                             "_file forms): a worker checks one scheme; keep the public key")
+            raise ValueError(
+                "model_public_key and model_signing_key are both set (or their "
+                "_file forms): a worker checks one scheme; keep the public key"
+            )
         if self.model_public_key:
             keys.parse_public_key(self.model_public_key.encode(), ENV_PREFIX + "MODEL_PUBLIC_KEY")
         if self.model_pin_version and self.model_source == "path":
-            raise ValueError("model_pin_version needs a registry (model_source directory or "
-                             "topic); with model_source path, set artifact_path instead")
+            raise ValueError(
+                "model_pin_version needs a registry (model_source directory or "
+                "topic); with model_source path, set artifact_path instead"
+            )
         return self
 
     # Operations
@@ -241,8 +282,9 @@ class WorkerSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
-                                   dotenv_settings, file_secret_settings):
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
         return (init_settings, env_settings, _FileSource(settings_cls))
 
     @field_validator("kafka", "consumer", "producer")
@@ -252,10 +294,14 @@ class WorkerSettings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _topics_differ(self) -> "WorkerSettings":
-        outputs = [self.alerts_topic, self.dead_letter_topic, self.scores_topic,
-                   self.windows_stage_topic,
-                   self.suppression_changelog_topic if self.suppress_window_s else None]
+    def _topics_differ(self) -> WorkerSettings:
+        outputs = [
+            self.alerts_topic,
+            self.dead_letter_topic,
+            self.scores_topic,
+            self.windows_stage_topic,
+            self.suppression_changelog_topic if self.suppress_window_s else None,
+        ]
         if self.input_topic in outputs:
             raise ValueError(f"input_topic {self.input_topic!r} must differ from the output topics")
         if self.model_source == "directory" and self.model_registry_dir is None:
@@ -263,15 +309,19 @@ class WorkerSettings(BaseSettings):
         if self.model_source == "topic" and self.model_topic in [self.input_topic, *outputs]:
             raise ValueError(f"model_topic {self.model_topic!r} must differ from the data topics")
         if 2 * self.max_record_bytes > self.max_output_bytes:
-            raise ValueError(f"max_record_bytes {self.max_record_bytes} must be at most half of "
-                             f"max_output_bytes {self.max_output_bytes} (an alert carries the "
-                             "record, its key and the model's figures)")
+            raise ValueError(
+                f"max_record_bytes {self.max_record_bytes} must be at most half of "
+                f"max_output_bytes {self.max_output_bytes} (an alert carries the "
+                "record, its key and the model's figures)"
+            )
         limit = int(self.producer.get("message.max.bytes", 1_000_000))
         if self.max_output_bytes + 16_384 > limit:
-            raise ValueError(f"max_output_bytes {self.max_output_bytes} leaves no room under the "
-                             f"producer's message.max.bytes {limit}: lower it, or raise "
-                             "message.max.bytes in STREAM_OD_PRODUCER (and the topics' "
-                             "max.message.bytes)")
+            raise ValueError(
+                f"max_output_bytes {self.max_output_bytes} leaves no room under the "
+                f"producer's message.max.bytes {limit}: lower it, or raise "
+                "message.max.bytes in STREAM_OD_PRODUCER (and the topics' "
+                "max.message.bytes)"
+            )
         m = self.severity_margins
         if not (0 <= m[0] <= m[1] <= m[2]):
             raise ValueError("severity_margins must be non-negative and ascending")

@@ -43,30 +43,59 @@ SHORT_NAMES = {"zeek-conn": "zeek", "suricata-flow": "suricata"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run train -> stream -> alerts -> metrics end to end",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--schema", default=None, metavar="NAME|TOML",
-                   help="a sensor schema (zeek-conn, suricata-flow or a TOML file) for the sensor "
-                        "demo; default: the KDD demo")
-    p.add_argument("--data", nargs="+", default=None, metavar="FILE",
-                   help=f"training data: the KDD Cup '99 file (default: {DEFAULT_DATA}), or the "
-                        "sensor logs to train on")
-    p.add_argument("--replay-data", nargs="+", default=None, metavar="FILE",
-                   help="what to replay: sensor logs (required with --schema); KDD: a file to "
-                        "sample from (default: --data)")
+    p = sub.add_parser(
+        "demo",
+        help="run train -> stream -> alerts -> metrics end to end",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--schema",
+        default=None,
+        metavar="NAME|TOML",
+        help="a sensor schema (zeek-conn, suricata-flow or a TOML file) for the sensor "
+        "demo; default: the KDD demo",
+    )
+    p.add_argument(
+        "--data",
+        nargs="+",
+        default=None,
+        metavar="FILE",
+        help=f"training data: the KDD Cup '99 file (default: {DEFAULT_DATA}), or the "
+        "sensor logs to train on",
+    )
+    p.add_argument(
+        "--replay-data",
+        nargs="+",
+        default=None,
+        metavar="FILE",
+        help="what to replay: sensor logs (required with --schema); KDD: a file to "
+        "sample from (default: --data)",
+    )
     p.add_argument("--bootstrap-servers", default="127.0.0.1:9092")
     p.add_argument("--detector", default="vaegmm", choices=("vaegmm", "aegmm", "mahalanobis"))
-    p.add_argument("--artifact", default=None,
-                   help="use this artifact (default: artifacts/demo-<detector>, or "
-                        "artifacts/demo-zeek-<detector> for zeek-conn; trained if absent)")
-    p.add_argument("--count", type=int, default=None,
-                   help=f"records to replay (default: {KDD_COUNT:,} KDD records, every record "
-                        "of the sensor logs)")
+    p.add_argument(
+        "--artifact",
+        default=None,
+        help="use this artifact (default: artifacts/demo-<detector>, or "
+        "artifacts/demo-zeek-<detector> for zeek-conn; trained if absent)",
+    )
+    p.add_argument(
+        "--count",
+        type=int,
+        default=None,
+        help=f"records to replay (default: {KDD_COUNT:,} KDD records, every record "
+        "of the sensor logs)",
+    )
     p.add_argument("--rate", type=float, default=3_000.0, help="records per second")
     p.add_argument("--attack-ratio", type=float, default=3.0, help="KDD: percent attacks")
-    p.add_argument("--metrics-port", type=int, default=9108,
-                   help="the worker's metrics port (a windows stage, for a schema with traffic "
-                        "windows, takes the next one)")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=9108,
+        help="the worker's metrics port (a windows stage, for a schema with traffic "
+        "windows, takes the next one)",
+    )
     p.set_defaults(func=run)
 
 
@@ -117,36 +146,81 @@ def _kdd_plan(args: argparse.Namespace) -> Plan:
     quick = ["--epochs", "20"] if args.detector != "mahalanobis" else []
     count = args.count or KDD_COUNT
     return Plan(
-        sensor=False, artifact=artifact, inputs=[*data, *replay_data],
-        train=["train", "--data", data[0], *schema, "--detector", args.detector,
-               "--out", str(artifact), *quick],
+        sensor=False,
+        artifact=artifact,
+        inputs=[*data, *replay_data],
+        train=[
+            "train",
+            "--data",
+            data[0],
+            *schema,
+            "--detector",
+            args.detector,
+            "--out",
+            str(artifact),
+            *quick,
+        ],
         training_note=f"training a {args.detector} on the reference protocol's 400,000 normal "
-                      "rows (20 epochs for a network, then its scoring mixture: about a minute)",
-        replay=["--data", replay_data[0], "--count", str(count), "--rate", str(args.rate),
-                "--attack-ratio", str(args.attack_ratio), "--seed", "1"],
-        replay_note=f"{count:,} records ({args.attack_ratio}% attacks) at {args.rate:,.0f}/s")
+        "rows (20 epochs for a network, then its scoring mixture: about a minute)",
+        replay=[
+            "--data",
+            replay_data[0],
+            "--count",
+            str(count),
+            "--rate",
+            str(args.rate),
+            "--attack-ratio",
+            str(args.attack_ratio),
+            "--seed",
+            "1",
+        ],
+        replay_note=f"{count:,} records ({args.attack_ratio}% attacks) at {args.rate:,.0f}/s",
+    )
 
 
 def _sensor_plan(args: argparse.Namespace) -> Plan:
     if not args.data or not args.replay_data:
-        raise ValueError(f"--schema {args.schema} needs --data (the logs to train on) and "
-                         "--replay-data (the logs to replay)")
+        raise ValueError(
+            f"--schema {args.schema} needs --data (the logs to train on) and "
+            "--replay-data (the logs to replay)"
+        )
     name = Path(args.schema).stem
-    artifact = Path(args.artifact or
-                    f"artifacts/demo-{SHORT_NAMES.get(name, name)}-{args.detector}")
+    artifact = Path(
+        args.artifact or f"artifacts/demo-{SHORT_NAMES.get(name, name)}-{args.detector}"
+    )
     count = ["--count", str(args.count)] if args.count else []
     return Plan(
-        sensor=True, artifact=artifact, schema=args.schema,
+        sensor=True,
+        artifact=artifact,
+        schema=args.schema,
         inputs=[*args.data, *args.replay_data],
-        train=["train", "--data", *args.data, "--schema", args.schema,
-               "--detector", args.detector, "--target-alert-rate", SENSOR_ALERT_RATE,
-               "--out", str(artifact)],
+        train=[
+            "train",
+            "--data",
+            *args.data,
+            "--schema",
+            args.schema,
+            "--detector",
+            args.detector,
+            "--target-alert-rate",
+            SENSOR_ALERT_RATE,
+            "--out",
+            str(artifact),
+        ],
         training_note=f"training a {args.detector} on {', '.join(args.data)} at a "
-                      f"{float(SENSOR_ALERT_RATE):.0%} target alert rate",
-        replay=["--data", *args.replay_data, "--schema", args.schema, *count,
-                "--rate", str(args.rate)],
+        f"{float(SENSOR_ALERT_RATE):.0%} target alert rate",
+        replay=[
+            "--data",
+            *args.replay_data,
+            "--schema",
+            args.schema,
+            *count,
+            "--rate",
+            str(args.rate),
+        ],
         replay_note=(f"the first {args.count:,} records" if args.count else "every record")
-        + f" of {', '.join(args.replay_data)} in event-time order at {args.rate:,.0f}/s")
+        + f" of {', '.join(args.replay_data)} in event-time order at {args.rate:,.0f}/s",
+    )
 
 
 def schema_mismatch(artifact: Path, schema: str) -> str | None:
@@ -183,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
     client = {"bootstrap.servers": args.bootstrap_servers}
     try:
         missing_topics(client, [], timeout=5)
-    except Exception as exc:  # noqa: BLE001 - say what to do, whatever the client raised
+    except Exception as exc:
         _say(f"no Kafka at {args.bootstrap_servers} ({exc}); run `make kafka-up` first")
         return 2
 
@@ -201,32 +275,41 @@ def run(args: argparse.Namespace) -> int:
     roles = _window_roles(p)
     names = ("connections", "alerts", "dead-letter") + (("by-responder",) if roles else ())
     topics = {name: f"stream-od.demo-{run_id}.{name}" for name in names}
-    ensure_topics(client, {t: 1 if name in ("alerts", "dead-letter") else 3
-                           for name, t in topics.items()})
-    env = {**os.environ,
-           "STREAM_OD_BOOTSTRAP_SERVERS": args.bootstrap_servers,
-           "STREAM_OD_INPUT_TOPIC": topics["connections"],
-           "STREAM_OD_ALERTS_TOPIC": topics["alerts"],
-           "STREAM_OD_DEAD_LETTER_TOPIC": topics["dead-letter"],
-           "STREAM_OD_GROUP_ID": f"stream-od-demo-{run_id}",
-           "STREAM_OD_INSTANCE_ID": f"demo-{run_id}",
-           "STREAM_OD_ARTIFACT_PATH": str(p.artifact),
-           "STREAM_OD_METRICS_HOST": "127.0.0.1",
-           "STREAM_OD_METRICS_PORT": str(args.metrics_port)}
+    ensure_topics(
+        client, {t: 1 if name in ("alerts", "dead-letter") else 3 for name, t in topics.items()}
+    )
+    env = {
+        **os.environ,
+        "STREAM_OD_BOOTSTRAP_SERVERS": args.bootstrap_servers,
+        "STREAM_OD_INPUT_TOPIC": topics["connections"],
+        "STREAM_OD_ALERTS_TOPIC": topics["alerts"],
+        "STREAM_OD_DEAD_LETTER_TOPIC": topics["dead-letter"],
+        "STREAM_OD_GROUP_ID": f"stream-od-demo-{run_id}",
+        "STREAM_OD_INSTANCE_ID": f"demo-{run_id}",
+        "STREAM_OD_ARTIFACT_PATH": str(p.artifact),
+        "STREAM_OD_METRICS_HOST": "127.0.0.1",
+        "STREAM_OD_METRICS_PORT": str(args.metrics_port),
+    }
     metrics_url = f"http://127.0.0.1:{args.metrics_port}/metrics"
     stages: list[subprocess.Popen] = []
     replay = [*p.replay]
     if roles:  # two stages: the first role's windows, re-keyed by the second role's host
         first, second = roles
         stage_port = args.metrics_port + 1
-        stage_env = {**env, "STREAM_OD_GROUP_ID": f"stream-od-demo-{run_id}-windows",
-                     "STREAM_OD_INSTANCE_ID": f"demo-{run_id}-windows",
-                     "STREAM_OD_WINDOWS_STAGE_TOPIC": topics["by-responder"],
-                     "STREAM_OD_WINDOWS_STAGE_ROLES": json.dumps([first.name]),
-                     "STREAM_OD_WINDOWS_STAGE_KEY": second.key,
-                     "STREAM_OD_METRICS_PORT": str(stage_port)}
-        env = {**env, "STREAM_OD_INPUT_TOPIC": topics["by-responder"],
-               "STREAM_OD_WINDOWS_CARRIED": json.dumps([first.name])}
+        stage_env = {
+            **env,
+            "STREAM_OD_GROUP_ID": f"stream-od-demo-{run_id}-windows",
+            "STREAM_OD_INSTANCE_ID": f"demo-{run_id}-windows",
+            "STREAM_OD_WINDOWS_STAGE_TOPIC": topics["by-responder"],
+            "STREAM_OD_WINDOWS_STAGE_ROLES": json.dumps([first.name]),
+            "STREAM_OD_WINDOWS_STAGE_KEY": second.key,
+            "STREAM_OD_METRICS_PORT": str(stage_port),
+        }
+        env = {
+            **env,
+            "STREAM_OD_INPUT_TOPIC": topics["by-responder"],
+            "STREAM_OD_WINDOWS_CARRIED": json.dumps([first.name]),
+        }
         stages.append(subprocess.Popen(_cli("worker"), env=stage_env))
         replay += ["--key-field", first.key]
     worker = subprocess.Popen(_cli("worker"), env=env)
@@ -234,21 +317,36 @@ def run(args: argparse.Namespace) -> int:
     try:
         if roles:
             _wait_ready(stages[0], f"http://127.0.0.1:{stage_port}/readyz")
-            _say(f"windows stage ready ({first.name} windows on {topics['connections']} keyed "
-                 f"by {first.key}, re-keyed by {second.key} into {topics['by-responder']})")
+            _say(
+                f"windows stage ready ({first.name} windows on {topics['connections']} keyed "
+                f"by {first.key}, re-keyed by {second.key} into {topics['by-responder']})"
+            )
         _wait_ready(worker, f"http://127.0.0.1:{args.metrics_port}/readyz")
         _say(f"worker ready; metrics at {metrics_url}; replaying {p.replay_note}")
-        subprocess.run(_cli("replay", *replay, "--topic", topics["connections"],
-                            "--bootstrap-servers", args.bootstrap_servers), check=True)
+        subprocess.run(
+            _cli(
+                "replay",
+                *replay,
+                "--topic",
+                topics["connections"],
+                "--bootstrap-servers",
+                args.bootstrap_servers,
+            ),
+            check=True,
+        )
         labels = _input_labels(args.bootstrap_servers, topics["connections"])
         if roles:  # the scoring stage reads the internal topic: grade by its coordinates
-            _wait_for_total(f"http://127.0.0.1:{stage_port}/metrics", len(labels), stages[0],
-                            done_metric="stream_od_windows_stage_records_total")
-            labels = _input_labels(args.bootstrap_servers, topics["by-responder"],
-                                   by_position=True)
+            _wait_for_total(
+                f"http://127.0.0.1:{stage_port}/metrics",
+                len(labels),
+                stages[0],
+                done_metric="stream_od_windows_stage_records_total",
+            )
+            labels = _input_labels(args.bootstrap_servers, topics["by-responder"], by_position=True)
         text = _wait_for_total(metrics_url, len(labels), worker)
-        summary = _summarize(args.bootstrap_servers, topics, text, labels, sensor=p.sensor,
-                             by_position=bool(roles))
+        summary = _summarize(
+            args.bootstrap_servers, topics, text, labels, sensor=p.sensor, by_position=bool(roles)
+        )
     finally:
         for stage in stages:
             if stage.poll() is None:
@@ -273,10 +371,14 @@ def _window_roles(p: Plan) -> tuple | None:
 
 def _absent_message(p: Plan, absent: list[str]) -> str:
     if p.sensor:
-        return (f"sensor logs not found: {', '.join(absent)} (labelled Zeek conn logs: "
-                "make demo-zeek ZEEK_DIR=DIR)")
-    return (f"KDD data not found at {', '.join(absent)}: download kddcup.data_10_percent.gz "
-            "from the UCI KDD archive into data/, or pass --data PATH (make demo DATA=PATH)")
+        return (
+            f"sensor logs not found: {', '.join(absent)} (labelled Zeek conn logs: "
+            "make demo-zeek ZEEK_DIR=DIR)"
+        )
+    return (
+        f"KDD data not found at {', '.join(absent)}: download kddcup.data_10_percent.gz "
+        "from the UCI KDD archive into data/, or pass --data PATH (make demo DATA=PATH)"
+    )
 
 
 def _wait_ready(worker: subprocess.Popen, url: str, timeout: float = 120.0) -> None:
@@ -303,8 +405,13 @@ def _value(text: str, name: str) -> float:
     return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
 
 
-def _wait_for_total(url: str, count: int, worker: subprocess.Popen, timeout: float = 300.0,
-                    done_metric: str = "stream_od_records_scored_total") -> str:
+def _wait_for_total(
+    url: str,
+    count: int,
+    worker: subprocess.Popen,
+    timeout: float = 300.0,
+    done_metric: str = "stream_od_records_scored_total",
+) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = _scrape(url)
@@ -323,8 +430,10 @@ def histogram_quantile(text: str, name: str, q: float) -> float:
 
     from stream_od.metrics import bucket_quantile
 
-    buckets = sorted((float("inf") if le == "+Inf" else float(le), float(v)) for le, v in
-                     re.findall(rf'^{name}_bucket{{le="([^"]+)"}} (\S+)$', text, re.M))
+    buckets = sorted(
+        (float("inf") if le == "+Inf" else float(le), float(v))
+        for le, v in re.findall(rf'^{name}_bucket{{le="([^"]+)"}} (\S+)$', text, re.M)
+    )
     upper = np.array([le for le, _ in buckets[:-1]])
     return bucket_quantile(upper, np.array([c for _, c in buckets]), q)
 
@@ -344,8 +453,9 @@ def label_kind(label: str) -> str:
     """``"normal"``, ``"unlabelled"`` or ``"attack"``, as the trainer reads labels."""
     from stream_od import labels
 
-    return {labels.NORMAL: "normal", labels.UNLABELLED: "unlabelled",
-            labels.MALICIOUS: "attack"}[labels.label_kind(label)]
+    return {labels.NORMAL: "normal", labels.UNLABELLED: "unlabelled", labels.MALICIOUS: "attack"}[
+        labels.label_kind(label)
+    ]
 
 
 @dataclass(frozen=True)
@@ -381,9 +491,14 @@ def grade(truth: dict[bytes, Truth], alerted: set[bytes], *, by_detail: bool) ->
         caught, total = by_type.get(name, (0, 0))
         by_type[name] = (caught + (k in alerted), total + 1)
     counts = list(kinds.values())
-    return Grade(attacks=len(attacks), normal=counts.count("normal"),
-                 unlabelled=counts.count("unlabelled"), alerts_graded=len(graded),
-                 caught=len(alerted & attacks), by_type=by_type)
+    return Grade(
+        attacks=len(attacks),
+        normal=counts.count("normal"),
+        unlabelled=counts.count("unlabelled"),
+        alerts_graded=len(graded),
+        caught=len(alerted & attacks),
+        by_type=by_type,
+    )
 
 
 def _input_labels(bootstrap: str, topic: str, by_position: bool = False) -> dict[bytes, Truth]:
@@ -395,8 +510,10 @@ def _input_labels(bootstrap: str, topic: str, by_position: bool = False) -> dict
     for m in read_to_end(bootstrap, topic):
         headers = dict(m.headers() or [])
         where = _position(m.partition(), m.offset()) if by_position else m.key()
-        truth[where] = Truth(label=headers.get("label", b"?").decode(),
-                             detail=headers.get("detailed_label", b"").decode())
+        truth[where] = Truth(
+            label=headers.get("label", b"?").decode(),
+            detail=headers.get("detailed_label", b"").decode(),
+        )
     return truth
 
 
@@ -404,8 +521,15 @@ def _position(partition: int, offset: int) -> bytes:
     return f"{partition}:{offset}".encode()
 
 
-def _summarize(bootstrap: str, topics: dict[str, str], text: str, truth: dict[bytes, Truth], *,
-               sensor: bool, by_position: bool = False) -> str:
+def _summarize(
+    bootstrap: str,
+    topics: dict[str, str],
+    text: str,
+    truth: dict[bytes, Truth],
+    *,
+    sensor: bool,
+    by_position: bool = False,
+) -> str:
     import orjson
 
     from stream_od.kafka.reader import read_to_end
@@ -419,34 +543,50 @@ def _summarize(bootstrap: str, topics: dict[str, str], text: str, truth: dict[by
         alerted = {m.key() for m in alerts}
     g = grade(truth, alerted, by_detail=sensor)
     version = orjson.loads(alerts[0].value())["model_version"] if alerts else "?"
-    lat = {q: 1000 * histogram_quantile(text, "stream_od_end_to_end_latency_seconds", q)
-           for q in (0.5, 0.95, 0.99)}
+    lat = {
+        q: 1000 * histogram_quantile(text, "stream_od_end_to_end_latency_seconds", q)
+        for q in (0.5, 0.95, 0.99)
+    }
     rows = [
         ("model", version),
         ("records scored", f"{_value(text, 'stream_od_records_scored_total'):,.0f}"),
         ("dead letters", f"{len(dead):,}"),
-        ("attacks in the stream", f"{g.attacks:,}" + (
-            f" (benign {g.normal:,}; unlabelled {g.unlabelled:,}, not graded)" if sensor else "")),
+        (
+            "attacks in the stream",
+            f"{g.attacks:,}"
+            + (
+                f" (benign {g.normal:,}; unlabelled {g.unlabelled:,}, not graded)" if sensor else ""
+            ),
+        ),
         ("alerts", f"{len(alerts):,}"),
         ("alert precision", f"{g.precision:.3f}"),
         ("alert recall", f"{g.recall:.3f}"),
         _by_type_row(g, sensor),
-        ("end-to-end latency p50 / p95 / p99",
-         f"{lat[0.5]:.0f} / {lat[0.95]:.0f} / {lat[0.99]:.0f} ms (from the histogram buckets)"),
+        (
+            "end-to-end latency p50 / p95 / p99",
+            f"{lat[0.5]:.0f} / {lat[0.95]:.0f} / {lat[0.99]:.0f} ms (from the histogram buckets)",
+        ),
         ("transactions aborted", f"{_value(text, 'stream_od_transaction_aborts_total'):.0f}"),
     ]
     width = max(len(k) for k, _ in rows)
-    return "\n".join(["", "stream-od demo summary", "-" * 22,
-                      *(f"{k:<{width}}  {v}" for k, v in rows), ""])
+    return "\n".join(
+        ["", "stream-od demo summary", "-" * 22, *(f"{k:<{width}}  {v}" for k, v in rows), ""]
+    )
 
 
 def _by_type_row(g: Grade, sensor: bool) -> tuple[str, str]:
     """Sensor logs: recall per detailed label; KDD (a score of attack types): the misses."""
     if sensor:
-        return ("recall by detailed label", "; ".join(
-            f"{name} {caught / total:.3f} ({caught:,} / {total:,})"
-            for name, (caught, total) in sorted(g.by_type.items())) or "no attacks")
-    missed = {name: total - caught for name, (caught, total) in g.by_type.items()
-              if total > caught}
-    return ("missed attacks by type",
-            ", ".join(f"{k} {v}" for k, v in sorted(missed.items())) or "none")
+        return (
+            "recall by detailed label",
+            "; ".join(
+                f"{name} {caught / total:.3f} ({caught:,} / {total:,})"
+                for name, (caught, total) in sorted(g.by_type.items())
+            )
+            or "no attacks",
+        )
+    missed = {name: total - caught for name, (caught, total) in g.by_type.items() if total > caught}
+    return (
+        "missed attacks by type",
+        ", ".join(f"{k} {v}" for k, v in sorted(missed.items())) or "none",
+    )

@@ -11,9 +11,10 @@ from __future__ import annotations
 import collections
 import itertools
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Mapping, Sequence, Union
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ class Standardizer:
     def __init__(self) -> None:
         pass
 
-    def fit(self, X: np.ndarray) -> "Standardizer":
+    def fit(self, X: np.ndarray) -> Standardizer:
         X = check_matrix(X)
         self.mean_ = X.mean(axis=0)
         scale = X.std(axis=0)
@@ -50,7 +51,7 @@ class Standardizer:
         return {"mean": [float(v) for v in self.mean_], "scale": [float(v) for v in self.scale_]}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Standardizer":
+    def from_dict(cls, d: Mapping[str, Any]) -> Standardizer:
         mean = np.asarray(d["mean"], dtype=np.float64)
         scale = np.asarray(d["scale"], dtype=np.float64)
         if mean.ndim != 1 or mean.shape != scale.shape:
@@ -90,7 +91,7 @@ _BOOL_OR_NONE = frozenset({bool, type(None)})
 _TRUE = frozenset({"T", "true", "True", "1"})
 _FALSE = frozenset({"F", "false", "False", "0"})
 
-Column = Union[Sequence[Any], np.ndarray]
+Column = Sequence[Any] | np.ndarray
 """One field's raw values for a batch: a list of JSON values (``None`` = missing), or a float
 array already parsed (the KDD CSV path; such a column has no missing values)."""
 
@@ -150,8 +151,10 @@ class FeatureEncoder:
 
     def __init__(self, schema: FeatureSchema):
         if not schema.fitted:
-            raise SchemaError(f"schema {schema.name!r} is not fitted: its categorical "
-                              "vocabularies come from training records (fit_schema)")
+            raise SchemaError(
+                f"schema {schema.name!r} is not fitted: its categorical "
+                "vocabularies come from training records (fit_schema)"
+            )
         self.schema = schema
         self.feature_names = schema.field_columns  # window columns: stream_od.windows
         self._slots: list[tuple[Field, int]] = []
@@ -160,8 +163,11 @@ class FeatureEncoder:
             self._slots.append((f, start))
             start += len(f.columns)
         self.n_features = start
-        self._vocab = {f.name: {v: i for i, v in enumerate(f.vocabulary or ())}
-                       for f in schema.fields if f.kind == "categorical"}
+        self._vocab = {
+            f.name: {v: i for i, v in enumerate(f.vocabulary or ())}
+            for f in schema.fields
+            if f.kind == "categorical"
+        }
 
     def encode(self, columns: Sequence[Column], n: int) -> Encoded:
         """``columns[j]`` holds the values of ``schema.fields[j]`` for ``n`` records."""
@@ -177,8 +183,14 @@ class FeatureEncoder:
         return Encoded(X=X, rejected=dict(sorted(rejected.items())))
 
     # -- kinds --------------------------------------------------------------------------
-    def _number(self, f: Field, values: Column, X: np.ndarray, start: int,
-                rejected: dict[int, tuple[str, str]]) -> None:
+    def _number(
+        self,
+        f: Field,
+        values: Column,
+        X: np.ndarray,
+        start: int,
+        rejected: dict[int, tuple[str, str]],
+    ) -> None:
         x, missing = _numbers(f, values, rejected)
         bad = ~np.isfinite(x)
         if missing is not None:
@@ -188,8 +200,12 @@ class FeatureEncoder:
         if missing is not None:
             if f.missing == "reject":
                 for r in np.flatnonzero(missing):
-                    _reject(rejected, int(r), MISSING_FEATURE,
-                            f"missing feature: {f.path} (absent or null)")
+                    _reject(
+                        rejected,
+                        int(r),
+                        MISSING_FEATURE,
+                        f"missing feature: {f.path} (absent or null)",
+                    )
                 x[missing] = 0.0
             else:
                 x[missing] = float(f.default)  # type: ignore[arg-type]
@@ -204,17 +220,25 @@ class FeatureEncoder:
         if f.indicator and missing is not None:
             X[:, start + 1] = missing
 
-    def _categorical(self, f: Field, values: Column, X: np.ndarray, start: int,
-                     rejected: dict[int, tuple[str, str]]) -> None:
+    def _categorical(
+        self,
+        f: Field,
+        values: Column,
+        X: np.ndarray,
+        start: int,
+        rejected: dict[int, tuple[str, str]],
+    ) -> None:
         vocab = self._vocab[f.name]
         keys = categorical_keys(f, values, rejected)
-        idx = np.array(list(map(vocab.get, keys, itertools.repeat(len(vocab), len(keys)))),
-                       dtype=np.int64)
+        idx = np.array(
+            list(map(vocab.get, keys, itertools.repeat(len(vocab), len(keys)))), dtype=np.int64
+        )
         X[np.arange(len(keys)), start + idx] = 1.0
 
 
-def _numbers(f: Field, values: Column, rejected: dict[int, tuple[str, str]]
-             ) -> tuple[np.ndarray, np.ndarray | None]:
+def _numbers(
+    f: Field, values: Column, rejected: dict[int, tuple[str, str]]
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The column as floats, and which rows were missing (``None``: none was)."""
     if isinstance(values, np.ndarray):
         return values.astype(np.float64, copy=True), None
@@ -239,9 +263,14 @@ def _numbers(f: Field, values: Column, rejected: dict[int, tuple[str, str]]
             continue
         got = read(v)
         if got is None:
-            _reject(rejected, r, NON_NUMERIC,
-                    f"non-numeric value for {f.name}: {_short(v)}" if f.kind == "numeric" else
-                    f"not a boolean for {f.name}: {_short(v)}")
+            _reject(
+                rejected,
+                r,
+                NON_NUMERIC,
+                f"non-numeric value for {f.name}: {_short(v)}"
+                if f.kind == "numeric"
+                else f"not a boolean for {f.name}: {_short(v)}",
+            )
         else:
             x[r] = got
     return x, (missing if missing.any() else None)
@@ -265,8 +294,9 @@ def _read_bool(v: Any) -> float | None:
     return None
 
 
-def categorical_keys(f: Field, values: Column, rejected: dict[int, tuple[str, str]] | None
-                     ) -> list[str]:
+def categorical_keys(
+    f: Field, values: Column, rejected: dict[int, tuple[str, str]] | None
+) -> list[str]:
     """Vocabulary keys of a categorical column; a missing value takes the field's default
     (or is rejected), a value without a key (object, array) is rejected."""
     types = set(map(type, values))
@@ -287,8 +317,12 @@ def categorical_keys(f: Field, values: Column, rejected: dict[int, tuple[str, st
             if rejected is not None:
                 _reject(rejected, r, MISSING_FEATURE, f"missing feature: {f.path} (absent or null)")
         elif rejected is not None:
-            _reject(rejected, r, INVALID_TYPE,
-                    f"{f.name} is a category, got a JSON {type(v).__name__}: {_short(v)}")
+            _reject(
+                rejected,
+                r,
+                INVALID_TYPE,
+                f"{f.name} is a category, got a JSON {type(v).__name__}: {_short(v)}",
+            )
         keys[r] = ""
     return keys  # type: ignore[return-value]
 
@@ -305,14 +339,17 @@ def fit_schema(schema: FeatureSchema, columns: Sequence[Column]) -> FeatureSchem
     vocabularies: dict[str, tuple[str, ...]] = {}
     for f, values in zip(schema.fields, columns):
         if len(values) and not isinstance(values, np.ndarray) and all(v is None for v in values):
-            raise SchemaError(f"field {f.name!r}: no training record has {f.path!r}; check the "
-                              "path (nested paths are dotted, e.g. flow.bytes_toserver)")
+            raise SchemaError(
+                f"field {f.name!r}: no training record has {f.path!r}; check the "
+                "path (nested paths are dotted, e.g. flow.bytes_toserver)"
+            )
         if f.kind != "categorical":
             continue
         counts = collections.Counter(categorical_keys(f, values, None))
         counts.pop("", None)
-        kept = sorted((k for k, c in counts.items() if c >= f.min_count),
-                      key=lambda k: (-counts[k], k))[:f.max_categories]
+        kept = sorted(
+            (k for k, c in counts.items() if c >= f.min_count), key=lambda k: (-counts[k], k)
+        )[: f.max_categories]
         vocabularies[f.name] = tuple(kept)
     return schema.with_vocabularies(vocabularies)
 

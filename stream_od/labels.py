@@ -8,7 +8,7 @@ a trailing dot ignored.  Labels are never features (a schema refuses a label fie
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 NORMAL_LABELS: tuple[str, ...] = ("normal", "benign")
 UNLABELLED_LABELS: tuple[str, ...] = ("background", "unknown", "-", "")
@@ -20,8 +20,12 @@ def label_key(label: str) -> str:
     return label.strip().rstrip(".").lower()
 
 
-def label_kind(label: str, *, normal: Iterable[str] = NORMAL_LABELS,
-               unlabelled: Iterable[str] = UNLABELLED_LABELS) -> int:
+def label_kind(
+    label: str,
+    *,
+    normal: Iterable[str] = NORMAL_LABELS,
+    unlabelled: Iterable[str] = UNLABELLED_LABELS,
+) -> int:
     """:data:`NORMAL`, :data:`MALICIOUS` or :data:`UNLABELLED`."""
     key = label_key(label)
     if key in {label_key(x) for x in normal}:

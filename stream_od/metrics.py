@@ -32,8 +32,29 @@ disable_created_metrics()
 PREFIX = "stream_od"
 
 # Latency buckets: a micro-batch worker's end-to-end latency lives between ~5 ms and seconds.
-LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.125, 0.15, 0.2, 0.25,
-                   0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+LATENCY_BUCKETS = (
+    0.005,
+    0.01,
+    0.02,
+    0.03,
+    0.04,
+    0.05,
+    0.06,
+    0.08,
+    0.1,
+    0.125,
+    0.15,
+    0.2,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+)
 STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 
@@ -65,8 +86,9 @@ class BulkHistogram:
     one ``np.searchsorted`` and exports the standard ``_bucket``/``_sum``/``_count`` series.
     """
 
-    def __init__(self, name: str, documentation: str, buckets: tuple[float, ...],
-                 registry: CollectorRegistry):
+    def __init__(
+        self, name: str, documentation: str, buckets: tuple[float, ...], registry: CollectorRegistry
+    ):
         self.name, self.documentation = name, documentation
         self.upper = np.asarray(buckets, dtype=np.float64)
         self._counts = np.zeros(len(buckets) + 1, dtype=np.int64)  # last one is +Inf
@@ -78,8 +100,9 @@ class BulkHistogram:
         values = np.asarray(values, dtype=np.float64)
         if values.size == 0:
             return
-        counts = np.bincount(np.searchsorted(self.upper, values, side="left"),
-                             minlength=len(self._counts))
+        counts = np.bincount(
+            np.searchsorted(self.upper, values, side="left"), minlength=len(self._counts)
+        )
         with self._lock:
             self._counts += counts
             self._sum += float(values.sum())
@@ -99,9 +122,12 @@ class BulkHistogram:
             cumulative = np.cumsum(self._counts)
             total = self._sum
         labels = [*(repr(float(b)) for b in self.upper), "+Inf"]
-        yield HistogramMetricFamily(self.name, self.documentation,
-                                    buckets=list(zip(labels, (int(c) for c in cumulative))),
-                                    sum_value=total)
+        yield HistogramMetricFamily(
+            self.name,
+            self.documentation,
+            buckets=list(zip(labels, (int(c) for c in cumulative))),
+            sum_value=total,
+        )
 
 
 class WorkerMetrics:
@@ -109,80 +135,131 @@ class WorkerMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None):
         r = self.registry = registry or CollectorRegistry()
-        self.records_consumed = Counter(f"{PREFIX}_records_consumed_total",
-                                        "Records read from the input topic", registry=r)
-        self.records_scored = Counter(f"{PREFIX}_records_scored_total",
-                                      "Records scored by the model and committed", registry=r)
-        self.alerts = Counter(f"{PREFIX}_alerts_total",
-                              "Alerts committed to the alerts topic", ["severity"], registry=r)
+        self.records_consumed = Counter(
+            f"{PREFIX}_records_consumed_total", "Records read from the input topic", registry=r
+        )
+        self.records_scored = Counter(
+            f"{PREFIX}_records_scored_total",
+            "Records scored by the model and committed",
+            registry=r,
+        )
+        self.alerts = Counter(
+            f"{PREFIX}_alerts_total",
+            "Alerts committed to the alerts topic",
+            ["severity"],
+            registry=r,
+        )
         self.alerts_suppressed = Counter(
             f"{PREFIX}_alerts_suppressed_total",
             "Alerts held back by suppression (counted into their entity's summary alert)",
-            registry=r)
+            registry=r,
+        )
         self.alert_summaries = Counter(
             f"{PREFIX}_alert_summaries_total",
             "Summary alerts committed (one per suppression window that held alerts back)",
-            registry=r)
+            registry=r,
+        )
         self.alerts_dropped = Counter(
             f"{PREFIX}_alerts_dropped_total",
-            "Alerts not sent, by reason (rate_limit: over max_alerts_per_second)", ["reason"],
-            registry=r)
+            "Alerts not sent, by reason (rate_limit: over max_alerts_per_second)",
+            ["reason"],
+            registry=r,
+        )
         self.suppression_entities = Gauge(
             f"{PREFIX}_suppression_entities",
-            "Entities with an open suppression window held by this worker", registry=r)
-        self.dead_letters = Counter(f"{PREFIX}_dead_letters_total",
-                                    "Records committed to the dead-letter topic", ["reason"],
-                                    registry=r)
+            "Entities with an open suppression window held by this worker",
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            f"{PREFIX}_dead_letters_total",
+            "Records committed to the dead-letter topic",
+            ["reason"],
+            registry=r,
+        )
         self.batches = Counter(f"{PREFIX}_batches_total", "Micro-batches committed", registry=r)
-        self.batch_size = Histogram(f"{PREFIX}_batch_size_records", "Records per micro-batch",
-                                    buckets=BATCH_SIZE_BUCKETS, registry=r)
+        self.batch_size = Histogram(
+            f"{PREFIX}_batch_size_records",
+            "Records per micro-batch",
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=r,
+        )
         self.batch_stage_seconds = Histogram(
             f"{PREFIX}_batch_stage_seconds",
             "Time per micro-batch stage: decode (bytes to features), score (model), "
             "commit (produce alerts and dead letters, commit offsets)",
-            ["stage"], buckets=STAGE_BUCKETS, registry=r)
+            ["stage"],
+            buckets=STAGE_BUCKETS,
+            registry=r,
+        )
         self.end_to_end_latency = BulkHistogram(
             f"{PREFIX}_end_to_end_latency_seconds",
             "From the record's Kafka timestamp to the commit of its batch",
-            LATENCY_BUCKETS, registry=r)
-        self.consumer_lag = Gauge(f"{PREFIX}_consumer_lag_records",
-                                  "High watermark minus the committed position, per assigned "
-                                  "partition", ["topic", "partition"], registry=r)
-        self.assigned_partitions = Gauge(f"{PREFIX}_assigned_partitions",
-                                         "Input partitions assigned to this worker", registry=r)
-        self.rebalances = Counter(f"{PREFIX}_rebalances_total",
-                                  "Rebalance callbacks by kind (assign, revoke, lost)", ["kind"],
-                                  registry=r)
-        self.transaction_aborts = Counter(f"{PREFIX}_transaction_aborts_total",
-                                          "Aborted transactions by reason", ["reason"], registry=r)
-        self.window_keys = Gauge(f"{PREFIX}_window_keys",
-                                 "Keys (hosts) with traffic-window state held by this worker",
-                                 registry=r)
+            LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            f"{PREFIX}_consumer_lag_records",
+            "High watermark minus the committed position, per assigned partition",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.assigned_partitions = Gauge(
+            f"{PREFIX}_assigned_partitions", "Input partitions assigned to this worker", registry=r
+        )
+        self.rebalances = Counter(
+            f"{PREFIX}_rebalances_total",
+            "Rebalance callbacks by kind (assign, revoke, lost)",
+            ["kind"],
+            registry=r,
+        )
+        self.transaction_aborts = Counter(
+            f"{PREFIX}_transaction_aborts_total",
+            "Aborted transactions by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.window_keys = Gauge(
+            f"{PREFIX}_window_keys",
+            "Keys (hosts) with traffic-window state held by this worker",
+            registry=r,
+        )
         self.window_late_records = Counter(
             f"{PREFIX}_window_late_records_total",
-            "Records whose key had been forgotten (later than the windows reach)", registry=r)
+            "Records whose key had been forgotten (later than the windows reach)",
+            registry=r,
+        )
         self.windows_stage_records = Counter(
             f"{PREFIX}_windows_stage_records_total",
             "Records a windows stage passed on with their window values (no scoring)",
-            registry=r)
+            registry=r,
+        )
         self.window_restored_records = Counter(
             f"{PREFIX}_window_restored_records_total",
             "Records read back to rebuild traffic windows (partition taken over, batch redone)",
-            registry=r)
+            registry=r,
+        )
         self.producer_renewals = Counter(
             f"{PREFIX}_producer_renewals_total",
             "Transactional producers replaced after a transaction timed out (broker outage)",
-            registry=r)
+            registry=r,
+        )
         self.model = Info(f"{PREFIX}_model", "The model the worker scores with", registry=r)
-        self.model_threshold = Gauge(f"{PREFIX}_model_threshold",
-                                     "Alert threshold of the loaded model (score units)",
-                                     registry=r)
-        self.model_swaps = Counter(f"{PREFIX}_model_swaps_total",
-                                   "Times a newer model replaced the running one", registry=r)
-        self.model_refusals = Counter(f"{PREFIX}_model_refusals_total",
-                                      "Model versions refused (integrity, signature, schema, "
-                                      "rollback)",
-                                      ["reason"], registry=r)
+        self.model_threshold = Gauge(
+            f"{PREFIX}_model_threshold",
+            "Alert threshold of the loaded model (score units)",
+            registry=r,
+        )
+        self.model_swaps = Counter(
+            f"{PREFIX}_model_swaps_total",
+            "Times a newer model replaced the running one",
+            registry=r,
+        )
+        self.model_refusals = Counter(
+            f"{PREFIX}_model_refusals_total",
+            "Model versions refused (integrity, signature, schema, rollback)",
+            ["reason"],
+            registry=r,
+        )
         self.up = Gauge(f"{PREFIX}_worker_up", "1 while the worker loop runs", registry=r)
         # The process' CPU, memory, open files and start time (process_*), and the Python
         # version (python_info): the registry is our own, so the default ones are not in it.
@@ -236,7 +313,7 @@ class MetricsServer:
         metrics_ref, health_ref = metrics, health
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's naming
+            def do_GET(self):
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":
                     self._send(200, metrics_ref.render(), CONTENT_TYPE_LATEST)
@@ -245,9 +322,15 @@ class MetricsServer:
                     self._send(200 if ok else 503, b"ok\n" if ok else b"loop stalled\n")
                 elif path == "/readyz":
                     ok = health_ref.ready()
-                    why = (b"ready\n" if ok else
-                           b"no model loaded\n" if not health_ref.model_loaded else
-                           b"not subscribed\n" if not health_ref.subscribed else b"loop stalled\n")
+                    why = (
+                        b"ready\n"
+                        if ok
+                        else b"no model loaded\n"
+                        if not health_ref.model_loaded
+                        else b"not subscribed\n"
+                        if not health_ref.subscribed
+                        else b"loop stalled\n"
+                    )
                     self._send(200 if ok else 503, why)
                 else:
                     self._send(404, b"not found: try /metrics, /healthz or /readyz\n")
@@ -264,14 +347,15 @@ class MetricsServer:
 
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="metrics-http", daemon=True
+        )
 
     @property
     def port(self) -> int:
         return self._server.server_address[1]
 
-    def start(self) -> "MetricsServer":
+    def start(self) -> MetricsServer:
         self._thread.start()
         return self
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Iterable, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import orjson
@@ -43,8 +44,16 @@ TOO_LARGE = "too_large"
 EMPTY = "empty"
 INVALID_JSON = "invalid_json"
 INVALID_CSV = "invalid_csv"
-REASONS = (TOO_LARGE, EMPTY, INVALID_JSON, INVALID_CSV, MISSING_FEATURE, NON_NUMERIC, NON_FINITE,
-           INVALID_TYPE)
+REASONS = (
+    TOO_LARGE,
+    EMPTY,
+    INVALID_JSON,
+    INVALID_CSV,
+    MISSING_FEATURE,
+    NON_NUMERIC,
+    NON_FINITE,
+    INVALID_TYPE,
+)
 
 Format = Literal["auto", "json", "csv"]
 _CSV_FIELDS = (len(KDD_COLUMNS), len(KDD_COLUMNS) + 1)  # with or without the label
@@ -143,9 +152,15 @@ def _nested(obj: Any, parts: list[str]) -> Any:
 class RecordDecoder:
     """Turns raw values into the ``(n, n_features)`` float64 matrix the artifact scores."""
 
-    def __init__(self, schema: FeatureSchema | Sequence[str], *, input_format: Format = "auto",
-                 max_record_bytes: int = 64 * 1024, carried_roles: Sequence[str] = (),
-                 skipped_roles: Sequence[str] = ()):
+    def __init__(
+        self,
+        schema: FeatureSchema | Sequence[str],
+        *,
+        input_format: Format = "auto",
+        max_record_bytes: int = 64 * 1024,
+        carried_roles: Sequence[str] = (),
+        skipped_roles: Sequence[str] = (),
+    ):
         """``carried_roles``: window roles whose values the records carry, computed by an
         upstream stage (``_stream_od.windows.<role>``, see :func:`with_window_values`), so this
         decoder reads them instead of computing them; ``skipped_roles``: roles neither read nor
@@ -168,23 +183,28 @@ class RecordDecoder:
         paths = [f.path for f in schema.fields]
         if schema.windows is not None:
             paths += schema.windows.paths
-            unknown = sorted((set(carried_roles) | set(skipped_roles))
-                             - {r.name for r in schema.windows.roles})
+            unknown = sorted(
+                (set(carried_roles) | set(skipped_roles)) - {r.name for r in schema.windows.roles}
+            )
             if unknown:
-                raise ValueError(f"window roles {unknown} are not roles of schema "
-                                 f"{schema.name!r}")
+                raise ValueError(f"window roles {unknown} are not roles of schema {schema.name!r}")
         elif carried_roles or skipped_roles:
             raise ValueError(f"schema {schema.name!r} has no windows")
         missing = [p for p in paths if p not in KDD_COLUMNS]
         self.csv_supported = not missing
         if input_format == "csv" and missing:
-            raise ValueError(f"input_format 'csv' is the KDD layout, which has no column(s) "
-                             f"{missing} of this model's schema; use JSON input")
+            raise ValueError(
+                f"input_format 'csv' is the KDD layout, which has no column(s) "
+                f"{missing} of this model's schema; use JSON input"
+            )
         self._csv_columns = [KDD_COLUMNS.index(p) for p in paths] if not missing else []
 
-    def decode(self, values: Sequence[bytes | None],
-               extra_bytes: Sequence[int] | None = None,
-               streams: Sequence[Hashable] | None = None) -> DecodedBatch:
+    def decode(
+        self,
+        values: Sequence[bytes | None],
+        extra_bytes: Sequence[int] | None = None,
+        streams: Sequence[Hashable] | None = None,
+    ) -> DecodedBatch:
         """``extra_bytes[i]``: the size of record ``i``'s key, which counts towards
         ``max_record_bytes`` too (a small value with a 2 MB key is as large as any)."""
         n = len(values)
@@ -198,8 +218,9 @@ class RecordDecoder:
                 rejected.append(Rejected(i, TOO_LARGE, _too_large(v, size, limit)))
             elif not v:
                 rejected.append(Rejected(i, EMPTY, "empty value (tombstone or zero bytes)"))
-            elif self.input_format == "json" or (self.input_format == "auto"
-                                                 and v.lstrip()[:1] in (b"{", b"[")):
+            elif self.input_format == "json" or (
+                self.input_format == "auto" and v.lstrip()[:1] in (b"{", b"[")
+            ):
                 json_idx.append(i)
             else:
                 csv_idx.append(i)
@@ -207,15 +228,19 @@ class RecordDecoder:
         blocks: list[tuple[list[int], np.ndarray, set[int]]] = []
         if json_idx:
             good, objs = self._parse_json(values, json_idx, rejected)
-            enc = self.encode_records(objs, None if streams is None else
-                                      [streams[i] for i in good])
+            enc = self.encode_records(objs, None if streams is None else [streams[i] for i in good])
             blocks.append((good, *self._collect(good, enc, rejected)))
             objects = dict(zip(good, objs))
         if csv_idx:
             if not self.csv_supported:
                 for i in csv_idx:
-                    rejected.append(Rejected(i, INVALID_JSON, "not a JSON object, and CSV input "
-                                                              "does not fit this model's schema"))
+                    rejected.append(
+                        Rejected(
+                            i,
+                            INVALID_JSON,
+                            "not a JSON object, and CSV input does not fit this model's schema",
+                        )
+                    )
             else:
                 good, columns = self._parse_csv(values, csv_idx, rejected)
                 enc = self.encoder.encode(columns, len(good))
@@ -258,8 +283,10 @@ class RecordDecoder:
             spec = self.schema.windows
             assert spec is not None and self.schema.time_field
             w = self.window_streams[stream] = TrafficWindows(
-                spec, self.schema.time_field,
-                [r.name for r in spec.roles if r.name not in self._elsewhere])
+                spec,
+                self.schema.time_field,
+                [r.name for r in spec.roles if r.name not in self._elsewhere],
+            )
         return w
 
     def drop_windows(self, streams: Iterable[Hashable]) -> None:
@@ -274,8 +301,9 @@ class RecordDecoder:
     def take_late(self) -> int:
         return sum(w.take_late() for w in self.window_streams.values())
 
-    def encode_records(self, records: Sequence[dict],
-                       streams: Sequence[Hashable] | None = None) -> Encoded:
+    def encode_records(
+        self, records: Sequence[dict], streams: Sequence[Hashable] | None = None
+    ) -> Encoded:
         """Decoded records -> their rows of the matrix: the fields' columns, then the window
         columns of the records the encoder kept, which join their stream's windows (record
         ``i`` is of stream ``streams[i]``; one stream when ``None``) in this order.  The
@@ -298,13 +326,18 @@ class RecordDecoder:
         by_stream: dict[Hashable, list[int]] = {}
         for i in keep:
             by_stream.setdefault(None if streams is None else streams[i], []).append(i)
-        computed = [c for r in spec.roles if r.name not in self._elsewhere
-                    for c in range(X.shape[1])[self.window_columns(r.name)]]
+        computed = [
+            c
+            for r in spec.roles
+            if r.name not in self._elsewhere
+            for c in range(X.shape[1])[self.window_columns(r.name)]
+        ]
         for stream, rows in by_stream.items():
             w = self.windows_for(stream)
             kept = [records[i] for i in rows]
-            X[np.ix_(rows, computed)] = w.features({p: path_values(kept, p) for p in w.paths},
-                                                   len(kept))
+            X[np.ix_(rows, computed)] = w.features(
+                {p: path_values(kept, p) for p in w.paths}, len(kept)
+            )
         return Encoded(X=X, rejected=dict(sorted(rejected.items())))
 
     def restore_test(self, newest: bytes | None) -> Callable[[bytes | None], bool]:
@@ -323,16 +356,18 @@ class RecordDecoder:
         return lambda value: (t := _event_time(value, time_field)) is not None and t < cutoff
 
     @staticmethod
-    def _collect(good: list[int], enc: Encoded,
-                 rejected: list[Rejected]) -> tuple[np.ndarray, set[int]]:
+    def _collect(
+        good: list[int], enc: Encoded, rejected: list[Rejected]
+    ) -> tuple[np.ndarray, set[int]]:
         """The encoded block, its refusals added to ``rejected``."""
         for j, (reason, detail) in enc.rejected.items():
             rejected.append(Rejected(good[j], reason, detail))
         return enc.X, {good[j] for j in enc.rejected}
 
     # -- JSON ---------------------------------------------------------------------------
-    def _parse_json(self, values: Sequence[bytes | None], idx: list[int],
-                    rejected: list[Rejected]) -> tuple[list[int], list[dict]]:
+    def _parse_json(
+        self, values: Sequence[bytes | None], idx: list[int], rejected: list[Rejected]
+    ) -> tuple[list[int], list[dict]]:
         raw = [values[i] for i in idx]
         try:
             objs = list(map(orjson.loads, raw))
@@ -351,8 +386,9 @@ class RecordDecoder:
                     continue
                 obj = got
             if type(obj) is not dict:
-                rejected.append(Rejected(i, INVALID_JSON, f"a JSON {type(obj).__name__}, "
-                                                          "not an object"))
+                rejected.append(
+                    Rejected(i, INVALID_JSON, f"a JSON {type(obj).__name__}, not an object")
+                )
                 continue
             good.append(i)
             objs.append(obj)
@@ -383,15 +419,21 @@ class RecordDecoder:
         return obj
 
     # -- CSV ----------------------------------------------------------------------------
-    def _parse_csv(self, values: Sequence[bytes | None], idx: list[int],
-                   rejected: list[Rejected]) -> tuple[list[int], list[Column]]:
+    def _parse_csv(
+        self, values: Sequence[bytes | None], idx: list[int], rejected: list[Rejected]
+    ) -> tuple[list[int], list[Column]]:
         good, parts = [], []
         for i in idx:
             line = values[i].strip()  # type: ignore[union-attr]
             if b'"' in line:  # KDD lines have no quoting: a quoted comma would shift columns
                 rej = _not_csv(i, line, 0)
-                rejected.append(rej if rej.reason == INVALID_JSON else Rejected(
-                    i, INVALID_CSV, "quoted fields are not part of the KDD CSV layout"))
+                rejected.append(
+                    rej
+                    if rej.reason == INVALID_JSON
+                    else Rejected(
+                        i, INVALID_CSV, "quoted fields are not part of the KDD CSV layout"
+                    )
+                )
                 continue
             p = line.split(b",")
             if len(p) not in _CSV_FIELDS:
@@ -424,19 +466,26 @@ def with_window_values(record: dict, values: dict[str, list[float]]) -> dict:
     return {**record, CARRIED: own}
 
 
-def _carried(records: Sequence[dict], role: str, out: np.ndarray,
-             rejected: dict[int, tuple[str, str]]) -> None:
+def _carried(
+    records: Sequence[dict], role: str, out: np.ndarray, rejected: dict[int, tuple[str, str]]
+) -> None:
     """Read a carried role's values into ``out``; a record without them is refused (the
     upstream stage that adds them is missing, or the record skipped it)."""
     width = out.shape[1]
     for i, values in enumerate(path_values(records, f"{CARRIED}.windows.{role}")):
-        if (type(values) is list and len(values) == width
-                and all(type(v) is float and math.isfinite(v) for v in values)):
+        if (
+            type(values) is list
+            and len(values) == width
+            and all(type(v) is float and math.isfinite(v) for v in values)
+        ):
             out[i] = values
         elif i not in rejected:
-            rejected[i] = (MISSING_FEATURE, f"missing feature: the {role!r} window values "
-                                            f"({CARRIED}.windows.{role}, {width} numbers) that "
-                                            "the windows stage adds")
+            rejected[i] = (
+                MISSING_FEATURE,
+                f"missing feature: the {role!r} window values "
+                f"({CARRIED}.windows.{role}, {width} numbers) that "
+                "the windows stage adds",
+            )
 
 
 def _event_time(value: bytes | None, time_field: str) -> float | None:
@@ -453,8 +502,11 @@ def _not_csv(i: int, line: bytes, n_fields: int) -> Rejected:
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError:
-        return Rejected(i, INVALID_CSV, f"{n_fields} comma-separated fields, expected "
-                                        f"{_CSV_FIELDS[0]} or {_CSV_FIELDS[1]}")
+        return Rejected(
+            i,
+            INVALID_CSV,
+            f"{n_fields} comma-separated fields, expected {_CSV_FIELDS[0]} or {_CSV_FIELDS[1]}",
+        )
     return Rejected(i, INVALID_JSON, f"a JSON {type(value).__name__}, not an object")
 
 

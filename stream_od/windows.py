@@ -30,7 +30,8 @@ from __future__ import annotations
 import collections
 import math
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -81,8 +82,13 @@ class _Window:
         """log1p(count), and the rates of SYN errors, rejections, the same service and a
         different peer: the current connection is in the window, so ``n >= 1``."""
         n = len(self.entries)
-        return (math.log1p(n), self.serror / n, self.rerror / n,
-                self.services.get(srv, 0) / n, 1.0 - self.peers.get(peer, 0) / n)
+        return (
+            math.log1p(n),
+            self.serror / n,
+            self.rerror / n,
+            self.services.get(srv, 0) / n,
+            1.0 - self.peers.get(peer, 0) / n,
+        )
 
 
 def _joined(values: tuple[Any, ...]) -> str:
@@ -138,8 +144,12 @@ class TrafficWindows:
         # Interned: a window holds up to `count` connections per key, most of them sharing a
         # handful of services and peers; one string each instead of one per connection.
         services = list(map(sys.intern, map(_joined, zip(*(columns[p] for p in spec.service)))))
-        serrors = list(map(self._serror.__contains__, map(category_key, columns[spec.serror.field])))
-        rerrors = list(map(self._rerror.__contains__, map(category_key, columns[spec.rerror.field])))
+        serrors = list(
+            map(self._serror.__contains__, map(category_key, columns[spec.serror.field]))
+        )
+        rerrors = list(
+            map(self._rerror.__contains__, map(category_key, columns[spec.rerror.field]))
+        )
         width = len(FEATURES)
         for j, (role, state) in enumerate(zip(self.roles, self._state)):
             keys = list(map(category_key, columns[role.key]))
@@ -167,9 +177,14 @@ class TrafficWindows:
             times.append(ts)
         return times
 
-    def _role(self, state: dict[str, _KeyState], keys: list[str | None],
-              entries: list[tuple[float, str, str, bool, bool]], out: np.ndarray,
-              at: int) -> None:
+    def _role(
+        self,
+        state: dict[str, _KeyState],
+        keys: list[str | None],
+        entries: list[tuple[float, str, str, bool, bool]],
+        out: np.ndarray,
+        at: int,
+    ) -> None:
         """One role's features for the batch, the windows updated record by record."""
         spec = self.spec
         time_s, count, horizon_s = spec.time_s, spec.count, spec.horizon_s
@@ -201,7 +216,7 @@ class TrafficWindows:
             cw.evict_before(ts - horizon_s)
             append(tw.features(srv, peer) + cw.features(srv, peer))
         if rows:
-            out[:, at:at + 2 * len(TIME_FEATURES)] = rows
+            out[:, at : at + 2 * len(TIME_FEATURES)] = rows
 
     def sweep(self) -> int:
         """Forget the keys whose newest connection is older than the windows reach; returns

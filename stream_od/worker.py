@@ -29,8 +29,9 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import orjson
@@ -75,32 +76,46 @@ class Scorer:
         windows = model.schema.windows
         stage = settings.windows_stage_topic is not None
         if stage and windows is None:
-            raise ValueError(f"windows_stage_topic is set, but the model's schema "
-                             f"{model.schema.name!r} has no traffic windows")
+            raise ValueError(
+                f"windows_stage_topic is set, but the model's schema "
+                f"{model.schema.name!r} has no traffic windows"
+            )
         roles = [r.name for r in windows.roles] if windows is not None else []
-        unknown = sorted(set(settings.windows_stage_roles if stage else [])
-                         - set(roles))
+        unknown = sorted(set(settings.windows_stage_roles if stage else []) - set(roles))
         if unknown:
-            raise ValueError(f"windows_stage_roles {unknown}: the model's schema has the window "
-                             f"roles {roles}")
+            raise ValueError(
+                f"windows_stage_roles {unknown}: the model's schema has the window roles {roles}"
+            )
         if settings.suppress_window_s > 0:
             _check_suppress_by(settings.suppress_by, model.schema)
-        decoder = RecordDecoder(model.schema, input_format=settings.input_format,
-                                max_record_bytes=settings.max_record_bytes,
-                                carried_roles=settings.windows_carried,
-                                skipped_roles=[r for r in roles if stage and r not in
-                                               settings.windows_stage_roles
-                                               and r not in settings.windows_carried])
+        decoder = RecordDecoder(
+            model.schema,
+            input_format=settings.input_format,
+            max_record_bytes=settings.max_record_bytes,
+            carried_roles=settings.windows_carried,
+            skipped_roles=[
+                r
+                for r in roles
+                if stage
+                and r not in settings.windows_stage_roles
+                and r not in settings.windows_carried
+            ],
+        )
         scale = float(model.metrics.get("score_scale") or 0.0)
         if not np.isfinite(scale) or scale <= 0:
             scale = max(abs(float(model.threshold)), 1.0)
-        policy = AlertPolicy(feature_names=tuple(model.feature_names),
-                             threshold=float(model.threshold), score_scale=scale,
-                             model_version=model.version, detector=model.detector_kind,
-                             severity_margins=tuple(settings.severity_margins),
-                             top_k=settings.top_features,
-                             max_bytes=settings.max_output_bytes, schema=model.schema,
-                             alert_format=settings.alert_format)
+        policy = AlertPolicy(
+            feature_names=tuple(model.feature_names),
+            threshold=float(model.threshold),
+            score_scale=scale,
+            model_version=model.version,
+            detector=model.detector_kind,
+            severity_margins=tuple(settings.severity_margins),
+            top_k=settings.top_features,
+            max_bytes=settings.max_output_bytes,
+            schema=model.schema,
+            alert_format=settings.alert_format,
+        )
         return cls(model=model, decoder=decoder, policy=policy)
 
 
@@ -114,10 +129,17 @@ class BatchResult:
 
 
 class Worker:
-    """Consume-score-produce loop.  ``run()`` until ``stop()``; ``process(messages)`` is one batch."""
+    """Consume-score-produce loop: ``run()`` until ``stop()``; ``process(messages)`` is one
+    batch."""
 
-    def __init__(self, settings: WorkerSettings, model: Model, *,
-                 metrics: WorkerMetrics | None = None, health: Health | None = None):
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        model: Model,
+        *,
+        metrics: WorkerMetrics | None = None,
+        health: Health | None = None,
+    ):
         self.settings = settings
         self.metrics = metrics or WorkerMetrics()
         self.health = health or Health()
@@ -136,8 +158,12 @@ class Worker:
         self._committed: dict[tuple[str, int], int] = {}  # offsets this worker committed
         self._watchdog = CallWatchdog()
         self.producer = clients.make_producer(settings, on_error=self._on_delivery_error)
-        self.volume = AlertVolume(settings.suppress_window_s, settings.suppress_by,
-                                  model.detector_kind, settings.max_alerts_per_second)
+        self.volume = AlertVolume(
+            settings.suppress_window_s,
+            settings.suppress_by,
+            model.detector_kind,
+            settings.max_alerts_per_second,
+        )
         self._set_model_metrics()
         self.health.model_loaded = True
 
@@ -158,17 +184,28 @@ class Worker:
             self._retry(lambda: self.producer.init_transactions(30), "init_transactions", 30)
         if self.volume.suppressing:
             self._ensure_changelog()
-        self.consumer.subscribe([s.input_topic], on_assign=self._on_assign,
-                                on_revoke=self._on_revoke, on_lost=self._on_lost)
+        self.consumer.subscribe(
+            [s.input_topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
         self.health.subscribed = True
         self.metrics.up.set(1)
-        log.info("consuming %s as group %s (%s), model %s", s.input_topic, s.group_id,
-                 s.processing_guarantee, self.scorer.model.version)
+        log.info(
+            "consuming %s as group %s (%s), model %s",
+            s.input_topic,
+            s.group_id,
+            s.processing_guarantee,
+            self.scorer.model.version,
+        )
         if self.scorer.decoder.windowed:
-            log.warning("the model's schema has traffic windows: each partition's are computed "
-                        "from that partition's records, so a host's windows are whole only when "
-                        "all its records reach one partition (a topic keyed by that host; "
-                        "docs/windows.md)")
+            log.warning(
+                "the model's schema has traffic windows: each partition's are computed "
+                "from that partition's records, so a host's windows are whole only when "
+                "all its records reach one partition (a topic keyed by that host; "
+                "docs/windows.md)"
+            )
         wait_s = s.max_batch_wait_ms / 1000.0
         last_lag = 0.0
         _freeze_heap()
@@ -219,9 +256,11 @@ class Worker:
 
         t0 = time.perf_counter()
         decoder = scorer.decoder
-        batch = decoder.decode([msg.value() for msg in messages],
-                               list(map(_extra_bytes, messages)),
-                               list(map(_partition, messages)) if decoder.windowed else None)
+        batch = decoder.decode(
+            [msg.value() for msg in messages],
+            list(map(_extra_bytes, messages)),
+            list(map(_partition, messages)) if decoder.windowed else None,
+        )
         t1 = time.perf_counter()
         stage = self.settings.windows_stage_topic
         if stage is not None:  # a windows stage: pass the records on, no scoring
@@ -237,19 +276,24 @@ class Worker:
 
         def origin(i: int) -> Origin:
             msg = messages[i]
-            return Origin(msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1],
-                          msg.key())
+            return Origin(msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1], msg.key())
 
         policy = scorer.policy
         alert_rows = batch.rows[hit]
         detected_at = int(time.time() * 1000)
-        facts = policy.facts([origin(int(i)) for i in alert_rows],
-                             [batch.fields(int(r)) for r in hit], scores[hit], batch.X[hit],
-                             contributions[hit], detected_at)
+        facts = policy.facts(
+            [origin(int(i)) for i in alert_rows],
+            [batch.fields(int(r)) for r in hit],
+            scores[hit],
+            batch.X[hit],
+            contributions[hit],
+            detected_at,
+        )
         volume = self.volume
         passed = volume.pass_batch(
             [((a.kafka.topic, a.kafka.partition), a) for a in facts],
-            self._stream_times(messages, batch, policy) if volume.suppressing else {})
+            self._stream_times(messages, batch, policy) if volume.suppressing else {},
+        )
         alerts = passed.alerts + policy.finish_summaries(passed.summaries, detected_at)
         keys = {a.id: messages[int(i)].key() for a, i in zip(facts, alert_rows)}
         self._delivery_errors.clear()
@@ -261,22 +305,29 @@ class Worker:
                 for value, key, stamp, headers in passed:
                     self._produce(stage, value, key, headers, timestamp=stamp)
             for a in alerts:
-                self._produce(out.alerts_topic, policy.render(a), _alert_key(a, keys),
-                              policy.headers(a))
+                self._produce(
+                    out.alerts_topic, policy.render(a), _alert_key(a, keys), policy.headers(a)
+                )
             if volume.suppressing:
                 self._produce_changelog()
             for rej in batch.rejected:
                 msg = messages[rej.index]
                 value, key, headers = dead_letters.fit(
-                    msg.value(), msg.key(),
+                    msg.value(),
+                    msg.key(),
                     dead_letters.own_headers(origin(rej.index), rej.reason, rej.detail),
-                    msg.headers(), out.max_output_bytes)
+                    msg.headers(),
+                    out.max_output_bytes,
+                )
                 self._produce(out.dead_letter_topic, value, key, headers)
             if out.scores_topic:
                 for i, sc in zip(batch.rows, scores):
                     msg = messages[int(i)]
-                    self._produce(out.scores_topic,
-                                  scorer.policy.score_record(origin(int(i)), float(sc)), msg.key())
+                    self._produce(
+                        out.scores_topic,
+                        scorer.policy.score_record(origin(int(i)), float(sc)),
+                        msg.key(),
+                    )
             committed = self._commit(messages)
         except KafkaException as exc:
             err: KafkaError = exc.args[0]
@@ -332,8 +383,9 @@ class Worker:
         m.end_to_end_latency.observe_many(time.time() - stamps / 1000.0)
         return BatchResult(n, len(batch.rows), len(alerts), len(batch.rejected))
 
-    def _stream_times(self, messages: Sequence[Message], batch, policy: AlertPolicy
-                      ) -> dict[tuple[str, int], int]:
+    def _stream_times(
+        self, messages: Sequence[Message], batch, policy: AlertPolicy
+    ) -> dict[tuple[str, int], int]:
         """Each partition's newest event time in the batch (the suppression windows' clock):
         the records' own time, as their alerts' is taken, or Kafka's."""
         out: dict[tuple[str, int], int] = {}
@@ -342,8 +394,7 @@ class Worker:
         for j, i in enumerate(rows):
             msg = messages[i]
             stamp = msg.timestamp()[1]
-            t = identity.event_time_ms(batch.fields(j), stamp)[0] if identity.time_field \
-                else stamp
+            t = identity.event_time_ms(batch.fields(j), stamp)[0] if identity.time_field else stamp
             stream = (msg.topic(), msg.partition())
             if t > out.get(stream, -1):
                 out[stream] = t
@@ -366,8 +417,9 @@ class Worker:
                 deadline = time.monotonic() + self.settings.kafka_retry_timeout_s
                 while True:
                     try:
-                        self.producer.produce(topic, value=value, key=key.encode(),
-                                              partition=partition)
+                        self.producer.produce(
+                            topic, value=value, key=key.encode(), partition=partition
+                        )
                         break
                     except BufferError:
                         if time.monotonic() > deadline:
@@ -385,17 +437,23 @@ class Worker:
         topic = self.settings.suppression_changelog_topic
         for tp in partitions:
             try:
-                entries = read_changelog(config, topic, tp.partition,
-                                         timeout_s=self.settings.kafka_retry_timeout_s)
+                entries = read_changelog(
+                    config, topic, tp.partition, timeout_s=self.settings.kafka_retry_timeout_s
+                )
             except (KafkaException, TimeoutError) as exc:
                 raise FatalWorkerError(
                     f"could not read the suppression changelog {topic}[{tp.partition}]: {exc}; "
                     "the worker needs READ on it and the brokers reachable",
-                    exit_code=EXIT_UNREACHABLE) from exc
+                    exit_code=EXIT_UNREACHABLE,
+                ) from exc
             self.volume.partition((tp.topic, tp.partition)).restore(entries)
-            log.info("restored %d suppression windows of %s[%d] from %d changelog records",
-                     len(self.volume.partition((tp.topic, tp.partition))), tp.topic,
-                     tp.partition, len(entries))
+            log.info(
+                "restored %d suppression windows of %s[%d] from %d changelog records",
+                len(self.volume.partition((tp.topic, tp.partition))),
+                tp.topic,
+                tp.partition,
+                len(entries),
+            )
 
     def _with_windows(self, messages: Sequence[Message], batch) -> list[tuple]:
         """A windows stage's output: each scoreable record with its stage's window values
@@ -419,8 +477,14 @@ class Worker:
                 value = orjson.dumps(json_safe(doc))
             key = category_key(field_value(record, s.windows_stage_key))
             msg = messages[row]
-            out.append((value, None if key is None else key.encode("utf-8", "replace"),
-                        msg.timestamp()[1], _passed_headers(msg.headers())))
+            out.append(
+                (
+                    value,
+                    None if key is None else key.encode("utf-8", "replace"),
+                    msg.timestamp()[1],
+                    _passed_headers(msg.headers()),
+                )
+            )
         return out
 
     def _failed_attempt(self, n: int, err: KafkaError) -> None:
@@ -435,18 +499,28 @@ class Worker:
             raise FatalWorkerError(
                 f"a batch of {n} records failed {self._attempts} times in a row: {cause}; "
                 "stopping without committing it (nothing is lost: it is re-read on restart)",
-                exit_code=EXIT_STUCK)
+                exit_code=EXIT_STUCK,
+            )
         backoff = min(0.5 * 2 ** (self._attempts - 1), 30.0)
-        log.warning("batch of %d aborted (attempt %d of %d: %s); rewinding to its first offsets, "
-                    "retrying in %.1f s", n, self._attempts, self.settings.max_batch_attempts,
-                    cause, backoff)
+        log.warning(
+            "batch of %d aborted (attempt %d of %d: %s); rewinding to its first offsets, "
+            "retrying in %.1f s",
+            n,
+            self._attempts,
+            self.settings.max_batch_attempts,
+            cause,
+            backoff,
+        )
         self._stop.wait(backoff)
 
     def _brokers_away(self, err: KafkaError) -> bool:
         """The batch failed because the brokers were away (a retriable error, or records that
         timed out or lost their connection), not because an output refused it."""
-        return err.retriable() or err.code() in _AWAY or any(
-            e.code() in _AWAY for _, e in self._delivery_errors)
+        return (
+            err.retriable()
+            or err.code() in _AWAY
+            or any(e.code() in _AWAY for _, e in self._delivery_errors)
+        )
 
     def _waited_out(self, n: int, err: KafkaError) -> None:
         """A batch lost to the brokers being away (timed out, coordinator unavailable): retry it
@@ -461,9 +535,17 @@ class Worker:
             raise FatalWorkerError(
                 f"batches kept failing for {waited:.0f} s (kafka_retry_timeout_s={limit:g}): "
                 f"{err}; check that the brokers at {self.settings.bootstrap_servers} are up and "
-                "reachable", exit_code=EXIT_UNREACHABLE)
-        log.warning("batch of %d aborted, waiting for the brokers (%s); rewound to its first "
-                    "offsets, retrying (%.0f of %g s)", n, err, waited, limit)
+                "reachable",
+                exit_code=EXIT_UNREACHABLE,
+            )
+        log.warning(
+            "batch of %d aborted, waiting for the brokers (%s); rewound to its first "
+            "offsets, retrying (%.0f of %g s)",
+            n,
+            err,
+            waited,
+            limit,
+        )
         self._stop.wait(1.0)
 
     def _missing_write(self) -> str | None:
@@ -472,8 +554,9 @@ class Worker:
         from stream_od.errors import ConfigError
         from stream_od.kafka.topics import Need, check_access
 
-        needs = [Need("topic", t, "WRITE", "an output topic setting")
-                 for t in self._output_topics()]
+        needs = [
+            Need("topic", t, "WRITE", "an output topic setting") for t in self._output_topics()
+        ]
         try:
             check_access(self.settings.client_config({}), needs)
         except (ConfigError, KafkaException) as exc:
@@ -482,16 +565,26 @@ class Worker:
 
     def _output_topics(self) -> list[str]:
         s = self.settings
-        return [t for t in (s.alerts_topic, s.dead_letter_topic, s.scores_topic,
-                            s.windows_stage_topic) if t]
+        return [
+            t
+            for t in (s.alerts_topic, s.dead_letter_topic, s.scores_topic, s.windows_stage_topic)
+            if t
+        ]
 
-    def _produce(self, topic: str, value: bytes | None, key: bytes | None,
-                 headers: list[tuple[str, bytes]] | None = None, timestamp: int = 0) -> None:
+    def _produce(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        headers: list[tuple[str, bytes]] | None = None,
+        timestamp: int = 0,
+    ) -> None:
         deadline = time.monotonic() + self.settings.kafka_retry_timeout_s
         while True:
             try:
-                self.producer.produce(topic, value=value, key=key, headers=headers,
-                                      timestamp=timestamp)
+                self.producer.produce(
+                    topic, value=value, key=key, headers=headers, timestamp=timestamp
+                )
                 return
             except BufferError:  # local queue full: let deliveries drain, then retry
                 if time.monotonic() > deadline:
@@ -499,7 +592,8 @@ class Worker:
                         f"the producer's queue stayed full for kafka_retry_timeout_s="
                         f"{self.settings.kafka_retry_timeout_s:g} s: the brokers do not take "
                         f"records for {topic!r}; check that they are reachable",
-                        exit_code=EXIT_UNREACHABLE) from None
+                        exit_code=EXIT_UNREACHABLE,
+                    ) from None
                 self.producer.poll(0.05)
 
     def _commit(self, messages: Sequence[Message]) -> list[TopicPartition]:
@@ -507,13 +601,17 @@ class Worker:
         offsets = _next_offsets(messages)
         if not self.exactly_once:
             if self.producer.flush(self.settings.transaction_timeout_ms / 1000) != 0:
-                raise FatalWorkerError("records were not acknowledged within "
-                                       "transaction_timeout_ms; not committing offsets")
+                raise FatalWorkerError(
+                    "records were not acknowledged within "
+                    "transaction_timeout_ms; not committing offsets"
+                )
             if self._delivery_errors:
                 topic, err = self._delivery_errors[0]
-                raise FatalWorkerError(f"{len(self._delivery_errors)} output records were not "
-                                       f"delivered (first: {_cause(err, [(topic, err)], [])}); not "
-                                       "committing offsets, the batch will be re-processed")
+                raise FatalWorkerError(
+                    f"{len(self._delivery_errors)} output records were not "
+                    f"delivered (first: {_cause(err, [(topic, err)], [])}); not "
+                    "committing offsets, the batch will be re-processed"
+                )
             self.consumer.commit(offsets=offsets, asynchronous=False)
             return offsets
         metadata = self.consumer.consumer_group_metadata()
@@ -540,8 +638,9 @@ class Worker:
         self._rewind(messages)
 
     def _rewind(self, messages: Sequence[Message]) -> None:
-        firsts = [tp for tp in _first_offsets(messages)
-                  if (tp.topic, tp.partition) in self._assigned]
+        firsts = [
+            tp for tp in _first_offsets(messages) if (tp.topic, tp.partition) in self._assigned
+        ]
         for tp in firsts:
             self.consumer.seek(tp)
         self.volume.rollback()  # the batch will be redone: its suppression changes undone
@@ -574,20 +673,32 @@ class Worker:
                 continue  # nothing before it: the windows start empty, as they did then
             t0 = time.perf_counter()
             try:
-                values = tail.read_tail(config, tp, tp.offset, decoder.restore_test,
-                                        timeout_s=self.settings.kafka_retry_timeout_s)
+                values = tail.read_tail(
+                    config,
+                    tp,
+                    tp.offset,
+                    decoder.restore_test,
+                    timeout_s=self.settings.kafka_retry_timeout_s,
+                )
             except (KafkaException, TimeoutError) as exc:
                 raise FatalWorkerError(
                     f"could not read back {tp.topic}[{tp.partition}] to rebuild its traffic "
                     f"windows: {exc}; the worker needs READ on its input topic and the brokers "
-                    "reachable", exit_code=EXIT_UNREACHABLE) from exc
+                    "reachable",
+                    exit_code=EXIT_UNREACHABLE,
+                ) from exc
             for start in range(0, len(values), 10_000):
-                chunk = values[start:start + 10_000]
+                chunk = values[start : start + 10_000]
                 decoder.decode(chunk, streams=[stream] * len(chunk))  # the windows, not scores
             self.metrics.window_restored_records.inc(len(values))
-            log.info("rebuilt the windows of %s[%d] from its %d records before offset %d in "
-                     "%.1f s", tp.topic, tp.partition, len(values), tp.offset,
-                     time.perf_counter() - t0)
+            log.info(
+                "rebuilt the windows of %s[%d] from its %d records before offset %d in %.1f s",
+                tp.topic,
+                tp.partition,
+                len(values),
+                tp.offset,
+                time.perf_counter() - t0,
+            )
 
     def _renew_producer(self) -> None:
         """A new transactional producer with the same transactional id, initialised (which
@@ -598,8 +709,10 @@ class Worker:
         self.producer = clients.make_producer(self.settings, on_error=self._on_delivery_error)
         self.metrics.producer_renewals.inc()
         threading.Thread(target=_drop, args=(holder,), name="old-producer", daemon=True).start()
-        log.warning("replaced the transactional producer after a timed-out transaction; "
-                    "initialising the new one (this fences the old one)")
+        log.warning(
+            "replaced the transactional producer after a timed-out transaction; "
+            "initialising the new one (this fences the old one)"
+        )
         self._retry(lambda: self.producer.init_transactions(30), "init_transactions", 30)
 
     def _retry(self, call, what: str, timeout_s: float) -> None:
@@ -625,11 +738,20 @@ class Worker:
                     raise FatalWorkerError(
                         f"{what} kept failing for {waited:.0f} s (kafka_retry_timeout_s={limit:g}):"
                         f" {err}; check that the brokers at {self.settings.bootstrap_servers} "
-                        "are up and reachable", exit_code=EXIT_UNREACHABLE) from exc
+                        "are up and reachable",
+                        exit_code=EXIT_UNREACHABLE,
+                    ) from exc
                 attempt += 1
-                backoff = min(0.1 * 2 ** attempt, 5.0, max(limit - waited, 0.0))
-                log.warning("%s: %s; waiting for the brokers, retry %d in %.1f s (%.0f of "
-                            "%g s)", what, err, attempt, backoff, waited, limit)
+                backoff = min(0.1 * 2**attempt, 5.0, max(limit - waited, 0.0))
+                log.warning(
+                    "%s: %s; waiting for the brokers, retry %d in %.1f s (%.0f of %g s)",
+                    what,
+                    err,
+                    attempt,
+                    backoff,
+                    waited,
+                    limit,
+                )
                 time.sleep(backoff)
 
     def _check_invalid_ratio(self, n: int, bad: int) -> None:
@@ -647,7 +769,8 @@ class Worker:
             raise FatalWorkerError(
                 f"{invalid} of the last {total} records are invalid (> max_dead_letter_ratio "
                 f"{s.max_dead_letter_ratio}): the producer upstream looks broken; stopping "
-                "without committing this batch")
+                "without committing this batch"
+            )
 
     # -- Kafka callbacks and bookkeeping ---------------------------------------------------
     def _drop_errors(self, messages: list[Message]) -> list[Message]:
@@ -661,15 +784,18 @@ class Worker:
             elif err.fatal():
                 raise FatalWorkerError(f"consumer: {err}")
             elif err.code() in _NEVER_CLEARS:
-                raise FatalWorkerError(f"consumer: {_fix(err, self.settings.input_topic)}",
-                                       exit_code=EXIT_STUCK)
+                raise FatalWorkerError(
+                    f"consumer: {_fix(err, self.settings.input_topic)}", exit_code=EXIT_STUCK
+                )
             else:
                 first = self._consumer_trouble.setdefault(err.code(), time.monotonic())
                 if time.monotonic() - first > self.settings.kafka_retry_timeout_s:
                     raise FatalWorkerError(
                         f"consumer: {err} for over kafka_retry_timeout_s="
                         f"{self.settings.kafka_retry_timeout_s:g} s: "
-                        f"{_fix(err, self.settings.input_topic)}", exit_code=EXIT_STUCK)
+                        f"{_fix(err, self.settings.input_topic)}",
+                        exit_code=EXIT_STUCK,
+                    )
                 log.warning("consumer: %s", err)
         if good:
             self._consumer_trouble.clear()
@@ -683,7 +809,9 @@ class Worker:
             self._restore_suppression(partitions)
         self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
         self.metrics.assigned_partitions.set(len(self._assigned))
-        log.info("assigned %s", sorted(p for _, p in ((tp.topic, tp.partition) for tp in partitions)))
+        log.info(
+            "assigned %s", sorted(p for _, p in ((tp.topic, tp.partition) for tp in partitions))
+        )
 
     def _on_revoke(self, consumer, partitions: list[TopicPartition]) -> None:
         self._release("revoke", partitions)
@@ -716,11 +844,15 @@ class Worker:
             return
         try:
             positions = self.consumer.position(
-                [TopicPartition(t, p) for t, p in sorted(self._assigned)])
+                [TopicPartition(t, p) for t, p in sorted(self._assigned)]
+            )
         except KafkaException:
             return
-        ahead = [tp for tp in positions if tp.offset >= 0
-                 and tp.offset > self._committed.get((tp.topic, tp.partition), -1)]
+        ahead = [
+            tp
+            for tp in positions
+            if tp.offset >= 0 and tp.offset > self._committed.get((tp.topic, tp.partition), -1)
+        ]
         if not ahead:
             return
         try:
@@ -728,7 +860,8 @@ class Worker:
                 with self._watchdog.call("commit of idle positions", 30):
                     self.producer.begin_transaction()
                     self.producer.send_offsets_to_transaction(
-                        ahead, self.consumer.consumer_group_metadata(), 30)
+                        ahead, self.consumer.consumer_group_metadata(), 30
+                    )
                     self.producer.commit_transaction(30)
             else:
                 self.consumer.commit(offsets=ahead, asynchronous=False)
@@ -760,7 +893,9 @@ class Worker:
                 continue
             if high < 0 or tp.offset < 0:
                 continue
-            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - tp.offset))
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+                max(0, high - tp.offset)
+            )
 
     def _set_model_metrics(self) -> None:
         model = self.scorer.model
@@ -800,8 +935,9 @@ class CallWatchdog:
         with self._lock:
             self._current = (what, now, now + timeout_s + self.grace_s)
             if self._thread is None and self._watch_thread:
-                self._thread = threading.Thread(target=self._watch, name="kafka-call-watchdog",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._watch, name="kafka-call-watchdog", daemon=True
+                )
                 self._thread.start()
 
     def check(self, now: float | None = None) -> bool:
@@ -812,10 +948,15 @@ class CallWatchdog:
         if current is None or now < current[2]:
             return False
         what, started, _ = current
-        log.critical("%s has blocked for %.0f s, past its own timeout and %g s of grace (a "
-                     "librdkafka producer that lost its coordinator); exiting so that a restart "
-                     "brings a fresh producer. Nothing is lost: the open transaction is aborted "
-                     "and its batch is read again.", what, now - started, self.grace_s)
+        log.critical(
+            "%s has blocked for %.0f s, past its own timeout and %g s of grace (a "
+            "librdkafka producer that lost its coordinator); exiting so that a restart "
+            "brings a fresh producer. Nothing is lost: the open transaction is aborted "
+            "and its batch is read again.",
+            what,
+            now - started,
+            self.grace_s,
+        )
         for handler in logging.getLogger().handlers:
             handler.flush()
         self._exit(EXIT_UNREACHABLE)
@@ -831,8 +972,10 @@ def _keep_windows(current: Scorer, new: Scorer) -> bool:
     """A new model with the same window definition goes on with the windows as they are (a
     model swap must not blank the traffic features); True when it does."""
     old, fresh = current.decoder.schema, new.decoder.schema
-    if old.windows is not None and (old.windows, old.time_field) == (fresh.windows,
-                                                                     fresh.time_field):
+    if old.windows is not None and (old.windows, old.time_field) == (
+        fresh.windows,
+        fresh.time_field,
+    ):
         new.decoder.window_streams = current.decoder.window_streams
         return True
     return False
@@ -855,19 +998,25 @@ def _freeze_heap() -> None:
 
 
 # Errors that retrying cannot fix: someone must grant a permission or fix credentials.
-_NEVER_CLEARS = frozenset({
-    KafkaError.GROUP_AUTHORIZATION_FAILED, KafkaError.TOPIC_AUTHORIZATION_FAILED,
-    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED,
-    KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._AUTHENTICATION,
-})
+_NEVER_CLEARS = frozenset(
+    {
+        KafkaError.GROUP_AUTHORIZATION_FAILED,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+        KafkaError.SASL_AUTHENTICATION_FAILED,
+        KafkaError._AUTHENTICATION,
+    }
+)
 
 
 PASSED_HEADER_BYTES = 16 * 1024
 HEADERS_DROPPED = "stream-od-headers-dropped"
 
 
-def _passed_headers(headers: list[tuple[str, bytes | None]] | None
-                    ) -> list[tuple[str, bytes | None]] | None:
+def _passed_headers(
+    headers: list[tuple[str, bytes | None]] | None,
+) -> list[tuple[str, bytes | None]] | None:
     """The headers a windows stage passes on with a record (labels, trace ids): all of them, or,
     past 16 KiB together, none but a count of those dropped, so that no header can make the
     stage's output too large to write."""
@@ -896,29 +1045,33 @@ def _fix(err: KafkaError, topic: str | None) -> str:
     code = err.code()
     where = f"topic {topic!r}" if topic else "an output topic"
     fixes = {
-        KafkaError.TOPIC_AUTHORIZATION_FAILED:
+        KafkaError.TOPIC_AUTHORIZATION_FAILED: (
             f"the worker's principal lacks permission on {where} (it needs WRITE on the "
-            "output topics and READ on the input topic; docs/security.md)",
-        KafkaError.GROUP_AUTHORIZATION_FAILED:
-            "the worker's principal lacks READ on its consumer group (group_id); "
-            "docs/security.md",
-        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+            "output topics and READ on the input topic; docs/security.md)"
+        ),
+        KafkaError.GROUP_AUTHORIZATION_FAILED: (
+            "the worker's principal lacks READ on its consumer group (group_id); docs/security.md"
+        ),
+        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED: (
             "the worker's principal lacks WRITE on its transactional id "
-            "(<transactional_id_prefix>-<group_id>-<instance_id>); docs/security.md",
-        KafkaError.CLUSTER_AUTHORIZATION_FAILED:
+            "(<transactional_id_prefix>-<group_id>-<instance_id>); docs/security.md"
+        ),
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED: (
             "the worker's principal lacks a cluster permission (IDEMPOTENT_WRITE on older "
-            "brokers); docs/security.md",
-        KafkaError.MSG_SIZE_TOO_LARGE:
+            "brokers); docs/security.md"
+        ),
+        KafkaError.MSG_SIZE_TOO_LARGE: (
             f"{where} refuses records this large: raise its max.message.bytes above "
-            "STREAM_OD_MAX_OUTPUT_BYTES, or lower that setting",
-        KafkaError.UNKNOWN_TOPIC_OR_PART:
-            f"{where} does not exist (deleted?): create it again",
-        KafkaError._UNKNOWN_TOPIC:
-            f"{where} does not exist (deleted?): create it again",
-        KafkaError.SASL_AUTHENTICATION_FAILED:
-            "authentication failed: check the SASL user and password in STREAM_OD_KAFKA",
-        KafkaError._AUTHENTICATION:
-            "authentication failed: check the credentials and TLS settings in STREAM_OD_KAFKA",
+            "STREAM_OD_MAX_OUTPUT_BYTES, or lower that setting"
+        ),
+        KafkaError.UNKNOWN_TOPIC_OR_PART: f"{where} does not exist (deleted?): create it again",
+        KafkaError._UNKNOWN_TOPIC: f"{where} does not exist (deleted?): create it again",
+        KafkaError.SASL_AUTHENTICATION_FAILED: (
+            "authentication failed: check the SASL user and password in STREAM_OD_KAFKA"
+        ),
+        KafkaError._AUTHENTICATION: (
+            "authentication failed: check the credentials and TLS settings in STREAM_OD_KAFKA"
+        ),
     }
     fix = fixes.get(code)
     return f"{err.str() or err.name()} ({fix})" if fix else str(err)
@@ -928,14 +1081,23 @@ _PURGED = frozenset({KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT})
 
 # What a batch fails with when the brokers are away: after these, the producer may hold a
 # coordinator that is gone for good, so it is replaced (see Worker.process).
-_AWAY = frozenset({KafkaError._MSG_TIMED_OUT, KafkaError._TIMED_OUT, KafkaError._TRANSPORT,
-                   KafkaError._ALL_BROKERS_DOWN, KafkaError.NOT_COORDINATOR,
-                   KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.REQUEST_TIMED_OUT,
-                   KafkaError.NETWORK_EXCEPTION})
+_AWAY = frozenset(
+    {
+        KafkaError._MSG_TIMED_OUT,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NETWORK_EXCEPTION,
+    }
+)
 
 
-def _cause(err: KafkaError, delivery_errors: list[tuple[str, KafkaError]],
-           topics: Sequence[str]) -> str:
+def _cause(
+    err: KafkaError, delivery_errors: list[tuple[str, KafkaError]], topics: Sequence[str]
+) -> str:
     """Why a transaction failed, naming the topic that refused it: a record a topic refused
     (records purged because the transaction was aborted are no cause), else the topic the
     transaction error names (the broker refusing to add its partition to the transaction)."""
@@ -955,14 +1117,18 @@ def _reason(err: KafkaError) -> str:
 
 
 def _fatal_message(err: KafkaError, settings: WorkerSettings) -> str:
-    if err.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED,
-                      KafkaError.INVALID_PRODUCER_EPOCH):
-        return (f"fenced: another worker with transactional id "
-                f"{clients.transactional_id(settings)!r} started; each worker needs its own "
-                f"instance_id (STREAM_OD_INSTANCE_ID). Not writing anything more. ({err})")
+    if err.code() in (
+        KafkaError._FENCED,
+        KafkaError.PRODUCER_FENCED,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+    ):
+        return (
+            f"fenced: another worker with transactional id "
+            f"{clients.transactional_id(settings)!r} started; each worker needs its own "
+            f"instance_id (STREAM_OD_INSTANCE_ID). Not writing anything more. ({err})"
+        )
     if err.code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
-        return (f"transactional id {clients.transactional_id(settings)!r}: "
-                f"{_fix(err, None)}")
+        return f"transactional id {clients.transactional_id(settings)!r}: {_fix(err, None)}"
     return f"fatal Kafka error: {err}"
 
 
@@ -993,10 +1159,15 @@ def _check_suppress_by(by: Sequence[str], schema: FeatureSchema) -> None:
     from stream_od.alerts.facts import Connection
 
     identity = schema.identity.to_dict() if schema.identity is not None else {}
-    missing = [name for name in by if name in Connection.__slots__ and name != "community_id"
-               and name not in identity]
+    missing = [
+        name
+        for name in by
+        if name in Connection.__slots__ and name != "community_id" and name not in identity
+    ]
     if missing:
-        raise ValueError(f"suppress_by {missing}: the model's schema {schema.name!r} has no "
-                         f"such field in its [identity] table (it has {sorted(identity)}), so "
-                         "every alert would be one entity; choose parts it has, or record "
-                         "field paths")
+        raise ValueError(
+            f"suppress_by {missing}: the model's schema {schema.name!r} has no "
+            f"such field in its [identity] table (it has {sorted(identity)}), so "
+            "every alert would be one entity; choose parts it has, or record "
+            "field paths"
+        )

@@ -22,12 +22,20 @@ EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("worker", help="score a Kafka topic with a trained model and emit alerts",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", metavar="FILE",
-                   help="TOML or JSON settings file (same as STREAM_OD_CONFIG_FILE)")
-    p.add_argument("--artifact", metavar="DIR", help="artifact directory (overrides "
-                   "STREAM_OD_ARTIFACT_PATH)")
+    p = sub.add_parser(
+        "worker",
+        help="score a Kafka topic with a trained model and emit alerts",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML or JSON settings file (same as STREAM_OD_CONFIG_FILE)",
+    )
+    p.add_argument(
+        "--artifact", metavar="DIR", help="artifact directory (overrides STREAM_OD_ARTIFACT_PATH)"
+    )
     p.set_defaults(func=run)
 
 
@@ -43,8 +51,9 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"stream-od worker: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         worker, server, watcher = _start(settings)
     except (ConfigError, FatalWorkerError) as exc:
@@ -52,8 +61,11 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
 
     def on_signal(signum, _frame):
-        log.info("%s: finishing the batch in flight, then stopping (grace %.0f s)",
-                 signal.Signals(signum).name, settings.shutdown_grace_s)
+        log.info(
+            "%s: finishing the batch in flight, then stopping (grace %.0f s)",
+            signal.Signals(signum).name,
+            settings.shutdown_grace_s,
+        )
         worker.stop()
         timer = threading.Timer(settings.shutdown_grace_s, _give_up, args=(settings,))
         timer.daemon = True
@@ -75,8 +87,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _give_up(settings) -> None:
-    log.error("did not stop within shutdown_grace_s=%s; exiting without committing the batch "
-              "in flight (it will be re-processed)", settings.shutdown_grace_s)
+    log.error(
+        "did not stop within shutdown_grace_s=%s; exiting without committing the batch "
+        "in flight (it will be re-processed)",
+        settings.shutdown_grace_s,
+    )
     logging.shutdown()
     os._exit(EXIT_FATAL)
 
@@ -97,17 +112,28 @@ def _start(settings):
     except ValueError as exc:  # the schema cannot be served with these settings
         raise ConfigError(f"model {model.version} cannot be served: {exc}") from exc
     if settings.processing_guarantee == "exactly_once":
-        log.info("transactional id %r (a secured cluster needs WRITE on it; docs/security.md)",
-                 transactional_id(settings))
+        log.info(
+            "transactional id %r (a secured cluster needs WRITE on it; docs/security.md)",
+            transactional_id(settings),
+        )
     server = MetricsServer(metrics, health, settings.metrics_host, settings.metrics_port).start()
-    log.info("model %s (%s, %d features, threshold %.6g); metrics on http://%s:%d/metrics",
-             model.version, model.detector_kind, len(model.feature_names), model.threshold,
-             settings.metrics_host, server.port)
+    log.info(
+        "model %s (%s, %d features, threshold %.6g); metrics on http://%s:%d/metrics",
+        model.version,
+        model.detector_kind,
+        len(model.feature_names),
+        model.threshold,
+        settings.metrics_host,
+        server.port,
+    )
     if watcher is not None:
         watcher.accept = worker.swap_model
         watcher.start()
-        log.info("watching %r for newer models every %.3g s", watcher.source,
-                 settings.model_poll_interval_s)
+        log.info(
+            "watching %r for newer models every %.3g s",
+            watcher.source,
+            settings.model_poll_interval_s,
+        )
     return worker, server, watcher
 
 
@@ -124,19 +150,25 @@ def _check_kafka(settings) -> None:
     def env(name: str) -> str:
         return "STREAM_OD_" + name.upper()
 
-    needs = [Need("topic", settings.input_topic, "READ", env("input_topic")),
-             Need("group", settings.group_id, "READ", env("group_id")),
-             Need("topic", settings.alerts_topic, "WRITE", env("alerts_topic")),
-             Need("topic", settings.dead_letter_topic, "WRITE", env("dead_letter_topic"))]
+    needs = [
+        Need("topic", settings.input_topic, "READ", env("input_topic")),
+        Need("group", settings.group_id, "READ", env("group_id")),
+        Need("topic", settings.alerts_topic, "WRITE", env("alerts_topic")),
+        Need("topic", settings.dead_letter_topic, "WRITE", env("dead_letter_topic")),
+    ]
     if settings.scores_topic:
         needs.append(Need("topic", settings.scores_topic, "WRITE", env("scores_topic")))
     if settings.windows_stage_topic:
-        needs.append(Need("topic", settings.windows_stage_topic, "WRITE",
-                          env("windows_stage_topic")))
+        needs.append(
+            Need("topic", settings.windows_stage_topic, "WRITE", env("windows_stage_topic"))
+        )
     if settings.model_source == "topic":
-        needs += [Need("topic", settings.model_topic, "READ", env("model_topic")),
-                  Need("group", model_reader_group_id(settings), "DESCRIBE",
-                       env("model_reader_group_id"))]
+        needs += [
+            Need("topic", settings.model_topic, "READ", env("model_topic")),
+            Need(
+                "group", model_reader_group_id(settings), "DESCRIBE", env("model_reader_group_id")
+            ),
+        ]
     check_access(settings.client_config({}), needs)
 
 
@@ -153,18 +185,26 @@ def _first_model(settings, metrics):
 
     key = trust_from_settings(settings)  # Ed25519 public key, or the older HMAC key, or none
     if not key.signed:
-        log.warning("no model verification key (STREAM_OD_MODEL_PUBLIC_KEY_FILE): artifacts are "
-                    "checked against their sha256 manifest only, not for who published them")
+        log.warning(
+            "no model verification key (STREAM_OD_MODEL_PUBLIC_KEY_FILE): artifacts are "
+            "checked against their sha256 manifest only, not for who published them"
+        )
     source = source_from_settings(settings)
     if source is None:
         try:
             return load_verified(settings.artifact_path, key), None
         except Refused as exc:
-            raise ConfigError(f"cannot load the model (artifact_path / STREAM_OD_ARTIFACT_PATH="
-                              f"{settings.artifact_path}): {exc}") from exc
-    watcher = ModelWatcher(source, key=key, metrics=metrics,
-                           accept=lambda art: Scorer.build(art, settings),
-                           interval_s=settings.model_poll_interval_s)
+            raise ConfigError(
+                f"cannot load the model (artifact_path / STREAM_OD_ARTIFACT_PATH="
+                f"{settings.artifact_path}): {exc}"
+            ) from exc
+    watcher = ModelWatcher(
+        source,
+        key=key,
+        metrics=metrics,
+        accept=lambda art: Scorer.build(art, settings),
+        interval_s=settings.model_poll_interval_s,
+    )
     try:
         model = watcher.poll_once()
     except (RegistryError, KafkaException) as exc:
@@ -172,6 +212,8 @@ def _first_model(settings, metrics):
         raise ConfigError(f"cannot read the model registry ({source!r}): {exc}") from exc
     if model is None:
         source.close()
-        raise ConfigError(f"no usable model in {source!r} (model_source={settings.model_source}):"
-                          " publish one with `stream-od publish` (see docs/registry.md)")
+        raise ConfigError(
+            f"no usable model in {source!r} (model_source={settings.model_source}):"
+            " publish one with `stream-od publish` (see docs/registry.md)"
+        )
     return model, watcher

@@ -54,12 +54,14 @@ def kafka_bootstrap():
 
 @pytest.fixture
 def new_topic(kafka_bootstrap):
-    """Factory: ``new_topic(partitions=1, config=None, prefix="t")`` creates a uniquely named topic."""
+    """Factory: ``new_topic(partitions=1, config=None, prefix="t")`` creates a uniquely named
+    topic."""
     created: list[str] = []
 
     def make(partitions: int = 1, config: dict | None = None, prefix: str = "t") -> str:
-        name = kafka_support.create_topic(kafka_bootstrap, kafka_support.unique_name(prefix),
-                                          partitions, config)
+        name = kafka_support.create_topic(
+            kafka_bootstrap, kafka_support.unique_name(prefix), partitions, config
+        )
         created.append(name)
         return name
 
@@ -72,7 +74,9 @@ def read_topic(kafka_bootstrap):
     """``read_topic(topic, isolation="read_committed")`` -> every record up to the current end."""
 
     def read(topic: str, isolation: str = "read_committed", timeout: float = 60.0):
-        return kafka_support.read_to_end(kafka_bootstrap, topic, isolation=isolation, timeout=timeout)
+        return kafka_support.read_to_end(
+            kafka_bootstrap, topic, isolation=isolation, timeout=timeout
+        )
 
     return read
 

@@ -30,8 +30,12 @@ def test_save_load_bit_identical(artifact, tmp_path):
     assert np.array_equal(back.contributions(X), art.contributions(X))
     assert back.score(X).dtype == np.float64
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
-    assert set(manifest["files"]) == {"artifact.json", "standardizer.json", "detector.json",
-                                      "detector.npz"}
+    assert set(manifest["files"]) == {
+        "artifact.json",
+        "standardizer.json",
+        "detector.json",
+        "detector.npz",
+    }
 
 
 def test_tamper_and_missing(artifact, tmp_path):

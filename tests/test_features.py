@@ -32,82 +32,133 @@ from stream_od.schema import FeatureSchema, Field, SchemaError, load_schema  # n
 
 
 def _schema() -> FeatureSchema:
-    return FeatureSchema(fields=(
-        Field(name="bytes", transform="log1p", missing="default", default=0, indicator=True),
-        Field(name="proto", kind="categorical", missing="default", default="-", min_count=2),
-        Field(name="local", kind="boolean", missing="default", default=False, indicator=True),
-        Field(name="dur", clip=(0, 10)),
-    ))
+    return FeatureSchema(
+        fields=(
+            Field(name="bytes", transform="log1p", missing="default", default=0, indicator=True),
+            Field(name="proto", kind="categorical", missing="default", default="-", min_count=2),
+            Field(name="local", kind="boolean", missing="default", default=False, indicator=True),
+            Field(name="dur", clip=(0, 10)),
+        )
+    )
 
 
-TRAIN = [{"bytes": 10, "proto": "tcp", "local": True, "dur": 1.0},
-         {"bytes": 0, "proto": "tcp", "local": False, "dur": 20.0},
-         {"proto": "udp", "dur": 0.5},
-         {"bytes": 5, "proto": "udp", "local": True, "dur": 2.0},
-         {"bytes": 5, "proto": "icmp", "local": True, "dur": 2.0}]
+TRAIN = [
+    {"bytes": 10, "proto": "tcp", "local": True, "dur": 1.0},
+    {"bytes": 0, "proto": "tcp", "local": False, "dur": 20.0},
+    {"proto": "udp", "dur": 0.5},
+    {"bytes": 5, "proto": "udp", "local": True, "dur": 2.0},
+    {"bytes": 5, "proto": "icmp", "local": True, "dur": 2.0},
+]
 
 
 def test_fit_keeps_categories_seen_min_count_times_most_frequent_first():
     fitted = fit_schema(_schema(), field_values(TRAIN, _schema()))
     assert fitted.fields[1].vocabulary == ("tcp", "udp")  # icmp seen once < min_count 2
-    assert fitted.feature_names == ("bytes", "bytes:missing", "proto=tcp", "proto=udp",
-                                    "proto=<other>", "local", "local:missing", "dur")
+    assert fitted.feature_names == (
+        "bytes",
+        "bytes:missing",
+        "proto=tcp",
+        "proto=udp",
+        "proto=<other>",
+        "local",
+        "local:missing",
+        "dur",
+    )
 
 
 def test_encode_transforms_one_hot_missing_defaults_and_indicators():
     fitted = fit_schema(_schema(), field_values(TRAIN, _schema()))
-    enc = FeatureEncoder(fitted).encode(field_values(TRAIN + [{"proto": "gre", "dur": -3}],
-                                                     fitted), 6)
+    enc = FeatureEncoder(fitted).encode(
+        field_values(TRAIN + [{"proto": "gre", "dur": -3}], fitted), 6
+    )
     assert enc.rejected == {}
     X = enc.X
     np.testing.assert_allclose(X[:, 0], np.log1p([10, 0, 0, 5, 5, 0]))
-    assert X[:, 1].tolist() == [0, 0, 1, 0, 0, 1]          # bytes was missing
-    assert X[:, 2:5].tolist() == [[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 1],
-                                  [0, 0, 1]]               # icmp and never-seen gre: <other>
+    assert X[:, 1].tolist() == [0, 0, 1, 0, 0, 1]  # bytes was missing
+    assert X[:, 2:5].tolist() == [
+        [1, 0, 0],
+        [1, 0, 0],
+        [0, 1, 0],
+        [0, 1, 0],
+        [0, 0, 1],
+        [0, 0, 1],
+    ]  # icmp and never-seen gre: <other>
     assert X[:, 5].tolist() == [1, 0, 0, 1, 1, 0] and X[:, 6].tolist() == [0, 0, 1, 0, 0, 1]
     assert X[:, 7].tolist() == [1.0, 10.0, 0.5, 2.0, 2.0, 0.0]  # clipped to [0, 10]
 
 
 def test_required_fields_and_wrong_types_are_rejected_with_the_first_problem():
     fitted = fit_schema(_schema(), field_values(TRAIN, _schema()))
-    bad = [{"proto": "tcp"},                       # dur is required
-           {"bytes": "lots", "dur": 1},            # not a number
-           {"proto": {"name": "tcp"}, "dur": 1},   # an object is no category
-           {"local": "maybe", "dur": 1},           # not a boolean
-           {"local": "T", "dur": 1}]               # Zeek's T is
+    bad = [
+        {"proto": "tcp"},  # dur is required
+        {"bytes": "lots", "dur": 1},  # not a number
+        {"proto": {"name": "tcp"}, "dur": 1},  # an object is no category
+        {"local": "maybe", "dur": 1},  # not a boolean
+        {"local": "T", "dur": 1},
+    ]  # Zeek's T is
     enc = FeatureEncoder(fitted).encode(field_values(bad, fitted), len(bad))
     assert {r: reason for r, (reason, _) in enc.rejected.items()} == {
-        0: records.MISSING_FEATURE, 1: records.NON_NUMERIC, 2: records.INVALID_TYPE,
-        3: records.NON_NUMERIC}
+        0: records.MISSING_FEATURE,
+        1: records.NON_NUMERIC,
+        2: records.INVALID_TYPE,
+        3: records.NON_NUMERIC,
+    }
     assert "dur" in enc.rejected[0][1] and "'lots'" in enc.rejected[1][1]
 
 
 def test_a_field_no_training_record_has_stops_fitting_with_its_name():
-    schema = FeatureSchema(fields=(Field(name="bytes"), Field(name="flow.byts",
-                                                              missing="default", default=0)))
+    schema = FeatureSchema(
+        fields=(Field(name="bytes"), Field(name="flow.byts", missing="default", default=0))
+    )
     with pytest.raises(SchemaError, match="field 'flow.byts': no training record has"):
         fit_schema(schema, field_values([{"bytes": 1, "flow": {"bytes": 2}}], schema))
 
 
 def test_category_keys_read_json_and_zeek_values_alike():
     assert [category_key(v) for v in ("tcp", True, 443, 443.0, 0.5, b"SF", [1], None)] == [
-        "tcp", "true", "443", "443", "0.5", "SF", None, None]
+        "tcp",
+        "true",
+        "443",
+        "443",
+        "0.5",
+        "SF",
+        None,
+        None,
+    ]
 
 
 def test_nested_and_flat_dotted_paths():
-    schema = FeatureSchema(fields=(Field(name="id.resp_p", kind="categorical",
-                                         vocabulary=("80",)),
-                                   Field(name="flow.bytes_toserver")))
-    rows = [{"id.resp_p": 80, "flow": {"bytes_toserver": 7}},   # Zeek flat key, EVE nesting
-            {"id": {"resp_p": 22}, "flow.bytes_toserver": 3}]
+    schema = FeatureSchema(
+        fields=(
+            Field(name="id.resp_p", kind="categorical", vocabulary=("80",)),
+            Field(name="flow.bytes_toserver"),
+        )
+    )
+    rows = [
+        {"id.resp_p": 80, "flow": {"bytes_toserver": 7}},  # Zeek flat key, EVE nesting
+        {"id": {"resp_p": 22}, "flow.bytes_toserver": 3},
+    ]
     assert field_values(rows, schema) == [[80, 22], [7, 3]]
 
 
-ZEEK_S0 = {"ts": 1655071231.749548, "uid": "CEL3aLvvNGvO6Ecoa", "id.orig_h": "193.201.9.232",
-           "id.orig_p": 46563, "id.resp_h": "147.32.81.167", "id.resp_p": 3933, "proto": "tcp",
-           "conn_state": "S0", "local_orig": False, "local_resp": True, "missed_bytes": 0,
-           "history": "S", "orig_pkts": 2, "orig_ip_bytes": 80, "resp_pkts": 0,
-           "resp_ip_bytes": 0}  # no duration, orig_bytes, resp_bytes, service: Zeek left them unset
+ZEEK_S0 = {
+    "ts": 1655071231.749548,
+    "uid": "CEL3aLvvNGvO6Ecoa",
+    "id.orig_h": "193.201.9.232",
+    "id.orig_p": 46563,
+    "id.resp_h": "147.32.81.167",
+    "id.resp_p": 3933,
+    "proto": "tcp",
+    "conn_state": "S0",
+    "local_orig": False,
+    "local_resp": True,
+    "missed_bytes": 0,
+    "history": "S",
+    "orig_pkts": 2,
+    "orig_ip_bytes": 80,
+    "resp_pkts": 0,
+    "resp_ip_bytes": 0,
+}  # no duration, orig_bytes, resp_bytes, service: Zeek left them unset
 
 
 def test_an_unanswered_syn_from_zeeks_json_writer_is_scored_not_refused():

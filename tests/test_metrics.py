@@ -71,5 +71,11 @@ def test_bucket_quantile_interpolates_like_prometheus():
     h.observe_many(np.array([0.7, 0.7]))
     assert h.quantile(0.5, since) == 0.5 + 0.25 * (1 / 2)
     from stream_od.demo import histogram_quantile
-    assert abs(histogram_quantile(m.render().decode(), "stream_od_end_to_end_latency_seconds",
-                                  0.99) - h.quantile(0.99)) < 1e-12
+
+    assert (
+        abs(
+            histogram_quantile(m.render().decode(), "stream_od_end_to_end_latency_seconds", 0.99)
+            - h.quantile(0.99)
+        )
+        < 1e-12
+    )

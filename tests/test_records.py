@@ -13,14 +13,18 @@ from stream_od.records import RecordDecoder
 from stream_od.schema import DEFAULT_FEATURES, KDD_COLUMNS
 
 # One real KDD line (smurf) and its JSON form.
-CSV_LINE = (b"0,icmp,ecr_i,SF,1032,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,511,511,0.00,0.00,0.00,0.00,"
-            b"1.00,0.00,0.00,255,255,1.00,0.00,1.00,0.00,0.00,0.00,0.00,0.00,smurf.")
+CSV_LINE = (
+    b"0,icmp,ecr_i,SF,1032,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,511,511,0.00,0.00,0.00,0.00,"
+    b"1.00,0.00,0.00,255,255,1.00,0.00,1.00,0.00,0.00,0.00,0.00,0.00,smurf."
+)
 
 
 def json_record(**override) -> dict:
     parts = CSV_LINE.decode().split(",")
-    rec = {n: (v if n in ("protocol_type", "service", "flag") else float(v))
-           for n, v in zip(KDD_COLUMNS, parts)}
+    rec = {
+        n: (v if n in ("protocol_type", "service", "flag") else float(v))
+        for n, v in zip(KDD_COLUMNS, parts)
+    }
     rec.update(override)
     return rec
 
@@ -47,25 +51,32 @@ def test_integer_json_values_are_numbers():
     assert out.X[0, 0] == 511.0
 
 
-@pytest.mark.parametrize("value, reason", [
-    (b"", records.EMPTY),
-    (None, records.EMPTY),
-    (b"{not json", records.INVALID_JSON),
-    (b"[1, 2, 3]", records.INVALID_JSON),
-    (orjson.dumps({k: v for k, v in json_record().items() if k != "serror_rate"}),
-     records.MISSING_FEATURE),
-    (orjson.dumps(json_record(srv_count="511")), records.NON_NUMERIC),
-    (orjson.dumps(json_record(srv_count=None)), records.MISSING_FEATURE),
-    (orjson.dumps(json_record(srv_count=True)), records.NON_NUMERIC),
-    (json.dumps(json_record(srv_count=float("nan"))).encode(), records.NON_FINITE),
-    (json.dumps(json_record(srv_count=float("inf"))).encode(), records.NON_FINITE),
-    (orjson.dumps(json_record()).replace(b'"srv_count":511.0', b'"srv_count":1e999'),
-     records.NON_FINITE),
-    (b"0,tcp,http,SF,1", records.INVALID_CSV),
-    (CSV_LINE.replace(b",511,511,", b",511,abc,"), records.NON_NUMERIC),
-    (CSV_LINE.replace(b",511,511,", b",511,nan,"), records.NON_FINITE),
-    (b"{" + b" " * 70_000 + b"}", records.TOO_LARGE),
-])
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        (b"", records.EMPTY),
+        (None, records.EMPTY),
+        (b"{not json", records.INVALID_JSON),
+        (b"[1, 2, 3]", records.INVALID_JSON),
+        (
+            orjson.dumps({k: v for k, v in json_record().items() if k != "serror_rate"}),
+            records.MISSING_FEATURE,
+        ),
+        (orjson.dumps(json_record(srv_count="511")), records.NON_NUMERIC),
+        (orjson.dumps(json_record(srv_count=None)), records.MISSING_FEATURE),
+        (orjson.dumps(json_record(srv_count=True)), records.NON_NUMERIC),
+        (json.dumps(json_record(srv_count=float("nan"))).encode(), records.NON_FINITE),
+        (json.dumps(json_record(srv_count=float("inf"))).encode(), records.NON_FINITE),
+        (
+            orjson.dumps(json_record()).replace(b'"srv_count":511.0', b'"srv_count":1e999'),
+            records.NON_FINITE,
+        ),
+        (b"0,tcp,http,SF,1", records.INVALID_CSV),
+        (CSV_LINE.replace(b",511,511,", b",511,abc,"), records.NON_NUMERIC),
+        (CSV_LINE.replace(b",511,511,", b",511,nan,"), records.NON_FINITE),
+        (b"{" + b" " * 70_000 + b"}", records.TOO_LARGE),
+    ],
+)
 def test_each_bad_record_is_rejected_with_its_reason_and_the_rest_is_scored(value, reason):
     good = orjson.dumps(json_record())
     batch = [good, value, CSV_LINE]
@@ -91,15 +102,20 @@ def test_csv_is_refused_for_a_schema_outside_the_kdd_layout():
     assert out.rejected[0].reason == records.INVALID_JSON
 
 
-@pytest.mark.parametrize("value, reason", [
-    (b'{"a": "\\ud800"}', records.INVALID_JSON),          # a lone surrogate: not Unicode text
-    (b"123", records.INVALID_JSON),                        # JSON scalars are no records
-    (b'"a string"', records.INVALID_JSON),
-    (b"true", records.INVALID_JSON),
-    (CSV_LINE.replace(b"0,icmp,ecr_i", b'0,"icmp,x",ecr_i', 1)[:-7], records.INVALID_CSV),
-    (orjson.dumps(json_record()).replace(b'"srv_count":511.0', b'"srv_count":' + b"9" * 400),
-     records.NON_FINITE),                                  # an integer past float range
-])
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        (b'{"a": "\\ud800"}', records.INVALID_JSON),  # a lone surrogate: not Unicode text
+        (b"123", records.INVALID_JSON),  # JSON scalars are no records
+        (b'"a string"', records.INVALID_JSON),
+        (b"true", records.INVALID_JSON),
+        (CSV_LINE.replace(b"0,icmp,ecr_i", b'0,"icmp,x",ecr_i', 1)[:-7], records.INVALID_CSV),
+        (
+            orjson.dumps(json_record()).replace(b'"srv_count":511.0', b'"srv_count":' + b"9" * 400),
+            records.NON_FINITE,
+        ),  # an integer past float range
+    ],
+)
 def test_reasons_name_what_is_wrong(value, reason):
     out = RecordDecoder(DEFAULT_FEATURES).decode([value])
     assert [r.reason for r in out.rejected] == [reason], out.rejected
@@ -122,6 +138,7 @@ def test_numbers_beyond_orjson_in_unused_fields_do_not_reject_a_record():
 def test_the_key_counts_towards_the_record_size():
     good = orjson.dumps(json_record())
     out = RecordDecoder(DEFAULT_FEATURES, max_record_bytes=4096).decode(
-        [good, good], extra_bytes=[10, 2_000_000])
+        [good, good], extra_bytes=[10, 2_000_000]
+    )
     assert out.rows.tolist() == [0]
     assert out.rejected[0].reason == records.TOO_LARGE and "key" in out.rejected[0].detail

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from stream_od.schema import (BUILTIN, DEFAULT_FEATURES, KDD_COLUMNS, FeatureSchema, Field,
-                              SchemaError, load_schema)
+from stream_od.schema import (
+    BUILTIN,
+    DEFAULT_FEATURES,
+    KDD_COLUMNS,
+    FeatureSchema,
+    Field,
+    SchemaError,
+    load_schema,
+)
 
 
 def test_columns_and_defaults():
@@ -51,16 +58,17 @@ def test_zeek_conn_scores_unset_fields_instead_of_refusing_them():
 
 
 def test_a_fitted_schema_names_one_hot_and_indicator_columns():
-    s = FeatureSchema(fields=(
-        Field(name="bytes", transform="log1p", missing="default", default=0, indicator=True),
-        Field(name="proto", kind="categorical", vocabulary=("tcp", "udp")),
-    ))
-    assert s.feature_names == ("bytes", "bytes:missing", "proto=tcp", "proto=udp",
-                               "proto=<other>")
+    s = FeatureSchema(
+        fields=(
+            Field(name="bytes", transform="log1p", missing="default", default=0, indicator=True),
+            Field(name="proto", kind="categorical", vocabulary=("tcp", "udp")),
+        )
+    )
+    assert s.feature_names == ("bytes", "bytes:missing", "proto=tcp", "proto=udp", "proto=<other>")
     assert len(s) == 5
 
 
-TOML_OK = '''
+TOML_OK = """
 name = "mine"
 time_field = "ts"
 label_fields = ["label"]
@@ -75,7 +83,7 @@ indicator = true
 [[fields]]
 name = "proto"
 kind = "categorical"
-'''
+"""
 
 
 def test_a_user_schema_from_a_toml_file(tmp_path):
@@ -86,19 +94,22 @@ def test_a_user_schema_from_a_toml_file(tmp_path):
     assert not s.fitted  # the vocabulary of proto comes from training records
 
 
-@pytest.mark.parametrize("fields, message", [
-    ('name = "x"\nkind = "text"', "field 'x': unknown kind 'text'"),
-    ('name = "x"\npath = "flow..bytes"', "field 'x': path 'flow..bytes' can never match"),
-    ('name = "x"\npath = ".bytes"', "field 'x': path '.bytes' can never match"),
-    ('name = "x"\ntransform = "sqrt"', "field 'x': unknown transform 'sqrt'"),
-    ('name = "x"\nmissing = "default"', "field 'x': missing = \"default\" needs default"),
-    ('name = "x"\nindicator = true', "field 'x': default and indicator need"),
-    ('name = "x"\nclip = [5, 1]', "field 'x': clip low 5 is not below high 1"),
-    ('name = "x"\nkind = "categorical"\ntransform = "log1p"', "field 'x': transform and clip"),
-    ('name = "x"\nweight = 2', "field 'x': unknown key"),
-    ('name = "x"\n\n[[fields]]\nname = "x"', "duplicate field name 'x'"),
-    ('name = "label"', "'label'] is a label field"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ('name = "x"\nkind = "text"', "field 'x': unknown kind 'text'"),
+        ('name = "x"\npath = "flow..bytes"', "field 'x': path 'flow..bytes' can never match"),
+        ('name = "x"\npath = ".bytes"', "field 'x': path '.bytes' can never match"),
+        ('name = "x"\ntransform = "sqrt"', "field 'x': unknown transform 'sqrt'"),
+        ('name = "x"\nmissing = "default"', "field 'x': missing = \"default\" needs default"),
+        ('name = "x"\nindicator = true', "field 'x': default and indicator need"),
+        ('name = "x"\nclip = [5, 1]', "field 'x': clip low 5 is not below high 1"),
+        ('name = "x"\nkind = "categorical"\ntransform = "log1p"', "field 'x': transform and clip"),
+        ('name = "x"\nweight = 2', "field 'x': unknown key"),
+        ('name = "x"\n\n[[fields]]\nname = "x"', "duplicate field name 'x'"),
+        ('name = "label"', "'label'] is a label field"),
+    ],
+)
 def test_a_bad_schema_file_names_the_field(tmp_path, fields, message):
     path = tmp_path / "bad.toml"
     path.write_text(f'label_fields = ["label"]\n\n[[fields]]\n{fields}\n')

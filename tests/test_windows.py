@@ -24,35 +24,59 @@ assert SPEC is not None
 
 
 def conn(ts, src="10.0.0.1", dst="10.0.0.2", port=80, state="SF", proto="tcp") -> dict:
-    return {"ts": ts, "id.orig_h": src, "id.resp_h": dst, "id.resp_p": port, "proto": proto,
-            "conn_state": state}
+    return {
+        "ts": ts,
+        "id.orig_h": src,
+        "id.resp_h": dst,
+        "id.resp_p": port,
+        "proto": proto,
+        "conn_state": state,
+    }
 
 
 def full(record: dict) -> dict:
     """A connection with every zeek-conn field, so that a schema can be fitted on it."""
-    counts = ("duration", "orig_bytes", "resp_bytes", "missed_bytes", "orig_pkts",
-              "orig_ip_bytes", "resp_pkts", "resp_ip_bytes")
-    return {**{c: 1 for c in counts}, "service": "http", "history": "ShADadFf",
-            "local_orig": True, "local_resp": False, **record}
+    counts = (
+        "duration",
+        "orig_bytes",
+        "resp_bytes",
+        "missed_bytes",
+        "orig_pkts",
+        "orig_ip_bytes",
+        "resp_pkts",
+        "resp_ip_bytes",
+    )
+    return {
+        **{c: 1 for c in counts},
+        "service": "http",
+        "history": "ShADadFf",
+        "local_orig": True,
+        "local_resp": False,
+        **record,
+    }
 
 
-def run(records: list[dict], spec: WindowSpec = SPEC, batch: int | None = None,
-        windows: TrafficWindows | None = None) -> dict[str, np.ndarray]:
+def run(
+    records: list[dict],
+    spec: WindowSpec = SPEC,
+    batch: int | None = None,
+    windows: TrafficWindows | None = None,
+) -> dict[str, np.ndarray]:
     """Window features of ``records`` in order, by column name."""
     windows = windows or TrafficWindows(spec, "ts")
     batch = batch or max(len(records), 1)
     parts = []
     for start in range(0, len(records), batch):
-        chunk = records[start:start + batch]
-        parts.append(windows.features({p: path_values(chunk, p) for p in windows.paths},
-                                      len(chunk)))
+        chunk = records[start : start + batch]
+        parts.append(
+            windows.features({p: path_values(chunk, p) for p in windows.paths}, len(chunk))
+        )
     X = np.concatenate(parts) if parts else np.empty((0, len(spec.columns)))
     return dict(zip(spec.columns, X.T))
 
 
 def test_a_port_sweep_shows_in_the_source_windows_and_not_in_the_destination_ones():
-    sweep = [conn(100 + i * 0.01, dst=f"10.0.1.{i}", port=1000 + i, state="S0")
-             for i in range(50)]
+    sweep = [conn(100 + i * 0.01, dst=f"10.0.1.{i}", port=1000 + i, state="S0") for i in range(50)]
     f = run(sweep)
     last = -1
     assert f["win.src.count"][last] == pytest.approx(math.log1p(50))  # 50 in 0.49 s
@@ -64,8 +88,9 @@ def test_a_port_sweep_shows_in_the_source_windows_and_not_in_the_destination_one
 
 
 def test_a_flood_shows_in_the_destination_windows():
-    flood = [conn(100 + i * 0.001, src=f"172.16.{i // 250}.{i % 250}", state="REJ")
-             for i in range(300)]
+    flood = [
+        conn(100 + i * 0.001, src=f"172.16.{i // 250}.{i % 250}", state="REJ") for i in range(300)
+    ]
     f = run(flood)
     assert f["win.dst.rerror_rate"][-1] == 1.0
     assert f["win.dst.diff_peer_rate"][-1] == pytest.approx(299 / 300)
@@ -82,11 +107,18 @@ def test_the_time_window_keeps_the_last_time_s_seconds_and_the_connection_window
 
 
 def test_the_connection_window_forgets_beyond_its_horizon():
-    spec = WindowSpec(roles=SPEC.roles, serror=SPEC.serror, rerror=SPEC.rerror,
-                      horizon_s=60.0, time_s=2.0, count=100)
+    spec = WindowSpec(
+        roles=SPEC.roles,
+        serror=SPEC.serror,
+        rerror=SPEC.rerror,
+        horizon_s=60.0,
+        time_s=2.0,
+        count=100,
+    )
     f = run([conn(0.0), conn(30.0), conn(100.0)], spec)
     assert f["win.src.n_count"].tolist() == pytest.approx(
-        [math.log1p(1), math.log1p(2), math.log1p(1)])
+        [math.log1p(1), math.log1p(2), math.log1p(1)]
+    )
 
 
 def test_out_of_order_event_times_join_in_arrival_order():
@@ -103,8 +135,14 @@ def test_out_of_order_event_times_join_in_arrival_order():
 
 
 def test_a_key_is_forgotten_past_the_windows_reach_and_its_late_record_counted():
-    spec = WindowSpec(roles=SPEC.roles, serror=SPEC.serror, rerror=SPEC.rerror,
-                      horizon_s=60.0, time_s=2.0, count=100)
+    spec = WindowSpec(
+        roles=SPEC.roles,
+        serror=SPEC.serror,
+        rerror=SPEC.rerror,
+        horizon_s=60.0,
+        time_s=2.0,
+        count=100,
+    )
     windows = TrafficWindows(spec, "ts")
     run([conn(0.0, src="a"), conn(1.0, src="a"), conn(200.0, src="b")], spec, windows=windows)
     assert windows.sweep() == 1  # source "a": newest 1.0, older than 60 s before 200
@@ -127,17 +165,30 @@ def test_a_record_without_a_time_counts_as_the_latest_seen():
     assert f["win.src.count"][-1] == pytest.approx(math.log1p(2))
 
 
-connections = st.lists(st.tuples(
-    st.floats(0, 30, allow_nan=False), st.sampled_from("abcd"), st.sampled_from("wxyz"),
-    st.sampled_from([22, 80, 443]), st.sampled_from(["SF", "S0", "REJ"])), max_size=120)
+connections = st.lists(
+    st.tuples(
+        st.floats(0, 30, allow_nan=False),
+        st.sampled_from("abcd"),
+        st.sampled_from("wxyz"),
+        st.sampled_from([22, 80, 443]),
+        st.sampled_from(["SF", "S0", "REJ"]),
+    ),
+    max_size=120,
+)
 
 
 @settings(max_examples=60, deadline=None)
 @given(connections, st.integers(1, 50), st.integers(1, 7))
 def test_values_do_not_depend_on_batches_or_sweeps(conns, batch, sweep_every):
     records = [conn(ts, src=s, dst=d, port=p, state=c) for ts, s, d, p, c in conns]
-    spec = WindowSpec(roles=SPEC.roles, serror=SPEC.serror, rerror=SPEC.rerror,
-                      time_s=2.0, count=5, horizon_s=10.0)
+    spec = WindowSpec(
+        roles=SPEC.roles,
+        serror=SPEC.serror,
+        rerror=SPEC.rerror,
+        time_s=2.0,
+        count=5,
+        horizon_s=10.0,
+    )
     whole = run(records, spec)
     old = windows_module._SWEEP_EVERY
     windows_module._SWEEP_EVERY = sweep_every
@@ -165,15 +216,23 @@ def test_the_decoder_computes_what_the_trainer_does_across_batches():
     """The worker's decode (bytes, batch by batch) and encode_records (the trainer's path,
     all at once) give the same matrix."""
     rng = np.random.default_rng(1)
-    records = [full(conn(float(t), src=f"h{rng.integers(5)}", dst=f"s{rng.integers(3)}",
-                         state=str(rng.choice(["SF", "S0", "REJ"]))))
-               for t in np.sort(rng.uniform(0, 60, 400))]
+    records = [
+        full(
+            conn(
+                float(t),
+                src=f"h{rng.integers(5)}",
+                dst=f"s{rng.integers(3)}",
+                state=str(rng.choice(["SF", "S0", "REJ"])),
+            )
+        )
+        for t in np.sort(rng.uniform(0, 60, 400))
+    ]
     schema = load_schema("zeek-conn-windows")
     schema = fit_schema(schema, field_values(records, schema))
     offline = RecordDecoder(schema).encode_records(records).X
     decoder = RecordDecoder(schema)
     values = [orjson.dumps(r) for r in records]
-    online = np.concatenate([decoder.decode(values[i:i + 37]).X for i in range(0, 400, 37)])
+    online = np.concatenate([decoder.decode(values[i : i + 37]).X for i in range(0, 400, 37)])
     np.testing.assert_array_equal(offline, online)
     assert offline.shape[1] == len(schema.feature_names) == len(schema.field_columns) + 20
 
@@ -183,8 +242,13 @@ def test_a_rejected_record_does_not_join_the_windows():
     good = [full(conn(1.0)), full(conn(1.1))]
     schema = fit_schema(schema, field_values(good, schema))
     decoder = RecordDecoder(schema)
-    out = decoder.decode([orjson.dumps(good[0]), orjson.dumps({**full(conn(1.05)), "duration": "x"}),
-                          orjson.dumps(good[1])])
+    out = decoder.decode(
+        [
+            orjson.dumps(good[0]),
+            orjson.dumps({**full(conn(1.05)), "duration": "x"}),
+            orjson.dumps(good[1]),
+        ]
+    )
     assert [r.index for r in out.rejected] == [1]
     count = schema.feature_names.index("win.src.count")
     assert out.X[-1, count] == pytest.approx(math.log1p(2))
@@ -208,16 +272,21 @@ def test_window_schema_round_trips_and_explains_its_mistakes():
 
 def test_a_user_schema_extends_a_built_in_one(tmp_path):
     path = tmp_path / "mine.toml"
-    path.write_text('extends = "zeek-conn-windows"\nname = "mine"\n'
-                    '[[fields]]\nname = "missed_bytes"\npath = "missed_bytes"\n'
-                    'missing = "default"\ndefault = 0\n', encoding="utf-8")
+    path.write_text(
+        'extends = "zeek-conn-windows"\nname = "mine"\n'
+        '[[fields]]\nname = "missed_bytes"\npath = "missed_bytes"\n'
+        'missing = "default"\ndefault = 0\n',
+        encoding="utf-8",
+    )
     with pytest.raises(SchemaError, match="duplicate"):
         load_schema(path)
-    path.write_text('extends = "zeek-conn"\nname = "mine"\n[windows]\n'
-                    'serror = { field = "conn_state", values = ["S0"] }\n'
-                    'rerror = { field = "conn_state", values = ["REJ"] }\n'
-                    '[[windows.roles]]\nname = "src"\nkey = "id.orig_h"\npeer = "id.resp_h"\n',
-                    encoding="utf-8")
+    path.write_text(
+        'extends = "zeek-conn"\nname = "mine"\n[windows]\n'
+        'serror = { field = "conn_state", values = ["S0"] }\n'
+        'rerror = { field = "conn_state", values = ["REJ"] }\n'
+        '[[windows.roles]]\nname = "src"\nkey = "id.orig_h"\npeer = "id.resp_h"\n',
+        encoding="utf-8",
+    )
     mine = load_schema(path)
     assert mine.name == "mine" and len(mine.fields) == len(load_schema("zeek-conn").fields)
     assert mine.windows.columns[0] == "win.src.count"

@@ -38,8 +38,13 @@ class FakeModel:
 
 
 def test_offsets_to_commit_are_one_past_the_last_record_per_partition():
-    msgs = [FakeMessage("in", 0, 5), FakeMessage("in", 1, 9), FakeMessage("in", 0, 6),
-            FakeMessage("in", 1, 10), FakeMessage("in", 0, 7)]
+    msgs = [
+        FakeMessage("in", 0, 5),
+        FakeMessage("in", 1, 9),
+        FakeMessage("in", 0, 6),
+        FakeMessage("in", 1, 10),
+        FakeMessage("in", 0, 7),
+    ]
     assert sorted((tp.partition, tp.offset) for tp in _next_offsets(msgs)) == [(0, 8), (1, 11)]
     assert sorted((tp.partition, tp.offset) for tp in _first_offsets(msgs)) == [(0, 5), (1, 9)]
 
@@ -59,10 +64,14 @@ def test_a_schema_the_worker_cannot_serve_is_refused():
 
 
 def test_a_broken_upstream_stops_the_worker_instead_of_draining_it():
-    worker = Worker(load_settings(max_dead_letter_ratio=0.5, dead_letter_window=100,
-                                  bootstrap_servers="127.0.0.1:1"), FakeModel())
-    worker._check_invalid_ratio(60, 10)   # 10 / 60 invalid: fine, window not full yet
-    worker._check_invalid_ratio(60, 20)   # 30 / 120: fine
+    worker = Worker(
+        load_settings(
+            max_dead_letter_ratio=0.5, dead_letter_window=100, bootstrap_servers="127.0.0.1:1"
+        ),
+        FakeModel(),
+    )
+    worker._check_invalid_ratio(60, 10)  # 10 / 60 invalid: fine, window not full yet
+    worker._check_invalid_ratio(60, 20)  # 30 / 120: fine
     with pytest.raises(FatalWorkerError, match="max_dead_letter_ratio"):
         worker._check_invalid_ratio(100, 90)  # 90 of the last 100 records: stop
 
@@ -74,8 +83,7 @@ def test_a_model_swap_keeps_the_windows_when_their_definition_is_the_same():
     from stream_od.worker import _keep_windows
 
     base = load_schema("zeek-conn-windows")
-    schema = base.with_vocabularies({f.name: () for f in base.fields
-                                     if f.kind == "categorical"})
+    schema = base.with_vocabularies({f.name: () for f in base.fields if f.kind == "categorical"})
     settings = load_settings()
 
     def scorer(s):
@@ -83,8 +91,11 @@ def test_a_model_swap_keeps_the_windows_when_their_definition_is_the_same():
         model.schema, model.feature_names = s, s.feature_names
         return Scorer.build(model, settings)
 
-    current, same, other = (scorer(schema), scorer(schema),
-                            scorer(replace(schema, windows=replace(schema.windows, time_s=5.0))))
+    current, same, other = (
+        scorer(schema),
+        scorer(schema),
+        scorer(replace(schema, windows=replace(schema.windows, time_s=5.0))),
+    )
     assert _keep_windows(current, same)
     assert same.decoder.window_streams is current.decoder.window_streams
     assert not _keep_windows(current, other)

@@ -19,8 +19,15 @@ from tests.test_worker import FakeModel
 
 
 class Msg:
-    def __init__(self, offset: int, value: bytes, partition: int = 0, key: bytes | None = None,
-                 error: KafkaError | None = None, topic: str = "in"):
+    def __init__(
+        self,
+        offset: int,
+        value: bytes,
+        partition: int = 0,
+        key: bytes | None = None,
+        error: KafkaError | None = None,
+        topic: str = "in",
+    ):
         self._o, self._v, self._p, self._k, self._e = offset, value, partition, key, error
         self._t = topic
 
@@ -142,8 +149,9 @@ def make_worker(monkeypatch):
 
         monkeypatch.setattr(worker_module.clients, "make_consumer", lambda s: consumer)
         monkeypatch.setattr(worker_module.clients, "make_producer", make_producer)
-        w = Worker(load_settings(metrics_port=0, kafka_retry_timeout_s=0.5, **settings),
-                   FakeModel())
+        w = Worker(
+            load_settings(metrics_port=0, kafka_retry_timeout_s=0.5, **settings), FakeModel()
+        )
         producer = made["producer"]
         w._assigned = {("in", 0)}
         monkeypatch.setattr(w._stop, "wait", lambda s: None)  # no real backoff sleeps
@@ -152,6 +160,7 @@ def make_worker(monkeypatch):
         w.made = made  # type: ignore[attr-defined]
         w._watchdog = worker_module.CallWatchdog(watch=False)  # fake clocks must not end pytest
         return w, consumer, producer
+
     return make
 
 
@@ -188,8 +197,9 @@ def test_a_batch_that_keeps_failing_stops_the_worker_naming_the_topic(make_worke
     """No WRITE on the alerts topic: every attempt fails the same way, so after
     max_batch_attempts the worker stops with exit 3 and says what to grant."""
     w, _, producer = make_worker(max_batch_attempts=3)
-    producer.refuse["stream-od.alerts"] = KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED,
-                                                     "Topic authorization failed")
+    producer.refuse["stream-od.alerts"] = KafkaError(
+        KafkaError.TOPIC_AUTHORIZATION_FAILED, "Topic authorization failed"
+    )
     producer.fail["commit"] = [abortable()] * 10
     assert w.process(batch()).aborted and w.process(batch()).aborted
     with pytest.raises(FatalWorkerError) as info:
@@ -244,7 +254,8 @@ def test_records_timed_out_in_an_outage_also_replace_the_producer(make_worker):
 
 
 def test_batches_lost_to_an_outage_past_the_bound_stop_the_worker_with_exit_4(
-        make_worker, monkeypatch):
+    make_worker, monkeypatch
+):
     w, _, producer = make_worker()
     producer.fail["send_offsets"] = [retriable()]
     w.made["always_fail"] = {"send_offsets": [retriable()]}
@@ -308,15 +319,13 @@ def test_at_least_once_refuses_to_commit_past_an_undelivered_record(make_worker)
     assert len(consumer.commits) == 1  # the offsets of the failed batch were not committed
 
 
-def test_a_model_with_other_windows_builds_them_before_its_first_batch(make_worker,
-                                                                        monkeypatch):
+def test_a_model_with_other_windows_builds_them_before_its_first_batch(make_worker, monkeypatch):
     from dataclasses import replace
 
     from stream_od.schema import load_schema
 
     base = load_schema("zeek-conn-windows")
-    schema = base.with_vocabularies({f.name: () for f in base.fields
-                                     if f.kind == "categorical"})
+    schema = base.with_vocabularies({f.name: () for f in base.fields if f.kind == "categorical"})
 
     def model(s):
         m = FakeModel()
@@ -328,8 +337,9 @@ def test_a_model_with_other_windows_builds_them_before_its_first_batch(make_work
     w._assigned = {("in", 0), ("in", 1)}
     consumer.position = lambda tps: [TopicPartition(t.topic, t.partition, 40) for t in tps]
     rebuilt: list[list[tuple[int, int]]] = []
-    monkeypatch.setattr(w, "_restore_windows",
-                        lambda tps: rebuilt.append([(tp.partition, tp.offset) for tp in tps]))
+    monkeypatch.setattr(
+        w, "_restore_windows", lambda tps: rebuilt.append([(tp.partition, tp.offset) for tp in tps])
+    )
     w.swap_model(model(schema))
     w.process(batch())
     assert rebuilt == [[(0, 5), (1, 40)]]  # the batch's first offset; the other's position

@@ -48,8 +48,12 @@ class WorkerProcess:
 
     def __init__(self, env: dict[str, str], log_path: Path):
         self.port = free_port()
-        self.env = {**os.environ, **env, "STREAM_OD_METRICS_HOST": "127.0.0.1",
-                    "STREAM_OD_METRICS_PORT": str(self.port)}
+        self.env = {
+            **os.environ,
+            **env,
+            "STREAM_OD_METRICS_HOST": "127.0.0.1",
+            "STREAM_OD_METRICS_PORT": str(self.port),
+        }
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
@@ -57,10 +61,14 @@ class WorkerProcess:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, wait_ready: bool = True, timeout: float = 60.0) -> "WorkerProcess":
+    def start(self, wait_ready: bool = True, timeout: float = 60.0) -> WorkerProcess:
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "stream_od.cli", "worker"],
-                                     env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stream_od.cli", "worker"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         if wait_ready:
             self.wait_ready(timeout)
@@ -106,7 +114,7 @@ class WorkerProcess:
     def log(self) -> str:
         return self.log_path.read_text()[-4000:] if self.log_path.exists() else ""
 
-    def __enter__(self) -> "WorkerProcess":
+    def __enter__(self) -> WorkerProcess:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -115,8 +123,9 @@ class WorkerProcess:
             self.proc.wait(30)
 
 
-def wait_consumed(bootstrap: str, group: str, topic: str, *workers: "WorkerProcess",
-                  timeout: float = 180.0) -> None:
+def wait_consumed(
+    bootstrap: str, group: str, topic: str, *workers: WorkerProcess, timeout: float = 180.0
+) -> None:
     """Until ``group`` has committed to the end of every partition of ``topic``, the
     ``workers`` staying alive throughout (the partitions advance, nothing stops them)."""
     from tests.kafka_support import group_done
@@ -127,4 +136,3 @@ def wait_consumed(bootstrap: str, group: str, topic: str, *workers: "WorkerProce
             assert w.proc.poll() is None, w.log()
         assert time.monotonic() < deadline, workers[0].log() if workers else topic
         time.sleep(0.3)
-

@@ -37,8 +37,11 @@ def _train(args: argparse.Namespace) -> int:
     if is_site_training(args):
         return _train_site(args, out)
     if args.data and len(args.data) > 1:
-        print("error: the KDD reference protocol reads one file; several files are for sensor "
-              "logs (--schema zeek-conn, suricata-flow or a TOML file)", file=sys.stderr)
+        print(
+            "error: the KDD reference protocol reads one file; several files are for sensor "
+            "logs (--schema zeek-conn, suricata-flow or a TOML file)",
+            file=sys.stderr,
+        )
         return 2
     args.data = args.data[0] if args.data else None
     features = tuple(args.features) if args.features else None
@@ -48,13 +51,21 @@ def _train(args: argparse.Namespace) -> int:
     except (OSError, ValueError, KafkaException, StreamODError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    cfg = TrainConfig(data=data, detector=args.detector, epochs=args.epochs,
-                      batch_size=args.batch_size, seed=args.seed, n_train=args.n_train,
-                      threshold_percentile=args.percentile, ties=args.ties,
-                      early_stopping_patience=args.early_stopping,
-                      learning_rate=args.learning_rate,
-                      mixture_components=args.mixture_components, schema=args.schema,
-                      **({"features": features} if features else {}))
+    cfg = TrainConfig(
+        data=data,
+        detector=args.detector,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        n_train=args.n_train,
+        threshold_percentile=args.percentile,
+        ties=args.ties,
+        early_stopping_patience=args.early_stopping,
+        learning_rate=args.learning_rate,
+        mixture_components=args.mixture_components,
+        schema=args.schema,
+        **({"features": features} if features else {}),
+    )
     try:
         art = train(cfg, progress=not args.quiet)
         art.save(out)
@@ -64,9 +75,17 @@ def _train(args: argparse.Namespace) -> int:
     finally:
         workdir.cleanup()
     m = art.metrics["test_batch"]
-    print(json.dumps({"artifact": str(out), "version": art.version, "threshold": art.threshold,
-                      "fit_seconds": round(art.metrics["fit_seconds"], 2),
-                      "test_batch": {k: m[k] for k in ("f1", "precision", "recall", "auroc")}}))
+    print(
+        json.dumps(
+            {
+                "artifact": str(out),
+                "version": art.version,
+                "threshold": art.threshold,
+                "fit_seconds": round(art.metrics["fit_seconds"], 2),
+                "test_batch": {k: m[k] for k in ("f1", "precision", "recall", "auroc")},
+            }
+        )
+    )
     try:
         return after_train(args, art, out)  # quality gate, then --publish-dir/--publish-topic
     except (OSError, ValueError, ArtifactError, StreamODError, KafkaException) as e:
@@ -80,8 +99,9 @@ KDD_SCHEMAS = ("kdd99", "kdd99-full")
 def is_site_training(args: argparse.Namespace) -> bool:
     """Sensor schemas and an asked-for alert rate train on site traffic; the KDD schemas (and
     no schema) run the reference protocol."""
-    return (args.schema is not None and args.schema not in KDD_SCHEMAS) \
-        or args.target_alert_rate is not None
+    return (
+        args.schema is not None and args.schema not in KDD_SCHEMAS
+    ) or args.target_alert_rate is not None
 
 
 def _text(e: BaseException) -> str:
@@ -97,32 +117,63 @@ def _train_site(args: argparse.Namespace, out: pathlib.Path) -> int:
     from trainer.site import SiteConfig, train_site
 
     if args.schema in (None, *KDD_SCHEMAS):
-        print("error: --target-alert-rate trains on sensor logs: give their --schema "
-              "(zeek-conn, suricata-flow or a TOML file); the KDD files use the reference "
-              "protocol's threshold (--percentile)", file=sys.stderr)
+        print(
+            "error: --target-alert-rate trains on sensor logs: give their --schema "
+            "(zeek-conn, suricata-flow or a TOML file); the KDD files use the reference "
+            "protocol's threshold (--percentile)",
+            file=sys.stderr,
+        )
         return 2
-    cfg = SiteConfig(data=args.data or [f"topic:{args.data_topic}"], schema=args.schema,
-                     detector=args.detector,
-                     target_alert_rate=args.target_alert_rate or 0.01,
-                     normal_labels=tuple(args.normal_label), label_field=args.label_field,
-                     seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
-                     learning_rate=args.learning_rate,
-                     mixture_components=args.mixture_components, ties=args.ties)
+    cfg = SiteConfig(
+        data=args.data or [f"topic:{args.data_topic}"],
+        schema=args.schema,
+        detector=args.detector,
+        target_alert_rate=args.target_alert_rate or 0.01,
+        normal_labels=tuple(args.normal_label),
+        label_field=args.label_field,
+        seed=args.seed,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        mixture_components=args.mixture_components,
+        ties=args.ties,
+    )
     try:
         cfg.check()
         records = site_records(args)
-        art = train_site(cfg, records, progress=not args.quiet,
-                         log=lambda msg: print(msg, file=sys.stderr, flush=True))
+        art = train_site(
+            cfg,
+            records,
+            progress=not args.quiet,
+            log=lambda msg: print(msg, file=sys.stderr, flush=True),
+        )
         art.save(out)
-    except (FileNotFoundError, KeyError, ValueError, ArtifactError, FloatingPointError,
-            KafkaException, StreamODError) as e:
+    except (
+        FileNotFoundError,
+        KeyError,
+        ValueError,
+        ArtifactError,
+        FloatingPointError,
+        KafkaException,
+        StreamODError,
+    ) as e:
         print(f"error: {_text(e)}", file=sys.stderr)
         return 1
     h = art.metrics["holdout"]
-    print(json.dumps({"artifact": str(out), "version": art.version, "threshold": art.threshold,
-                      "fit_seconds": round(art.metrics["fit_seconds"], 2),
-                      "holdout": {k: h.get(k) for k in ("alert_rate", "target_alert_rate",
-                                                        "recall", "roc_auc", "pr_auc")}}))
+    print(
+        json.dumps(
+            {
+                "artifact": str(out),
+                "version": art.version,
+                "threshold": art.threshold,
+                "fit_seconds": round(art.metrics["fit_seconds"], 2),
+                "holdout": {
+                    k: h.get(k)
+                    for k in ("alert_rate", "target_alert_rate", "recall", "roc_auc", "pr_auc")
+                },
+            }
+        )
+    )
     try:
         return after_train(args, art, out)
     except (OSError, ValueError, ArtifactError, StreamODError, KafkaException) as e:
@@ -138,20 +189,38 @@ def _evaluate(args: argparse.Namespace) -> int:
     logs = is_sensor_log(args.data)
     try:
         if logs:
-            rep = evaluate_logs(args.artifact, args.data, args.out, plots=not args.no_plots,
-                                label_field=args.label_field)
+            rep = evaluate_logs(
+                args.artifact,
+                args.data,
+                args.out,
+                plots=not args.no_plots,
+                label_field=args.label_field,
+            )
         elif len(args.data) > 1:
             raise ValueError("KDD-style evaluation reads one file")
         else:
-            rep = evaluate_artifact(args.artifact, args.data[0], args.out,
-                                    plots=not args.no_plots)
+            rep = evaluate_artifact(args.artifact, args.data[0], args.out, plots=not args.no_plots)
     except (FileNotFoundError, KeyError, ValueError, ArtifactError) as e:
         print(f"error: {_text(e)}", file=sys.stderr)
         return 1
     if logs:
-        print(json.dumps({k: rep.get(k) for k in (
-            "version", "out_dir", "n_normal", "n_malicious", "alert_rate_normal", "recall",
-            "roc_auc", "pr_auc")}))
+        print(
+            json.dumps(
+                {
+                    k: rep.get(k)
+                    for k in (
+                        "version",
+                        "out_dir",
+                        "n_normal",
+                        "n_malicious",
+                        "alert_rate_normal",
+                        "recall",
+                        "roc_auc",
+                        "pr_auc",
+                    )
+                }
+            )
+        )
         return 0
     summary = {k: rep[k] for k in ("version", "out_dir")}
     for part in ("test_batch", "full"):
@@ -176,59 +245,115 @@ def _score(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a detector and write an artifact directory")
-    p.add_argument("--data", nargs="+", default=None, metavar="FILE",
-                   help="the KDD Cup '99 file (reference protocol), or sensor logs (Zeek TSV or "
-                        "JSON conn logs, Suricata EVE JSON) with --schema; or --data-topic")
-    p.add_argument("--schema", default=None, metavar="NAME|TOML",
-                   help="feature schema: kdd99 (default for KDD files), kdd99-full, zeek-conn, "
-                        "suricata-flow, or a TOML file (docs/schemas.md)")
-    p.add_argument("--target-alert-rate", type=float, default=None, metavar="RATE",
-                   help="sensor logs: threshold so that this share of held-out normal traffic "
-                        "alerts (default 0.01)")
-    p.add_argument("--normal-label", nargs="+", default=["normal", "benign"], metavar="L",
-                   help="label values of normal rows when the data has a label field "
-                        "(case-insensitive; default: normal benign)")
-    p.add_argument("--label-field", default=None,
-                   help="the label field (default: the schema's label_fields)")
-    p.add_argument("--max-alert-rate", type=float, default=None, metavar="RATE",
-                   help="quality gate for sensor logs: the held-out alert rate may not exceed "
-                        "this (default: twice --target-alert-rate)")
+    p.add_argument(
+        "--data",
+        nargs="+",
+        default=None,
+        metavar="FILE",
+        help="the KDD Cup '99 file (reference protocol), or sensor logs (Zeek TSV or "
+        "JSON conn logs, Suricata EVE JSON) with --schema; or --data-topic",
+    )
+    p.add_argument(
+        "--schema",
+        default=None,
+        metavar="NAME|TOML",
+        help="feature schema: kdd99 (default for KDD files), kdd99-full, zeek-conn, "
+        "suricata-flow, or a TOML file (docs/schemas.md)",
+    )
+    p.add_argument(
+        "--target-alert-rate",
+        type=float,
+        default=None,
+        metavar="RATE",
+        help="sensor logs: threshold so that this share of held-out normal traffic "
+        "alerts (default 0.01)",
+    )
+    p.add_argument(
+        "--normal-label",
+        nargs="+",
+        default=["normal", "benign"],
+        metavar="L",
+        help="label values of normal rows when the data has a label field "
+        "(case-insensitive; default: normal benign)",
+    )
+    p.add_argument(
+        "--label-field", default=None, help="the label field (default: the schema's label_fields)"
+    )
+    p.add_argument(
+        "--max-alert-rate",
+        type=float,
+        default=None,
+        metavar="RATE",
+        help="quality gate for sensor logs: the held-out alert rate may not exceed "
+        "this (default: twice --target-alert-rate)",
+    )
     p.add_argument("--detector", choices=DETECTOR_KINDS, default="vaegmm")
     p.add_argument("--out", required=True, help="artifact directory to create")
     p.add_argument("--epochs", type=int, default=None, help="default 50")
     p.add_argument("--batch-size", type=int, default=None, help="default 1024")
     p.add_argument("--learning-rate", type=float, default=None, help="default 1e-4")
     p.add_argument("--seed", type=int, default=0, help="network initialisation seed")
-    p.add_argument("--mixture-components", type=int, default=None, metavar="K",
-                   help="scoring mixture: K components refitted by EM on the training codes, "
-                        "or 0 for the estimation network's (default: vaegmm 12, aegmm 0)")
-    p.add_argument("--n-train", type=int, default=400_000,
-                   help="normal rows drawn (sampler seed 0) for training")
-    p.add_argument("--features", nargs="+", default=None,
-                   help="feature columns (default: the 18 continuous traffic features)")
+    p.add_argument(
+        "--mixture-components",
+        type=int,
+        default=None,
+        metavar="K",
+        help="scoring mixture: K components refitted by EM on the training codes, "
+        "or 0 for the estimation network's (default: vaegmm 12, aegmm 0)",
+    )
+    p.add_argument(
+        "--n-train",
+        type=int,
+        default=400_000,
+        help="normal rows drawn (sampler seed 0) for training",
+    )
+    p.add_argument(
+        "--features",
+        nargs="+",
+        default=None,
+        help="feature columns (default: the 18 continuous traffic features)",
+    )
     p.add_argument("--percentile", type=float, default=95.0, help="threshold percentile")
-    p.add_argument("--ties", choices=TIE_RULES, default="include",
-                   help="how a duplicate record at the threshold is treated (see docs)")
-    p.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
-                   help="stop when the training loss has not improved for PATIENCE epochs")
+    p.add_argument(
+        "--ties",
+        choices=TIE_RULES,
+        default="include",
+        help="how a duplicate record at the threshold is treated (see docs)",
+    )
+    p.add_argument(
+        "--early-stopping",
+        type=int,
+        default=0,
+        metavar="PATIENCE",
+        help="stop when the training loss has not improved for PATIENCE epochs",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_train_options(p)
     p.set_defaults(func=_train)
 
     e = subparsers.add_parser("evaluate", help="evaluate an artifact: report.json + PNG plots")
     e.add_argument("--artifact", required=True)
-    e.add_argument("--data", required=True, nargs="+", metavar="FILE",
-                   help="a labelled KDD-style file, or labelled sensor logs")
-    e.add_argument("--label-field", default=None,
-                   help="sensor logs: the label field (default: the schema's label_fields)")
+    e.add_argument(
+        "--data",
+        required=True,
+        nargs="+",
+        metavar="FILE",
+        help="a labelled KDD-style file, or labelled sensor logs",
+    )
+    e.add_argument(
+        "--label-field",
+        default=None,
+        help="sensor logs: the label field (default: the schema's label_fields)",
+    )
     e.add_argument("--out", default=None, help="report directory (default: <artifact>-report)")
     e.add_argument("--no-plots", action="store_true")
     e.set_defaults(func=_evaluate)
 
     sc = subparsers.add_parser("score", help="score a file offline: one JSON line per record")
     sc.add_argument("--artifact", required=True)
-    sc.add_argument("--data", required=True, nargs="+", metavar="FILE",
-                    help="sensor logs or a KDD-style file")
+    sc.add_argument(
+        "--data", required=True, nargs="+", metavar="FILE", help="sensor logs or a KDD-style file"
+    )
     sc.add_argument("--out", required=True, help="JSON-lines output file")
     sc.set_defaults(func=_score)
 

@@ -66,8 +66,9 @@ def load_records(path: str | os.PathLike) -> pd.DataFrame:
         try:
             df = pd.read_parquet(path)
         except ImportError as e:
-            raise ValueError(f"{path}: reading Parquet needs pyarrow "
-                             "(pip install 'stream-od[parquet]')") from e
+            raise ValueError(
+                f"{path}: reading Parquet needs pyarrow (pip install 'stream-od[parquet]')"
+            ) from e
         return _labelled(df, path)
     with open(path, "rb") as fh:
         is_gzip = fh.read(2) == b"\x1f\x8b"
@@ -95,8 +96,10 @@ def frame_values(df: pd.DataFrame, schema: FeatureSchema) -> list:
     columns = []
     for f in schema.fields:
         if f.path not in df.columns:
-            raise KeyError(f"the data has no column {f.path!r}, which schema {schema.name!r} "
-                           f"reads (field {f.name!r})")
+            raise KeyError(
+                f"the data has no column {f.path!r}, which schema {schema.name!r} "
+                f"reads (field {f.name!r})"
+            )
         col = df[f.path]
         if f.kind == "numeric" and pd.api.types.is_numeric_dtype(col) and not col.isna().any():
             columns.append(col.to_numpy(np.float64))
@@ -113,8 +116,10 @@ def frame_matrix(df: pd.DataFrame, schema: FeatureSchema, what: str) -> np.ndarr
     enc = FeatureEncoder(schema).encode(frame_values(df, schema), len(df))
     if enc.rejected:
         row, (reason, detail) = next(iter(enc.rejected.items()))
-        raise ValueError(f"{what}: {len(enc.rejected)} rows cannot be encoded by schema "
-                         f"{schema.name!r} (first, row {row}: {reason}: {detail})")
+        raise ValueError(
+            f"{what}: {len(enc.rejected)} rows cannot be encoded by schema "
+            f"{schema.name!r} (first, row {row}: {reason}: {detail})"
+        )
     return enc.X
 
 
@@ -154,13 +159,16 @@ def create_outlier_batch(data: Batch, n_samples: int, perc_outlier: float, *, se
     n_normal = n_samples - n_outlier
     if (n_normal and not normal_idx.size) or (n_outlier and not outlier_idx.size):
         raise ValueError("data lacks the normal or the attack rows the batch asks for")
-    rows = np.concatenate([
-        normal_idx[_draw(rng, normal_idx.size, n_normal)],
-        outlier_idx[_draw(rng, outlier_idx.size, n_outlier)],
-    ])
+    rows = np.concatenate(
+        [
+            normal_idx[_draw(rng, normal_idx.size, n_normal)],
+            outlier_idx[_draw(rng, outlier_idx.size, n_outlier)],
+        ]
+    )
     rows = rows[rng.choice(n_samples, size=n_samples, replace=False)]
-    return Batch(X=data.X[rows], y=data.y[rows], attack=data.attack[rows],
-                 feature_names=data.feature_names)
+    return Batch(
+        X=data.X[rows], y=data.y[rows], attack=data.attack[rows], feature_names=data.feature_names
+    )
 
 
 @dataclass(frozen=True)
@@ -172,8 +180,14 @@ class Protocol:
     test: Batch
 
 
-def reference_protocol(data: Batch, *, n_train: int = 400_000, train_seed: int = 0,
-                       threshold_seed: int = 0, test_seed: int = 1) -> Protocol:
+def reference_protocol(
+    data: Batch,
+    *,
+    n_train: int = 400_000,
+    train_seed: int = 0,
+    threshold_seed: int = 0,
+    test_seed: int = 1,
+) -> Protocol:
     """seed 0: ``n_train`` normal rows; seed 0: 1,000 rows with 5 % attacks (threshold);
     seed 1: 1,000 rows with 10 % attacks (test)."""
     return Protocol(

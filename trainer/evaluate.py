@@ -16,7 +16,8 @@ def classification_metrics(y: np.ndarray, scores: np.ndarray, threshold: float) 
     tn, fp, fn, tp = confusion_matrix(y, pred, labels=[0, 1]).ravel()
     both = len(np.unique(y)) == 2
     return {
-        "n": int(y.size), "n_attack": int(y.sum()),
+        "n": int(y.size),
+        "n_attack": int(y.sum()),
         "f1": float(f1_score(y, pred, zero_division=0)),
         "precision": float(precision_score(y, pred, zero_division=0)),
         "recall": float(recall_score(y, pred, zero_division=0)),

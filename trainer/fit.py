@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -19,8 +20,7 @@ from stream_od.artifact import Artifact
 from stream_od.detector import detector_class
 from stream_od.features import Standardizer, fit_schema
 from stream_od.schema import DEFAULT_FEATURES, FeatureSchema, load_schema
-from trainer.data import (Batch, frame_matrix, frame_values, load_records,
-                          reference_protocol)
+from trainer.data import Batch, frame_matrix, frame_values, load_records, reference_protocol
 from trainer.evaluate import classification_metrics
 
 
@@ -28,12 +28,12 @@ from trainer.evaluate import classification_metrics
 class TrainConfig:
     data: str
     detector: str = "vaegmm"
-    epochs: int | None = None           # None: the detector's default (50)
-    batch_size: int | None = None       # None: the detector's default (1024)
-    seed: int = 0                       # network initialisation / shuffling seed
-    n_train: int = 400_000              # normal rows drawn (seed 0) for training
+    epochs: int | None = None  # None: the detector's default (50)
+    batch_size: int | None = None  # None: the detector's default (1024)
+    seed: int = 0  # network initialisation / shuffling seed
+    n_train: int = 400_000  # normal rows drawn (seed 0) for training
     features: Sequence[str] = field(default_factory=lambda: DEFAULT_FEATURES)
-    schema: str | None = None           # a schema name or TOML path; None: kdd99 (or features)
+    schema: str | None = None  # a schema name or TOML path; None: kdd99 (or features)
     threshold_percentile: float = 95.0
     ties: str = "include"
     early_stopping_patience: int = 0
@@ -63,8 +63,12 @@ def _progress_callbacks(epochs: int, steps: int, after: str = ""):
         def on_train_begin(self, logs=None):
             # On a terminal the bar redraws in place; in a log (make, CI, a container) every
             # redraw is a line, so there it is redrawn every 10 s at most.
-            self.bar = tqdm(total=epochs * steps, unit="step", desc="train",
-                            mininterval=0.1 if sys.stderr.isatty() else 10.0)
+            self.bar = tqdm(
+                total=epochs * steps,
+                unit="step",
+                desc="train",
+                mininterval=0.1 if sys.stderr.isatty() else 10.0,
+            )
 
         def on_epoch_begin(self, epoch, logs=None):
             self.bar.set_description(f"epoch {epoch + 1}/{epochs}")
@@ -78,6 +82,7 @@ def _progress_callbacks(epochs: int, steps: int, after: str = ""):
             self.bar.close()
             if after:
                 print(after, file=sys.stderr, flush=True)
+
     return [Bar()]
 
 
@@ -97,11 +102,16 @@ def fit_detector(det, X_train, *, progress: bool = True) -> None:
         det.fit(X_train)
         return
     k = int(det.mixture_components)
-    after = (f"fitting the {k}-component scoring mixture by EM over {X_train.shape[0]:,} "
-             "training codes" if k else
-             f"estimating the scoring mixture over {X_train.shape[0]:,} training rows")
-    cbs = _progress_callbacks(int(det.epochs), -(-X_train.shape[0] // int(det.batch_size)),
-                              after) if progress else []
+    after = (
+        f"fitting the {k}-component scoring mixture by EM over {X_train.shape[0]:,} training codes"
+        if k
+        else f"estimating the scoring mixture over {X_train.shape[0]:,} training rows"
+    )
+    cbs = (
+        _progress_callbacks(int(det.epochs), -(-X_train.shape[0] // int(det.batch_size)), after)
+        if progress
+        else []
+    )
     det.fit(X_train, callbacks=cbs)
 
 
@@ -112,12 +122,17 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Artifact:
     schema = protocol_schema(cfg)
     # The seeded sampler draws rows of a Batch; drawing row numbers picks the same rows as
     # drawing the features did, whatever the schema makes of them.
-    index = Batch(X=np.arange(len(df), dtype=np.float64)[:, None],
-                  y=df["target"].to_numpy(np.int64), attack=df["attack"].to_numpy(object),
-                  feature_names=("row",))
+    index = Batch(
+        X=np.arange(len(df), dtype=np.float64)[:, None],
+        y=df["target"].to_numpy(np.int64),
+        attack=df["attack"].to_numpy(object),
+        feature_names=("row",),
+    )
     proto = reference_protocol(index, n_train=cfg.n_train)
-    rows = {part: getattr(proto, part).X[:, 0].astype(np.int64)
-            for part in ("train", "threshold", "test")}
+    rows = {
+        part: getattr(proto, part).X[:, 0].astype(np.int64)
+        for part in ("train", "threshold", "test")
+    }
     schema = fit_schema(schema, frame_values(df.iloc[rows["train"]], schema))
 
     def matrix(part: str) -> np.ndarray:
@@ -130,21 +145,29 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Artifact:
     t0 = time.perf_counter()
     fit_detector(det, X_train, progress=progress)
     fit_seconds = time.perf_counter() - t0
-    det.infer_threshold(std.transform(matrix("threshold")), cfg.threshold_percentile,
-                        ties=cfg.ties)
+    det.infer_threshold(std.transform(matrix("threshold")), cfg.threshold_percentile, ties=cfg.ties)
     test_scores = det.score(std.transform(matrix("test")))
-    metrics = {"test_batch": classification_metrics(proto.test.y, test_scores, det.threshold_),
-               "fit_seconds": fit_seconds}
+    metrics = {
+        "test_batch": classification_metrics(proto.test.y, test_scores, det.threshold_),
+        "fit_seconds": fit_seconds,
+    }
     if getattr(det, "n_epochs_", None):
         metrics["epochs_run"] = det.n_epochs_
         metrics["seconds_per_epoch"] = fit_seconds / det.n_epochs_
         metrics["final_loss"] = det.history_["loss"][-1]
-    training = {**asdict(cfg), "features": list(schema.feature_names), "schema": schema.name,
-                "protocol": "kdd-reference",
-                "detector_params": det.get_params(), "n_train_rows": int(X_train.shape[0]),
-                "threshold_batch": {"seed": 0, "n": 1000, "perc_outlier": 5},
-                "test_batch": {"seed": 1, "n": 1000, "perc_outlier": 10}}
-    training["detector_params"] = {k: (list(v) if isinstance(v, tuple) else v)
-                                   for k, v in training["detector_params"].items()}
-    return Artifact(detector=det, standardizer=std, schema=schema, metrics=metrics,
-                    training=training)
+    training = {
+        **asdict(cfg),
+        "features": list(schema.feature_names),
+        "schema": schema.name,
+        "protocol": "kdd-reference",
+        "detector_params": det.get_params(),
+        "n_train_rows": int(X_train.shape[0]),
+        "threshold_batch": {"seed": 0, "n": 1000, "perc_outlier": 5},
+        "test_batch": {"seed": 1, "n": 1000, "perc_outlier": 10},
+    }
+    training["detector_params"] = {
+        k: (list(v) if isinstance(v, tuple) else v) for k, v in training["detector_params"].items()
+    }
+    return Artifact(
+        detector=det, standardizer=std, schema=schema, metrics=metrics, training=training
+    )

@@ -7,14 +7,33 @@ none, and then every row counts as normal: the operator vouches for the training
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
-from stream_od.labels import (MALICIOUS, NORMAL, NORMAL_LABELS, UNLABELLED,  # noqa: F401
-                              UNLABELLED_LABELS, label_kind)
+from stream_od.labels import (
+    MALICIOUS,
+    NORMAL,
+    NORMAL_LABELS,
+    UNLABELLED,
+    UNLABELLED_LABELS,
+    label_kind,
+)
 from stream_od.schema import FeatureSchema
+
+# The label kinds are stream_od's (the demo grades alerts with them); trainer code takes them
+# from here with the rest.
+__all__ = [
+    "MALICIOUS",
+    "NORMAL",
+    "NORMAL_LABELS",
+    "UNLABELLED",
+    "UNLABELLED_LABELS",
+    "Labels",
+    "find_labels",
+    "label_kind",
+]
 
 
 @dataclass(frozen=True)
@@ -32,10 +51,15 @@ class Labels:
         return self.field is not None
 
 
-def find_labels(records: Sequence[dict], schema: FeatureSchema, *,
-                label_field: str | None = None, detail_field: str | None = None,
-                normal_labels: Sequence[str] = NORMAL_LABELS,
-                unlabelled_labels: Sequence[str] = UNLABELLED_LABELS) -> Labels:
+def find_labels(
+    records: Sequence[dict],
+    schema: FeatureSchema,
+    *,
+    label_field: str | None = None,
+    detail_field: str | None = None,
+    normal_labels: Sequence[str] = NORMAL_LABELS,
+    unlabelled_labels: Sequence[str] = UNLABELLED_LABELS,
+) -> Labels:
     """Classify rows by their label field (``label_field``, else the first of the schema's
     ``label_fields`` that any record has).  Matching is case-insensitive, and a trailing dot
     (KDD's ``normal.``) is ignored.  Without a label field every row is normal."""
@@ -51,7 +75,9 @@ def find_labels(records: Sequence[dict], schema: FeatureSchema, *,
     dfield = next((c for c in details if any(c in r for r in records)), None)
     label = np.array([str(r.get(field, "")) for r in records], dtype=object)
     detail = np.array([str(r.get(dfield, "")) if dfield else "" for r in records], dtype=object)
-    kinds = {text: label_kind(text, normal=normal_labels, unlabelled=unlabelled_labels)
-             for text in set(label.tolist())}
+    kinds = {
+        text: label_kind(text, normal=normal_labels, unlabelled=unlabelled_labels)
+        for text in set(label.tolist())
+    }
     kind = np.fromiter((kinds[text] for text in label), dtype=np.int64, count=n)
     return Labels(kind=kind, label=label, detail=detail, field=field)

@@ -24,9 +24,15 @@ if TYPE_CHECKING:
 EXIT_GATE = 3
 
 
-def publish(artifact_dir, *, registry_dir=None, topic=None, bootstrap_servers="127.0.0.1:9092",
-            key: bytes | None = None,
-            private_key: "Ed25519PrivateKey | None | str" = "env") -> dict:
+def publish(
+    artifact_dir,
+    *,
+    registry_dir=None,
+    topic=None,
+    bootstrap_servers="127.0.0.1:9092",
+    key: bytes | None = None,
+    private_key: Ed25519PrivateKey | None | str = "env",
+) -> dict:
     """Publish one artifact; returns ``{"version", "signed", "signatures", "registry_dir"?,
     "topic"?, "offset"?}``.  The topic's client also takes ``STREAM_OD_KAFKA`` (security
     settings), as the workers do.
@@ -55,8 +61,9 @@ def publish(artifact_dir, *, registry_dir=None, topic=None, bootstrap_servers="1
     src = pathlib.Path(artifact_dir)
     verified = verify_files(read_artifact(src), None, src.name)  # refuses a modified artifact
     art = build(verified)
-    signatures = [name for name, k in (("ed25519", private_key), ("hmac-sha256", key))
-                  if k is not None]
+    signatures = [
+        name for name, k in (("ed25519", private_key), ("hmac-sha256", key)) if k is not None
+    ]
     out: dict = {"version": art.version, "signed": bool(signatures), "signatures": signatures}
     with tempfile.TemporaryDirectory(prefix="stream-od-publish-") as tmp:
         staged = pathlib.Path(tmp) / art.version
@@ -92,23 +99,43 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     """The ``train`` options for Kafka input, the quality gate and publishing."""
     g = p.add_argument_group("input from Kafka (instead of --data)")
     g.add_argument("--data-topic", metavar="T", help="read training records from this topic")
-    g.add_argument("--n-records", type=int, default=100_000, metavar="N",
-                   help="records to read from --data-topic (default 100000)")
-    g.add_argument("--normal-only", action="store_true",
-                   help="N counts records whose label header is normal; attacks are kept only "
-                        "for the held-back evaluation batches")
-    g.add_argument("--group-id", default="stream-od.trainer", metavar="G",
-                   help="consumer group the --data-topic reader looks up (it never commits); a "
-                        "secured cluster needs DESCRIBE on it (default stream-od.trainer)")
+    g.add_argument(
+        "--n-records",
+        type=int,
+        default=100_000,
+        metavar="N",
+        help="records to read from --data-topic (default 100000)",
+    )
+    g.add_argument(
+        "--normal-only",
+        action="store_true",
+        help="N counts records whose label header is normal; attacks are kept only "
+        "for the held-back evaluation batches",
+    )
+    g.add_argument(
+        "--group-id",
+        default="stream-od.trainer",
+        metavar="G",
+        help="consumer group the --data-topic reader looks up (it never commits); a "
+        "secured cluster needs DESCRIBE on it (default stream-od.trainer)",
+    )
     g = p.add_argument_group("quality gate and publishing")
     g.add_argument("--min-auroc", type=float, default=None, help="ROC AUC floor on the test batch")
     g.add_argument("--min-f1", type=float, default=None, help="F1 floor on the test batch")
     g.add_argument("--publish-dir", metavar="D", help="publish to this directory registry")
-    g.add_argument("--publish-topic", metavar="T", nargs="?", const="stream-od.models",
-                   help="publish to this models topic (default stream-od.models)")
-    g.add_argument("--bootstrap-servers", default="127.0.0.1:9092",
-                   help="Kafka for --data-topic and --publish-topic; security settings come "
-                        "from STREAM_OD_KAFKA, as for the workers")
+    g.add_argument(
+        "--publish-topic",
+        metavar="T",
+        nargs="?",
+        const="stream-od.models",
+        help="publish to this models topic (default stream-od.models)",
+    )
+    g.add_argument(
+        "--bootstrap-servers",
+        default="127.0.0.1:9092",
+        help="Kafka for --data-topic and --publish-topic; security settings come "
+        "from STREAM_OD_KAFKA, as for the workers",
+    )
 
 
 def site_records(args: argparse.Namespace) -> list[dict]:
@@ -122,18 +149,24 @@ def site_records(args: argparse.Namespace) -> list[dict]:
         from trainer.readers import read_logs
 
         table = read_logs(args.data)
-        print(f"train: read {len(table):,} records ({table.fmt}) from "
-              f"{len(args.data)} file(s)", file=sys.stderr)
+        print(
+            f"train: read {len(table):,} records ({table.fmt}) from {len(args.data)} file(s)",
+            file=sys.stderr,
+        )
         return table.records
     from stream_od.schema import load_schema
     from trainer.readers import sort_by_field
     from trainer.source import topic_records
 
-    records = topic_records(args.bootstrap_servers, args.data_topic, args.n_records,
-                            group_id=args.group_id)
+    records = topic_records(
+        args.bootstrap_servers, args.data_topic, args.n_records, group_id=args.group_id
+    )
     time_field = load_schema(args.schema).time_field
-    print(f"train: read {len(records):,} records from {args.data_topic}"
-          + (f", put in {time_field!r} order" if time_field else ""), file=sys.stderr)
+    print(
+        f"train: read {len(records):,} records from {args.data_topic}"
+        + (f", put in {time_field!r} order" if time_field else ""),
+        file=sys.stderr,
+    )
     return sort_by_field(records, time_field) if time_field else records
 
 
@@ -161,8 +194,14 @@ def training_data(args: argparse.Namespace, workdir: pathlib.Path) -> str:
     from trainer.source import topic_to_kdd_file
 
     path = workdir / "records.csv"
-    counts = topic_to_kdd_file(args.bootstrap_servers, args.data_topic, args.n_records,
-                               str(path), normal_only=args.normal_only, group_id=args.group_id)
+    counts = topic_to_kdd_file(
+        args.bootstrap_servers,
+        args.data_topic,
+        args.n_records,
+        str(path),
+        normal_only=args.normal_only,
+        group_id=args.group_id,
+    )
     print(f"train: read {counts} from {args.data_topic}", file=sys.stderr)
     return str(path)
 
@@ -180,23 +219,42 @@ def after_train(args: argparse.Namespace, art, out: pathlib.Path) -> int:
         if (args.min_auroc is not None or args.min_f1 is not None) and "auroc" not in figures:
             failures.append("no labelled malicious rows to measure --min-auroc/--min-f1 on")
         if not figures["alert_rate"] <= limit:
-            failures.append(f"held-out alert rate {figures['alert_rate']:.4f} > {limit:.4f} "
-                            f"(target {figures['target_alert_rate']})")
+            failures.append(
+                f"held-out alert rate {figures['alert_rate']:.4f} > {limit:.4f} "
+                f"(target {figures['target_alert_rate']})"
+            )
     else:
         figures = art.metrics["test_batch"]
         failures = gate_failures(figures, min_auroc=args.min_auroc, min_f1=args.min_f1)
     if failures:
-        print(json.dumps({"quality_gate": "failed", "version": art.version, "below": failures,
-                          ("holdout" if "holdout" in art.metrics else "test_batch"): {
-                              k: figures.get(k) for k in ("f1", "precision", "recall", "auroc",
-                                                          "alert_rate") if k in figures}}),
-              file=sys.stderr)
-        print(f"error: quality gate failed ({'; '.join(failures)}): nothing published",
-              file=sys.stderr)
+        print(
+            json.dumps(
+                {
+                    "quality_gate": "failed",
+                    "version": art.version,
+                    "below": failures,
+                    ("holdout" if "holdout" in art.metrics else "test_batch"): {
+                        k: figures.get(k)
+                        for k in ("f1", "precision", "recall", "auroc", "alert_rate")
+                        if k in figures
+                    },
+                }
+            ),
+            file=sys.stderr,
+        )
+        print(
+            f"error: quality gate failed ({'; '.join(failures)}): nothing published",
+            file=sys.stderr,
+        )
         return EXIT_GATE
     if args.publish_dir or args.publish_topic:
-        result = publish(out, registry_dir=args.publish_dir, topic=args.publish_topic,
-                         bootstrap_servers=args.bootstrap_servers, key=signing.key_from_env())
+        result = publish(
+            out,
+            registry_dir=args.publish_dir,
+            topic=args.publish_topic,
+            bootstrap_servers=args.bootstrap_servers,
+            key=signing.key_from_env(),
+        )
         print(json.dumps({"published": result}), file=sys.stderr)
     return 0
 
@@ -208,18 +266,23 @@ def _signing_keys(args: argparse.Namespace):
 
     if args.private_key_file:
         private = keys.parse_private_key(
-            keys.read_key_file(args.private_key_file, "--private-key-file"), "--private-key-file")
+            keys.read_key_file(args.private_key_file, "--private-key-file"), "--private-key-file"
+        )
     else:
         private = keys.private_key_from_env()
     hmac_key = keys.key_from_env()
     if private is None and hmac_key is None:
-        print(f"publish: no signing key ({keys.PRIVATE_KEY_ENV}_FILE, or --private-key-file): "
-              "publishing unsigned (workers with a key configured will refuse it)",
-              file=sys.stderr)
+        print(
+            f"publish: no signing key ({keys.PRIVATE_KEY_ENV}_FILE, or --private-key-file): "
+            "publishing unsigned (workers with a key configured will refuse it)",
+            file=sys.stderr,
+        )
     elif private is None:
-        print(f"publish: signing with the shared HMAC key ({keys.SIGNING_KEY_ENV}) only; workers "
-              "that hold only the public key will refuse it (see `stream-od keygen`)",
-              file=sys.stderr)
+        print(
+            f"publish: signing with the shared HMAC key ({keys.SIGNING_KEY_ENV}) only; workers "
+            "that hold only the public key will refuse it (see `stream-od keygen`)",
+            file=sys.stderr,
+        )
     return hmac_key, private
 
 
@@ -231,9 +294,14 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         hmac_key, private = _signing_keys(args)
-        result = publish(args.artifact, registry_dir=args.registry_dir, topic=args.topic,
-                         bootstrap_servers=args.bootstrap_servers, key=hmac_key,
-                         private_key=private)
+        result = publish(
+            args.artifact,
+            registry_dir=args.registry_dir,
+            topic=args.topic,
+            bootstrap_servers=args.bootstrap_servers,
+            key=hmac_key,
+            private_key=private,
+        )
     except (ArtifactError, StreamODError, ValueError, OSError, KafkaException) as exc:
         print(f"stream-od publish: {exc}", file=sys.stderr)
         return 1
@@ -249,33 +317,59 @@ def _keygen(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"stream-od keygen: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps({"private_key": str(private), "public_key": str(public),
-                      "publisher": f"{keys.PRIVATE_KEY_ENV}_FILE={private}",
-                      "workers": f"{keys.PUBLIC_KEY_ENV}_FILE={public}"}))
-    print(f"keygen: give {private.name} (mode 0600) only to the trainer / stream-od publish, "
-          f"and {public.name} to the workers", file=sys.stderr)
+    print(
+        json.dumps(
+            {
+                "private_key": str(private),
+                "public_key": str(public),
+                "publisher": f"{keys.PRIVATE_KEY_ENV}_FILE={private}",
+                "workers": f"{keys.PUBLIC_KEY_ENV}_FILE={public}",
+            }
+        )
+    )
+    print(
+        f"keygen: give {private.name} (mode 0600) only to the trainer / stream-od publish, "
+        f"and {public.name} to the workers",
+        file=sys.stderr,
+    )
     return 0
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("publish", help="publish an artifact to a model registry",
-                              description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "publish",
+        help="publish an artifact to a model registry",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--artifact", required=True, metavar="DIR", help="artifact directory")
     p.add_argument("--registry-dir", metavar="D", help="directory registry root")
-    p.add_argument("--topic", metavar="T", nargs="?", const="stream-od.models",
-                   help="models topic (default stream-od.models)")
-    p.add_argument("--bootstrap-servers", default="127.0.0.1:9092",
-                   help="Kafka for --topic; security settings come from STREAM_OD_KAFKA")
-    p.add_argument("--private-key-file", metavar="F",
-                   help="Ed25519 private key to sign with (default: "
-                        "STREAM_OD_MODEL_PRIVATE_KEY_FILE); see stream-od keygen")
+    p.add_argument(
+        "--topic",
+        metavar="T",
+        nargs="?",
+        const="stream-od.models",
+        help="models topic (default stream-od.models)",
+    )
+    p.add_argument(
+        "--bootstrap-servers",
+        default="127.0.0.1:9092",
+        help="Kafka for --topic; security settings come from STREAM_OD_KAFKA",
+    )
+    p.add_argument(
+        "--private-key-file",
+        metavar="F",
+        help="Ed25519 private key to sign with (default: "
+        "STREAM_OD_MODEL_PRIVATE_KEY_FILE); see stream-od keygen",
+    )
     p.set_defaults(func=_run)
     k = subparsers.add_parser(
-        "keygen", help="write an Ed25519 key pair for signing models",
+        "keygen",
+        help="write an Ed25519 key pair for signing models",
         description="Write model-signing.key (private, mode 0600: for the trainer and "
-                    "stream-od publish only) and model-signing.pub (public: for the workers, "
-                    "STREAM_OD_MODEL_PUBLIC_KEY_FILE) into --out.  Existing keys are never "
-                    "overwritten.  See docs/registry.md.")
+        "stream-od publish only) and model-signing.pub (public: for the workers, "
+        "STREAM_OD_MODEL_PUBLIC_KEY_FILE) into --out.  Existing keys are never "
+        "overwritten.  See docs/registry.md.",
+    )
     k.add_argument("--out", required=True, metavar="DIR", help="directory for the key pair")
     k.set_defaults(func=_keygen)

@@ -25,8 +25,8 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -37,33 +37,60 @@ KDD_DEFAULT_COUNT = 10_000
 DEFAULT_SCHEMA = "zeek-conn"
 
 # Throughput settings a user may override through STREAM_OD_KAFKA.
-_PRODUCER_TUNING = {"linger.ms": 5, "compression.type": "lz4",
-                    "queue.buffering.max.messages": 200_000}
+_PRODUCER_TUNING = {
+    "linger.ms": 5,
+    "compression.type": "lz4",
+    "queue.buffering.max.messages": 200_000,
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("replay", help="produce labelled records to a Kafka topic (load generator)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, nargs="+", metavar="FILE",
-                   help="sensor logs (Zeek TSV/JSON, Suricata EVE), or one KDD Cup '99 file")
+    p = sub.add_parser(
+        "replay",
+        help="produce labelled records to a Kafka topic (load generator)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        nargs="+",
+        metavar="FILE",
+        help="sensor logs (Zeek TSV/JSON, Suricata EVE), or one KDD Cup '99 file",
+    )
     p.add_argument("--topic", required=True)
     p.add_argument("--bootstrap-servers", default="127.0.0.1:9092")
     p.add_argument("--rate", type=float, default=None, help="records per second (default: max)")
-    p.add_argument("--count", type=int, default=None,
-                   help=f"records to send (default: all of a sensor log, {KDD_DEFAULT_COUNT:,} "
-                        "KDD records)")
-    p.add_argument("--schema", default=DEFAULT_SCHEMA, metavar="NAME|TOML",
-                   help="sensor logs: the schema whose label_fields are kept out of the values "
-                        "(default: %(default)s)")
-    p.add_argument("--attack-ratio", type=float, default=5.0,
-                   help="KDD: percent attacks (default 5)")
+    p.add_argument(
+        "--count",
+        type=int,
+        default=None,
+        help=f"records to send (default: all of a sensor log, {KDD_DEFAULT_COUNT:,} KDD records)",
+    )
+    p.add_argument(
+        "--schema",
+        default=DEFAULT_SCHEMA,
+        metavar="NAME|TOML",
+        help="sensor logs: the schema whose label_fields are kept out of the values "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--attack-ratio", type=float, default=5.0, help="KDD: percent attacks (default 5)"
+    )
     p.add_argument("--seed", type=int, default=0, help="KDD: the sampler's seed")
-    p.add_argument("--format", choices=("json", "csv"), default="json",
-                   help="KDD: JSON objects or raw CSV lines")
-    p.add_argument("--key-field", metavar="PATH",
-                   help="key each record by this field (e.g. id.orig_h: a topic keyed by host, "
-                        "for traffic windows, docs/windows.md); default: its sequence number, "
-                        "which is always in the seq header")
+    p.add_argument(
+        "--format",
+        choices=("json", "csv"),
+        default="json",
+        help="KDD: JSON objects or raw CSV lines",
+    )
+    p.add_argument(
+        "--key-field",
+        metavar="PATH",
+        help="key each record by this field (e.g. id.orig_h: a topic keyed by host, "
+        "for traffic windows, docs/windows.md); default: its sequence number, "
+        "which is always in the seq header",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
 
@@ -87,8 +114,9 @@ class Encoded:
 # --- KDD ----------------------------------------------------------------------------------------
 
 
-def sample_stream(data_path: str, *, count: int, attack_ratio: float, seed: int,
-                  fmt: str) -> Encoded:
+def sample_stream(
+    data_path: str, *, count: int, attack_ratio: float, seed: int, fmt: str
+) -> Encoded:
     """Draw ``count`` records with the reference sampler and encode them."""
     import orjson
 
@@ -98,14 +126,16 @@ def sample_stream(data_path: str, *, count: int, attack_ratio: float, seed: int,
     df = load_records(data_path)
     # The sampler draws rows of a Batch; give it the row numbers as the only "feature" so the
     # same seeded procedure picks which file rows to replay.
-    index = Batch(X=np.arange(len(df), dtype=np.float64)[:, None],
-                  y=df["target"].to_numpy(np.int64), attack=df["attack"].to_numpy(object),
-                  feature_names=("row",))
+    index = Batch(
+        X=np.arange(len(df), dtype=np.float64)[:, None],
+        y=df["target"].to_numpy(np.int64),
+        attack=df["attack"].to_numpy(object),
+        feature_names=("row",),
+    )
     drawn = create_outlier_batch(index, count, attack_ratio, seed=seed)
     rows = df.iloc[drawn.X[:, 0].astype(np.int64)]
     if fmt == "csv":
-        text = rows.loc[:, list(KDD_COLUMNS)].to_csv(header=False, index=False,
-                                                      lineterminator="\n")
+        text = rows.loc[:, list(KDD_COLUMNS)].to_csv(header=False, index=False, lineterminator="\n")
         values = [line.encode() for line in text.splitlines()]
     else:
         records = rows.loc[:, list(KDD_COLUMNS)].to_dict("records")
@@ -127,8 +157,10 @@ def sensor_logs(paths: Sequence[str | os.PathLike]) -> bool:
     if any(found):
         logs = [os.fspath(p) for p, ok in zip(paths, found) if ok]
         other = [os.fspath(p) for p, ok in zip(paths, found) if not ok]
-        raise ValueError(f"--data mixes sensor logs ({', '.join(logs)}) with other files "
-                         f"({', '.join(other)}): replay one kind at a time")
+        raise ValueError(
+            f"--data mixes sensor logs ({', '.join(logs)}) with other files "
+            f"({', '.join(other)}): replay one kind at a time"
+        )
     return False
 
 
@@ -146,8 +178,9 @@ def encode_records(records: Sequence[dict], schema, *, count: int | None = None)
     return Encoded(values=values, labels=labels.label, details=labels.detail)
 
 
-def log_stream(paths: Sequence[str | os.PathLike], *, schema: str = DEFAULT_SCHEMA,
-               count: int | None = None) -> Encoded:
+def log_stream(
+    paths: Sequence[str | os.PathLike], *, schema: str = DEFAULT_SCHEMA, count: int | None = None
+) -> Encoded:
     """Read sensor logs in event-time order and encode the first ``count`` records."""
     from stream_od.schema import load_schema
     from trainer.readers import read_logs
@@ -195,9 +228,16 @@ def stream_keys(stream: Encoded, key_field: str) -> list[bytes | None]:
     return keys
 
 
-def produce(stream: Encoded, *, topic: str, bootstrap_servers: str, rate: float | None = None,
-            progress: bool = False, start_seq: int = 0,
-            keys: list[bytes | None] | None = None) -> int:
+def produce(
+    stream: Encoded,
+    *,
+    topic: str,
+    bootstrap_servers: str,
+    rate: float | None = None,
+    progress: bool = False,
+    start_seq: int = 0,
+    keys: list[bytes | None] | None = None,
+) -> int:
     """Produce the stream (keys, unless given, and ``seq`` are ``start_seq + i``); returns
     records sent."""
     from confluent_kafka import KafkaException, Producer
@@ -222,8 +262,13 @@ def produce(stream: Encoded, *, topic: str, bootstrap_servers: str, rate: float 
         headers = headers_for(stream, i, seq)
         while True:
             try:
-                producer.produce(topic, value=value, key=seq if keys is None else keys[i],
-                                 on_delivery=on_delivery, headers=headers)
+                producer.produce(
+                    topic,
+                    value=value,
+                    key=seq if keys is None else keys[i],
+                    on_delivery=on_delivery,
+                    headers=headers,
+                )
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -234,8 +279,9 @@ def produce(stream: Encoded, *, topic: str, bootstrap_servers: str, rate: float 
     bar.update(len(stream) - bar.n)
     bar.close()
     if remaining or failures:
-        raise KafkaException(f"{remaining} records unsent, {len(failures)} failed "
-                             f"(first: {failures[:1]})")
+        raise KafkaException(
+            f"{remaining} records unsent, {len(failures)} failed (first: {failures[:1]})"
+        )
     return len(stream)
 
 
@@ -255,8 +301,13 @@ def _stream(args: argparse.Namespace) -> tuple[Encoded, str]:
         return stream, ", ".join(f"{n:,} {k}" for k, n in kinds.items()) or "unlabelled"
     if len(args.data) != 1:
         raise ValueError("a KDD replay takes one --data file")
-    stream = sample_stream(args.data[0], count=args.count or KDD_DEFAULT_COUNT,
-                           attack_ratio=args.attack_ratio, seed=args.seed, fmt=args.format)
+    stream = sample_stream(
+        args.data[0],
+        count=args.count or KDD_DEFAULT_COUNT,
+        attack_ratio=args.attack_ratio,
+        seed=args.seed,
+        fmt=args.format,
+    )
     return stream, f"{int((stream.labels != 'normal').sum())} attacks"
 
 
@@ -281,9 +332,18 @@ def _run(args: argparse.Namespace) -> int:
     if not len(stream):
         return _fail(f"no records in {', '.join(args.data)}")
     t0 = time.perf_counter()
-    sent = produce(stream, topic=args.topic, bootstrap_servers=args.bootstrap_servers,
-                   rate=args.rate, progress=not args.quiet, keys=keys)
+    sent = produce(
+        stream,
+        topic=args.topic,
+        bootstrap_servers=args.bootstrap_servers,
+        rate=args.rate,
+        progress=not args.quiet,
+        keys=keys,
+    )
     took = time.perf_counter() - t0
-    print(f"replay: {sent} records ({what}) to {args.topic} in {took:.1f} s "
-          f"({sent / took:,.0f} rec/s)", file=sys.stderr)
+    print(
+        f"replay: {sent} records ({what}) to {args.topic} in {took:.1f} s "
+        f"({sent / took:,.0f} rec/s)",
+        file=sys.stderr,
+    )
     return 0

@@ -22,6 +22,7 @@ from trainer.evaluate import classification_metrics, per_attack_recall
 
 def _plots(out: pathlib.Path, art: Artifact, batch: Batch, scores: np.ndarray) -> list[str]:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from sklearn.metrics import roc_curve
@@ -40,7 +41,9 @@ def _plots(out: pathlib.Path, art: Artifact, batch: Batch, scores: np.ndarray) -
     ax.set_ylabel(f"score + {shift:.3g}")
     ax.legend()
     ax.set_title(f"{art.version}: instance scores")
-    fig.tight_layout(); fig.savefig(out / "scores.png", dpi=100); plt.close(fig)
+    fig.tight_layout()
+    fig.savefig(out / "scores.png", dpi=100)
+    plt.close(fig)
     written.append("scores.png")
 
     if len(np.unique(y)) == 2:
@@ -48,20 +51,29 @@ def _plots(out: pathlib.Path, art: Artifact, batch: Batch, scores: np.ndarray) -
         fig, ax = plt.subplots(figsize=(5, 5))
         ax.plot(fpr, tpr)
         ax.plot([0, 1], [0, 1], "k:")
-        ax.set_xlabel("false positive rate"); ax.set_ylabel("true positive rate")
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
         ax.set_title("ROC")
-        fig.tight_layout(); fig.savefig(out / "roc.png", dpi=100); plt.close(fig)
+        fig.tight_layout()
+        fig.savefig(out / "roc.png", dpi=100)
+        plt.close(fig)
         written.append("roc.png")
 
     from sklearn.metrics import confusion_matrix
+
     cm = confusion_matrix(y, (scores > thr).astype(int), labels=[0, 1])
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.imshow(cm, cmap="Blues")
     for (i, j), v in np.ndenumerate(cm):
         ax.text(j, i, str(v), ha="center", va="center")
-    ax.set_xticks([0, 1], ["normal", "attack"]); ax.set_yticks([0, 1], ["normal", "attack"])
-    ax.set_xlabel("predicted"); ax.set_ylabel("true"); ax.set_title("confusion matrix")
-    fig.tight_layout(); fig.savefig(out / "confusion.png", dpi=100); plt.close(fig)
+    ax.set_xticks([0, 1], ["normal", "attack"])
+    ax.set_yticks([0, 1], ["normal", "attack"])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("confusion matrix")
+    fig.tight_layout()
+    fig.savefig(out / "confusion.png", dpi=100)
+    plt.close(fig)
     written.append("confusion.png")
 
     latent = getattr(art.detector, "latent", None)
@@ -69,33 +81,51 @@ def _plots(out: pathlib.Path, art: Artifact, batch: Batch, scores: np.ndarray) -
         zc = latent(art.standardizer.transform(batch.X))
         names = tuple(art.detector.recon_features)
         first = zc.shape[1] - len(names)  # zc = latent code, then the reconstruction features
-        labels = {"relative_distance": "relative Euclidean distance",
-                  "cosine": "cosine similarity", "log_distance": "log Euclidean distance"}
+        labels = {
+            "relative_distance": "relative Euclidean distance",
+            "cosine": "cosine similarity",
+            "log_distance": "log Euclidean distance",
+        }
         pairs = [(0, first + k, labels[n]) for k, n in enumerate(names)]
         fig, axes = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 4))
         for ax, (i, j, name) in zip(axes, pairs):
             for lab, colour, lname in ((0, "tab:blue", "normal"), (1, "tab:red", "attack")):
                 ax.scatter(zc[y == lab, i], zc[y == lab, j], s=6, c=colour, label=lname)
-            ax.set_xlabel("latent z[0]"); ax.set_ylabel(name); ax.legend()
+            ax.set_xlabel("latent z[0]")
+            ax.set_ylabel(name)
+            ax.legend()
         fig.suptitle("latent encoding vs reconstruction features")
-        fig.tight_layout(); fig.savefig(out / "latent.png", dpi=100); plt.close(fig)
+        fig.tight_layout()
+        fig.savefig(out / "latent.png", dpi=100)
+        plt.close(fig)
         written.append("latent.png")
     return written
 
 
-def evaluate_artifact(artifact_dir: str | os.PathLike, data_path: str | os.PathLike,
-                      out_dir: str | os.PathLike | None = None, *, test_seed: int = 1,
-                      plots: bool = True) -> dict[str, Any]:
+def evaluate_artifact(
+    artifact_dir: str | os.PathLike,
+    data_path: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    test_seed: int = 1,
+    plots: bool = True,
+) -> dict[str, Any]:
     """Metrics on the protocol test batch drawn from ``data_path`` (seed 1, 1,000 rows,
     10 % attacks) and on every record of the file; writes report.json and PNGs."""
     art = Artifact.load(artifact_dir)
     df = load_records(data_path)
-    data = Batch(X=frame_matrix(df, art.schema, str(data_path)), y=df["target"].to_numpy(np.int64),
-                 attack=df["attack"].to_numpy(object), feature_names=art.feature_names)
+    data = Batch(
+        X=frame_matrix(df, art.schema, str(data_path)),
+        y=df["target"].to_numpy(np.int64),
+        attack=df["attack"].to_numpy(object),
+        feature_names=art.feature_names,
+    )
     full_scores = art.score(data.X)
     report: dict[str, Any] = {
-        "artifact": str(artifact_dir), "version": art.version,
-        "detector_kind": art.detector_kind, "data": str(data_path),
+        "artifact": str(artifact_dir),
+        "version": art.version,
+        "detector_kind": art.detector_kind,
+        "data": str(data_path),
         "threshold": art.threshold,
         "full": classification_metrics(data.y, full_scores, art.threshold),
         "per_attack_recall": per_attack_recall(data.attack, full_scores, art.threshold),
@@ -114,9 +144,14 @@ def evaluate_artifact(artifact_dir: str | os.PathLike, data_path: str | os.PathL
     return report
 
 
-def evaluate_logs(artifact_dir: str | os.PathLike, paths: list[str],
-                  out_dir: str | os.PathLike | None = None, *, plots: bool = True,
-                  label_field: str | None = None) -> dict[str, Any]:
+def evaluate_logs(
+    artifact_dir: str | os.PathLike,
+    paths: list[str],
+    out_dir: str | os.PathLike | None = None,
+    *,
+    plots: bool = True,
+    label_field: str | None = None,
+) -> dict[str, Any]:
     """Report on labelled sensor logs: ``roc_auc``, ``pr_auc``, ``alert_rate_normal``,
     ``recall`` and recall per detailed label at the artifact's threshold.  Rows labelled
     neither normal nor malicious (Background, Unknown) are counted and left out."""
@@ -130,8 +165,10 @@ def evaluate_logs(artifact_dir: str | os.PathLike, paths: list[str],
     labels = find_labels(table.records, art.schema, label_field=label_field)
     if not labels.labelled:
         fields = ", ".join(art.schema.label_fields)
-        raise ValueError(f"{', '.join(paths)}: no label field ({fields}): evaluate needs "
-                         "labelled rows; use `stream-od score` on unlabelled data")
+        raise ValueError(
+            f"{', '.join(paths)}: no label field ({fields}): evaluate needs "
+            "labelled rows; use `stream-od score` on unlabelled data"
+        )
     X, refused = encode(table.records, art.schema)
     ok = np.ones(len(table), dtype=bool)
     ok[list(refused)] = False
@@ -140,19 +177,26 @@ def evaluate_logs(artifact_dir: str | os.PathLike, paths: list[str],
     normal = ok & (labels.kind == NORMAL)
     malicious = ok & (labels.kind == MALICIOUS)
     report: dict[str, Any] = {
-        "artifact": str(artifact_dir), "version": art.version,
-        "detector_kind": art.detector_kind, "schema": art.schema.name, "data": list(paths),
-        "label_field": labels.field, "n_records": len(table),
+        "artifact": str(artifact_dir),
+        "version": art.version,
+        "detector_kind": art.detector_kind,
+        "schema": art.schema.name,
+        "data": list(paths),
+        "label_field": labels.field,
+        "n_records": len(table),
         "n_unlabelled": int(np.sum(labels.kind == -1)),
         "refused_by_schema": int((~ok).sum()),
-        **label_metrics(scores[normal], scores[malicious], art.threshold,
-                        labels.detail[malicious]),
+        **label_metrics(scores[normal], scores[malicious], art.threshold, labels.detail[malicious]),
     }
     out = _out_dir(artifact_dir, out_dir)
     if plots:
         keep = normal | malicious
-        batch = Batch(X=X[keep], y=malicious[keep].astype(np.int64),
-                      attack=labels.detail[keep], feature_names=art.feature_names)
+        batch = Batch(
+            X=X[keep],
+            y=malicious[keep].astype(np.int64),
+            attack=labels.detail[keep],
+            feature_names=art.feature_names,
+        )
         report["plots"] = _plots(out, art, batch, scores[keep])
     (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     report["out_dir"] = str(out)
@@ -164,8 +208,10 @@ def check_columns(schema, records, paths) -> None:
     "reject"``) cannot be scored: say which field, before scoring anything."""
     for f in schema.fields:
         if f.missing == "reject" and not any(_has(r, f.path) for r in records[:1000]):
-            raise ValueError(f"{', '.join(map(str, paths))}: no record has {f.path!r}, which "
-                             f"schema {schema.name!r} requires (field {f.name!r})")
+            raise ValueError(
+                f"{', '.join(map(str, paths))}: no record has {f.path!r}, which "
+                f"schema {schema.name!r} requires (field {f.name!r})"
+            )
 
 
 def _has(record: dict, path: str) -> bool:
@@ -180,7 +226,10 @@ def _has(record: dict, path: str) -> bool:
 
 
 def _out_dir(artifact_dir, out_dir) -> pathlib.Path:
-    out = pathlib.Path(out_dir) if out_dir is not None else pathlib.Path(artifact_dir).with_name(
-        pathlib.Path(artifact_dir).name + "-report")
+    out = (
+        pathlib.Path(out_dir)
+        if out_dir is not None
+        else pathlib.Path(artifact_dir).with_name(pathlib.Path(artifact_dir).name + "-report")
+    )
     out.mkdir(parents=True, exist_ok=True)
     return out

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gzip
 import os
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import orjson
 
@@ -24,8 +24,9 @@ from stream_od.records import RecordDecoder
 BATCH = 1000  # the worker's default max_batch_records
 
 
-def input_values(paths: Sequence[str | os.PathLike], schema_labels: Sequence[str] = ()
-                 ) -> list[bytes]:
+def input_values(
+    paths: Sequence[str | os.PathLike], schema_labels: Sequence[str] = ()
+) -> list[bytes]:
     """The wire bytes of every record in ``paths``: sensor logs (Zeek TSV or JSON, Suricata
     EVE) as JSON objects in event-time order, without their label fields; other files as their
     lines (KDD CSV)."""
@@ -50,21 +51,26 @@ def _lines(path: str | os.PathLike) -> list[bytes]:
         return [line.rstrip(b"\r\n") for line in fh if line.strip()]
 
 
-def score_values(art: Artifact, values: Sequence[bytes], *, batch: int = BATCH
-                 ) -> Iterator[dict]:
+def score_values(art: Artifact, values: Sequence[bytes], *, batch: int = BATCH) -> Iterator[dict]:
     """One result dict per value, in order (see the module doc)."""
     decoder = RecordDecoder(art.schema)  # the worker's default max_record_bytes too
     for start in range(0, len(values), batch):
-        out = decoder.decode(values[start:start + batch])
+        out = decoder.decode(values[start : start + batch])
         scores = art.score(out.X) if len(out.X) else []
         results: dict[int, dict] = {}
         for row, s in zip(out.rows.tolist(), scores):
-            results[row] = {"index": start + row, "score": float(s),
-                            "alert": bool(s > art.threshold)}
+            results[row] = {
+                "index": start + row,
+                "score": float(s),
+                "alert": bool(s > art.threshold),
+            }
         for rej in out.rejected:
-            results[rej.index] = {"index": start + rej.index, "dead_letter": rej.reason,
-                                  "detail": rej.detail}
-        for i in range(len(values[start:start + batch])):
+            results[rej.index] = {
+                "index": start + rej.index,
+                "dead_letter": rej.reason,
+                "detail": rej.detail,
+            }
+        for i in range(len(values[start : start + batch])):
             yield results[i]
 
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 import collections
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -57,10 +58,14 @@ class SiteConfig:
     def check(self) -> None:
         if not 0.0 < self.target_alert_rate < 0.5:
             raise ValueError("--target-alert-rate must be in (0, 0.5), e.g. 0.01 for 1 %")
-        if not (0 < self.fit_share < 1 and 0 < self.threshold_share < 1
-                and self.fit_share + self.threshold_share < 1):
-            raise ValueError("fit_share and threshold_share must be in (0, 1) and leave rows "
-                             "for validation")
+        if not (
+            0 < self.fit_share < 1
+            and 0 < self.threshold_share < 1
+            and self.fit_share + self.threshold_share < 1
+        ):
+            raise ValueError(
+                "fit_share and threshold_share must be in (0, 1) and leave rows for validation"
+            )
 
 
 @dataclass(frozen=True)
@@ -81,11 +86,16 @@ def time_split(labels: Labels, cfg: SiteConfig) -> Split:
     n_fit = int(n * cfg.fit_share)
     n_thr = int(n * cfg.threshold_share)
     if n_fit < MIN_FIT_ROWS or n_thr < 1 or n - n_fit - n_thr < 1:
-        raise ValueError(f"{n} normal rows is too few to fit, threshold and validate "
-                         f"(need at least {math.ceil(MIN_FIT_ROWS / cfg.fit_share)})")
-    return Split(fit=normal[:n_fit], threshold=normal[n_fit:n_fit + n_thr],
-                 validation=normal[n_fit + n_thr:], malicious=np.flatnonzero(
-                     labels.kind == MALICIOUS))
+        raise ValueError(
+            f"{n} normal rows is too few to fit, threshold and validate "
+            f"(need at least {math.ceil(MIN_FIT_ROWS / cfg.fit_share)})"
+        )
+    return Split(
+        fit=normal[:n_fit],
+        threshold=normal[n_fit : n_fit + n_thr],
+        validation=normal[n_fit + n_thr :],
+        malicious=np.flatnonzero(labels.kind == MALICIOUS),
+    )
 
 
 def network_params(cfg: SiteConfig, n_fit: int) -> dict[str, Any]:
@@ -108,17 +118,23 @@ def network_params(cfg: SiteConfig, n_fit: int) -> dict[str, Any]:
     return params
 
 
-def label_metrics(scores_normal: np.ndarray, scores_malicious: np.ndarray, threshold: float,
-                  detail: np.ndarray | None = None) -> dict[str, Any]:
+def label_metrics(
+    scores_normal: np.ndarray,
+    scores_malicious: np.ndarray,
+    threshold: float,
+    detail: np.ndarray | None = None,
+) -> dict[str, Any]:
     """What a SOC asks of a threshold on labelled rows: the share of benign rows it alerts on,
     the share of malicious rows it catches (overall and per detailed label), ROC and PR AUC."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     out: dict[str, Any] = {
-        "n_normal": int(scores_normal.size), "n_malicious": int(scores_malicious.size),
+        "n_normal": int(scores_normal.size),
+        "n_malicious": int(scores_malicious.size),
         "threshold": float(threshold),
         "alert_rate_normal": float(np.mean(scores_normal > threshold))
-        if scores_normal.size else None,
+        if scores_normal.size
+        else None,
     }
     if scores_malicious.size:
         hit = scores_malicious > threshold
@@ -126,7 +142,8 @@ def label_metrics(scores_normal: np.ndarray, scores_malicious: np.ndarray, thres
         if detail is not None:
             out["recall_by_detail"] = {
                 str(d): {"n": int(np.sum(detail == d)), "recall": float(np.mean(hit[detail == d]))}
-                for d in sorted(set(detail.tolist()))}
+                for d in sorted(set(detail.tolist()))
+            }
         tp, fp = int(hit.sum()), int(np.sum(scores_normal > threshold))
         out["precision"] = tp / (tp + fp) if tp + fp else 0.0
         out["f1"] = 2 * tp / (2 * tp + fp + int((~hit).sum()))
@@ -146,15 +163,17 @@ def encode(records: Sequence[dict], schema: FeatureSchema) -> tuple[np.ndarray, 
     return enc.X, {r: reason for r, (reason, _) in enc.rejected.items()}
 
 
-def train_site(cfg: SiteConfig, records: Sequence[dict], *, progress: bool = True,
-               log=print) -> Artifact:
+def train_site(
+    cfg: SiteConfig, records: Sequence[dict], *, progress: bool = True, log=print
+) -> Artifact:
     """Fit, threshold and validate on ``records`` (in event-time order); see the module doc."""
     from trainer.fit import fit_detector
 
     cfg.check()
     schema = load_schema(cfg.schema)
-    labels = find_labels(records, schema, label_field=cfg.label_field,
-                         normal_labels=cfg.normal_labels)
+    labels = find_labels(
+        records, schema, label_field=cfg.label_field, normal_labels=cfg.normal_labels
+    )
     split = time_split(labels, cfg)
     fit_rows = [records[i] for i in split.fit]
     schema = fit_schema(schema, field_values(fit_rows, schema))
@@ -162,12 +181,13 @@ def train_site(cfg: SiteConfig, records: Sequence[dict], *, progress: bool = Tru
     ok = np.ones(len(records), dtype=bool)
     ok[list(refused)] = False
     parts = {name: idx[ok[idx]] for name, idx in asdict(split).items()}
-    source = (f"labels in {labels.field!r}" if labels.labelled
-              else "unlabelled: all taken as normal")
-    log(f"train: {len(records):,} records ({source}); normal rows by time: "
+    source = f"labels in {labels.field!r}" if labels.labelled else "unlabelled: all taken as normal"
+    log(
+        f"train: {len(records):,} records ({source}); normal rows by time: "
         f"{parts['fit'].size:,} fit, {parts['threshold'].size:,} threshold, "
         f"{parts['validation'].size:,} validation; {parts['malicious'].size:,} malicious kept "
-        f"for the report; {len(refused):,} refused by the schema")
+        f"for the report; {len(refused):,} refused by the schema"
+    )
 
     std = Standardizer().fit(X[parts["fit"]])
     params = {} if cfg.detector == "mahalanobis" else network_params(cfg, parts["fit"].size)
@@ -183,13 +203,15 @@ def train_site(cfg: SiteConfig, records: Sequence[dict], *, progress: bool = Tru
         return det.score(std.transform(X[parts[name]])) if parts[name].size else np.empty(0)
 
     val, mal = scores("validation"), scores("malicious")
-    holdout = label_metrics(val, mal, det.threshold_, labels.detail[parts["malicious"]]
-                            if labels.labelled else None)
+    holdout = label_metrics(
+        val, mal, det.threshold_, labels.detail[parts["malicious"]] if labels.labelled else None
+    )
     holdout["alert_rate"] = holdout.pop("alert_rate_normal")
     holdout["target_alert_rate"] = cfg.target_alert_rate
     thr_scores = scores("threshold")
     metrics: dict[str, Any] = {
-        "holdout": holdout, "fit_seconds": fit_seconds,
+        "holdout": holdout,
+        "fit_seconds": fit_seconds,
         "threshold_alert_rate": float(np.mean(thr_scores > det.threshold_)),
         # the spread of normal scores: severity grades the margin over the threshold in it
         "score_scale": float(np.subtract(*np.percentile(thr_scores, [75, 25]))) or None,
@@ -198,11 +220,16 @@ def train_site(cfg: SiteConfig, records: Sequence[dict], *, progress: bool = Tru
     if getattr(det, "n_epochs_", None):
         metrics["epochs_run"] = det.n_epochs_
         metrics["seconds_per_epoch"] = fit_seconds / det.n_epochs_
-    training = {"protocol": "site", **{k: (list(v) if isinstance(v, tuple) else v)
-                                       for k, v in asdict(cfg).items()},
-                "data": [str(p) for p in cfg.data], "label_field": labels.field,
-                "rows": {k: int(v.size) for k, v in parts.items()},
-                "detector_params": {k: (list(v) if isinstance(v, tuple) else v)
-                                    for k, v in det.get_params().items()}}
-    return Artifact(detector=det, standardizer=std, schema=schema, metrics=metrics,
-                    training=training)
+    training = {
+        "protocol": "site",
+        **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+        "data": [str(p) for p in cfg.data],
+        "label_field": labels.field,
+        "rows": {k: int(v.size) for k, v in parts.items()},
+        "detector_params": {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in det.get_params().items()
+        },
+    }
+    return Artifact(
+        detector=det, standardizer=std, schema=schema, metrics=metrics, training=training
+    )

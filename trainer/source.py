@@ -42,9 +42,14 @@ def checked_config(bootstrap_servers: str, topic: str, group_id: str) -> dict[st
     and the permissions checked: raises :class:`~stream_od.errors.ConfigError` naming what is
     wrong (credentials, TLS, a missing topic, a missing ACL) before anything is read."""
     config = cli_kafka_config(bootstrap_servers)
-    check_access(config, [Need("topic", topic, "READ", "--data-topic"),
-                          Need("group", group_id, "DESCRIBE", "--group-id")],
-                 bootstrap_setting="--bootstrap-servers")
+    check_access(
+        config,
+        [
+            Need("topic", topic, "READ", "--data-topic"),
+            Need("group", group_id, "DESCRIBE", "--group-id"),
+        ],
+        bootstrap_setting="--bootstrap-servers",
+    )
     return config
 
 
@@ -56,20 +61,33 @@ def _fields(value: bytes) -> list[str]:
     row = next(csv.reader([text.decode()]))
     if len(row) not in (len(KDD_COLUMNS), len(KDD_COLUMNS) + 1):
         raise ValueError(f"{len(row)} CSV fields, expected {len(KDD_COLUMNS)}")
-    return row[:len(KDD_COLUMNS)]
+    return row[: len(KDD_COLUMNS)]
 
 
-def topic_to_kdd_file(bootstrap_servers: str, topic: str, n_records: int, out_path: str, *,
-                      normal_only: bool = False, timeout: float = 120.0,
-                      group_id: str = DEFAULT_GROUP) -> dict[str, int]:
+def topic_to_kdd_file(
+    bootstrap_servers: str,
+    topic: str,
+    n_records: int,
+    out_path: str,
+    *,
+    normal_only: bool = False,
+    timeout: float = 120.0,
+    group_id: str = DEFAULT_GROUP,
+) -> dict[str, int]:
     """Consume up to ``n_records`` (see the module doc) from the start of ``topic`` into
     ``out_path``; returns counts.  Stops at the topic's end as it was when the call began."""
     if n_records < 1:
         raise ValueError("--n-records must be >= 1")
-    consumer = Consumer({**checked_config(bootstrap_servers, topic, group_id),
-                         "group.id": group_id,
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                         "isolation.level": "read_committed", "enable.partition.eof": False})
+    consumer = Consumer(
+        {
+            **checked_config(bootstrap_servers, topic, group_id),
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "enable.partition.eof": False,
+        }
+    )
     counts = {"normal": 0, "attack": 0, "unlabelled": 0, "invalid": 0}
     try:
         meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
@@ -123,8 +141,14 @@ def topic_to_kdd_file(bootstrap_servers: str, topic: str, n_records: int, out_pa
     return counts
 
 
-def topic_records(bootstrap_servers: str, topic: str, n_records: int, *,
-                  timeout: float = 120.0, group_id: str = DEFAULT_GROUP) -> list[dict]:
+def topic_records(
+    bootstrap_servers: str,
+    topic: str,
+    n_records: int,
+    *,
+    timeout: float = 120.0,
+    group_id: str = DEFAULT_GROUP,
+) -> list[dict]:
     """Up to ``n_records`` JSON objects from the start of ``topic`` (sensor records: Zeek
     JSON, Suricata EVE), for training on a site's traffic.  A ``label`` header, when a record
     has one, becomes its ``label`` field; values that are not JSON objects are skipped and
@@ -135,8 +159,13 @@ def topic_records(bootstrap_servers: str, topic: str, n_records: int, *,
         raise ValueError("--n-records must be >= 1")
     out: list[dict] = []
     skipped = 0
-    for msg in read_to_end(bootstrap_servers, topic, timeout=timeout, group_id=group_id,
-                           config=checked_config(bootstrap_servers, topic, group_id)):
+    for msg in read_to_end(
+        bootstrap_servers,
+        topic,
+        timeout=timeout,
+        group_id=group_id,
+        config=checked_config(bootstrap_servers, topic, group_id),
+    ):
         try:
             rec = orjson.loads(msg.value() or b"")
         except orjson.JSONDecodeError:

@@ -36,12 +36,14 @@ def round_trip(bootstrap: str, deadline: float, config: dict | None = None) -> N
     producer.produce(TOPIC, token)
     if producer.flush(max(1.0, deadline - time.monotonic())) != 0:
         raise TimeoutError("the probe record was not acknowledged")
-    consumer = Consumer({
-        **base,
-        "group.id": f"_stream_od_ready_{token.decode()}",
-        "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-    })
+    consumer = Consumer(
+        {
+            **base,
+            "group.id": f"_stream_od_ready_{token.decode()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([TOPIC])
     try:
         while time.monotonic() < deadline:

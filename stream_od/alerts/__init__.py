@@ -4,8 +4,24 @@
 them from a scored batch, the format modules write them (``native``, ``ecs``, ``ocsf``).
 """
 
-from stream_od.alerts.policy import (SEVERITIES, AlertPolicy, Origin, decode_key, dumps_bounded,
-                                     json_safe, severities, top_features)
+from stream_od.alerts.policy import (
+    SEVERITIES,
+    AlertPolicy,
+    Origin,
+    decode_key,
+    dumps_bounded,
+    json_safe,
+    severities,
+    top_features,
+)
 
-__all__ = ["SEVERITIES", "AlertPolicy", "Origin", "decode_key", "dumps_bounded", "json_safe",
-           "severities", "top_features"]
+__all__ = [
+    "SEVERITIES",
+    "AlertPolicy",
+    "Origin",
+    "decode_key",
+    "dumps_bounded",
+    "json_safe",
+    "severities",
+    "top_features",
+]

@@ -67,8 +67,12 @@ def endpoint(ip: str | None, port: int | None) -> dict[str, Any] | None:
 def document(alert: Alert, model: ModelInfo) -> dict[str, Any]:
     name = rule_name(model)
     k = alert.kafka
-    kafka: dict[str, Any] = {"topic": k.topic, "partition": k.partition, "offset": k.offset,
-                             "timestamp_ms": k.timestamp_ms}
+    kafka: dict[str, Any] = {
+        "topic": k.topic,
+        "partition": k.partition,
+        "offset": k.offset,
+        "timestamp_ms": k.timestamp_ms,
+    }
     if k.key is not None:
         kafka["key"] = k.key
     event: dict[str, Any] = {
@@ -98,10 +102,19 @@ def document(alert: Alert, model: ModelInfo) -> dict[str, Any]:
         "ecs": {"version": ECS_VERSION},
         "message": name,
         "event": event,
-        "observer": {"vendor": VENDOR, "product": PRODUCT, "version": model.product_version,
-                     "type": "ids"},
-        "rule": {"id": rule_id(model), "name": name, "version": model.version,
-                 "category": "anomaly", "ruleset": PRODUCT},
+        "observer": {
+            "vendor": VENDOR,
+            "product": PRODUCT,
+            "version": model.product_version,
+            "type": "ids",
+        },
+        "rule": {
+            "id": rule_id(model),
+            "name": name,
+            "version": model.version,
+            "category": "anomaly",
+            "ruleset": PRODUCT,
+        },
         "stream_od": own,
     }
 
@@ -131,7 +144,13 @@ def document(alert: Alert, model: ModelInfo) -> dict[str, Any]:
     if s is not None:
         event["start"] = iso(s.first_ms)
         event["end"] = iso(s.last_ms)
-        own["summary"] = {"count": s.count, "first_ms": s.first_ms, "last_ms": s.last_ms,
-                          "max_score": s.max_score, "window_s": s.window_s, "entity": s.entity,
-                          "first_alert_id": s.first_alert_id}
+        own["summary"] = {
+            "count": s.count,
+            "first_ms": s.first_ms,
+            "last_ms": s.last_ms,
+            "max_score": s.max_score,
+            "window_s": s.window_s,
+            "entity": s.entity,
+            "first_alert_id": s.first_alert_id,
+        }
     return doc

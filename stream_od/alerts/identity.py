@@ -13,7 +13,8 @@ import functools
 import hashlib
 import socket
 import struct
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from stream_od.alerts.facts import Connection, KafkaCoordinates
 from stream_od.features import epoch_seconds
@@ -42,16 +43,24 @@ class IdentityReader:
 
         def column(path: str | None, convert) -> list[Any]:
             return none if path is None else list(map(convert, path_values(records, path)))
+
         src, dst = column(s.source_ip, _address_cached), column(s.destination_ip, _address_cached)
         sport, dport = column(s.source_port, _port), column(s.destination_port, _port)
         transport = column(s.transport, _transport)
         session = column(s.session_id, _session)
         given = column(s.community_id, _text)
-        return [Connection(source_ip=a, source_port=ap, destination_ip=b, destination_port=bp,
-                           transport=t, session_id=sid,
-                           community_id=cid if cid is not None else community_id(t, a, b, ap, bp))
-                for a, ap, b, bp, t, sid, cid in zip(src, sport, dst, dport, transport, session,
-                                                     given)]
+        return [
+            Connection(
+                source_ip=a,
+                source_port=ap,
+                destination_ip=b,
+                destination_port=bp,
+                transport=t,
+                session_id=sid,
+                community_id=cid if cid is not None else community_id(t, a, b, ap, bp),
+            )
+            for a, ap, b, bp, t, sid, cid in zip(src, sport, dst, dport, transport, session, given)
+        ]
 
     def event_time_ms(self, record: dict[str, Any] | None, kafka_ms: int) -> tuple[int, str]:
         """The record's own time (the schema's ``time_field``), else Kafka's timestamp."""
@@ -62,8 +71,9 @@ class IdentityReader:
         return int(kafka_ms), "kafka"
 
 
-def alert_id(model_version: str, connection: Connection, event_time_ms: int,
-             kafka: KafkaCoordinates) -> str:
+def alert_id(
+    model_version: str, connection: Connection, event_time_ms: int, kafka: KafkaCoordinates
+) -> str:
     """The same record and model version always give the same id (a UUID, usable as an
     Elasticsearch ``_id`` or a Splunk dedup key).  A record with a session id is named by it,
     its time and its endpoints (so a sensor's re-sent duplicate gets the same id, and so does
@@ -71,8 +81,10 @@ def alert_id(model_version: str, connection: Connection, event_time_ms: int,
     topic and a reprocessing after a crash give the same ids)."""
     c = connection
     if c.session_id is not None:
-        basis = (f"{model_version}\0s\0{c.session_id}\0{event_time_ms}\0{c.source_ip}\0"
-                 f"{c.source_port}\0{c.destination_ip}\0{c.destination_port}")
+        basis = (
+            f"{model_version}\0s\0{c.session_id}\0{event_time_ms}\0{c.source_ip}\0"
+            f"{c.source_port}\0{c.destination_ip}\0{c.destination_port}"
+        )
     else:
         basis = f"{model_version}\0k\0{kafka.topic}\0{kafka.partition}\0{kafka.offset}"
     return _uuid_text(basis)
@@ -89,8 +101,14 @@ def _uuid_text(basis: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def community_id(transport: str | None, src: str | None, dst: str | None,
-                 sport: int | None, dport: int | None, seed: int = 0) -> str | None:
+def community_id(
+    transport: str | None,
+    src: str | None,
+    dst: str | None,
+    sport: int | None,
+    dport: int | None,
+    seed: int = 0,
+) -> str | None:
     """Community ID v1 of a TCP, UDP or SCTP connection (None for anything else).
 
     Computed here rather than through the ``communityid`` package: that one costs about 70 µs

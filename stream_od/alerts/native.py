@@ -28,22 +28,41 @@ def document(alert: Alert, model: ModelInfo) -> dict[str, Any]:
         "detector": model.detector,
         "schema": model.schema,
         "top_features": alert.top_features,
-        "kafka": {"topic": k.topic, "partition": k.partition, "offset": k.offset,
-                  "timestamp_ms": k.timestamp_ms, "key": k.key},
+        "kafka": {
+            "topic": k.topic,
+            "partition": k.partition,
+            "offset": k.offset,
+            "timestamp_ms": k.timestamp_ms,
+            "key": k.key,
+        },
     }
     c = alert.connection
-    connection = {name: value for name, value in (
-        ("source_ip", c.source_ip), ("source_port", c.source_port),
-        ("destination_ip", c.destination_ip), ("destination_port", c.destination_port),
-        ("transport", c.transport), ("session_id", c.session_id),
-        ("community_id", c.community_id)) if value is not None}
+    connection = {
+        name: value
+        for name, value in (
+            ("source_ip", c.source_ip),
+            ("source_port", c.source_port),
+            ("destination_ip", c.destination_ip),
+            ("destination_port", c.destination_port),
+            ("transport", c.transport),
+            ("session_id", c.session_id),
+            ("community_id", c.community_id),
+        )
+        if value is not None
+    }
     if connection:
         doc["connection"] = connection
     if alert.record is not None:
         doc["record"] = alert.record
     s = alert.summary
     if s is not None:
-        doc["summary"] = {"count": s.count, "first_ms": s.first_ms, "last_ms": s.last_ms,
-                          "max_score": s.max_score, "window_s": s.window_s, "entity": s.entity,
-                          "first_alert_id": s.first_alert_id}
+        doc["summary"] = {
+            "count": s.count,
+            "first_ms": s.first_ms,
+            "last_ms": s.last_ms,
+            "max_score": s.max_score,
+            "window_s": s.window_s,
+            "entity": s.entity,
+            "first_alert_id": s.first_alert_id,
+        }
     return doc

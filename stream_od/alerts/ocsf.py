@@ -41,16 +41,25 @@ OBSERVABLE_IP = 2  # observable.type_id "IP Address"
 def document(alert: Alert, model: ModelInfo) -> dict[str, Any]:
     name = rule_name(model)
     k = alert.kafka
-    kafka: dict[str, Any] = {"topic": k.topic, "partition": k.partition, "offset": k.offset,
-                             "timestamp_ms": k.timestamp_ms}
+    kafka: dict[str, Any] = {
+        "topic": k.topic,
+        "partition": k.partition,
+        "offset": k.offset,
+        "timestamp_ms": k.timestamp_ms,
+    }
     if k.key is not None:
         kafka["key"] = k.key
     finding: dict[str, Any] = {
         "uid": alert.id,
         "title": name,
         "created_time": alert.detected_at_ms,
-        "analytic": {"uid": rule_id(model), "name": name, "type": "Learning (ML/DL)",
-                     "type_id": ANALYTIC_LEARNING, "version": model.version},
+        "analytic": {
+            "uid": rule_id(model),
+            "name": name,
+            "type": "Learning (ML/DL)",
+            "type_id": ANALYTIC_LEARNING,
+            "version": model.version,
+        },
     }
     unmapped: dict[str, Any] = {
         "score": alert.score,
@@ -78,9 +87,10 @@ def document(alert: Alert, model: ModelInfo) -> dict[str, Any]:
         "status": "New",
         "message": name,
         "risk_score": round(alert.risk_score),  # an integer in OCSF; exact value in unmapped
-        "metadata": {"version": OCSF_VERSION,
-                     "product": {"name": PRODUCT, "vendor_name": VENDOR,
-                                 "version": model.product_version}},
+        "metadata": {
+            "version": OCSF_VERSION,
+            "product": {"name": PRODUCT, "vendor_name": VENDOR, "version": model.product_version},
+        },
         "finding_info": finding,
         "unmapped": unmapped,
     }
@@ -106,11 +116,23 @@ def document(alert: Alert, model: ModelInfo) -> dict[str, Any]:
     if data:
         doc["evidences"] = [{"data": data}]
     if c.source_ip is not None:
-        observables.append({"name": "evidences.data.src_endpoint.ip", "type": "IP Address",
-                            "type_id": OBSERVABLE_IP, "value": c.source_ip})
+        observables.append(
+            {
+                "name": "evidences.data.src_endpoint.ip",
+                "type": "IP Address",
+                "type_id": OBSERVABLE_IP,
+                "value": c.source_ip,
+            }
+        )
     if c.destination_ip is not None:
-        observables.append({"name": "evidences.data.dst_endpoint.ip", "type": "IP Address",
-                            "type_id": OBSERVABLE_IP, "value": c.destination_ip})
+        observables.append(
+            {
+                "name": "evidences.data.dst_endpoint.ip",
+                "type": "IP Address",
+                "type_id": OBSERVABLE_IP,
+                "value": c.destination_ip,
+            }
+        )
     if observables:
         doc["observables"] = observables
 
@@ -121,6 +143,10 @@ def document(alert: Alert, model: ModelInfo) -> dict[str, Any]:
         doc["count"] = s.count
         finding["first_seen_time"] = s.first_ms
         finding["last_seen_time"] = s.last_ms
-        unmapped["summary"] = {"max_score": s.max_score, "window_s": s.window_s,
-                               "entity": s.entity, "first_alert_id": s.first_alert_id}
+        unmapped["summary"] = {
+            "max_score": s.max_score,
+            "window_s": s.window_s,
+            "entity": s.entity,
+            "first_alert_id": s.first_alert_id,
+        }
     return doc

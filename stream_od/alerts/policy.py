@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import base64
 import importlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import orjson
@@ -39,8 +40,12 @@ class Origin:
     key: bytes | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"topic": self.topic, "partition": self.partition, "offset": self.offset,
-                "timestamp_ms": self.timestamp_ms}
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "timestamp_ms": self.timestamp_ms,
+        }
 
 
 def decode_key(key: bytes | None) -> str | None:
@@ -53,16 +58,19 @@ def decode_key(key: bytes | None) -> str | None:
         return "base64:" + base64.b64encode(key).decode("ascii")
 
 
-def severities(scores: np.ndarray, threshold: float, scale: float,
-               margins: Sequence[float]) -> np.ndarray:
+def severities(
+    scores: np.ndarray, threshold: float, scale: float, margins: Sequence[float]
+) -> np.ndarray:
     """Severity label of each score (vectorised)."""
     margin = (np.asarray(scores, dtype=np.float64) - threshold) / scale
-    return np.asarray(SEVERITIES, dtype=object)[np.searchsorted(np.asarray(margins), margin,
-                                                                side="right")]
+    return np.asarray(SEVERITIES, dtype=object)[
+        np.searchsorted(np.asarray(margins), margin, side="right")
+    ]
 
 
-def top_features(contributions: np.ndarray, X: np.ndarray, names: Sequence[str],
-                 k: int) -> list[list[dict[str, Any]]]:
+def top_features(
+    contributions: np.ndarray, X: np.ndarray, names: Sequence[str], k: int
+) -> list[list[dict[str, Any]]]:
     """For each row, the ``k`` features with the largest contribution, largest first (ties:
     the lower column first).  Selects with ``argpartition`` and sorts only the ``k``: a full
     sort of 71 columns per alert cost more than the rest of the alert."""
@@ -71,22 +79,27 @@ def top_features(contributions: np.ndarray, X: np.ndarray, names: Sequence[str],
         return [[] for _ in range(n)]
     k = min(k, width)
     neg = -np.asarray(contributions, dtype=np.float64)
-    cols = np.argpartition(neg, k - 1, axis=1)[:, :k] if k < width else \
-        np.broadcast_to(np.arange(width), (n, width))
+    cols = (
+        np.argpartition(neg, k - 1, axis=1)[:, :k]
+        if k < width
+        else np.broadcast_to(np.arange(width), (n, width))
+    )
     order = np.lexsort((cols, np.take_along_axis(neg, cols, axis=1)), axis=-1)
     cols = np.take_along_axis(cols, order, axis=1)
     values = np.take_along_axis(contributions, cols, axis=1).tolist()
     inputs = np.take_along_axis(X, cols, axis=1).tolist()
-    return [[{"feature": names[j], "contribution": c, "value": v}
-             for j, c, v in zip(row, crow, vrow)]
-            for row, crow, vrow in zip(cols.tolist(), values, inputs)]
+    return [
+        [{"feature": names[j], "contribution": c, "value": v} for j, c, v in zip(row, crow, vrow)]
+        for row, crow, vrow in zip(cols.tolist(), values, inputs)
+    ]
 
 
 FORMATS = ("native", "ecs", "ocsf")
 
 
-def risk_scores(scores: np.ndarray, threshold: float, scale: float,
-                margins: Sequence[float]) -> np.ndarray:
+def risk_scores(
+    scores: np.ndarray, threshold: float, scale: float, margins: Sequence[float]
+) -> np.ndarray:
     """A 0-100 risk score for each score, in bands that match the severity: the margin over
     the threshold (in score-scale units) maps linearly onto Elastic's bands, low 0-21, medium
     22-47, high 48-73, critical 74-100 (the last approaching 100 as the margin grows), so a
@@ -125,18 +138,40 @@ class AlertPolicy:
         if self.alert_format not in FORMATS:
             raise ValueError(f"alert format {self.alert_format!r}: one of {FORMATS}")
         s = self.schema
-        object.__setattr__(self, "identity", IdentityReader(
-            s.identity if s is not None else None, s.time_field if s is not None else None))
+        object.__setattr__(
+            self,
+            "identity",
+            IdentityReader(
+                s.identity if s is not None else None, s.time_field if s is not None else None
+            ),
+        )
         object.__setattr__(self, "labels", frozenset(s.label_fields if s is not None else ()))
-        object.__setattr__(self, "model", ModelInfo(
-            version=self.model_version, detector=self.detector,
-            schema=s.name if s is not None else "custom", threshold=self.threshold,
-            product_version=__version__))
-        object.__setattr__(self, "_document", importlib.import_module(  # alerts/<format>.py
-            f"stream_od.alerts.{self.alert_format}").document)
-        object.__setattr__(self, "_header_base", [
-            ("stream_od.format", self.alert_format.encode()),
-            ("stream_od.schema", self.model.schema.encode("utf-8", "replace"))])
+        object.__setattr__(
+            self,
+            "model",
+            ModelInfo(
+                version=self.model_version,
+                detector=self.detector,
+                schema=s.name if s is not None else "custom",
+                threshold=self.threshold,
+                product_version=__version__,
+            ),
+        )
+        object.__setattr__(
+            self,
+            "_document",
+            importlib.import_module(  # alerts/<format>.py
+                f"stream_od.alerts.{self.alert_format}"
+            ).document,
+        )
+        object.__setattr__(
+            self,
+            "_header_base",
+            [
+                ("stream_od.format", self.alert_format.encode()),
+                ("stream_od.schema", self.model.schema.encode("utf-8", "replace")),
+            ],
+        )
 
     identity: IdentityReader = field(init=False, repr=False, compare=False)
     labels: frozenset[str] = field(init=False, repr=False, compare=False)
@@ -145,9 +180,15 @@ class AlertPolicy:
     def severities(self, scores: np.ndarray) -> np.ndarray:
         return severities(scores, self.threshold, self.score_scale, self.severity_margins)
 
-    def facts(self, origins: Sequence[Origin], records: Sequence[dict[str, Any]],
-              scores: np.ndarray, X: np.ndarray, contributions: np.ndarray,
-              detected_at_ms: int) -> list[Alert]:
+    def facts(
+        self,
+        origins: Sequence[Origin],
+        records: Sequence[dict[str, Any]],
+        scores: np.ndarray,
+        X: np.ndarray,
+        contributions: np.ndarray,
+        detected_at_ms: int,
+    ) -> list[Alert]:
         """One :class:`Alert` per row (the caller selected the rows over the threshold)."""
         sev = self.severities(scores)
         risk = risk_scores(scores, self.threshold, self.score_scale, self.severity_margins)
@@ -157,15 +198,28 @@ class AlertPolicy:
         event_time = self.identity.event_time_ms
         version = self.model_version
         out = []
-        for o, rec, conn, s, sv, r, top in zip(origins, records, connections, scores.tolist(),
-                                               sev.tolist(), risk.tolist(), tops):
+        for o, rec, conn, s, sv, r, top in zip(
+            origins, records, connections, scores.tolist(), sev.tolist(), risk.tolist(), tops
+        ):
             when, when_from = event_time(rec, o.timestamp_ms)
-            kafka = KafkaCoordinates(o.topic, o.partition, o.offset, o.timestamp_ms,
-                                     decode_key(o.key))
-            out.append(Alert(id=alert_id(version, conn, when, kafka),
-                             event_time_ms=when, event_time_source=when_from,
-                             detected_at_ms=detected_at_ms, score=s, severity=sv, risk_score=r,
-                             top_features=top, record=rec, connection=conn, kafka=kafka))
+            kafka = KafkaCoordinates(
+                o.topic, o.partition, o.offset, o.timestamp_ms, decode_key(o.key)
+            )
+            out.append(
+                Alert(
+                    id=alert_id(version, conn, when, kafka),
+                    event_time_ms=when,
+                    event_time_source=when_from,
+                    detected_at_ms=detected_at_ms,
+                    score=s,
+                    severity=sv,
+                    risk_score=r,
+                    top_features=top,
+                    record=rec,
+                    connection=conn,
+                    kafka=kafka,
+                )
+            )
         return out
 
     def finish_summaries(self, summaries: list[Alert], detected_at_ms: int) -> list[Alert]:
@@ -174,8 +228,10 @@ class AlertPolicy:
             return summaries
         scores = np.array([a.score for a in summaries])
         risk = risk_scores(scores, self.threshold, self.score_scale, self.severity_margins)
-        return [replace(a, severity=sv, risk_score=r, detected_at_ms=detected_at_ms)
-                for a, sv, r in zip(summaries, self.severities(scores).tolist(), risk.tolist())]
+        return [
+            replace(a, severity=sv, risk_score=r, detected_at_ms=detected_at_ms)
+            for a, sv, r in zip(summaries, self.severities(scores).tolist(), risk.tolist())
+        ]
 
     def without_labels(self, record: dict[str, Any]) -> dict[str, Any]:
         """The record as it may leave in an alert: ground-truth label fields removed."""
@@ -189,27 +245,45 @@ class AlertPolicy:
         model = self.model
 
         def build(record: Any) -> dict[str, Any]:
-            return document(alert if record is alert.record else replace(alert, record=record),
-                            model)
+            return document(
+                alert if record is alert.record else replace(alert, record=record), model
+            )
+
         return dumps_bounded(build, alert.record, self.max_bytes)
 
     def headers(self, alert: Alert) -> list[tuple[str, bytes]]:
         """Kafka headers, so a connector can route an alert without parsing it."""
-        return [*self._header_base, ("stream_od.severity", alert.severity.encode()),  # type: ignore[attr-defined]
-                ("stream_od.kind", b"summary" if alert.summary is not None else b"alert")]
+        return [
+            *self._header_base,
+            ("stream_od.severity", alert.severity.encode()),  # type: ignore[attr-defined]
+            ("stream_od.kind", b"summary" if alert.summary is not None else b"alert"),
+        ]
 
-    def build(self, origins: Sequence[Origin], records: Sequence[dict[str, Any]],
-              scores: np.ndarray, X: np.ndarray, contributions: np.ndarray,
-              detected_at_ms: int) -> list[bytes]:
+    def build(
+        self,
+        origins: Sequence[Origin],
+        records: Sequence[dict[str, Any]],
+        scores: np.ndarray,
+        X: np.ndarray,
+        contributions: np.ndarray,
+        detected_at_ms: int,
+    ) -> list[bytes]:
         """Facts and rendering in one call (for callers without suppression)."""
-        return [self.render(a) for a in self.facts(origins, records, scores, X, contributions,
-                                                   detected_at_ms)]
+        return [
+            self.render(a)
+            for a in self.facts(origins, records, scores, X, contributions, detected_at_ms)
+        ]
 
     def score_record(self, origin: Origin, score: float) -> bytes:
         """The optional per-record score document for the scores topic."""
-        return orjson.dumps({"kafka": origin.to_dict(), "score": score,
-                             "alert": bool(score > self.threshold),
-                             "model_version": self.model_version})
+        return orjson.dumps(
+            {
+                "kafka": origin.to_dict(),
+                "score": score,
+                "alert": bool(score > self.threshold),
+                "model_version": self.model_version,
+            }
+        )
 
 
 MAX_DEPTH = 64
@@ -227,10 +301,14 @@ def dumps_bounded(build: Callable[[Any], dict[str, Any]], record: Any, max_bytes
         record = json_safe(record)
         out = orjson.dumps(build(record), option=orjson.OPT_SERIALIZE_NUMPY)
     if len(out) > max_bytes:
-        record = {"stream_od_omitted": {
-            "reason": "too_large", "json_bytes": len(out),
-            "detail": f"the alert would exceed max_output_bytes {max_bytes}; the record is at "
-                      "its Kafka coordinates"}}
+        record = {
+            "stream_od_omitted": {
+                "reason": "too_large",
+                "json_bytes": len(out),
+                "detail": f"the alert would exceed max_output_bytes {max_bytes}; the record is at "
+                "its Kafka coordinates",
+            }
+        }
         out = orjson.dumps(build(record), option=orjson.OPT_SERIALIZE_NUMPY)
     return out
 

@@ -19,8 +19,9 @@ event time to move on: an idle partition holds its open windows (their first ale
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 
@@ -43,17 +44,30 @@ class Window:
 
     def to_json(self) -> bytes:
         k = self.last
-        return orjson.dumps({"first_ms": self.first_ms, "last_ms": self.last_ms,
-                             "count": self.count, "max_score": self.max_score,
-                             "first_id": self.first_id, "entity": self.entity,
-                             "last": [k.topic, k.partition, k.offset, k.timestamp_ms, k.key]})
+        return orjson.dumps(
+            {
+                "first_ms": self.first_ms,
+                "last_ms": self.last_ms,
+                "count": self.count,
+                "max_score": self.max_score,
+                "first_id": self.first_id,
+                "entity": self.entity,
+                "last": [k.topic, k.partition, k.offset, k.timestamp_ms, k.key],
+            }
+        )
 
     @classmethod
-    def from_json(cls, value: bytes) -> "Window":
+    def from_json(cls, value: bytes) -> Window:
         d = orjson.loads(value)
-        return cls(first_ms=d["first_ms"], last_ms=d["last_ms"], count=d["count"],
-                   max_score=d["max_score"], first_id=d["first_id"], entity=d["entity"],
-                   last=KafkaCoordinates(*d["last"]))
+        return cls(
+            first_ms=d["first_ms"],
+            last_ms=d["last_ms"],
+            count=d["count"],
+            max_score=d["max_score"],
+            first_id=d["first_id"],
+            entity=d["entity"],
+            last=KafkaCoordinates(*d["last"]),
+        )
 
 
 def entity_of(alert: Alert, by: tuple[str, ...], detector: str) -> dict[str, Any]:
@@ -160,13 +174,28 @@ class PartitionSuppression:
 
     def _summary(self, w: Window) -> Alert:
         conn = Connection(**{k: v for k, v in w.entity.items() if k in _CONNECTION_PARTS})
-        return Alert(id=summary_id(w.first_id), event_time_ms=w.last_ms,
-                     event_time_source="record", detected_at_ms=0, score=w.max_score,
-                     severity="", risk_score=0.0, top_features=[], record=None,
-                     connection=conn, kafka=w.last,
-                     summary=Summary(count=w.count, first_ms=w.first_ms, last_ms=w.last_ms,
-                                     max_score=w.max_score, window_s=self.window_s,
-                                     entity=w.entity, first_alert_id=w.first_id))
+        return Alert(
+            id=summary_id(w.first_id),
+            event_time_ms=w.last_ms,
+            event_time_source="record",
+            detected_at_ms=0,
+            score=w.max_score,
+            severity="",
+            risk_score=0.0,
+            top_features=[],
+            record=None,
+            connection=conn,
+            kafka=w.last,
+            summary=Summary(
+                count=w.count,
+                first_ms=w.first_ms,
+                last_ms=w.last_ms,
+                max_score=w.max_score,
+                window_s=self.window_s,
+                entity=w.entity,
+                first_alert_id=w.first_id,
+            ),
+        )
 
     # -- the changelog -------------------------------------------------------------------
     def changes(self) -> list[tuple[str, bytes | None]]:

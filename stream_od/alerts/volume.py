@@ -10,8 +10,8 @@ alert it drops is counted in ``stream_od_alerts_dropped_total{reason="rate_limit
 from __future__ import annotations
 
 import time
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Hashable, Iterable
 
 from stream_od.alerts.facts import Alert
 from stream_od.alerts.suppression import PartitionSuppression
@@ -49,8 +49,9 @@ class RateCeiling:
 class AlertVolume:
     """Suppression state for each held partition, and the ceiling."""
 
-    def __init__(self, window_s: float, by: Iterable[str], detector: str,
-                 max_per_second: float = 0.0) -> None:
+    def __init__(
+        self, window_s: float, by: Iterable[str], detector: str, max_per_second: float = 0.0
+    ) -> None:
         self.window_s = window_s
         self.by = tuple(by)
         self.detector = detector
@@ -64,8 +65,9 @@ class AlertVolume:
     def partition(self, stream: Hashable) -> PartitionSuppression:
         state = self.partitions.get(stream)
         if state is None:
-            state = self.partitions[stream] = PartitionSuppression(self.window_s, self.by,
-                                                                   self.detector)
+            state = self.partitions[stream] = PartitionSuppression(
+                self.window_s, self.by, self.detector
+            )
         return state
 
     def entities(self) -> int:
@@ -75,8 +77,9 @@ class AlertVolume:
         for s in streams:
             self.partitions.pop(s, None)
 
-    def pass_batch(self, alerts: list[tuple[Hashable, Alert]],
-                   stream_times: dict[Hashable, int]) -> Passed:
+    def pass_batch(
+        self, alerts: list[tuple[Hashable, Alert]], stream_times: dict[Hashable, int]
+    ) -> Passed:
         """``alerts`` (with their partition) in partition order, and each partition's newest
         event time in the batch."""
         out = Passed()

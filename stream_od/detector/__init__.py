@@ -17,9 +17,11 @@ def detector_class(kind: str) -> type[BaseDetector]:
         return Mahalanobis
     if kind == "vaegmm":
         from stream_od.detector.vaegmm import VAEGMM
+
         return VAEGMM
     if kind == "aegmm":
         from stream_od.detector.aegmm import AEGMM
+
         return AEGMM
     raise ValueError(f"unknown detector kind {kind!r}; expected one of {DETECTOR_KINDS}")
 
@@ -27,12 +29,21 @@ def detector_class(kind: str) -> type[BaseDetector]:
 def __getattr__(name: str):
     if name == "VAEGMM":
         from stream_od.detector.vaegmm import VAEGMM
+
         return VAEGMM
     if name == "AEGMM":
         from stream_od.detector.aegmm import AEGMM
+
         return AEGMM
     raise AttributeError(name)
 
 
-__all__ = ["BaseDetector", "NotFittedError", "Mahalanobis", "DETECTOR_KINDS", "detector_class",
-           "VAEGMM", "AEGMM"]
+__all__ = [
+    "BaseDetector",
+    "NotFittedError",
+    "Mahalanobis",
+    "DETECTOR_KINDS",
+    "detector_class",
+    "VAEGMM",
+    "AEGMM",
+]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,19 +32,26 @@ def _compile_forward(model):
 
     if backend == "tensorflow":
         import tensorflow as tf
+
         # The concrete function skips tf.function's per-call signature matching, which costs
         # about as much as the network itself on a 1,000-row micro-batch.
         concrete = tf.function(forward).get_concrete_function(
-            tf.TensorSpec([None, model.n_features], tf.float32))
+            tf.TensorSpec([None, model.n_features], tf.float32)
+        )
         return lambda x: concrete(tf.convert_to_tensor(x))
     if backend == "jax":
         import jax
+
         stateless = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x, training=False)[0])
 
         def jax_forward(x):
-            out = stateless([v.value for v in model.trainable_variables],
-                            [v.value for v in model.non_trainable_variables], x)
+            out = stateless(
+                [v.value for v in model.trainable_variables],
+                [v.value for v in model.non_trainable_variables],
+                x,
+            )
             return out["zc"], out["x_rec"]
+
         return jax_forward
     if backend == "torch":
         import torch
@@ -51,6 +59,7 @@ def _compile_forward(model):
         def torch_forward(x):
             with torch.no_grad():
                 return forward(x)
+
         return torch_forward
     return forward
 
@@ -64,25 +73,43 @@ class NeuralGMMDetector(BaseDetector):
 
     def _net_kwargs(self) -> dict[str, Any]:
         """DAGMMNet's arguments; the variational subclass overrides the VAE-only ones."""
-        return dict(encoder_units=tuple(self.encoder_units), latent_dim=int(self.latent_dim),
-                    decoder_units=tuple(self.decoder_units),
-                    estimation_units=tuple(self.estimation_units), n_gmm=int(self.n_gmm),
-                    activation=self.activation, variational=False, n_samples=0,
-                    w_recon=self.w_recon, w_energy=self.w_energy, w_cov_diag=self.w_cov_diag,
-                    w_kl=0.0, recon_scale=1.0, jitter=self.jitter,
-                    recon_features=tuple(self.recon_features))
+        return dict(
+            encoder_units=tuple(self.encoder_units),
+            latent_dim=int(self.latent_dim),
+            decoder_units=tuple(self.decoder_units),
+            estimation_units=tuple(self.estimation_units),
+            n_gmm=int(self.n_gmm),
+            activation=self.activation,
+            variational=False,
+            n_samples=0,
+            w_recon=self.w_recon,
+            w_energy=self.w_energy,
+            w_cov_diag=self.w_cov_diag,
+            w_kl=0.0,
+            recon_scale=1.0,
+            jitter=self.jitter,
+            recon_features=tuple(self.recon_features),
+        )
 
     # -- fitting -----------------------------------------------------------------------
     def _build(self, n_features: int):
         import keras
+
         from stream_od.detector.dagmm import DAGMMNet
+
         keras.utils.set_random_seed(int(self.seed))
         net = DAGMMNet(n_features=n_features, seed=int(self.seed), **self._net_kwargs())
         net(np.zeros((2, n_features), np.float32))
         return net
 
-    def fit(self, X: np.ndarray, *, callbacks: Sequence[Any] = (), verbose: int = 0,
-            validation_data: np.ndarray | None = None) -> "NeuralGMMDetector":
+    def fit(
+        self,
+        X: np.ndarray,
+        *,
+        callbacks: Sequence[Any] = (),
+        verbose: int = 0,
+        validation_data: np.ndarray | None = None,
+    ) -> NeuralGMMDetector:
         """Train the networks, then estimate the mixture over all of ``X`` in batches."""
         import keras
 
@@ -97,15 +124,27 @@ class NeuralGMMDetector(BaseDetector):
         guard = _NonFiniteGuard()
         cbs = [guard, *callbacks]
         if self.early_stopping_patience:
-            cbs.append(keras.callbacks.EarlyStopping(
-                monitor="loss", patience=int(self.early_stopping_patience),
-                min_delta=1e-4, restore_best_weights=True))
-        hist = self.model_.fit(X, epochs=int(self.epochs), batch_size=int(self.batch_size),
-                               shuffle=True, verbose=verbose, callbacks=cbs)
+            cbs.append(
+                keras.callbacks.EarlyStopping(
+                    monitor="loss",
+                    patience=int(self.early_stopping_patience),
+                    min_delta=1e-4,
+                    restore_best_weights=True,
+                )
+            )
+        hist = self.model_.fit(
+            X,
+            epochs=int(self.epochs),
+            batch_size=int(self.batch_size),
+            shuffle=True,
+            verbose=verbose,
+            callbacks=cbs,
+        )
         if guard.bad_epoch is not None:
             raise NonFiniteLossError(
                 f"training loss became non-finite in epoch {guard.bad_epoch + 1} even with "
-                f"gradient clipping (clipnorm={self.clipnorm}); lower learning_rate or raise jitter")
+                f"gradient clipping (clipnorm={self.clipnorm}); lower learning_rate or raise jitter"
+            )
         self.history_ = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
         self.n_epochs_ = len(self.history_.get("loss", []))
         self._forward = _compile_forward(self.model_)
@@ -113,7 +152,7 @@ class NeuralGMMDetector(BaseDetector):
         self.threshold_ = None
         return self
 
-    def fit_mixture(self, X: np.ndarray) -> "NeuralGMMDetector":
+    def fit_mixture(self, X: np.ndarray) -> NeuralGMMDetector:
         """Re-estimate the scoring mixture on ``X`` for the trained networks, without
         retraining them (what ``fit`` does last).  Set ``mixture_components`` first to
         compare mixtures on one network; the threshold is cleared."""
@@ -126,8 +165,10 @@ class NeuralGMMDetector(BaseDetector):
     def _check_mixture_components(self) -> None:
         k = self.mixture_components
         if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-            raise ValueError(f"mixture_components must be an integer >= 0 (0: the estimation "
-                             f"network's mixture), got {k!r}")
+            raise ValueError(
+                f"mixture_components must be an integer >= 0 (0: the estimation "
+                f"network's mixture), got {k!r}"
+            )
 
     def _fit_mixture(self, X: np.ndarray) -> None:
         """The scoring mixture, over all of ``X`` (the network runs in bounded batches).
@@ -142,12 +183,13 @@ class NeuralGMMDetector(BaseDetector):
         if self.mixture_components:
             zc = self.latent(X)
             self.phi_, self.mu_, self.cov_ = fit_mixture_em(
-                zc, int(self.mixture_components), seed=int(self.seed))
+                zc, int(self.mixture_components), seed=int(self.seed)
+            )
         else:
             acc = None
             for pass_ in ("mean", "cov"):
                 for start in range(0, X.shape[0], self.score_batch_size):
-                    zc, _ = self._forward_np(X[start:start + self.score_batch_size])
+                    zc, _ = self._forward_np(X[start : start + self.score_batch_size])
                     gamma = self._gamma_np(zc)
                     if acc is None:
                         acc = MixtureAccumulator(gamma.shape[1], zc.shape[1])
@@ -160,12 +202,15 @@ class NeuralGMMDetector(BaseDetector):
 
     def _gamma_np(self, zc: np.ndarray) -> np.ndarray:
         from keras import ops
-        return np.asarray(ops.convert_to_numpy(self.model_.estimation(zc, training=False)),
-                          np.float64)
+
+        return np.asarray(
+            ops.convert_to_numpy(self.model_.estimation(zc, training=False)), np.float64
+        )
 
     # -- scoring -----------------------------------------------------------------------
     def _forward_np(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from keras import ops
+
         zc, x_rec = self._forward(np.ascontiguousarray(X, dtype=np.float32))
         return ops.convert_to_numpy(zc), ops.convert_to_numpy(x_rec)
 
@@ -184,8 +229,12 @@ class NeuralGMMDetector(BaseDetector):
     def latent(self, X: np.ndarray) -> np.ndarray:
         """``zc``: the latent code followed by the reconstruction features."""
         X = self._check_input(X)
-        return np.concatenate([self._forward_np(X[s:s + self.score_batch_size])[0]
-                               for s in range(0, X.shape[0], self.score_batch_size)])
+        return np.concatenate(
+            [
+                self._forward_np(X[s : s + self.score_batch_size])[0]
+                for s in range(0, X.shape[0], self.score_batch_size)
+            ]
+        )
 
     def get_weights(self) -> list[np.ndarray]:
         return [np.asarray(w) for w in self.model_.get_weights()]
@@ -200,8 +249,9 @@ class NeuralGMMDetector(BaseDetector):
     def _set_state(self, meta, arrays):
         self._set_common_state(meta)
         self.n_epochs_ = meta.get("n_epochs_")
-        self.phi_, self.mu_, self.cov_ = (np.asarray(arrays[k], np.float64)
-                                          for k in ("phi_", "mu_", "cov_"))
+        self.phi_, self.mu_, self.cov_ = (
+            np.asarray(arrays[k], np.float64) for k in ("phi_", "mu_", "cov_")
+        )
         self._energy = MixtureEnergy(self.phi_, self.mu_, self.cov_, jitter=self.jitter)
         self.jitter_ = self._energy.jitters
 
@@ -233,4 +283,5 @@ class _NonFiniteGuard:
 
             def on_epoch_begin(self, epoch, logs=None):
                 self._epoch = epoch
+
         return Guard()

@@ -26,12 +26,28 @@ class AEGMM(NeuralGMMDetector):
     kind = "aegmm"
     variational = False
 
-    def __init__(self, *, encoder_units=(60, 30, 10), latent_dim=1, decoder_units=(10, 30, 60),
-                 estimation_units=(10,), n_gmm=2, activation="tanh", w_recon=1.0,
-                 w_energy=0.1, w_cov_diag=0.005, jitter=1e-6, learning_rate=1e-4,
-                 clipnorm=10.0, epochs=50, batch_size=1024, early_stopping_patience=0,
-                 recon_features=("relative_distance", "cosine", "log_distance"),
-                 mixture_components=0, seed=0):
+    def __init__(
+        self,
+        *,
+        encoder_units=(60, 30, 10),
+        latent_dim=1,
+        decoder_units=(10, 30, 60),
+        estimation_units=(10,),
+        n_gmm=2,
+        activation="tanh",
+        w_recon=1.0,
+        w_energy=0.1,
+        w_cov_diag=0.005,
+        jitter=1e-6,
+        learning_rate=1e-4,
+        clipnorm=10.0,
+        epochs=50,
+        batch_size=1024,
+        early_stopping_patience=0,
+        recon_features=("relative_distance", "cosine", "log_distance"),
+        mixture_components=0,
+        seed=0,
+    ):
         self.encoder_units = encoder_units
         self.latent_dim = latent_dim
         self.decoder_units = decoder_units

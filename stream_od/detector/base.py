@@ -40,7 +40,7 @@ class BaseDetector:
         return f"{type(self).__name__}({args})"
 
     # -- fitting -----------------------------------------------------------------------
-    def fit(self, X: np.ndarray, **kwargs: Any) -> "BaseDetector":
+    def fit(self, X: np.ndarray, **kwargs: Any) -> BaseDetector:
         raise NotImplementedError
 
     def _check_fitted(self) -> None:
@@ -58,11 +58,12 @@ class BaseDetector:
         out = np.empty(X.shape[0], dtype=np.float64)
         step = self.score_batch_size
         for start in range(0, X.shape[0], step):
-            out[start:start + step] = self._score_batch(X[start:start + step])
+            out[start : start + step] = self._score_batch(X[start : start + step])
         if not np.isfinite(out).all():
             raise FloatingPointError(
                 f"{type(self).__name__} produced non-finite scores; the fitted state is "
-                "corrupt or the input is far outside the training range")
+                "corrupt or the input is far outside the training range"
+            )
         return out
 
     def _score_batch(self, X: np.ndarray) -> np.ndarray:
@@ -72,7 +73,7 @@ class BaseDetector:
         """Per-feature contribution to the anomaly, shape ``(n, n_features)``."""
         X = self._check_input(X)
         step = self.score_batch_size
-        parts = [self._contributions_batch(X[s:s + step]) for s in range(0, X.shape[0], step)]
+        parts = [self._contributions_batch(X[s : s + step]) for s in range(0, X.shape[0], step)]
         return np.concatenate(parts, axis=0) if parts else np.zeros((0, self.n_features_in_))
 
     def _contributions_batch(self, X: np.ndarray) -> np.ndarray:
@@ -83,23 +84,26 @@ class BaseDetector:
         a neural detector would otherwise run its network twice per micro-batch."""
         X = self._check_input(X)
         step = self.score_batch_size
-        parts = [self._score_and_contributions_batch(X[s:s + step])
-                 for s in range(0, X.shape[0], step)]
+        parts = [
+            self._score_and_contributions_batch(X[s : s + step]) for s in range(0, X.shape[0], step)
+        ]
         if not parts:
             return np.empty(0), np.zeros((0, self.n_features_in_))
         scores = np.concatenate([p[0] for p in parts]).astype(np.float64, copy=False)
         if not np.isfinite(scores).all():
             raise FloatingPointError(
                 f"{type(self).__name__} produced non-finite scores; the fitted state is "
-                "corrupt or the input is far outside the training range")
+                "corrupt or the input is far outside the training range"
+            )
         return scores, np.concatenate([p[1] for p in parts], axis=0)
 
     def _score_and_contributions_batch(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self._score_batch(X), self._contributions_batch(X)
 
     # -- threshold ---------------------------------------------------------------------
-    def infer_threshold(self, X: np.ndarray, percentile: float = 95.0, *,
-                        ties: str = "include") -> "BaseDetector":
+    def infer_threshold(
+        self, X: np.ndarray, percentile: float = 95.0, *, ties: str = "include"
+    ) -> BaseDetector:
         """Set ``threshold_`` at the ``percentile`` of ``score(X)`` (see ``threshold``)."""
         self.threshold_ = percentile_threshold(self.score(X), percentile, ties=ties)
         self.threshold_percentile_ = float(percentile)
@@ -130,7 +134,9 @@ class BaseDetector:
     def _common_state(self) -> dict[str, Any]:
         return {
             "n_features_in_": int(self.n_features_in_),
-            "threshold_": None if getattr(self, "threshold_", None) is None else float(self.threshold_),
+            "threshold_": None
+            if getattr(self, "threshold_", None) is None
+            else float(self.threshold_),
             "threshold_percentile_": getattr(self, "threshold_percentile_", None),
             "threshold_ties_": getattr(self, "threshold_ties_", None),
         }

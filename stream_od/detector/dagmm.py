@@ -44,20 +44,44 @@ class DAGMMNet(keras.Model):
     outputs are deterministic.
     """
 
-    def __init__(self, *, n_features, encoder_units, latent_dim, decoder_units,
-                 estimation_units, n_gmm, activation, variational, n_samples,
-                 w_recon, w_energy, w_cov_diag, w_kl, recon_scale, jitter, seed,
-                 recon_features=("relative_distance", "cosine"), **kwargs):
+    def __init__(
+        self,
+        *,
+        n_features,
+        encoder_units,
+        latent_dim,
+        decoder_units,
+        estimation_units,
+        n_gmm,
+        activation,
+        variational,
+        n_samples,
+        w_recon,
+        w_energy,
+        w_cov_diag,
+        w_kl,
+        recon_scale,
+        jitter,
+        seed,
+        recon_features=("relative_distance", "cosine"),
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         unknown = set(recon_features) - set(RECON_FEATURES)
         if unknown:
-            raise ValueError(f"unknown reconstruction features {sorted(unknown)}; "
-                             f"choose from {RECON_FEATURES}")
+            raise ValueError(
+                f"unknown reconstruction features {sorted(unknown)}; choose from {RECON_FEATURES}"
+            )
         self.recon_features = tuple(recon_features)
         self.n_features = n_features
         self.variational = variational
         self.n_samples = n_samples
-        self.w_recon, self.w_energy, self.w_cov_diag, self.w_kl = w_recon, w_energy, w_cov_diag, w_kl
+        self.w_recon, self.w_energy, self.w_cov_diag, self.w_kl = (
+            w_recon,
+            w_energy,
+            w_cov_diag,
+            w_kl,
+        )
         self.recon_scale, self.jitter = recon_scale, jitter
         self.encoder = mlp(encoder_units, activation=activation, name="encoder")
         if variational:
@@ -65,10 +89,16 @@ class DAGMMNet(keras.Model):
             self.z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")
         else:
             self.z_mean = keras.layers.Dense(latent_dim, name="z")
-        self.decoder = mlp(decoder_units, activation=activation, output_units=n_features,
-                           name="decoder")
-        self.estimation = mlp(estimation_units, activation=activation, output_units=n_gmm,
-                              output_activation="softmax", name="estimation")
+        self.decoder = mlp(
+            decoder_units, activation=activation, output_units=n_features, name="decoder"
+        )
+        self.estimation = mlp(
+            estimation_units,
+            activation=activation,
+            output_units=n_gmm,
+            output_activation="softmax",
+            name="estimation",
+        )
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, x, training=False):
@@ -102,12 +132,18 @@ class DAGMMNet(keras.Model):
         if self.variational:
             # Gaussian negative log-likelihood with scale ``recon_scale`` (the ELBO term)
             d = ops.cast(self.n_features, sq.dtype)
-            recon = ops.mean(0.5 * sq / self.recon_scale ** 2
-                             + d * (ops.log(self.recon_scale) + 0.5 * 1.8378770664093453))
+            recon = ops.mean(
+                0.5 * sq / self.recon_scale**2
+                + d * (ops.log(self.recon_scale) + 0.5 * 1.8378770664093453)
+            )
             lv = p["z_log_var"]
             kl = -0.5 * ops.mean(1.0 + lv - ops.square(p["z_mean"]) - ops.exp(lv))
         else:
             recon = ops.mean(sq) / self.n_features
             kl = 0.0
-        return (self.w_recon * recon + self.w_energy * ops.mean(energy)
-                + self.w_cov_diag * cov_penalty + self.w_kl * kl)
+        return (
+            self.w_recon * recon
+            + self.w_energy * ops.mean(energy)
+            + self.w_cov_diag * cov_penalty
+            + self.w_kl * kl
+        )

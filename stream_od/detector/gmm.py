@@ -30,12 +30,12 @@ LOG_2PI = math.log(2.0 * math.pi)
 def gmm_params(z, gamma):
     """phi (K,), mu (K, D), cov (K, D, D) from samples ``z`` (N, D), memberships (N, K)."""
     n = ops.cast(ops.shape(z)[0], z.dtype)
-    nk = ops.sum(gamma, axis=0)                                      # (K,)
+    nk = ops.sum(gamma, axis=0)  # (K,)
     phi = nk / n
-    mu = ops.matmul(ops.transpose(gamma), z) / ops.expand_dims(nk, -1)   # (K, D)
-    diff = ops.expand_dims(z, 0) - ops.expand_dims(mu, 1)            # (K, N, D)
-    wdiff = diff * ops.expand_dims(ops.transpose(gamma), -1)         # (K, N, D)
-    cov = ops.matmul(ops.transpose(wdiff, (0, 2, 1)), diff)          # (K, D, D)
+    mu = ops.matmul(ops.transpose(gamma), z) / ops.expand_dims(nk, -1)  # (K, D)
+    diff = ops.expand_dims(z, 0) - ops.expand_dims(mu, 1)  # (K, N, D)
+    wdiff = diff * ops.expand_dims(ops.transpose(gamma), -1)  # (K, N, D)
+    cov = ops.matmul(ops.transpose(wdiff, (0, 2, 1)), diff)  # (K, D, D)
     cov = cov / ops.reshape(nk, (-1, 1, 1))
     return phi, mu, cov
 
@@ -48,16 +48,19 @@ def gmm_energy(z, phi, mu, cov, *, jitter: float):
     """
     d = ops.shape(z)[1]
     eye = ops.eye(d, dtype=z.dtype)
-    diag = ops.diagonal(cov, axis1=1, axis2=2)                       # (K, D)
-    ridge = jitter + 1e-6 * ops.mean(diag, axis=1)                   # (K,)
+    diag = ops.diagonal(cov, axis1=1, axis2=2)  # (K, D)
+    ridge = jitter + 1e-6 * ops.mean(diag, axis=1)  # (K,)
     cov_j = cov + ops.reshape(ridge, (-1, 1, 1)) * eye
-    chol = ops.cholesky(cov_j)                                       # (K, D, D)
-    diff = ops.expand_dims(z, 0) - ops.expand_dims(mu, 1)            # (K, N, D)
+    chol = ops.cholesky(cov_j)  # (K, D, D)
+    diff = ops.expand_dims(z, 0) - ops.expand_dims(mu, 1)  # (K, N, D)
     sol = ops.solve_triangular(chol, ops.transpose(diff, (0, 2, 1)), lower=True)  # (K, D, N)
-    maha = ops.sum(ops.square(sol), axis=1)                          # (K, N)
+    maha = ops.sum(ops.square(sol), axis=1)  # (K, N)
     half_logdet = ops.sum(ops.log(ops.diagonal(chol, axis1=1, axis2=2)), axis=1)  # (K,)
-    logits = (ops.expand_dims(ops.log(phi) - half_logdet, -1)
-              - 0.5 * maha - 0.5 * ops.cast(d, z.dtype) * LOG_2PI)
+    logits = (
+        ops.expand_dims(ops.log(phi) - half_logdet, -1)
+        - 0.5 * maha
+        - 0.5 * ops.cast(d, z.dtype) * LOG_2PI
+    )
     energy = -ops.logsumexp(logits, axis=0)
     cov_penalty = ops.sum(1.0 / ops.diagonal(cov_j, axis1=1, axis2=2))
     return energy, cov_penalty
@@ -82,14 +85,15 @@ class MixtureAccumulator:
     def finish_mean(self) -> None:
         if not (self.nk > 0).all():
             raise FloatingPointError(
-                f"a mixture component received no mass (weights {self.nk}); reduce n_gmm")
+                f"a mixture component received no mass (weights {self.nk}); reduce n_gmm"
+            )
         self.mu = self.sum_z / self.nk[:, None]
 
     def add_cov(self, z: np.ndarray, gamma: np.ndarray) -> None:
         z, gamma = np.asarray(z, np.float64), np.asarray(gamma, np.float64)
         for k in range(self.nk.shape[0]):
             diff = z - self.mu[k]
-            self.sum_cov[k] += (diff * gamma[:, k:k + 1]).T @ diff
+            self.sum_cov[k] += (diff * gamma[:, k : k + 1]).T @ diff
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         phi = self.nk / self.nk.sum()
@@ -97,8 +101,9 @@ class MixtureAccumulator:
         return phi, self.mu, cov
 
 
-def fit_mixture_em(z: np.ndarray, n_components: int, *, seed: int,
-                   reg_covar: float = 1e-6, max_iter: int = 300) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fit_mixture_em(
+    z: np.ndarray, n_components: int, *, seed: int, reg_covar: float = 1e-6, max_iter: int = 300
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Maximum-likelihood full-covariance mixture of ``z`` by EM: ``(phi, mu, cov)``.
 
     scikit-learn's ``GaussianMixture`` (k-means start seeded by ``seed``, ``reg_covar`` on
@@ -110,15 +115,21 @@ def fit_mixture_em(z: np.ndarray, n_components: int, *, seed: int,
     z = np.asarray(z, np.float64)
     if z.shape[0] < n_components:
         raise ValueError(f"need at least {n_components} rows to fit {n_components} components")
-    gm = GaussianMixture(n_components, covariance_type="full", reg_covar=reg_covar,
-                         max_iter=max_iter, random_state=seed)
+    gm = GaussianMixture(
+        n_components,
+        covariance_type="full",
+        reg_covar=reg_covar,
+        max_iter=max_iter,
+        random_state=seed,
+    )
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # ConvergenceWarning: checked just below
+        warnings.simplefilter("ignore")  # ConvergenceWarning: checked just below
         gm.fit(z)
     if not gm.converged_:
         raise FloatingPointError(
             f"EM did not converge in {max_iter} iterations for {n_components} components; "
-            "lower mixture_components or set it to 0 (the estimation network's mixture)")
+            "lower mixture_components or set it to 0 (the estimation network's mixture)"
+        )
     return gm.weights_, gm.means_, gm.covariances_
 
 
@@ -144,10 +155,10 @@ class MixtureEnergy:
             raise FloatingPointError(f"invalid mixture weights {self.phi}")
         chols, jitters = zip(*(safe_cholesky(c, min_jitter=jitter) for c in self.cov))
         self.jitters = tuple(float(j) for j in jitters)
-        self.W = np.stack([whitening(c) for c in chols])                      # (K, D, D)
+        self.W = np.stack([whitening(c) for c in chols])  # (K, D, D)
         half_logdet = np.array([np.log(np.diag(c)).sum() for c in chols])
         k, d = self.mu.shape
-        self.log_coef = np.log(self.phi) - half_logdet - 0.5 * d * LOG_2PI   # (K,)
+        self.log_coef = np.log(self.phi) - half_logdet - 0.5 * d * LOG_2PI  # (K,)
         # _Wt[d, e*K + k] = W[k, d, e]: W[k] is upper triangular, so row d is zero before
         # column d*K; the shift is -W_k^T mu_k in the same layout
         self._Wt = np.ascontiguousarray(self.W.transpose(1, 2, 0).reshape(d, d * k))[:, :, None]
@@ -160,18 +171,18 @@ class MixtureEnergy:
         k, d = self.mu.shape
         out = np.empty(n)
         for start in range(0, n, self.chunk_rows):
-            zt = np.ascontiguousarray(z[start:start + self.chunk_rows].T)      # (D, m)
+            zt = np.ascontiguousarray(z[start : start + self.chunk_rows].T)  # (D, m)
             m = zt.shape[1]
             y = np.empty((d * k, m))
             tmp = np.empty((d * k, m))
             y[:] = self._neg_shift
-            for j in range(d):                       # y_k = W_k^T (z - mu_k), (D*K, m)
+            for j in range(d):  # y_k = W_k^T (z - mu_k), (D*K, m)
                 lo = j * k
                 np.multiply(zt[j], self._Wt[j, lo:], out=tmp[lo:])
                 y[lo:] += tmp[lo:]
             np.square(y, out=y)
             y3 = y.reshape(d, k, m)
-            q = y3[0].copy()                         # squared Mahalanobis, (K, m)
+            q = y3[0].copy()  # squared Mahalanobis, (K, m)
             for j in range(1, d):
                 q += y3[j]
             q *= -0.5
@@ -182,5 +193,5 @@ class MixtureEnergy:
             total = q[0].copy()
             for c in range(1, k):
                 total += q[c]
-            out[start:start + m] = -(top + np.log(total))
+            out[start : start + m] = -(top + np.log(total))
         return out

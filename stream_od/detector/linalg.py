@@ -28,7 +28,8 @@ def safe_cholesky(cov: np.ndarray, *, min_jitter: float = 1e-6) -> tuple[np.ndar
         except np.linalg.LinAlgError:
             continue
     raise np.linalg.LinAlgError(
-        f"covariance is not positive definite even with jitter {jitter:.3g}")
+        f"covariance is not positive definite even with jitter {jitter:.3g}"
+    )
 
 
 def whitening(chol: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ class Mahalanobis(BaseDetector):
     def __init__(self, *, jitter: float = 1e-6) -> None:
         self.jitter = jitter
 
-    def fit(self, X: np.ndarray, **_: Any) -> "Mahalanobis":
+    def fit(self, X: np.ndarray, **_: Any) -> Mahalanobis:
         X = check_matrix(X)
         if X.shape[0] < 2:
             raise ValueError("need at least 2 rows to estimate a covariance")
@@ -61,6 +61,9 @@ class Mahalanobis(BaseDetector):
         self._set_common_state(meta)
         self.mu_ = np.asarray(arrays["mu_"], np.float64)
         self.cov_ = np.asarray(arrays["cov_"], np.float64)
-        if self.mu_.shape != (self.n_features_in_,) or self.cov_.shape != (self.n_features_in_,) * 2:
+        if (
+            self.mu_.shape != (self.n_features_in_,)
+            or self.cov_.shape != (self.n_features_in_,) * 2
+        ):
             raise ValueError("mahalanobis state arrays do not match n_features_in_")
         self._factorize()

@@ -4,16 +4,25 @@ without custom code."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 
 
-def mlp(units: Sequence[int], *, activation: str, output_units: int | None = None,
-        output_activation: str | None = None, name: str) -> keras.Sequential:
-    layers = [keras.layers.Dense(int(u), activation=activation, name=f"{name}_dense{i}")
-              for i, u in enumerate(units)]
+def mlp(
+    units: Sequence[int],
+    *,
+    activation: str,
+    output_units: int | None = None,
+    output_activation: str | None = None,
+    name: str,
+) -> keras.Sequential:
+    layers = [
+        keras.layers.Dense(int(u), activation=activation, name=f"{name}_dense{i}")
+        for i, u in enumerate(units)
+    ]
     if output_units is not None:
-        layers.append(keras.layers.Dense(int(output_units), activation=output_activation,
-                                         name=f"{name}_out"))
+        layers.append(
+            keras.layers.Dense(int(output_units), activation=output_activation, name=f"{name}_out")
+        )
     return keras.Sequential(layers, name=name)

@@ -35,13 +35,31 @@ class VAEGMM(NeuralGMMDetector):
     kind = "vaegmm"
     variational = True
 
-    def __init__(self, *, encoder_units=(20, 15, 7), latent_dim=2, decoder_units=(7, 15, 20),
-                 estimation_units=(10,), n_gmm=2, activation="relu", n_samples=10,
-                 w_recon=1.0, w_energy=0.1, w_cov_diag=0.005, w_kl=1.0, recon_scale=0.05,
-                 jitter=1e-6, learning_rate=1e-4, clipnorm=10.0, epochs=50, batch_size=1024,
-                 early_stopping_patience=0,
-                 recon_features=("relative_distance", "cosine", "log_distance"),
-                 mixture_components=12, seed=0):
+    def __init__(
+        self,
+        *,
+        encoder_units=(20, 15, 7),
+        latent_dim=2,
+        decoder_units=(7, 15, 20),
+        estimation_units=(10,),
+        n_gmm=2,
+        activation="relu",
+        n_samples=10,
+        w_recon=1.0,
+        w_energy=0.1,
+        w_cov_diag=0.005,
+        w_kl=1.0,
+        recon_scale=0.05,
+        jitter=1e-6,
+        learning_rate=1e-4,
+        clipnorm=10.0,
+        epochs=50,
+        batch_size=1024,
+        early_stopping_patience=0,
+        recon_features=("relative_distance", "cosine", "log_distance"),
+        mixture_components=12,
+        seed=0,
+    ):
         self.encoder_units = encoder_units
         self.latent_dim = latent_dim
         self.decoder_units = decoder_units
@@ -65,5 +83,9 @@ class VAEGMM(NeuralGMMDetector):
         self.seed = seed
 
     def _net_kwargs(self):
-        return super()._net_kwargs() | dict(variational=True, n_samples=int(self.n_samples),
-                                            w_kl=self.w_kl, recon_scale=self.recon_scale)
+        return super()._net_kwargs() | dict(
+            variational=True,
+            n_samples=int(self.n_samples),
+            w_kl=self.w_kl,
+            recon_scale=self.recon_scale,
+        )

@@ -14,11 +14,19 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 
-def read_changelog(config: dict[str, Any], topic: str, partition: int, *,
-                   timeout_s: float) -> list[tuple[str, bytes | None]]:
+def read_changelog(
+    config: dict[str, Any], topic: str, partition: int, *, timeout_s: float
+) -> list[tuple[str, bytes | None]]:
     """(key, value) of the committed records of ``topic[partition]``, in log order."""
-    consumer = Consumer({**config, "enable.auto.commit": False, "enable.partition.eof": True,
-                         "isolation.level": "read_committed", "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {
+            **config,
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+        }
+    )
     out: list[tuple[str, bytes | None]] = []
     deadline = time.monotonic() + timeout_s
     try:
@@ -33,14 +41,16 @@ def read_changelog(config: dict[str, Any], topic: str, partition: int, *,
                 key = msg.key()
                 out.append(("" if key is None else key.decode("utf-8", "replace"), msg.value()))
             if time.monotonic() > deadline:
-                raise TimeoutError(f"reading the changelog {topic}[{partition}] took over "
-                                   f"{timeout_s:g} s")
+                raise TimeoutError(
+                    f"reading the changelog {topic}[{partition}] took over {timeout_s:g} s"
+                )
     finally:
         consumer.close()
 
 
-def ensure_changelog(client_config: dict[str, Any], topic: str, partitions: int, *,
-                     timeout: float = 30.0) -> None:
+def ensure_changelog(
+    client_config: dict[str, Any], topic: str, partitions: int, *, timeout: float = 30.0
+) -> None:
     """Create the compacted changelog ``topic`` with ``partitions`` partitions when it is
     missing (the brokers' default replication); stop with what to fix when it has fewer
     partitions than the input (its partition *p* holds the state of input partition *p*)."""
@@ -52,28 +62,44 @@ def ensure_changelog(client_config: dict[str, Any], topic: str, partitions: int,
     admin = connect(client_config, timeout=timeout)
     meta = admin.list_topics(timeout=timeout).topics.get(topic)
     if meta is None or meta.error is not None:
-        future = admin.create_topics([NewTopic(topic, num_partitions=partitions,
-                                               replication_factor=-1,
-                                               config={"cleanup.policy": "compact"})])[topic]
+        future = admin.create_topics(
+            [
+                NewTopic(
+                    topic,
+                    num_partitions=partitions,
+                    replication_factor=-1,
+                    config={"cleanup.policy": "compact"},
+                )
+            ]
+        )[topic]
         try:
             future.result(timeout=timeout)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise ConfigError(f"the suppression changelog topic {topic!r} does not exist "
-                                  f"and could not be created ({exc.args[0].str()}): create it "
-                                  f"compacted, with {partitions} partitions, or grant CREATE "
-                                  "on it") from exc
+                raise ConfigError(
+                    f"the suppression changelog topic {topic!r} does not exist "
+                    f"and could not be created ({exc.args[0].str()}): create it "
+                    f"compacted, with {partitions} partitions, or grant CREATE "
+                    "on it"
+                ) from exc
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             meta = admin.list_topics(topic=topic, timeout=5).topics.get(topic)
-            if meta is not None and meta.error is None and meta.partitions and all(
-                    p.leader >= 0 for p in meta.partitions.values()):
+            if (
+                meta is not None
+                and meta.error is None
+                and meta.partitions
+                and all(p.leader >= 0 for p in meta.partitions.values())
+            ):
                 return
             time.sleep(0.1)
-        raise ConfigError(f"the suppression changelog topic {topic!r} has no leaders after "
-                          f"{timeout:g} s")
+        raise ConfigError(
+            f"the suppression changelog topic {topic!r} has no leaders after {timeout:g} s"
+        )
     if len(meta.partitions) < partitions:
-        raise ConfigError(f"the suppression changelog topic {topic!r} has "
-                          f"{len(meta.partitions)} partitions, fewer than the input topic's "
-                          f"{partitions}: add partitions to it (kafka-topics --alter "
-                          f"--partitions {partitions})")
+        raise ConfigError(
+            f"the suppression changelog topic {topic!r} has "
+            f"{len(meta.partitions)} partitions, fewer than the input topic's "
+            f"{partitions}: add partitions to it (kafka-topics --alter "
+            f"--partitions {partitions})"
+        )

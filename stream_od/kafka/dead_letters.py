@@ -29,53 +29,70 @@ ORIGINAL_KEY_SHA256 = "stream_od.original.key_sha256"
 ORIGINAL_HEADERS = "stream_od.original.headers"
 TRUNCATED = "stream_od.truncated"
 
-PREFIX_BYTES = 4096   # the most of an oversized value a dead letter keeps
-SMALL_BYTES = 1024    # keys and header sets up to this size are kept with a truncated value
+PREFIX_BYTES = 4096  # the most of an oversized value a dead letter keeps
+SMALL_BYTES = 1024  # keys and header sets up to this size are kept with a truncated value
 
 
-def headers(origin: Origin, reason: str, detail: str,
-            original: list[tuple[str, bytes]] | None) -> list[tuple[str, bytes]]:
+def headers(
+    origin: Origin, reason: str, detail: str, original: list[tuple[str, bytes]] | None
+) -> list[tuple[str, bytes]]:
     """The input's headers, then stream-od's (see :func:`fit` for one that must be cut)."""
     return [*(original or ()), *own_headers(origin, reason, detail)]
 
 
 def own_headers(origin: Origin, reason: str, detail: str) -> list[tuple[str, bytes]]:
-    return [(REASON, reason.encode()),
-            (DETAIL, detail.encode("utf-8", "replace")),
-            (SOURCE_TOPIC, origin.topic.encode()),
-            (SOURCE_PARTITION, str(origin.partition).encode()),
-            (SOURCE_OFFSET, str(origin.offset).encode()),
-            (SOURCE_TIMESTAMP, str(origin.timestamp_ms).encode())]
+    return [
+        (REASON, reason.encode()),
+        (DETAIL, detail.encode("utf-8", "replace")),
+        (SOURCE_TOPIC, origin.topic.encode()),
+        (SOURCE_PARTITION, str(origin.partition).encode()),
+        (SOURCE_OFFSET, str(origin.offset).encode()),
+        (SOURCE_TIMESTAMP, str(origin.timestamp_ms).encode()),
+    ]
 
 
-def record_size(value: bytes | None, key: bytes | None,
-                headers: list[tuple[str, bytes]] | None) -> int:
+def record_size(
+    value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]] | None
+) -> int:
     """Bytes of a record as the producer counts them, near enough: value, key, headers."""
-    return (len(value or b"") + len(key or b"")
-            + sum(len(k) + len(v or b"") for k, v in headers or ()))
+    return (
+        len(value or b"") + len(key or b"") + sum(len(k) + len(v or b"") for k, v in headers or ())
+    )
 
 
-def fit(value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]],
-        original: list[tuple[str, bytes]] | None, max_bytes: int
-        ) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]:
+def fit(
+    value: bytes | None,
+    key: bytes | None,
+    headers: list[tuple[str, bytes]],
+    original: list[tuple[str, bytes]] | None,
+    max_bytes: int,
+) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]:
     """The dead letter ``(value, key, headers)`` within ``max_bytes``; ``headers`` are
     stream-od's own (reason, detail, source), ``original`` the input's."""
     if record_size(value, key, [*(original or ()), *headers]) <= max_bytes:
         return value, key, [*(original or ()), *headers]
     cut: list[str] = []
-    notes = [(ORIGINAL_SIZE, str(len(value or b"")).encode()),
-             (ORIGINAL_SHA256, hashlib.sha256(value or b"").hexdigest().encode())]
+    notes = [
+        (ORIGINAL_SIZE, str(len(value or b"")).encode()),
+        (ORIGINAL_SHA256, hashlib.sha256(value or b"").hexdigest().encode()),
+    ]
     if key is not None and len(key) > SMALL_BYTES:
-        notes += [(ORIGINAL_KEY_SIZE, str(len(key)).encode()),
-                  (ORIGINAL_KEY_SHA256, hashlib.sha256(key).hexdigest().encode())]
+        notes += [
+            (ORIGINAL_KEY_SIZE, str(len(key)).encode()),
+            (ORIGINAL_KEY_SHA256, hashlib.sha256(key).hexdigest().encode()),
+        ]
         key, cut = None, [*cut, "key"]
     kept = list(original or ())
     if record_size(None, None, kept) > SMALL_BYTES:
-        notes.append((ORIGINAL_HEADERS, f"{len(kept)} headers, "
-                                        f"{record_size(None, None, kept)} bytes".encode()))
+        notes.append(
+            (
+                ORIGINAL_HEADERS,
+                f"{len(kept)} headers, {record_size(None, None, kept)} bytes".encode(),
+            )
+        )
         kept, cut = [], [*cut, "headers"]
     room = max_bytes - record_size(None, key, [*kept, *headers, *notes]) - 64
     if value is not None and len(value) > min(PREFIX_BYTES, room):
-        value, cut = value[:max(0, min(PREFIX_BYTES, room))], [*cut, "value"]
+        value, cut = value[: max(0, min(PREFIX_BYTES, room))], [*cut, "value"]
     notes.append((TRUNCATED, ",".join(cut).encode()))
     return value, key, [*kept, *headers, *notes]

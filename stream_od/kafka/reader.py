@@ -15,9 +15,15 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 DEFAULT_GROUP = "stream-od.reader"
 
 
-def read_to_end(bootstrap: str, topic: str, *, isolation: str = "read_committed",
-                timeout: float = 60.0, config: dict | None = None,
-                group_id: str = DEFAULT_GROUP) -> list[Message]:
+def read_to_end(
+    bootstrap: str,
+    topic: str,
+    *,
+    isolation: str = "read_committed",
+    timeout: float = 60.0,
+    config: dict | None = None,
+    group_id: str = DEFAULT_GROUP,
+) -> list[Message]:
     """Read every record of ``topic`` from the start to the end as it is now.
 
     "The end" is each partition's high watermark taken when the call starts (for read_committed,
@@ -26,15 +32,17 @@ def read_to_end(bootstrap: str, topic: str, *, isolation: str = "read_committed"
     ``config``: more librdkafka settings (security, from ``cli_kafka_config``); ``group_id``:
     the consumer group the client looks up (no offsets are ever committed to it).
     """
-    consumer = Consumer({
-        **(config or {}),
-        "bootstrap.servers": bootstrap,
-        "group.id": group_id,
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-        "isolation.level": isolation,
-        "enable.partition.eof": False,
-    })
+    consumer = Consumer(
+        {
+            **(config or {}),
+            "bootstrap.servers": bootstrap,
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": isolation,
+            "enable.partition.eof": False,
+        }
+    )
     try:
         meta = consumer.list_topics(topic, timeout=10).topics[topic]
         partitions = sorted(meta.partitions)
@@ -46,12 +54,16 @@ def read_to_end(bootstrap: str, topic: str, *, isolation: str = "read_committed"
         out: list[Message] = []
         deadline = time.monotonic() + timeout
         while True:
-            positions = {tp.partition: tp.offset for tp in consumer.position(
-                [TopicPartition(topic, p) for p in partitions])}
+            positions = {
+                tp.partition: tp.offset
+                for tp in consumer.position([TopicPartition(topic, p) for p in partitions])
+            }
             if all(ends[p] == 0 or positions.get(p, -1) >= ends[p] for p in partitions):
                 return out
             if time.monotonic() > deadline:
-                raise TimeoutError(f"read {len(out)} records of {topic}; positions {positions}, ends {ends}")
+                raise TimeoutError(
+                    f"read {len(out)} records of {topic}; positions {positions}, ends {ends}"
+                )
             for msg in consumer.consume(num_messages=10_000, timeout=0.5):
                 if msg.error() is not None:
                     raise KafkaException(explain_error(msg.error(), group_id))
@@ -64,5 +76,8 @@ def explain_error(err: KafkaError, group_id: str) -> KafkaError:
     """A group authorization error that names the group (librdkafka's text does not)."""
     if err.code() != KafkaError.GROUP_AUTHORIZATION_FAILED:
         return err
-    return KafkaError(err.code(), f"not authorized on consumer group {group_id!r}: grant DESCRIBE "
-                                  f"on Group:{group_id} to this client's user (docs/security.md)")
+    return KafkaError(
+        err.code(),
+        f"not authorized on consumer group {group_id!r}: grant DESCRIBE "
+        f"on Group:{group_id} to this client's user (docs/security.md)",
+    )

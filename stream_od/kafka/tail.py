@@ -11,15 +11,17 @@ than the windows reach.  This module finds and reads them; what "older" means is
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 CHUNK = 5_000  # records read per step backwards
 
 
-def read_range(consumer: Consumer, tp: TopicPartition, start: int, end: int,
-               timeout_s: float) -> list[tuple[int, bytes | None]]:
+def read_range(
+    consumer: Consumer, tp: TopicPartition, start: int, end: int, timeout_s: float
+) -> list[tuple[int, bytes | None]]:
     """(offset, value) of the committed records of ``tp`` in ``[start, end)``, in order."""
     if start >= end:
         return []
@@ -43,24 +45,37 @@ def read_range(consumer: Consumer, tp: TopicPartition, start: int, end: int,
             if position >= end:
                 return out
             if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {tp.topic}[{tp.partition}] offsets {start}-{end} "
-                                   f"took over {timeout_s:g} s")
+                raise TimeoutError(
+                    f"reading {tp.topic}[{tp.partition}] offsets {start}-{end} "
+                    f"took over {timeout_s:g} s"
+                )
     finally:
         consumer.unassign()
 
 
-def read_tail(config: dict[str, Any], tp: TopicPartition, end: int,
-              old_test: Callable[[bytes | None], Callable[[bytes | None], bool]], *,
-              timeout_s: float = 300.0, chunk: int = CHUNK) -> list[bytes | None]:
+def read_tail(
+    config: dict[str, Any],
+    tp: TopicPartition,
+    end: int,
+    old_test: Callable[[bytes | None], Callable[[bytes | None], bool]],
+    *,
+    timeout_s: float = 300.0,
+    chunk: int = CHUNK,
+) -> list[bytes | None]:
     """The values of ``tp`` after the last record before ``end`` that is old (all of them back
     to the log start when none is), in offset order.  What "old" means depends on the newest
     record: ``old_test(newest value)`` gives the test.  Reads backwards in chunks, so it reads
     about as much as it returns."""
-    consumer = Consumer({**config, "enable.auto.commit": False, "enable.partition.eof": True,
-                         "isolation.level": "read_committed"})
+    consumer = Consumer(
+        {
+            **config,
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+        }
+    )
     try:
-        low, _ = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition),
-                                                timeout=30)
+        low, _ = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=30)
         parts: list[list[bytes | None]] = []
         is_old: Callable[[bytes | None], bool] | None = None
         hi = end
@@ -71,7 +86,7 @@ def read_tail(config: dict[str, Any], tp: TopicPartition, end: int,
                 is_old = old_test(records[-1][1])
             old = [i for i, (_, value) in enumerate(records) if is_old and is_old(value)]
             if old:
-                parts.append([v for _, v in records[old[-1] + 1:]])
+                parts.append([v for _, v in records[old[-1] + 1 :]])
                 break
             parts.append([v for _, v in records])
             hi = lo

@@ -12,9 +12,10 @@ See docs/security.md for the ACLs of each component.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -30,8 +31,12 @@ _AUTH_ERRORS = frozenset({KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICA
 _TLS_ERRORS = frozenset({KafkaError._SSL})
 
 
-def connect(client_config: dict[str, Any], *, timeout: float = 10.0,
-            bootstrap_setting: str = BOOTSTRAP_SETTING) -> AdminClient:
+def connect(
+    client_config: dict[str, Any],
+    *,
+    timeout: float = 10.0,
+    bootstrap_setting: str = BOOTSTRAP_SETTING,
+) -> AdminClient:
     """An admin client that has reached the cluster and authenticated.
 
     Raises :class:`ConfigError` at the first authentication or TLS failure, with librdkafka's
@@ -56,43 +61,56 @@ def connect(client_config: dict[str, Any], *, timeout: float = 10.0,
             if _is_tls_failure(err):
                 raise ConfigError(_tls_message(err, client_config)) from None
         if time.monotonic() >= deadline:
-            raise ConfigError(_unreachable_message(errors, last, client_config, timeout,
-                                                   bootstrap_setting)) from None
+            raise ConfigError(
+                _unreachable_message(errors, last, client_config, timeout, bootstrap_setting)
+            ) from None
 
 
 def _is_tls_failure(err: KafkaError) -> bool:
     """A handshake that failed, or a TLS alert from the broker (a client certificate it
     refused or wanted), which librdkafka reports as a transport error with OpenSSL's text."""
-    return err.code() in _TLS_ERRORS or (err.code() == KafkaError._TRANSPORT
-                                         and "SSL routines" in (err.str() or ""))
+    return err.code() in _TLS_ERRORS or (
+        err.code() == KafkaError._TRANSPORT and "SSL routines" in (err.str() or "")
+    )
 
 
 def _authentication_message(err: KafkaError, config: dict[str, Any]) -> str:
     user, mechanism = config.get("sasl.username"), config.get("sasl.mechanism", "GSSAPI")
     who = f"as user {user!r} " if user else ""
-    return (f"authentication failed at {config.get('bootstrap.servers')} {who}({mechanism}): "
-            f"{_reason(err)}; check sasl.username, sasl.password and sasl.mechanism in "
-            f"STREAM_OD_KAFKA (the user must exist on the cluster for that mechanism; "
-            f"{SECURITY_DOC})")
+    return (
+        f"authentication failed at {config.get('bootstrap.servers')} {who}({mechanism}): "
+        f"{_reason(err)}; check sasl.username, sasl.password and sasl.mechanism in "
+        f"STREAM_OD_KAFKA (the user must exist on the cluster for that mechanism; "
+        f"{SECURITY_DOC})"
+    )
 
 
 def _tls_message(err: KafkaError, config: dict[str, Any]) -> str:
-    return (f"TLS handshake with {config.get('bootstrap.servers')} failed: {_reason(err)}; check "
-            "ssl.ca.location in STREAM_OD_KAFKA (the CA certificate that signed the brokers' "
-            "certificates), that the address matches their certificates, and, where the "
-            "listener wants a client certificate, ssl.certificate.location and ssl.key.location "
-            f"({SECURITY_DOC})")
+    return (
+        f"TLS handshake with {config.get('bootstrap.servers')} failed: {_reason(err)}; check "
+        "ssl.ca.location in STREAM_OD_KAFKA (the CA certificate that signed the brokers' "
+        "certificates), that the address matches their certificates, and, where the "
+        "listener wants a client certificate, ssl.certificate.location and ssl.key.location "
+        f"({SECURITY_DOC})"
+    )
 
 
-def _unreachable_message(errors: list[KafkaError], last: KafkaError | None,
-                         config: dict[str, Any], timeout: float, bootstrap_setting: str) -> str:
+def _unreachable_message(
+    errors: list[KafkaError],
+    last: KafkaError | None,
+    config: dict[str, Any],
+    timeout: float,
+    bootstrap_setting: str,
+) -> str:
     transport = [e for e in errors if e.code() not in (KafkaError._ALL_BROKERS_DOWN,)]
     cause = _reason(transport[-1]) if transport else (_reason(last) if last else "no answer")
     protocol = config.get("security.protocol", "plaintext")
-    return (f"cannot reach Kafka at {config.get('bootstrap.servers')} within {timeout:g} s "
-            f"({cause}); check {bootstrap_setting}, that the brokers are up, and that "
-            f"security.protocol ({protocol}) in STREAM_OD_KAFKA is what their listener expects "
-            "(a listener drops a client that speaks another protocol without saying why)")
+    return (
+        f"cannot reach Kafka at {config.get('bootstrap.servers')} within {timeout:g} s "
+        f"({cause}); check {bootstrap_setting}, that the brokers are up, and that "
+        f"security.protocol ({protocol}) in STREAM_OD_KAFKA is what their listener expects "
+        "(a listener drops a client that speaks another protocol without saying why)"
+    )
 
 
 def _reason(err: KafkaError) -> str:
@@ -121,8 +139,13 @@ class Need:
     setting: str
 
 
-def check_access(client_config: dict[str, Any], needs: Iterable[Need], *, timeout: float = 10.0,
-                 bootstrap_setting: str = BOOTSTRAP_SETTING) -> AdminClient:
+def check_access(
+    client_config: dict[str, Any],
+    needs: Iterable[Need],
+    *,
+    timeout: float = 10.0,
+    bootstrap_setting: str = BOOTSTRAP_SETTING,
+) -> AdminClient:
     """Connect (:func:`connect`), then raise :class:`ConfigError` naming every topic that is
     missing and every permission that is not granted; returns the connected admin client."""
     admin = connect(client_config, timeout=timeout, bootstrap_setting=bootstrap_setting)
@@ -132,8 +155,9 @@ def check_access(client_config: dict[str, Any], needs: Iterable[Need], *, timeou
     return admin
 
 
-def access_problems(admin: AdminClient, who: str, needs: list[Need], *,
-                    timeout: float = 10.0) -> list[str]:
+def access_problems(
+    admin: AdminClient, who: str, needs: list[Need], *, timeout: float = 10.0
+) -> list[str]:
     """What stands between ``who`` and ``needs``, one sentence each (empty when nothing does).
 
     A topic the principal may not describe looks the same whether it exists or not (the broker
@@ -142,14 +166,16 @@ def access_problems(admin: AdminClient, who: str, needs: list[Need], *,
     problems: list[str] = []
     topics = [n for n in needs if n.resource == "topic"]
     if topics:
-        futures = admin.describe_topics(TopicCollection(sorted({n.name for n in topics})),
-                                        include_authorized_operations=True)
+        futures = admin.describe_topics(
+            TopicCollection(sorted({n.name for n in topics})), include_authorized_operations=True
+        )
         for need in topics:
             problems += _check(need, who, futures[need.name], timeout)
     groups = [n for n in needs if n.resource == "group"]
     if groups:
-        futures = admin.describe_consumer_groups(sorted({n.name for n in groups}),
-                                                 include_authorized_operations=True)
+        futures = admin.describe_consumer_groups(
+            sorted({n.name for n in groups}), include_authorized_operations=True
+        )
         for need in groups:
             problems += _check(need, who, futures[need.name], timeout)
     return problems
@@ -164,8 +190,10 @@ def _check(need: Need, who: str, future: Future, timeout: float) -> list[str]:
     except KafkaException as exc:
         code = exc.args[0].code()
         if code == KafkaError.UNKNOWN_TOPIC_OR_PART:
-            return [f"topic {need.name!r} does not exist ({need.setting}): create it, or fix "
-                    f"{need.setting}"]
+            return [
+                f"topic {need.name!r} does not exist ({need.setting}): create it, or fix "
+                f"{need.setting}"
+            ]
         if code in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED):
             return [f"{who} is not authorized on {kind} {need.name!r} ({need.setting}): {grant}"]
         return []  # anything else: not a verdict on permissions; the client will say
@@ -180,8 +208,9 @@ def grant_hint(operation: str, resource: str, name: str, who: str) -> str:
     return f"grant {operation} on {resource.capitalize()}:{name} to {who} ({SECURITY_DOC})"
 
 
-def create_problem(admin: AdminClient, topic: NewTopic, who: str, setting: str, *,
-                   timeout: float = 10.0) -> str | None:
+def create_problem(
+    admin: AdminClient, topic: NewTopic, who: str, setting: str, *, timeout: float = 10.0
+) -> str | None:
     """Why ``who`` could not create ``topic``, found without creating it (a validate-only
     CreateTopics, which the brokers authorize like the real one); None when it could."""
     try:
@@ -190,31 +219,44 @@ def create_problem(admin: AdminClient, topic: NewTopic, who: str, setting: str, 
         err = exc.args[0]
         if err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
             return None
-        if err.code() in (KafkaError.TOPIC_AUTHORIZATION_FAILED,
-                          KafkaError.CLUSTER_AUTHORIZATION_FAILED):
-            return (f"topic {topic.topic!r} ({setting}) does not exist and {who} may not create "
-                    f"it: create it, or {grant_hint('CREATE', 'topic', topic.topic, who)}")
+        if err.code() in (
+            KafkaError.TOPIC_AUTHORIZATION_FAILED,
+            KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+        ):
+            return (
+                f"topic {topic.topic!r} ({setting}) does not exist and {who} may not create "
+                f"it: create it, or {grant_hint('CREATE', 'topic', topic.topic, who)}"
+            )
         return f"cannot create topic {topic.topic!r} ({setting}): {_reason(err)}"
     return None
 
 
-def missing_topics(client_config: dict[str, Any], names: Iterable[str],
-                   timeout: float = 10.0) -> list[str]:
+def missing_topics(
+    client_config: dict[str, Any], names: Iterable[str], timeout: float = 10.0
+) -> list[str]:
     """The names among ``names`` that do not exist on the cluster."""
     admin = connect(client_config, timeout=timeout)
     present = admin.list_topics(timeout=timeout).topics
     return [n for n in names if n not in present]
 
 
-def ensure_topics(client_config: dict[str, Any], specs: dict[str, int],
-                  config: dict[str, str] | None = None, timeout: float = 30.0) -> None:
+def ensure_topics(
+    client_config: dict[str, Any],
+    specs: dict[str, int],
+    config: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> None:
     """Create each ``{name: partitions}`` topic that is missing, and wait until it has leaders."""
     admin = AdminClient(client_config)
     missing = missing_topics(client_config, specs)
     if missing:
-        futures = admin.create_topics([NewTopic(n, num_partitions=specs[n], replication_factor=1,
-                                                config=config or {}) for n in missing])
-        for name, future in futures.items():
+        futures = admin.create_topics(
+            [
+                NewTopic(n, num_partitions=specs[n], replication_factor=1, config=config or {})
+                for n in missing
+            ]
+        )
+        for future in futures.values():
             try:
                 future.result(timeout=timeout)
             except KafkaException as exc:
@@ -223,15 +265,21 @@ def ensure_topics(client_config: dict[str, Any], specs: dict[str, int],
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         meta = admin.list_topics(timeout=5).topics
-        if all(n in meta and meta[n].error is None and meta[n].partitions
-               and all(p.leader >= 0 for p in meta[n].partitions.values()) for n in specs):
+        if all(
+            n in meta
+            and meta[n].error is None
+            and meta[n].partitions
+            and all(p.leader >= 0 for p in meta[n].partitions.values())
+            for n in specs
+        ):
             return
         time.sleep(0.1)
     raise TimeoutError(f"topics {sorted(specs)} have no leaders after {timeout} s")
 
 
-def delete_topics(client_config: dict[str, Any], names: Iterable[str],
-                  timeout: float = 30.0) -> None:
+def delete_topics(
+    client_config: dict[str, Any], names: Iterable[str], timeout: float = 30.0
+) -> None:
     """Delete ``names``; a topic that is already gone is not an error."""
     names = list(names)
     if not names:

@@ -20,6 +20,6 @@ operator's view.
 
 from __future__ import annotations
 
-from stream_od.registry.errors import REFUSAL_REASONS, RegistryError, Refused
+from stream_od.registry.errors import REFUSAL_REASONS, Refused, RegistryError
 
 __all__ = ["REFUSAL_REASONS", "RegistryError", "Refused"]

@@ -28,8 +28,10 @@ VERSIONS = "versions"
 
 def check_version(version: str) -> str:
     if not SAFE_NAME.fullmatch(version or ""):
-        raise RegistryError(f"unsafe version name {version!r}: expected [A-Za-z0-9._-], no "
-                            "leading dot, at most 128 characters")
+        raise RegistryError(
+            f"unsafe version name {version!r}: expected [A-Za-z0-9._-], no "
+            "leading dot, at most 128 characters"
+        )
     return version
 
 
@@ -37,8 +39,9 @@ def manifest_version(directory: pathlib.Path) -> str:
     try:
         return check_version(str(json.loads((directory / MANIFEST).read_text())["version"]))
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RegistryError(f"{directory}: cannot read the version from {MANIFEST}: "
-                            f"{exc}") from None
+        raise RegistryError(
+            f"{directory}: cannot read the version from {MANIFEST}: {exc}"
+        ) from None
 
 
 def _fsync_dir(path: pathlib.Path) -> None:
@@ -65,8 +68,10 @@ class DirectoryRegistry:
         self.versions.mkdir(parents=True, exist_ok=True)
         target = self.versions / version
         if target.exists():
-            raise RegistryError(f"version {version} is already in {self.root}; versions are "
-                                "immutable (retrain, or point LATEST at it to roll back)")
+            raise RegistryError(
+                f"version {version} is already in {self.root}; versions are "
+                "immutable (retrain, or point LATEST at it to roll back)"
+            )
         staging = pathlib.Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
         try:
             for path in sorted(src.iterdir()):
@@ -117,6 +122,7 @@ class DirectoryRegistry:
         if path.is_symlink() or real.parent != base:
             raise RegistryError(f"{path} resolves outside {base}: refused")
         if not real.is_dir():
-            raise RegistryError(f"{self.root / LATEST} names {version}, which is not in "
-                                f"{self.versions}")
+            raise RegistryError(
+                f"{self.root / LATEST} names {version}, which is not in {self.versions}"
+            )
         return real

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-from typing import Mapping
+from collections.abc import Mapping
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -33,9 +33,11 @@ PUBLIC_KEY_FILE = "model-signing.pub"
 def check_key(key: bytes) -> bytes:
     """An HMAC key, if it is long enough to be a secret."""
     if len(key) < MIN_KEY_BYTES:
-        raise ValueError(f"{SIGNING_KEY_ENV} is {len(key)} bytes; use at least {MIN_KEY_BYTES} "
-                         "random bytes (e.g. `openssl rand -hex 32`), or better an Ed25519 key "
-                         "pair from `stream-od keygen`")
+        raise ValueError(
+            f"{SIGNING_KEY_ENV} is {len(key)} bytes; use at least {MIN_KEY_BYTES} "
+            "random bytes (e.g. `openssl rand -hex 32`), or better an Ed25519 key "
+            "pair from `stream-od keygen`"
+        )
     return key
 
 
@@ -58,8 +60,9 @@ def hmac_key_from_file_bytes(data: bytes, setting: str) -> bytes:
     try:
         key.decode("utf-8")
     except UnicodeDecodeError:
-        raise ValueError(f"{setting}: the HMAC key must be text (e.g. `openssl rand -hex 32`)") \
-            from None
+        raise ValueError(
+            f"{setting}: the HMAC key must be text (e.g. `openssl rand -hex 32`)"
+        ) from None
     return check_key(key)
 
 
@@ -98,8 +101,10 @@ def parse_public_key(data: bytes, setting: str) -> Ed25519PublicKey:
         raw = _raw_or_hex(data)
         if raw is not None:
             return Ed25519PublicKey.from_public_bytes(raw)
-    raise ValueError(f"{setting}: not an Ed25519 public key (expected PEM 'PUBLIC KEY', 32 raw "
-                     "bytes or 64 hex characters, as `stream-od keygen` writes)")
+    raise ValueError(
+        f"{setting}: not an Ed25519 public key (expected PEM 'PUBLIC KEY', 32 raw "
+        "bytes or 64 hex characters, as `stream-od keygen` writes)"
+    )
 
 
 def parse_private_key(data: bytes, setting: str) -> Ed25519PrivateKey:
@@ -115,9 +120,11 @@ def parse_private_key(data: bytes, setting: str) -> Ed25519PrivateKey:
         raw = _raw_or_hex(data)
         if raw is not None:
             return Ed25519PrivateKey.from_private_bytes(raw)
-    raise ValueError(f"{setting}: not an unencrypted Ed25519 private key (expected PEM "
-                     "'PRIVATE KEY', 32 raw bytes or 64 hex characters, as `stream-od keygen` "
-                     "writes)")
+    raise ValueError(
+        f"{setting}: not an unencrypted Ed25519 private key (expected PEM "
+        "'PRIVATE KEY', 32 raw bytes or 64 hex characters, as `stream-od keygen` "
+        "writes)"
+    )
 
 
 def _from_env(environ: Mapping[str, str], name: str) -> tuple[bytes, str] | None:
@@ -136,8 +143,11 @@ def key_from_env(environ: Mapping[str, str] = os.environ) -> bytes | None:
     if found is None:
         return None
     data, setting = found
-    return hmac_key_from_file_bytes(data, setting) if setting.endswith(FILE_SUFFIX) \
+    return (
+        hmac_key_from_file_bytes(data, setting)
+        if setting.endswith(FILE_SUFFIX)
         else check_key(data)
+    )
 
 
 def private_key_from_env(environ: Mapping[str, str] = os.environ) -> Ed25519PrivateKey | None:
@@ -153,8 +163,9 @@ def public_key_from_env(environ: Mapping[str, str] = os.environ) -> Ed25519Publi
 
 
 def public_pem(key: Ed25519PublicKey) -> str:
-    return key.public_bytes(serialization.Encoding.PEM,
-                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
 
 
 def generate(out: str | os.PathLike) -> tuple[pathlib.Path, pathlib.Path]:
@@ -166,11 +177,14 @@ def generate(out: str | os.PathLike) -> tuple[pathlib.Path, pathlib.Path]:
     private, public = root / PRIVATE_KEY_FILE, root / PUBLIC_KEY_FILE
     for path in (private, public):
         if path.exists() or path.is_symlink():
-            raise FileExistsError(f"{path} exists: keygen never overwrites a key; choose another "
-                                  "--out, or remove the old pair once no worker trusts it")
+            raise FileExistsError(
+                f"{path} exists: keygen never overwrites a key; choose another "
+                "--out, or remove the old pair once no worker trusts it"
+            )
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     _write_new(private, pem, 0o600)
     _write_new(public, public_pem(key.public_key()).encode(), 0o644)
     return private, public

@@ -17,7 +17,7 @@ import pathlib
 import shutil
 import stat
 import tempfile
-from typing import Mapping
+from collections.abc import Mapping
 
 from stream_od.artifact import MANIFEST, Artifact, ArtifactError
 from stream_od.registry.errors import Refused
@@ -38,8 +38,10 @@ class _Budget:
     def take(self, n: int, name: str) -> None:
         self.left -= n
         if self.left < 0:
-            raise Refused("malformed", f"{self.where}: over the {self.limit:,}-byte limit for "
-                                       f"an artifact (at {name})")
+            raise Refused(
+                "malformed",
+                f"{self.where}: over the {self.limit:,}-byte limit for an artifact (at {name})",
+            )
 
 
 def _read_one(dir_fd: int, name: str, budget: _Budget) -> bytes | None:
@@ -50,8 +52,11 @@ def _read_one(dir_fd: int, name: str, budget: _Budget) -> bytes | None:
     except FileNotFoundError:
         return None
     except OSError as exc:  # ELOOP: a link, refused by O_NOFOLLOW
-        raise Refused("malformed", f"{budget.where}: {name} cannot be opened as a plain file "
-                                   f"({exc.strerror}); links are refused") from None
+        raise Refused(
+            "malformed",
+            f"{budget.where}: {name} cannot be opened as a plain file "
+            f"({exc.strerror}); links are refused",
+        ) from None
     with os.fdopen(fd, "rb") as fh:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise Refused("malformed", f"{budget.where}: {name} is not a regular file")
@@ -65,20 +70,25 @@ def _listed_names(manifest: bytes, where: str) -> list[str]:
     try:
         names = [str(n) for n in dict(json.loads(manifest)["files"])]
     except (ValueError, KeyError, TypeError) as exc:
-        raise Refused("integrity", f"{where}: {MANIFEST} is not a valid manifest "
-                                   f"({type(exc).__name__})") from None
+        raise Refused(
+            "integrity", f"{where}: {MANIFEST} is not a valid manifest ({type(exc).__name__})"
+        ) from None
     if len(names) >= MAX_FILES:
-        raise Refused("malformed", f"{where}: the manifest lists {len(names)} files (at most "
-                                   f"{MAX_FILES - 1})")
+        raise Refused(
+            "malformed", f"{where}: the manifest lists {len(names)} files (at most {MAX_FILES - 1})"
+        )
     for name in names:
         if not SAFE_NAME.fullmatch(name) or name in (MANIFEST, *SIGNATURE_FILES):
-            raise Refused("integrity", f"{where}: manifest lists {name!r}, which is not a file "
-                                       "of the artifact")
+            raise Refused(
+                "integrity",
+                f"{where}: manifest lists {name!r}, which is not a file of the artifact",
+            )
     return names
 
 
-def read_artifact(directory: str | os.PathLike, *,
-                  max_bytes: int = MAX_DIRECTORY_BYTES) -> dict[str, bytes]:
+def read_artifact(
+    directory: str | os.PathLike, *, max_bytes: int = MAX_DIRECTORY_BYTES
+) -> dict[str, bytes]:
     """``{name: bytes}`` of the manifest, the files it lists and the signatures present, each
     read once.  Other files in the directory are not read.  A listed file that is missing is
     left out (the sums check then refuses the version)."""
@@ -87,8 +97,9 @@ def read_artifact(directory: str | os.PathLike, *,
     try:
         dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
-        raise Refused("malformed", f"{root}: not a readable artifact directory "
-                                   f"({exc.strerror})") from None
+        raise Refused(
+            "malformed", f"{root}: not a readable artifact directory ({exc.strerror})"
+        ) from None
     try:
         manifest = _read_one(dir_fd, MANIFEST, budget)
         if manifest is None:

@@ -30,8 +30,11 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 
 def _check_name(name: str) -> None:
     if not SAFE_NAME.fullmatch(name) or name in (".", ".."):
-        raise Refused("malformed", f"packed artifact holds {name!r}: only plain flat file names "
-                                   "are allowed (no paths, no leading dot)")
+        raise Refused(
+            "malformed",
+            f"packed artifact holds {name!r}: only plain flat file names "
+            "are allowed (no paths, no leading dot)",
+        )
 
 
 def pack(directory: str | os.PathLike, *, max_bytes: int = MAX_PACKED_BYTES) -> bytes:
@@ -49,8 +52,10 @@ def pack(directory: str | os.PathLike, *, max_bytes: int = MAX_PACKED_BYTES) -> 
         for path in entries:
             _check_name(path.name)
             if path.is_symlink() or not path.is_file():
-                raise Refused("malformed", f"{path} is not a regular file; an artifact is a flat "
-                                           "directory of files")
+                raise Refused(
+                    "malformed",
+                    f"{path} is not a regular file; an artifact is a flat directory of files",
+                )
             data = path.read_bytes()
             info = tarfile.TarInfo(path.name)
             info.size, info.mode, info.mtime = len(data), 0o644, 0
@@ -59,18 +64,32 @@ def pack(directory: str | os.PathLike, *, max_bytes: int = MAX_PACKED_BYTES) -> 
                 break
     packed = buf.getvalue()
     if len(packed) > max_bytes:
-        raise Refused("malformed", f"packed artifact is {len(packed):,} bytes, over the "
-                                   f"{max_bytes:,}-byte limit for a registry message")
+        raise Refused(
+            "malformed",
+            f"packed artifact is {len(packed):,} bytes, over the "
+            f"{max_bytes:,}-byte limit for a registry message",
+        )
     return packed
 
 
 BLOCK = 512
 USTAR_MAGIC = b"ustar\x0000"  # POSIX ustar, what :func:`pack` writes (GNU's "ustar  " is not)
 REGTYPE = b"0"
-_KINDS = {b"1": "a hard link", b"2": "a symbolic link", b"3": "a device", b"4": "a device",
-          b"5": "a directory", b"6": "a FIFO", b"7": "a contiguous file", b"S": "a GNU sparse file",
-          b"x": "a pax extended header", b"g": "a pax global header", b"L": "a GNU long name",
-          b"K": "a GNU long link name", b"\x00": "an old-style (pre-POSIX) entry"}
+_KINDS = {
+    b"1": "a hard link",
+    b"2": "a symbolic link",
+    b"3": "a device",
+    b"4": "a device",
+    b"5": "a directory",
+    b"6": "a FIFO",
+    b"7": "a contiguous file",
+    b"S": "a GNU sparse file",
+    b"x": "a pax extended header",
+    b"g": "a pax global header",
+    b"L": "a GNU long name",
+    b"K": "a GNU long link name",
+    b"\x00": "an old-style (pre-POSIX) entry",
+}
 
 
 def _refuse(message: str) -> Refused:
@@ -97,7 +116,7 @@ def _member(data: bytes, pos: int) -> tuple[str, int, int]:
     file (sparse members, links, devices, GNU and pax extended headers are refused, since they
     can declare sizes or names the archive does not hold), and the declared size must fit in
     the bytes that follow."""
-    header = data[pos:pos + BLOCK]
+    header = data[pos : pos + BLOCK]
     if len(header) < BLOCK:
         raise _refuse(f"truncated header at byte {pos}")
     if header[257:263] not in (b"ustar\x00", b"ustar ") or not _header_checksum_ok(header):
@@ -107,8 +126,10 @@ def _member(data: bytes, pos: int) -> tuple[str, int, int]:
     kind = header[156:157]
     if kind != REGTYPE:
         what = _KINDS.get(kind, f"type {kind!r}")
-        raise _refuse(f"entry {name!r} is not a regular file but {what} (links, directories, "
-                      "devices, sparse files and extended headers are refused)")
+        raise _refuse(
+            f"entry {name!r} is not a regular file but {what} (links, directories, "
+            "devices, sparse files and extended headers are refused)"
+        )
     if header[257:265] != USTAR_MAGIC:
         raise _refuse(f"entry {name!r} has a GNU header; pack() writes POSIX ustar only")
     if not raw_name.isascii():
@@ -119,8 +140,10 @@ def _member(data: bytes, pos: int) -> tuple[str, int, int]:
     size = _octal(header[124:136], "size")
     start = pos + BLOCK
     if size > len(data) - start:
-        raise _refuse(f"entry {name!r} declares {size:,} bytes but only {len(data) - start:,} "
-                      "follow (truncated, or a forged size)")
+        raise _refuse(
+            f"entry {name!r} declares {size:,} bytes but only {len(data) - start:,} "
+            "follow (truncated, or a forged size)"
+        )
     return name, start, size
 
 
@@ -138,7 +161,7 @@ def unpack_files(data: bytes, *, max_bytes: int = MAX_PACKED_BYTES) -> dict[str,
     while True:
         if pos + BLOCK > len(data):
             raise _refuse("no end-of-archive marker (truncated, or not a packed artifact)")
-        if not any(data[pos:pos + BLOCK]):
+        if not any(data[pos : pos + BLOCK]):
             if data.count(0, pos) != len(data) - pos:
                 raise _refuse(f"bytes after the end-of-archive marker at byte {pos}")
             break
@@ -147,15 +170,16 @@ def unpack_files(data: bytes, *, max_bytes: int = MAX_PACKED_BYTES) -> dict[str,
         name, start, size = _member(data, pos)
         if name in files:
             raise _refuse(f"holds {name!r} twice")
-        files[name] = bytes(data[start:start + size])
+        files[name] = bytes(data[start : start + size])
         pos = start + -(-size // BLOCK) * BLOCK
     if not files:
         raise _refuse("empty")
     return files
 
 
-def unpack(data: bytes, directory: str | os.PathLike, *,
-           max_bytes: int = MAX_PACKED_BYTES) -> pathlib.Path:
+def unpack(
+    data: bytes, directory: str | os.PathLike, *, max_bytes: int = MAX_PACKED_BYTES
+) -> pathlib.Path:
     """Write a packed artifact into ``directory`` (created; must not exist)."""
     files = unpack_files(data, max_bytes=max_bytes)
     root = pathlib.Path(directory)

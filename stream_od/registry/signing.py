@@ -22,24 +22,39 @@ import hashlib
 import hmac
 import os
 import pathlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from stream_od.artifact import MANIFEST
 from stream_od.registry.errors import Refused
-from stream_od.registry.keys import (MIN_KEY_BYTES, PUBLIC_KEY_ENV, SIGNING_KEY_ENV, check_key,
-                                     key_from_env)
+from stream_od.registry.keys import (
+    MIN_KEY_BYTES,
+    PUBLIC_KEY_ENV,
+    SIGNING_KEY_ENV,
+    check_key,
+    key_from_env,
+)
 
-SIGNATURE = "manifest.sig"          # HMAC-SHA256, hex
+SIGNATURE = "manifest.sig"  # HMAC-SHA256, hex
 ED25519_SIGNATURE = "manifest.ed25519"  # Ed25519, hex
 SIGNATURE_FILES = (SIGNATURE, ED25519_SIGNATURE)
 
-__all__ = ["ED25519_SIGNATURE", "MIN_KEY_BYTES", "SIGNATURE", "SIGNATURE_FILES",
-           "SIGNING_KEY_ENV", "Trust", "check_key", "key_from_env", "sign", "sign_ed25519",
-           "signature"]
+__all__ = [
+    "ED25519_SIGNATURE",
+    "MIN_KEY_BYTES",
+    "SIGNATURE",
+    "SIGNATURE_FILES",
+    "SIGNING_KEY_ENV",
+    "Trust",
+    "check_key",
+    "key_from_env",
+    "sign",
+    "sign_ed25519",
+    "signature",
+]
 
 
 def signature(manifest: bytes, key: bytes) -> str:
@@ -97,7 +112,7 @@ class Trust:
         return "hmac-sha256" if self.hmac_key is not None else "none"
 
     @classmethod
-    def of(cls, key: "Trust | bytes | None") -> "Trust":
+    def of(cls, key: Trust | bytes | None) -> Trust:
         """``key`` as a :class:`Trust`: bytes are an HMAC key (the older API), None is none."""
         if isinstance(key, Trust):
             return key
@@ -115,28 +130,40 @@ class Trust:
         assert self.public_key is not None
         if ED25519_SIGNATURE not in files:
             other = " (it has only an HMAC signature, manifest.sig)" if SIGNATURE in files else ""
-            raise Refused("unsigned", f"{where}: no {ED25519_SIGNATURE}{other}, and this worker "
-                                      f"has a public key ({PUBLIC_KEY_ENV}): only artifacts "
-                                      "signed with the publisher's Ed25519 private key are served")
+            raise Refused(
+                "unsigned",
+                f"{where}: no {ED25519_SIGNATURE}{other}, and this worker "
+                f"has a public key ({PUBLIC_KEY_ENV}): only artifacts "
+                "signed with the publisher's Ed25519 private key are served",
+            )
         manifest = self._manifest(files, where)
         try:
             self.public_key.verify(_signature_bytes(files, ED25519_SIGNATURE, where), manifest)
         except InvalidSignature:
-            raise Refused("bad_signature", f"{where}: {ED25519_SIGNATURE} does not verify under "
-                                           "the configured public key (tampered, or signed with "
-                                           "another private key)") from None
+            raise Refused(
+                "bad_signature",
+                f"{where}: {ED25519_SIGNATURE} does not verify under "
+                "the configured public key (tampered, or signed with "
+                "another private key)",
+            ) from None
 
     def _verify_hmac(self, files: Mapping[str, bytes], where: str) -> None:
         assert self.hmac_key is not None
         if SIGNATURE not in files:
-            raise Refused("unsigned", f"{where}: no {SIGNATURE}, and an HMAC key is configured "
-                                      f"({SIGNING_KEY_ENV}): only signed artifacts are served")
+            raise Refused(
+                "unsigned",
+                f"{where}: no {SIGNATURE}, and an HMAC key is configured "
+                f"({SIGNING_KEY_ENV}): only signed artifacts are served",
+            )
         expected = signature(self._manifest(files, where), self.hmac_key)
         got = files[SIGNATURE].decode("ascii", errors="replace").strip()
         if not hmac.compare_digest(expected, got):
-            raise Refused("bad_signature", f"{where}: {SIGNATURE} does not match the manifest "
-                                           "under the configured key (tampered, or signed with "
-                                           "another key)")
+            raise Refused(
+                "bad_signature",
+                f"{where}: {SIGNATURE} does not match the manifest "
+                "under the configured key (tampered, or signed with "
+                "another key)",
+            )
 
     @staticmethod
     def _manifest(files: Mapping[str, bytes], where: str) -> bytes:
@@ -155,7 +182,9 @@ def trust_from_settings(settings) -> Trust:
     public, secret = getattr(settings, "model_public_key", None), settings.model_signing_key
     try:
         public_key = parse_public_key(public.encode(), PUBLIC_KEY_ENV) if public else None
-        return Trust(public_key=public_key,
-                     hmac_key=secret.get_secret_value().encode() if secret is not None else None)
+        return Trust(
+            public_key=public_key,
+            hmac_key=secret.get_secret_value().encode() if secret is not None else None,
+        )
     except ValueError as exc:
         raise ConfigError(f"model signing keys: {exc}") from None

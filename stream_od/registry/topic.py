@@ -18,16 +18,30 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, \
-    Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from stream_od.errors import ConfigError
-from stream_od.kafka.topics import (Need, access_problems, connect, create_problem, grant_hint,
-                                    principal)
+from stream_od.kafka.topics import (
+    Need,
+    access_problems,
+    connect,
+    create_problem,
+    grant_hint,
+    principal,
+)
 from stream_od.registry.directory import check_version, manifest_version
 from stream_od.registry.errors import Refused, RegistryError
 from stream_od.registry.pack import MAX_PACKED_BYTES, pack, unpack_files
@@ -73,16 +87,21 @@ def check_message(msg: Message) -> PublishedMessage:
         version = check_version((headers.get(VERSION_HEADER) or b"").decode())
         digest = (headers.get(SHA256_HEADER) or b"").decode()
     except (RegistryError, UnicodeDecodeError) as exc:
-        raise Refused("malformed", f"{where}: no usable {VERSION_HEADER!r} header "
-                                   f"({exc})") from None
+        raise Refused(
+            "malformed", f"{where}: no usable {VERSION_HEADER!r} header ({exc})"
+        ) from None
     if (msg.key() or b"").decode(errors="replace") != version:
         raise Refused("malformed", f"{where}: key {msg.key()!r} is not the version {version}")
     if len(value) > MAX_PACKED_BYTES:
-        raise Refused("malformed", f"{where}: {len(value):,} bytes, over the "
-                                   f"{MAX_PACKED_BYTES:,}-byte limit")
+        raise Refused(
+            "malformed", f"{where}: {len(value):,} bytes, over the {MAX_PACKED_BYTES:,}-byte limit"
+        )
     if hashlib.sha256(value).hexdigest() != digest:
-        raise Refused("integrity", f"{where} ({version}): sha256 of the message does not match "
-                                   f"its {SHA256_HEADER!r} header")
+        raise Refused(
+            "integrity",
+            f"{where} ({version}): sha256 of the message does not match "
+            f"its {SHA256_HEADER!r} header",
+        )
     return PublishedMessage(version, msg.offset(), value)
 
 
@@ -94,15 +113,22 @@ def verify_message(msg: Message, key: Trust | bytes | None) -> Verified:
     where = f"{msg.topic()}@{published.offset}"
     verified = verify_files(unpack_files(published.value), key, where)
     if verified.version != published.version:
-        raise Refused("integrity", f"{where}: header says {published.version}, the manifest "
-                                   f"{verified.version}")
+        raise Refused(
+            "integrity",
+            f"{where}: header says {published.version}, the manifest {verified.version}",
+        )
     return verified
 
 
 class TopicRegistry:
-    def __init__(self, topic: str, client_config: dict[str, Any], *,
-                 group_id: str = DEFAULT_READER_GROUP,
-                 bootstrap_setting: str = "--bootstrap-servers"):
+    def __init__(
+        self,
+        topic: str,
+        client_config: dict[str, Any],
+        *,
+        group_id: str = DEFAULT_READER_GROUP,
+        bootstrap_setting: str = "--bootstrap-servers",
+    ):
         """``client_config``: librdkafka settings shared by every client (bootstrap, security);
         ``group_id``: the readers' consumer group; ``bootstrap_setting``: how messages name
         the bootstrap address (the CLI option, or the worker's setting)."""
@@ -115,8 +141,12 @@ class TopicRegistry:
         return f"topic registry {self.topic}"
 
     def _new_topic(self) -> NewTopic:
-        return NewTopic(self.topic, num_partitions=1, replication_factor=-1, config={
-            "cleanup.policy": "compact", "max.message.bytes": str(MESSAGE_BYTES)})
+        return NewTopic(
+            self.topic,
+            num_partitions=1,
+            replication_factor=-1,
+            config={"cleanup.policy": "compact", "max.message.bytes": str(MESSAGE_BYTES)},
+        )
 
     def _exists(self, admin: AdminClient, timeout: float) -> bool:
         """Whether the topic exists; raises :class:`ConfigError` when this principal may not
@@ -129,9 +159,11 @@ class TopicRegistry:
             return False
         who = principal(self.config)
         if err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
-            raise ConfigError(f"{who} is not authorized on models topic {self.topic!r}: "
-                              f"{grant_hint('WRITE', 'topic', self.topic, who)} to publish "
-                              "(and CREATE too if publish is to create it)")
+            raise ConfigError(
+                f"{who} is not authorized on models topic {self.topic!r}: "
+                f"{grant_hint('WRITE', 'topic', self.topic, who)} to publish "
+                "(and CREATE too if publish is to create it)"
+            )
         raise RegistryError(f"models topic {self.topic}: {err}")
 
     def check_publish_access(self, timeout: float = 10.0) -> None:
@@ -141,13 +173,16 @@ class TopicRegistry:
         admin = connect(self.config, timeout=timeout, bootstrap_setting=self.bootstrap_setting)
         who = principal(self.config)
         if self._exists(admin, timeout):
-            problems = access_problems(admin, who, [Need("topic", self.topic, "WRITE",
-                                                         "the models topic")], timeout=timeout)
+            problems = access_problems(
+                admin,
+                who,
+                [Need("topic", self.topic, "WRITE", "the models topic")],
+                timeout=timeout,
+            )
             if problems:
                 raise ConfigError("; ".join(problems))
             return
-        problem = create_problem(admin, self._new_topic(), who, "the models topic",
-                                 timeout=timeout)
+        problem = create_problem(admin, self._new_topic(), who, "the models topic", timeout=timeout)
         if problem:
             raise ConfigError(problem)
 
@@ -155,15 +190,18 @@ class TopicRegistry:
         """Create the topic (1 partition, compacted, large enough messages) unless it exists.
         An existing topic needs no CREATE permission: it is looked up before anything is
         created."""
-        admin = connect(self.config, timeout=min(timeout, 10.0),
-                        bootstrap_setting=self.bootstrap_setting)
+        admin = connect(
+            self.config, timeout=min(timeout, 10.0), bootstrap_setting=self.bootstrap_setting
+        )
         if not self._exists(admin, timeout):
             try:
                 admin.create_topics([self._new_topic()])[self.topic].result(timeout)
             except KafkaException as exc:
                 err = exc.args[0]
-                if err.code() in (KafkaError.TOPIC_AUTHORIZATION_FAILED,
-                                  KafkaError.CLUSTER_AUTHORIZATION_FAILED):
+                if err.code() in (
+                    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+                    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+                ):
                     who = principal(self.config)
                     raise ConfigError(
                         f"models topic {self.topic!r} does not exist and {who} may not create "
@@ -175,11 +213,17 @@ class TopicRegistry:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             meta = admin.list_topics(self.topic, timeout=5).topics.get(self.topic)
-            if meta and meta.error is None and meta.partitions and all(
-                    p.leader >= 0 for p in meta.partitions.values()):
+            if (
+                meta
+                and meta.error is None
+                and meta.partitions
+                and all(p.leader >= 0 for p in meta.partitions.values())
+            ):
                 if len(meta.partitions) != 1:
-                    raise RegistryError(f"{self.topic} has {len(meta.partitions)} partitions; a "
-                                        "models topic needs exactly one (offsets order versions)")
+                    raise RegistryError(
+                        f"{self.topic} has {len(meta.partitions)} partitions; a "
+                        "models topic needs exactly one (offsets order versions)"
+                    )
                 return
             time.sleep(0.1)
         raise RegistryError(f"topic {self.topic} has no leader after {timeout} s")
@@ -191,49 +235,71 @@ class TopicRegistry:
         version = manifest_version(pathlib.Path(artifact_dir))
         value = pack(artifact_dir)
         self.ensure_topic()
-        producer = Producer({**self.config, "acks": "all", "enable.idempotence": True,
-                             "message.max.bytes": MESSAGE_BYTES, "linger.ms": 0})
+        producer = Producer(
+            {
+                **self.config,
+                "acks": "all",
+                "enable.idempotence": True,
+                "message.max.bytes": MESSAGE_BYTES,
+                "linger.ms": 0,
+            }
+        )
         result: dict[str, Any] = {}
 
         def on_delivery(err, msg):
             result["err"], result["offset"] = err, (msg.offset() if err is None else None)
 
-        producer.produce(self.topic, key=version.encode(), value=value, on_delivery=on_delivery,
-                         headers=[(VERSION_HEADER, version.encode()),
-                                  (SHA256_HEADER, hashlib.sha256(value).hexdigest().encode())])
+        producer.produce(
+            self.topic,
+            key=version.encode(),
+            value=value,
+            on_delivery=on_delivery,
+            headers=[
+                (VERSION_HEADER, version.encode()),
+                (SHA256_HEADER, hashlib.sha256(value).hexdigest().encode()),
+            ],
+        )
         remaining = producer.flush(timeout)
         err = result.get("err")
         if err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
             who = principal(self.config)
-            raise ConfigError(f"publishing {version}: {who} may not write to models topic "
-                              f"{self.topic!r}: {grant_hint('WRITE', 'topic', self.topic, who)}")
+            raise ConfigError(
+                f"publishing {version}: {who} may not write to models topic "
+                f"{self.topic!r}: {grant_hint('WRITE', 'topic', self.topic, who)}"
+            )
         if remaining or err is not None:
-            raise RegistryError(f"publishing {version} to {self.topic} failed: "
-                                f"{err or 'not acknowledged in time'}")
+            raise RegistryError(
+                f"publishing {version} to {self.topic} failed: {err or 'not acknowledged in time'}"
+            )
         return version, int(result["offset"])
 
-    def reader(self) -> "TopicReader":
+    def reader(self) -> TopicReader:
         return TopicReader(self.topic, self.config, group_id=self.group_id)
 
 
 def _models_consumer(config: dict[str, Any], group_id: str) -> Consumer:
     """A reader of the models topic that assigns its partition itself (it never joins
     ``group_id`` nor commits), sized for messages at the size limit."""
-    return Consumer({
-        **config, "group.id": group_id,
-        "enable.auto.commit": False, "enable.auto.offset.store": False,
-        "isolation.level": "read_committed", "enable.partition.eof": False,
-        "fetch.max.bytes": MESSAGE_BYTES * 2, "max.partition.fetch.bytes": MESSAGE_BYTES,
-        "receive.message.max.bytes": MESSAGE_BYTES * 2 + 1024 * 1024,
-    })
+    return Consumer(
+        {
+            **config,
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "isolation.level": "read_committed",
+            "enable.partition.eof": False,
+            "fetch.max.bytes": MESSAGE_BYTES * 2,
+            "max.partition.fetch.bytes": MESSAGE_BYTES,
+            "receive.message.max.bytes": MESSAGE_BYTES * 2 + 1024 * 1024,
+        }
+    )
 
 
 class TopicReader:
     """Reads the models topic forward from its start; each :meth:`fetch` returns what arrived
     since the previous one (up to the high watermark at call time)."""
 
-    def __init__(self, topic: str, config: dict[str, Any], *,
-                 group_id: str = DEFAULT_READER_GROUP):
+    def __init__(self, topic: str, config: dict[str, Any], *, group_id: str = DEFAULT_READER_GROUP):
         self.topic = topic
         self.config = config
         self.group_id = group_id
@@ -243,17 +309,25 @@ class TopicReader:
 
     def _high_watermark(self, timeout: float) -> int:
         meta = self.consumer.list_topics(self.topic, timeout=timeout).topics.get(self.topic)
-        if meta is not None and meta.error is not None \
-                and meta.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+        if (
+            meta is not None
+            and meta.error is not None
+            and meta.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+        ):
             who = principal(self.config)
-            raise RegistryError(f"{who} is not authorized on models topic {self.topic}: "
-                                f"{grant_hint('READ', 'topic', self.topic, who)}")
+            raise RegistryError(
+                f"{who} is not authorized on models topic {self.topic}: "
+                f"{grant_hint('READ', 'topic', self.topic, who)}"
+            )
         if meta is None or meta.error is not None:
-            raise RegistryError(f"models topic {self.topic} not found "
-                                f"({meta.error if meta else 'no metadata'})")
+            raise RegistryError(
+                f"models topic {self.topic} not found ({meta.error if meta else 'no metadata'})"
+            )
         if len(meta.partitions) != 1:
-            raise RegistryError(f"{self.topic} has {len(meta.partitions)} partitions; a models "
-                                "topic needs exactly one")
+            raise RegistryError(
+                f"{self.topic} has {len(meta.partitions)} partitions; a models "
+                "topic needs exactly one"
+            )
         return self.consumer.get_watermark_offsets(self.tp, timeout=timeout, cached=False)[1]
 
     def messages(self, *, timeout: float = 10.0) -> Iterator[Message]:
@@ -270,8 +344,9 @@ class TopicReader:
                 if high <= 0 or pos >= high:
                     return
                 if time.monotonic() > deadline:
-                    raise RegistryError(f"reading {self.topic}: at offset {pos} of {high} after "
-                                        f"{timeout} s")
+                    raise RegistryError(
+                        f"reading {self.topic}: at offset {pos} of {high} after {timeout} s"
+                    )
                 for msg in self.consumer.consume(num_messages=8, timeout=0.5):
                     if msg.error() is not None:
                         raise RegistryError(f"reading {self.topic}: {self._explain(msg.error())}")
@@ -283,14 +358,17 @@ class TopicReader:
     def _explain(self, err: KafkaError) -> str:
         if err.code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
             who = principal(self.config)
-            return (f"{who} is not authorized on the models reader's consumer group "
-                    f"{self.group_id!r}: {grant_hint('DESCRIBE', 'group', self.group_id, who)}")
+            return (
+                f"{who} is not authorized on the models reader's consumer group "
+                f"{self.group_id!r}: {grant_hint('DESCRIBE', 'group', self.group_id, who)}"
+            )
         return str(err)
 
     def _rewind(self, offset: int) -> None:
         try:
-            self.consumer.seek(TopicPartition(self.topic, 0,
-                                              offset if offset >= 0 else OFFSET_BEGINNING))
+            self.consumer.seek(
+                TopicPartition(self.topic, 0, offset if offset >= 0 else OFFSET_BEGINNING)
+            )
         except KafkaException as exc:  # not fetching yet: the position did not move either
             log.debug("models reader: no rewind to %s (%s)", offset, exc)
 
@@ -320,8 +398,9 @@ class TopicReader:
             if msg.error() is not None:
                 raise RegistryError(f"reading {self.topic}@{offset}: {self._explain(msg.error())}")
             if msg.offset() != offset:
-                raise Refused("malformed", f"{self.topic}@{offset}: compacted away since it "
-                                           "was first read")
+                raise Refused(
+                    "malformed", f"{self.topic}@{offset}: compacted away since it was first read"
+                )
             return msg
         finally:
             consumer.close()

@@ -15,8 +15,8 @@ import hashlib
 import json
 import os
 import pathlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from stream_od.artifact import MANIFEST, Artifact, ArtifactError
 from stream_od.registry.errors import Refused
@@ -33,7 +33,7 @@ class Verified:
 
     version: str
     created_at: dt.datetime | None  # None when missing or unreadable: ranks as the oldest
-    files: Mapping[str, bytes]       # the manifest and the files it lists, nothing else
+    files: Mapping[str, bytes]  # the manifest and the files it lists, nothing else
     where: str
 
 
@@ -45,8 +45,9 @@ def _manifest(files: Mapping[str, bytes], where: str) -> dict:
     except KeyError:
         raise Refused("integrity", f"{where}: {MANIFEST} is missing or lists no files") from None
     except (ValueError, TypeError) as exc:
-        raise Refused("integrity", f"{where}: {MANIFEST} is not a valid manifest "
-                                   f"({type(exc).__name__})") from None
+        raise Refused(
+            "integrity", f"{where}: {MANIFEST} is not a valid manifest ({type(exc).__name__})"
+        ) from None
 
 
 def _check_sums(files: Mapping[str, bytes], listed: dict, where: str) -> dict[str, bytes]:
@@ -55,11 +56,16 @@ def _check_sums(files: Mapping[str, bytes], listed: dict, where: str) -> dict[st
     for name, digest in listed.items():
         name = str(name)
         if pathlib.PurePath(name).name != name or name not in files:
-            raise Refused("integrity", f"{where}: manifest lists {name!r}, which is not a file "
-                                       "of the artifact")
+            raise Refused(
+                "integrity",
+                f"{where}: manifest lists {name!r}, which is not a file of the artifact",
+            )
         if hashlib.sha256(files[name]).hexdigest() != digest:
-            raise Refused("integrity", f"{where}: sha256 mismatch for {name}: the file was "
-                                       "modified or corrupted after it was published")
+            raise Refused(
+                "integrity",
+                f"{where}: sha256 mismatch for {name}: the file was "
+                "modified or corrupted after it was published",
+            )
         out[name] = files[name]
     return out
 
@@ -70,11 +76,10 @@ def created_at(info: bytes | None) -> dt.datetime | None:
         value = dt.datetime.fromisoformat(str(json.loads(info or b"")["created_at"]))
     except (ValueError, KeyError, TypeError):
         return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def verify_files(files: Mapping[str, bytes], key: Trust | bytes | None,
-                 where: str) -> Verified:
+def verify_files(files: Mapping[str, bytes], key: Trust | bytes | None, where: str) -> Verified:
     """Signature (per ``key``), then sums, over ``files`` as read once; raises :class:`Refused`."""
     Trust.of(key).verify(files, where)
     manifest = _manifest(files, where)
@@ -82,8 +87,12 @@ def verify_files(files: Mapping[str, bytes], key: Trust | bytes | None,
     version = manifest.get("version")
     if not isinstance(version, str) or not version:
         raise Refused("integrity", f"{where}: {MANIFEST} names no version")
-    return Verified(version, created_at(checked.get(ARTIFACT_INFO)),
-                    {MANIFEST: files[MANIFEST], **checked}, where)
+    return Verified(
+        version,
+        created_at(checked.get(ARTIFACT_INFO)),
+        {MANIFEST: files[MANIFEST], **checked},
+        where,
+    )
 
 
 def build(verified: Verified) -> Artifact:
@@ -94,13 +103,16 @@ def build(verified: Verified) -> Artifact:
     except ArtifactError as exc:
         raise Refused("malformed", f"{verified.where}: {exc}") from None
     if art.version != verified.version:
-        raise Refused("integrity", f"{verified.where}: artifact.json says {art.version}, the "
-                                   f"manifest {verified.version}")
+        raise Refused(
+            "integrity",
+            f"{verified.where}: artifact.json says {art.version}, the manifest {verified.version}",
+        )
     return art
 
 
-def load_verified(directory: str | os.PathLike, key: Trust | bytes | None, *,
-                  max_bytes: int = MAX_DIRECTORY_BYTES) -> Artifact:
+def load_verified(
+    directory: str | os.PathLike, key: Trust | bytes | None, *, max_bytes: int = MAX_DIRECTORY_BYTES
+) -> Artifact:
     """The artifact in ``directory``, or :class:`Refused` saying why it must not be used.
     ``key``: a :class:`Trust`, an HMAC key (bytes), or None for sums only."""
     root = pathlib.Path(directory)

@@ -22,8 +22,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import Any, Protocol
 
 from stream_od.artifact import Artifact
 from stream_od.kafka.topics import BOOTSTRAP_SETTING
@@ -32,14 +33,18 @@ from stream_od.registry.errors import Refused, RegistryError
 from stream_od.registry.loading import read_artifact
 from stream_od.registry.pack import MAX_PACKED_BYTES
 from stream_od.registry.signing import Trust, trust_from_settings
-from stream_od.registry.topic import (DEFAULT_READER_GROUP, TopicReader, TopicRegistry,
-                                      verify_message)
+from stream_od.registry.topic import (
+    DEFAULT_READER_GROUP,
+    TopicReader,
+    TopicRegistry,
+    verify_message,
+)
 from stream_od.registry.verify import Verified, build, verify_files
 
 log = logging.getLogger("stream_od.registry")
 
 PIN_ENV = "STREAM_OD_MODEL_PIN_VERSION"
-_OLDEST = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+_OLDEST = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -89,11 +94,13 @@ class DirectorySource:
                 path = self.registry.path_of(name)
             except RegistryError as exc:
                 raise Refused("malformed", str(exc)) from None
-            verified = verify_files(read_artifact(path, max_bytes=MAX_PACKED_BYTES), trust,
-                                    f"versions/{name}")
+            verified = verify_files(
+                read_artifact(path, max_bytes=MAX_PACKED_BYTES), trust, f"versions/{name}"
+            )
             if verified.version != name:
                 raise Refused("integrity", f"versions/{name} holds version {verified.version}")
             return verified
+
         return verify
 
     def close(self) -> None:
@@ -106,10 +113,18 @@ class TopicSource:
 
     KEEP = 3  # TopicReader.fetch's bound, for callers that list entries
 
-    def __init__(self, topic: str, client_config: dict[str, Any], *, trust: Trust | None = None,
-                 pin: str | None = None, group_id: str = DEFAULT_READER_GROUP):
-        self.registry = TopicRegistry(topic, client_config, group_id=group_id,
-                                      bootstrap_setting=BOOTSTRAP_SETTING)
+    def __init__(
+        self,
+        topic: str,
+        client_config: dict[str, Any],
+        *,
+        trust: Trust | None = None,
+        pin: str | None = None,
+        group_id: str = DEFAULT_READER_GROUP,
+    ):
+        self.registry = TopicRegistry(
+            topic, client_config, group_id=group_id, bootstrap_setting=BOOTSTRAP_SETTING
+        )
         self.trust, self.pin = trust, pin
         self._reader: TopicReader | None = None
 
@@ -122,8 +137,12 @@ class TopicSource:
         reader = self._reader
         for msg in reader.messages():
             version = dict(msg.headers() or []).get("version", b"?").decode(errors="replace")
-            yield Candidate(version, f"{reader.topic}@{msg.offset()}", msg.offset(),
-                            _message_verifier(reader, msg))
+            yield Candidate(
+                version,
+                f"{reader.topic}@{msg.offset()}",
+                msg.offset(),
+                _message_verifier(reader, msg),
+            )
 
     def close(self) -> None:
         if self._reader is not None:
@@ -136,6 +155,7 @@ def _message_verifier(reader: TopicReader, msg: Any) -> Callable[[Trust], Verifi
     def verify(trust: Trust) -> Verified:
         # The first check uses the message in hand and drops it; a later one reads it again.
         return verify_message(held.pop() if held else reader.read_at(offset), trust)
+
     return verify
 
 
@@ -146,8 +166,13 @@ def source_from_settings(settings) -> Source | None:
     if settings.model_source == "directory":
         return DirectorySource(settings.model_registry_dir, trust=trust, pin=pin)
     if settings.model_source == "topic":
-        return TopicSource(settings.model_topic, settings.client_config({}), trust=trust, pin=pin,
-                           group_id=model_reader_group_id(settings))
+        return TopicSource(
+            settings.model_topic,
+            settings.client_config({}),
+            trust=trust,
+            pin=pin,
+            group_id=model_reader_group_id(settings),
+        )
     return None
 
 
@@ -176,9 +201,16 @@ class ModelWatcher:
     carries its own trust, and ``key`` must then agree with it.  ``pin``: serve only this
     version (defaults to the source's)."""
 
-    def __init__(self, source: Source, *, key: Trust | bytes | None = None, metrics=None,
-                 accept: Callable[[Artifact], None], interval_s: float = 10.0,
-                 pin: str | None = None):
+    def __init__(
+        self,
+        source: Source,
+        *,
+        key: Trust | bytes | None = None,
+        metrics=None,
+        accept: Callable[[Artifact], None],
+        interval_s: float = 10.0,
+        pin: str | None = None,
+    ):
         self.source = source
         self.trust = _resolve_trust(getattr(source, "trust", None), key)
         self.pin = pin or getattr(source, "pin", None)
@@ -212,8 +244,13 @@ class ModelWatcher:
     def _check(self, cand: Candidate) -> Verified | None:
         """The candidate verified and not a rollback, or None (refusals counted and logged)."""
         if self.pin is not None and cand.version != self.pin:
-            log.info("ignoring model %s from %s: pinned to %s (%s)", cand.version, cand.where,
-                     self.pin, PIN_ENV)
+            log.info(
+                "ignoring model %s from %s: pinned to %s (%s)",
+                cand.version,
+                cand.where,
+                self.pin,
+                PIN_ENV,
+            )
             return None
         if cand.version == self.current:
             return None  # the version in use, published again
@@ -234,9 +271,12 @@ class ModelWatcher:
             return
         when = verified.created_at.isoformat() if verified.created_at else "an unknown time"
         which = "the version in use" if newest.version == self.current else "published before it"
-        raise Refused("rollback", f"{verified.version} was created at {when}, before "
-                                  f"{newest.version} ({newest.created_at.isoformat()}, {which}); "
-                                  f"to serve it anyway, pin it: {PIN_ENV}={verified.version}")
+        raise Refused(
+            "rollback",
+            f"{verified.version} was created at {when}, before "
+            f"{newest.version} ({newest.created_at.isoformat()}, {which}); "
+            f"to serve it anyway, pin it: {PIN_ENV}={verified.version}",
+        )
 
     def _take(self, cand: Candidate, verified: Verified | None) -> Artifact | None:
         """Build and accept one candidate; None (refusal counted) when it cannot be served."""
@@ -246,8 +286,9 @@ class ModelWatcher:
             try:
                 self.accept(art)
             except ValueError as exc:
-                raise Refused("schema", f"{cand.version}: this worker cannot serve its "
-                                        f"schema: {exc}") from None
+                raise Refused(
+                    "schema", f"{cand.version}: this worker cannot serve its schema: {exc}"
+                ) from None
         except Refused as exc:
             self._refuse(cand, exc)
             return None
@@ -257,10 +298,16 @@ class ModelWatcher:
     def _refuse(self, cand: Candidate, exc: Refused) -> None:
         if self.metrics is not None:
             self.metrics.model_refusals.labels(exc.reason).inc()
-        log.error("refused model %s from %s (reason=%s): %s; keeping model %s",
-                  cand.version, cand.where, exc.reason, exc, self.current or "(none yet)")
+        log.error(
+            "refused model %s from %s (reason=%s): %s; keeping model %s",
+            cand.version,
+            cand.where,
+            exc.reason,
+            exc,
+            self.current or "(none yet)",
+        )
 
-    def start(self) -> "ModelWatcher":
+    def start(self) -> ModelWatcher:
         self._thread = threading.Thread(target=self._run, name="model-watcher", daemon=True)
         self._thread.start()
         return self
@@ -269,13 +316,19 @@ class ModelWatcher:
         while not self._stop.wait(self.interval_s):
             try:
                 art = self.poll_once()
-            except Exception as exc:  # noqa: BLE001 - a registry hiccup must not stop scoring
-                log.warning("model registry %r: %s; keeping model %s and retrying in %.0f s",
-                            self.source, exc, self.current, self.interval_s)
+            except Exception as exc:
+                log.warning(
+                    "model registry %r: %s; keeping model %s and retrying in %.0f s",
+                    self.source,
+                    exc,
+                    self.current,
+                    self.interval_s,
+                )
                 continue
             if art is not None:
-                log.info("model %s verified; the worker switches to it at the next batch",
-                         art.version)
+                log.info(
+                    "model %s verified; the worker switches to it at the next batch", art.version
+                )
 
     def stop(self) -> None:
         self._stop.set()
@@ -291,6 +344,8 @@ def _resolve_trust(configured: Trust | None, key: Trust | bytes | None) -> Trust
     if configured is None:
         return given
     if key is not None and given != configured:
-        raise ValueError(f"the watcher's key ({given.scheme}) and the source's trust "
-                         f"({configured.scheme}) differ: configure the keys in one place")
+        raise ValueError(
+            f"the watcher's key ({given.scheme}) and the source's trust "
+            f"({configured.scheme}) differ: configure the keys in one place"
+        )
     return configured

@@ -16,11 +16,25 @@ from stream_od.schema.fields import Field, SchemaError
 from stream_od.schema.kdd import DEFAULT_FEATURES, KDD_CATEGORICAL, KDD_COLUMNS
 from stream_od.schema.spec import FeatureSchema
 
-BUILTIN: tuple[str, ...] = ("kdd99", "kdd99-full", "zeek-conn", "zeek-conn-windows",
-                            "suricata-flow", "suricata-flow-windows")
+BUILTIN: tuple[str, ...] = (
+    "kdd99",
+    "kdd99-full",
+    "zeek-conn",
+    "zeek-conn-windows",
+    "suricata-flow",
+    "suricata-flow-windows",
+)
 
-__all__ = ["BUILTIN", "DEFAULT_FEATURES", "KDD_CATEGORICAL", "KDD_COLUMNS", "FeatureSchema",
-           "Field", "SchemaError", "load_schema"]
+__all__ = [
+    "BUILTIN",
+    "DEFAULT_FEATURES",
+    "KDD_CATEGORICAL",
+    "KDD_COLUMNS",
+    "FeatureSchema",
+    "Field",
+    "SchemaError",
+    "load_schema",
+]
 
 
 def load_schema(name_or_path: str | os.PathLike) -> FeatureSchema:
@@ -36,14 +50,18 @@ def load_schema(name_or_path: str | os.PathLike) -> FeatureSchema:
 
 def _data(source: str, depth: int = 0) -> dict:
     if source in BUILTIN:
-        text = resources.files("stream_od.schema").joinpath(f"builtin/{source}.toml"
-                                                            ).read_text(encoding="utf-8")
+        text = (
+            resources.files("stream_od.schema")
+            .joinpath(f"builtin/{source}.toml")
+            .read_text(encoding="utf-8")
+        )
     elif os.path.isfile(source):
         with open(source, encoding="utf-8") as fh:
             text = fh.read()
     else:
-        raise SchemaError(f"schema {source!r}: not a built-in schema ({', '.join(BUILTIN)}) "
-                          "and no such file")
+        raise SchemaError(
+            f"schema {source!r}: not a built-in schema ({', '.join(BUILTIN)}) and no such file"
+        )
     try:
         data = json.loads(text) if source.endswith(".json") else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, ValueError) as exc:
@@ -55,8 +73,9 @@ def _data(source: str, depth: int = 0) -> dict:
     if base is None:
         return data
     if base not in BUILTIN or depth > 2:
-        raise SchemaError(f"{source}: extends {base!r}, which is not a built-in schema "
-                          f"({', '.join(BUILTIN)})")
+        raise SchemaError(
+            f"{source}: extends {base!r}, which is not a built-in schema ({', '.join(BUILTIN)})"
+        )
     merged = _data(base, depth + 1)
     fields = merged.get("fields", []) + data.pop("fields", [])
     merged.update(data)

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any
 
 KINDS = ("numeric", "categorical", "boolean")
 TRANSFORMS = ("none", "log1p")
@@ -35,8 +36,22 @@ OTHER = "<other>"
 MISSING_SUFFIX = ":missing"
 
 _PATH = re.compile(r"^[^.\s]+(\.[^.\s]+)*$")
-_KEYS = frozenset({"name", "path", "kind", "transform", "clip", "missing", "default",
-                   "indicator", "min_count", "max_categories", "vocabulary", "description"})
+_KEYS = frozenset(
+    {
+        "name",
+        "path",
+        "kind",
+        "transform",
+        "clip",
+        "missing",
+        "default",
+        "indicator",
+        "min_count",
+        "max_categories",
+        "vocabulary",
+        "description",
+    }
+)
 
 
 class SchemaError(ValueError):
@@ -65,27 +80,34 @@ class Field:
         if not self.path:
             object.__setattr__(self, "path", self.name)
         if not isinstance(self.path, str) or not _PATH.match(self.path):
-            raise SchemaError(f"{where}: path {self.path!r} can never match a record (a path "
-                              "is keys joined by '.', without spaces or empty parts)")
+            raise SchemaError(
+                f"{where}: path {self.path!r} can never match a record (a path "
+                "is keys joined by '.', without spaces or empty parts)"
+            )
         if self.kind not in KINDS:
             raise SchemaError(f"{where}: unknown kind {self.kind!r}; one of {', '.join(KINDS)}")
         if self.transform not in TRANSFORMS:
-            raise SchemaError(f"{where}: unknown transform {self.transform!r}; one of "
-                              f"{', '.join(TRANSFORMS)}")
+            raise SchemaError(
+                f"{where}: unknown transform {self.transform!r}; one of {', '.join(TRANSFORMS)}"
+            )
         if self.kind != "numeric" and (self.transform != "none" or self.clip is not None):
             raise SchemaError(f"{where}: transform and clip apply to numeric fields only")
         if self.clip is not None:
             object.__setattr__(self, "clip", _check_clip(where, self.clip))
         if self.missing not in MISSING_POLICIES:
-            raise SchemaError(f"{where}: unknown missing policy {self.missing!r}; one of "
-                              f"{', '.join(MISSING_POLICIES)}")
+            raise SchemaError(
+                f"{where}: unknown missing policy {self.missing!r}; one of "
+                f"{', '.join(MISSING_POLICIES)}"
+            )
         if self.missing == "default":
             _check_default(where, self.kind, self.default)
         elif self.default is not None or self.indicator:
-            raise SchemaError(f"{where}: default and indicator need missing = \"default\"")
+            raise SchemaError(f'{where}: default and indicator need missing = "default"')
         if self.indicator and self.kind == "categorical":
-            raise SchemaError(f"{where}: a categorical field marks a missing value with its "
-                              "default category; indicator is for numeric and boolean fields")
+            raise SchemaError(
+                f"{where}: a categorical field marks a missing value with its "
+                "default category; indicator is for numeric and boolean fields"
+            )
         if not (isinstance(self.min_count, int) and self.min_count >= 1):
             raise SchemaError(f"{where}: min_count must be an integer >= 1")
         if not (isinstance(self.max_categories, int) and self.max_categories >= 1):
@@ -113,7 +135,7 @@ class Field:
     def fitted(self) -> bool:
         return self.kind != "categorical" or self.vocabulary is not None
 
-    def with_vocabulary(self, vocabulary: tuple[str, ...]) -> "Field":
+    def with_vocabulary(self, vocabulary: tuple[str, ...]) -> Field:
         return replace(self, vocabulary=tuple(vocabulary))
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,7 +158,7 @@ class Field:
         return out
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], where: str = "") -> "Field":
+    def from_dict(cls, d: Mapping[str, Any], where: str = "") -> Field:
         if not isinstance(d, Mapping):
             raise SchemaError(f"{where}a field is a table/object, got {type(d).__name__}")
         name = d.get("name")
@@ -160,8 +182,9 @@ def _check_clip(where: str, clip: Any) -> tuple[float | None, float | None]:
     except (TypeError, ValueError):
         raise SchemaError(f"{where}: clip is [low, high]") from None
     for v in (lo, hi):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
-                              or not math.isfinite(v)):
+        if v is not None and (
+            isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+        ):
             raise SchemaError(f"{where}: clip bounds are finite numbers")
     if lo is not None and hi is not None and lo >= hi:
         raise SchemaError(f"{where}: clip low {lo} is not below high {hi}")
@@ -170,13 +193,16 @@ def _check_clip(where: str, clip: Any) -> tuple[float | None, float | None]:
 
 def _check_default(where: str, kind: str, default: Any) -> None:
     ok = {
-        "numeric": isinstance(default, (int, float)) and not isinstance(default, bool)
+        "numeric": isinstance(default, (int, float))
+        and not isinstance(default, bool)
         and math.isfinite(default),
         "boolean": isinstance(default, bool),
         "categorical": isinstance(default, str),
     }[kind]
     if not ok:
-        want = {"numeric": "a finite number", "boolean": "true or false",
-                "categorical": "a string (the category a missing value counts as)"}[kind]
-        raise SchemaError(f"{where}: missing = \"default\" needs default = {want}, "
-                          f"got {default!r}")
+        want = {
+            "numeric": "a finite number",
+            "boolean": "true or false",
+            "categorical": "a string (the category a missing value counts as)",
+        }[kind]
+        raise SchemaError(f'{where}: missing = "default" needs default = {want}, got {default!r}')

@@ -19,8 +19,9 @@ dotted path into nested JSON).  The event time is the schema's ``time_field``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 from stream_od.schema.fields import SchemaError
 
@@ -43,14 +44,15 @@ class IdentitySpec:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
 
     @classmethod
-    def from_dict(cls, d: Any, *, source: str = "schema") -> "IdentitySpec":
+    def from_dict(cls, d: Any, *, source: str = "schema") -> IdentitySpec:
         if not isinstance(d, Mapping):
-            raise SchemaError(f"{source}: [identity] is a table of role = \"field path\"")
+            raise SchemaError(f'{source}: [identity] is a table of role = "field path"')
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise SchemaError(f"{source}: [identity] has unknown key(s) {unknown}; known: "
-                              f"{sorted(known)}")
+            raise SchemaError(
+                f"{source}: [identity] has unknown key(s) {unknown}; known: {sorted(known)}"
+            )
         for role, path in d.items():
             if not isinstance(path, str) or not path:
                 raise SchemaError(f"{source}: [identity] {role} must be a field path (text)")

@@ -27,15 +27,26 @@ TOML layout (see ``stream_od/schema/builtin/*.toml`` and docs/schemas.md)::
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from stream_od.schema.fields import Field, SchemaError
 from stream_od.schema.identity import IdentitySpec
 from stream_od.schema.windows import WindowSpec
 
-_KEYS = frozenset({"name", "description", "time_field", "label_fields", "fields",
-                   "format_version", "windows", "identity"})
+_KEYS = frozenset(
+    {
+        "name",
+        "description",
+        "time_field",
+        "label_fields",
+        "fields",
+        "format_version",
+        "windows",
+        "identity",
+    }
+)
 FORMAT_VERSION = 2  # 1 was {"names": [...]}: numeric fields only, every one required
 
 
@@ -65,28 +76,35 @@ class FeatureSchema:
         labels = tuple(self.label_fields)
         clash = sorted({f.path for f in fields} & set(labels))
         if clash:
-            raise SchemaError(f"schema {self.name!r}: {clash} is a label field and cannot also "
-                              "be a feature (the model must never see the ground truth)")
+            raise SchemaError(
+                f"schema {self.name!r}: {clash} is a label field and cannot also "
+                "be a feature (the model must never see the ground truth)"
+            )
         object.__setattr__(self, "fields", fields)
         object.__setattr__(self, "label_fields", labels)
         if self.windows is not None:
             if not self.time_field:
-                raise SchemaError(f"schema {self.name!r}: windows need a time_field (the "
-                                  "records' event time)")
+                raise SchemaError(
+                    f"schema {self.name!r}: windows need a time_field (the records' event time)"
+                )
             clash = sorted(set(self.windows.paths) & set(labels))
             if clash:
                 raise SchemaError(f"schema {self.name!r}: windows read label field(s) {clash}")
         if self.identity is not None:
             clash = sorted(set(self.identity.paths) & set(labels))
             if clash:
-                raise SchemaError(f"schema {self.name!r}: [identity] names label field(s) "
-                                  f"{clash}; labels never leave in an alert")
+                raise SchemaError(
+                    f"schema {self.name!r}: [identity] names label field(s) "
+                    f"{clash}; labels never leave in an alert"
+                )
         if self.fitted:
             names = self.feature_names
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
-                raise SchemaError(f"schema {self.name!r}: feature columns {dupes} are produced "
-                                  "twice; rename a field")
+                raise SchemaError(
+                    f"schema {self.name!r}: feature columns {dupes} are produced "
+                    "twice; rename a field"
+                )
 
     # -- what the matrix looks like ------------------------------------------------------
     @property
@@ -118,9 +136,11 @@ class FeatureSchema:
     def index(self, name: str) -> int:
         return self.feature_names.index(name)
 
-    def with_vocabularies(self, vocabularies: Mapping[str, Iterable[str]]) -> "FeatureSchema":
-        fields = tuple(f.with_vocabulary(tuple(vocabularies[f.name])) if f.name in vocabularies
-                       else f for f in self.fields)
+    def with_vocabularies(self, vocabularies: Mapping[str, Iterable[str]]) -> FeatureSchema:
+        fields = tuple(
+            f.with_vocabulary(tuple(vocabularies[f.name])) if f.name in vocabularies else f
+            for f in self.fields
+        )
         return replace(self, fields=fields)
 
     # -- as data -------------------------------------------------------------------------
@@ -140,7 +160,7 @@ class FeatureSchema:
         return out
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, source: str = "schema") -> "FeatureSchema":
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "schema") -> FeatureSchema:
         if not isinstance(d, Mapping):
             raise SchemaError(f"{source}: a schema is a table/object")
         if "names" in d and "fields" not in d:  # format 1: numeric names, all required
@@ -163,16 +183,18 @@ class FeatureSchema:
             raise SchemaError(f"{source}: time_field is a field name")
         windows = d.get("windows")
         identity = d.get("identity")
-        return cls(fields=fields, name=str(d.get("name", "custom")),
-                   description=str(d.get("description", "")), time_field=time_field,
-                   label_fields=tuple(labels),
-                   windows=None if windows is None else WindowSpec.from_dict(windows,
-                                                                             source=source),
-                   identity=None if identity is None else IdentitySpec.from_dict(identity,
-                                                                                source=source))
+        return cls(
+            fields=fields,
+            name=str(d.get("name", "custom")),
+            description=str(d.get("description", "")),
+            time_field=time_field,
+            label_fields=tuple(labels),
+            windows=None if windows is None else WindowSpec.from_dict(windows, source=source),
+            identity=None if identity is None else IdentitySpec.from_dict(identity, source=source),
+        )
 
     @classmethod
-    def from_toml(cls, text: str, *, source: str = "schema") -> "FeatureSchema":
+    def from_toml(cls, text: str, *, source: str = "schema") -> FeatureSchema:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -180,7 +202,7 @@ class FeatureSchema:
         return cls.from_dict(data, source=source)
 
     @classmethod
-    def numeric(cls, names: Iterable[str], *, name: str = "custom") -> "FeatureSchema":
+    def numeric(cls, names: Iterable[str], *, name: str = "custom") -> FeatureSchema:
         """Numeric fields that every record must carry (the first schema format)."""
         names = tuple(names)
         if not all(isinstance(n, str) for n in names):

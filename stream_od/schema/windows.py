@@ -25,19 +25,26 @@ Each role adds ten columns (``win.<role>.<feature>``), defined in docs/windows.m
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from stream_od.schema.fields import SchemaError
 
 TIME_FEATURES = ("count", "serror_rate", "rerror_rate", "same_srv_rate", "diff_peer_rate")
-COUNT_FEATURES = ("n_count", "n_serror_rate", "n_rerror_rate", "n_same_srv_rate",
-                  "n_diff_peer_rate")
+COUNT_FEATURES = (
+    "n_count",
+    "n_serror_rate",
+    "n_rerror_rate",
+    "n_same_srv_rate",
+    "n_diff_peer_rate",
+)
 FEATURES = TIME_FEATURES + COUNT_FEATURES
 PREFIX = "win"
 
-_KEYS = frozenset({"time_s", "count", "horizon_s", "lateness_s", "service", "serror", "rerror",
-                   "roles"})
+_KEYS = frozenset(
+    {"time_s", "count", "horizon_s", "lateness_s", "service", "serror", "rerror", "roles"}
+)
 _ROLE_KEYS = frozenset({"name", "key", "peer"})
 
 
@@ -53,12 +60,15 @@ class ErrorRule:
         return {"field": self.field, "values": list(self.values)}
 
     @classmethod
-    def from_dict(cls, d: Any, where: str) -> "ErrorRule":
+    def from_dict(cls, d: Any, where: str) -> ErrorRule:
         if not isinstance(d, Mapping) or set(d) != {"field", "values"}:
             raise SchemaError(f"{where}: an error rule is {{ field = ..., values = [...] }}")
         values = d["values"]
-        if not isinstance(d["field"], str) or isinstance(values, str) or not all(
-                isinstance(v, str) for v in values):
+        if (
+            not isinstance(d["field"], str)
+            or isinstance(values, str)
+            or not all(isinstance(v, str) for v in values)
+        ):
             raise SchemaError(f"{where}: field is a path, values a list of strings")
         return cls(field=d["field"], values=tuple(values))
 
@@ -91,8 +101,9 @@ class WindowSpec:
         if len(set(names)) != len(names):
             raise SchemaError(f"windows: role names must differ, got {names}")
         if not (0 < self.time_s <= 86_400) or not (0 < self.horizon_s <= 7 * 86_400):
-            raise SchemaError("windows: time_s and horizon_s are positive seconds (at most a "
-                              "day and a week)")
+            raise SchemaError(
+                "windows: time_s and horizon_s are positive seconds (at most a day and a week)"
+            )
         if not (0 <= self.lateness_s <= 86_400):
             raise SchemaError("windows: lateness_s is seconds, from 0 to a day")
         if not (1 <= self.count <= 100_000):
@@ -115,14 +126,19 @@ class WindowSpec:
         return tuple(seen)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"time_s": self.time_s, "count": self.count, "horizon_s": self.horizon_s,
-                "lateness_s": self.lateness_s,
-                "service": list(self.service), "serror": self.serror.to_dict(),
-                "rerror": self.rerror.to_dict(),
-                "roles": [{"name": r.name, "key": r.key, "peer": r.peer} for r in self.roles]}
+        return {
+            "time_s": self.time_s,
+            "count": self.count,
+            "horizon_s": self.horizon_s,
+            "lateness_s": self.lateness_s,
+            "service": list(self.service),
+            "serror": self.serror.to_dict(),
+            "rerror": self.rerror.to_dict(),
+            "roles": [{"name": r.name, "key": r.key, "peer": r.peer} for r in self.roles],
+        }
 
     @classmethod
-    def from_dict(cls, d: Any, *, source: str = "schema") -> "WindowSpec":
+    def from_dict(cls, d: Any, *, source: str = "schema") -> WindowSpec:
         where = f"{source}: windows"
         if not isinstance(d, Mapping):
             raise SchemaError(f"{where} is a table")
@@ -131,20 +147,27 @@ class WindowSpec:
             raise SchemaError(f"{where}: unknown key(s) {sorted(unknown)}")
         roles = []
         for raw in d.get("roles") or ():
-            if not isinstance(raw, Mapping) or set(raw) != _ROLE_KEYS or not all(
-                    isinstance(raw[k], str) and raw[k] for k in _ROLE_KEYS):
+            if (
+                not isinstance(raw, Mapping)
+                or set(raw) != _ROLE_KEYS
+                or not all(isinstance(raw[k], str) and raw[k] for k in _ROLE_KEYS)
+            ):
                 raise SchemaError(f"{where}: a role is {{ name, key, peer }}, all strings")
             roles.append(Role(name=raw["name"], key=raw["key"], peer=raw["peer"]))
         service = d.get("service", ["proto", "id.resp_p"])
         if isinstance(service, str) or not all(isinstance(s, str) for s in service):
             raise SchemaError(f"{where}: service is a list of paths")
         try:
-            return cls(roles=tuple(roles), service=tuple(service),
-                       serror=ErrorRule.from_dict(d.get("serror"), f"{where}.serror"),
-                       rerror=ErrorRule.from_dict(d.get("rerror"), f"{where}.rerror"),
-                       time_s=float(d.get("time_s", 2.0)), count=int(d.get("count", 100)),
-                       horizon_s=float(d.get("horizon_s", 3600.0)),
-                       lateness_s=float(d.get("lateness_s", 60.0)))
+            return cls(
+                roles=tuple(roles),
+                service=tuple(service),
+                serror=ErrorRule.from_dict(d.get("serror"), f"{where}.serror"),
+                rerror=ErrorRule.from_dict(d.get("rerror"), f"{where}.rerror"),
+                time_s=float(d.get("time_s", 2.0)),
+                count=int(d.get("count", 100)),
+                horizon_s=float(d.get("horizon_s", 3600.0)),
+                lateness_s=float(d.get("lateness_s", 60.0)),
+            )
         except (TypeError, ValueError) as exc:
             if isinstance(exc, SchemaError):
                 raise SchemaError(f"{source}: {exc}") from None

@@ -24,10 +24,12 @@ PACKAGE = "@elastic/ecs"
 VERSION = "9.4.0"
 CACHE = Path.home() / ".cache" / "stream-od" / "npm"
 
-_DUMP = ("const dir = process.argv[1];"
-         "const {EcsFlat} = require(dir + '/generated/ecs_flat.js');"
-         "const {EcsVersion} = require(dir + '/build/commonjs/index.js');"
-         "process.stdout.write(JSON.stringify({version: EcsVersion, fields: EcsFlat}));")
+_DUMP = (
+    "const dir = process.argv[1];"
+    "const {EcsFlat} = require(dir + '/generated/ecs_flat.js');"
+    "const {EcsVersion} = require(dir + '/build/commonjs/index.js');"
+    "process.stdout.write(JSON.stringify({version: EcsVersion, fields: EcsFlat}));"
+)
 
 
 def _tool(name: str) -> str:
@@ -36,7 +38,8 @@ def _tool(name: str) -> str:
         raise RuntimeError(
             f"the ECS check needs Node.js and npm ({name!r} is not on PATH): it reads Elastic's "
             f"field definitions from the npm package {PACKAGE}@{VERSION}. Install Node.js and "
-            "npm (e.g. `apt-get install nodejs npm`) and run the tests again.")
+            "npm (e.g. `apt-get install nodejs npm`) and run the tests again."
+        )
     return path
 
 
@@ -46,8 +49,14 @@ def _tarball() -> Path:
     if not tgz.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
-            done = subprocess.run([_tool("npm"), "pack", f"{PACKAGE}@{VERSION}"], cwd=tmp,
-                                  check=False, capture_output=True, text=True, timeout=300)
+            done = subprocess.run(
+                [_tool("npm"), "pack", f"{PACKAGE}@{VERSION}"],
+                cwd=tmp,
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             if done.returncode != 0:
                 raise RuntimeError(f"npm pack {PACKAGE}@{VERSION} failed:\n{done.stderr}")
             os.replace(Path(tmp) / tgz.name, tgz)
@@ -64,8 +73,13 @@ def load() -> tuple[str, dict[str, dict[str, Any]]]:
         package = Path(tmp) / "package"
         if json.loads((package / "package.json").read_text())["version"] != VERSION:
             raise RuntimeError(f"{_tarball()} is not {PACKAGE}@{VERSION}; delete it")
-        done = subprocess.run([node, "-e", _DUMP, str(package)], check=False,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [node, "-e", _DUMP, str(package)],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     if done.returncode != 0:
         raise RuntimeError(f"node could not read {PACKAGE}@{VERSION}:\n{done.stderr}")
     data = json.loads(done.stdout)

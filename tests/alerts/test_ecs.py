@@ -78,8 +78,7 @@ def _type_problem(ecs_type: str, value: Any) -> str | None:
 def ecs_problems(doc: dict[str, Any], fields: dict[str, dict[str, Any]]) -> list[str]:
     """Everything in ``doc`` (outside ``stream_od``) that ECS does not define or allow."""
     problems = []
-    flat = {path: value for path, value in leaves(doc).items()
-            if not path.startswith(OWN + ".")}
+    flat = {path: value for path, value in leaves(doc).items() if not path.startswith(OWN + ".")}
     for name, spec in fields.items():
         if spec.get("required") and name not in flat:
             problems.append(f"{name}: required by ECS, missing")
@@ -99,13 +98,16 @@ def ecs_problems(doc: dict[str, Any], fields: dict[str, dict[str, Any]]) -> list
                 problems.append(f"{path}: {problem}")
             elif allowed and item not in allowed:
                 problems.append(f"{path}: {item!r} is not among ECS's allowed values")
-    expected = {a["name"]: set(a.get("expected_event_types", ()))
-                for a in fields["event.category"]["allowed_values"]}
+    expected = {
+        a["name"]: set(a.get("expected_event_types", ()))
+        for a in fields["event.category"]["allowed_values"]
+    }
     for category in flat.get("event.category", []):
         for event_type in flat.get("event.type", []):
             if event_type not in expected.get(category, ()):
-                problems.append(f"event.type {event_type!r} is not expected with "
-                                f"event.category {category!r}")
+                problems.append(
+                    f"event.type {event_type!r} is not expected with event.category {category!r}"
+                )
     return problems
 
 
@@ -151,8 +153,10 @@ def test_external_alerts_picks_them_up_graded_right(sample_alert, model):
     doc = ecs.document(sample_alert, model)
     assert kql_matches(EXTERNAL_ALERTS_QUERY, doc)
     # as indexed in the data stream docs/siem.md sets up (logs-stream_od.alerts-default)
-    indexed = {**doc, "data_stream": {"type": "logs", "dataset": "stream_od.alerts",
-                                      "namespace": "default"}}
+    indexed = {
+        **doc,
+        "data_stream": {"type": "logs", "dataset": "stream_od.alerts", "namespace": "default"},
+    }
     assert kql_matches(EXTERNAL_ALERTS_QUERY, indexed)
     assert EXTERNAL_ALERTS_SEVERITY[doc["event"]["severity"]] == sample_alert.severity
     assert 0 <= doc["event"]["risk_score"] <= 100  # risk_score_mapping: event.risk_score
@@ -177,18 +181,22 @@ def test_timestamps_are_iso_utc_with_milliseconds():
 
 # --- the checks can fail ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("path, value, complaint", [
-    ("source.port", "52311", "is not a valid long"),          # a port as a string
-    ("source.ip", "192.0.2.300", "is not a valid ip"),
-    ("@timestamp", "yesterday", "is not a valid date"),
-    ("event.risk_score", "high", "is not a valid float"),
-    ("event.severity", 7.5, "is not a valid long"),
-    ("event.category", "network", "must be an array"),
-    ("event.kind", "anomaly", "not among ECS's allowed values"),
-    ("event.type", ["denied", "connection"], "is not expected with event.category"),
-    ("network.score", 1.0, "not an ECS field"),
-    ("ecs", None, "ecs.version: required by ECS, missing"),
-])
+
+@pytest.mark.parametrize(
+    "path, value, complaint",
+    [
+        ("source.port", "52311", "is not a valid long"),  # a port as a string
+        ("source.ip", "192.0.2.300", "is not a valid ip"),
+        ("@timestamp", "yesterday", "is not a valid date"),
+        ("event.risk_score", "high", "is not a valid float"),
+        ("event.severity", 7.5, "is not a valid long"),
+        ("event.category", "network", "must be an array"),
+        ("event.kind", "anomaly", "not among ECS's allowed values"),
+        ("event.type", ["denied", "connection"], "is not expected with event.category"),
+        ("network.score", 1.0, "not an ECS field"),
+        ("ecs", None, "ecs.version: required by ECS, missing"),
+    ],
+)
 def test_the_ecs_check_rejects_what_ecs_rejects(model, ecs_schema, path, value, complaint):
     doc = copy.deepcopy(ecs.document(zeek_alert(), model))
     *parents, last = path.split(".") if not path.startswith("@") else [path]
@@ -205,11 +213,14 @@ def test_the_ecs_check_rejects_what_ecs_rejects(model, ecs_schema, path, value, 
 
 def test_the_rule_query_check_rejects_what_the_rule_would_not_select(model):
     doc = ecs.document(zeek_alert(), model)
-    assert not kql_matches(EXTERNAL_ALERTS_QUERY, {**doc, "event": {**doc["event"],
-                                                                    "kind": "event"}})
-    assert not kql_matches(EXTERNAL_ALERTS_QUERY, {**doc, "event": {**doc["event"],
-                                                                    "module": "endpoint"}})
-    assert not kql_matches(EXTERNAL_ALERTS_QUERY, {
-        **doc, "data_stream": {"dataset": "m365_defender.alert"}})
+    assert not kql_matches(
+        EXTERNAL_ALERTS_QUERY, {**doc, "event": {**doc["event"], "kind": "event"}}
+    )
+    assert not kql_matches(
+        EXTERNAL_ALERTS_QUERY, {**doc, "event": {**doc["event"], "module": "endpoint"}}
+    )
+    assert not kql_matches(
+        EXTERNAL_ALERTS_QUERY, {**doc, "data_stream": {"dataset": "m365_defender.alert"}}
+    )
     with pytest.raises(ValueError, match="does not understand"):
         kql_matches("event.kind:alert or event.kind:signal", doc)

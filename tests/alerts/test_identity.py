@@ -13,8 +13,11 @@ from stream_od.alerts.identity import IdentityReader, community_id
 from stream_od.schema import load_schema
 
 REFERENCE = communityid.CommunityID()
-MAKE = {"tcp": communityid.FlowTuple.make_tcp, "udp": communityid.FlowTuple.make_udp,
-        "sctp": communityid.FlowTuple.make_sctp}
+MAKE = {
+    "tcp": communityid.FlowTuple.make_tcp,
+    "udp": communityid.FlowTuple.make_udp,
+    "sctp": communityid.FlowTuple.make_sctp,
+}
 
 
 def reference(transport, src, dst, sport, dport) -> str:
@@ -23,8 +26,10 @@ def reference(transport, src, dst, sport, dport) -> str:
 
 def test_the_specs_own_example():
     # community-id-spec's README: TCP 128.232.110.120:34855 -> 66.35.250.204:80
-    assert community_id("tcp", "128.232.110.120", "66.35.250.204", 34855, 80) == \
-        "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
+    assert (
+        community_id("tcp", "128.232.110.120", "66.35.250.204", 34855, 80)
+        == "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
+    )
 
 
 def test_agrees_with_communityid_on_random_flows_both_ways():
@@ -36,39 +41,63 @@ def test_agrees_with_communityid_on_random_flows_both_ways():
             dst = ":".join(f"{rng.randrange(65536):x}" for _ in range(8))
         else:
             src = ".".join(str(rng.randrange(256)) for _ in range(4))
-            dst = src if rng.random() < 0.05 else ".".join(str(rng.randrange(256))
-                                                           for _ in range(4))
+            dst = (
+                src if rng.random() < 0.05 else ".".join(str(rng.randrange(256)) for _ in range(4))
+            )
         sport, dport = rng.randrange(65536), rng.randrange(65536)
         want = reference(transport, src, dst, sport, dport)
         assert community_id(transport, src, dst, sport, dport) == want
         assert community_id(transport, dst, src, dport, sport) == want  # direction-free
 
 
-@pytest.mark.parametrize("args", [("icmp", "1.2.3.4", "5.6.7.8", 8, 0),
-                                  ("tcp", "1.2.3.4", "::1", 1, 2),
-                                  ("tcp", None, "5.6.7.8", 1, 2), ("tcp", "1.2.3.4", "5.6.7.8",
-                                                                   None, 2)])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("icmp", "1.2.3.4", "5.6.7.8", 8, 0),
+        ("tcp", "1.2.3.4", "::1", 1, 2),
+        ("tcp", None, "5.6.7.8", 1, 2),
+        ("tcp", "1.2.3.4", "5.6.7.8", None, 2),
+    ],
+)
 def test_no_community_id_where_the_spec_needs_more(args):
     assert community_id(*args) is None
 
 
 def test_bad_addresses_and_ports_are_left_out_not_passed_on():
     reader = IdentityReader(load_schema("zeek-conn").identity, "ts")
-    c = reader.connection({"id.orig_h": "not-an-ip", "id.orig_p": "80x", "id.resp_h": "fe80::1%eth0",
-                           "id.resp_p": 70_000, "proto": "TCP", "uid": {"a": 1}})
+    c = reader.connection(
+        {
+            "id.orig_h": "not-an-ip",
+            "id.orig_p": "80x",
+            "id.resp_h": "fe80::1%eth0",
+            "id.resp_p": 70_000,
+            "proto": "TCP",
+            "uid": {"a": 1},
+        }
+    )
     assert c.source_ip is None and c.source_port is None and c.destination_port is None
     assert c.destination_ip == "fe80::1" and c.transport == "tcp" and c.session_id is None
 
 
 def test_suricata_records_and_their_own_community_id():
     reader = IdentityReader(load_schema("suricata-flow").identity, "flow.start")
-    c = reader.connection({"src_ip": "2001:db8::1", "src_port": 443, "dest_ip": "2001:db8::2",
-                           "dest_port": 51000, "proto": "TCP", "flow_id": 1234567890123,
-                           "community_id": "1:sensor-written"})
+    c = reader.connection(
+        {
+            "src_ip": "2001:db8::1",
+            "src_port": 443,
+            "dest_ip": "2001:db8::2",
+            "dest_port": 51000,
+            "proto": "TCP",
+            "flow_id": 1234567890123,
+            "community_id": "1:sensor-written",
+        }
+    )
     assert c.community_id == "1:sensor-written" and c.session_id == "1234567890123"
     want = int(datetime(2026, 12, 2, 10, 0, 0, 500_000, tzinfo=UTC).timestamp() * 1000)
     assert reader.event_time_ms({"flow": {"start": "2026-12-02T10:00:00.500000+0000"}}, 1) == (
-        want, "record")
+        want,
+        "record",
+    )
     assert reader.event_time_ms({"flow": {}}, 42) == (42, "kafka")
 
 

@@ -41,8 +41,11 @@ def leaves(value: Any, path: str = "") -> dict[str, Any]:
 def lost(doc: dict[str, Any]) -> dict[str, Any]:
     """What the model does not give back as we wrote it: {key path: our value}."""
     kept = leaves(parse(doc).model_dump(mode="json", exclude_unset=True, exclude_none=True))
-    return {path: value for path, value in leaves(doc).items()
-            if path not in kept or kept[path] != value}
+    return {
+        path: value
+        for path, value in leaves(doc).items()
+        if path not in kept or kept[path] != value
+    }
 
 
 def test_the_documents_are_detection_findings(sample_alert, model):
@@ -50,7 +53,11 @@ def test_the_documents_are_detection_findings(sample_alert, model):
     finding = parse(doc)
     assert lost(doc) == {}
     assert (finding.class_uid, finding.category_uid, finding.activity_id, finding.type_uid) == (
-        2004, 2, 1, 200401)
+        2004,
+        2,
+        1,
+        200401,
+    )
     assert finding.finding_info.uid == sample_alert.id
     assert finding.finding_info.analytic.type_id == ocsf.ANALYTIC_LEARNING
     assert finding.time == sample_alert.event_time_ms
@@ -82,14 +89,18 @@ def test_connection_and_summary(model):
 
 # --- the check can fail ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("change", [
-    {"time": "1796220000123"},                     # a string time
-    {"severity_id": 7},                            # not in OCSF's severity enum
-    {"type_uid": 300201},                          # not a Detection Finding type
-    {"is_alert": True},                            # OCSF's, but not modelled by the library
-    {"finding_info": {"uid": "x", "title": "x", "analytics": {}}},  # a misspelt key
-    {"evidences": [{"src_endpoint": {"ip": "192.0.2.10"}}]},       # not modelled either
-])
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"time": "1796220000123"},  # a string time
+        {"severity_id": 7},  # not in OCSF's severity enum
+        {"type_uid": 300201},  # not a Detection Finding type
+        {"is_alert": True},  # OCSF's, but not modelled by the library
+        {"finding_info": {"uid": "x", "title": "x", "analytics": {}}},  # a misspelt key
+        {"evidences": [{"src_endpoint": {"ip": "192.0.2.10"}}]},  # not modelled either
+    ],
+)
 def test_the_check_rejects_a_broken_document(model, change):
     with pytest.raises(ValidationError):
         parse({**ocsf.document(zeek_alert(), model), **change})

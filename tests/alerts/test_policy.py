@@ -26,15 +26,32 @@ def test_top_features_are_the_largest_contributions_first():
 
 
 def test_alert_document_carries_origin_record_score_and_model():
-    policy = AlertPolicy(feature_names=("a", "b"), threshold=1.0, score_scale=1.0,
-                         model_version="m-1", detector="mahalanobis",
-                         severity_margins=(0.5, 2.0, 8.0), top_k=1)
+    policy = AlertPolicy(
+        feature_names=("a", "b"),
+        threshold=1.0,
+        score_scale=1.0,
+        model_version="m-1",
+        detector="mahalanobis",
+        severity_margins=(0.5, 2.0, 8.0),
+        top_k=1,
+    )
     scores = np.array([4.0])
-    docs = policy.build([Origin("in", 2, 41, 1_700_000_000_000, b"k-7")], [{"a": 1, "note": "x"}],
-                        scores, np.array([[1.0, 9.0]]), np.array([[0.2, 3.0]]), detected_at_ms=5)
+    docs = policy.build(
+        [Origin("in", 2, 41, 1_700_000_000_000, b"k-7")],
+        [{"a": 1, "note": "x"}],
+        scores,
+        np.array([[1.0, 9.0]]),
+        np.array([[0.2, 3.0]]),
+        detected_at_ms=5,
+    )
     doc = orjson.loads(docs[0])
-    assert doc["kafka"] == {"topic": "in", "partition": 2, "offset": 41,
-                            "timestamp_ms": 1_700_000_000_000, "key": "k-7"}
+    assert doc["kafka"] == {
+        "topic": "in",
+        "partition": 2,
+        "offset": 41,
+        "timestamp_ms": 1_700_000_000_000,
+        "key": "k-7",
+    }
     assert doc["record"] == {"a": 1, "note": "x"} and "source" not in doc
     assert doc["event_time_ms"] == 1_700_000_000_000 and doc["event_time_source"] == "kafka"
     assert doc["score"] == 4.0 and doc["threshold"] == 1.0 and doc["severity"] == "high"
@@ -58,38 +75,66 @@ def test_an_alert_never_fails_on_its_records_content():
     for _ in range(300):
         node["a"] = {}
         node = node["a"]
-    record = {"deep": deep, "big": 10 ** 40, "text": "\ud800x", "ok": 1.5}
+    record = {"deep": deep, "big": 10**40, "text": "\ud800x", "ok": 1.5}
+
     def build(rec):
         return {"record": rec, "score": 2.0}
 
     out = orjson.loads(dumps_bounded(build, record, 900_000))
-    assert out["score"] == 2.0 and out["record"]["big"] == str(10 ** 40)
+    assert out["score"] == 2.0 and out["record"]["big"] == str(10**40)
     assert out["record"]["ok"] == 1.5 and out["record"]["text"].endswith("x")
     huge = orjson.loads(dumps_bounded(build, {"x": "y" * 2_000_000}, 900_000))
     assert huge["record"]["stream_od_omitted"]["reason"] == "too_large" and huge["score"] == 2.0
 
 
 def zeek_policy(fmt: str = "native") -> AlertPolicy:
-    return AlertPolicy(feature_names=("a", "b"), threshold=1.0, score_scale=1.0,
-                       model_version="m-1", detector="vaegmm", severity_margins=(0.5, 2.0, 8.0),
-                       top_k=1, schema=load_schema("zeek-conn"), alert_format=fmt)
+    return AlertPolicy(
+        feature_names=("a", "b"),
+        threshold=1.0,
+        score_scale=1.0,
+        model_version="m-1",
+        detector="vaegmm",
+        severity_margins=(0.5, 2.0, 8.0),
+        top_k=1,
+        schema=load_schema("zeek-conn"),
+        alert_format=fmt,
+    )
 
 
-ZEEK = {"ts": 1_700_000_000.25, "uid": "CxYz1", "id.orig_h": "192.168.1.5", "id.orig_p": 51_000,
-        "id.resp_h": "10.0.0.9", "id.resp_p": 445, "proto": "tcp", "conn_state": "S0",
-        "label": "Malicious", "detailed-label": "PartOfAHorizontalPortScan"}
+ZEEK = {
+    "ts": 1_700_000_000.25,
+    "uid": "CxYz1",
+    "id.orig_h": "192.168.1.5",
+    "id.orig_p": 51_000,
+    "id.resp_h": "10.0.0.9",
+    "id.resp_p": 445,
+    "proto": "tcp",
+    "conn_state": "S0",
+    "label": "Malicious",
+    "detailed-label": "PartOfAHorizontalPortScan",
+}
 
 
 def facts(policy: AlertPolicy, record: dict, offset: int = 7, score: float = 3.0):
-    return policy.facts([Origin("in", 0, offset, 1_800_000_000_000, b"k")], [record],
-                        np.array([score]), np.zeros((1, 2)), np.ones((1, 2)), 5)[0]
+    return policy.facts(
+        [Origin("in", 0, offset, 1_800_000_000_000, b"k")],
+        [record],
+        np.array([score]),
+        np.zeros((1, 2)),
+        np.ones((1, 2)),
+        5,
+    )[0]
 
 
 def test_an_alert_promotes_the_connection_and_takes_the_records_own_time():
     alert = facts(zeek_policy(), ZEEK)
     c = alert.connection
     assert (c.source_ip, c.source_port, c.destination_ip, c.destination_port) == (
-        "192.168.1.5", 51_000, "10.0.0.9", 445)
+        "192.168.1.5",
+        51_000,
+        "10.0.0.9",
+        445,
+    )
     assert c.transport == "tcp" and c.session_id == "CxYz1" and c.community_id.startswith("1:")
     assert alert.event_time_ms == 1_700_000_000_250 and alert.event_time_source == "record"
 
@@ -107,9 +152,16 @@ def test_the_alert_id_is_the_same_for_the_same_record_and_model_only():
     first = facts(policy, ZEEK, offset=7).id
     assert facts(policy, dict(ZEEK), offset=900).id == first  # a re-sent copy, same connection
     assert facts(policy, {**ZEEK, "uid": "Other"}).id != first
-    newer = AlertPolicy(feature_names=("a", "b"), threshold=1.0, score_scale=1.0,
-                        model_version="m-2", detector="vaegmm", severity_margins=(0.5, 2.0, 8.0),
-                        top_k=1, schema=load_schema("zeek-conn"))
+    newer = AlertPolicy(
+        feature_names=("a", "b"),
+        threshold=1.0,
+        score_scale=1.0,
+        model_version="m-2",
+        detector="vaegmm",
+        severity_margins=(0.5, 2.0, 8.0),
+        top_k=1,
+        schema=load_schema("zeek-conn"),
+    )
     assert facts(newer, ZEEK).id != first
     no_session = {k: v for k, v in ZEEK.items() if k != "uid"}
     assert facts(policy, no_session, offset=7).id == facts(policy, no_session, offset=7).id
@@ -119,8 +171,12 @@ def test_the_alert_id_is_the_same_for_the_same_record_and_model_only():
 def test_headers_name_format_severity_and_schema():
     policy = zeek_policy("ecs")
     headers = dict(policy.headers(facts(policy, ZEEK, score=100.0)))
-    assert headers == {"stream_od.format": b"ecs", "stream_od.schema": b"zeek-conn",
-                       "stream_od.severity": b"critical", "stream_od.kind": b"alert"}
+    assert headers == {
+        "stream_od.format": b"ecs",
+        "stream_od.schema": b"zeek-conn",
+        "stream_od.severity": b"critical",
+        "stream_od.kind": b"alert",
+    }
 
 
 def test_risk_scores_fall_in_the_severity_bands():
@@ -138,8 +194,10 @@ def test_risk_scores_fall_in_the_severity_bands():
 def test_csv_records_keep_number_types_in_alerts():
     from stream_od.records import csv_fields
 
-    fields = csv_fields(b"0,tcp,http,SF,181,5450,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,8,8,0.00,0.00,"
-                        b"0.00,0.00,1.00,0.00,0.00,9,9,1.00,0.00,0.11,0.00,0.00,0.00,0.00,0.00,"
-                        b"normal.")
+    fields = csv_fields(
+        b"0,tcp,http,SF,181,5450,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,8,8,0.00,0.00,"
+        b"0.00,0.00,1.00,0.00,0.00,9,9,1.00,0.00,0.11,0.00,0.00,0.00,0.00,0.00,"
+        b"normal."
+    )
     assert fields["src_bytes"] == 181 and fields["serror_rate"] == 0.0
     assert fields["protocol_type"] == "tcp" and fields["label"] == "normal."

@@ -35,9 +35,16 @@ def records(kind: str) -> list[dict]:
     if kind == "zeek-conn":
         return json_lines(FIXTURES / "logs" / "zeek-conn-labeled.json")
     if kind == "suricata-flow":
-        hostile = {"timestamp": "not a time", "src_ip": "999.1.1.1", "src_port": 70_000,
-                   "dest_ip": "10.0.0.1", "dest_port": "80", "proto": 6, "flow_id": 2 ** 70,
-                   "flow": {"start": None}}
+        hostile = {
+            "timestamp": "not a time",
+            "src_ip": "999.1.1.1",
+            "src_port": 70_000,
+            "dest_ip": "10.0.0.1",
+            "dest_port": "80",
+            "proto": 6,
+            "flow_id": 2**70,
+            "flow": {"start": None},
+        }
         return [*json_lines(FIXTURES / "logs" / "suricata-eve.json"), hostile]
     with gzip.open(FIXTURES / "kdd_sample.csv.gz", "rb") as fh:
         return [csv_fields(line) for line in fh.read().splitlines()[:200]]
@@ -45,15 +52,27 @@ def records(kind: str) -> list[dict]:
 
 def alerts_of(kind: str, fmt: str) -> list[dict]:
     recs = records(kind)
-    policy = AlertPolicy(feature_names=("a", "b"), threshold=1.0, score_scale=1.0,
-                         model_version="m-1", detector="vaegmm",
-                         severity_margins=(0.5, 2.0, 8.0), top_k=2, schema=load_schema(kind),
-                         alert_format=fmt)
+    policy = AlertPolicy(
+        feature_names=("a", "b"),
+        threshold=1.0,
+        score_scale=1.0,
+        model_version="m-1",
+        detector="vaegmm",
+        severity_margins=(0.5, 2.0, 8.0),
+        top_k=2,
+        schema=load_schema(kind),
+        alert_format=fmt,
+    )
     n = len(recs)
     rng = np.random.default_rng(0)
-    facts = policy.facts([Origin("in", 0, i, 1_796_220_000_000 + i, None) for i in range(n)],
-                         recs, 1.0 + rng.exponential(4.0, n), rng.normal(size=(n, 2)),
-                         rng.exponential(size=(n, 2)), 1_796_220_005_000)
+    facts = policy.facts(
+        [Origin("in", 0, i, 1_796_220_000_000 + i, None) for i in range(n)],
+        recs,
+        1.0 + rng.exponential(4.0, n),
+        rng.normal(size=(n, 2)),
+        rng.exponential(size=(n, 2)),
+        1_796_220_005_000,
+    )
     state = PartitionSuppression(1.0, ("source_ip",), "vaegmm")
     summaries = []
     for a in facts:
@@ -82,12 +101,15 @@ def test_ocsf_alerts_of_real_records_are_detection_findings(kind):
 
 
 def test_promotion_left_out_what_an_index_would_refuse():
-    docs = [d for d in alerts_of("suricata-flow", "ecs")
-            if d.get("stream_od", {}).get("record", {}).get("src_ip") == "999.1.1.1"]
+    docs = [
+        d
+        for d in alerts_of("suricata-flow", "ecs")
+        if d.get("stream_od", {}).get("record", {}).get("src_ip") == "999.1.1.1"
+    ]
     assert len(docs) == 1
     doc = docs[0]
     assert "source" not in doc  # neither the address nor the port 70000
     assert doc["destination"] == {"ip": "10.0.0.1", "port": 80}
     assert doc["network"]["transport"] == "tcp"
     assert doc["stream_od"]["event_time_source"] == "kafka"  # "not a time"
-    assert doc["stream_od"]["record"]["flow_id"] == str(2 ** 70)  # past 64 bits: as text
+    assert doc["stream_od"]["record"]["flow_id"] == str(2**70)  # past 64 bits: as text

@@ -28,8 +28,10 @@ EXAMPLE = re.compile(r"<!-- example: (\w+) -->\s*```json\n(.*?)\n```", re.DOTALL
 def generated() -> dict[str, bytes]:
     """Each format's document for the example alert, as the worker writes it (orjson)."""
     alert, model = zeek_alert(), model_info()
-    return {name: orjson.dumps(document(alert, model), option=orjson.OPT_INDENT_2)
-            for name, document in FORMATS.items()}
+    return {
+        name: orjson.dumps(document(alert, model), option=orjson.OPT_INDENT_2)
+        for name, document in FORMATS.items()
+    }
 
 
 def documented() -> dict[str, Any]:
@@ -47,7 +49,8 @@ def test_every_format_has_one_example():
 @pytest.mark.parametrize("name", sorted(FORMATS))
 def test_the_example_is_what_the_code_writes(name):
     assert documented()[name] == json.loads(generated()[name]), (
-        f"docs/siem.md's {name} example is stale: python -m tests.alerts.test_siem_docs")
+        f"docs/siem.md's {name} example is stale: python -m tests.alerts.test_siem_docs"
+    )
 
 
 def main() -> None:

@@ -13,10 +13,19 @@ from stream_od.alerts.volume import AlertVolume, RateCeiling
 
 
 def alert(i: int, t_ms: int, src: str, score: float = 2.0) -> Alert:
-    return Alert(id=f"a{i}", event_time_ms=t_ms, event_time_source="record", detected_at_ms=0,
-                 score=score, severity="low", risk_score=1.0, top_features=[], record={},
-                 connection=Connection(source_ip=src),
-                 kafka=KafkaCoordinates("in", 0, i, t_ms, None))
+    return Alert(
+        id=f"a{i}",
+        event_time_ms=t_ms,
+        event_time_source="record",
+        detected_at_ms=0,
+        score=score,
+        severity="low",
+        risk_score=1.0,
+        top_features=[],
+        record={},
+        connection=Connection(source_ip=src),
+        kafka=KafkaCoordinates("in", 0, i, t_ms, None),
+    )
 
 
 def run(state: PartitionSuppression, alerts: list[Alert], stream_time: int | None = None):
@@ -45,8 +54,16 @@ def test_a_sweep_of_10000_flows_from_one_host_is_one_alert_and_one_summary_per_w
 
 def test_windows_are_per_entity_and_reopen_after_they_end():
     state = PartitionSuppression(10.0, ("source_ip",), "m")
-    emitted, summaries = run(state, [alert(0, 0, "a"), alert(1, 1_000, "b"), alert(2, 2_000, "a"),
-                                     alert(3, 10_000, "a"), alert(4, 10_500, "a")])
+    emitted, summaries = run(
+        state,
+        [
+            alert(0, 0, "a"),
+            alert(1, 1_000, "b"),
+            alert(2, 2_000, "a"),
+            alert(3, 10_000, "a"),
+            alert(4, 10_500, "a"),
+        ],
+    )
     assert [a.id for a in emitted] == ["a0", "a1", "a3"]
     assert [s.summary.count for s in summaries] == [1]  # a's first window closed by a3
     _, later = run(state, [], stream_time=20_500)
@@ -57,25 +74,29 @@ def test_an_aborted_batch_is_undone_and_redone_to_the_same_result():
     rng = random.Random(3)
     alerts = [alert(i, i * 700 + rng.randrange(500), rng.choice("abc")) for i in range(300)]
     plain = PartitionSuppression(5.0, ("source_ip",), "m")
-    want = [run(plain, alerts[k:k + 30], stream_time=alerts[min(k + 29, 299)].event_time_ms)
-            for k in range(0, 300, 30)]
+    want = [
+        run(plain, alerts[k : k + 30], stream_time=alerts[min(k + 29, 299)].event_time_ms)
+        for k in range(0, 300, 30)
+    ]
     redo = PartitionSuppression(5.0, ("source_ip",), "m")
     for n, k in enumerate(range(0, 300, 30)):
         stream_time = alerts[min(k + 29, 299)].event_time_ms
         if n % 3 == 1:
-            run(redo, alerts[k:k + 30], stream_time)
+            run(redo, alerts[k : k + 30], stream_time)
             redo.rollback()
-        assert run(redo, alerts[k:k + 30], stream_time) == want[n]
+        assert run(redo, alerts[k : k + 30], stream_time) == want[n]
         redo.commit()
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 50_000), st.sampled_from("abcd")), max_size=120),
-       st.integers(1, 40))
+@given(
+    st.lists(st.tuples(st.integers(0, 50_000), st.sampled_from("abcd")), max_size=120),
+    st.integers(1, 40),
+)
 def test_state_restored_from_the_changelog_continues_as_if_never_stopped(events, cut):
     """Emitted + held back = all alerts; a restart from the changelog changes nothing."""
     alerts = [alert(i, t, src) for i, (t, src) in enumerate(events)]
-    batches = [alerts[k:k + cut] for k in range(0, len(alerts), cut)]
+    batches = [alerts[k : k + cut] for k in range(0, len(alerts), cut)]
     straight = PartitionSuppression(3.0, ("source_ip",), "m")
     resumed = PartitionSuppression(3.0, ("source_ip",), "m")
     log: list = []

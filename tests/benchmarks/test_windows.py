@@ -13,16 +13,35 @@ ZEEK = REPO.parent / "shared" / "data" / "zeek"
 
 
 @pytest.mark.slow
-def test_quick_run_compares_both_schemas_and_measures_the_cost(tmp_path, kdd_train_path,
-                                                               kdd_test_path):
+def test_quick_run_compares_both_schemas_and_measures_the_cost(
+    tmp_path, kdd_train_path, kdd_test_path
+):
     if not (ZEEK / "008-zeek-mixed.conn.log.labeled").exists():
         pytest.skip(f"Zeek captures not found in {ZEEK}")
     out = tmp_path / "windows.json"
     proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "windows.py"), "--quick", "--json", str(out),
-         "--methods", "mahalanobis", "--kdd", "--kdd-train-data", str(kdd_train_path),
-         "--kdd-corrected-data", str(kdd_test_path), "--repeats", "1", "--memory-keys", "200"],
-        capture_output=True, text=True, timeout=900)
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "windows.py"),
+            "--quick",
+            "--json",
+            str(out),
+            "--methods",
+            "mahalanobis",
+            "--kdd",
+            "--kdd-train-data",
+            str(kdd_train_path),
+            "--kdd-corrected-data",
+            str(kdd_test_path),
+            "--repeats",
+            "1",
+            "--memory-keys",
+            "200",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(out.read_text())
     zeek = got["detection"]["zeek"]

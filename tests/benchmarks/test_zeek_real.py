@@ -12,11 +12,31 @@ REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data"
 ZEEK_TRAIN = DATA / "zeek" / "008-zeek-mixed.conn.log.labeled"
 ZEEK_TEST = DATA / "zeek" / "010-zeek-mixed.conn.log.labeled"
-ZEEK_FIELDS = {"method", "seed", "fit_seconds", "threshold",
-               "test_roc_auc", "test_pr_auc", "test_alert_rate", "test_recall",
-               "holdout_roc_auc", "holdout_pr_auc", "holdout_alert_rate", "holdout_recall"}
-KDD_FIELDS = {"method", "seed", "fit_seconds", "test_f1", "test_roc_auc", "corrected_roc_auc",
-              "corrected_recall", "corrected_recall_1pct", "corrected_alert_rate_1pct"}
+ZEEK_FIELDS = {
+    "method",
+    "seed",
+    "fit_seconds",
+    "threshold",
+    "test_roc_auc",
+    "test_pr_auc",
+    "test_alert_rate",
+    "test_recall",
+    "holdout_roc_auc",
+    "holdout_pr_auc",
+    "holdout_alert_rate",
+    "holdout_recall",
+}
+KDD_FIELDS = {
+    "method",
+    "seed",
+    "fit_seconds",
+    "test_f1",
+    "test_roc_auc",
+    "corrected_roc_auc",
+    "corrected_recall",
+    "corrected_recall_1pct",
+    "corrected_alert_rate_1pct",
+}
 
 
 @pytest.mark.slow
@@ -25,10 +45,26 @@ def test_quick_run_writes_every_method_and_field(tmp_path, kdd_train_path, kdd_t
         pytest.skip(f"Zeek captures not found in {ZEEK_TRAIN.parent}")
     out = tmp_path / "zeek.json"
     proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "zeek_real.py"), "--quick", "--kdd",
-         "--json", str(out), "--train", str(ZEEK_TRAIN), "--test", str(ZEEK_TEST),
-         "--kdd-train-data", str(kdd_train_path), "--kdd-corrected-data", str(kdd_test_path)],
-        capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "zeek_real.py"),
+            "--quick",
+            "--kdd",
+            "--json",
+            str(out),
+            "--train",
+            str(ZEEK_TRAIN),
+            "--test",
+            str(ZEEK_TEST),
+            "--kdd-train-data",
+            str(kdd_train_path),
+            "--kdd-corrected-data",
+            str(kdd_test_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
 

@@ -38,7 +38,7 @@ def worker_label_names() -> frozenset[str]:
     names = {"job", "instance", "le"}
     for line in metrics.render().decode().splitlines():
         if not line.startswith("#") and "{" in line:
-            names.update(re.findall(r'([A-Za-z_]\w*)="', line[line.index("{"):]))
+            names.update(re.findall(r'([A-Za-z_]\w*)="', line[line.index("{") :]))
     for value in vars(metrics).values():  # labelled metrics with no child yet
         names.update(getattr(value, "_labelnames", ()))
     return frozenset(names)

@@ -14,9 +14,10 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -36,25 +37,39 @@ WORKER_JOB = "stream-od-worker"  # Prometheus job name of the workers, in every 
 STREAM_OD_IMAGES = ("stream-od",)  # image names (before the tag) that run our code
 
 # Environment variables a stream-od container may carry that are not WorkerSettings fields.
-DOCUMENTED_NON_SETTINGS = frozenset({
-    "STREAM_OD_CONFIG_FILE",  # names the settings file (stream_od.config.CONFIG_FILE_ENV)
-    # The publisher's Ed25519 key (trainer, stream-od publish: stream_od.registry.keys), which
-    # no worker may hold; tests/deploy checks that only the trainers carry it.
-    "STREAM_OD_MODEL_PRIVATE_KEY", "STREAM_OD_MODEL_PRIVATE_KEY_FILE",
-    "KERAS_BACKEND", "KERAS_HOME", "TF_CPP_MIN_LOG_LEVEL",  # Keras and TensorFlow
-    "MPLCONFIGDIR",  # matplotlib (the trainer's report plots)
-    "PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE",  # the interpreter
-    "PIP_DISABLE_PIP_VERSION_CHECK", "PIP_NO_CACHE_DIR",  # the image's build stage
-})
+DOCUMENTED_NON_SETTINGS = frozenset(
+    {
+        "STREAM_OD_CONFIG_FILE",  # names the settings file (stream_od.config.CONFIG_FILE_ENV)
+        # The publisher's Ed25519 key (trainer, stream-od publish: stream_od.registry.keys), which
+        # no worker may hold; tests/deploy checks that only the trainers carry it.
+        "STREAM_OD_MODEL_PRIVATE_KEY",
+        "STREAM_OD_MODEL_PRIVATE_KEY_FILE",
+        "KERAS_BACKEND",
+        "KERAS_HOME",
+        "TF_CPP_MIN_LOG_LEVEL",  # Keras and TensorFlow
+        "MPLCONFIGDIR",  # matplotlib (the trainer's report plots)
+        "PATH",
+        "PYTHONUNBUFFERED",
+        "PYTHONDONTWRITEBYTECODE",  # the interpreter
+        "PIP_DISABLE_PIP_VERSION_CHECK",
+        "PIP_NO_CACHE_DIR",  # the image's build stage
+    }
+)
 
 # Series Prometheus makes itself for every target.
-PROMETHEUS_BUILTINS = frozenset({
-    "up", "scrape_duration_seconds", "scrape_samples_scraped",
-    "scrape_samples_post_metric_relabeling", "scrape_series_added",
-})
+PROMETHEUS_BUILTINS = frozenset(
+    {
+        "up",
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+        "scrape_samples_post_metric_relabeling",
+        "scrape_series_added",
+    }
+)
 
 
 # --------------------------------------------------------------------------- files
+
 
 def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
@@ -82,8 +97,11 @@ def k8s_objects() -> tuple[dict, ...]:
 
 
 def k8s_one(kind: str, name: str | None = None) -> dict:
-    found = [o for o in k8s_objects()
-             if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+    found = [
+        o
+        for o in k8s_objects()
+        if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)
+    ]
     assert len(found) == 1, f"expected one {kind} {name or ''} in deploy/k8s, found {len(found)}"
     return found[0]
 
@@ -107,8 +125,11 @@ def containers(pod_spec: dict) -> list[dict]:
 # --------------------------------------------------------------------------- key files
 
 # Settings that hold a model signing key itself, in the environment: none of the stack's.
-KEY_VALUE_SETTINGS = ("STREAM_OD_MODEL_PRIVATE_KEY", "STREAM_OD_MODEL_PUBLIC_KEY",
-                      "STREAM_OD_MODEL_SIGNING_KEY")
+KEY_VALUE_SETTINGS = (
+    "STREAM_OD_MODEL_PRIVATE_KEY",
+    "STREAM_OD_MODEL_PUBLIC_KEY",
+    "STREAM_OD_MODEL_SIGNING_KEY",
+)
 
 
 def compose_secret_files(service: dict) -> dict[str, str]:
@@ -117,13 +138,15 @@ def compose_secret_files(service: dict) -> dict[str, str]:
     defined = compose().get("secrets") or {}
     out = {}
     for entry in service.get("secrets") or []:
-        source, target = ((entry, None) if isinstance(entry, str)
-                          else (entry["source"], entry.get("target")))
+        source, target = (
+            (entry, None) if isinstance(entry, str) else (entry["source"], entry.get("target"))
+        )
         assert source in defined, f"secret {source} is not defined at the top level"
         assert "file" in defined[source], f"secret {source} is not a file: {defined[source]}"
         target = target or source
-        out[target if target.startswith("/") else "/run/secrets/" + target] = \
-            defined[source]["file"]
+        out[target if target.startswith("/") else "/run/secrets/" + target] = defined[source][
+            "file"
+        ]
     return out
 
 
@@ -187,14 +210,23 @@ def check_key_check(code: str, key_dir: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_OD_")}
         if key_file is not None:
             env[keys.PRIVATE_KEY_ENV + keys.FILE_SUFFIX] = str(key_file)
-        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                              text=True, timeout=60, cwd=REPO)
+        return subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+        )
 
     ok = run(key_dir / keys.PRIVATE_KEY_FILE)
     assert ok.returncode == 0, ok.stderr
     setting = keys.PRIVATE_KEY_ENV + keys.FILE_SUFFIX
-    for key_file, why in ((None, "is not set"), (key_dir / "missing.key", "cannot read"),
-                          (key_dir / keys.PUBLIC_KEY_FILE, "not an unencrypted Ed25519 private")):
+    for key_file, why in (
+        (None, "is not set"),
+        (key_dir / "missing.key", "cannot read"),
+        (key_dir / keys.PUBLIC_KEY_FILE, "not an unencrypted Ed25519 private"),
+    ):
         bad = run(key_file)
         assert bad.returncode != 0, f"the key check passed with {key_file}"
         assert setting in bad.stderr and why in bad.stderr, bad.stderr
@@ -224,8 +256,11 @@ def dashboard_panels() -> list[dict]:
 
 def dashboard_exprs() -> list[tuple[str, str]]:
     """``(where, PromQL)`` for every panel target and every query variable."""
-    out = [(f"panel {p['title']!r} target {t['refId']}", t["expr"])
-           for p in dashboard_panels() for t in p.get("targets", [])]
+    out = [
+        (f"panel {p['title']!r} target {t['refId']}", t["expr"])
+        for p in dashboard_panels()
+        for t in p.get("targets", [])
+    ]
     for var in dashboard()["templating"]["list"]:
         if var["type"] == "query":
             q = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
@@ -253,8 +288,23 @@ def rule_exprs() -> list[tuple[str, str]]:
 _STRING = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`')
 _GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\(([^()]*)\)")
 _IDENT = re.compile(r"(?<![\w.:$])([A-Za-z_:][\w:]*)")
-_KEYWORDS = frozenset({"and", "or", "unless", "bool", "offset", "by", "without", "on",
-                       "ignoring", "group_left", "group_right", "inf", "nan"})
+_KEYWORDS = frozenset(
+    {
+        "and",
+        "or",
+        "unless",
+        "bool",
+        "offset",
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "inf",
+        "nan",
+    }
+)
 
 
 def _grafana_vars(expr: str) -> str:
@@ -290,7 +340,7 @@ def promql_metric_names(expr: str) -> set[str]:
     text = _GROUPING.sub(" ", text)
     for m in _IDENT.finditer(text):
         name = m.group(1)
-        after = text[m.end():].lstrip()
+        after = text[m.end() :].lstrip()
         if after.startswith("(") or name.lower() in _KEYWORDS:
             continue
         names.add(name)
@@ -311,6 +361,7 @@ def promql_label_names(expr: str) -> set[str]:
 
 
 # --------------------------------------------------------------------------- exposition
+
 
 def exposition_series(text: str) -> dict[str, str]:
     """``{series name: family type}`` of a Prometheus or OpenMetrics text exposition.
@@ -409,8 +460,9 @@ def created_topics(script: str, env: dict[str, str] | None = None) -> dict[str, 
     return out
 
 
-def created_topic_configs(script: str,
-                          env: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
+def created_topic_configs(
+    script: str, env: dict[str, str] | None = None
+) -> dict[str, dict[str, str]]:
     """``{topic: {config: value}}`` from the ``KEY=VALUE`` words after
     ``create TOPIC PARTITIONS``."""
     env = env or {}
@@ -420,15 +472,21 @@ def created_topic_configs(script: str,
     return out
 
 
-def check_models_topic(partitions: dict[str, int], configs: dict[str, dict[str, str]], topic: str,
-                       *, broker_message_max_bytes: int | None = None) -> None:
+def check_models_topic(
+    partitions: dict[str, int],
+    configs: dict[str, dict[str, str]],
+    topic: str,
+    *,
+    broker_message_max_bytes: int | None = None,
+) -> None:
     """The models topic as a setup script creates it suits the registry (docs/registry.md)."""
     from stream_od.registry.pack import MAX_PACKED_BYTES
     from stream_od.registry.topic import MESSAGE_BYTES
 
     assert topic in partitions, f"the models topic {topic} is not created"
-    assert partitions[topic] == 1, \
+    assert partitions[topic] == 1, (
         "a models topic needs exactly one partition (offsets order versions)"
+    )
     cfg = configs.get(topic, {})
     assert cfg.get("cleanup.policy") == "compact", f"{topic}: {cfg}"
     size = int(cfg.get("max.message.bytes", 0))

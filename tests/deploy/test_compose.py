@@ -21,13 +21,22 @@ from tests.deploy import stack
 PRIVATE_KEY = f"./secrets/{keys.PRIVATE_KEY_FILE}"
 PUBLIC_KEY = f"./secrets/{keys.PUBLIC_KEY_FILE}"
 # Every setting through which a container could sign a model: the publisher's.
-SIGNING_SETTINGS = ("STREAM_OD_MODEL_PRIVATE_KEY", "STREAM_OD_MODEL_PRIVATE_KEY_FILE",
-                    "STREAM_OD_MODEL_SIGNING_KEY", "STREAM_OD_MODEL_SIGNING_KEY_FILE")
+SIGNING_SETTINGS = (
+    "STREAM_OD_MODEL_PRIVATE_KEY",
+    "STREAM_OD_MODEL_PRIVATE_KEY_FILE",
+    "STREAM_OD_MODEL_SIGNING_KEY",
+    "STREAM_OD_MODEL_SIGNING_KEY_FILE",
+)
 
 # Broker settings that differ on purpose between the local broker and the container: addresses
 # and paths. Every other line of deploy/kafka/kafka.sh's server.properties must match.
-NETWORK_SPECIFIC = {"controller.quorum.voters", "listeners", "advertised.listeners", "log.dirs",
-                    "listener.security.protocol.map"}
+NETWORK_SPECIFIC = {
+    "controller.quorum.voters",
+    "listeners",
+    "advertised.listeners",
+    "log.dirs",
+    "listener.security.protocol.map",
+}
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +57,9 @@ def worker_settings(worker, model_keys) -> WorkerSettings:
 
 
 def test_services_present(services):
-    assert {"kafka", "kafka-setup", "trainer", "worker", "prometheus", "grafana",
-            "replay"} <= set(services)
+    assert {"kafka", "kafka-setup", "trainer", "worker", "prometheus", "grafana", "replay"} <= set(
+        services
+    )
     assert services["replay"].get("profiles") == ["demo"]
 
 
@@ -73,21 +83,29 @@ def test_broker_mirrors_the_local_kafka_settings(services):
 def test_topic_setup_creates_what_the_workers_use(services, worker, worker_settings):
     script = "\n".join(services["kafka-setup"]["command"])
     topics = stack.created_topics(script)
-    for topic in (worker_settings.input_topic, worker_settings.alerts_topic,
-                  worker_settings.dead_letter_topic, worker_settings.model_topic):
+    for topic in (
+        worker_settings.input_topic,
+        worker_settings.alerts_topic,
+        worker_settings.dead_letter_topic,
+        worker_settings.model_topic,
+    ):
         assert topic in topics, f"{topic} is not created (the broker's auto-creation is off)"
     replicas = worker["deploy"]["replicas"]
     assert replicas >= 2, "the issue asks for two workers in one group"
     assert replicas <= topics[worker_settings.input_topic], (
-        "more worker replicas than input partitions: the extra ones would idle")
+        "more worker replicas than input partitions: the extra ones would idle"
+    )
 
 
 def test_models_topic_fits_the_registry(services, worker_settings):
     script = "\n".join(services["kafka-setup"]["command"])
     broker = stack.env_mapping(services["kafka"]["environment"])
-    stack.check_models_topic(stack.created_topics(script), stack.created_topic_configs(script),
-                             worker_settings.model_topic,
-                             broker_message_max_bytes=int(broker["KAFKA_MESSAGE_MAX_BYTES"]))
+    stack.check_models_topic(
+        stack.created_topics(script),
+        stack.created_topic_configs(script),
+        worker_settings.model_topic,
+        broker_message_max_bytes=int(broker["KAFKA_MESSAGE_MAX_BYTES"]),
+    )
 
 
 def test_workers_bootstrap_from_the_broker_listener(worker_settings):
@@ -105,8 +123,9 @@ def test_jobs_run_in_order(services):
 def test_trainer_publishes_where_the_workers_read(services, worker_settings, model_keys):
     trainer = services["trainer"]
     tenv = stack.env_mapping(trainer["environment"])
-    (train,) = [a for a in stack.stream_od_invocations("\n".join(trainer["command"]))
-                if a[0] == "train"]
+    (train,) = [
+        a for a in stack.stream_od_invocations("\n".join(trainer["command"])) if a[0] == "train"
+    ]
     args = build_parser().parse_args([stack.shell_expand(a, tenv) for a in train])
     # The trainer publishes to the topic the workers watch, on the broker they read, signed with
     # the private key whose public half they check, and only past a quality gate.
@@ -144,11 +163,15 @@ def test_each_side_gets_only_its_key(services):
     # (`docker inspect` and every process in the container read that): only *_FILE paths.
     for name, svc in services.items():
         env = stack.env_mapping(svc.get("environment"))
-        assert not {"STREAM_OD_MODEL_SIGNING_KEY", "STREAM_OD_MODEL_SIGNING_KEY_FILE",
-                    *stack.KEY_VALUE_SETTINGS} & set(env), name
+        assert not {
+            "STREAM_OD_MODEL_SIGNING_KEY",
+            "STREAM_OD_MODEL_SIGNING_KEY_FILE",
+            *stack.KEY_VALUE_SETTINGS,
+        } & set(env), name
         if name not in ("trainer", "worker"):
-            model_keys = {s["source"] if isinstance(s, dict) else s for s in svc.get("secrets", ())
-                          } & {"model-signing-key", "model-signing-pub"}
+            model_keys = {
+                s["source"] if isinstance(s, dict) else s for s in svc.get("secrets", ())
+            } & {"model-signing-key", "model-signing-pub"}
             assert not model_keys, f"{name} mounts a model key it has no use for"
 
 
@@ -159,9 +182,13 @@ def test_keys_are_files_compose_requires():
     # ("bind source path does not exist"), so the trainer and the workers never start
     # without them, and nothing else can stand in.
     assert raw["secrets"] == {
-        name: {"file": path} for name, path in
-        (("model-signing-key", PRIVATE_KEY), ("model-signing-pub", PUBLIC_KEY),
-         ("grafana-admin-password", "./secrets/grafana-admin-password"))}
+        name: {"file": path}
+        for name, path in (
+            ("model-signing-key", PRIVATE_KEY),
+            ("model-signing-pub", PUBLIC_KEY),
+            ("grafana-admin-password", "./secrets/grafana-admin-password"),
+        )
+    }
     # Nor does the stack require any variable now: no key travels through .env.
     text = stack.COMPOSE.read_text()
     assert not re.search(r"\$\{\w+:?\?", text), "docker-compose.yml requires a variable"
@@ -176,8 +203,9 @@ def test_keys_are_files_compose_requires():
     for path in (PRIVATE_KEY, PUBLIC_KEY):
         check = subprocess.run([git, "check-ignore", "-q", path], cwd=stack.REPO)
         assert check.returncode == 0, f"git does not ignore {path}"
-    tracked = subprocess.run([git, "ls-files", "secrets"], cwd=stack.REPO, capture_output=True,
-                             text=True, check=True).stdout
+    tracked = subprocess.run(
+        [git, "ls-files", "secrets"], cwd=stack.REPO, capture_output=True, text=True, check=True
+    ).stdout
     assert not tracked, f"keys committed: {tracked}"
 
 
@@ -185,8 +213,9 @@ def test_trainer_reads_its_key_before_it_trains(services, model_keys):
     script = "\n".join(services["trainer"]["command"])
     code = stack.key_check_code(script)
     # First thing: before the broker is asked, and long before a model is signed.
-    assert script.index(code) < script.index("get_watermark_offsets") < \
-        script.index("stream-od train")
+    assert (
+        script.index(code) < script.index("get_watermark_offsets") < script.index("stream-od train")
+    )
     stack.check_key_check(code, model_keys)
 
 
@@ -200,8 +229,10 @@ def test_commands_parse_with_the_real_cli(services):
     parser = build_parser()
     invocations = [services["worker"]["command"], services["replay"]["command"]]
     tenv = stack.env_mapping(services["trainer"]["environment"])
-    invocations += [[stack.shell_expand(a, tenv) for a in args] for args in
-                    stack.stream_od_invocations("\n".join(services["trainer"]["command"]))]
+    invocations += [
+        [stack.shell_expand(a, tenv) for a in args]
+        for args in stack.stream_od_invocations("\n".join(services["trainer"]["command"]))
+    ]
     assert any(args[0] == "train" for args in invocations), "the trainer never trains"
     for args in invocations:
         try:
@@ -265,4 +296,3 @@ def test_third_party_images_are_pinned(services):
             continue
         tag = image.rpartition(":")[2]
         assert ":" in image and tag != "latest" and re.search(r"\d", tag), f"{name}: {image}"
-

@@ -28,11 +28,17 @@ WEEK_MS = 7 * 24 * 3600 * 1000
 def checker_binary() -> Path:
     go = shutil.which("go")
     if go is None:
-        raise RuntimeError("these tests load docker-compose.yml with compose-go: install Go "
-                           "(https://go.dev/dl/) and run them again")
+        raise RuntimeError(
+            "these tests load docker-compose.yml with compose-go: install Go "
+            "(https://go.dev/dl/) and run them again"
+        )
     sources = b"".join(p.read_bytes() for p in sorted(CHECKER.glob("*")) if p.is_file())
-    binary = (Path.home() / ".cache" / "stream-od" /
-              f"composecheck-{hashlib.sha256(sources).hexdigest()[:12]}")
+    binary = (
+        Path.home()
+        / ".cache"
+        / "stream-od"
+        / f"composecheck-{hashlib.sha256(sources).hexdigest()[:12]}"
+    )
     if not binary.exists():
         binary.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([go, "build", "-o", str(binary), "."], cwd=CHECKER, check=True)
@@ -41,8 +47,9 @@ def checker_binary() -> Path:
 
 @pytest.fixture(scope="module")
 def project() -> dict:
-    done = subprocess.run([str(checker_binary()), str(stack.COMPOSE)], capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(
+        [str(checker_binary()), str(stack.COMPOSE)], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, f"compose-go refused docker-compose.yml: {done.stderr}"
     return json.loads(done.stdout)
 
@@ -71,10 +78,12 @@ def test_no_secret_in_an_environment_variable(project):
     for name, svc in project["services"].items():
         for key, value in (svc.get("environment") or {}).items():
             if any(word in key for word in SECRET_WORDS):
-                assert key.endswith("_FILE") and str(value).startswith("/run/secrets/"), (
-                    name, key)
-    assert set(project["secrets"]) >= {"model-signing-key", "model-signing-pub",
-                                       "grafana-admin-password"}
+                assert key.endswith("_FILE") and str(value).startswith("/run/secrets/"), (name, key)
+    assert set(project["secrets"]) >= {
+        "model-signing-key",
+        "model-signing-pub",
+        "grafana-admin-password",
+    }
 
 
 def test_no_anonymous_grafana_and_no_prometheus_lifecycle_api(project):
@@ -88,8 +97,9 @@ def test_no_anonymous_grafana_and_no_prometheus_lifecycle_api(project):
 def test_alerts_and_dead_letters_are_kept_a_week(project):
     script = "\n".join(project["services"]["kafka-setup"]["command"])
     for topic in ("stream-od.alerts", "stream-od.dead-letter"):
-        line = next(line for line in script.splitlines()
-                    if line.strip().startswith(f"create {topic} "))
+        line = next(
+            line for line in script.splitlines() if line.strip().startswith(f"create {topic} ")
+        )
         retention = re.search(r"retention\.ms=(\d+)", line)
         assert retention and int(retention.group(1)) >= WEEK_MS, line
 

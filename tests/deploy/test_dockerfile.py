@@ -39,8 +39,11 @@ def test_entrypoint_port_and_healthcheck():
 
 
 def test_dockerignore_keeps_local_state_out():
-    ignored = {line.strip() for line in stack.DOCKERIGNORE.read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
+    ignored = {
+        line.strip()
+        for line in stack.DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert {".git", ".venv", ".kafka", "data", "artifacts"} <= ignored
     # ...but not what the build copies.
     for needed in ("pyproject.toml", "README.md", "LICENSE", "stream_od", "trainer"):

@@ -35,17 +35,27 @@ def test_dead_letter_reasons_are_the_codes(doc):
 
 
 def test_the_commands_it_promises(doc):
-    for command in ("docker compose up -d --build", "docker compose up -d --scale worker=",
-                    "docker compose --profile demo up -d replay", "http://localhost:3000",
-                    "kubectl apply -k deploy/k8s"):
+    for command in (
+        "docker compose up -d --build",
+        "docker compose up -d --scale worker=",
+        "docker compose --profile demo up -d replay",
+        "http://localhost:3000",
+        "kubectl apply -k deploy/k8s",
+    ):
         assert command in doc, command
 
 
 def test_the_model_registry_is_explained(doc):
-    for text in ("TRAIN_FORCE=1 docker compose up trainer", "stream-od publish",
-                 "stream-od.models", "cleanup.policy=compact", "stream_od_model_swaps_total",
-                 "stream_od_model_refusals_total", "STREAM_OD_MODEL_PIN_VERSION",
-                 "### Change the signing key"):
+    for text in (
+        "TRAIN_FORCE=1 docker compose up trainer",
+        "stream-od publish",
+        "stream-od.models",
+        "cleanup.policy=compact",
+        "stream_od_model_swaps_total",
+        "stream_od_model_refusals_total",
+        "STREAM_OD_MODEL_PIN_VERSION",
+        "### Change the signing key",
+    ):
         assert text in doc, text
     for reason in REFUSAL_REASONS:
         assert f"`{reason}`" in doc, reason
@@ -60,25 +70,33 @@ def test_the_key_setup_matches_the_stack(doc):
     services = stack.compose()["services"]
     # Compose: keygen into the folder the secrets are mounted from, at the paths the settings name.
     assert "stream-od keygen --out secrets/" in flat
-    for service, setting, name in (("trainer", "STREAM_OD_MODEL_PRIVATE_KEY_FILE",
-                                    keys.PRIVATE_KEY_FILE),
-                                   ("worker", "STREAM_OD_MODEL_PUBLIC_KEY_FILE",
-                                    keys.PUBLIC_KEY_FILE)):
+    for service, setting, name in (
+        ("trainer", "STREAM_OD_MODEL_PRIVATE_KEY_FILE", keys.PRIVATE_KEY_FILE),
+        ("worker", "STREAM_OD_MODEL_PUBLIC_KEY_FILE", keys.PUBLIC_KEY_FILE),
+    ):
         path = stack.env_mapping(services[service]["environment"])[setting]
         assert stack.compose_secret_files(services[service])[path] == f"./secrets/{name}"
         assert f"`secrets/{name}`" in doc and f"`{path}`" in doc and f"`{setting}`" in doc
     # The containers run as the image's user, so the group the doc gives read on the private
     # key is the image's group, and no service runs as another user.
-    user = [line.split()[1] for line in stack.dockerfile_stages()[-1]
-            if line.upper().startswith("USER ")][-1]
+    user = [
+        line.split()[1]
+        for line in stack.dockerfile_stages()[-1]
+        if line.upper().startswith("USER ")
+    ][-1]
     gid = user.split(":")[1]
     assert f"chgrp {gid} secrets/model-signing.key && chmod 0640 secrets/model-signing.key" in flat
     assert f"chown $(id -u):{gid} /secrets/model-signing.*" in flat
-    assert not [name for name, svc in services.items() if "user" in svc
-                and stack.runs_stream_od(svc.get("image", ""))]
+    assert not [
+        name
+        for name, svc in services.items()
+        if "user" in svc and stack.runs_stream_od(svc.get("image", ""))
+    ]
     # Kubernetes: the objects the pods mount, made from keygen's files, at the paths they name.
-    for kind, obj, c in (("Job", "stream-od-trainer", "trainer"),
-                         ("Deployment", "stream-od-worker", "worker")):
+    for kind, obj, c in (
+        ("Job", "stream-od-trainer", "trainer"),
+        ("Deployment", "stream-od-worker", "worker"),
+    ):
         pod = stack.k8s_one(kind, obj)["spec"]["template"]["spec"]
         (container,) = [x for x in pod["containers"] if x["name"] == c]
         for path, (okind, name, key) in stack.k8s_mounted_files(pod, container).items():

@@ -11,7 +11,6 @@ import pytest
 from stream_od.metrics import Health, MetricsServer, WorkerMetrics
 from tests.deploy import stack
 
-
 LOCAL_URL = re.compile(r"http://127\.0\.0\.1:[^/'\"]*(/\w+)")
 
 
@@ -22,16 +21,21 @@ def probe_paths() -> set[str]:
             for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
                 if probe in c:
                     paths.add(c[probe]["httpGet"]["path"])
-    checks = [" ".join(svc.get("healthcheck", {}).get("test", []))
-              for svc in stack.compose()["services"].values()]
+    checks = [
+        " ".join(svc.get("healthcheck", {}).get("test", []))
+        for svc in stack.compose()["services"].values()
+    ]
     checks += [line for line in stack.dockerfile_stages()[-1] if line.startswith("HEALTHCHECK")]
     for check in checks:
         paths.update(LOCAL_URL.findall(check))
     pm = stack.k8s_one("PodMonitor")["spec"]["podMetricsEndpoints"]
     paths.update(ep["path"] for ep in pm)
     prom = stack.load_yaml(stack.PROMETHEUS / "prometheus.yml")
-    paths.update(j.get("metrics_path", "/metrics") for j in prom["scrape_configs"]
-                 if j["job_name"] == stack.WORKER_JOB)
+    paths.update(
+        j.get("metrics_path", "/metrics")
+        for j in prom["scrape_configs"]
+        if j["job_name"] == stack.WORKER_JOB
+    )
     return paths
 
 

@@ -22,11 +22,14 @@ def test_dashboard_header(dash):
 
 
 def test_panels_are_well_formed(dash):
-    ids = [p["id"] for p in dash["panels"]] + [c["id"] for p in dash["panels"]
-                                                for c in p.get("panels", [])]
+    ids = [p["id"] for p in dash["panels"]] + [
+        c["id"] for p in dash["panels"] for c in p.get("panels", [])
+    ]
     assert len(ids) == len(set(ids)), "duplicate panel ids"
     for p in stack.dashboard_panels():
-        assert p["title"] and p.get("description"), f"panel {p['id']} needs a title and a description"
+        assert p["title"] and p.get("description"), (
+            f"panel {p['id']} needs a title and a description"
+        )
         assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, p["title"]
         refs = [t["refId"] for t in p["targets"]]
         assert p["targets"] and len(refs) == len(set(refs)), p["title"]
@@ -58,24 +61,36 @@ def test_variables(dash):
 
 
 def panels_querying(pattern: str) -> list[str]:
-    return [p["title"] for p in stack.dashboard_panels()
-            if any(re.search(pattern, t["expr"]) for t in p["targets"])]
+    return [
+        p["title"]
+        for p in stack.dashboard_panels()
+        if any(re.search(pattern, t["expr"]) for t in p["targets"])
+    ]
 
 
-@pytest.mark.parametrize("what, pattern", [
-    ("throughput", r"rate\(stream_od_records_(consumed|scored)_total"),
-    ("alert rate", r"rate\(stream_od_alerts_total"),
-    ("dead-letter rate", r"rate\(stream_od_dead_letters_total"),
-    ("latency percentiles from the histogram",
-     r"histogram_quantile\(0\.99, sum by \(le\) \(rate\(stream_od_end_to_end_latency_seconds_bucket"),
-    ("batch timing split by stage", r"by \(stage\).*stream_od_batch_stage_seconds_sum"),
-    ("consumer lag per partition", r"by \([^)]*partition[^)]*\) \(stream_od_consumer_lag_records"),
-    ("rebalances", r"stream_od_rebalances_total"),
-    ("transaction aborts", r"stream_od_transaction_aborts_total"),
-    ("model version", r"by \([^)]*version[^)]*\) \(stream_od_model_info"),
-    ("model swaps", r"stream_od_model_swaps_total"),
-    ("model refusals by reason", r"by \(reason\) \(increase\(stream_od_model_refusals_total"),
-])
+@pytest.mark.parametrize(
+    "what, pattern",
+    [
+        ("throughput", r"rate\(stream_od_records_(consumed|scored)_total"),
+        ("alert rate", r"rate\(stream_od_alerts_total"),
+        ("dead-letter rate", r"rate\(stream_od_dead_letters_total"),
+        (
+            "latency percentiles from the histogram",
+            r"histogram_quantile\(0\.99, sum by \(le\) "
+            r"\(rate\(stream_od_end_to_end_latency_seconds_bucket",
+        ),
+        ("batch timing split by stage", r"by \(stage\).*stream_od_batch_stage_seconds_sum"),
+        (
+            "consumer lag per partition",
+            r"by \([^)]*partition[^)]*\) \(stream_od_consumer_lag_records",
+        ),
+        ("rebalances", r"stream_od_rebalances_total"),
+        ("transaction aborts", r"stream_od_transaction_aborts_total"),
+        ("model version", r"by \([^)]*version[^)]*\) \(stream_od_model_info"),
+        ("model swaps", r"stream_od_model_swaps_total"),
+        ("model refusals by reason", r"by \(reason\) \(increase\(stream_od_model_refusals_total"),
+    ],
+)
 def test_required_panels(what, pattern):
     assert panels_querying(pattern), f"no panel shows {what}"
 
@@ -87,7 +102,10 @@ def test_provisioned_datasource_is_prometheus():
 
 
 def test_refusal_reasons_are_the_codes():
-    panel = next(p for p in stack.dashboard_panels()
-                 if any("stream_od_model_refusals_total" in t["expr"] for t in p["targets"]))
+    panel = next(
+        p
+        for p in stack.dashboard_panels()
+        if any("stream_od_model_refusals_total" in t["expr"] for t in p["targets"])
+    )
     for reason in REFUSAL_REASONS:
         assert reason in panel["description"], reason

@@ -28,7 +28,8 @@ def config() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def settings(config) -> WorkerSettings:
     return WorkerSettings.model_validate(
-        {k.removeprefix(ENV_PREFIX).lower(): v for k, v in config.items()})
+        {k.removeprefix(ENV_PREFIX).lower(): v for k, v in config.items()}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +48,12 @@ def input_partitions(config, settings) -> int:
     job = stack.k8s_one("Job", "stream-od-topics")
     (c,) = job["spec"]["template"]["spec"]["containers"]
     topics = stack.created_topics("\n".join(c["args"]), config)
-    for topic in (settings.input_topic, settings.alerts_topic, settings.dead_letter_topic,
-                  settings.model_topic):
+    for topic in (
+        settings.input_topic,
+        settings.alerts_topic,
+        settings.dead_letter_topic,
+        settings.model_topic,
+    ):
         assert topic in topics, f"the topics Job does not create {topic}"
     return topics[settings.input_topic]
 
@@ -121,15 +126,25 @@ def test_objects_are_well_formed():
         assert key not in names, f"duplicate {key}"
         names.add(key)
     kinds = {k for k, _ in names}
-    assert {"Deployment", "ConfigMap", "Secret", "Job", "ScaledObject", "PodMonitor",
-            "PrometheusRule"} <= kinds
+    assert {
+        "Deployment",
+        "ConfigMap",
+        "Secret",
+        "Job",
+        "ScaledObject",
+        "PodMonitor",
+        "PrometheusRule",
+    } <= kinds
 
 
 def test_worker_probes_hit_the_codes_endpoints(worker_container, settings):
     ports = {p["name"]: p["containerPort"] for p in worker_container["ports"]}
     assert ports["metrics"] == settings.metrics_port == 9108
-    expected = {"livenessProbe": "/healthz", "readinessProbe": "/readyz",
-                "startupProbe": "/healthz"}
+    expected = {
+        "livenessProbe": "/healthz",
+        "readinessProbe": "/readyz",
+        "startupProbe": "/healthz",
+    }
     for probe, path in expected.items():
         http = worker_container[probe]["httpGet"]
         assert http["path"] == path, probe
@@ -149,13 +164,17 @@ def test_worker_reads_config_secret_and_the_model(deployment, worker_container, 
     assert settings.model_source == "topic"
     mounts = {m["mountPath"] for m in worker_container.get("volumeMounts", [])}
     assert "/models" not in mounts
-    assert not [o for o in stack.k8s_objects() if o["kind"] == "PersistentVolumeClaim"
-                and "ReadWriteMany" in o["spec"]["accessModes"]], "a models volume is left"
+    assert not [
+        o
+        for o in stack.k8s_objects()
+        if o["kind"] == "PersistentVolumeClaim" and "ReadWriteMany" in o["spec"]["accessModes"]
+    ], "a models volume is left"
 
 
 def test_private_key_is_a_file_in_the_trainer_only(trainer_pod, trainer_container):
-    volume, mount, (kind, name, key) = key_volume(trainer_pod, trainer_container,
-                                                  PRIVATE_KEY_SETTING)
+    volume, mount, (kind, name, key) = key_volume(
+        trainer_pod, trainer_container, PRIVATE_KEY_SETTING
+    )
     assert (kind, key) == ("Secret", keys.PRIVATE_KEY_FILE)
     assert mount["readOnly"] is True
     secret = volume["secret"]
@@ -171,8 +190,9 @@ def test_private_key_is_a_file_in_the_trainer_only(trainer_pod, trainer_containe
             assert ("Secret", name) not in objects_referenced(pod), obj["metadata"]["name"]
 
 
-def test_workers_hold_only_the_public_key(deployment, worker_container, trainer_pod,
-                                          trainer_container):
+def test_workers_hold_only_the_public_key(
+    deployment, worker_container, trainer_pod, trainer_container
+):
     pod = deployment["spec"]["template"]["spec"]
     volume, mount, (kind, name, key) = key_volume(pod, worker_container, PUBLIC_KEY_SETTING)
     assert (kind, key) == ("ConfigMap", keys.PUBLIC_KEY_FILE)
@@ -180,10 +200,13 @@ def test_workers_hold_only_the_public_key(deployment, worker_container, trainer_
     assert volume["configMap"].get("optional", False) is False  # no key, no unchecked models
     # Nothing that signs: no private key and no shared HMAC key, in any form.
     env = env_values(worker_container)
-    assert not {keys.PRIVATE_KEY_ENV, PRIVATE_KEY_SETTING, keys.SIGNING_KEY_ENV,
-                keys.SIGNING_KEY_ENV + keys.FILE_SUFFIX} & set(env), env
-    (_, _, (_, private_secret, _)) = key_volume(trainer_pod, trainer_container,
-                                                PRIVATE_KEY_SETTING)
+    assert not {
+        keys.PRIVATE_KEY_ENV,
+        PRIVATE_KEY_SETTING,
+        keys.SIGNING_KEY_ENV,
+        keys.SIGNING_KEY_ENV + keys.FILE_SUFFIX,
+    } & set(env), env
+    (_, _, (_, private_secret, _)) = key_volume(trainer_pod, trainer_container, PRIVATE_KEY_SETTING)
     assert ("Secret", private_secret) not in objects_referenced(pod)
 
 
@@ -191,31 +214,37 @@ def test_no_key_in_an_environment_variable():
     for obj, pod in stack.pod_templates():
         for c in stack.containers(pod):
             names = {e["name"] for e in c.get("env", [])}
-            assert not {*stack.KEY_VALUE_SETTINGS, keys.SIGNING_KEY_ENV + keys.FILE_SUFFIX} \
-                & names, f"{obj['metadata']['name']}/{c['name']}"
+            assert (
+                not {*stack.KEY_VALUE_SETTINGS, keys.SIGNING_KEY_ENV + keys.FILE_SUFFIX} & names
+            ), f"{obj['metadata']['name']}/{c['name']}"
     for obj in stack.k8s_objects():
         for field in ("data", "stringData"):
             for k in obj.get(field) or {}:
                 assert not k.startswith(stack.KEY_VALUE_SETTINGS), (obj["metadata"], k)
 
 
-def test_key_objects_are_created_outside_the_kustomization(trainer_pod, trainer_container,
-                                                           deployment, worker_container):
+def test_key_objects_are_created_outside_the_kustomization(
+    trainer_pod, trainer_container, deployment, worker_container
+):
     (_, _, private) = key_volume(trainer_pod, trainer_container, PRIVATE_KEY_SETTING)
-    (_, _, public) = key_volume(deployment["spec"]["template"]["spec"], worker_container,
-                                PUBLIC_KEY_SETTING)
+    (_, _, public) = key_volume(
+        deployment["spec"]["template"]["spec"], worker_container, PUBLIC_KEY_SETTING
+    )
     # A committed private key would be known to everyone; a committed placeholder, private or
     # public, would be written over the real one by every `kubectl apply -k`.
     defined = {(o["kind"], o["metadata"]["name"]) for o in stack.k8s_objects()}
-    for kind, name, key in (private, public):
+    for kind, name, _key in (private, public):
         assert (kind, name) not in defined, f"{kind} {name} is in the kustomization"
     # secret.yaml says how to make them, under the names and keys the pods mount.
     howto = stack.flat_commands((stack.K8S / "secret.yaml").read_text())
     assert "stream-od keygen --out secrets/" in howto
-    assert (f"create secret generic {private[1]} --from-file={private[2]}="
-            f"secrets/{keys.PRIVATE_KEY_FILE}") in howto
-    assert (f"create configmap {public[1]} --from-file={public[2]}="
-            f"secrets/{keys.PUBLIC_KEY_FILE}") in howto
+    assert (
+        f"create secret generic {private[1]} --from-file={private[2]}="
+        f"secrets/{keys.PRIVATE_KEY_FILE}"
+    ) in howto
+    assert (
+        f"create configmap {public[1]} --from-file={public[2]}=secrets/{keys.PUBLIC_KEY_FILE}"
+    ) in howto
 
 
 def test_trainer_reads_its_key_before_it_trains(trainer_container, model_keys):
@@ -246,8 +275,11 @@ def test_models_topic_fits_the_registry(config, settings):
     job = stack.k8s_one("Job", "stream-od-topics")
     (c,) = job["spec"]["template"]["spec"]["containers"]
     script = "\n".join(c["args"])
-    stack.check_models_topic(stack.created_topics(script, config),
-                             stack.created_topic_configs(script, config), settings.model_topic)
+    stack.check_models_topic(
+        stack.created_topics(script, config),
+        stack.created_topic_configs(script, config),
+        settings.model_topic,
+    )
 
 
 def test_commands_parse_with_the_real_cli(worker_container, trainer_container, config):
@@ -261,11 +293,15 @@ def test_commands_parse_with_the_real_cli(worker_container, trainer_container, c
 
 def test_keda_scales_the_worker_on_the_groups_lag(settings, input_partitions):
     so = stack.k8s_one("ScaledObject", "stream-od-worker")["spec"]
-    assert so["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                    "name": "stream-od-worker"}
+    assert so["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "stream-od-worker",
+    }
     assert 1 <= so["minReplicaCount"] <= so["maxReplicaCount"]
     assert so["maxReplicaCount"] <= input_partitions, (
-        f"maxReplicaCount {so['maxReplicaCount']} > {input_partitions} input partitions")
+        f"maxReplicaCount {so['maxReplicaCount']} > {input_partitions} input partitions"
+    )
     (trigger,) = so["triggers"]
     meta = trigger["metadata"]
     assert trigger["type"] == "kafka"
@@ -311,7 +347,7 @@ def test_containers_run_unprivileged():
 
 
 def test_images_are_pinned():
-    for obj, pod in stack.pod_templates():
+    for _obj, pod in stack.pod_templates():
         for c in stack.containers(pod):
             image = c["image"]
             if stack.runs_stream_od(image):
@@ -327,16 +363,21 @@ def test_kustomize_builds():
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl is not installed: `kubectl kustomize deploy/k8s` not run")
-    out = subprocess.run([kubectl, "kustomize", str(stack.K8S)], capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        [kubectl, "kustomize", str(stack.K8S)], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     docs = [d for d in yaml.safe_load_all(out.stdout) if d]
     assert len(docs) == len(stack.k8s_objects())
     for d in docs:
         if d["kind"] != "Namespace":
             assert d["metadata"]["namespace"] == "stream-od", d["metadata"]["name"]
-    images = {c["image"] for d in docs if d["kind"] in ("Deployment", "Job")
-              for c in d["spec"]["template"]["spec"]["containers"]}
+    images = {
+        c["image"]
+        for d in docs
+        if d["kind"] in ("Deployment", "Job")
+        for c in d["spec"]["template"]["spec"]["containers"]
+    }
     assert "stream-od" not in images  # the kustomization tagged our image
 
 
@@ -355,6 +396,7 @@ def test_network_policies_deny_all_but_kafka_dns_and_prometheus(deployment):
     def selects(policy) -> bool:
         wanted = policy["spec"]["podSelector"].get("matchLabels", {})
         return all(worker_labels.get(k) == v for k, v in wanted.items())
+
     ingress = [r for p in policies if selects(p) for r in p["spec"].get("ingress", ())]
     assert [port["port"] for r in ingress for port in r["ports"]] == [9108]
     assert all(peer.get("podSelector") for r in ingress for peer in r["from"])  # not everyone
@@ -369,7 +411,7 @@ def test_topics_keep_two_in_sync_replicas_and_the_job_can_authenticate():
     env = {e["name"]: e["value"] for e in c["env"]}
     assert int(env["MIN_INSYNC_REPLICAS"]) >= 2 and int(env["REPLICATION_FACTOR"]) >= 3
     script = "\n".join(c["args"])
-    assert '--config min.insync.replicas=$MIN_INSYNC_REPLICAS' in script
+    assert "--config min.insync.replicas=$MIN_INSYNC_REPLICAS" in script
     assert "--command-config" in script
     (volume,) = [v for v in pod["volumes"] if v["name"] == "kafka-client"]
     assert volume["secret"]["secretName"] == "stream-od-kafka" and volume["secret"]["optional"]

@@ -23,12 +23,17 @@ SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "kafka.sh"
 @pytest.mark.slow
 def test_up_status_down_on_a_private_broker(tmp_path):
     port = free_port()
-    env = {**os.environ, "STREAM_OD_KAFKA_DIR": str(tmp_path / "kafka"),
-           "STREAM_OD_KAFKA_PORT": str(port), "PYTHON": sys.executable}
+    env = {
+        **os.environ,
+        "STREAM_OD_KAFKA_DIR": str(tmp_path / "kafka"),
+        "STREAM_OD_KAFKA_PORT": str(port),
+        "PYTHON": sys.executable,
+    }
 
     def script(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["bash", str(SCRIPT), *args], env=env, capture_output=True,
-                              text=True, timeout=240)
+        return subprocess.run(
+            ["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=240
+        )
 
     try:
         up = script("up")
@@ -46,12 +51,13 @@ def test_up_status_down_on_a_private_broker(tmp_path):
     assert not (tmp_path / "kafka").exists()
 
 
-@pytest.mark.parametrize("args", [["up", "--wipe"], ["up", "--secure"], ["status", "extra"],
-                                  ["restart"], []])
+@pytest.mark.parametrize(
+    "args", [["up", "--wipe"], ["up", "--secure"], ["status", "extra"], ["restart"], []]
+)
 def test_unknown_arguments_get_the_usage_and_touch_nothing(tmp_path, args):
     env = {**os.environ, "STREAM_OD_KAFKA_DIR": str(tmp_path / "kafka")}
-    run = subprocess.run(["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True,
-                         timeout=30)
+    run = subprocess.run(
+        ["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=30
+    )
     assert run.returncode == 2 and "usage:" in run.stderr and "--secured" in run.stderr
     assert not (tmp_path / "kafka").exists()
-

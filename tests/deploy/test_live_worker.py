@@ -46,8 +46,21 @@ def clean_env() -> dict[str, str]:
 
 
 def train(kdd_train_path: Path, out: Path, n_train: int) -> Path:
-    cmd = [sys.executable, "-m", "stream_od.cli", "train", "--detector", "mahalanobis",
-           "--data", str(kdd_train_path), "--n-train", str(n_train), "--out", str(out), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "stream_od.cli",
+        "train",
+        "--detector",
+        "mahalanobis",
+        "--data",
+        str(kdd_train_path),
+        "--n-train",
+        str(n_train),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     run = subprocess.run(cmd, env=clean_env(), capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, f"stream-od train failed:\n{run.stdout}\n{run.stderr}"
     return out
@@ -63,8 +76,18 @@ def trained_models(tmp_path_factory, kdd_train_path) -> tuple[Path, Path]:
 def publish(artifact: Path, topic: str, bootstrap: str, key_env: dict[str, str]) -> dict:
     """``stream-od publish`` with the key settings ``key_env`` (none: unsigned)."""
     env = {**clean_env(), **key_env}
-    cmd = [sys.executable, "-m", "stream_od.cli", "publish", "--artifact", str(artifact),
-           "--topic", topic, "--bootstrap-servers", bootstrap]
+    cmd = [
+        sys.executable,
+        "-m",
+        "stream_od.cli",
+        "publish",
+        "--artifact",
+        str(artifact),
+        "--topic",
+        topic,
+        "--bootstrap-servers",
+        bootstrap,
+    ]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, f"stream-od publish failed:\n{run.stdout}\n{run.stderr}"
     return json.loads(run.stdout)
@@ -72,8 +95,11 @@ def publish(artifact: Path, topic: str, bootstrap: str, key_env: dict[str, str])
 
 def labelled_value(text: str, name: str, **labels: str) -> float:
     want = [f'{k}="{v}"' for k, v in labels.items()]
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name + "{") and all(w in line for w in want))
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") and all(w in line for w in want)
+    )
 
 
 def kdd_lines(path: Path, n: int) -> list[bytes]:
@@ -86,8 +112,9 @@ def key_settings(env: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_dashboard_and_rules_match_a_live_scrape(kafka_bootstrap, new_topic, kdd_train_path,
-                                                  trained_models, tmp_path, worker_series):
+def test_dashboard_and_rules_match_a_live_scrape(
+    kafka_bootstrap, new_topic, kdd_train_path, trained_models, tmp_path, worker_series
+):
     input_topic = new_topic(partitions=2, prefix="deploy-in")
     alerts_topic = new_topic(prefix="deploy-alerts")
     dead_topic = new_topic(prefix="deploy-dead")
@@ -107,31 +134,41 @@ def test_dashboard_and_rules_match_a_live_scrape(kafka_bootstrap, new_topic, kdd
     # settings, and the registry must work on such a topic.
     setup = "\n".join(services["kafka-setup"]["command"])
     models_name = compose_env["STREAM_OD_MODEL_TOPIC"]
-    models_topic = new_topic(partitions=stack.created_topics(setup)[models_name],
-                             config=stack.created_topic_configs(setup)[models_name],
-                             prefix="deploy-models")
+    models_topic = new_topic(
+        partitions=stack.created_topics(setup)[models_name],
+        config=stack.created_topic_configs(setup)[models_name],
+        prefix="deploy-models",
+    )
     v1, v2 = trained_models
     first = publish(v1, models_topic, kafka_bootstrap, trainer_keys)
     assert first["signatures"] == ["ed25519"] and first["offset"] == 0
     port = free_port()
-    env = {**clean_env(), **compose_env,
-           "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
-           "STREAM_OD_INPUT_TOPIC": input_topic,
-           "STREAM_OD_ALERTS_TOPIC": alerts_topic,
-           "STREAM_OD_DEAD_LETTER_TOPIC": dead_topic,
-           "STREAM_OD_GROUP_ID": f"deploy-{uuid.uuid4().hex[:8]}",
-           "STREAM_OD_INSTANCE_ID": f"deploy-{uuid.uuid4().hex[:8]}",
-           "STREAM_OD_MODEL_TOPIC": models_topic,
-           "STREAM_OD_MODEL_POLL_INTERVAL_S": "0.5",
-           "STREAM_OD_METRICS_HOST": "127.0.0.1",
-           "STREAM_OD_METRICS_PORT": str(port),
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **clean_env(),
+        **compose_env,
+        "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "STREAM_OD_INPUT_TOPIC": input_topic,
+        "STREAM_OD_ALERTS_TOPIC": alerts_topic,
+        "STREAM_OD_DEAD_LETTER_TOPIC": dead_topic,
+        "STREAM_OD_GROUP_ID": f"deploy-{uuid.uuid4().hex[:8]}",
+        "STREAM_OD_INSTANCE_ID": f"deploy-{uuid.uuid4().hex[:8]}",
+        "STREAM_OD_MODEL_TOPIC": models_topic,
+        "STREAM_OD_MODEL_POLL_INTERVAL_S": "0.5",
+        "STREAM_OD_METRICS_HOST": "127.0.0.1",
+        "STREAM_OD_METRICS_PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+    }
     log_path = tmp_path / "worker.log"
     base = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "stream_od.cli", "worker"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stream_od.cli", "worker"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
+
         def fail(why: str):
             pytest.fail(f"{why}\n--- worker log ---\n{log_path.read_text()[-4000:]}")
 
@@ -153,8 +190,10 @@ def test_dashboard_and_rules_match_a_live_scrape(kafka_bootstrap, new_topic, kdd
         while True:
             status, text = get(f"{base}/metrics")
             assert status == 200
-            if sample_value(text, "stream_od_records_consumed_total") >= RECORDS + len(BROKEN) \
-                    and sample_value(text, "stream_od_batches_total") >= 1:
+            if (
+                sample_value(text, "stream_od_records_consumed_total") >= RECORDS + len(BROKEN)
+                and sample_value(text, "stream_od_batches_total") >= 1
+            ):
                 break
             if proc.poll() is not None:
                 fail(f"the worker exited with {proc.returncode} while scoring")
@@ -171,13 +210,19 @@ def test_dashboard_and_rules_match_a_live_scrape(kafka_bootstrap, new_topic, kdd
         # that a panel or a rule queries.
         assert set(worker_series) <= set(live), sorted(set(worker_series) - set(live))
         known = set(live) | stack.PROMETHEUS_BUILTINS
-        missing = [f"{where}: {name}"
-                   for where, expr in stack.dashboard_exprs() + stack.rule_exprs()
-                   for name in sorted(stack.promql_metric_names(expr)) if name not in known]
+        missing = [
+            f"{where}: {name}"
+            for where, expr in stack.dashboard_exprs() + stack.rule_exprs()
+            for name in sorted(stack.promql_metric_names(expr))
+            if name not in known
+        ]
         assert not missing, "queried but not in the live scrape:\n" + "\n".join(missing)
         # Histograms scraped with samples, as histogram_quantile needs them.
-        for name in ("stream_od_end_to_end_latency_seconds_bucket",
-                     "stream_od_batch_stage_seconds_bucket", "stream_od_batch_size_records_bucket"):
+        for name in (
+            "stream_od_end_to_end_latency_seconds_bucket",
+            "stream_od_batch_stage_seconds_bucket",
+            "stream_od_batch_size_records_bucket",
+        ):
             assert f"{name}{{" in text and sample_value(text, name) > 0, name
 
         # A second version, unsigned, then signed with a key the worker does not trust:
@@ -188,11 +233,14 @@ def test_dashboard_and_rules_match_a_live_scrape(kafka_bootstrap, new_topic, kdd
         assert forged["signatures"] == ["ed25519"]
         for reason in ("unsigned", "bad_signature"):
             deadline = time.monotonic() + 60
-            while labelled_value(get(f"{base}/metrics")[1], "stream_od_model_refusals_total",
-                                 reason=reason) < 1:
+            while (
+                labelled_value(
+                    get(f"{base}/metrics")[1], "stream_od_model_refusals_total", reason=reason
+                )
+                < 1
+            ):
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    fail(f"the model was not refused as {reason} "
-                         "(stream_od_model_refusals_total)")
+                    fail(f"the model was not refused as {reason} (stream_od_model_refusals_total)")
                 time.sleep(0.5)
         # The same version signed with the trainer's private key: taken into use at the next
         # batch, with no restart.
@@ -202,8 +250,10 @@ def test_dashboard_and_rules_match_a_live_scrape(kafka_bootstrap, new_topic, kdd
             producer.produce(input_topic, value=kdd_lines(kdd_train_path, 1)[0], key=b"%d" % i)
             producer.flush(10)
             text = get(f"{base}/metrics")[1]
-            if sample_value(text, "stream_od_model_swaps_total") >= 1 \
-                    and f'version="{second["version"]}"' in text:
+            if (
+                sample_value(text, "stream_od_model_swaps_total") >= 1
+                and f'version="{second["version"]}"' in text
+            ):
                 break
             if proc.poll() is not None or time.monotonic() > deadline:
                 fail("the worker did not swap to the signed second version within 60 s")

@@ -15,8 +15,12 @@ ALL_EXPRS = stack.dashboard_exprs() + stack.rule_exprs()
 
 def unknown_names(exprs, series) -> list[str]:
     known = set(series) | stack.PROMETHEUS_BUILTINS
-    return [f"{where}: {name}" for where, expr in exprs
-            for name in sorted(stack.promql_metric_names(expr)) if name not in known]
+    return [
+        f"{where}: {name}"
+        for where, expr in exprs
+        for name in sorted(stack.promql_metric_names(expr))
+        if name not in known
+    ]
 
 
 def test_the_stack_queries_something():
@@ -28,8 +32,10 @@ def test_each_expression_selects_exported_series(where, expr, worker_series):
     names = stack.promql_metric_names(expr)
     assert names, f"{where}: selects no metric: {expr}"
     missing = names - set(worker_series) - stack.PROMETHEUS_BUILTINS
-    assert not missing, (f"{where} queries {sorted(missing)}, which the worker does not export "
-                         f"(exported: {sorted(worker_series)})")
+    assert not missing, (
+        f"{where} queries {sorted(missing)}, which the worker does not export "
+        f"(exported: {sorted(worker_series)})"
+    )
 
 
 @pytest.mark.parametrize("where, expr", ALL_EXPRS, ids=[w for w, _ in ALL_EXPRS])
@@ -40,8 +46,11 @@ def test_each_expression_uses_labels_the_metrics_have(where, expr, worker_label_
 
 def test_histograms_are_queried_through_their_series(worker_series):
     # histogram_quantile needs _bucket; a bare histogram name would select nothing.
-    histograms = {n.removesuffix("_bucket") for n, k in worker_series.items()
-                  if k == "histogram" and n.endswith("_bucket")}
+    histograms = {
+        n.removesuffix("_bucket")
+        for n, k in worker_series.items()
+        if k == "histogram" and n.endswith("_bucket")
+    }
     for where, expr in ALL_EXPRS:
         for name in stack.promql_metric_names(expr):
             assert name not in histograms, f"{where}: bare histogram name {name}"

@@ -21,8 +21,12 @@ def test_rules_are_complete():
     names = [r["alert"] for r in rules]
     assert len(names) == len(set(names))
     # The four: worker down, lag growing, dead-letter rate high, no model loaded.
-    assert {"StreamOdWorkerDown", "StreamOdConsumerLagGrowing", "StreamOdDeadLetterRateHigh",
-            "StreamOdNoModelLoaded"} <= set(names)
+    assert {
+        "StreamOdWorkerDown",
+        "StreamOdConsumerLagGrowing",
+        "StreamOdDeadLetterRateHigh",
+        "StreamOdNoModelLoaded",
+    } <= set(names)
     # The model registry: a refused model, and workers left on different versions.
     assert {"StreamOdModelRefused", "StreamOdModelVersionsDiffer"} <= set(names)
     for r in rules:

@@ -22,9 +22,14 @@ from tests.deploy import stack
 
 def compose_envs() -> list[tuple[str, str, dict[str, str]]]:
     """``(where, image, env)`` for every compose service."""
-    return [(f"docker-compose.yml service {name}", svc.get("image", ""),
-             stack.env_mapping(svc.get("environment")))
-            for name, svc in stack.compose()["services"].items()]
+    return [
+        (
+            f"docker-compose.yml service {name}",
+            svc.get("image", ""),
+            stack.env_mapping(svc.get("environment")),
+        )
+        for name, svc in stack.compose()["services"].items()
+    ]
 
 
 def k8s_containers() -> list[tuple[str, str, dict[str, str], dict[str, str]]]:
@@ -44,8 +49,14 @@ def k8s_containers() -> list[tuple[str, str, dict[str, str], dict[str, str]]]:
             for e in c.get("env", []):
                 env[e["name"]] = str(e.get("value", f"<{e['name']} from valueFrom>"))
             files = {path: key for path, (_, _, key) in stack.k8s_mounted_files(pod, c).items()}
-            out.append((f"deploy/k8s {obj['kind']} {obj['metadata']['name']} container "
-                        f"{c['name']}", c["image"], env, files))
+            out.append(
+                (
+                    f"deploy/k8s {obj['kind']} {obj['metadata']['name']} container {c['name']}",
+                    c["image"],
+                    env,
+                    files,
+                )
+            )
     return out
 
 
@@ -54,8 +65,10 @@ def k8s_envs() -> list[tuple[str, str, dict[str, str]]]:
 
 
 def dockerfile_envs() -> list[tuple[str, str, dict[str, str]]]:
-    return [(f"Dockerfile stage {i}", "stream-od", stack.dockerfile_env(lines))
-            for i, lines in enumerate(stack.dockerfile_stages())]
+    return [
+        (f"Dockerfile stage {i}", "stream-od", stack.dockerfile_env(lines))
+        for i, lines in enumerate(stack.dockerfile_stages())
+    ]
 
 
 ALL = compose_envs() + k8s_envs() + dockerfile_envs()
@@ -79,14 +92,27 @@ def test_stream_od_containers_carry_only_settings(where, image, env, setting_env
 
 def test_the_stack_sets_settings_somewhere():
     names = {k for _, _, env in ALL for k in env if k.startswith(ENV_PREFIX)}
-    assert {"STREAM_OD_BOOTSTRAP_SERVERS", "STREAM_OD_INPUT_TOPIC", "STREAM_OD_GROUP_ID",
-            "STREAM_OD_MODEL_SOURCE", "STREAM_OD_MODEL_TOPIC", "STREAM_OD_MODEL_PUBLIC_KEY_FILE",
-            "STREAM_OD_MODEL_PRIVATE_KEY_FILE", "STREAM_OD_METRICS_PORT"} <= names
+    assert {
+        "STREAM_OD_BOOTSTRAP_SERVERS",
+        "STREAM_OD_INPUT_TOPIC",
+        "STREAM_OD_GROUP_ID",
+        "STREAM_OD_MODEL_SOURCE",
+        "STREAM_OD_MODEL_TOPIC",
+        "STREAM_OD_MODEL_PUBLIC_KEY_FILE",
+        "STREAM_OD_MODEL_PRIVATE_KEY_FILE",
+        "STREAM_OD_METRICS_PORT",
+    } <= names
     # The registry replaced the /models/latest volume; Ed25519 files replaced the shared HMAC
     # key, and no key travels in an environment variable.
     assert "STREAM_OD_ARTIFACT_PATH" not in names
-    assert not {"STREAM_OD_MODEL_SIGNING_KEY", "STREAM_OD_MODEL_SIGNING_KEY_FILE",
-                *stack.KEY_VALUE_SETTINGS} & names
+    assert (
+        not {
+            "STREAM_OD_MODEL_SIGNING_KEY",
+            "STREAM_OD_MODEL_SIGNING_KEY_FILE",
+            *stack.KEY_VALUE_SETTINGS,
+        }
+        & names
+    )
 
 
 def clean_environ(monkeypatch, env: dict[str, str]) -> None:
@@ -96,8 +122,10 @@ def clean_environ(monkeypatch, env: dict[str, str]) -> None:
             monkeypatch.delenv(key)
     for key, value in env.items():
         if key.startswith(ENV_PREFIX):
-            monkeypatch.setenv(key, value.replace("<STREAM_OD_INSTANCE_ID from valueFrom>",
-                                                  "stream-od-worker-abc12"))
+            monkeypatch.setenv(
+                key,
+                value.replace("<STREAM_OD_INSTANCE_ID from valueFrom>", "stream-od-worker-abc12"),
+            )
 
 
 def with_image_env(env: dict[str, str]) -> dict[str, str]:
@@ -109,9 +137,14 @@ def service_envs(service: str, k8s_object: str) -> list[tuple[str, dict[str, str
     Kubernetes object named ``k8s_object`` (e.g. ``Deployment stream-od-worker``)."""
     container = stack.compose()["services"][service]
     files = {path: Path(src).name for path, src in stack.compose_secret_files(container).items()}
-    out = [(f"compose {service}", with_image_env(stack.env_mapping(container.get("environment"))),
-            files)]
-    for where, image, env, files in k8s_containers():
+    out = [
+        (
+            f"compose {service}",
+            with_image_env(stack.env_mapping(container.get("environment"))),
+            files,
+        )
+    ]
+    for where, _image, env, files in k8s_containers():
         if k8s_object in where:
             out.append((f"k8s {service}", with_image_env(env), files))
     return out
@@ -138,8 +171,11 @@ def test_worker_environment_validates(where, env, files, model_keys, monkeypatch
     # Models from the compacted topic, and only those signed with the trainer's private key:
     # the worker trusts the public key of the pair, and holds no HMAC key that could sign.
     assert settings.model_source == "topic"
-    assert settings.model_topic not in (settings.input_topic, settings.alerts_topic,
-                                        settings.dead_letter_topic)
+    assert settings.model_topic not in (
+        settings.input_topic,
+        settings.alerts_topic,
+        settings.dead_letter_topic,
+    )
     public = (model_keys / keys.PUBLIC_KEY_FILE).read_text()
     assert settings.model_public_key == public
     assert settings.model_signing_key is None

@@ -45,11 +45,12 @@ def test_row_score_independent_of_batch():
     X = _gauss(1000)
     det = Mahalanobis().fit(X)
     full = det.score(X)
-    assert all(det.score(X[i:i + 1])[0] == full[i] for i in (0, 17, 999))
+    assert all(det.score(X[i : i + 1])[0] == full[i] for i in (0, 17, 999))
 
 
 def test_separates_shifted_points():
     from sklearn.metrics import roc_auc_score
+
     X = _gauss(2000)
     out = _gauss(100, seed=1) * 3 + 5
     det = Mahalanobis().fit(X)

@@ -40,7 +40,9 @@ def test_fitted_attributes(fitted):
 @pytest.mark.parametrize("cls", [VAEGMM, AEGMM])
 def test_papers_mixture_from_the_estimation_network(cls):
     normal, outliers = _blobs()
-    det = cls(epochs=2, batch_size=256, learning_rate=3e-3, seed=0, mixture_components=0).fit(normal)
+    det = cls(epochs=2, batch_size=256, learning_rate=3e-3, seed=0, mixture_components=0).fit(
+        normal
+    )
     assert det.phi_.shape == (det.n_gmm,)
     gamma = det._gamma_np(det.latent(normal))
     np.testing.assert_allclose(det.phi_, gamma.mean(axis=0), rtol=1e-6)
@@ -61,7 +63,7 @@ def test_deterministic_and_batched(fitted):
     assert np.array_equal(a, b)
     old = det.score_batch_size
     try:
-        type(det).score_batch_size = 97           # many chunks: same scores within fp32 noise
+        type(det).score_batch_size = 97  # many chunks: same scores within fp32 noise
         # XLA's (JAX) float32 matmuls change last bits with the batch size, and the narrowest
         # EM components amplify that in the energy (docs/detector.md, "Determinism")
         tol = 1e-5 if keras.backend.backend() == "tensorflow" else 1e-3
@@ -85,7 +87,7 @@ def test_artifact_round_trip_bit_identical(fitted, tmp_path):
     std = Standardizer().fit(normal)
     det.infer_threshold(normal[:500], 95)
     art = Artifact(detector=det, standardizer=std, schema=FeatureSchema.numeric(tuple("abcdef")))
-    X = np.r_[normal[:300], outliers] * std.scale_ + std.mean_   # raw units
+    X = np.r_[normal[:300], outliers] * std.scale_ + std.mean_  # raw units
     root = art.save(tmp_path / "a")
     assert (root / "model.weights.h5").is_file()
     back = Artifact.load(root)
@@ -100,19 +102,26 @@ def test_artifact_from_before_recon_features_loads_with_the_papers_choices(tmp_p
     import json
 
     normal, _ = _blobs()
-    det = VAEGMM(epochs=1, batch_size=256, seed=0, mixture_components=0,
-                 recon_features=("relative_distance", "cosine")).fit(normal)
+    det = VAEGMM(
+        epochs=1,
+        batch_size=256,
+        seed=0,
+        mixture_components=0,
+        recon_features=("relative_distance", "cosine"),
+    ).fit(normal)
     det.infer_threshold(normal[:500], 95)
     std = Standardizer().fit(normal)
-    root = Artifact(detector=det, standardizer=std,
-                    schema=FeatureSchema.numeric(tuple("abcdef"))).save(tmp_path / "old")
+    root = Artifact(
+        detector=det, standardizer=std, schema=FeatureSchema.numeric(tuple("abcdef"))
+    ).save(tmp_path / "old")
     # Rewrite it as an older stream-od wrote it: no recon_features or mixture_components.
     meta = json.loads((root / "detector.json").read_text())
     del meta["params"]["recon_features"], meta["params"]["mixture_components"]
     (root / "detector.json").write_text(json.dumps(meta))
     manifest = json.loads((root / "manifest.json").read_text())
     manifest["files"]["detector.json"] = hashlib.sha256(
-        (root / "detector.json").read_bytes()).hexdigest()
+        (root / "detector.json").read_bytes()
+    ).hexdigest()
     (root / "manifest.json").write_text(json.dumps(manifest))
 
     back = Artifact.load(root)

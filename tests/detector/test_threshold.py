@@ -16,8 +16,8 @@ def test_tie_block_straddling_the_percentile_is_flagged():
     assert np.percentile(s, 95) == 2.0
     strict = percentile_threshold(s, 95, ties="strict")
     incl = percentile_threshold(s, 95)
-    assert not (2.0 > strict)            # the trap: every copy cleared
-    assert 1.0 < incl < 2.0              # threshold lies in the gap below the block
+    assert not (2.0 > strict)  # the trap: every copy cleared
+    assert 1.0 < incl < 2.0  # threshold lies in the gap below the block
     assert flag_rate(s, incl) == pytest.approx(0.07)
 
 

@@ -17,8 +17,9 @@ def train_mahalanobis(data, n_train: int, out) -> tuple[Artifact, object]:
     """Train a Mahalanobis artifact into ``out``; returns it as loaded back, and its path."""
     from trainer.fit import TrainConfig, train
 
-    art = train(TrainConfig(data=str(data), detector="mahalanobis", n_train=n_train),
-                progress=False)
+    art = train(
+        TrainConfig(data=str(data), detector="mahalanobis", n_train=n_train), progress=False
+    )
     path = art.save(out)
     return Artifact.load(path), path
 
@@ -26,8 +27,9 @@ def train_mahalanobis(data, n_train: int, out) -> tuple[Artifact, object]:
 @pytest.fixture(scope="session")
 def mahalanobis_artifact(tmp_path_factory, kdd_train_path):
     """A quickly trained Mahalanobis artifact (same format and API as the neural detectors)."""
-    return train_mahalanobis(kdd_train_path, 50_000,
-                             tmp_path_factory.mktemp("artifact") / "mahalanobis")
+    return train_mahalanobis(
+        kdd_train_path, 50_000, tmp_path_factory.mktemp("artifact") / "mahalanobis"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +42,9 @@ def kdd_stream(kdd_train_path):
 
 def offline_scores(artifact: Artifact, values: list[bytes]) -> np.ndarray:
     """What the artifact says about each record, computed without Kafka."""
-    X = np.array([[orjson.loads(v)[n] for n in artifact.feature_names] for v in values],
-                 dtype=np.float64)
+    X = np.array(
+        [[orjson.loads(v)[n] for n in artifact.feature_names] for v in values], dtype=np.float64
+    )
     return artifact.score(X)
 
 
@@ -80,8 +83,9 @@ def zeek_mahalanobis_artifact(tmp_path_factory) -> tuple[Artifact, Path]:
 
     if not ZEEK_TRAIN.is_file():
         pytest.skip(f"labelled Zeek conn log not found at {ZEEK_TRAIN}")
-    cfg = SiteConfig(data=[str(ZEEK_TRAIN)], schema="zeek-conn", detector="mahalanobis",
-                     target_alert_rate=0.01)
+    cfg = SiteConfig(
+        data=[str(ZEEK_TRAIN)], schema="zeek-conn", detector="mahalanobis", target_alert_rate=0.01
+    )
     art = train_site(cfg, read_logs([ZEEK_TRAIN]).records, progress=False, log=lambda _: None)
     path = art.save(tmp_path_factory.mktemp("artifact") / "zeek-mahalanobis")
     return Artifact.load(path), path
@@ -95,8 +99,12 @@ def zeek_windows_artifact(tmp_path_factory) -> tuple[Artifact, Path]:
 
     if not ZEEK_TRAIN.is_file():
         pytest.skip(f"labelled Zeek conn log not found at {ZEEK_TRAIN}")
-    cfg = SiteConfig(data=[str(ZEEK_TRAIN)], schema="zeek-conn-windows",
-                     detector="mahalanobis", target_alert_rate=0.01)
+    cfg = SiteConfig(
+        data=[str(ZEEK_TRAIN)],
+        schema="zeek-conn-windows",
+        detector="mahalanobis",
+        target_alert_rate=0.01,
+    )
     art = train_site(cfg, read_logs([ZEEK_TRAIN]).records, progress=False, log=lambda _: None)
     path = art.save(tmp_path_factory.mktemp("artifact") / "zeek-windows")
     return Artifact.load(path), path

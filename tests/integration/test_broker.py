@@ -10,8 +10,9 @@ from tests.kafka_support import unique_name
 def test_ten_thousand_records_round_trip(kafka_bootstrap, new_topic, read_topic):
     topic = new_topic(partitions=3)
     # Idempotence is what keeps per-key order across retries (max in flight > 1).
-    producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 5,
-                         "enable.idempotence": True})
+    producer = Producer(
+        {"bootstrap.servers": kafka_bootstrap, "linger.ms": 5, "enable.idempotence": True}
+    )
     sent = [f"record-{i}".encode() for i in range(10_000)]
     for i, value in enumerate(sent):
         producer.produce(topic, value=value, key=str(i % 97).encode())
@@ -32,8 +33,9 @@ def test_ten_thousand_records_round_trip(kafka_bootstrap, new_topic, read_topic)
 
 def test_read_committed_sees_committed_not_aborted(kafka_bootstrap, new_topic, read_topic):
     topic = new_topic(partitions=2)
-    producer = Producer({"bootstrap.servers": kafka_bootstrap,
-                         "transactional.id": unique_name("txn")})
+    producer = Producer(
+        {"bootstrap.servers": kafka_bootstrap, "transactional.id": unique_name("txn")}
+    )
     producer.init_transactions(30)
 
     producer.begin_transaction()

@@ -13,14 +13,36 @@ from tests.worker_support import free_port
 
 
 def test_the_zeek_windows_demo_runs_two_stages_and_grades_every_record(
-        kafka_bootstrap, zeek_replay_path, tmp_path):
+    kafka_bootstrap, zeek_replay_path, tmp_path
+):
     port = free_port()  # the windows stage takes port + 1
     proc = subprocess.run(
-        [sys.executable, "-m", "stream_od.cli", "demo", "--schema", "zeek-conn-windows",
-         "--data", str(ZEEK_TRAIN), "--replay-data", str(ZEEK_REPLAY),
-         "--detector", "mahalanobis", "--artifact", str(tmp_path / "artifact"),
-         "--bootstrap-servers", kafka_bootstrap, "--metrics-port", str(port),
-         "--rate", "5000"], capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "stream_od.cli",
+            "demo",
+            "--schema",
+            "zeek-conn-windows",
+            "--data",
+            str(ZEEK_TRAIN),
+            "--replay-data",
+            str(ZEEK_REPLAY),
+            "--detector",
+            "mahalanobis",
+            "--artifact",
+            str(tmp_path / "artifact"),
+            "--bootstrap-servers",
+            kafka_bootstrap,
+            "--metrics-port",
+            str(port),
+            "--rate",
+            "5000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "windows stage ready" in proc.stderr
     out = proc.stdout

@@ -69,18 +69,30 @@ def transactions(scores) -> list[list[dict]]:
 
 
 def test_publish_v2_mid_stream_swaps_between_batches(
-        kafka_bootstrap, worker_topics, new_topic, mahalanobis_artifact, second_artifact,
-        kdd_stream, read_topic, tmp_path, key_pair):
+    kafka_bootstrap,
+    worker_topics,
+    new_topic,
+    mahalanobis_artifact,
+    second_artifact,
+    kdd_stream,
+    read_topic,
+    tmp_path,
+    key_pair,
+):
     (v1, v1_path), (v2, v2_path) = mahalanobis_artifact, second_artifact
     assert v1.version != v2.version
     private_key, public_file = key_pair
     models = new_topic(config={"cleanup.policy": "compact"}, prefix="models")
     publish(v1_path, topic=models, bootstrap_servers=kafka_bootstrap, private_key=private_key)
-    env = {**worker_topics, "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
-           "STREAM_OD_MODEL_SOURCE": "topic", "STREAM_OD_MODEL_TOPIC": models,
-           "STREAM_OD_MODEL_POLL_INTERVAL_S": "0.2",
-           "STREAM_OD_MODEL_PUBLIC_KEY_FILE": str(public_file),
-           "STREAM_OD_MAX_BATCH_RECORDS": "200"}
+    env = {
+        **worker_topics,
+        "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "STREAM_OD_MODEL_SOURCE": "topic",
+        "STREAM_OD_MODEL_TOPIC": models,
+        "STREAM_OD_MODEL_POLL_INTERVAL_S": "0.2",
+        "STREAM_OD_MODEL_PUBLIC_KEY_FILE": str(public_file),
+        "STREAM_OD_MAX_BATCH_RECORDS": "200",
+    }
     inp = env["STREAM_OD_INPUT_TOPIC"]
     with WorkerProcess(env, tmp_path / "worker.log").start() as worker:
         send(kdd_stream, 0, 3000, inp, kafka_bootstrap)
@@ -102,7 +114,9 @@ def test_publish_v2_mid_stream_swaps_between_batches(
         assert worker.terminate() == 0, worker.log()
 
     scores = by_seq(read_topic(env["STREAM_OD_SCORES_TOPIC"]))
-    alerts = {int(m.key()): orjson.loads(m.value()) for m in read_topic(env["STREAM_OD_ALERTS_TOPIC"])}
+    alerts = {
+        int(m.key()): orjson.loads(m.value()) for m in read_topic(env["STREAM_OD_ALERTS_TOPIC"])
+    }
     assert sorted(scores) == list(range(n)), "a record was lost"
     version = {seq: doc["model_version"] for seq, (_, doc) in scores.items()}
     # Before the publish: v1; after the swap was observed: v2.
@@ -130,22 +144,39 @@ def test_publish_v2_mid_stream_swaps_between_batches(
 
 
 def test_tampered_unsigned_hmac_and_older_versions_are_refused_and_the_old_model_keeps_scoring(
-        kafka_bootstrap, worker_topics, mahalanobis_artifact, second_artifact, kdd_stream,
-        read_topic, tmp_path, key_pair):
+    kafka_bootstrap,
+    worker_topics,
+    mahalanobis_artifact,
+    second_artifact,
+    kdd_stream,
+    read_topic,
+    tmp_path,
+    key_pair,
+):
     (v1, v1_path), (v2, v2_path) = mahalanobis_artifact, second_artifact
     private_key, public_file = key_pair
     registry = tmp_path / "registry"
     publish(v1_path, registry_dir=registry, private_key=private_key)
-    env = {**worker_topics, "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
-           "STREAM_OD_MODEL_SOURCE": "directory", "STREAM_OD_MODEL_REGISTRY_DIR": str(registry),
-           "STREAM_OD_MODEL_POLL_INTERVAL_S": "0.2",
-           "STREAM_OD_MODEL_PUBLIC_KEY": public_file.read_text(),  # PEM in the environment
-           "STREAM_OD_MAX_BATCH_RECORDS": "200"}
+    env = {
+        **worker_topics,
+        "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "STREAM_OD_MODEL_SOURCE": "directory",
+        "STREAM_OD_MODEL_REGISTRY_DIR": str(registry),
+        "STREAM_OD_MODEL_POLL_INTERVAL_S": "0.2",
+        "STREAM_OD_MODEL_PUBLIC_KEY": public_file.read_text(),  # PEM in the environment
+        "STREAM_OD_MAX_BATCH_RECORDS": "200",
+    }
     inp = env["STREAM_OD_INPUT_TOPIC"]
 
     def variant(suffix: str, **kw) -> pathlib.Path:
-        art = Artifact(detector=v2.detector, standardizer=v2.standardizer, schema=v2.schema,
-                       version=v2.version + suffix, metrics=v2.metrics, **kw)
+        art = Artifact(
+            detector=v2.detector,
+            standardizer=v2.standardizer,
+            schema=v2.schema,
+            version=v2.version + suffix,
+            metrics=v2.metrics,
+            **kw,
+        )
         return art.save(tmp_path / ("variant" + suffix))
 
     with WorkerProcess(env, tmp_path / "worker.log").start() as worker:
@@ -199,5 +230,6 @@ def test_tampered_unsigned_hmac_and_older_versions_are_refused_and_the_old_model
     assert {doc["model_version"] for _, doc in scores.values()} == {v1.version}
     alerts = read_topic(env["STREAM_OD_ALERTS_TOPIC"])
     assert alerts and {orjson.loads(m.value())["model_version"] for m in alerts} == {v1.version}
-    np.testing.assert_array_equal([scores[s][1]["score"] for s in range(4000)],
-                                  offline_scores(v1, kdd_stream.values[:4000]))
+    np.testing.assert_array_equal(
+        [scores[s][1]["score"] for s in range(4000)], offline_scores(v1, kdd_stream.values[:4000])
+    )

@@ -50,16 +50,20 @@ def replay_windows_artifact(tmp_path_factory) -> tuple[Artifact, Path]:
     schema = replace(schema, windows=replace(schema.windows, lateness_s=86_400.0))
     schema_path = tmp_path_factory.mktemp("schema") / "zeek-replay-windows.json"
     schema_path.write_text(json.dumps(schema.to_dict()))
-    cfg = SiteConfig(data=[str(ZEEK_TRAIN)], schema=str(schema_path), detector="mahalanobis",
-                     target_alert_rate=0.01)
+    cfg = SiteConfig(
+        data=[str(ZEEK_TRAIN)],
+        schema=str(schema_path),
+        detector="mahalanobis",
+        target_alert_rate=0.01,
+    )
     art = train_site(cfg, read_logs([ZEEK_TRAIN]).records, progress=False, log=lambda _: None)
     path = art.save(tmp_path_factory.mktemp("artifact") / "zeek-replay-windows")
     return Artifact.load(path), path
 
 
 def test_two_stages_give_whole_windows_for_both_hosts_through_crashes(
-        kafka_bootstrap, new_topic, replay_windows_artifact, zeek_replay_path, read_topic,
-        tmp_path):
+    kafka_bootstrap, new_topic, replay_windows_artifact, zeek_replay_path, read_topic, tmp_path
+):
     artifact, path = replay_windows_artifact
     assert artifact.schema.windows.lateness_s == 86_400
     stream = log_stream([zeek_replay_path], schema="zeek-conn-windows")
@@ -71,21 +75,37 @@ def test_two_stages_give_whole_windows_for_both_hosts_through_crashes(
 
     sensor = new_topic(partitions=PARTITIONS, prefix="sensor")
     internal = new_topic(partitions=PARTITIONS, prefix="by-resp")
-    common = {"STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
-              "STREAM_OD_ARTIFACT_PATH": str(path), "STREAM_OD_MAX_BATCH_RECORDS": "50",
-              "STREAM_OD_MAX_BATCH_WAIT_MS": "20",
-              "STREAM_OD_CONSUMER": '{"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}',
-              "STREAM_OD_ALERTS_TOPIC": new_topic(prefix="alerts"),
-              "STREAM_OD_DEAD_LETTER_TOPIC": new_topic(prefix="dlq")}
-    stage = {**common, "STREAM_OD_INPUT_TOPIC": sensor, "STREAM_OD_GROUP_ID": f"a-{uuid.uuid4()}",
-             "STREAM_OD_INSTANCE_ID": "stage-a", "STREAM_OD_WINDOWS_STAGE_TOPIC": internal,
-             "STREAM_OD_WINDOWS_STAGE_ROLES": '["src"]',
-             "STREAM_OD_WINDOWS_STAGE_KEY": "id.resp_h"}
-    scoring = {**common, "STREAM_OD_INPUT_TOPIC": internal, "STREAM_OD_GROUP_ID": f"b-{uuid.uuid4()}",
-               "STREAM_OD_INSTANCE_ID": "stage-b", "STREAM_OD_WINDOWS_CARRIED": '["src"]',
-               "STREAM_OD_SCORES_TOPIC": new_topic(prefix="scores")}
-    feeder = threading.Thread(target=feed, daemon=True, args=(
-        values, [by_host(r, "id.orig_h") for r in records], sensor, kafka_bootstrap, 200.0))
+    common = {
+        "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "STREAM_OD_ARTIFACT_PATH": str(path),
+        "STREAM_OD_MAX_BATCH_RECORDS": "50",
+        "STREAM_OD_MAX_BATCH_WAIT_MS": "20",
+        "STREAM_OD_CONSUMER": '{"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}',
+        "STREAM_OD_ALERTS_TOPIC": new_topic(prefix="alerts"),
+        "STREAM_OD_DEAD_LETTER_TOPIC": new_topic(prefix="dlq"),
+    }
+    stage = {
+        **common,
+        "STREAM_OD_INPUT_TOPIC": sensor,
+        "STREAM_OD_GROUP_ID": f"a-{uuid.uuid4()}",
+        "STREAM_OD_INSTANCE_ID": "stage-a",
+        "STREAM_OD_WINDOWS_STAGE_TOPIC": internal,
+        "STREAM_OD_WINDOWS_STAGE_ROLES": '["src"]',
+        "STREAM_OD_WINDOWS_STAGE_KEY": "id.resp_h",
+    }
+    scoring = {
+        **common,
+        "STREAM_OD_INPUT_TOPIC": internal,
+        "STREAM_OD_GROUP_ID": f"b-{uuid.uuid4()}",
+        "STREAM_OD_INSTANCE_ID": "stage-b",
+        "STREAM_OD_WINDOWS_CARRIED": '["src"]',
+        "STREAM_OD_SCORES_TOPIC": new_topic(prefix="scores"),
+    }
+    feeder = threading.Thread(
+        target=feed,
+        daemon=True,
+        args=(values, [by_host(r, "id.orig_h") for r in records], sensor, kafka_bootstrap, 200.0),
+    )
     feeder.start()
 
     for _ in range(2):  # kill -9 both stages mid-stream, twice
@@ -98,8 +118,9 @@ def test_two_stages_give_whole_windows_for_both_hosts_through_crashes(
     a = WorkerProcess(stage, tmp_path / "a.log").start()
     b = WorkerProcess(scoring, tmp_path / "b.log").start()
     b.wait_for("stream_od_records_scored_total", 100, timeout=120)
-    extra = WorkerProcess({**scoring, "STREAM_OD_INSTANCE_ID": "stage-b2"},
-                          tmp_path / "b2.log").start()  # one scoring worker to two ...
+    extra = WorkerProcess(
+        {**scoring, "STREAM_OD_INSTANCE_ID": "stage-b2"}, tmp_path / "b2.log"
+    ).start()  # one scoring worker to two ...
     extra.wait_for("stream_od_records_scored_total", 1, timeout=120)
     assert extra.terminate() == 0, extra.log()  # ... and back
     feeder.join(120)
@@ -134,5 +155,6 @@ def test_two_stages_give_whole_windows_for_both_hosts_through_crashes(
         assert where not in got, f"{where} scored twice"
         got[where] = doc["score"]
     assert got.keys() == expected.keys()
-    np.testing.assert_array_equal(np.array([got[k] for k in expected]),
-                                  np.array(list(expected.values())))
+    np.testing.assert_array_equal(
+        np.array([got[k] for k in expected]), np.array(list(expected.values()))
+    )

@@ -24,10 +24,14 @@ WINDOW_S = 600
 def clock_records(stream) -> list[bytes]:
     """One ordinary-looking record per partition, a day after the stream's last."""
     last = max(orjson.loads(v)["ts"] for v in stream.values)
-    template = {k: v for k, v in orjson.loads(stream.values[0]).items()
-                if k not in ("label", "detailed-label", "detailedlabel")}
-    return [orjson.dumps({**template, "ts": last + 86_400 + p, "uid": f"clock-{p}"})
-            for p in range(3)]
+    template = {
+        k: v
+        for k, v in orjson.loads(stream.values[0]).items()
+        if k not in ("label", "detailed-label", "detailedlabel")
+    }
+    return [
+        orjson.dumps({**template, "ts": last + 86_400 + p, "uid": f"clock-{p}"}) for p in range(3)
+    ]
 
 
 def send_clocks(bootstrap: str, topic: str, values: list[bytes]) -> None:
@@ -45,8 +49,9 @@ def run_worker(env: dict, log, *, kills: int, bootstrap: str) -> str:
             w.wait_for("stream_od_records_scored_total", 300, timeout=120)
             w.kill()
     with WorkerProcess(env, log).start() as w:
-        wait_consumed(bootstrap, env["STREAM_OD_GROUP_ID"], env["STREAM_OD_INPUT_TOPIC"], w,
-                      timeout=180)
+        wait_consumed(
+            bootstrap, env["STREAM_OD_GROUP_ID"], env["STREAM_OD_INPUT_TOPIC"], w, timeout=180
+        )
         text = w.metrics()
         assert w.terminate() == 0, w.log()
     return text
@@ -65,28 +70,47 @@ def alerts_of(messages) -> tuple[list[dict], list[dict]]:
 
 
 def test_suppressed_ecs_alerts_survive_kill_nine_and_a_replay_unchanged(
-        kafka_bootstrap, worker_topics, new_topic, zeek_mahalanobis_artifact, zeek_replay_path,
-        read_topic, tmp_path):
+    kafka_bootstrap,
+    worker_topics,
+    new_topic,
+    zeek_mahalanobis_artifact,
+    zeek_replay_path,
+    read_topic,
+    tmp_path,
+):
     artifact, path = zeek_mahalanobis_artifact
     stream = log_stream([zeek_replay_path], schema="zeek-conn")
     topic = worker_topics["STREAM_OD_INPUT_TOPIC"]
-    produce(stream, topic=topic, bootstrap_servers=kafka_bootstrap,
-            keys=stream_keys(stream, "id.orig_h"))
+    produce(
+        stream,
+        topic=topic,
+        bootstrap_servers=kafka_bootstrap,
+        keys=stream_keys(stream, "id.orig_h"),
+    )
     clocks = clock_records(stream)
     send_clocks(kafka_bootstrap, topic, clocks)
-    over = sum(r["score"] > artifact.threshold
-               for r in score_values(artifact, [*stream.values, *clocks]))
+    over = sum(
+        r["score"] > artifact.threshold for r in score_values(artifact, [*stream.values, *clocks])
+    )
 
-    base = {**worker_topics, "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
-            "STREAM_OD_ARTIFACT_PATH": str(path), "STREAM_OD_MAX_BATCH_RECORDS": "100",
-            "STREAM_OD_ALERT_FORMAT": "ecs", "STREAM_OD_SUPPRESS_WINDOW_S": str(WINDOW_S),
-            "STREAM_OD_SUPPRESS_BY": '["source_ip"]',
-            "STREAM_OD_CONSUMER": '{"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}'}
+    base = {
+        **worker_topics,
+        "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "STREAM_OD_ARTIFACT_PATH": str(path),
+        "STREAM_OD_MAX_BATCH_RECORDS": "100",
+        "STREAM_OD_ALERT_FORMAT": "ecs",
+        "STREAM_OD_SUPPRESS_WINDOW_S": str(WINDOW_S),
+        "STREAM_OD_SUPPRESS_BY": '["source_ip"]',
+        "STREAM_OD_CONSUMER": '{"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}',
+    }
     runs = {}
     for name, kills in (("crashed", 2), ("straight", 0)):
-        env = {**base, "STREAM_OD_GROUP_ID": unique_name(f"group-{name}"),
-               "STREAM_OD_ALERTS_TOPIC": new_topic(prefix=f"alerts-{name}"),
-               "STREAM_OD_SUPPRESSION_CHANGELOG_TOPIC": unique_name(f"suppress-{name}")}
+        env = {
+            **base,
+            "STREAM_OD_GROUP_ID": unique_name(f"group-{name}"),
+            "STREAM_OD_ALERTS_TOPIC": new_topic(prefix=f"alerts-{name}"),
+            "STREAM_OD_SUPPRESSION_CHANGELOG_TOPIC": unique_name(f"suppress-{name}"),
+        }
         text = run_worker(env, tmp_path / f"{name}.log", kills=kills, bootstrap=kafka_bootstrap)
         alerts, summaries = alerts_of(read_topic(env["STREAM_OD_ALERTS_TOPIC"]))
         held = sum(s["stream_od"]["summary"]["count"] for s in summaries)
@@ -96,11 +120,14 @@ def test_suppressed_ecs_alerts_survive_kill_nine_and_a_replay_unchanged(
 
     (a1, s1, _), (a2, s2, text) = runs["crashed"], runs["straight"]
     assert sorted(a["event"]["id"] for a in a1) == sorted(a["event"]["id"] for a in a2)
-    assert sorted((s["event"]["id"], s["stream_od"]["summary"]["count"]) for s in s1) == \
-        sorted((s["event"]["id"], s["stream_od"]["summary"]["count"]) for s in s2)
+    assert sorted((s["event"]["id"], s["stream_od"]["summary"]["count"]) for s in s1) == sorted(
+        (s["event"]["id"], s["stream_od"]["summary"]["count"]) for s in s2
+    )
     held = sum(s["stream_od"]["summary"]["count"] for s in s2)
     assert metric_total(text, "stream_od_alerts_suppressed_total") == held
     assert metric_total(text, "stream_od_alert_summaries_total") == len(s2)
     assert s2 and len(a2) < over  # (the bound for one scanning host: tests/alerts)
-    print(f"{over} records over the threshold -> {len(a2)} alerts + {len(s2)} summaries "
-          f"({held} held back)")
+    print(
+        f"{over} records over the threshold -> {len(a2)} alerts + {len(s2)} summaries "
+        f"({held} held back)"
+    )

@@ -19,13 +19,18 @@ from trainer.replay import produce
 
 
 def test_kill_nine_three_times_and_sigterm_lose_and_duplicate_nothing(
-        kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, read_topic, tmp_path):
+    kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, read_topic, tmp_path
+):
     artifact, path = mahalanobis_artifact
-    env = {**worker_topics, "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
-           "STREAM_OD_ARTIFACT_PATH": str(path), "STREAM_OD_MAX_BATCH_RECORDS": "100",
-           "STREAM_OD_MAX_BATCH_WAIT_MS": "20",
-           # A killed member holds its partitions until its session times out: keep that short.
-           "STREAM_OD_CONSUMER": '{"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}'}
+    env = {
+        **worker_topics,
+        "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "STREAM_OD_ARTIFACT_PATH": str(path),
+        "STREAM_OD_MAX_BATCH_RECORDS": "100",
+        "STREAM_OD_MAX_BATCH_WAIT_MS": "20",
+        # A killed member holds its partitions until its session times out: keep that short.
+        "STREAM_OD_CONSUMER": '{"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}',
+    }
     topic, group = env["STREAM_OD_INPUT_TOPIC"], env["STREAM_OD_GROUP_ID"]
     # A backlog keeps each worker busy committing batch after batch, so the kills land
     # mid-transaction rather than in an idle poll.
@@ -55,15 +60,19 @@ def test_kill_nine_three_times_and_sigterm_lose_and_duplicate_nothing(
 
 
 def test_a_worker_restarted_after_kill_nine_gets_its_partitions_back_at_once(
-        kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, tmp_path):
+    kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, tmp_path
+):
     """Static membership: the restarted worker rejoins under its old group.instance.id and the
     group hands its partitions straight back.  The dead member's session is set to 5 minutes,
     so without static membership the restarted worker would wait that long for them; the wait
     below gives up after 2."""
     _, path = mahalanobis_artifact
-    env = {**worker_topics, "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
-           "STREAM_OD_ARTIFACT_PATH": str(path),
-           "STREAM_OD_CONSUMER": '{"session.timeout.ms": 300000}'}
+    env = {
+        **worker_topics,
+        "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "STREAM_OD_ARTIFACT_PATH": str(path),
+        "STREAM_OD_CONSUMER": '{"session.timeout.ms": 300000}',
+    }
     produce(kdd_stream, topic=env["STREAM_OD_INPUT_TOPIC"], bootstrap_servers=kafka_bootstrap)
     log = tmp_path / "worker.log"
     with WorkerProcess(env, log).start() as w:

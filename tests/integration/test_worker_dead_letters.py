@@ -16,8 +16,10 @@ def bad_values(good: bytes) -> list[tuple[bytes, str]]:
     rec = orjson.loads(good)
     return [
         (b"{this is not json", records.INVALID_JSON),
-        (orjson.dumps({k: v for k, v in rec.items() if k != "dst_host_count"}),
-         records.MISSING_FEATURE),
+        (
+            orjson.dumps({k: v for k, v in rec.items() if k != "dst_host_count"}),
+            records.MISSING_FEATURE,
+        ),
         (orjson.dumps({**rec, "srv_count": "many"}), records.NON_NUMERIC),
         (json.dumps({**rec, "serror_rate": float("nan")}).encode(), records.NON_FINITE),
         (json.dumps({**rec, "serror_rate": float("inf")}).encode(), records.NON_FINITE),
@@ -28,11 +30,16 @@ def bad_values(good: bytes) -> list[tuple[bytes, str]]:
 
 
 def test_every_kind_of_bad_record_is_dead_lettered_and_the_rest_scored(
-        kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, read_topic, tmp_path):
+    kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, read_topic, tmp_path
+):
     _, path = mahalanobis_artifact
-    env = {**worker_topics, "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
-           "STREAM_OD_ARTIFACT_PATH": str(path), "STREAM_OD_MAX_RECORD_BYTES": "4096",
-           "STREAM_OD_MAX_BATCH_RECORDS": "200"}
+    env = {
+        **worker_topics,
+        "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "STREAM_OD_ARTIFACT_PATH": str(path),
+        "STREAM_OD_MAX_RECORD_BYTES": "4096",
+        "STREAM_OD_MAX_BATCH_RECORDS": "200",
+    }
     topic = env["STREAM_OD_INPUT_TOPIC"]
     bad = bad_values(kdd_stream.values[0])
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
@@ -72,4 +79,5 @@ def test_every_kind_of_bad_record_is_dead_lettered_and_the_rest_scored(
     by_reason = metric_values(text, "stream_od_dead_letters_total")
     assert sum(by_reason.values()) == len(sent_bad)
     assert {r for _, r in sent_bad.values()} == {
-        lbl.split('"')[1] for lbl, v in by_reason.items() if v > 0}
+        lbl.split('"')[1] for lbl, v in by_reason.items() if v > 0
+    }

@@ -16,19 +16,29 @@ from trainer.replay import produce
 
 @pytest.mark.parametrize("protocol", ["classic", "consumer"])  # cooperative-sticky, KIP-848
 def test_a_second_worker_joins_and_the_first_leaves_mid_stream(
-        kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, read_topic, tmp_path,
-        protocol):
+    kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, read_topic, tmp_path, protocol
+):
     _, path = mahalanobis_artifact
-    env = {**worker_topics, "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
-           "STREAM_OD_GROUP_PROTOCOL": protocol,
-           "STREAM_OD_ARTIFACT_PATH": str(path), "STREAM_OD_MAX_BATCH_RECORDS": "200"}
+    env = {
+        **worker_topics,
+        "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "STREAM_OD_GROUP_PROTOCOL": protocol,
+        "STREAM_OD_ARTIFACT_PATH": str(path),
+        "STREAM_OD_MAX_BATCH_RECORDS": "200",
+    }
     topic, group = env["STREAM_OD_INPUT_TOPIC"], env["STREAM_OD_GROUP_ID"]
-    feeder = threading.Thread(target=produce, args=(kdd_stream,), daemon=True, kwargs=dict(
-        topic=topic, bootstrap_servers=kafka_bootstrap, rate=2_500.0))
-    a = WorkerProcess({**env, "STREAM_OD_INSTANCE_ID": "a-" + uuid.uuid4().hex[:6]},
-                      tmp_path / "a.log").start()
-    b = WorkerProcess({**env, "STREAM_OD_INSTANCE_ID": "b-" + uuid.uuid4().hex[:6]},
-                      tmp_path / "b.log")
+    feeder = threading.Thread(
+        target=produce,
+        args=(kdd_stream,),
+        daemon=True,
+        kwargs=dict(topic=topic, bootstrap_servers=kafka_bootstrap, rate=2_500.0),
+    )
+    a = WorkerProcess(
+        {**env, "STREAM_OD_INSTANCE_ID": "a-" + uuid.uuid4().hex[:6]}, tmp_path / "a.log"
+    ).start()
+    b = WorkerProcess(
+        {**env, "STREAM_OD_INSTANCE_ID": "b-" + uuid.uuid4().hex[:6]}, tmp_path / "b.log"
+    )
     with a, b:
         feeder.start()
         a.wait_for("stream_od_records_scored_total", 2_000)
@@ -40,8 +50,11 @@ def test_a_second_worker_joins_and_the_first_leaves_mid_stream(
             time.sleep(0.2)
         b.wait_for("stream_od_records_scored_total", 500)
         text_a = a.metrics()
-        assert metric_total(text_a, "stream_od_assigned_partitions") + metric_total(
-            b.metrics(), "stream_od_assigned_partitions") == 3
+        assert (
+            metric_total(text_a, "stream_od_assigned_partitions")
+            + metric_total(b.metrics(), "stream_od_assigned_partitions")
+            == 3
+        )
         assert metric_values(text_a, "stream_od_rebalances_total")['{kind="revoke"}'] >= 1
         assert a.terminate() == 0, a.log()  # a leaves; b takes over its partitions
         feeder.join(60)

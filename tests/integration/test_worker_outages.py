@@ -28,9 +28,13 @@ TINY = {"max.message.bytes": "100"}  # smaller than any alert: the broker refuse
 
 
 def set_max_message_bytes(bootstrap: str, topic: str, value: str) -> None:
-    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
-        ConfigEntry("max.message.bytes", value,
-                    incremental_operation=AlterConfigOpType.SET)])
+    resource = ConfigResource(
+        ConfigResource.Type.TOPIC,
+        topic,
+        incremental_configs=[
+            ConfigEntry("max.message.bytes", value, incremental_operation=AlterConfigOpType.SET)
+        ],
+    )
     admin = AdminClient({"bootstrap.servers": bootstrap})  # alive until the futures resolve
     for future in admin.incremental_alter_configs([resource]).values():
         future.result(30)
@@ -42,10 +46,15 @@ def refusing_alerts(worker_topics, new_topic):
 
 
 def test_an_output_topic_that_refuses_records_for_a_while_is_waited_out(
-        kafka_bootstrap, refusing_alerts, mahalanobis_artifact, kdd_stream, read_topic, tmp_path):
+    kafka_bootstrap, refusing_alerts, mahalanobis_artifact, kdd_stream, read_topic, tmp_path
+):
     _, path = mahalanobis_artifact
-    env = {**refusing_alerts, "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
-           "STREAM_OD_ARTIFACT_PATH": str(path), "STREAM_OD_MAX_BATCH_ATTEMPTS": "30"}
+    env = {
+        **refusing_alerts,
+        "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "STREAM_OD_ARTIFACT_PATH": str(path),
+        "STREAM_OD_MAX_BATCH_ATTEMPTS": "30",
+    }
     topic, group = env["STREAM_OD_INPUT_TOPIC"], env["STREAM_OD_GROUP_ID"]
     produce(kdd_stream, topic=topic, bootstrap_servers=kafka_bootstrap)
     with WorkerProcess(env, tmp_path / "w.log").start() as w:
@@ -62,13 +71,24 @@ def test_an_output_topic_that_refuses_records_for_a_while_is_waited_out(
 
 
 def test_an_output_topic_that_keeps_refusing_stops_the_worker_naming_it(
-        kafka_bootstrap, refusing_alerts, mahalanobis_artifact, kdd_stream, read_topic, tmp_path):
+    kafka_bootstrap, refusing_alerts, mahalanobis_artifact, kdd_stream, read_topic, tmp_path
+):
     _, path = mahalanobis_artifact
-    env = {**refusing_alerts, "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
-           "STREAM_OD_ARTIFACT_PATH": str(path), "STREAM_OD_MAX_BATCH_ATTEMPTS": "3"}
+    env = {
+        **refusing_alerts,
+        "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "STREAM_OD_ARTIFACT_PATH": str(path),
+        "STREAM_OD_MAX_BATCH_ATTEMPTS": "3",
+    }
     alerts = env["STREAM_OD_ALERTS_TOPIC"]
-    feeder = threading.Thread(target=produce, args=(kdd_stream,), daemon=True, kwargs=dict(
-        topic=env["STREAM_OD_INPUT_TOPIC"], bootstrap_servers=kafka_bootstrap, rate=2_000.0))
+    feeder = threading.Thread(
+        target=produce,
+        args=(kdd_stream,),
+        daemon=True,
+        kwargs=dict(
+            topic=env["STREAM_OD_INPUT_TOPIC"], bootstrap_servers=kafka_bootstrap, rate=2_000.0
+        ),
+    )
     with WorkerProcess(env, tmp_path / "w.log").start() as w:
         feeder.start()
         try:
@@ -82,19 +102,28 @@ def test_an_output_topic_that_keeps_refusing_stops_the_worker_naming_it(
 
 
 def test_an_output_topic_deleted_and_created_again_is_waited_out(
-        kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, read_topic, tmp_path):
+    kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, read_topic, tmp_path
+):
     """The scores topic is deleted mid-stream (what went there before is gone with it) and
     created again: the worker waits, then every record is still scored exactly once: the
     alerts topic, never deleted, holds each alert of the whole stream once."""
     _, path = mahalanobis_artifact
-    env = {**worker_topics, "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
-           "STREAM_OD_ARTIFACT_PATH": str(path), "STREAM_OD_MAX_BATCH_ATTEMPTS": "50",
-           "STREAM_OD_MAX_BATCH_RECORDS": "200"}
+    env = {
+        **worker_topics,
+        "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "STREAM_OD_ARTIFACT_PATH": str(path),
+        "STREAM_OD_MAX_BATCH_ATTEMPTS": "50",
+        "STREAM_OD_MAX_BATCH_RECORDS": "200",
+    }
     topic, group = env["STREAM_OD_INPUT_TOPIC"], env["STREAM_OD_GROUP_ID"]
     scores_topic = env["STREAM_OD_SCORES_TOPIC"]
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    feeder = threading.Thread(target=produce, args=(kdd_stream,), daemon=True, kwargs=dict(
-        topic=topic, bootstrap_servers=kafka_bootstrap, rate=2_000.0))
+    feeder = threading.Thread(
+        target=produce,
+        args=(kdd_stream,),
+        daemon=True,
+        kwargs=dict(topic=topic, bootstrap_servers=kafka_bootstrap, rate=2_000.0),
+    )
     with WorkerProcess(env, tmp_path / "w.log").start() as w:
         feeder.start()
         w.wait_for("stream_od_records_scored_total", 2_000)

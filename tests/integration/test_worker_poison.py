@@ -34,16 +34,36 @@ def poison(good: dict, anomalous: dict) -> list[tuple[str, bytes, bytes | None, 
         ("value 1.01 MB", b"x" * 1_010_000, b"k1", [], records.TOO_LARGE),
         ("value 1.5 MB", b"{" + b" " * 1_500_000 + b"}", b"k2", [], records.TOO_LARGE),
         ("value 10 MB", b"y" * 10 * MB, b"k3", [], records.TOO_LARGE),
-        ("JSON object 1.48 MB", orjson.dumps({**good, "pad": "z" * 1_480_000}), b"k4", [],
-         records.TOO_LARGE),
-        ("invalid, 2 MB header", b"{not json", b"k5", [("trace", b"h" * 2 * MB)],
-         records.INVALID_JSON),  # its dead letter drops the header and says so
+        (
+            "JSON object 1.48 MB",
+            orjson.dumps({**good, "pad": "z" * 1_480_000}),
+            b"k4",
+            [],
+            records.TOO_LARGE,
+        ),
+        (
+            "invalid, 2 MB header",
+            b"{not json",
+            b"k5",
+            [("trace", b"h" * 2 * MB)],
+            records.INVALID_JSON,
+        ),  # its dead letter drops the header and says so
         ("invalid, 2 MB key", b"{not json", b"K" * 2 * MB, [], records.TOO_LARGE),
         ("valid, 2 MB key", good_b, b"Q" * 2 * MB, [], records.TOO_LARGE),
-        ("anomalous, nested 300 deep", orjson.dumps(anomalous)[:-1] + b',"deep":'
-         + json.dumps(_deep(300)).encode() + b"}", b"k8", [], "alert"),
-        ("anomalous, integer past 64 bits", orjson.dumps(anomalous)[:-1] + b',"huge":'
-         + b"7" * 400 + b"}", b"k9", [], "alert"),
+        (
+            "anomalous, nested 300 deep",
+            orjson.dumps(anomalous)[:-1] + b',"deep":' + json.dumps(_deep(300)).encode() + b"}",
+            b"k8",
+            [],
+            "alert",
+        ),
+        (
+            "anomalous, integer past 64 bits",
+            orjson.dumps(anomalous)[:-1] + b',"huge":' + b"7" * 400 + b"}",
+            b"k9",
+            [],
+            "alert",
+        ),
         ("lone surrogate", b'{"x": "\\ud800"}', b"k10", [], records.INVALID_JSON),
         ("JSON scalar", b"12345", b"k11", [], records.INVALID_JSON),
         ("quoted CSV", b'0,"tcp,http",SF' + b",0" * 39, b"k12", [], records.INVALID_CSV),
@@ -59,16 +79,26 @@ def good_and_anomalous(mahalanobis_artifact, kdd_stream):
     """The stream's most normal and most anomalous records, by the artifact's own scores."""
     artifact, _ = mahalanobis_artifact
     values = [orjson.loads(v) for v in kdd_stream.values]
-    scores = artifact.score(artifact.encoder.encode(
-        [[v[f.path] for v in values] for f in artifact.schema.fields], len(values)).X)
+    scores = artifact.score(
+        artifact.encoder.encode(
+            [[v[f.path] for v in values] for f in artifact.schema.fields], len(values)
+        ).X
+    )
     assert scores.max() > artifact.threshold
     return values[int(scores.argmin())], values[int(scores.argmax())]
 
 
 @pytest.mark.parametrize("name", CLASSES)
 def test_a_poison_record_never_stops_the_partition(
-        name, kafka_bootstrap, new_topic, worker_topics, mahalanobis_artifact,
-        good_and_anomalous, read_topic, tmp_path):
+    name,
+    kafka_bootstrap,
+    new_topic,
+    worker_topics,
+    mahalanobis_artifact,
+    good_and_anomalous,
+    read_topic,
+    tmp_path,
+):
     """One class at a time, on a topic of its own: the poison record, then a good one behind
     it that must be scored (the partition advanced) by a worker that is still alive."""
     _, path = mahalanobis_artifact
@@ -77,10 +107,19 @@ def test_a_poison_record_never_stops_the_partition(
     # The input topic takes records up to 16 MB, as a permissive upstream's might; the output
     # topics keep the broker's default limit (about 1 MB).
     topic = new_topic(partitions=1, prefix="poison", config={"max.message.bytes": "16000000"})
-    env = {**worker_topics, "STREAM_OD_INPUT_TOPIC": topic,
-           "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap, "STREAM_OD_ARTIFACT_PATH": str(path)}
-    producer = Producer({"bootstrap.servers": kafka_bootstrap, "message.max.bytes": 15 * MB,
-                         "enable.idempotence": True})
+    env = {
+        **worker_topics,
+        "STREAM_OD_INPUT_TOPIC": topic,
+        "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "STREAM_OD_ARTIFACT_PATH": str(path),
+    }
+    producer = Producer(
+        {
+            "bootstrap.servers": kafka_bootstrap,
+            "message.max.bytes": 15 * MB,
+            "enable.idempotence": True,
+        }
+    )
     for _, value, key, headers, _ in cases:
         producer.produce(topic, value=value, key=key, headers=headers)
     assert producer.flush(60) == 0

@@ -23,13 +23,18 @@ EVE_FIXTURE = Path(__file__).parents[1] / "fixtures" / "logs" / "suricata-eve.js
 ZEEK_UNSET = ("duration", "orig_bytes", "service")  # fields Zeek leaves out when they don't apply
 
 
-def stream_through_worker(stream: Encoded, path, env: dict[str, str], bootstrap: str,
-                          read_topic, log_path) -> np.ndarray:
+def stream_through_worker(
+    stream: Encoded, path, env: dict[str, str], bootstrap: str, read_topic, log_path
+) -> np.ndarray:
     """Produce ``stream``, let one worker take all of it, stop it cleanly; check that no record
     was dead-lettered and each was scored once on a read_committed reader, and return the
     scores in stream order."""
-    env = {**env, "STREAM_OD_BOOTSTRAP_SERVERS": bootstrap, "STREAM_OD_ARTIFACT_PATH": str(path),
-           "STREAM_OD_MAX_BATCH_RECORDS": "500"}
+    env = {
+        **env,
+        "STREAM_OD_BOOTSTRAP_SERVERS": bootstrap,
+        "STREAM_OD_ARTIFACT_PATH": str(path),
+        "STREAM_OD_MAX_BATCH_RECORDS": "500",
+    }
     with WorkerProcess(env, log_path).start() as worker:
         produce(stream, topic=env["STREAM_OD_INPUT_TOPIC"], bootstrap_servers=bootstrap)
         text = worker.wait_for("stream_od_records_consumed_total", len(stream))
@@ -54,8 +59,13 @@ def offline(artifact: Artifact, values: list[bytes]) -> np.ndarray:
 
 
 def test_zeek_log_replay_scored_exactly_once_as_offline(
-        kafka_bootstrap, worker_topics, zeek_mahalanobis_artifact, zeek_replay_path, read_topic,
-        tmp_path):
+    kafka_bootstrap,
+    worker_topics,
+    zeek_mahalanobis_artifact,
+    zeek_replay_path,
+    read_topic,
+    tmp_path,
+):
     artifact, path = zeek_mahalanobis_artifact
     stream = log_stream([zeek_replay_path], schema="zeek-conn")
     records = [orjson.loads(v) for v in stream.values]
@@ -63,8 +73,9 @@ def test_zeek_log_replay_scored_exactly_once_as_offline(
         assert any(name not in r for r in records), f"every record has {name!r}"
     assert not any("label" in r or "detailedlabel" in r for r in records)
 
-    got = stream_through_worker(stream, path, worker_topics, kafka_bootstrap, read_topic,
-                                tmp_path / "worker.log")
+    got = stream_through_worker(
+        stream, path, worker_topics, kafka_bootstrap, read_topic, tmp_path / "worker.log"
+    )
     np.testing.assert_allclose(got, offline(artifact, stream.values), rtol=1e-6)
 
 
@@ -76,20 +87,33 @@ def synthetic_eve_flows(n: int, seed: int = 0) -> list[dict]:
     for i in range(n):
         tcp = rng.random() < 0.7
         pkts = int(rng.integers(1, 40))
-        flow = {"pkts_toserver": pkts, "pkts_toclient": int(rng.integers(0, pkts + 1)),
-                "bytes_toserver": int(pkts * rng.integers(60, 1500)),
-                "bytes_toclient": int(pkts * rng.integers(0, 1500)),
-                "age": int(rng.integers(0, 30)), "alerted": bool(rng.random() < 0.05),
-                "state": str(rng.choice(["new", "established", "closed"])),
-                "reason": str(rng.choice(["timeout", "shutdown"]))}
-        event = {"event_type": "flow", "flow_id": i, "proto": "TCP" if tcp else "UDP",
-                 "dest_port": int(rng.choice([443, 80, 22] if tcp else [53, 123])), "flow": flow}
+        flow = {
+            "pkts_toserver": pkts,
+            "pkts_toclient": int(rng.integers(0, pkts + 1)),
+            "bytes_toserver": int(pkts * rng.integers(60, 1500)),
+            "bytes_toclient": int(pkts * rng.integers(0, 1500)),
+            "age": int(rng.integers(0, 30)),
+            "alerted": bool(rng.random() < 0.05),
+            "state": str(rng.choice(["new", "established", "closed"])),
+            "reason": str(rng.choice(["timeout", "shutdown"])),
+        }
+        event = {
+            "event_type": "flow",
+            "flow_id": i,
+            "proto": "TCP" if tcp else "UDP",
+            "dest_port": int(rng.choice([443, 80, 22] if tcp else [53, 123])),
+            "flow": flow,
+        }
         if rng.random() < 0.8:
             event["app_proto"] = str(rng.choice(["tls", "http", "ssh"] if tcp else ["dns", "ntp"]))
         if tcp:
-            event["tcp"] = {"syn": True, "ack": bool(rng.random() < 0.9),
-                            "fin": bool(rng.random() < 0.6), "rst": bool(rng.random() < 0.1),
-                            "state": str(rng.choice(["closed", "established", "syn_sent"]))}
+            event["tcp"] = {
+                "syn": True,
+                "ack": bool(rng.random() < 0.9),
+                "fin": bool(rng.random() < 0.6),
+                "rst": bool(rng.random() < 0.1),
+                "state": str(rng.choice(["closed", "established", "syn_sent"])),
+            }
         flows.append(event)
     return flows
 
@@ -111,7 +135,8 @@ def eve_artifact(tmp_path_factory) -> tuple[Artifact, Path]:
 
 
 def test_suricata_eve_flows_scored_without_dead_letters(
-        kafka_bootstrap, worker_topics, eve_artifact, read_topic, tmp_path):
+    kafka_bootstrap, worker_topics, eve_artifact, read_topic, tmp_path
+):
     artifact, path = eve_artifact
     stream = log_stream([EVE_FIXTURE], schema="suricata-flow")
     records = [orjson.loads(v) for v in stream.values]
@@ -120,17 +145,20 @@ def test_suricata_eve_flows_scored_without_dead_letters(
     # The nested counters are read, not defaulted: flow.bytes_toserver is log1p of the value.
     X = RecordDecoder(artifact.schema).decode(stream.values).X
     column = artifact.feature_names.index("flow.bytes_toserver")
-    np.testing.assert_allclose(X[:, column],
-                               np.log1p([r["flow"]["bytes_toserver"] for r in records]))
+    np.testing.assert_allclose(
+        X[:, column], np.log1p([r["flow"]["bytes_toserver"] for r in records])
+    )
 
-    got = stream_through_worker(stream, path, worker_topics, kafka_bootstrap, read_topic,
-                                tmp_path / "worker.log")
+    got = stream_through_worker(
+        stream, path, worker_topics, kafka_bootstrap, read_topic, tmp_path / "worker.log"
+    )
     np.testing.assert_allclose(got, offline(artifact, stream.values), rtol=1e-6)
 
 
 @pytest.mark.slow
 def test_a_vaegmm_scores_zeek_records_in_the_worker_as_offline(
-        kafka_bootstrap, worker_topics, zeek_replay_path, read_topic, tmp_path):
+    kafka_bootstrap, worker_topics, zeek_replay_path, read_topic, tmp_path
+):
     """The network path: the worker's micro-batches are not offline's 1,000-row batches.
     TensorFlow's float32 matrix products differ in the last bits with the batch's shape, and the
     narrow mixture components amplify that: in two runs 1,998 and 1,999 of 2,000 scores agreed
@@ -141,35 +169,46 @@ def test_a_vaegmm_scores_zeek_records_in_the_worker_as_offline(
     from trainer.site import SiteConfig, train_site
 
     train = zeek_replay_path.with_name("008-zeek-mixed.conn.log.labeled")
-    cfg = SiteConfig(data=[str(train)], schema="zeek-conn", detector="vaegmm", epochs=3,
-                     target_alert_rate=0.01)
+    cfg = SiteConfig(
+        data=[str(train)], schema="zeek-conn", detector="vaegmm", epochs=3, target_alert_rate=0.01
+    )
     art = train_site(cfg, read_logs([train]).records, progress=False, log=lambda _: None)
     path = art.save(tmp_path / "zeek-vaegmm")
     artifact = Artifact.load(path)
     stream = log_stream([zeek_replay_path], schema="zeek-conn", count=2_000)
-    got = stream_through_worker(stream, path, worker_topics, kafka_bootstrap, read_topic,
-                                tmp_path / "worker.log")
+    got = stream_through_worker(
+        stream, path, worker_topics, kafka_bootstrap, read_topic, tmp_path / "worker.log"
+    )
     want = offline(artifact, stream.values)
     close = np.abs(got - want) <= 1e-6 * np.maximum(np.abs(want), 1.0)
     assert close.mean() >= 0.99, np.flatnonzero(~close)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
     clear = np.abs(want - artifact.threshold) > 1e-3  # the same alert decision, off the knife-edge
     assert ((got > artifact.threshold) == (want > artifact.threshold))[clear].all()
-    print(f"{close.sum()} of {len(got)} within 1e-6; max |difference| "
-          f"{np.max(np.abs(got - want)):.2e}")
+    print(
+        f"{close.sum()} of {len(got)} within 1e-6; max |difference| "
+        f"{np.max(np.abs(got - want)):.2e}"
+    )
 
 
 def test_window_features_in_the_worker_equal_offline_scoring(
-        kafka_bootstrap, worker_topics, new_topic, zeek_windows_artifact, zeek_replay_path,
-        read_topic, tmp_path):
+    kafka_bootstrap,
+    worker_topics,
+    new_topic,
+    zeek_windows_artifact,
+    zeek_replay_path,
+    read_topic,
+    tmp_path,
+):
     """One partition, so the worker sees the records in the file's order: its windows, carried
     across its micro-batches, give the scores ``stream-od score`` gives, bit for bit."""
     artifact, path = zeek_windows_artifact
     assert artifact.schema.windows is not None
     stream = log_stream([zeek_replay_path], schema="zeek-conn-windows")
     env = {**worker_topics, "STREAM_OD_INPUT_TOPIC": new_topic(partitions=1, prefix="win")}
-    got = stream_through_worker(stream, path, env, kafka_bootstrap, read_topic,
-                                tmp_path / "worker.log")
+    got = stream_through_worker(
+        stream, path, env, kafka_bootstrap, read_topic, tmp_path / "worker.log"
+    )
     np.testing.assert_array_equal(got, offline(artifact, stream.values))
     count = artifact.schema.feature_names.index("win.src.count")
     X = RecordDecoder(artifact.schema).encode_records([orjson.loads(v) for v in stream.values]).X

@@ -20,10 +20,15 @@ def by_seq(messages) -> dict[int, dict]:
 
 
 def test_twenty_thousand_records_exactly_once_with_offline_scores(
-        kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, read_topic, tmp_path):
+    kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, read_topic, tmp_path
+):
     artifact, path = mahalanobis_artifact
-    env = {**worker_topics, "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
-           "STREAM_OD_ARTIFACT_PATH": str(path), "STREAM_OD_MAX_BATCH_RECORDS": "500"}
+    env = {
+        **worker_topics,
+        "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "STREAM_OD_ARTIFACT_PATH": str(path),
+        "STREAM_OD_MAX_BATCH_RECORDS": "500",
+    }
     with WorkerProcess(env, tmp_path / "worker.log").start() as worker:
         produce(kdd_stream, topic=env["STREAM_OD_INPUT_TOPIC"], bootstrap_servers=kafka_bootstrap)
         # Scrape /metrics over HTTP while the run goes on, until every record is through.

@@ -28,22 +28,34 @@ def partition_of(record: dict) -> int:
 
 
 def feed(values: list[bytes], parts: list[int], topic: str, bootstrap: str, rate: float) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
-                         "linger.ms": 5})
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
+    )
     t0 = time.perf_counter()
     for i, (value, part) in enumerate(zip(values, parts)):
         ahead = i / rate - (time.perf_counter() - t0)
         if ahead > 0.002:
             producer.poll(0)
             time.sleep(ahead)
-        producer.produce(topic, value=value, key=str(i).encode(), partition=part,
-                         headers=[("seq", str(i).encode())])
+        producer.produce(
+            topic,
+            value=value,
+            key=str(i).encode(),
+            partition=part,
+            headers=[("seq", str(i).encode())],
+        )
     assert producer.flush(60) == 0
 
 
 def test_windows_are_rebuilt_after_kill_nine_and_rebalances(
-        kafka_bootstrap, worker_topics, new_topic, zeek_windows_artifact, zeek_replay_path,
-        read_topic, tmp_path):
+    kafka_bootstrap,
+    worker_topics,
+    new_topic,
+    zeek_windows_artifact,
+    zeek_replay_path,
+    read_topic,
+    tmp_path,
+):
     artifact, path = zeek_windows_artifact
     stream = log_stream([zeek_replay_path], schema="zeek-conn-windows")
     records = [orjson.loads(v) for v in stream.values]
@@ -56,13 +68,19 @@ def test_windows_are_rebuilt_after_kill_nine_and_rebalances(
     assert X[:, count].max() > np.log1p(50)  # the windows fill: this tests something
 
     topic = new_topic(partitions=PARTITIONS, prefix="win")
-    env = {**worker_topics, "STREAM_OD_INPUT_TOPIC": topic,
-           "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap, "STREAM_OD_ARTIFACT_PATH": str(path),
-           "STREAM_OD_MAX_BATCH_RECORDS": "50", "STREAM_OD_MAX_BATCH_WAIT_MS": "20",
-           "STREAM_OD_CONSUMER": '{"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}'}
+    env = {
+        **worker_topics,
+        "STREAM_OD_INPUT_TOPIC": topic,
+        "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "STREAM_OD_ARTIFACT_PATH": str(path),
+        "STREAM_OD_MAX_BATCH_RECORDS": "50",
+        "STREAM_OD_MAX_BATCH_WAIT_MS": "20",
+        "STREAM_OD_CONSUMER": '{"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}',
+    }
     group = env["STREAM_OD_GROUP_ID"]
-    feeder = threading.Thread(target=feed, daemon=True,
-                              args=(stream.values, parts, topic, kafka_bootstrap, 150.0))
+    feeder = threading.Thread(
+        target=feed, daemon=True, args=(stream.values, parts, topic, kafka_bootstrap, 150.0)
+    )
     feeder.start()
     log = tmp_path / "worker.log"
     restored = 0.0
@@ -73,12 +91,17 @@ def test_windows_are_rebuilt_after_kill_nine_and_rebalances(
             w.kill()
     with WorkerProcess(env, log).start() as first:
         first.wait_for("stream_od_records_scored_total", 300, timeout=120)
-        others = [WorkerProcess({**env, "STREAM_OD_INSTANCE_ID": uuid.uuid4().hex[:8]},
-                                tmp_path / f"other{i}.log").start() for i in range(2)]
+        others = [
+            WorkerProcess(
+                {**env, "STREAM_OD_INSTANCE_ID": uuid.uuid4().hex[:8]}, tmp_path / f"other{i}.log"
+            ).start()
+            for i in range(2)
+        ]
         for other in others:  # one to three: each takes partitions and rebuilds their windows
             other.wait_for("stream_od_records_scored_total", 1, timeout=120)
-        restored += sum(metric_total(o.metrics(), "stream_od_window_restored_records_total")
-                        for o in others)
+        restored += sum(
+            metric_total(o.metrics(), "stream_od_window_restored_records_total") for o in others
+        )
         for other in others:  # and back to one
             assert other.terminate() == 0, other.log()
         feeder.join(120)

@@ -25,7 +25,7 @@ def test_an_oversized_value_keeps_a_prefix_its_size_and_digest():
     big = bytes(range(256)) * 8000  # 2 MB
     value, key, headers = dl.fit(big, b"k", _own(), None, 900_000)
     h = dict(headers)
-    assert value == big[:dl.PREFIX_BYTES] and key == b"k"
+    assert value == big[: dl.PREFIX_BYTES] and key == b"k"
     assert h[dl.ORIGINAL_SIZE] == str(len(big)).encode()
     assert h[dl.ORIGINAL_SHA256] == hashlib.sha256(big).hexdigest().encode()
     assert h[dl.TRUNCATED] == b"value" and h[dl.SOURCE_OFFSET] == b"41"

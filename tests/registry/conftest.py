@@ -28,8 +28,13 @@ def make_artifact(tmp_path):
         X = rng.normal(size=(300, len(names))) * (1 + seed)
         st = Standardizer().fit(X)
         det = Mahalanobis().fit(st.transform(X)).infer_threshold(st.transform(X), 95)
-        art = Artifact(detector=det, standardizer=st, schema=FeatureSchema.numeric(tuple(names)),
-                       version=f"v{seed}-{count}", created_at=created_at)
+        art = Artifact(
+            detector=det,
+            standardizer=st,
+            schema=FeatureSchema.numeric(tuple(names)),
+            version=f"v{seed}-{count}",
+            created_at=created_at,
+        )
         return art.save(tmp_path / f"art-{count}")
 
     return make

@@ -2,10 +2,10 @@ import os
 
 import pytest
 
+from stream_od.metrics import WorkerMetrics
 from stream_od.registry import RegistryError
 from stream_od.registry.directory import DirectoryRegistry
 from stream_od.registry.watcher import DirectorySource, ModelWatcher
-from stream_od.metrics import WorkerMetrics
 
 
 def test_publish_then_latest_and_rollback(make_artifact, tmp_path):
@@ -48,8 +48,9 @@ def test_a_version_that_is_a_link_out_of_the_registry_is_refused(make_artifact, 
         reg.path_of("evil")
     # Through the watcher it is a refusal with a reason, and nothing is loaded.
     metrics = WorkerMetrics()
-    watcher = ModelWatcher(DirectorySource(tmp_path / "reg"), key=None, metrics=metrics,
-                           accept=lambda art: None)
+    watcher = ModelWatcher(
+        DirectorySource(tmp_path / "reg"), key=None, metrics=metrics, accept=lambda art: None
+    )
     assert watcher.poll_once() is None
     assert metrics.model_refusals.labels("malformed")._value.get() == 1
 
@@ -65,8 +66,9 @@ def test_watcher_swaps_once_per_new_version_and_refuses_unservable_schemas(make_
         accepted.append(art.version)
 
     metrics = WorkerMetrics()
-    watcher = ModelWatcher(DirectorySource(tmp_path / "reg"), key=None, metrics=metrics,
-                           accept=accept)
+    watcher = ModelWatcher(
+        DirectorySource(tmp_path / "reg"), key=None, metrics=metrics, accept=accept
+    )
     assert watcher.poll_once().version == "v1-1"
     assert watcher.poll_once() is None  # nothing new
     reg.publish(make_artifact(2, names=("x", "y")))

@@ -32,7 +32,7 @@ def checksum(header: bytearray) -> bytearray:
 
 def raw_header(name: bytes, typeflag: bytes, size_field: bytes, magic=b"ustar\x0000") -> bytearray:
     h = bytearray(512)
-    h[0:len(name)] = name
+    h[0 : len(name)] = name
     h[100:108] = b"0000644\x00"
     h[124:136] = size_field
     h[136:148] = b"00000000000\x00"
@@ -55,17 +55,20 @@ def gnu_sparse(declared: int) -> bytes:
     file of ``declared`` bytes of zeros.  1,536 bytes in all, as in the issue."""
     h = raw_header(b"detector.npz", b"S", octal(0), magic=b"ustar  \x00")
     h[386:398], h[398:410] = octal(declared - 1), octal(1)  # sparse map: 1 byte at the end
-    h[482:483] = b"\x00"                                     # no extension blocks
-    h[483:495] = base256(declared) if declared >= 8 ** 11 else octal(declared)
+    h[482:483] = b"\x00"  # no extension blocks
+    h[483:495] = base256(declared) if declared >= 8**11 else octal(declared)
     return bytes(checksum(h)) + b"\x00" * 1024
 
 
 def pax_sparse(declared: int) -> bytes:
     """The pax form of a sparse member: an 'x' header with GNU.sparse.* records, then a file."""
     records = b""
-    for key, value in ((b"GNU.sparse.size", b"%d" % declared), (b"GNU.sparse.numblocks", b"1"),
-                       (b"GNU.sparse.offset", b"%d" % (declared - 1)),
-                       (b"GNU.sparse.numbytes", b"1")):
+    for key, value in (
+        (b"GNU.sparse.size", b"%d" % declared),
+        (b"GNU.sparse.numblocks", b"1"),
+        (b"GNU.sparse.offset", b"%d" % (declared - 1)),
+        (b"GNU.sparse.numbytes", b"1"),
+    ):
         body = b" " + key + b"=" + value + b"\n"
         n = len(body) + 3
         records += b"%d" % n + body
@@ -82,15 +85,18 @@ def oversized_regular(field: bytes) -> bytes:
 
 def gnu_longname() -> bytes:
     name = b"a" * 300
-    return (bytes(raw_header(b"././@LongLink", b"L", octal(len(name) + 1), magic=b"ustar  \x00"))
-            + (name + b"\x00").ljust(512, b"\x00") + b"\x00" * 1024)
+    return (
+        bytes(raw_header(b"././@LongLink", b"L", octal(len(name) + 1), magic=b"ustar  \x00"))
+        + (name + b"\x00").ljust(512, b"\x00")
+        + b"\x00" * 1024
+    )
 
 
 HOSTILE = {
     "gnu sparse 256 MiB": gnu_sparse(256 * MiB),
     "gnu sparse 64 GiB": gnu_sparse(64 * 1024 * MiB),
     "pax sparse 256 MiB": pax_sparse(256 * MiB),
-    "regular, octal size past the end": oversized_regular(octal(8 ** 11 - 1)),
+    "regular, octal size past the end": oversized_regular(octal(8**11 - 1)),
     "regular, base-256 size 64 GiB": oversized_regular(base256(64 * 1024 * MiB)),
     "gnu long name": gnu_longname(),
 }
@@ -104,7 +110,7 @@ def peak_extra_bytes(fn) -> tuple[int, BaseException | None]:
     raised = None
     try:
         fn()
-    except BaseException as exc:  # noqa: BLE001 - returned to the test
+    except BaseException as exc:
         raised = exc
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
@@ -147,13 +153,16 @@ class Message:
         return self._value
 
     def headers(self):
-        return [("version", self._version.encode()),
-                ("sha256", hashlib.sha256(self._value).hexdigest().encode())]
+        return [
+            ("version", self._version.encode()),
+            ("sha256", hashlib.sha256(self._value).hexdigest().encode()),
+        ]
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
 def test_a_models_topic_message_with_a_hostile_member_is_refused_before_any_signature_check(
-        name, trust):
+    name, trust
+):
     msg = Message(HOSTILE[name])
     peak, raised = peak_extra_bytes(lambda: verify_message(msg, trust))
     assert isinstance(raised, Refused) and raised.reason == "malformed", raised
@@ -174,7 +183,7 @@ def test_every_member_must_be_a_plain_ustar_file(make_artifact):
     with pytest.raises(Refused, match="after the end-of-archive"):
         unpack_files(good + b"x")
     with pytest.raises(Refused, match="end-of-archive"):
-        unpack_files(good[:512 * 3])
+        unpack_files(good[: 512 * 3])
     # A bad header checksum.
     bad = bytearray(good)
     bad[0] ^= 1
@@ -186,7 +195,9 @@ def test_every_member_must_be_a_plain_ustar_file(make_artifact):
     with pytest.raises(Refused, match="prefix"):
         unpack_files(bytes(checksum(h)) + b"x".ljust(512, b"\x00") + b"\x00" * 1024)
     # MAX_FILES is checked before the next header is read.
-    members = b"".join(bytes(raw_header(b"f%d" % i, b"0", octal(1))) + b"x".ljust(512, b"\x00")
-                       for i in range(MAX_FILES + 1))
+    members = b"".join(
+        bytes(raw_header(b"f%d" % i, b"0", octal(1))) + b"x".ljust(512, b"\x00")
+        for i in range(MAX_FILES + 1)
+    )
     with pytest.raises(Refused, match="more than"):
         unpack_files(members + b"\x00" * 1024)

@@ -51,8 +51,9 @@ class Swapper(threading.Thread):
                 time.sleep(self.pause_s)
 
 
-def test_no_unverified_byte_is_loaded_under_a_concurrent_swapper(make_artifact, private_key,
-                                                                 trust, fast_private_copies):
+def test_no_unverified_byte_is_loaded_under_a_concurrent_swapper(
+    make_artifact, private_key, trust, fast_private_copies
+):
     path = make_artifact(1)
     signing.sign_ed25519(path, private_key)
     genuine = Artifact.load(path)
@@ -70,14 +71,18 @@ def test_no_unverified_byte_is_loaded_under_a_concurrent_swapper(make_artifact, 
                 refused += 1
                 continue
             loaded += 1
-            if not (np.array_equal(art.detector.mu_, genuine.detector.mu_)
-                    and np.array_equal(art.detector.cov_, genuine.detector.cov_)):
+            if not (
+                np.array_equal(art.detector.mu_, genuine.detector.mu_)
+                and np.array_equal(art.detector.cov_, genuine.detector.cov_)
+            ):
                 wrong += 1
     finally:
         swapper.stop.set()
         swapper.join()
-    print(f"{LOADS} loads: {loaded} genuine, {refused} refused (integrity), {wrong} with "
-          f"swapped bytes; {swapper.swaps} swaps")
+    print(
+        f"{LOADS} loads: {loaded} genuine, {refused} refused (integrity), {wrong} with "
+        f"swapped bytes; {swapper.swaps} swaps"
+    )
     assert wrong == 0
     assert loaded + refused == LOADS
     assert loaded > 0 and refused > 0, "the swapper never raced a load: the test proves nothing"
@@ -91,8 +96,9 @@ def test_artifact_from_files_parses_the_bytes_given_not_the_registry(make_artifa
     before = set(copies)
     art = artifact_from_files(files)
     assert np.array_equal(art.detector.mu_, Artifact.load(make_artifact(1)).detector.mu_)
-    assert set(pathlib.Path(tempfile.gettempdir()).glob("stream-od-model-*")) <= before, \
+    assert set(pathlib.Path(tempfile.gettempdir()).glob("stream-od-model-*")) <= before, (
         "the private copy was left behind"
+    )
 
 
 def test_only_the_manifest_its_files_and_signatures_are_read(make_artifact, private_key):
@@ -101,8 +107,14 @@ def test_only_the_manifest_its_files_and_signatures_are_read(make_artifact, priv
     (path / "report.json").write_text("{}")
     (path / "plots").mkdir()
     files = read_artifact(path)
-    assert sorted(files) == ["artifact.json", "detector.json", "detector.npz",
-                             "manifest.ed25519", "manifest.json", "standardizer.json"]
+    assert sorted(files) == [
+        "artifact.json",
+        "detector.json",
+        "detector.npz",
+        "manifest.ed25519",
+        "manifest.json",
+        "standardizer.json",
+    ]
 
 
 def test_links_fifos_and_oversized_artifacts_are_refused_before_reading(make_artifact, tmp_path):
@@ -136,7 +148,8 @@ def test_bad_content_is_refused_naming_the_artifact_not_the_private_copy(make_ar
     (path / "detector.json").write_text('{"params": {"nonsense": 1}, "state": {}}')
     manifest = json.loads((path / "manifest.json").read_text())
     manifest["files"]["detector.json"] = hashlib.sha256(
-        (path / "detector.json").read_bytes()).hexdigest()
+        (path / "detector.json").read_bytes()
+    ).hexdigest()
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(Refused) as exc:
         load_verified(path, None)

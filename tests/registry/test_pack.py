@@ -38,8 +38,9 @@ def test_unpack_refuses_names_that_are_not_flat(name):
     assert exc.value.reason == "malformed"
 
 
-@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.DIRTYPE,
-                                  tarfile.FIFOTYPE, tarfile.CHRTYPE])
+@pytest.mark.parametrize(
+    "kind", [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.DIRTYPE, tarfile.FIFOTYPE, tarfile.CHRTYPE]
+)
 def test_unpack_refuses_links_directories_and_devices(kind):
     info = tarfile.TarInfo("detector.npz")
     info.type = kind

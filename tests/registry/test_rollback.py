@@ -31,9 +31,14 @@ class ListSource:
 
     def publish(self, path: pathlib.Path, version: str | None = None) -> None:
         version = version or json.loads((path / "manifest.json").read_text())["version"]
-        self.pending.append(Candidate(version, f"list@{self.published}", self.published,
-                                      lambda trust: verify_files(read_artifact(path), trust,
-                                                                 path.name)))
+        self.pending.append(
+            Candidate(
+                version,
+                f"list@{self.published}",
+                self.published,
+                lambda trust: verify_files(read_artifact(path), trust, path.name),
+            )
+        )
         self.published += 1
 
     def poll(self) -> list[Candidate]:
@@ -45,9 +50,13 @@ class ListSource:
 
 
 def refusals(metrics: WorkerMetrics) -> dict[str, float]:
-    return {s.labels["reason"]: s.value for m in metrics.registry.collect()
-            if m.name == "stream_od_model_refusals" for s in m.samples
-            if s.name.endswith("_total")}
+    return {
+        s.labels["reason"]: s.value
+        for m in metrics.registry.collect()
+        if m.name == "stream_od_model_refusals"
+        for s in m.samples
+        if s.name.endswith("_total")
+    }
 
 
 def signed(make_artifact, private_key, day: int | None, seed: int = 0, **kw) -> pathlib.Path:
@@ -56,13 +65,15 @@ def signed(make_artifact, private_key, day: int | None, seed: int = 0, **kw) -> 
     return path
 
 
-def test_an_older_version_is_refused_unless_pinned(make_artifact, private_key, trust, tmp_path,
-                                                   caplog):
+def test_an_older_version_is_refused_unless_pinned(
+    make_artifact, private_key, trust, tmp_path, caplog
+):
     reg = DirectoryRegistry(tmp_path / "reg")
     new = reg.publish(signed(make_artifact, private_key, day=2, seed=1))
     metrics = WorkerMetrics()
-    watcher = ModelWatcher(DirectorySource(tmp_path / "reg"), key=trust, metrics=metrics,
-                           accept=lambda art: None)
+    watcher = ModelWatcher(
+        DirectorySource(tmp_path / "reg"), key=trust, metrics=metrics, accept=lambda art: None
+    )
     assert watcher.poll_once().version == new
     # LATEST pointed at an older signed version: a rollback, refused and counted.
     old = reg.publish(signed(make_artifact, private_key, day=1, seed=2))
@@ -72,8 +83,12 @@ def test_an_older_version_is_refused_unless_pinned(make_artifact, private_key, t
     assert f"refused model {old}" in caplog.text and "reason=rollback" in caplog.text
     assert f"STREAM_OD_MODEL_PIN_VERSION={old}" in caplog.text
     # A worker (re)started with the old version pinned serves it, and only it.
-    pinned = ModelWatcher(DirectorySource(tmp_path / "reg", pin=old), key=trust,
-                          metrics=metrics, accept=lambda art: None)
+    pinned = ModelWatcher(
+        DirectorySource(tmp_path / "reg", pin=old),
+        key=trust,
+        metrics=metrics,
+        accept=lambda art: None,
+    )
     assert pinned.poll_once().version == old
     newer = reg.publish(signed(make_artifact, private_key, day=3, seed=3))
     assert pinned.poll_once() is None and pinned.current == old
@@ -82,12 +97,14 @@ def test_an_older_version_is_refused_unless_pinned(make_artifact, private_key, t
     assert watcher.poll_once().version == newer
 
 
-def test_a_pin_waits_for_its_version_and_ignores_latest(make_artifact, private_key, trust,
-                                                       tmp_path):
+def test_a_pin_waits_for_its_version_and_ignores_latest(
+    make_artifact, private_key, trust, tmp_path
+):
     reg = DirectoryRegistry(tmp_path / "reg")
     reg.publish(signed(make_artifact, private_key, day=2, seed=1))
-    watcher = ModelWatcher(DirectorySource(tmp_path / "reg", pin="v5-2"), key=trust,
-                           accept=lambda art: None)
+    watcher = ModelWatcher(
+        DirectorySource(tmp_path / "reg", pin="v5-2"), key=trust, accept=lambda art: None
+    )
     assert watcher.pin == "v5-2" and watcher.poll_once() is None  # not published yet
     reg.publish(signed(make_artifact, private_key, day=1, seed=5))
     reg.publish(signed(make_artifact, private_key, day=3, seed=6))  # LATEST: v6-3
@@ -95,7 +112,8 @@ def test_a_pin_waits_for_its_version_and_ignores_latest(make_artifact, private_k
 
 
 def test_at_start_the_newest_wins_and_an_old_version_published_again_is_a_rollback(
-        make_artifact, private_key, trust):
+    make_artifact, private_key, trust
+):
     source = ListSource()
     v1 = signed(make_artifact, private_key, day=1, seed=1)
     v2 = signed(make_artifact, private_key, day=2, seed=2)
@@ -115,7 +133,8 @@ def test_at_start_the_newest_wins_and_an_old_version_published_again_is_a_rollba
 
 
 def test_when_the_newest_cannot_be_served_an_older_one_published_before_it_is(
-        make_artifact, private_key, trust):
+    make_artifact, private_key, trust
+):
     source = ListSource()
     source.publish(signed(make_artifact, private_key, day=1, seed=1))
     source.publish(signed(make_artifact, private_key, day=2, seed=2, names=("x", "y")))
@@ -137,7 +156,8 @@ def without_created_at(path: pathlib.Path) -> pathlib.Path:
     (path / "artifact.json").write_text(json.dumps(info))
     manifest = json.loads((path / "manifest.json").read_text())
     manifest["files"]["artifact.json"] = hashlib.sha256(
-        (path / "artifact.json").read_bytes()).hexdigest()
+        (path / "artifact.json").read_bytes()
+    ).hexdigest()
     (path / "manifest.json").write_text(json.dumps(manifest))
     return path
 
@@ -156,8 +176,12 @@ def test_a_version_without_created_at_ranks_oldest(make_artifact, private_key, t
 
 def test_the_watcher_cannot_loosen_the_trust_of_its_source(tmp_path, trust):
     with pytest.raises(ValueError, match="differ"):
-        ModelWatcher(DirectorySource(tmp_path, trust=trust), key=b"some-hmac-key-0123456789",
-                     accept=lambda art: None)
-    watcher = ModelWatcher(DirectorySource(tmp_path, trust=trust), key=None,
-                           accept=lambda art: None)
+        ModelWatcher(
+            DirectorySource(tmp_path, trust=trust),
+            key=b"some-hmac-key-0123456789",
+            accept=lambda art: None,
+        )
+    watcher = ModelWatcher(
+        DirectorySource(tmp_path, trust=trust), key=None, accept=lambda art: None
+    )
     assert watcher.trust == trust

@@ -14,8 +14,9 @@ from stream_od.registry.verify import load_verified
 from tests.registry.conftest import KEY
 
 
-def test_an_ed25519_signed_artifact_verifies_with_only_the_public_key(make_artifact, private_key,
-                                                                      trust):
+def test_an_ed25519_signed_artifact_verifies_with_only_the_public_key(
+    make_artifact, private_key, trust
+):
     path = make_artifact()
     signing.sign_ed25519(path, private_key)
     assert trust.hmac_key is None and trust.scheme == "ed25519"
@@ -67,13 +68,14 @@ def test_a_tampered_artifact_is_refused(make_artifact, private_key, trust):
     assert exc.value.reason == "bad_signature"
 
 
-def test_hmac_still_works_and_both_signatures_can_travel_together(make_artifact, private_key,
-                                                                  trust):
+def test_hmac_still_works_and_both_signatures_can_travel_together(
+    make_artifact, private_key, trust
+):
     path = make_artifact()
     signing.sign_ed25519(path, private_key)
     signing.sign(path, KEY)
     assert load_verified(path, trust).version == "v0-1"
-    assert load_verified(path, KEY).version == "v0-1"        # bytes: the older HMAC API
+    assert load_verified(path, KEY).version == "v0-1"  # bytes: the older HMAC API
     assert load_verified(path, Trust(hmac_key=KEY)).version == "v0-1"
     with pytest.raises(ValueError, match="not both"):
         Trust(public_key=private_key.public_key(), hmac_key=KEY)
@@ -101,8 +103,12 @@ def test_keygen_writes_a_pair_private_0600_and_never_overwrites(tmp_path, capsys
 def test_key_forms_pem_raw_and_hex(private_key):
     pub = private_key.public_key()
     raw = pub.public_bytes_raw()
-    for form in (keys.public_pem(pub).encode(), raw, raw.hex().encode(),
-                 raw.hex().encode() + b"\n"):
+    for form in (
+        keys.public_pem(pub).encode(),
+        raw,
+        raw.hex().encode(),
+        raw.hex().encode() + b"\n",
+    ):
         assert keys.parse_public_key(form, "X").public_bytes_raw() == raw
     seed = private_key.private_bytes_raw()
     for form in (seed, seed.hex().encode() + b"\n"):
@@ -141,7 +147,8 @@ def test_keys_from_the_environment_and_from_files(tmp_path, private_key):
 
 
 def test_publish_signs_with_the_private_key_from_a_file_or_the_environment(
-        make_artifact, tmp_path, monkeypatch, capsys):
+    make_artifact, tmp_path, monkeypatch, capsys
+):
     from stream_od.registry.directory import DirectoryRegistry
     from trainer.publish import publish
 
@@ -150,13 +157,30 @@ def test_publish_signs_with_the_private_key_from_a_file_or_the_environment(
     src = make_artifact(1)
     (src / "report.json").write_text("{}")  # not in the manifest: not published
     reg = tmp_path / "reg"
-    assert main(["publish", "--artifact", str(src), "--registry-dir", str(reg),
-                 "--private-key-file", str(private)]) == 0
+    assert (
+        main(
+            [
+                "publish",
+                "--artifact",
+                str(src),
+                "--registry-dir",
+                str(reg),
+                "--private-key-file",
+                str(private),
+            ]
+        )
+        == 0
+    )
     assert '"signatures": ["ed25519"]' in capsys.readouterr().out
     published = DirectoryRegistry(reg).path_of("v1-1")
     assert sorted(p.name for p in published.iterdir()) == [
-        "artifact.json", "detector.json", "detector.npz", "manifest.ed25519", "manifest.json",
-        "standardizer.json"]
+        "artifact.json",
+        "detector.json",
+        "detector.npz",
+        "manifest.ed25519",
+        "manifest.json",
+        "standardizer.json",
+    ]
     assert load_verified(published, trust).version == "v1-1"
     # `train --publish-*` calls publish() with the HMAC key only: the private key comes from
     # STREAM_OD_MODEL_PRIVATE_KEY_FILE, and both signatures travel.
@@ -170,6 +194,18 @@ def test_publish_signs_with_the_private_key_from_a_file_or_the_environment(
     assert main(["publish", "--artifact", str(make_artifact(3)), "--registry-dir", str(reg)]) == 0
     assert "publishing unsigned" in capsys.readouterr().err
     # A bad key file stops publish with the setting named.
-    assert main(["publish", "--artifact", str(make_artifact(4)), "--registry-dir", str(reg),
-                 "--private-key-file", str(public)]) == 1
+    assert (
+        main(
+            [
+                "publish",
+                "--artifact",
+                str(make_artifact(4)),
+                "--registry-dir",
+                str(reg),
+                "--private-key-file",
+                str(public),
+            ]
+        )
+        == 1
+    )
     assert "--private-key-file: not an unencrypted Ed25519 private key" in capsys.readouterr().err

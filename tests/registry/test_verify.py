@@ -66,7 +66,7 @@ def test_key_rules(monkeypatch, tmp_path):
     assert KEY.decode() not in repr(settings) and KEY.decode() not in str(settings.model_dump())
     monkeypatch.delenv("STREAM_OD_MODEL_SIGNING_KEY")
     cfg = tmp_path / "worker.json"
-    cfg.write_text('{"model_signing_key": "%s"}' % KEY.decode())
+    cfg.write_text(f'{{"model_signing_key": "{KEY.decode()}"}}')
     monkeypatch.setenv("STREAM_OD_CONFIG_FILE", str(cfg))
     with pytest.raises(ConfigError, match="secret"):
         load_settings()

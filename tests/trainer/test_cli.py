@@ -19,18 +19,36 @@ def _run(argv):
     return args.func(args)
 
 
-@pytest.mark.parametrize("detector,extra,floor", [
-    ("mahalanobis", [], 0.95),
-    ("vaegmm", ["--epochs", "3", "--batch-size", "256", "--learning-rate", "3e-3"], 0.9),
-])
+@pytest.mark.parametrize(
+    "detector,extra,floor",
+    [
+        ("mahalanobis", [], 0.95),
+        ("vaegmm", ["--epochs", "3", "--batch-size", "256", "--learning-rate", "3e-3"], 0.9),
+    ],
+)
 def test_train_then_evaluate(tmp_path, capsys, detector, extra, floor):
     out = tmp_path / "art"
-    rc = _run(["train", "--data", FIXTURE, "--detector", detector, "--out", str(out),
-               "--n-train", "3000", "--quiet", *extra])
+    rc = _run(
+        [
+            "train",
+            "--data",
+            FIXTURE,
+            "--detector",
+            detector,
+            "--out",
+            str(out),
+            "--n-train",
+            "3000",
+            "--quiet",
+            *extra,
+        ]
+    )
     assert rc == 0
     art = Artifact.load(out)
     assert art.detector_kind == detector and art.metrics["test_batch"]["auroc"] > floor
-    rc = _run(["evaluate", "--artifact", str(out), "--data", FIXTURE, "--out", str(tmp_path / "rep")])
+    rc = _run(
+        ["evaluate", "--artifact", str(out), "--data", FIXTURE, "--out", str(tmp_path / "rep")]
+    )
     assert rc == 0
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert rep["full"]["n"] == 4000 and rep["full"]["auroc"] > floor - 0.1  # 3-epoch model
@@ -42,10 +60,24 @@ def test_train_then_evaluate(tmp_path, capsys, detector, extra, floor):
 
 def test_train_refuses_non_empty_out(tmp_path, capsys):
     (tmp_path / "x").write_text("")
-    assert _run(["train", "--data", FIXTURE, "--detector", "mahalanobis", "--out", str(tmp_path)]) == 2
+    assert (
+        _run(["train", "--data", FIXTURE, "--detector", "mahalanobis", "--out", str(tmp_path)]) == 2
+    )
 
 
 def test_bad_data_path(tmp_path, capsys):
-    assert _run(["train", "--data", "/nope.gz", "--detector", "mahalanobis",
-                 "--out", str(tmp_path / "a")]) == 1
+    assert (
+        _run(
+            [
+                "train",
+                "--data",
+                "/nope.gz",
+                "--detector",
+                "mahalanobis",
+                "--out",
+                str(tmp_path / "a"),
+            ]
+        )
+        == 1
+    )
     assert "not found" in capsys.readouterr().err

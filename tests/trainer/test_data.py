@@ -11,8 +11,9 @@ FIXTURE = pathlib.Path(__file__).parents[1] / "fixtures" / "kdd_sample.csv.gz"
 def _toy(n_normal=50, n_attack=10):
     X = np.arange(n_normal + n_attack, dtype=float)[:, None]
     y = np.r_[np.zeros(n_normal, int), np.ones(n_attack, int)]
-    return Batch(X=X, y=y, attack=np.where(y == 1, "smurf", "normal").astype(object),
-                 feature_names=("a",))
+    return Batch(
+        X=X, y=y, attack=np.where(y == 1, "smurf", "normal").astype(object), feature_names=("a",)
+    )
 
 
 def test_load_fixture():
@@ -34,9 +35,9 @@ def test_sampler_counts_and_determinism():
     data = _toy()
     b = create_outlier_batch(data, 20, 10, seed=3)
     assert len(b) == 20 and b.y.sum() == 2
-    assert len(np.unique(b.X[b.y == 0])) == 18           # without replacement
+    assert len(np.unique(b.X[b.y == 0])) == 18  # without replacement
     assert np.array_equal(b.X, create_outlier_batch(data, 20, 10, seed=3).X)
-    big = create_outlier_batch(data, 200, 50, seed=0)     # more than available: replacement
+    big = create_outlier_batch(data, 200, 50, seed=0)  # more than available: replacement
     assert big.y.sum() == 100 and set(big.X[big.y == 1, 0]) <= set(range(50, 60))
 
 

@@ -16,8 +16,7 @@ FIXTURE = str(Path(__file__).parents[1] / "fixtures" / "kdd_sample.csv.gz")
 
 def test_kdd99_through_the_schema_is_the_protocol_as_it_was():
     """Same rows, same matrix, same threshold: the schema changed nothing for kdd99."""
-    art = train(TrainConfig(data=FIXTURE, detector="mahalanobis", n_train=3000),
-                progress=False)
+    art = train(TrainConfig(data=FIXTURE, detector="mahalanobis", n_train=3000), progress=False)
     assert art.schema.name == "kdd99"
     data = to_batch(load_records(FIXTURE))  # the 18 features, as before schemas were data
     proto = reference_protocol(data, n_train=3000)
@@ -29,8 +28,10 @@ def test_kdd99_through_the_schema_is_the_protocol_as_it_was():
 
 
 def test_kdd99_full_one_hot_encodes_the_three_categoricals():
-    art = train(TrainConfig(data=FIXTURE, detector="mahalanobis", n_train=3000,
-                            schema="kdd99-full"), progress=False)
+    art = train(
+        TrainConfig(data=FIXTURE, detector="mahalanobis", n_train=3000, schema="kdd99-full"),
+        progress=False,
+    )
     names = art.feature_names
     assert art.schema.name == "kdd99-full" and "protocol_type=tcp" in names
     assert "service=<other>" in names and "src_bytes" in names and len(names) > 41

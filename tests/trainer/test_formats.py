@@ -14,7 +14,7 @@ def _export(tmp_path, kind: str) -> pathlib.Path:
     df = load_kdd(FIXTURE)
     df = df.drop(columns=["target"]).rename(columns={"attack": "label"})
     df["label"] = df["label"] + "."  # as in the KDD files
-    df["sensor"] = "tap-1"            # extra columns are allowed
+    df["sensor"] = "tap-1"  # extra columns are allowed
     if kind == "csv":
         path = tmp_path / "export.csv"
         df.to_csv(path, index=False)

@@ -95,8 +95,10 @@ def test_count_takes_the_first_records_in_event_time_order():
 
 def test_encode_records_keeps_the_given_order_and_drops_only_label_fields():
     schema = load_schema("zeek-conn")
-    records = [{"ts": 2.0, "proto": "tcp", "label": "Malicious", "detailedlabel": "Scan"},
-               {"ts": 1.0, "proto": "udp", "label": "benign"}]
+    records = [
+        {"ts": 2.0, "proto": "tcp", "label": "Malicious", "detailedlabel": "Scan"},
+        {"ts": 1.0, "proto": "udp", "label": "benign"},
+    ]
     stream = encode_records(records, schema)
     assert sent(stream) == [{"ts": 2.0, "proto": "tcp"}, {"ts": 1.0, "proto": "udp"}]
     assert stream.labels.tolist() == ["Malicious", "benign"]
@@ -133,7 +135,7 @@ def test_producer_takes_security_settings_but_keeps_idempotence(monkeypatch):
 class FakeProducer:
     """Records what ``produce`` hands the client (pure logic: no broker)."""
 
-    instances: list["FakeProducer"] = []
+    instances: list[FakeProducer] = []
 
     def __init__(self, conf: dict):
         self.conf, self.sent = conf, []
@@ -157,9 +159,11 @@ def test_produce_sends_values_keyed_by_sequence_with_label_headers(monkeypatch):
     assert [value for _, _, value, _ in producer.sent] == stream.values
     assert [key for _, key, _, _ in producer.sent] == [str(i).encode() for i in range(10, 15)]
     for i, (_, _, _, headers) in enumerate(producer.sent):
-        assert dict(headers) == {LABEL_HEADER: stream.labels[i].encode(),
-                                 DETAIL_HEADER: stream.details[i].encode(),
-                                 SEQ_HEADER: str(10 + i).encode()}
+        assert dict(headers) == {
+            LABEL_HEADER: stream.labels[i].encode(),
+            DETAIL_HEADER: stream.details[i].encode(),
+            SEQ_HEADER: str(10 + i).encode(),
+        }
 
 
 def run_cli(monkeypatch, *argv: str) -> tuple[int, list]:
@@ -168,8 +172,9 @@ def run_cli(monkeypatch, *argv: str) -> tuple[int, list]:
 
     monkeypatch.setattr("confluent_kafka.Producer", FakeProducer)
     FakeProducer.instances.clear()
-    args: argparse.Namespace = build_parser().parse_args(["replay", "--quiet", "--topic", "t",
-                                                          *argv])
+    args: argparse.Namespace = build_parser().parse_args(
+        ["replay", "--quiet", "--topic", "t", *argv]
+    )
     code = args.func(args)
     return code, (FakeProducer.instances[0].sent if FakeProducer.instances else [])
 

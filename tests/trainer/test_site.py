@@ -12,43 +12,75 @@ import orjson
 import pytest
 
 from stream_od.artifact import Artifact
+from stream_od.schema import load_schema
 from trainer import cli
 from trainer.labels import MALICIOUS, NORMAL, UNLABELLED, find_labels
 from trainer.readers import read_logs
 from trainer.site import SiteConfig, label_metrics, network_params, time_split, train_site
-from stream_od.schema import load_schema
 
 
-def zeek_records(n_normal: int, n_attack: int, *, seed: int, t0: float = 1.6e9,
-                 labelled: bool = True) -> list[dict]:
+def zeek_records(
+    n_normal: int, n_attack: int, *, seed: int, t0: float = 1.6e9, labelled: bool = True
+) -> list[dict]:
     """Outgoing answered connections (benign) and inbound unanswered SYNs (a scan): the
     scan rows lack duration, bytes and service, as Zeek leaves them unset."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n_normal):
         svc = ["http", "ssl", "dns"][i % 3]
-        out.append({"ts": t0 + i, "uid": f"C{seed}n{i}", "id.orig_h": "10.0.0.5",
-                    "id.orig_p": int(rng.integers(40000, 60000)), "id.resp_h": "192.0.2.10",
-                    "id.resp_p": {"http": 80, "ssl": 443, "dns": 53}[svc],
-                    "proto": "udp" if svc == "dns" else "tcp", "service": svc,
-                    "duration": float(rng.exponential(0.5)),
-                    "orig_bytes": int(rng.integers(50, 2000)),
-                    "resp_bytes": int(rng.integers(100, 50000)), "conn_state": "SF",
-                    "local_orig": True, "local_resp": False, "missed_bytes": 0,
-                    "history": "ShADadFf" if svc != "dns" else "Dd",
-                    "orig_pkts": int(rng.integers(2, 20)), "orig_ip_bytes": 900,
-                    "resp_pkts": int(rng.integers(2, 40)), "resp_ip_bytes": 5000,
-                    "tunnel_parents": [], **({"label": "Benign", "detailedlabel": "web"}
-                                             if labelled else {})})
+        out.append(
+            {
+                "ts": t0 + i,
+                "uid": f"C{seed}n{i}",
+                "id.orig_h": "10.0.0.5",
+                "id.orig_p": int(rng.integers(40000, 60000)),
+                "id.resp_h": "192.0.2.10",
+                "id.resp_p": {"http": 80, "ssl": 443, "dns": 53}[svc],
+                "proto": "udp" if svc == "dns" else "tcp",
+                "service": svc,
+                "duration": float(rng.exponential(0.5)),
+                "orig_bytes": int(rng.integers(50, 2000)),
+                "resp_bytes": int(rng.integers(100, 50000)),
+                "conn_state": "SF",
+                "local_orig": True,
+                "local_resp": False,
+                "missed_bytes": 0,
+                "history": "ShADadFf" if svc != "dns" else "Dd",
+                "orig_pkts": int(rng.integers(2, 20)),
+                "orig_ip_bytes": 900,
+                "resp_pkts": int(rng.integers(2, 40)),
+                "resp_ip_bytes": 5000,
+                "tunnel_parents": [],
+                **({"label": "Benign", "detailedlabel": "web"} if labelled else {}),
+            }
+        )
     for i in range(n_attack):
-        out.append({"ts": t0 + i + 0.5, "uid": f"C{seed}a{i}", "id.orig_h": "203.0.113.9",
-                    "id.orig_p": int(rng.integers(1024, 65000)), "id.resp_h": "10.0.0.5",
-                    "id.resp_p": int(rng.integers(1, 10000)), "proto": "tcp",
-                    "conn_state": "S0", "local_orig": False, "local_resp": True,
-                    "missed_bytes": 0, "history": "S", "orig_pkts": 1, "orig_ip_bytes": 40,
-                    "resp_pkts": 0, "resp_ip_bytes": 0, "tunnel_parents": [],
-                    **({"label": "Malicious", "detailedlabel": "External-Attack-to-Device"}
-                       if labelled else {})})
+        out.append(
+            {
+                "ts": t0 + i + 0.5,
+                "uid": f"C{seed}a{i}",
+                "id.orig_h": "203.0.113.9",
+                "id.orig_p": int(rng.integers(1024, 65000)),
+                "id.resp_h": "10.0.0.5",
+                "id.resp_p": int(rng.integers(1, 10000)),
+                "proto": "tcp",
+                "conn_state": "S0",
+                "local_orig": False,
+                "local_resp": True,
+                "missed_bytes": 0,
+                "history": "S",
+                "orig_pkts": 1,
+                "orig_ip_bytes": 40,
+                "resp_pkts": 0,
+                "resp_ip_bytes": 0,
+                "tunnel_parents": [],
+                **(
+                    {"label": "Malicious", "detailedlabel": "External-Attack-to-Device"}
+                    if labelled
+                    else {}
+                ),
+            }
+        )
     return out
 
 
@@ -68,12 +100,17 @@ def _run(argv: list[str]) -> int:
 
 def test_labels_normal_malicious_and_unlabelled_rows():
     schema = load_schema("zeek-conn")
-    rows = [{"label": "Benign"}, {"label": "Malicious"}, {"label": "Background"},
-            {"label": "normal."}, {"label": "-"}, {}]
+    rows = [
+        {"label": "Benign"},
+        {"label": "Malicious"},
+        {"label": "Background"},
+        {"label": "normal."},
+        {"label": "-"},
+        {},
+    ]
     labels = find_labels(rows, schema)
     assert labels.field == "label"
-    assert labels.kind.tolist() == [NORMAL, MALICIOUS, UNLABELLED, NORMAL, UNLABELLED,
-                                    UNLABELLED]
+    assert labels.kind.tolist() == [NORMAL, MALICIOUS, UNLABELLED, NORMAL, UNLABELLED, UNLABELLED]
     unlabelled = find_labels([{"ts": 1}], schema)
     assert not unlabelled.labelled and unlabelled.kind.tolist() == [NORMAL]
 
@@ -84,8 +121,12 @@ def test_the_split_is_by_time_and_keeps_malicious_rows_apart():
     split = time_split(find_labels(records, load_schema("zeek-conn")), SiteConfig(data=[]))
     assert (split.fit.size, split.threshold.size, split.validation.size) == (700, 150, 150)
     ts = np.array([r["ts"] for r in records])
-    assert ts[split.fit].max() < ts[split.threshold].min() <= ts[split.threshold].max() \
+    assert (
+        ts[split.fit].max()
+        < ts[split.threshold].min()
+        <= ts[split.threshold].max()
         < ts[split.validation].min()
+    )
     assert all(records[i]["label"] == "Malicious" for i in split.malicious)
 
 
@@ -103,18 +144,24 @@ def test_small_data_gets_enough_optimizer_steps():
 
 
 def test_label_metrics():
-    m = label_metrics(np.array([0.0, 1.0, 2.0, 3.0]), np.array([2.5, 5.0]), 2.0,
-                      np.array(["scan", "c2"], dtype=object))
+    m = label_metrics(
+        np.array([0.0, 1.0, 2.0, 3.0]),
+        np.array([2.5, 5.0]),
+        2.0,
+        np.array(["scan", "c2"], dtype=object),
+    )
     assert m["alert_rate_normal"] == 0.25 and m["recall"] == 1.0 and m["roc_auc"] == 0.875
-    assert m["recall_by_detail"] == {"c2": {"n": 1, "recall": 1.0},
-                                     "scan": {"n": 1, "recall": 1.0}}
+    assert m["recall_by_detail"] == {"c2": {"n": 1, "recall": 1.0}, "scan": {"n": 1, "recall": 1.0}}
 
 
 def test_train_site_sets_the_threshold_for_the_target_alert_rate():
     records = sorted(zeek_records(3000, 100, seed=2), key=lambda r: r["ts"])
-    art = train_site(SiteConfig(data=["synthetic"], detector="mahalanobis",
-                                target_alert_rate=0.05), records, progress=False,
-                     log=lambda _: None)
+    art = train_site(
+        SiteConfig(data=["synthetic"], detector="mahalanobis", target_alert_rate=0.05),
+        records,
+        progress=False,
+        log=lambda _: None,
+    )
     h = art.metrics["holdout"]
     assert 0.0 <= h["alert_rate"] <= 0.15  # held out by time: near the 5 % asked for
     assert h["recall"] == 1.0 and h["roc_auc"] > 0.99
@@ -126,14 +173,42 @@ def test_cli_train_evaluate_score_on_zeek_json_logs(tmp_path, capsys):
     train_log = write_log(tmp_path / "day1.log", zeek_records(2000, 100, seed=3))
     test_log = write_log(tmp_path / "day2.log", zeek_records(1000, 200, seed=4, t0=1.7e9))
     art_dir = tmp_path / "art"
-    assert _run(["train", "--data", train_log, "--schema", "zeek-conn", "--detector",
-                 "mahalanobis", "--target-alert-rate", "0.02", "--out", str(art_dir),
-                 "--quiet"]) == 0
+    assert (
+        _run(
+            [
+                "train",
+                "--data",
+                train_log,
+                "--schema",
+                "zeek-conn",
+                "--detector",
+                "mahalanobis",
+                "--target-alert-rate",
+                "0.02",
+                "--out",
+                str(art_dir),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     art = Artifact.load(art_dir)
     assert art.schema.name == "zeek-conn" and art.training["protocol"] == "site"
 
-    assert _run(["evaluate", "--artifact", str(art_dir), "--data", test_log,
-                 "--out", str(tmp_path / "rep")]) == 0
+    assert (
+        _run(
+            [
+                "evaluate",
+                "--artifact",
+                str(art_dir),
+                "--data",
+                test_log,
+                "--out",
+                str(tmp_path / "rep"),
+            ]
+        )
+        == 0
+    )
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())
     for key in ("roc_auc", "pr_auc", "alert_rate_normal", "recall", "recall_by_detail"):
         assert key in rep, key
@@ -150,15 +225,31 @@ def test_cli_train_evaluate_score_on_zeek_json_logs(tmp_path, capsys):
     table = read_logs([test_log])
     enc = art.encoder.encode(
         __import__("stream_od.records", fromlist=["x"]).field_values(table.records, art.schema),
-        len(table))
+        len(table),
+    )
     np.testing.assert_allclose([x["score"] for x in lines], art.score(enc.X), rtol=1e-12)
     assert sum(x["alert"] for x in lines) >= 200
 
 
 def test_unlabelled_traffic_trains_with_every_row_as_normal(tmp_path, capsys):
     log = write_log(tmp_path / "site.log", zeek_records(1500, 0, seed=5, labelled=False))
-    assert _run(["train", "--data", log, "--schema", "zeek-conn", "--detector", "mahalanobis",
-                 "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    assert (
+        _run(
+            [
+                "train",
+                "--data",
+                log,
+                "--schema",
+                "zeek-conn",
+                "--detector",
+                "mahalanobis",
+                "--out",
+                str(tmp_path / "a"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     art = Artifact.load(tmp_path / "a")
     assert art.training["label_field"] is None and art.training["rows"]["fit"] == 1050
     assert "roc_auc" not in art.metrics["holdout"]
@@ -167,48 +258,101 @@ def test_unlabelled_traffic_trains_with_every_row_as_normal(tmp_path, capsys):
 
 def test_quality_gate_on_the_held_out_alert_rate(tmp_path, capsys):
     log = write_log(tmp_path / "site.log", zeek_records(1500, 50, seed=6))
-    rc = _run(["train", "--data", log, "--schema", "zeek-conn", "--detector", "mahalanobis",
-               "--out", str(tmp_path / "a"), "--quiet", "--target-alert-rate", "0.05",
-               "--max-alert-rate", "0.0", "--publish-dir", str(tmp_path / "reg")])
+    rc = _run(
+        [
+            "train",
+            "--data",
+            log,
+            "--schema",
+            "zeek-conn",
+            "--detector",
+            "mahalanobis",
+            "--out",
+            str(tmp_path / "a"),
+            "--quiet",
+            "--target-alert-rate",
+            "0.05",
+            "--max-alert-rate",
+            "0.0",
+            "--publish-dir",
+            str(tmp_path / "reg"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 3 and "held-out alert rate" in err and "nothing published" in err
     assert not (tmp_path / "reg").exists()
 
 
-@pytest.mark.parametrize("schema_toml, message", [
-    ('[[fields]]\nname = "x"\nkind = "blob"', "field 'x': unknown kind 'blob'"),
-    ('[[fields]]\nname = "x"\npath = "a..b"', "field 'x': path 'a..b' can never match"),
-    ('[[fields]]\nname = "x"\n[[fields]]\nname = "x"', "duplicate field name 'x'"),
-    ('[[fields]]\nname = "flow.bytes"\nmissing = "default"\ndefault = 0',
-     "field 'flow.bytes': no training record has"),
-])
+@pytest.mark.parametrize(
+    "schema_toml, message",
+    [
+        ('[[fields]]\nname = "x"\nkind = "blob"', "field 'x': unknown kind 'blob'"),
+        ('[[fields]]\nname = "x"\npath = "a..b"', "field 'x': path 'a..b' can never match"),
+        ('[[fields]]\nname = "x"\n[[fields]]\nname = "x"', "duplicate field name 'x'"),
+        (
+            '[[fields]]\nname = "flow.bytes"\nmissing = "default"\ndefault = 0',
+            "field 'flow.bytes': no training record has",
+        ),
+    ],
+)
 def test_a_bad_schema_stops_train_naming_the_field(tmp_path, capsys, schema_toml, message):
     (tmp_path / "s.toml").write_text(schema_toml + "\n")
     log = write_log(tmp_path / "site.log", zeek_records(400, 0, seed=7))
-    rc = _run(["train", "--data", log, "--schema", str(tmp_path / "s.toml"), "--detector",
-               "mahalanobis", "--out", str(tmp_path / "a"), "--quiet"])
+    rc = _run(
+        [
+            "train",
+            "--data",
+            log,
+            "--schema",
+            str(tmp_path / "s.toml"),
+            "--detector",
+            "mahalanobis",
+            "--out",
+            str(tmp_path / "a"),
+            "--quiet",
+        ]
+    )
     assert rc in (1, 2) and message in capsys.readouterr().err
 
 
 def test_evaluate_names_a_required_field_the_logs_lack(tmp_path, capsys):
-    (tmp_path / "s.toml").write_text('label_fields = ["label"]\n[[fields]]\nname = "orig_pkts"\n'
-                                     '[[fields]]\nname = "resp_pkts"\n')
+    (tmp_path / "s.toml").write_text(
+        'label_fields = ["label"]\n[[fields]]\nname = "orig_pkts"\n[[fields]]\nname = "resp_pkts"\n'
+    )
     log = write_log(tmp_path / "a.log", zeek_records(400, 10, seed=8))
-    assert _run(["train", "--data", log, "--schema", str(tmp_path / "s.toml"), "--detector",
-                 "mahalanobis", "--out", str(tmp_path / "a"), "--quiet",
-                 "--max-alert-rate", "1"]) == 0  # two integer counts: ties, not a 1 % tail
-    lacking = [{k: v for k, v in r.items() if k != "resp_pkts"}
-               for r in zeek_records(100, 10, seed=9)]
+    assert (
+        _run(
+            [
+                "train",
+                "--data",
+                log,
+                "--schema",
+                str(tmp_path / "s.toml"),
+                "--detector",
+                "mahalanobis",
+                "--out",
+                str(tmp_path / "a"),
+                "--quiet",
+                "--max-alert-rate",
+                "1",
+            ]
+        )
+        == 0
+    )  # two integer counts: ties, not a 1 % tail
+    lacking = [
+        {k: v for k, v in r.items() if k != "resp_pkts"} for r in zeek_records(100, 10, seed=9)
+    ]
     other = write_log(tmp_path / "b.log", lacking)
-    assert _run(["evaluate", "--artifact", str(tmp_path / "a"), "--data", other,
-                 "--no-plots"]) == 1
+    assert _run(["evaluate", "--artifact", str(tmp_path / "a"), "--data", other, "--no-plots"]) == 1
     assert "'resp_pkts'" in capsys.readouterr().err
 
 
 def test_target_alert_rate_on_kdd_data_points_to_the_reference_protocol(tmp_path, capsys):
     kdd = str(Path(__file__).parents[1] / "fixtures" / "kdd_sample.csv.gz")
-    assert _run(["train", "--data", kdd, "--target-alert-rate", "0.01", "--out",
-                 str(tmp_path / "a")]) == 2
+    assert (
+        _run(["train", "--data", kdd, "--target-alert-rate", "0.01", "--out", str(tmp_path / "a")])
+        == 2
+    )
     assert "reference protocol" in capsys.readouterr().err
 
 
@@ -224,10 +368,28 @@ def test_train_on_sensor_records_from_a_topic(kafka_bootstrap, new_topic, tmp_pa
         rec.pop("detailedlabel")
         producer.produce(topic, orjson.dumps(rec), headers=[("label", label.encode())])
     assert producer.flush(30) == 0
-    rc = _run(["train", "--data-topic", topic, "--n-records", "5000", "--bootstrap-servers",
-               kafka_bootstrap, "--schema", "zeek-conn", "--detector", "mahalanobis",
-               "--out", str(tmp_path / "a"), "--quiet", "--target-alert-rate", "0.02",
-               "--max-alert-rate", "1"])  # 180 held-out rows: the rate itself is not the point
+    rc = _run(
+        [
+            "train",
+            "--data-topic",
+            topic,
+            "--n-records",
+            "5000",
+            "--bootstrap-servers",
+            kafka_bootstrap,
+            "--schema",
+            "zeek-conn",
+            "--detector",
+            "mahalanobis",
+            "--out",
+            str(tmp_path / "a"),
+            "--quiet",
+            "--target-alert-rate",
+            "0.02",
+            "--max-alert-rate",
+            "1",
+        ]
+    )  # 180 held-out rows: the rate itself is not the point
     err = capsys.readouterr().err
     assert rc == 0, err
     art = Artifact.load(tmp_path / "a")

@@ -9,9 +9,10 @@ import secrets
 import subprocess
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import (
@@ -45,8 +46,15 @@ def transactional_id_acl(user: str, name: str, operation: AclOperation) -> AclBi
 
 def _allow(rtype: ResourceType, name: str, user: str, operation: AclOperation) -> AclBinding:
     """One LITERAL allow rule: no PREFIXED or wildcard rule is ever needed."""
-    return AclBinding(rtype, name, ResourcePatternType.LITERAL, f"User:{user}", "*", operation,
-                      AclPermissionType.ALLOW)
+    return AclBinding(
+        rtype,
+        name,
+        ResourcePatternType.LITERAL,
+        f"User:{user}",
+        "*",
+        operation,
+        AclPermissionType.ALLOW,
+    )
 
 
 @dataclass
@@ -60,8 +68,12 @@ class SecuredCluster:
     ports: dict[str, int]  # client, controller, broker (inter-broker)
 
     @classmethod
-    def start(cls, directory: Path, script: Callable[..., subprocess.CompletedProcess],
-              ports: dict[str, int]) -> "SecuredCluster":
+    def start(
+        cls,
+        directory: Path,
+        script: Callable[..., subprocess.CompletedProcess],
+        ports: dict[str, int],
+    ) -> SecuredCluster:
         up = script("up")
         assert up.returncode == 0, f"kafka.sh up --secured failed:\n{up.stderr}"
         config = json.loads((directory / "client.json").read_text())
@@ -76,8 +88,9 @@ class SecuredCluster:
 
     def kafka_env(self, user: str, password: str) -> str:
         """``STREAM_OD_KAFKA`` for ``user``: what a deployment puts in the Secret."""
-        return json.dumps({k: v for k, v in self.client(user, password).items()
-                           if k != "bootstrap.servers"})
+        return json.dumps(
+            {k: v for k, v in self.client(user, password).items() if k != "bootstrap.servers"}
+        )
 
     @functools.cached_property
     def admin(self) -> AdminClient:
@@ -88,7 +101,8 @@ class SecuredCluster:
         """A new SCRAM-SHA-512 user; returns ``(name, password)`` once it can authenticate."""
         name, password = f"{prefix}-{uuid.uuid4().hex[:8]}", secrets.token_hex(12)
         upsert = UserScramCredentialUpsertion(
-            name, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), password.encode())
+            name, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), password.encode()
+        )
         for future in self.admin.alter_user_scram_credentials([upsert]).values():
             future.result(WAIT_S)
         probe = AdminClient({**self.client(name, password), "log_level": 0})
@@ -111,16 +125,23 @@ class SecuredCluster:
         for future in admin.create_acls(bindings).values():
             future.result(WAIT_S)
         deadline = time.monotonic() + WAIT_S
-        while not set(bindings) <= {acl for p in {b.principal for b in bindings}
-                                    for acl in self._acls_of(admin, p)}:
+        while not set(bindings) <= {
+            acl for p in {b.principal for b in bindings} for acl in self._acls_of(admin, p)
+        }:
             assert time.monotonic() < deadline, f"ACLs not applied after {WAIT_S} s: {bindings}"
             time.sleep(0.05)
 
     def revoke(self, binding: AclBinding) -> None:
         """Delete one ACL and return once the broker's authorizer no longer has it."""
-        match = AclBindingFilter(binding.restype, binding.name, binding.resource_pattern_type,
-                                 binding.principal, binding.host, binding.operation,
-                                 binding.permission_type)
+        match = AclBindingFilter(
+            binding.restype,
+            binding.name,
+            binding.resource_pattern_type,
+            binding.principal,
+            binding.host,
+            binding.operation,
+            binding.permission_type,
+        )
         for future in self.admin.delete_acls([match]).values():
             future.result(WAIT_S)
         deadline = time.monotonic() + WAIT_S
@@ -130,21 +151,34 @@ class SecuredCluster:
 
     @staticmethod
     def _acls_of(admin: AdminClient, principal: str) -> list[AclBinding]:
-        match = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, principal, None,
-                                 AclOperation.ANY, AclPermissionType.ANY)
+        match = AclBindingFilter(
+            ResourceType.ANY,
+            None,
+            ResourcePatternType.ANY,
+            principal,
+            None,
+            AclOperation.ANY,
+            AclPermissionType.ANY,
+        )
         return admin.describe_acls(match).result(WAIT_S)
 
-    def create_topic(self, prefix: str, partitions: int = 1,
-                     config: dict[str, str] | None = None) -> str:
+    def create_topic(
+        self, prefix: str, partitions: int = 1, config: dict[str, str] | None = None
+    ) -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:10]}"
         admin = self.admin
         admin.create_topics([NewTopic(name, partitions, 1, config=config or {})])[name].result(
-            WAIT_S)
+            WAIT_S
+        )
         deadline = time.monotonic() + WAIT_S
         while True:  # leaders elected: producers and consumers can start at once
             meta = admin.list_topics(name, timeout=5).topics.get(name)
-            if meta and meta.error is None and meta.partitions and all(
-                    p.leader >= 0 for p in meta.partitions.values()):
+            if (
+                meta
+                and meta.error is None
+                and meta.partitions
+                and all(p.leader >= 0 for p in meta.partitions.values())
+            ):
                 return name
             assert time.monotonic() < deadline, f"topic {name} has no leader"
             time.sleep(0.05)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -44,15 +44,24 @@ def secured(tmp_path_factory) -> Iterator[SecuredCluster]:
     """The secured broker, with its own directory and ports beside the plain one."""
     directory = tmp_path_factory.mktemp("secured") / "kafka"
     ports = dict(zip(("client", "controller", "broker"), _distinct_free_ports(3)))
-    env = {**os.environ, "STREAM_OD_KAFKA_DIR": str(directory),
-           "STREAM_OD_KAFKA_PORT": str(ports["client"]),
-           "STREAM_OD_KAFKA_CONTROLLER_PORT": str(ports["controller"]),
-           "STREAM_OD_KAFKA_BROKER_PORT": str(ports["broker"]), "PYTHON": sys.executable,
-           "KAFKA_HEAP_OPTS": os.environ.get("KAFKA_HEAP_OPTS", "-Xms128m -Xmx512m")}
+    env = {
+        **os.environ,
+        "STREAM_OD_KAFKA_DIR": str(directory),
+        "STREAM_OD_KAFKA_PORT": str(ports["client"]),
+        "STREAM_OD_KAFKA_CONTROLLER_PORT": str(ports["controller"]),
+        "STREAM_OD_KAFKA_BROKER_PORT": str(ports["broker"]),
+        "PYTHON": sys.executable,
+        "KAFKA_HEAP_OPTS": os.environ.get("KAFKA_HEAP_OPTS", "-Xms128m -Xmx512m"),
+    }
 
     def script(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["bash", str(SCRIPT), *args, "--secured"], env=env,
-                              capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            ["bash", str(SCRIPT), *args, "--secured"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     try:
         yield SecuredCluster.start(directory, script, ports)

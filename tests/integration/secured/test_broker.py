@@ -14,8 +14,14 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from stream_od.errors import ConfigError
 from stream_od.kafka.topics import connect
 
-PRIVATE = ("client.json", "admin.password", "admin.properties", "server.properties",
-           "tls/store.pass", "tls/broker.p12")
+PRIVATE = (
+    "client.json",
+    "admin.password",
+    "admin.properties",
+    "server.properties",
+    "tls/store.pass",
+    "tls/broker.p12",
+)
 
 
 def test_status_and_up_again_find_the_running_broker(secured):
@@ -31,7 +37,11 @@ def test_its_secrets_are_private_and_the_cas_key_is_gone(secured):
         assert stat.S_IMODE((d / name).stat().st_mode) == 0o600, name
     assert (d / ".gitignore").read_text() == "*\n"
     assert sorted(p.name for p in (d / "tls").iterdir()) == [
-        "broker.p12", "ca.pem", "keytool.log", "store.pass"]
+        "broker.p12",
+        "ca.pem",
+        "keytool.log",
+        "store.pass",
+    ]
     props = (d / "server.properties").read_text()
     assert "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer" in props
     assert "allow.everyone.if.no.acl.found=false" in props
@@ -51,16 +61,21 @@ def test_a_user_without_acls_sees_and_makes_nothing(secured):
 def test_no_way_in_without_sasl_on_the_client_port(secured, protocol):
     """The listener drops a client that does not speak SASL_SSL without a reason, so the
     message names the security.protocol to check."""
-    config = {"bootstrap.servers": secured.bootstrap, "security.protocol": protocol,
-              "ssl.ca.location": secured.admin_config["ssl.ca.location"]}
+    config = {
+        "bootstrap.servers": secured.bootstrap,
+        "security.protocol": protocol,
+        "ssl.ca.location": secured.admin_config["ssl.ca.location"],
+    }
     says = rf"cannot reach Kafka .* security.protocol \({protocol}\)"
     with pytest.raises(ConfigError, match=says):
         connect(config, timeout=3)
 
 
 def test_the_brokers_own_listener_takes_only_its_certificate(secured):
-    config = {"bootstrap.servers": f"127.0.0.1:{secured.ports['broker']}",
-              "security.protocol": "SSL",
-              "ssl.ca.location": secured.admin_config["ssl.ca.location"]}
+    config = {
+        "bootstrap.servers": f"127.0.0.1:{secured.ports['broker']}",
+        "security.protocol": "SSL",
+        "ssl.ca.location": secured.admin_config["ssl.ca.location"],
+    }
     with pytest.raises(ConfigError, match="TLS handshake .* failed: .*bad certificate"):
         connect(config, timeout=30)  # refused at once: the bound is never reached

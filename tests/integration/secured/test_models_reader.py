@@ -17,14 +17,27 @@ from tests.worker_support import WorkerProcess
 def models_topic(secured, mahalanobis_artifact) -> str:
     """A models topic made by the admin, holding the artifact published by a publisher user
     with WRITE on it and nothing else."""
-    topic = secured.create_topic("models", config={"cleanup.policy": "compact",
-                                                   "max.message.bytes": str(8 << 20)})
+    topic = secured.create_topic(
+        "models", config={"cleanup.policy": "compact", "max.message.bytes": str(8 << 20)}
+    )
     user, password = secured.add_user("publisher")
     secured.grant([topic_acl(user, topic, AclOperation.WRITE)])
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STREAM_OD_KAFKA", secured.kafka_env(user, password))
-        assert main(["publish", "--artifact", str(mahalanobis_artifact[1]), "--topic", topic,
-                     "--bootstrap-servers", secured.bootstrap]) == 0
+        assert (
+            main(
+                [
+                    "publish",
+                    "--artifact",
+                    str(mahalanobis_artifact[1]),
+                    "--topic",
+                    topic,
+                    "--bootstrap-servers",
+                    secured.bootstrap,
+                ]
+            )
+            == 0
+        )
     return topic
 
 
@@ -38,15 +51,21 @@ def reader_env(secured, models_topic, artifact_path, reader_group: str | None = 
     if reader_group:
         env["STREAM_OD_MODEL_READER_GROUP_ID"] = reader_group
     acls = worker_acls(user, env) | {
-        "READ models topic": (topic_acl(user, models_topic, AclOperation.READ),
-                              f"topic {models_topic!r}"),
-        "DESCRIBE reader group": (group_acl(user, group, AclOperation.DESCRIBE),
-                                  f"consumer group {group!r}")}
+        "READ models topic": (
+            topic_acl(user, models_topic, AclOperation.READ),
+            f"topic {models_topic!r}",
+        ),
+        "DESCRIBE reader group": (
+            group_acl(user, group, AclOperation.DESCRIBE),
+            f"consumer group {group!r}",
+        ),
+    }
     return user, env, acls
 
 
 def test_the_worker_serves_from_the_models_topic_with_exactly_its_acls(
-        secured, models_topic, mahalanobis_artifact, kdd_stream, tmp_path):
+    secured, models_topic, mahalanobis_artifact, kdd_stream, tmp_path
+):
     artifact, path = mahalanobis_artifact
     user, env, acls = reader_env(secured, models_topic, path)
     secured.grant(binding for binding, _ in acls.values())
@@ -57,15 +76,24 @@ def test_the_worker_serves_from_the_models_topic_with_exactly_its_acls(
     assert artifact.version in text  # stream_od_model_info names the version it read
 
 
-@pytest.mark.parametrize("missing, reader_group", [("READ models topic", None),
-                                                   ("DESCRIBE reader group", None),
-                                                   ("DESCRIBE reader group", "custom.models")])
+@pytest.mark.parametrize(
+    "missing, reader_group",
+    [
+        ("READ models topic", None),
+        ("DESCRIBE reader group", None),
+        ("DESCRIBE reader group", "custom.models"),
+    ],
+)
 def test_without_a_reader_acl_the_worker_stops_and_names_it(
-        secured, models_topic, mahalanobis_artifact, tmp_path, missing, reader_group):
+    secured, models_topic, mahalanobis_artifact, tmp_path, missing, reader_group
+):
     user, env, acls = reader_env(secured, models_topic, mahalanobis_artifact[1], reader_group)
     secured.grant(binding for name, (binding, _) in acls.items() if name != missing)
     code, log = stopped(WorkerProcess(env, tmp_path / "worker.log").start(wait_ready=False))
-    setting = ("STREAM_OD_MODEL_TOPIC" if missing == "READ models topic"
-               else "STREAM_OD_MODEL_READER_GROUP_ID")
+    setting = (
+        "STREAM_OD_MODEL_TOPIC"
+        if missing == "READ models topic"
+        else "STREAM_OD_MODEL_READER_GROUP_ID"
+    )
     assert code == 2 and acls[missing][1] in log and f"({setting})" in log, log
     assert f"grant {missing.split()[0]} on" in log and "does not exist" not in log, log

@@ -28,21 +28,33 @@ def publish(secured, mahalanobis_artifact, monkeypatch, capsys):
     """``publish(topic, user, password, bootstrap=...)`` -> ``(exit code, stderr)`` of
     ``stream-od publish`` as that user (its STREAM_OD_KAFKA)."""
 
-    def run(topic: str, user: str, password: str, bootstrap: str | None = None,
-            **kafka) -> tuple[int, str]:
+    def run(
+        topic: str, user: str, password: str, bootstrap: str | None = None, **kafka
+    ) -> tuple[int, str]:
         config = {**secured.client(user, password), **kafka}
         config.pop("bootstrap.servers")
         monkeypatch.setenv("STREAM_OD_KAFKA", json.dumps(config))
         capsys.readouterr()
-        code = main(["publish", "--artifact", str(mahalanobis_artifact[1]), "--topic", topic,
-                     "--bootstrap-servers", bootstrap or secured.bootstrap])
+        code = main(
+            [
+                "publish",
+                "--artifact",
+                str(mahalanobis_artifact[1]),
+                "--topic",
+                topic,
+                "--bootstrap-servers",
+                bootstrap or secured.bootstrap,
+            ]
+        )
         return code, capsys.readouterr().err
+
     return run
 
 
 def models_topic(secured) -> str:
-    return secured.create_topic("models", config={"cleanup.policy": "compact",
-                                                  "max.message.bytes": str(8 << 20)})
+    return secured.create_topic(
+        "models", config={"cleanup.policy": "compact", "max.message.bytes": str(8 << 20)}
+    )
 
 
 def test_write_on_an_existing_topic_is_enough(secured, publish, mahalanobis_artifact):
@@ -67,11 +79,14 @@ def test_create_lets_publish_make_a_compacted_topic(secured, publish):
     assert len(read_to_end(secured.bootstrap, topic, config=secured.client())) == 1
 
 
-@pytest.mark.parametrize("exists, granted, says", [
-    (True, [READ], "may not WRITE topic"),
-    (True, [], "is not authorized on models topic"),
-    (False, [WRITE], "does not exist and User:{user} may not create it"),
-])
+@pytest.mark.parametrize(
+    "exists, granted, says",
+    [
+        (True, [READ], "may not WRITE topic"),
+        (True, [], "is not authorized on models topic"),
+        (False, [WRITE], "does not exist and User:{user} may not create it"),
+    ],
+)
 def test_what_is_missing_is_named(secured, publish, exists, granted, says):
     topic = models_topic(secured) if exists else f"models-{uuid.uuid4().hex[:10]}"
     user, password = secured.add_user("publisher")
@@ -91,8 +106,12 @@ def test_a_wrong_password_is_said_with_librdkafkas_reason(secured, publish):
 
 def test_a_wrong_ca_is_a_tls_error(secured, publish, tmp_path):
     user, password = secured.add_user("publisher")
-    code, err = publish(models_topic(secured), user, password,
-                        **{"ssl.ca.location": str(other_ca(tmp_path / "other-ca.pem"))})
+    code, err = publish(
+        models_topic(secured),
+        user,
+        password,
+        **{"ssl.ca.location": str(other_ca(tmp_path / "other-ca.pem"))},
+    )
     assert code == 1 and "TLS handshake" in err and "certificate verify failed" in err, err
     assert "ssl.ca.location" in err, err
 
@@ -103,15 +122,31 @@ def test_an_unreachable_broker_is_named(secured, publish):
     assert code == 1 and "cannot reach Kafka" in err and "--bootstrap-servers" in err, err
 
 
-def test_train_checks_its_publish_topic_before_training(secured, monkeypatch, capsys,
-                                                        kdd_train_path, tmp_path):
+def test_train_checks_its_publish_topic_before_training(
+    secured, monkeypatch, capsys, kdd_train_path, tmp_path
+):
     user, password = secured.add_user("trainer")
     topic = models_topic(secured)  # no ACL for this user: publishing would fail after training
     monkeypatch.setenv("STREAM_OD_KAFKA", secured.kafka_env(user, password))
     out = tmp_path / "artifact"
-    code = main(["train", "--data", str(kdd_train_path), "--detector", "mahalanobis",
-                 "--n-train", "2000", "--quiet", "--out", str(out), "--publish-topic", topic,
-                 "--bootstrap-servers", secured.bootstrap])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(kdd_train_path),
+            "--detector",
+            "mahalanobis",
+            "--n-train",
+            "2000",
+            "--quiet",
+            "--out",
+            str(out),
+            "--publish-topic",
+            topic,
+            "--bootstrap-servers",
+            secured.bootstrap,
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and f"is not authorized on models topic {topic!r}" in err, err
     assert not out.exists()  # nothing was trained
@@ -121,11 +156,17 @@ def other_ca(path):
     """A CA certificate that did not sign the broker's certificate."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "some other CA")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return path

@@ -19,8 +19,9 @@ from tests.worker_support import WorkerProcess
 READ, WRITE = AclOperation.READ, AclOperation.WRITE
 
 
-def test_the_worker_scores_with_exactly_its_acls(secured, mahalanobis_artifact, kdd_stream,
-                                                 tmp_path):
+def test_the_worker_scores_with_exactly_its_acls(
+    secured, mahalanobis_artifact, kdd_stream, tmp_path
+):
     user, password = secured.add_user("worker")
     env = worker_env(secured, user, password, mahalanobis_artifact[1])
     secured.grant(binding for binding, _ in worker_acls(user, env).values())
@@ -29,17 +30,28 @@ def test_the_worker_scores_with_exactly_its_acls(secured, mahalanobis_artifact, 
         secured.produce(env["STREAM_OD_INPUT_TOPIC"], kdd_stream.values[:n])
         worker.wait_for("stream_od_records_scored_total", n)
         assert worker.terminate() == 0, worker.log()
-    read = {t: read_to_end(secured.bootstrap, env[t], config=secured.client())
-            for t in ("STREAM_OD_SCORES_TOPIC", "STREAM_OD_ALERTS_TOPIC")}
+    read = {
+        t: read_to_end(secured.bootstrap, env[t], config=secured.client())
+        for t in ("STREAM_OD_SCORES_TOPIC", "STREAM_OD_ALERTS_TOPIC")
+    }
     assert sorted(int(m.key()) for m in read["STREAM_OD_SCORES_TOPIC"]) == list(range(n))
     assert read["STREAM_OD_ALERTS_TOPIC"], "no alert in 2,000 records with 5 % attacks"
 
 
-@pytest.mark.parametrize("missing", ["READ input topic", "READ group", "WRITE alerts topic",
-                                     "WRITE dead-letter topic", "WRITE scores topic",
-                                     "WRITE transactional id"])
-def test_without_one_acl_the_worker_stops_and_names_it(secured, mahalanobis_artifact, tmp_path,
-                                                       missing):
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "READ input topic",
+        "READ group",
+        "WRITE alerts topic",
+        "WRITE dead-letter topic",
+        "WRITE scores topic",
+        "WRITE transactional id",
+    ],
+)
+def test_without_one_acl_the_worker_stops_and_names_it(
+    secured, mahalanobis_artifact, tmp_path, missing
+):
     user, password = secured.add_user("worker")
     env = worker_env(secured, user, password, mahalanobis_artifact[1])
     acls = worker_acls(user, env)
@@ -56,7 +68,8 @@ def test_without_one_acl_the_worker_stops_and_names_it(secured, mahalanobis_arti
 
 
 def test_an_acl_revoked_while_running_stops_the_worker_naming_the_topic(
-        secured, mahalanobis_artifact, kdd_stream, tmp_path):
+    secured, mahalanobis_artifact, kdd_stream, tmp_path
+):
     user, password = secured.add_user("worker")
     env = worker_env(secured, user, password, mahalanobis_artifact[1])
     env["STREAM_OD_MAX_BATCH_ATTEMPTS"] = "2"
@@ -75,8 +88,9 @@ def test_an_acl_revoked_while_running_stops_the_worker_naming_the_topic(
     assert "does not exist" not in log, log
 
 
-def test_wrong_password_is_an_authentication_error_with_the_reason(secured, mahalanobis_artifact,
-                                                                   tmp_path):
+def test_wrong_password_is_an_authentication_error_with_the_reason(
+    secured, mahalanobis_artifact, tmp_path
+):
     user, password = secured.add_user("worker")
     env = worker_env(secured, user, "not-" + password, mahalanobis_artifact[1])
     code, log = stopped(WorkerProcess(env, tmp_path / "worker.log").start(wait_ready=False))
@@ -86,7 +100,8 @@ def test_wrong_password_is_an_authentication_error_with_the_reason(secured, maha
 
 
 def test_a_topic_that_is_missing_is_told_apart_from_one_not_allowed(
-        secured, mahalanobis_artifact, tmp_path):
+    secured, mahalanobis_artifact, tmp_path
+):
     user, password = secured.add_user("worker")
     env = worker_env(secured, user, password, mahalanobis_artifact[1])
     acls = worker_acls(user, env)
@@ -106,7 +121,13 @@ def test_the_idempotent_producer_needs_no_cluster_permission(secured):
     topic = secured.create_topic("idempotent")
     secured.grant([topic_acl(user, topic, WRITE)])
     errors: list = []
-    producer = Producer({**secured.client(user, password), "enable.idempotence": True,
-                         "acks": "all", "on_delivery": lambda err, msg: errors.append(err)})
+    producer = Producer(
+        {
+            **secured.client(user, password),
+            "enable.idempotence": True,
+            "acks": "all",
+            "on_delivery": lambda err, msg: errors.append(err),
+        }
+    )
     producer.produce(topic, b"one record")
     assert producer.flush(30) == 0 and errors == [None]

@@ -39,15 +39,23 @@ def worker_acls(user: str, env: dict) -> dict[str, tuple[AclBinding, str]]:
     e, group = env, env["STREAM_OD_GROUP_ID"]
     txid = f"stream-od-{group}-{env['STREAM_OD_INSTANCE_ID']}"
     return {
-        "READ input topic": (topic_acl(user, e["STREAM_OD_INPUT_TOPIC"], READ),
-                             f"topic {e['STREAM_OD_INPUT_TOPIC']!r}"),
+        "READ input topic": (
+            topic_acl(user, e["STREAM_OD_INPUT_TOPIC"], READ),
+            f"topic {e['STREAM_OD_INPUT_TOPIC']!r}",
+        ),
         "READ group": (group_acl(user, group, READ), f"consumer group {group!r}"),
-        "WRITE alerts topic": (topic_acl(user, e["STREAM_OD_ALERTS_TOPIC"], WRITE),
-                               f"topic {e['STREAM_OD_ALERTS_TOPIC']!r}"),
-        "WRITE dead-letter topic": (topic_acl(user, e["STREAM_OD_DEAD_LETTER_TOPIC"], WRITE),
-                                    f"topic {e['STREAM_OD_DEAD_LETTER_TOPIC']!r}"),
-        "WRITE scores topic": (topic_acl(user, e["STREAM_OD_SCORES_TOPIC"], WRITE),
-                               f"topic {e['STREAM_OD_SCORES_TOPIC']!r}"),
+        "WRITE alerts topic": (
+            topic_acl(user, e["STREAM_OD_ALERTS_TOPIC"], WRITE),
+            f"topic {e['STREAM_OD_ALERTS_TOPIC']!r}",
+        ),
+        "WRITE dead-letter topic": (
+            topic_acl(user, e["STREAM_OD_DEAD_LETTER_TOPIC"], WRITE),
+            f"topic {e['STREAM_OD_DEAD_LETTER_TOPIC']!r}",
+        ),
+        "WRITE scores topic": (
+            topic_acl(user, e["STREAM_OD_SCORES_TOPIC"], WRITE),
+            f"topic {e['STREAM_OD_SCORES_TOPIC']!r}",
+        ),
         "WRITE transactional id": (transactional_id_acl(user, txid, WRITE), txid),
     }
 
