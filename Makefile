@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 KAFKA := PYTHON=$(abspath $(PY)) deploy/kafka/kafka.sh
 PYTEST_ARGS ?=
 
-.PHONY: help venv test test-fast demo demo-zeek kafka-up kafka-down clean
+.PHONY: help venv lint test test-fast demo demo-zeek kafka-up kafka-down clean
 
 help:
 	@echo "make demo        run the whole job end to end: local Kafka, train, stream, alerts, metrics"
@@ -17,6 +17,7 @@ help:
 	@echo "                 ZEEK_SCHEMA=zeek-conn-windows runs the two-stage windows pipeline)"
 	@echo "make test        run the full test suite (starts Kafka if needed, stops what it started)"
 	@echo "make test-fast   pure-logic tests only (no Kafka, no slow training)"
+	@echo "make lint        ruff (lint and format check) and mypy: what CI runs before the tests"
 	@echo "make kafka-up    start the local single-node Kafka on 127.0.0.1:9092"
 	@echo "make kafka-down  stop it (make kafka-down WIPE=1 also deletes its data and logs)"
 
@@ -27,7 +28,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is needed, found $$($(PYTHON) --version)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e '.[test]'
+	$(PY) -m pip install -e '.[test,lint]'
 	touch $@
 
 kafka-up: $(STAMP)
@@ -45,6 +46,12 @@ test: $(STAMP)
 	if [ $$started = 1 ]; then $(KAFKA) down; fi; \
 	if [ $$rc = 5 ]; then echo "pytest collected no tests: failing"; rc=1; fi; \
 	exit $$rc
+
+# Zero findings is the bar: any finding fails (CI runs this before the tests).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not kafka and not slow" $(PYTEST_ARGS)

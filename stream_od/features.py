@@ -304,15 +304,15 @@ def categorical_keys(
         return list(values)
     if types == {int}:
         return list(map(str, values))
-    keys = list(map(category_key, values))
+    keys: list[str | None] = list(map(category_key, values))
     if None not in keys:
-        return keys  # type: ignore[return-value]
+        return keys  # type: ignore[return-value]  # no None left: list[str]
     for r, (k, v) in enumerate(zip(keys, values)):
         if k is not None:
             continue
         if v is None:
             if f.missing == "default":
-                keys[r] = f.default  # type: ignore[call-overload]
+                keys[r] = category_key(f.default)
                 continue
             if rejected is not None:
                 _reject(rejected, r, MISSING_FEATURE, f"missing feature: {f.path} (absent or null)")

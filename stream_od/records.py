@@ -85,7 +85,7 @@ class DecodedBatch:
         index = int(self.rows[i])
         obj = self._objects.get(index)
         if obj is None:
-            obj = csv_fields(self._values[index])
+            obj = csv_fields(self._values[index] or b"")  # a CSV row always has its value
         return obj
 
 
@@ -368,7 +368,7 @@ class RecordDecoder:
     def _parse_json(
         self, values: Sequence[bytes | None], idx: list[int], rejected: list[Rejected]
     ) -> tuple[list[int], list[dict]]:
-        raw = [values[i] for i in idx]
+        raw = [values[i] or b"" for i in idx]  # idx holds the records with a value
         try:
             objs = list(map(orjson.loads, raw))
             if all(type(o) is dict for o in objs):

@@ -190,7 +190,7 @@ class TrafficWindows:
         time_s, count, horizon_s = spec.time_s, spec.count, spec.horizon_s
         forget = self._forget_after
         wm = self.watermark
-        rows = []
+        rows: list[tuple[float, ...]] = []
         append = rows.append
         for key, entry in zip(keys, entries):
             ts, srv, peer = entry[0], entry[1], entry[2]

@@ -31,14 +31,14 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from stream_od.alerts import AlertPolicy, Origin
-from stream_od.alerts.volume import AlertVolume
+from stream_od.alerts.volume import AlertVolume, Stream
 from stream_od.config import WorkerSettings
 from stream_od.errors import EXIT_STUCK, EXIT_UNREACHABLE, FatalWorkerError
 from stream_od.kafka import clients, dead_letters
@@ -110,7 +110,7 @@ class Scorer:
             score_scale=scale,
             model_version=model.version,
             detector=model.detector_kind,
-            severity_margins=tuple(settings.severity_margins),
+            severity_margins=settings.severity_margins,
             top_k=settings.top_features,
             max_bytes=settings.max_output_bytes,
             schema=model.schema,
@@ -264,7 +264,7 @@ class Worker:
         t1 = time.perf_counter()
         stage = self.settings.windows_stage_topic
         if stage is not None:  # a windows stage: pass the records on, no scoring
-            passed = self._with_windows(messages, batch)
+            staged = self._with_windows(messages, batch)
             scores, contributions = np.empty(0), np.empty((0, batch.X.shape[1]))
         elif len(batch.X):
             scores, contributions = scorer.model.score_and_contributions(batch.X)
@@ -276,7 +276,8 @@ class Worker:
 
         def origin(i: int) -> Origin:
             msg = messages[i]
-            return Origin(msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1], msg.key())
+            topic, partition, offset = _coordinates(msg)
+            return Origin(topic, partition, offset, msg.timestamp()[1], _key(msg))
 
         policy = scorer.policy
         alert_rows = batch.rows[hit]
@@ -295,14 +296,14 @@ class Worker:
             self._stream_times(messages, batch, policy) if volume.suppressing else {},
         )
         alerts = passed.alerts + policy.finish_summaries(passed.summaries, detected_at)
-        keys = {a.id: messages[int(i)].key() for a, i in zip(facts, alert_rows)}
+        keys = {a.id: _key(messages[int(i)]) for a, i in zip(facts, alert_rows)}
         self._delivery_errors.clear()
         try:
             if self.exactly_once:
                 self.producer.begin_transaction()
             out = self.settings
             if stage is not None:
-                for value, key, stamp, headers in passed:
+                for value, key, stamp, headers in staged:
                     self._produce(stage, value, key, headers, timestamp=stamp)
             for a in alerts:
                 self._produce(
@@ -314,9 +315,9 @@ class Worker:
                 msg = messages[rej.index]
                 value, key, headers = dead_letters.fit(
                     msg.value(),
-                    msg.key(),
+                    _key(msg),
                     dead_letters.own_headers(origin(rej.index), rej.reason, rej.detail),
-                    msg.headers(),
+                    cast("list[tuple[str, bytes]] | None", msg.headers()),
                     out.max_output_bytes,
                 )
                 self._produce(out.dead_letter_topic, value, key, headers)
@@ -385,10 +386,10 @@ class Worker:
 
     def _stream_times(
         self, messages: Sequence[Message], batch, policy: AlertPolicy
-    ) -> dict[tuple[str, int], int]:
+    ) -> dict[Stream, int]:
         """Each partition's newest event time in the batch (the suppression windows' clock):
         the records' own time, as their alerts' is taken, or Kafka's."""
-        out: dict[tuple[str, int], int] = {}
+        out: dict[Stream, int] = {}
         identity = policy.identity
         rows = batch.rows.tolist() if identity.time_field else range(len(messages))
         for j, i in enumerate(rows):
@@ -583,7 +584,7 @@ class Worker:
         while True:
             try:
                 self.producer.produce(
-                    topic, value=value, key=key, headers=headers, timestamp=timestamp
+                    topic, value=value, key=key, headers=cast(Any, headers), timestamp=timestamp
                 )
                 return
             except BufferError:  # local queue full: let deliveries drain, then retry
@@ -626,7 +627,7 @@ class Worker:
 
     def _on_delivery_error(self, err: KafkaError, msg: Message) -> None:
         # Exactly-once: the failed record also fails commit_transaction, which aborts.
-        self._delivery_errors.append((msg.topic(), err))
+        self._delivery_errors.append((msg.topic() or "?", err))
 
     def _abort_and_rewind(self, messages: Sequence[Message]) -> None:
         try:
@@ -1028,8 +1029,19 @@ def _passed_headers(
     return [(HEADERS_DROPPED, f"{len(headers)} headers, {size} bytes".encode())]
 
 
+def _coordinates(msg: Message) -> tuple[str, int, int]:
+    """Topic, partition and offset of a consumed record: set on every message without an error
+    (the only ones that reach a batch), though the client's types allow None."""
+    return cast(str, msg.topic()), cast(int, msg.partition()), cast(int, msg.offset())
+
+
+def _key(msg: Message) -> bytes | None:
+    """A consumed record's key (bytes: the consumer has no deserializer)."""
+    return cast("bytes | None", msg.key())
+
+
 def _partition(msg: Message) -> tuple[str, int]:
-    return (msg.topic(), msg.partition())
+    return _coordinates(msg)[:2]
 
 
 def _extra_bytes(msg: Message) -> int:
@@ -1135,14 +1147,16 @@ def _fatal_message(err: KafkaError, settings: WorkerSettings) -> str:
 def _next_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
     last: dict[tuple[str, int], int] = {}
     for msg in messages:
-        last[(msg.topic(), msg.partition())] = msg.offset()
+        topic, partition, offset = _coordinates(msg)
+        last[(topic, partition)] = offset
     return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
 
 
 def _first_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
     first: dict[tuple[str, int], int] = {}
     for msg in messages:
-        first.setdefault((msg.topic(), msg.partition()), msg.offset())
+        topic, partition, offset = _coordinates(msg)
+        first.setdefault((topic, partition), offset)
     return [TopicPartition(t, p, o) for (t, p), o in first.items()]
 
 

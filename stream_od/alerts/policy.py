@@ -176,6 +176,10 @@ class AlertPolicy:
     identity: IdentityReader = field(init=False, repr=False, compare=False)
     labels: frozenset[str] = field(init=False, repr=False, compare=False)
     model: ModelInfo = field(init=False, repr=False, compare=False)
+    _document: Callable[[Alert, ModelInfo], dict[str, Any]] = field(
+        init=False, repr=False, compare=False
+    )
+    _header_base: list[tuple[str, bytes]] = field(init=False, repr=False, compare=False)
 
     def severities(self, scores: np.ndarray) -> np.ndarray:
         return severities(scores, self.threshold, self.score_scale, self.severity_margins)
@@ -241,7 +245,7 @@ class AlertPolicy:
 
     def render(self, alert: Alert) -> bytes:
         """The alert in this policy's format, as JSON that always fits ``max_bytes``."""
-        document = self._document  # type: ignore[attr-defined]
+        document = self._document
         model = self.model
 
         def build(record: Any) -> dict[str, Any]:
@@ -255,7 +259,7 @@ class AlertPolicy:
         """Kafka headers, so a connector can route an alert without parsing it."""
         return [
             *self._header_base,
-            ("stream_od.severity", alert.severity.encode()),  # type: ignore[attr-defined]
+            ("stream_od.severity", alert.severity.encode()),
             ("stream_od.kind", b"summary" if alert.summary is not None else b"alert"),
         ]
 

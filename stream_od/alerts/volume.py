@@ -10,11 +10,13 @@ alert it drops is counted in ``stream_od_alerts_dropped_total{reason="rate_limit
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from stream_od.alerts.facts import Alert
 from stream_od.alerts.suppression import PartitionSuppression
+
+Stream = tuple[str, int]  # an input partition: (topic, partition)
 
 
 @dataclass
@@ -55,14 +57,14 @@ class AlertVolume:
         self.window_s = window_s
         self.by = tuple(by)
         self.detector = detector
-        self.partitions: dict[Hashable, PartitionSuppression] = {}
+        self.partitions: dict[Stream, PartitionSuppression] = {}
         self.ceiling = RateCeiling(max_per_second) if max_per_second > 0 else None
 
     @property
     def suppressing(self) -> bool:
         return self.window_s > 0
 
-    def partition(self, stream: Hashable) -> PartitionSuppression:
+    def partition(self, stream: Stream) -> PartitionSuppression:
         state = self.partitions.get(stream)
         if state is None:
             state = self.partitions[stream] = PartitionSuppression(
@@ -73,12 +75,12 @@ class AlertVolume:
     def entities(self) -> int:
         return sum(len(p) for p in self.partitions.values())
 
-    def drop(self, streams: Iterable[Hashable]) -> None:
+    def drop(self, streams: Iterable[Stream]) -> None:
         for s in streams:
             self.partitions.pop(s, None)
 
     def pass_batch(
-        self, alerts: list[tuple[Hashable, Alert]], stream_times: dict[Hashable, int]
+        self, alerts: list[tuple[Stream, Alert]], stream_times: dict[Stream, int]
     ) -> Passed:
         """``alerts`` (with their partition) in partition order, and each partition's newest
         event time in the batch."""
