@@ -267,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
         if code:
             _say(f"training failed (exit {code}): see its messages above")
             return code
-    if p.sensor and (why := schema_mismatch(p.artifact, p.schema)):
+    if p.sensor and p.schema is not None and (why := schema_mismatch(p.artifact, p.schema)):
         _say(f"{why}: pass another --artifact, or remove it to train one")
         return 2
 
@@ -504,15 +504,23 @@ def grade(truth: dict[bytes, Truth], alerted: set[bytes], *, by_detail: bool) ->
 def _input_labels(bootstrap: str, topic: str, by_position: bool = False) -> dict[bytes, Truth]:
     """Every replayed record's labels, read back from the input topic, by key (the replay's
     sequence number), or by position (``partition:offset``: a topic keyed by host)."""
+    from stream_od.kafka.messages import (
+        header_text,
+        record_headers,
+        record_offset,
+        record_partition,
+    )
     from stream_od.kafka.reader import read_to_end
 
     truth = {}
     for m in read_to_end(bootstrap, topic):
-        headers = dict(m.headers() or [])
-        where = _position(m.partition(), m.offset()) if by_position else m.key()
+        headers = record_headers(m)
+        where = _position(record_partition(m), record_offset(m)) if by_position else m.key()
+        if where is None:  # the replay keys every record: a keyless one has no alert to match
+            continue
         truth[where] = Truth(
-            label=headers.get("label", b"?").decode(),
-            detail=headers.get("detailed_label", b"").decode(),
+            label=header_text(headers.get("label"), "?"),
+            detail=header_text(headers.get("detailed_label"), ""),
         )
     return truth
 
@@ -532,17 +540,19 @@ def _summarize(
 ) -> str:
     import orjson
 
+    from stream_od.kafka.messages import record_value
     from stream_od.kafka.reader import read_to_end
 
     alerts = read_to_end(bootstrap, topics["alerts"])
     dead = read_to_end(bootstrap, topics["dead-letter"])
     if by_position:
-        sources = [orjson.loads(m.value())["kafka"] for m in alerts]
+        sources = [orjson.loads(record_value(m))["kafka"] for m in alerts]
         alerted = {_position(src["partition"], src["offset"]) for src in sources}
     else:
-        alerted = {m.key() for m in alerts}
+        # An alert of a keyless record has no key, and no truth to be graded against.
+        alerted = {key for m in alerts if (key := m.key()) is not None}
     g = grade(truth, alerted, by_detail=sensor)
-    version = orjson.loads(alerts[0].value())["model_version"] if alerts else "?"
+    version = orjson.loads(record_value(alerts[0]))["model_version"] if alerts else "?"
     lat = {
         q: 1000 * histogram_quantile(text, "stream_od_end_to_end_latency_seconds", q)
         for q in (0.5, 0.95, 0.99)

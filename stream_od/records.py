@@ -378,9 +378,9 @@ class RecordDecoder:
         good, objs = [], []
         for i, v in zip(idx, raw):
             try:
-                obj = orjson.loads(v)  # type: ignore[arg-type]
+                obj = orjson.loads(v)
             except orjson.JSONDecodeError as exc:
-                got = self._reparse_json(i, v, exc)  # type: ignore[arg-type]
+                got = self._reparse_json(i, v, exc)
                 if isinstance(got, Rejected):
                     rejected.append(got)
                     continue

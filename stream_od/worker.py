@@ -1037,7 +1037,7 @@ def _coordinates(msg: Message) -> tuple[str, int, int]:
 
 def _key(msg: Message) -> bytes | None:
     """A consumed record's key (bytes: the consumer has no deserializer)."""
-    return cast("bytes | None", msg.key())
+    return msg.key()
 
 
 def _partition(msg: Message) -> tuple[str, int]:

@@ -28,7 +28,7 @@ import orjson
 from stream_od.alerts.facts import Alert, Connection, KafkaCoordinates, Summary
 from stream_od.alerts.identity import summary_id
 
-_CONNECTION_PARTS = frozenset(Connection.__slots__)  # type: ignore[attr-defined]
+_CONNECTION_PARTS = frozenset(Connection.__slots__)
 STREAM_TIME = "\0stream_time"
 
 

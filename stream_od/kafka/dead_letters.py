@@ -13,6 +13,7 @@ record can still be found in the input topic at its source coordinates and check
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 from stream_od.alerts import Origin
 
@@ -52,7 +53,9 @@ def own_headers(origin: Origin, reason: str, detail: str) -> list[tuple[str, byt
 
 
 def record_size(
-    value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]] | None
+    value: bytes | None,
+    key: bytes | None,
+    headers: Sequence[tuple[str, bytes | None]] | None,
 ) -> int:
     """Bytes of a record as the producer counts them, near enough: value, key, headers."""
     return (

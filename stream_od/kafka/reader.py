@@ -65,8 +65,9 @@ def read_to_end(
                     f"read {len(out)} records of {topic}; positions {positions}, ends {ends}"
                 )
             for msg in consumer.consume(num_messages=10_000, timeout=0.5):
-                if msg.error() is not None:
-                    raise KafkaException(explain_error(msg.error(), group_id))
+                err = msg.error()
+                if err is not None:
+                    raise KafkaException(explain_error(err, group_id))
                 out.append(msg)
     finally:
         consumer.close()

@@ -16,6 +16,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from stream_od.kafka.messages import record_offset
+
 CHUNK = 5_000  # records read per step backwards
 
 
@@ -36,9 +38,10 @@ def read_range(
                     if err.code() == KafkaError._PARTITION_EOF:
                         return out
                     raise KafkaException(err)
-                if msg.offset() >= end:
+                offset = record_offset(msg)
+                if offset >= end:
                     return out
-                out.append((msg.offset(), msg.value()))
+                out.append((offset, msg.value()))
             # Transaction markers take offsets too: past the last record before `end`, the
             # position reaches `end` without a record to show for it.
             position = consumer.position([TopicPartition(tp.topic, tp.partition)])[0].offset

@@ -44,8 +44,10 @@ def connect(
     not answer.  The metadata request is cut into short slices because librdkafka reports the
     authentication failure through the error callback while the request keeps waiting."""
     errors: list[KafkaError] = []
-    # Quiet: every failure librdkafka would log is in the message raised below.
-    admin = AdminClient({"log_level": 0, **client_config, "error_cb": errors.append})
+    # Quiet: every failure librdkafka would log is in the message raised below.  (Typed Any:
+    # the stubs allow only plain values, but librdkafka also takes callbacks such as error_cb.)
+    config: dict[str, Any] = {"log_level": 0, **client_config, "error_cb": errors.append}
+    admin = AdminClient(config)
     deadline = time.monotonic() + timeout
     last: KafkaError | None = None
     while True:

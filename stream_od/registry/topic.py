@@ -34,6 +34,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from stream_od.errors import ConfigError
+from stream_od.kafka.messages import header_text, record_headers, record_offset
 from stream_od.kafka.topics import (
     Need,
     access_problems,
@@ -81,11 +82,11 @@ class Entry:
 def check_message(msg: Message) -> PublishedMessage:
     """Headers, key, size and sha256 of a models-topic message; raises :class:`Refused`."""
     where = f"{msg.topic()}@{msg.offset()}"
-    headers = {k: v for k, v in (msg.headers() or [])}
+    headers = record_headers(msg)
     value = msg.value() or b""
     try:
-        version = check_version((headers.get(VERSION_HEADER) or b"").decode())
-        digest = (headers.get(SHA256_HEADER) or b"").decode()
+        version = check_version(header_text(headers.get(VERSION_HEADER), ""))
+        digest = header_text(headers.get(SHA256_HEADER), "")
     except (RegistryError, UnicodeDecodeError) as exc:
         raise Refused(
             "malformed", f"{where}: no usable {VERSION_HEADER!r} header ({exc})"
@@ -102,7 +103,7 @@ def check_message(msg: Message) -> PublishedMessage:
             f"{where} ({version}): sha256 of the message does not match "
             f"its {SHA256_HEADER!r} header",
         )
-    return PublishedMessage(version, msg.offset(), value)
+    return PublishedMessage(version, record_offset(msg), value)
 
 
 def verify_message(msg: Message, key: Trust | bytes | None) -> Verified:
@@ -348,8 +349,9 @@ class TopicReader:
                         f"reading {self.topic}: at offset {pos} of {high} after {timeout} s"
                     )
                 for msg in self.consumer.consume(num_messages=8, timeout=0.5):
-                    if msg.error() is not None:
-                        raise RegistryError(f"reading {self.topic}: {self._explain(msg.error())}")
+                    err = msg.error()
+                    if err is not None:
+                        raise RegistryError(f"reading {self.topic}: {self._explain(err)}")
                     yield msg
         except (RegistryError, KafkaException):
             self._rewind(start)
@@ -378,8 +380,8 @@ class TopicReader:
         :meth:`read_at` fetches them again if they are ever needed."""
         out: list[Entry] = []
         for msg in self.messages(timeout=timeout):
-            version = dict(msg.headers() or []).get(VERSION_HEADER, b"?")
-            out.append(Entry(msg.offset(), version.decode(errors="replace"), msg))
+            version = header_text(record_headers(msg).get(VERSION_HEADER), "?", errors="replace")
+            out.append(Entry(record_offset(msg), version, msg))
             if keep is not None and len(out) > keep and out[-keep - 1].message is not None:
                 dropped = out[-keep - 1]
                 out[-keep - 1] = Entry(dropped.offset, dropped.version, None)
@@ -395,8 +397,9 @@ class TopicReader:
             msg = consumer.poll(timeout)
             if msg is None:
                 raise RegistryError(f"reading {self.topic}@{offset}: nothing after {timeout} s")
-            if msg.error() is not None:
-                raise RegistryError(f"reading {self.topic}@{offset}: {self._explain(msg.error())}")
+            err = msg.error()
+            if err is not None:
+                raise RegistryError(f"reading {self.topic}@{offset}: {self._explain(err)}")
             if msg.offset() != offset:
                 raise Refused(
                     "malformed", f"{self.topic}@{offset}: compacted away since it was first read"

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from stream_od.artifact import Artifact
+from stream_od.kafka.messages import header_text, record_headers, record_offset
 from stream_od.kafka.topics import BOOTSTRAP_SETTING
 from stream_od.registry.directory import DirectoryRegistry
 from stream_od.registry.errors import Refused, RegistryError
@@ -136,11 +137,12 @@ class TopicSource:
             self._reader = self.registry.reader()
         reader = self._reader
         for msg in reader.messages():
-            version = dict(msg.headers() or []).get("version", b"?").decode(errors="replace")
+            version = header_text(record_headers(msg).get("version"), "?", errors="replace")
+            offset = record_offset(msg)
             yield Candidate(
                 version,
-                f"{reader.topic}@{msg.offset()}",
-                msg.offset(),
+                f"{reader.topic}@{offset}",
+                offset,
                 _message_verifier(reader, msg),
             )
 
