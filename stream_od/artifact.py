@@ -54,7 +54,9 @@ def _dump_json(path: pathlib.Path, obj: Any) -> None:
 
 def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
-    np.savez(buf, **{k: np.ascontiguousarray(v) for k, v in sorted(arrays.items())})
+    # Any: mypy matches a ** mapping against savez's allow_pickle flag too
+    named: dict[str, Any] = {k: np.ascontiguousarray(v) for k, v in sorted(arrays.items())}
+    np.savez(buf, **named)
     return buf.getvalue()
 
 

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from stream_od.features import Standardizer, fit_schema
 from stream_od.schema import DEFAULT_FEATURES, FeatureSchema, load_schema
 from trainer.data import Batch, frame_matrix, frame_values, load_records, reference_protocol
 from trainer.evaluate import classification_metrics
+
+if TYPE_CHECKING:
+    from stream_od.detector._neural import NeuralGMMDetector
 
 
 @dataclass
@@ -146,15 +149,18 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Artifact:
     fit_detector(det, X_train, progress=progress)
     fit_seconds = time.perf_counter() - t0
     det.infer_threshold(std.transform(matrix("threshold")), cfg.threshold_percentile, ties=cfg.ties)
+    threshold = cast(float, det.threshold_)  # just set by infer_threshold
     test_scores = det.score(std.transform(matrix("test")))
     metrics = {
-        "test_batch": classification_metrics(proto.test.y, test_scores, det.threshold_),
+        "test_batch": classification_metrics(proto.test.y, test_scores, threshold),
         "fit_seconds": fit_seconds,
     }
-    if getattr(det, "n_epochs_", None):
-        metrics["epochs_run"] = det.n_epochs_
-        metrics["seconds_per_epoch"] = fit_seconds / det.n_epochs_
-        metrics["final_loss"] = det.history_["loss"][-1]
+    n_epochs = getattr(det, "n_epochs_", None)  # detectors trained in epochs only
+    if n_epochs:
+        metrics["epochs_run"] = n_epochs
+        metrics["seconds_per_epoch"] = fit_seconds / n_epochs
+        # those are the neural ones, and fit_detector has just recorded their history
+        metrics["final_loss"] = cast("NeuralGMMDetector", det).history_["loss"][-1]
     training = {
         **asdict(cfg),
         "features": list(schema.feature_names),

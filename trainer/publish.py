@@ -16,7 +16,7 @@ import json
 import pathlib
 import sys
 import tempfile
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -31,7 +31,7 @@ def publish(
     topic=None,
     bootstrap_servers="127.0.0.1:9092",
     key: bytes | None = None,
-    private_key: Ed25519PrivateKey | None | str = "env",
+    private_key: Ed25519PrivateKey | None | Literal["env"] = "env",
 ) -> dict:
     """Publish one artifact; returns ``{"version", "signed", "signatures", "registry_dir"?,
     "topic"?, "offset"?}``.  The topic's client also takes ``STREAM_OD_KAFKA`` (security
@@ -77,7 +77,7 @@ def publish(
         if registry_dir is not None:
             DirectoryRegistry(registry_dir).publish(staged)
             out["registry_dir"] = str(registry_dir)
-        if topic is not None:
+        if registry is not None:  # set exactly when topic is
             _, out["offset"] = registry.publish(staged)
             out["topic"] = topic
     return out
@@ -264,6 +264,7 @@ def _signing_keys(args: argparse.Namespace):
     (``STREAM_OD_MODEL_PRIVATE_KEY[_FILE]``, ``STREAM_OD_MODEL_SIGNING_KEY[_FILE]``)."""
     from stream_od.registry import keys
 
+    private: Ed25519PrivateKey | None
     if args.private_key_file:
         private = keys.parse_private_key(
             keys.read_key_file(args.private_key_file, "--private-key-file"), "--private-key-file"

@@ -90,7 +90,7 @@ def _is_gzip(path: str) -> bool:
         return fh.read(2) == _GZIP_MAGIC
 
 
-def _open_binary(path: str) -> IO[bytes]:
+def _open_binary(path: str) -> gzip.GzipFile | io.BufferedReader:
     return gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
 
 

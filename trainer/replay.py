@@ -200,10 +200,13 @@ def producer_config(bootstrap_servers: str) -> dict:
     return {**_PRODUCER_TUNING, **cli_kafka_config(bootstrap_servers), "enable.idempotence": True}
 
 
-def headers_for(stream: Encoded, i: int, seq: bytes) -> list[tuple[str, bytes]]:
+def headers_for(stream: Encoded, i: int, seq: bytes) -> list[tuple[str, str | bytes | None]]:
     """The grading headers of record ``i``: its label, its detailed label (sensor logs) and
-    its sequence number."""
-    headers = [(LABEL_HEADER, str(stream.labels[i]).encode()), (SEQ_HEADER, seq)]
+    its sequence number (the values are bytes; the type is what ``Producer.produce`` takes)."""
+    headers: list[tuple[str, str | bytes | None]] = [
+        (LABEL_HEADER, str(stream.labels[i]).encode()),
+        (SEQ_HEADER, seq),
+    ]
     if stream.details is not None:
         headers.append((DETAIL_HEADER, str(stream.details[i]).encode()))
     return headers

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gzip
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import orjson
 
@@ -56,7 +56,7 @@ def score_values(art: Artifact, values: Sequence[bytes], *, batch: int = BATCH) 
     decoder = RecordDecoder(art.schema)  # the worker's default max_record_bytes too
     for start in range(0, len(values), batch):
         out = decoder.decode(values[start : start + batch])
-        scores = art.score(out.X) if len(out.X) else []
+        scores: Iterable[float] = art.score(out.X) if len(out.X) else []
         results: dict[int, dict] = {}
         for row, s in zip(out.rows.tolist(), scores):
             results[row] = {

@@ -23,7 +23,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -198,13 +198,14 @@ def train_site(
     fit_seconds = time.perf_counter() - t0
     percentile = 100.0 * (1.0 - cfg.target_alert_rate)
     det.infer_threshold(std.transform(X[parts["threshold"]]), percentile, ties=cfg.ties)
+    threshold = cast(float, det.threshold_)  # just set by infer_threshold
 
     def scores(name: str) -> np.ndarray:
         return det.score(std.transform(X[parts[name]])) if parts[name].size else np.empty(0)
 
     val, mal = scores("validation"), scores("malicious")
     holdout = label_metrics(
-        val, mal, det.threshold_, labels.detail[parts["malicious"]] if labels.labelled else None
+        val, mal, threshold, labels.detail[parts["malicious"]] if labels.labelled else None
     )
     holdout["alert_rate"] = holdout.pop("alert_rate_normal")
     holdout["target_alert_rate"] = cfg.target_alert_rate
@@ -212,14 +213,15 @@ def train_site(
     metrics: dict[str, Any] = {
         "holdout": holdout,
         "fit_seconds": fit_seconds,
-        "threshold_alert_rate": float(np.mean(thr_scores > det.threshold_)),
+        "threshold_alert_rate": float(np.mean(thr_scores > threshold)),
         # the spread of normal scores: severity grades the margin over the threshold in it
         "score_scale": float(np.subtract(*np.percentile(thr_scores, [75, 25]))) or None,
         "refused_rows": dict(collections.Counter(refused.values())),
     }
-    if getattr(det, "n_epochs_", None):
-        metrics["epochs_run"] = det.n_epochs_
-        metrics["seconds_per_epoch"] = fit_seconds / det.n_epochs_
+    n_epochs = getattr(det, "n_epochs_", None)  # detectors trained in epochs only
+    if n_epochs:
+        metrics["epochs_run"] = n_epochs
+        metrics["seconds_per_epoch"] = fit_seconds / n_epochs
     training = {
         "protocol": "site",
         **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},

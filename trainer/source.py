@@ -64,6 +64,11 @@ def _fields(value: bytes) -> list[str]:
     return row[: len(KDD_COLUMNS)]
 
 
+def _text(header: str | bytes) -> str:
+    """A header value as text (a consumer hands out bytes; undecodable ones are replaced)."""
+    return header.decode(errors="replace") if isinstance(header, bytes) else header
+
+
 def topic_to_kdd_file(
     bootstrap_servers: str,
     topic: str,
@@ -112,17 +117,21 @@ def topic_to_kdd_file(
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"reading {topic}: {counts} after {timeout} s")
                 for msg in consumer.consume(num_messages=1000, timeout=0.5):
-                    if msg.error() is not None:
-                        raise KafkaException(explain_error(msg.error(), group_id))
+                    err = msg.error()
+                    if err is not None:
+                        raise KafkaException(explain_error(err, group_id))
                     if done():
                         break
-                    if msg.offset() >= ends[msg.partition()]:
+                    partition, offset = msg.partition(), msg.offset()
+                    if partition is None or offset is None:  # only error events lack them
+                        raise ValueError(f"a message of {topic} without a partition or offset")
+                    if offset >= ends[partition]:
                         continue
-                    label = dict(msg.headers() or []).get(LABEL_HEADER)
-                    if label is None:
+                    header = dict(msg.headers() or []).get(LABEL_HEADER)
+                    if header is None:
                         counts["unlabelled"] += 1
                         continue
-                    label = label.decode(errors="replace").rstrip(".")
+                    label = _text(header).rstrip(".")
                     kind = "normal" if label == NORMAL else "attack"
                     if normal_only and kind == "attack" and counts["attack"] >= n_records:
                         continue
@@ -176,7 +185,7 @@ def topic_records(
             continue
         label = dict(msg.headers() or []).get(LABEL_HEADER)
         if label is not None:
-            rec[LABEL_HEADER] = label.decode(errors="replace")
+            rec[LABEL_HEADER] = _text(label)
         out.append(rec)
         if len(out) >= n_records:
             break

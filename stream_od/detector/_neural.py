@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from stream_od.detector.base import BaseDetector
 from stream_od.detector.gmm import MixtureAccumulator, MixtureEnergy, fit_mixture_em
 from stream_od.features import check_matrix
+
+if TYPE_CHECKING:
+    from stream_od.detector.dagmm import DAGMMNet
 
 WEIGHTS_FILE = "model.weights.h5"
 
@@ -70,6 +73,37 @@ class NeuralGMMDetector(BaseDetector):
 
     variational: bool = False
     score_batch_size = 65_536
+
+    # hyperparameters: the subclasses' keyword-only __init__ arguments
+    encoder_units: Sequence[int]
+    latent_dim: int
+    decoder_units: Sequence[int]
+    estimation_units: Sequence[int]
+    n_gmm: int
+    activation: str
+    w_recon: float
+    w_energy: float
+    w_cov_diag: float
+    jitter: float
+    learning_rate: float
+    clipnorm: float | None
+    epochs: int
+    batch_size: int
+    early_stopping_patience: int
+    recon_features: Sequence[str]
+    mixture_components: int
+    seed: int
+
+    # fitted (n_epochs_ is None in an artifact that did not record it)
+    model_: DAGMMNet
+    history_: dict[str, list[float]]
+    n_epochs_: int | None
+    phi_: np.ndarray
+    mu_: np.ndarray
+    cov_: np.ndarray
+    jitter_: tuple[float, ...]
+    _forward: Callable[[np.ndarray], tuple[Any, Any]]
+    _energy: MixtureEnergy
 
     def _net_kwargs(self) -> dict[str, Any]:
         """DAGMMNet's arguments; the variational subclass overrides the VAE-only ones."""
@@ -194,9 +228,12 @@ class NeuralGMMDetector(BaseDetector):
                     if acc is None:
                         acc = MixtureAccumulator(gamma.shape[1], zc.shape[1])
                     (acc.add_mean if pass_ == "mean" else acc.add_cov)(zc, gamma)
+                if acc is None:
+                    raise ValueError("need at least one row to estimate the mixture")
                 if pass_ == "mean":
                     acc.finish_mean()
-            self.phi_, self.mu_, self.cov_ = acc.result()
+                else:
+                    self.phi_, self.mu_, self.cov_ = acc.result()
         self._energy = MixtureEnergy(self.phi_, self.mu_, self.cov_, jitter=self.jitter)
         self.jitter_ = self._energy.jitters
 
@@ -268,6 +305,9 @@ class NeuralGMMDetector(BaseDetector):
 
 class _NonFiniteGuard:
     """Keras callback (duck-typed base added lazily) that stops on a non-finite loss."""
+
+    #: the (0-based) epoch whose loss was not finite; None while training is sound
+    bad_epoch: int | None
 
     def __new__(cls):
         import keras

@@ -26,6 +26,12 @@ class BaseDetector:
     #: rows per chunk when scoring, bounding memory for arbitrarily large inputs
     score_batch_size: ClassVar[int] = 65_536
 
+    # -- fitted attributes (absent until fit / infer_threshold, or a load, sets them) ----
+    n_features_in_: int
+    threshold_: float | None
+    threshold_percentile_: float | None
+    threshold_ties_: str | None
+
     # -- parameters --------------------------------------------------------------------
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -40,7 +46,7 @@ class BaseDetector:
         return f"{type(self).__name__}({args})"
 
     # -- fitting -----------------------------------------------------------------------
-    def fit(self, X: np.ndarray, **kwargs: Any) -> BaseDetector:
+    def fit(self, X: np.ndarray) -> BaseDetector:
         raise NotImplementedError
 
     def _check_fitted(self) -> None:
@@ -112,9 +118,10 @@ class BaseDetector:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """``score(X) > threshold_`` as a bool array."""
-        if getattr(self, "threshold_", None) is None:
+        threshold = getattr(self, "threshold_", None)
+        if threshold is None:
             raise NotFittedError("no threshold: call infer_threshold(X, percentile) first")
-        return self.score(X) > self.threshold_
+        return self.score(X) > threshold
 
     # -- persistence (used by stream_od.artifact; JSON + arrays, no pickle) -------------
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -132,11 +139,10 @@ class BaseDetector:
         pass
 
     def _common_state(self) -> dict[str, Any]:
+        threshold = getattr(self, "threshold_", None)
         return {
             "n_features_in_": int(self.n_features_in_),
-            "threshold_": None
-            if getattr(self, "threshold_", None) is None
-            else float(self.threshold_),
+            "threshold_": None if threshold is None else float(threshold),
             "threshold_percentile_": getattr(self, "threshold_percentile_", None),
             "threshold_ties_": getattr(self, "threshold_ties_", None),
         }

@@ -75,7 +75,7 @@ class MixtureAccumulator:
         self.nk = np.zeros(n_components)
         self.sum_z = np.zeros((n_components, dim))
         self.sum_cov = np.zeros((n_components, dim, dim))
-        self.mu = None
+        self.mu: np.ndarray | None = None  # set by finish_mean
 
     def add_mean(self, z: np.ndarray, gamma: np.ndarray) -> None:
         z, gamma = np.asarray(z, np.float64), np.asarray(gamma, np.float64)
@@ -89,16 +89,23 @@ class MixtureAccumulator:
             )
         self.mu = self.sum_z / self.nk[:, None]
 
+    def _means(self) -> np.ndarray:
+        if self.mu is None:
+            raise RuntimeError("finish_mean() must come before the covariance pass")
+        return self.mu
+
     def add_cov(self, z: np.ndarray, gamma: np.ndarray) -> None:
         z, gamma = np.asarray(z, np.float64), np.asarray(gamma, np.float64)
+        mu = self._means()
         for k in range(self.nk.shape[0]):
-            diff = z - self.mu[k]
+            diff = z - mu[k]
             self.sum_cov[k] += (diff * gamma[:, k : k + 1]).T @ diff
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mu = self._means()
         phi = self.nk / self.nk.sum()
         cov = self.sum_cov / self.nk[:, None, None]
-        return phi, self.mu, cov
+        return phi, mu, cov
 
 
 def fit_mixture_em(

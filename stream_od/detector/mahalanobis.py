@@ -23,6 +23,13 @@ class Mahalanobis(BaseDetector):
 
     kind = "mahalanobis"
 
+    # fitted
+    mu_: np.ndarray
+    cov_: np.ndarray
+    jitter_: float
+    _W: np.ndarray
+    _P: np.ndarray
+
     def __init__(self, *, jitter: float = 1e-6) -> None:
         self.jitter = jitter
 
