@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from stream_od.errors import StreamODError
 from stream_od.features import FeatureEncoder, Standardizer, check_matrix
 from stream_od.schema import FeatureSchema, SchemaError
 
@@ -36,7 +37,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 
 
-class ArtifactError(Exception):
+class ArtifactError(StreamODError):
     """The artifact directory cannot be used; the message says what to fix."""
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from stream_od.detector.base import BaseDetector
 from stream_od.detector.gmm import MixtureAccumulator, MixtureEnergy, fit_mixture_em
+from stream_od.errors import StreamODError
 from stream_od.features import check_matrix
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 WEIGHTS_FILE = "model.weights.h5"
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(StreamODError, FloatingPointError):
     """Training produced a NaN/inf loss; the detector refuses to continue."""
 
 

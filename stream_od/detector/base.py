@@ -14,10 +14,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from stream_od.detector.threshold import percentile_threshold
+from stream_od.errors import StreamODError
 from stream_od.features import check_matrix
 
 
-class NotFittedError(RuntimeError):
+class NotFittedError(StreamODError, RuntimeError):
     """The detector was used before ``fit`` (or before ``infer_threshold`` for predict)."""
 
 

@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from stream_od.errors import StreamODError
+
 KINDS = ("numeric", "categorical", "boolean")
 TRANSFORMS = ("none", "log1p")
 MISSING_POLICIES = ("reject", "default")
@@ -54,7 +56,7 @@ _KEYS = frozenset(
 )
 
 
-class SchemaError(ValueError):
+class SchemaError(StreamODError, ValueError):
     """A schema that cannot be used; the message names the field and what to fix."""
 
 
