@@ -203,6 +203,18 @@ class WorkerMetrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.consumer_lag_seconds = Gauge(
+            f"{PREFIX}_consumer_lag_seconds",
+            "How far behind in time each assigned partition is: the age of the last record "
+            "committed while records wait behind it (0 when caught up)",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.loop_heartbeat = Gauge(
+            f"{PREFIX}_loop_heartbeat_timestamp_seconds",
+            "When the consume loop last turned (each poll, busy or idle): a hung loop stops it",
+            registry=r,
+        )
         self.assigned_partitions = Gauge(
             f"{PREFIX}_assigned_partitions", "Input partitions assigned to this worker", registry=r
         )
@@ -244,6 +256,16 @@ class WorkerMetrics:
             registry=r,
         )
         self.model = Info(f"{PREFIX}_model", "The model the worker scores with", registry=r)
+        self.model_created = Gauge(
+            f"{PREFIX}_model_created_timestamp_seconds",
+            "When the loaded model was trained (its artifact's created_at)",
+            registry=r,
+        )
+        self.model_expected_alert_rate = Gauge(
+            f"{PREFIX}_model_expected_alert_rate",
+            "The share of normal traffic the model's threshold was set to alert on",
+            registry=r,
+        )
         self.model_threshold = Gauge(
             f"{PREFIX}_model_threshold",
             "Alert threshold of the loaded model (score units)",
@@ -278,10 +300,11 @@ class WorkerMetrics:
     def clear_lag(self, topic: str, partitions: list[int]) -> None:
         """Drop the lag series of partitions this worker no longer owns."""
         for p in partitions:
-            try:
-                self.consumer_lag.remove(topic, str(p))
-            except KeyError:
-                pass
+            for gauge in (self.consumer_lag, self.consumer_lag_seconds):
+                try:
+                    gauge.remove(topic, str(p))
+                except KeyError:
+                    pass
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

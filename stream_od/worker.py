@@ -156,6 +156,7 @@ class Worker:
         self._consumer_trouble: dict[int, float] = {}  # error code -> first seen (monotonic)
         self._outage_since: float | None = None  # first batch lost to an unreachable broker
         self._committed: dict[tuple[str, int], int] = {}  # offsets this worker committed
+        self._last_stamp: dict[tuple[str, int], float] = {}  # newest committed record's time
         self._watchdog = CallWatchdog()
         self.producer = clients.make_producer(settings, on_error=self._on_delivery_error)
         self.volume = AlertVolume(
@@ -213,6 +214,7 @@ class Worker:
             while not self._stop.is_set():
                 if not self._attempts:  # a batch that keeps failing is no sign of health
                     self.health.turned()
+                self.metrics.loop_heartbeat.set(time.time())
                 messages = self.consumer.consume(num_messages=s.max_batch_records, timeout=wait_s)
                 messages = self._drop_errors(messages)
                 if messages:
@@ -354,6 +356,8 @@ class Worker:
         self._outage_since = None
         for tp in committed:
             self._committed[(tp.topic, tp.partition)] = tp.offset
+        for msg in messages:  # the newest committed record's time, per partition (lag in s)
+            self._last_stamp[_partition(msg)] = msg.timestamp()[1] / 1000.0
         t3 = time.perf_counter()
 
         m.batches.inc()
@@ -894,13 +898,26 @@ class Worker:
                 continue
             if high < 0 or tp.offset < 0:
                 continue
-            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
-                max(0, high - tp.offset)
-            )
+            behind = max(0, high - tp.offset)
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(behind)
+            stamp = self._last_stamp.get((tp.topic, tp.partition))
+            if behind == 0:
+                self.metrics.consumer_lag_seconds.labels(tp.topic, str(tp.partition)).set(0)
+            elif stamp is not None:
+                self.metrics.consumer_lag_seconds.labels(tp.topic, str(tp.partition)).set(
+                    max(0.0, time.time() - stamp)
+                )
 
     def _set_model_metrics(self) -> None:
         model = self.scorer.model
-        self.metrics.set_model(model.version, model.detector_kind, float(model.threshold))
+        m = self.metrics
+        m.set_model(model.version, model.detector_kind, float(model.threshold))
+        created = _epoch(getattr(model, "created_at", None))
+        if created is not None:
+            m.model_created.set(created)
+        rate = expected_alert_rate(getattr(model, "metrics", {}) or {})
+        if rate is not None:
+            m.model_expected_alert_rate.set(rate)
 
 
 class CallWatchdog:
@@ -1185,3 +1202,27 @@ def _check_suppress_by(by: Sequence[str], schema: FeatureSchema) -> None:
             "every alert would be one entity; choose parts it has, or record "
             "field paths"
         )
+
+
+def expected_alert_rate(metrics: dict[str, Any]) -> float | None:
+    """The share of normal traffic the model was thresholded to alert on: a site model's
+    target (``holdout.target_alert_rate``), else the share of its threshold rows above the
+    threshold; None when the artifact says neither (the KDD protocol's threshold is set on
+    traffic with attacks)."""
+    holdout = metrics.get("holdout")
+    if isinstance(holdout, dict) and isinstance(holdout.get("target_alert_rate"), (int, float)):
+        return float(holdout["target_alert_rate"])
+    rate = metrics.get("threshold_alert_rate")
+    return float(rate) if isinstance(rate, (int, float)) else None
+
+
+def _epoch(text: str | None) -> float | None:
+    """An artifact's ``created_at`` (``2026-12-02T14:21:07Z``) as epoch seconds."""
+    from datetime import datetime
+
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

@@ -109,3 +109,11 @@ def test_a_windows_stage_passes_headers_on_unless_they_are_too_large():
     assert _passed_headers(small) == small and _passed_headers(None) is None
     big = [("trace", b"x" * 20_000), ("seq", b"12")]
     assert _passed_headers(big) == [(HEADERS_DROPPED, b"2 headers, 20010 bytes")]
+
+
+def test_the_expected_alert_rate_comes_from_the_artifact():
+    from stream_od.worker import expected_alert_rate
+
+    assert expected_alert_rate({"holdout": {"target_alert_rate": 0.01}}) == 0.01
+    assert expected_alert_rate({"threshold_alert_rate": 0.02}) == 0.02
+    assert expected_alert_rate({"test_batch": {"flag_rate": 0.1}}) is None  # KDD protocol

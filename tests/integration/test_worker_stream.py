@@ -66,3 +66,19 @@ def test_twenty_thousand_records_exactly_once_with_offline_scores(
     assert metric_total(text, "stream_od_transaction_aborts_total") == 0
     info = metric_values(text, "stream_od_model_info")
     assert any(artifact.version in labels for labels in info)
+    # The signals that see a hung loop, a stale model and time behind (read over HTTP).
+    import time
+
+    heartbeat = metric_total(text, "stream_od_loop_heartbeat_timestamp_seconds")
+    assert time.time() - 120 < heartbeat <= time.time()
+    created = metric_total(text, "stream_od_model_created_timestamp_seconds")
+    assert abs(created - _created(artifact.created_at)) < 1
+    assert metric_total(text, "process_resident_memory_bytes") > 10e6
+    lag_s = metric_values(text, "stream_od_consumer_lag_seconds")
+    assert lag_s and all(v >= 0 for v in lag_s.values())
+
+
+def _created(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
