@@ -58,12 +58,13 @@ test-fast: $(STAMP)
 
 # The main job end to end: Kafka up, train if needed, stream, alerts, metrics, summary, Kafka down.
 # DATA: the KDD Cup '99 file; DEMO_ARGS: more options of `stream-od demo` (see --help).
-DATA ?= $(firstword $(wildcard data/kddcup.data_10_percent.gz ../shared/data/kddcup.data_10_percent.gz) data/kddcup.data_10_percent.gz)
+# Without the file in either place the demo runs on the stratified sample inside the package.
+DATA ?= $(firstword $(wildcard data/kddcup.data_10_percent.gz ../shared/data/kddcup.data_10_percent.gz))
 DEMO_ARGS ?=
 demo: $(STAMP)
 	@started=0; \
 	if ! $(KAFKA) status 2>/dev/null; then $(KAFKA) up || exit 1; started=1; fi; \
-	$(VENV)/bin/stream-od demo --data $(DATA) $(DEMO_ARGS); rc=$$?; \
+	$(VENV)/bin/stream-od demo $(if $(DATA),--data $(DATA)) $(DEMO_ARGS); rc=$$?; \
 	if [ $$started = 1 ]; then $(KAFKA) down; fi; \
 	exit $$rc
 
