@@ -168,10 +168,16 @@ def test_each_side_gets_only_its_key(services):
             "STREAM_OD_MODEL_SIGNING_KEY_FILE",
             *stack.KEY_VALUE_SETTINGS,
         } & set(env), name
-        if name not in ("trainer", "worker"):
-            model_keys = {
-                s["source"] if isinstance(s, dict) else s for s in svc.get("secrets", ())
-            } & {"model-signing-key", "model-signing-pub"}
+        model_keys = {
+            s["source"] if isinstance(s, dict) else s for s in svc.get("secrets", ())
+        } & {"model-signing-key", "model-signing-pub"}
+        command = svc.get("command") or []
+        if command == ["worker"]:  # every worker (the sensor profile's too): the public key
+            assert model_keys == {"model-signing-pub"}, name
+            assert not set(SIGNING_SETTINGS) & set(env), name
+        elif any("stream-od train" in str(c) for c in command):  # a trainer: the private key
+            assert model_keys == {"model-signing-key"}, name
+        else:
             assert not model_keys, f"{name} mounts a model key it has no use for"
 
 
@@ -252,7 +258,10 @@ def test_ports_and_probes(services, worker, worker_settings):
     assert job.get("metrics_path", "/metrics") == "/metrics"
     sd = job["dns_sd_configs"][0]
     assert sd["port"] == port
-    assert sd["names"] == ["worker"]
+    workers = [n for n, svc in services.items() if svc.get("command") == ["worker"]]
+    assert sd["names"] == workers  # every worker service, the sensor profile's too
+    for name in workers:
+        assert str(port) in [str(p) for p in services[name].get("expose", [])], name
 
 
 def test_stop_grace_outlasts_the_workers_shutdown(worker, worker_settings):
