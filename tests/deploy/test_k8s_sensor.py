@@ -142,5 +142,19 @@ def test_kustomize_builds_the_overlay():
         [kubectl, "kustomize", str(OVERLAY)], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stderr
-    kinds = [d["kind"] for d in yaml.safe_load_all(out.stdout) if d]
-    assert kinds.count("Deployment") == 2
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    assert [d["kind"] for d in docs].count("Deployment") == 2
+    # KEDA scales each stage on its own group's lag on its own input topic.
+    triggers = {
+        d["spec"]["scaleTargetRef"]["name"]: d["spec"]["triggers"][0]["metadata"]
+        for d in docs
+        if d["kind"] == "ScaledObject"
+    }
+    assert (
+        triggers["stream-od-worker"]["consumerGroup"],
+        triggers["stream-od-worker"]["topic"],
+    ) == ("stream-od", "stream-od.zeek.by-responder")
+    assert (
+        triggers["stream-od-windows-stage"]["consumerGroup"],
+        triggers["stream-od-windows-stage"]["topic"],
+    ) == ("stream-od-windows", "zeek.conn")
