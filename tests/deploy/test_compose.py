@@ -168,9 +168,10 @@ def test_each_side_gets_only_its_key(services):
             "STREAM_OD_MODEL_SIGNING_KEY_FILE",
             *stack.KEY_VALUE_SETTINGS,
         } & set(env), name
-        model_keys = {
-            s["source"] if isinstance(s, dict) else s for s in svc.get("secrets", ())
-        } & {"model-signing-key", "model-signing-pub"}
+        model_keys = {s["source"] if isinstance(s, dict) else s for s in svc.get("secrets", ())} & {
+            "model-signing-key",
+            "model-signing-pub",
+        }
         command = svc.get("command") or []
         if command == ["worker"]:  # every worker (the sensor profile's too): the public key
             assert model_keys == {"model-signing-pub"}, name
