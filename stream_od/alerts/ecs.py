@@ -66,15 +66,7 @@ def endpoint(ip: str | None, port: int | None) -> dict[str, Any] | None:
 
 def document(alert: Alert, model: ModelInfo) -> dict[str, Any]:
     name = rule_name(model)
-    k = alert.kafka
-    kafka: dict[str, Any] = {
-        "topic": k.topic,
-        "partition": k.partition,
-        "offset": k.offset,
-        "timestamp_ms": k.timestamp_ms,
-    }
-    if k.key is not None:
-        kafka["key"] = k.key
+    kafka = alert.kafka.as_fields()
     event: dict[str, Any] = {
         "kind": "alert",
         "category": ["network", "intrusion_detection"],

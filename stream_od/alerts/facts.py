@@ -40,6 +40,18 @@ class KafkaCoordinates:
     timestamp_ms: int
     key: str | None
 
+    def as_fields(self) -> dict[str, Any]:
+        """The coordinates as a document's fields (no ``key`` when the record had none)."""
+        out: dict[str, Any] = {
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "timestamp_ms": self.timestamp_ms,
+        }
+        if self.key is not None:
+            out["key"] = self.key
+        return out
+
 
 @dataclass(frozen=True, slots=True)
 class Summary:

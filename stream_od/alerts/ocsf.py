@@ -40,15 +40,7 @@ OBSERVABLE_IP = 2  # observable.type_id "IP Address"
 
 def document(alert: Alert, model: ModelInfo) -> dict[str, Any]:
     name = rule_name(model)
-    k = alert.kafka
-    kafka: dict[str, Any] = {
-        "topic": k.topic,
-        "partition": k.partition,
-        "offset": k.offset,
-        "timestamp_ms": k.timestamp_ms,
-    }
-    if k.key is not None:
-        kafka["key"] = k.key
+    kafka = alert.kafka.as_fields()
     finding: dict[str, Any] = {
         "uid": alert.id,
         "title": name,
