@@ -110,7 +110,7 @@ class FakeProducer:
     def begin_transaction(self):
         self._call("begin")
 
-    def produce(self, topic, value=None, key=None, headers=None, timestamp=0):
+    def produce(self, topic, value=None, key=None, headers=None, timestamp=0, partition=-1):
         self._call("produce")
         self.produced.append((topic, value))
         if topic in self.refuse:
@@ -349,3 +349,30 @@ def test_a_model_with_other_windows_builds_them_before_its_first_batch(make_work
     w.swap_model(model(replace(schema, windows=replace(schema.windows, time_s=5.0))))
     w.process(batch(start=11))
     assert len(rebuilt) == 2
+
+
+def test_an_aborted_batch_under_suppression_is_undone_and_redone_the_same(make_worker):
+    """Suppression state changed by a batch whose transaction aborts is put back, so the redo
+    emits the same alert and changelog records, and counts each held-back alert once."""
+    w, _, producer = make_worker(suppress_window_s=60, suppress_by=["a"])
+    msgs = [Msg(5 + i, orjson.dumps({"a": 1.0, "b": 20.0})) for i in range(4)]  # all alert
+    producer.fail["commit"] = [abortable()]
+    assert w.process(msgs).aborted
+    aborted, producer.produced = list(producer.produced), []
+    result = w.process(msgs)
+    assert not result.aborted and result.alerts == 1  # the window's first; 3 held back
+
+    def same(records):  # the detection time is the wall clock's; all else must be equal
+        return [
+            (t, {**orjson.loads(v), "detected_at_ms": 0} if t == "stream-od.alerts" else v)
+            for t, v in records
+        ]
+
+    assert same(producer.produced) == same(aborted)
+    topics = [t for t, _ in producer.produced]
+    assert topics.count("stream-od.alerts") == 1
+    assert topics.count("stream-od.alerts-suppression") == 2  # the window, the partition's clock
+    (state,) = w.volume.partitions.values()
+    (window,) = state.windows.values()
+    assert window.count == 3
+    assert w.metrics.registry.get_sample_value("stream_od_alerts_suppressed_total") == 3
