@@ -1,26 +1,22 @@
 """The ``stream-od`` command: one entry point, one subcommand per job.
 
-Each subcommand lives beside the code it drives and registers itself here through a
-``register(subparsers)`` function; heavy imports (TensorFlow, Kafka) happen only inside the
-chosen subcommand, so ``stream-od --help`` is instant.  This is the one place where
-``stream_od`` reaches into ``trainer`` (for ``train`` and ``evaluate``).
+Each subcommand lives beside the code it drives and registers itself through a
+``register(subparsers)`` function, published in the ``stream_od.subcommands`` entry-point group
+(pyproject.toml); heavy imports (TensorFlow, Kafka) happen only inside the chosen subcommand, so
+``stream-od --help`` is instant.  ``stream_od`` never names a ``trainer`` module: the trainer's
+subcommands arrive through the group like any other.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
+from importlib.metadata import entry_points
 
-# Modules that provide subcommands, in the order ``--help`` lists them.
-SUBCOMMAND_MODULES = (
-    "trainer.cli",  # train, evaluate
-    "trainer.publish",  # publish
-    "stream_od.worker_cli",  # worker
-    "trainer.replay",  # replay
-    "stream_od.demo",  # demo
-)
+GROUP = "stream_od.subcommands"
+# The order ``--help`` lists them in; subcommands from elsewhere follow, by name.
+ORDER = ("train", "publish", "worker", "replay", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,14 +25,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Streaming anomaly detection for network traffic on Apache Kafka.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real missing dependency inside the module: say so
-                raise
-            continue
-        module.register(sub)
+    found = sorted(
+        entry_points(group=GROUP),
+        key=lambda ep: (ORDER.index(ep.name) if ep.name in ORDER else len(ORDER), ep.name),
+    )
+    if not found:
+        raise SystemExit(
+            f"stream-od: no subcommands in the {GROUP!r} entry points: install the "
+            "package (pip install -e . in a checkout) rather than running it from "
+            "the source tree"
+        )
+    for ep in found:
+        ep.load()(sub)
     return parser
 
 
