@@ -17,13 +17,19 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 RUN pip install --upgrade pip
 WORKDIR /src
+# The dependencies first, exactly as locked (versions and sha256 of every wheel; `make lock`
+# writes the file): a rebuild next year installs what was tested, not a new Keras or NumPy
+# major that no longer loads a stored model. Then the project alone, with no resolution.
+COPY requirements/image.lock ./
+RUN pip install --require-hashes --no-deps -r image.lock
 COPY pyproject.toml README.md LICENSE ./
 COPY stream_od ./stream_od
 COPY trainer ./trainer
 # Every dependency ships manylinux wheels, and this stage has no compiler either: a dependency
 # that would need one fails here, loudly. pip byte-compiles on install, so the final image starts
 # without compiling TensorFlow's modules; pip itself is then dropped from the environment.
-RUN pip install . \
+RUN pip install --no-deps . \
+ && pip check \
  && pip uninstall -y pip \
  && stream-od --help >/dev/null
 
