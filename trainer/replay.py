@@ -243,8 +243,10 @@ def produce(
 ) -> int:
     """Produce the stream (keys, unless given, and ``seq`` are ``start_seq + i``); returns
     records sent."""
-    from confluent_kafka import KafkaException, Producer
+    from confluent_kafka import KafkaException
     from tqdm import tqdm
+
+    from stream_od.kafka import clients
 
     failures: list[str] = []
 
@@ -252,7 +254,7 @@ def produce(
         if err is not None:
             failures.append(str(err))
 
-    producer = Producer(producer_config(bootstrap_servers))
+    producer = clients.plain_producer(producer_config(bootstrap_servers))
     bar = tqdm(total=len(stream), unit="rec", disable=not progress, file=sys.stderr)
     t0 = time.perf_counter()
     for i, value in enumerate(stream.values):

@@ -24,9 +24,10 @@ import time
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 
 from stream_od.config import cli_kafka_config
+from stream_od.kafka import clients
 from stream_od.kafka.reader import explain_error
 from stream_od.kafka.topics import Need, check_access
 from stream_od.schema import KDD_COLUMNS
@@ -83,16 +84,7 @@ def topic_to_kdd_file(
     ``out_path``; returns counts.  Stops at the topic's end as it was when the call began."""
     if n_records < 1:
         raise ValueError("--n-records must be >= 1")
-    consumer = Consumer(
-        {
-            **checked_config(bootstrap_servers, topic, group_id),
-            "group.id": group_id,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-            "enable.partition.eof": False,
-        }
-    )
+    consumer = clients.reader_consumer(checked_config(bootstrap_servers, topic, group_id), group_id)
     counts = {"normal": 0, "attack": 0, "unlabelled": 0, "invalid": 0}
     try:
         meta = consumer.list_topics(topic, timeout=10).topics.get(topic)

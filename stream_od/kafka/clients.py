@@ -63,3 +63,56 @@ def make_producer(settings: WorkerSettings, on_error=None) -> Producer:
     if on_error is not None:
         config |= {"on_delivery": on_error, "delivery.report.only.error": True}
     return Producer(config)
+
+
+# -- the other jobs' clients: every Kafka client of the project is built in this module ----------
+def models_producer(config: dict[str, Any], message_bytes: int) -> Producer:
+    """The publisher of the models topic: idempotent, acknowledged by every in-sync replica,
+    sized for a packed artifact, sent at once (one message per publish)."""
+    return Producer(
+        {
+            **config,
+            "acks": "all",
+            "enable.idempotence": True,
+            "message.max.bytes": message_bytes,
+            "linger.ms": 0,
+        }
+    )
+
+
+def models_consumer(config: dict[str, Any], group_id: str, message_bytes: int) -> Consumer:
+    """A reader of the models topic that assigns its partition itself (it never joins
+    ``group_id`` nor commits), sized for messages at the size limit."""
+    return Consumer(
+        {
+            **config,
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "isolation.level": "read_committed",
+            "enable.partition.eof": False,
+            "fetch.max.bytes": message_bytes * 2,
+            "max.partition.fetch.bytes": message_bytes,
+            "receive.message.max.bytes": message_bytes * 2 + 1024 * 1024,
+        }
+    )
+
+
+def reader_consumer(config: dict[str, Any], group_id: str) -> Consumer:
+    """A reader of a topic from its start (``train --data-topic``): committed records only,
+    no offsets committed."""
+    return Consumer(
+        {
+            **config,
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "enable.partition.eof": False,
+        }
+    )
+
+
+def plain_producer(config: dict[str, Any]) -> Producer:
+    """A producer with exactly ``config`` (``stream-od replay``'s, built by its own rules)."""
+    return Producer(config)

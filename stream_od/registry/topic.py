@@ -28,12 +28,12 @@ from confluent_kafka import (
     KafkaError,
     KafkaException,
     Message,
-    Producer,
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from stream_od.errors import ConfigError
+from stream_od.kafka import clients
 from stream_od.kafka.messages import header_text, record_headers, record_offset
 from stream_od.kafka.topics import (
     Need,
@@ -236,15 +236,7 @@ class TopicRegistry:
         version = manifest_version(pathlib.Path(artifact_dir))
         value = pack(artifact_dir)
         self.ensure_topic()
-        producer = Producer(
-            {
-                **self.config,
-                "acks": "all",
-                "enable.idempotence": True,
-                "message.max.bytes": MESSAGE_BYTES,
-                "linger.ms": 0,
-            }
-        )
+        producer = clients.models_producer(self.config, MESSAGE_BYTES)
         result: dict[str, Any] = {}
 
         def on_delivery(err, msg):
@@ -279,21 +271,7 @@ class TopicRegistry:
 
 
 def _models_consumer(config: dict[str, Any], group_id: str) -> Consumer:
-    """A reader of the models topic that assigns its partition itself (it never joins
-    ``group_id`` nor commits), sized for messages at the size limit."""
-    return Consumer(
-        {
-            **config,
-            "group.id": group_id,
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "isolation.level": "read_committed",
-            "enable.partition.eof": False,
-            "fetch.max.bytes": MESSAGE_BYTES * 2,
-            "max.partition.fetch.bytes": MESSAGE_BYTES,
-            "receive.message.max.bytes": MESSAGE_BYTES * 2 + 1024 * 1024,
-        }
-    )
+    return clients.models_consumer(config, group_id, MESSAGE_BYTES)
 
 
 class TopicReader:

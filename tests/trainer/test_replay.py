@@ -152,7 +152,7 @@ class FakeProducer:
 
 
 def test_produce_sends_values_keyed_by_sequence_with_label_headers(monkeypatch):
-    monkeypatch.setattr("confluent_kafka.Producer", FakeProducer)
+    monkeypatch.setattr("stream_od.kafka.clients.Producer", FakeProducer)
     stream = log_stream([TSV], count=5)
     assert replay.produce(stream, topic="t", bootstrap_servers="b:1", start_seq=10) == 5
     (producer,) = FakeProducer.instances[-1:]
@@ -170,7 +170,7 @@ def run_cli(monkeypatch, *argv: str) -> tuple[int, list]:
     """``stream-od replay ARGV`` against the fake producer; returns the exit code and sends."""
     from stream_od.cli import build_parser
 
-    monkeypatch.setattr("confluent_kafka.Producer", FakeProducer)
+    monkeypatch.setattr("stream_od.kafka.clients.Producer", FakeProducer)
     FakeProducer.instances.clear()
     args: argparse.Namespace = build_parser().parse_args(
         ["replay", "--quiet", "--topic", "t", *argv]
