@@ -82,4 +82,8 @@ def test_a_broker_outage_longer_than_the_transaction_timeout_is_waited_out(
         log = w.log()
     scores = by_seq(read_to_end(bootstrap, topics["scores"]))  # fails on a duplicate
     assert sorted(scores) == list(range(len(kdd_stream)))
-    assert "waiting for the brokers" in log, log  # the outage was noticed and waited out
+    # The worker met the outage (its clients lost the broker) and stayed up through it. How it
+    # shows beyond that depends on where the outage lands: a batch aborted and retried ("waiting
+    # for the brokers"), a producer replaced, or one commit that librdkafka retried until the
+    # broker was back; each of these ran in the suite, and all end with the exactly-once above.
+    assert f"{bootstrap}/bootstrap: Connect to" in log, log
