@@ -38,9 +38,11 @@ import orjson
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from stream_od.alerts import AlertPolicy, Origin
+from stream_od.alerts.suppression import check_suppress_by
 from stream_od.alerts.volume import AlertVolume, Stream
 from stream_od.config import WorkerSettings
 from stream_od.errors import EXIT_STUCK, EXIT_UNREACHABLE, FatalWorkerError
+from stream_od.features import epoch_seconds
 from stream_od.kafka import clients, dead_letters
 from stream_od.metrics import Health, WorkerMetrics
 from stream_od.records import RecordDecoder
@@ -87,7 +89,7 @@ class Scorer:
                 f"windows_stage_roles {unknown}: the model's schema has the window roles {roles}"
             )
         if settings.suppress_window_s > 0:
-            _check_suppress_by(settings.suppress_by, model.schema)
+            check_suppress_by(settings.suppress_by, model.schema)
         decoder = RecordDecoder(
             model.schema,
             input_format=settings.input_format,
@@ -419,26 +421,22 @@ class Worker:
         topic = self.settings.suppression_changelog_topic
         for (_, partition), state in self.volume.partitions.items():
             for key, value in state.changes():
-                deadline = time.monotonic() + self.settings.kafka_retry_timeout_s
-                while True:
-                    try:
-                        self.producer.produce(
-                            topic, value=value, key=key.encode(), partition=partition
-                        )
-                        break
-                    except BufferError:
-                        if time.monotonic() > deadline:
-                            raise
-                        self.producer.poll(0.05)
+                self._produce(topic, value, key.encode(), partition=partition)
+
+    def _restore_config(self) -> dict[str, Any]:
+        """A consumer for reading state back (windows, suppression): assigns partitions itself,
+        never joins the group nor commits."""
+        config = clients.consumer_config(self.settings)
+        config.pop("group.instance.id", None)
+        config["group.id"] = f"{self.settings.group_id}.restore"
+        return config
 
     def _restore_suppression(self, partitions: Sequence[TopicPartition]) -> None:
         """Read each partition's suppression state back from the changelog before its first
         batch: as of the committed offsets, since both were written in one transaction."""
         from stream_od.kafka.changelog import read_changelog
 
-        config = clients.consumer_config(self.settings)
-        config.pop("group.instance.id", None)
-        config["group.id"] = f"{self.settings.group_id}.restore"  # assigns only, never commits
+        config = self._restore_config()
         topic = self.settings.suppression_changelog_topic
         for tp in partitions:
             try:
@@ -583,12 +581,18 @@ class Worker:
         key: bytes | None,
         headers: list[tuple[str, bytes]] | None = None,
         timestamp: int = 0,
+        partition: int = -1,  # -1: the partitioner's choice (librdkafka's RD_KAFKA_PARTITION_UA)
     ) -> None:
         deadline = time.monotonic() + self.settings.kafka_retry_timeout_s
         while True:
             try:
                 self.producer.produce(
-                    topic, value=value, key=key, headers=cast(Any, headers), timestamp=timestamp
+                    topic,
+                    value=value,
+                    key=key,
+                    headers=cast(Any, headers),
+                    timestamp=timestamp,
+                    partition=partition,
                 )
                 return
             except BufferError:  # local queue full: let deliveries drain, then retry
@@ -668,9 +672,7 @@ class Worker:
         from stream_od.kafka import tail
 
         decoder = self.scorer.decoder
-        config = clients.consumer_config(self.settings)
-        config.pop("group.instance.id", None)
-        config["group.id"] = f"{self.settings.group_id}.restore"  # assigns only, never commits
+        config = self._restore_config()
         for tp in partitions:
             stream = (tp.topic, tp.partition)
             decoder.drop_windows([stream])
@@ -912,7 +914,7 @@ class Worker:
         model = self.scorer.model
         m = self.metrics
         m.set_model(model.version, model.detector_kind, float(model.threshold))
-        created = _epoch(getattr(model, "created_at", None))
+        created = epoch_seconds(getattr(model, "created_at", None))
         if created is not None:
             m.model_created.set(created)
         rate = expected_alert_rate(getattr(model, "metrics", {}) or {})
@@ -1184,26 +1186,6 @@ def _alert_key(alert, keys: dict[str, bytes | None]) -> bytes | None:
     return keys.get(alert.id)
 
 
-def _check_suppress_by(by: Sequence[str], schema: FeatureSchema) -> None:
-    """A connection part the schema cannot promote is the same (unknown) value for every
-    alert, so every alert would be one entity and suppression would hold back nearly all."""
-    from stream_od.alerts.facts import Connection
-
-    identity = schema.identity.to_dict() if schema.identity is not None else {}
-    missing = [
-        name
-        for name in by
-        if name in Connection.__slots__ and name != "community_id" and name not in identity
-    ]
-    if missing:
-        raise ValueError(
-            f"suppress_by {missing}: the model's schema {schema.name!r} has no "
-            f"such field in its [identity] table (it has {sorted(identity)}), so "
-            "every alert would be one entity; choose parts it has, or record "
-            "field paths"
-        )
-
-
 def expected_alert_rate(metrics: dict[str, Any]) -> float | None:
     """The share of normal traffic the model was thresholded to alert on: a site model's
     target (``holdout.target_alert_rate``), else the share of its threshold rows above the
@@ -1214,15 +1196,3 @@ def expected_alert_rate(metrics: dict[str, Any]) -> float | None:
         return float(holdout["target_alert_rate"])
     rate = metrics.get("threshold_alert_rate")
     return float(rate) if isinstance(rate, (int, float)) else None
-
-
-def _epoch(text: str | None) -> float | None:
-    """An artifact's ``created_at`` (``2026-12-02T14:21:07Z``) as epoch seconds."""
-    from datetime import datetime
-
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None

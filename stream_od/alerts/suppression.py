@@ -27,8 +27,10 @@ import orjson
 
 from stream_od.alerts.facts import Alert, Connection, KafkaCoordinates, Summary
 from stream_od.alerts.identity import summary_id
+from stream_od.records import field_value
+from stream_od.schema import FeatureSchema
 
-_CONNECTION_PARTS = frozenset(Connection.__slots__)
+CONNECTION_PARTS = frozenset(Connection.__slots__)
 STREAM_TIME = "\0stream_time"
 
 
@@ -70,13 +72,29 @@ class Window:
         )
 
 
+def check_suppress_by(by: Iterable[str], schema: FeatureSchema) -> None:
+    """A connection part the schema cannot promote is the same (unknown) value for every
+    alert, so every alert would be one entity and suppression would hold back nearly all."""
+    identity = schema.identity.to_dict() if schema.identity is not None else {}
+    missing = [
+        name
+        for name in by
+        if name in CONNECTION_PARTS and name != "community_id" and name not in identity
+    ]
+    if missing:
+        raise ValueError(
+            f"suppress_by {missing}: the model's schema {schema.name!r} has no "
+            f"such field in its [identity] table (it has {sorted(identity)}), so "
+            "every alert would be one entity; choose parts it has, or record "
+            "field paths"
+        )
+
+
 def entity_of(alert: Alert, by: tuple[str, ...], detector: str) -> dict[str, Any]:
     """The suppression key's values: a connection part (``source_ip``, ...) or a record path."""
-    from stream_od.records import field_value
-
     out: dict[str, Any] = {"detector": detector}
     for name in by:
-        if name in _CONNECTION_PARTS:
+        if name in CONNECTION_PARTS:
             out[name] = getattr(alert.connection, name)
         elif name != "detector":
             out[name] = None if alert.record is None else field_value(alert.record, name)
@@ -173,7 +191,7 @@ class PartitionSuppression:
         return [self._summary(w)] if w.count else []
 
     def _summary(self, w: Window) -> Alert:
-        conn = Connection(**{k: v for k, v in w.entity.items() if k in _CONNECTION_PARTS})
+        conn = Connection(**{k: v for k, v in w.entity.items() if k in CONNECTION_PARTS})
         return Alert(
             id=summary_id(w.first_id),
             event_time_ms=w.last_ms,

@@ -131,10 +131,10 @@ def test_suppressing_by_a_part_the_schema_cannot_promote_is_refused():
     """KDD records carry no addresses: by source_ip, every alert would be one entity."""
     import pytest
 
+    from stream_od.alerts.suppression import check_suppress_by
     from stream_od.schema import load_schema
-    from stream_od.worker import _check_suppress_by
 
-    _check_suppress_by(["source_ip", "destination_port"], load_schema("zeek-conn"))
-    _check_suppress_by(["service", "transport"], load_schema("kdd99"))  # a record path, a part
+    check_suppress_by(["source_ip", "destination_port"], load_schema("zeek-conn"))
+    check_suppress_by(["service", "transport"], load_schema("kdd99"))  # a record path, a part
     with pytest.raises(ValueError, match="source_ip.*kdd99"):
-        _check_suppress_by(["source_ip"], load_schema("kdd99"))
+        check_suppress_by(["source_ip"], load_schema("kdd99"))

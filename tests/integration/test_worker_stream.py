@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import orjson
 
+from stream_od.features import epoch_seconds
 from tests.integration.conftest import offline_scores
 from tests.worker_support import WorkerProcess, metric_total, metric_values
 from trainer.replay import produce
@@ -72,13 +73,7 @@ def test_twenty_thousand_records_exactly_once_with_offline_scores(
     heartbeat = metric_total(text, "stream_od_loop_heartbeat_timestamp_seconds")
     assert time.time() - 120 < heartbeat <= time.time()
     created = metric_total(text, "stream_od_model_created_timestamp_seconds")
-    assert abs(created - _created(artifact.created_at)) < 1
+    assert abs(created - epoch_seconds(artifact.created_at)) < 1
     assert metric_total(text, "process_resident_memory_bytes") > 10e6
     lag_s = metric_values(text, "stream_od_consumer_lag_seconds")
     assert lag_s and all(v >= 0 for v in lag_s.values())
-
-
-def _created(text: str) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
