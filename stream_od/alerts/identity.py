@@ -44,7 +44,7 @@ class IdentityReader:
         def column(path: str | None, convert) -> list[Any]:
             return none if path is None else list(map(convert, path_values(records, path)))
 
-        src, dst = column(s.source_ip, _address_cached), column(s.destination_ip, _address_cached)
+        src, dst = column(s.source_ip, _address), column(s.destination_ip, _address)
         sport, dport = column(s.source_port, _port), column(s.destination_port, _port)
         transport = column(s.transport, _transport)
         session = column(s.session_id, _session)
@@ -130,15 +130,6 @@ def community_id(
     return "1:" + base64.b64encode(hashlib.sha1(payload).digest()).decode("ascii")
 
 
-@functools.lru_cache(maxsize=65_536)  # a site's addresses repeat: parse each once
-def _address_text(text: str) -> str | None:
-    return _address(text)
-
-
-def _address_cached(value: Any) -> str | None:
-    return _address_text(value) if type(value) is str else None
-
-
 def _session(value: Any) -> str | None:
     if value is None or isinstance(value, (dict, list)):
         return None
@@ -150,11 +141,14 @@ def _text(value: Any) -> str | None:
 
 
 def _address(value: Any) -> str | None:
-    """The address in canonical text (IPv6 compressed, zone dropped), None when it is none.
-    inet_pton/inet_ntop: the C library's parser, a tenth of ``ipaddress``'s cost."""
-    if type(value) is not str:
-        return None
-    text = value.strip()
+    """The address in canonical text (IPv6 compressed, zone dropped), None when it is none."""
+    return _parse_address(value) if type(value) is str else None
+
+
+@functools.lru_cache(maxsize=65_536)  # a site's addresses repeat: parse each once
+def _parse_address(text: str) -> str | None:
+    """inet_pton/inet_ntop: the C library's parser, a tenth of ``ipaddress``'s cost."""
+    text = text.strip()
     family = socket.AF_INET6 if ":" in text else socket.AF_INET
     if family == socket.AF_INET6:
         text = text.split("%", 1)[0]

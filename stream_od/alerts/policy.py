@@ -263,21 +263,6 @@ class AlertPolicy:
             ("stream_od.kind", b"summary" if alert.summary is not None else b"alert"),
         ]
 
-    def build(
-        self,
-        origins: Sequence[Origin],
-        records: Sequence[dict[str, Any]],
-        scores: np.ndarray,
-        X: np.ndarray,
-        contributions: np.ndarray,
-        detected_at_ms: int,
-    ) -> list[bytes]:
-        """Facts and rendering in one call (for callers without suppression)."""
-        return [
-            self.render(a)
-            for a in self.facts(origins, records, scores, X, contributions, detected_at_ms)
-        ]
-
     def score_record(self, origin: Origin, score: float) -> bytes:
         """The optional per-record score document for the scores topic."""
         return orjson.dumps(

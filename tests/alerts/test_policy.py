@@ -36,7 +36,7 @@ def test_alert_document_carries_origin_record_score_and_model():
         top_k=1,
     )
     scores = np.array([4.0])
-    docs = policy.build(
+    (alert,) = policy.facts(
         [Origin("in", 2, 41, 1_700_000_000_000, b"k-7")],
         [{"a": 1, "note": "x"}],
         scores,
@@ -44,7 +44,7 @@ def test_alert_document_carries_origin_record_score_and_model():
         np.array([[0.2, 3.0]]),
         detected_at_ms=5,
     )
-    doc = orjson.loads(docs[0])
+    doc = orjson.loads(policy.render(alert))
     assert doc["kafka"] == {
         "topic": "in",
         "partition": 2,
