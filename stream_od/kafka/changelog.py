@@ -57,7 +57,7 @@ def ensure_changelog(
     from confluent_kafka.admin import NewTopic
 
     from stream_od.errors import ConfigError
-    from stream_od.kafka.topics import connect
+    from stream_od.kafka.topics import connect, have_leaders
 
     admin = connect(client_config, timeout=timeout)
     meta = admin.list_topics(timeout=timeout).topics.get(topic)
@@ -82,17 +82,8 @@ def ensure_changelog(
                     f"compacted, with {partitions} partitions, or grant CREATE "
                     "on it"
                 ) from exc
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            meta = admin.list_topics(topic=topic, timeout=5).topics.get(topic)
-            if (
-                meta is not None
-                and meta.error is None
-                and meta.partitions
-                and all(p.leader >= 0 for p in meta.partitions.values())
-            ):
-                return
-            time.sleep(0.1)
+        if have_leaders(admin, [topic], timeout):
+            return
         raise ConfigError(
             f"the suppression changelog topic {topic!r} has no leaders after {timeout:g} s"
         )

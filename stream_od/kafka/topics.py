@@ -264,6 +264,14 @@ def ensure_topics(
             except KafkaException as exc:
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise
+    if not have_leaders(admin, specs, timeout):
+        raise TimeoutError(f"topics {sorted(specs)} have no leaders after {timeout} s")
+
+
+def have_leaders(admin: AdminClient, names: Iterable[str], timeout: float) -> bool:
+    """Wait until every partition of each of ``names`` has a leader (a topic just created has
+    none for a moment); False when that took longer than ``timeout``."""
+    names = list(names)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         meta = admin.list_topics(timeout=5).topics
@@ -272,11 +280,11 @@ def ensure_topics(
             and meta[n].error is None
             and meta[n].partitions
             and all(p.leader >= 0 for p in meta[n].partitions.values())
-            for n in specs
+            for n in names
         ):
-            return
+            return True
         time.sleep(0.1)
-    raise TimeoutError(f"topics {sorted(specs)} have no leaders after {timeout} s")
+    return False
 
 
 def delete_topics(
