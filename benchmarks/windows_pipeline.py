@@ -42,6 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.stream_throughput import (  # noqa: E402
     Passthrough,
+    counter_total,
     sensor_stream,
     settings_for,
     timed,
@@ -102,14 +103,7 @@ def stage_progress(metrics: WorkerMetrics):
     slows the stage it measures: stream_throughput.worker_progress)."""
 
     def progress() -> int:
-        return int(
-            sum(
-                s.value
-                for m in metrics.windows_stage_records.collect()
-                for s in m.samples
-                if s.name.endswith("_total")
-            )
-        )
+        return int(counter_total(metrics.windows_stage_records))
 
     return progress
 
@@ -202,13 +196,7 @@ def main() -> int:
             metrics=m,
         )
         row["scoring_stage_rps"] = timed(scoring, worker_progress(m), args.count)
-        alerts = sum(
-            v.value
-            for metric in m.alerts.collect()
-            for v in metric.samples
-            if v.name.endswith("_total")
-        )
-        row["scoring_stage_alert_rate"] = alerts / args.count
+        row["scoring_stage_alert_rate"] = counter_total(m.alerts) / args.count
         row["windows_stage_ratio"] = row["windows_stage_rps"] / row["passthrough_sensor_rps"]
         row["scoring_stage_ratio"] = row["scoring_stage_rps"] / row["passthrough_internal_rps"]
         rows.append(row)
