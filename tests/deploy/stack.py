@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from stream_od.config import ENV_PREFIX
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
@@ -574,3 +576,16 @@ def duration_s(value: Any) -> float:
         pos = m.end()
     assert pos == len(value) and pos > 0, f"bad duration {value!r}"
     return total
+
+
+def clean_environ(monkeypatch, env: dict[str, str]) -> None:
+    """The process environment as the container's: its ``STREAM_OD_*`` variables only."""
+    for key in list(os.environ):
+        if key.startswith(ENV_PREFIX):
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        if key.startswith(ENV_PREFIX):
+            monkeypatch.setenv(
+                key,
+                value.replace("<STREAM_OD_INSTANCE_ID from valueFrom>", "stream-od-worker-abc12"),
+            )

@@ -7,7 +7,6 @@ installed, `kubectl kustomize` builds it for real."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 
@@ -15,7 +14,7 @@ import pytest
 import yaml
 
 from stream_od.cli import build_parser
-from stream_od.config import ENV_PREFIX, WorkerSettings
+from stream_od.config import WorkerSettings
 from tests.deploy import stack
 
 OVERLAY = stack.K8S.parent / "k8s-sensor"
@@ -52,19 +51,11 @@ def _merge(base: dict, patch: dict) -> None:
 
 def settings_of(config: dict[str, str], container: dict) -> WorkerSettings:
     """The settings a container gets from the ConfigMap and its own env, read as the worker
-    reads its environment (JSON lists included)."""
+    reads its environment (JSON lists included); key files are left out (none exist here)."""
     env = {**config, **{e["name"]: e["value"] for e in container.get("env", []) if "value" in e}}
-    env = {k: v for k, v in env.items() if k.startswith(ENV_PREFIX) and not k.endswith("_FILE")}
-    saved = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
-    try:
-        for k in saved:
-            del os.environ[k]
-        os.environ.update(env)
+    with pytest.MonkeyPatch.context() as mp:
+        stack.clean_environ(mp, {k: v for k, v in env.items() if not k.endswith("_FILE")})
         return WorkerSettings()
-    finally:
-        for k in env:
-            os.environ.pop(k, None)
-        os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")

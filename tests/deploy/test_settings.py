@@ -10,7 +10,6 @@ private key.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -115,19 +114,6 @@ def test_the_stack_sets_settings_somewhere():
     )
 
 
-def clean_environ(monkeypatch, env: dict[str, str]) -> None:
-    """The process environment as the container's: its ``STREAM_OD_*`` variables only."""
-    for key in list(os.environ):
-        if key.startswith(ENV_PREFIX):
-            monkeypatch.delenv(key)
-    for key, value in env.items():
-        if key.startswith(ENV_PREFIX):
-            monkeypatch.setenv(
-                key,
-                value.replace("<STREAM_OD_INSTANCE_ID from valueFrom>", "stream-od-worker-abc12"),
-            )
-
-
 def with_image_env(env: dict[str, str]) -> dict[str, str]:
     return {**stack.dockerfile_env(stack.dockerfile_stages()[-1]), **env}
 
@@ -165,7 +151,7 @@ WORKERS, TRAINERS = worker_envs(), trainer_envs()
 
 @pytest.mark.parametrize("where, env, files", WORKERS, ids=[w for w, _, _ in WORKERS])
 def test_worker_environment_validates(where, env, files, model_keys, monkeypatch):
-    clean_environ(monkeypatch, stack.with_key_files(env, files, model_keys))
+    stack.clean_environ(monkeypatch, stack.with_key_files(env, files, model_keys))
     settings = load_settings()  # raises ConfigError naming any bad value, or an unreadable key
     assert settings.metrics_port == WorkerSettings.model_fields["metrics_port"].default == 9108
     # Models from the compacted topic, and only those signed with the trainer's private key:
@@ -184,7 +170,7 @@ def test_worker_environment_validates(where, env, files, model_keys, monkeypatch
 
 @pytest.mark.parametrize("where, env, files", TRAINERS, ids=[w for w, _, _ in TRAINERS])
 def test_trainer_signs_with_the_private_key(where, env, files, model_keys, monkeypatch):
-    clean_environ(monkeypatch, stack.with_key_files(env, files, model_keys))
+    stack.clean_environ(monkeypatch, stack.with_key_files(env, files, model_keys))
     load_settings()  # what the trainer shares with the workers (broker, topics) validates too
     private = keys.private_key_from_env()
     assert private is not None, f"{where} would publish unsigned models"
