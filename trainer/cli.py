@@ -17,7 +17,7 @@ import sys
 
 from stream_od.detector import DETECTOR_KINDS
 from stream_od.detector.threshold import TIE_RULES
-from trainer.publish import add_train_options
+from trainer.train_options import add_train_options
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -28,7 +28,8 @@ def _train(args: argparse.Namespace) -> int:
     from stream_od.artifact import ArtifactError
     from stream_od.errors import StreamODError
     from trainer.fit import TrainConfig, train
-    from trainer.publish import after_train, training_data
+    from trainer.publish import after_train
+    from trainer.train_input import training_data
 
     out = pathlib.Path(args.out)
     if out.exists() and any(out.iterdir()):
@@ -113,8 +114,9 @@ def _train_site(args: argparse.Namespace, out: pathlib.Path) -> int:
 
     from stream_od.artifact import ArtifactError
     from stream_od.errors import StreamODError
-    from trainer.publish import after_train, site_records
+    from trainer.publish import after_train
     from trainer.site import SiteConfig, train_site
+    from trainer.train_input import site_records
 
     if args.schema in (None, *KDD_SCHEMAS):
         print(

@@ -14,7 +14,7 @@ from stream_od.config import ENV_PREFIX, WorkerSettings
 from stream_od.kafka.clients import consumer_config
 from stream_od.registry import keys
 from tests.deploy import stack
-from trainer.publish import EXIT_GATE
+from trainer.gate import EXIT_GATE
 
 PRIVATE_KEY_SETTING = keys.PRIVATE_KEY_ENV + keys.FILE_SUFFIX
 PUBLIC_KEY_SETTING = keys.PUBLIC_KEY_ENV + keys.FILE_SUFFIX

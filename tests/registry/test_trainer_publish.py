@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from stream_od.cli import main
 from stream_od.registry.directory import DirectoryRegistry
 from trainer.replay import produce, sample_stream
@@ -89,15 +87,6 @@ def test_train_from_a_topic_then_publish(
 def test_exactly_one_input(tmp_path, capsys):
     assert main(train_args(tmp_path / "art")) == 2
     assert "exactly one of --data and --data-topic" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("floors, below", [((0.9, 0.5), []), ((0.99, 0.95), ["auroc", "f1"])])
-def test_gate_failures(floors, below):
-    from trainer.publish import gate_failures
-
-    got = gate_failures({"auroc": 0.95, "f1": 0.9}, min_auroc=floors[0], min_f1=floors[1])
-    assert [g.split()[0] for g in got] == below
-    assert gate_failures({"auroc": float("nan")}, min_auroc=0.1, min_f1=None)
 
 
 def test_trainer_and_publish_clients_use_stream_od_kafka(

@@ -1,0 +1,80 @@
+"""What ``stream-od train`` reads: ``--data`` files or ``--data-topic`` records.
+
+Kafka settings and publish permissions are checked here, before any training, so a wrong
+``STREAM_OD_KAFKA`` or a topic this principal cannot write to fails in seconds, not after a
+fit of minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+
+def site_records(args: argparse.Namespace) -> list[dict]:
+    """Sensor records to train on, in event-time order: ``--data`` logs, or ``--data-topic``
+    JSON records (their ``label`` header, when present, becomes the ``label`` field), sorted
+    by the schema's ``time_field`` since a topic's partitions interleave."""
+    if bool(args.data) == bool(args.data_topic):
+        raise ValueError("give exactly one of --data and --data-topic")
+    check_kafka_before_training(args)
+    if args.data:
+        from trainer.readers import read_logs
+
+        table = read_logs(args.data)
+        print(
+            f"train: read {len(table):,} records ({table.fmt}) from {len(args.data)} file(s)",
+            file=sys.stderr,
+        )
+        return table.records
+    from stream_od.schema import load_schema
+    from trainer.readers import sort_by_field
+    from trainer.source import topic_records
+
+    records = topic_records(
+        args.bootstrap_servers, args.data_topic, args.n_records, group_id=args.group_id
+    )
+    time_field = load_schema(args.schema).time_field
+    print(
+        f"train: read {len(records):,} records from {args.data_topic}"
+        + (f", put in {time_field!r} order" if time_field else ""),
+        file=sys.stderr,
+    )
+    return sort_by_field(records, time_field) if time_field else records
+
+
+def check_kafka_before_training(args: argparse.Namespace) -> None:
+    """A bad ``STREAM_OD_KAFKA``, wrong credentials, or a ``--publish-topic`` this principal
+    cannot publish to stops ``train`` before it trains, not after (``--data-topic`` is checked
+    when it is read, which is before training too)."""
+    if not (args.data_topic or args.publish_topic):
+        return
+    from stream_od.config import cli_kafka_config
+    from stream_od.registry.topic import TopicRegistry
+
+    config = cli_kafka_config(args.bootstrap_servers)
+    if args.publish_topic:
+        TopicRegistry(args.publish_topic, config).check_publish_access()
+
+
+def training_data(args: argparse.Namespace, workdir: pathlib.Path) -> str:
+    """The data file to train on: ``--data``, or ``--data-topic`` records written as KDD CSV."""
+    if bool(args.data) == bool(args.data_topic):
+        raise ValueError("give exactly one of --data and --data-topic")
+    check_kafka_before_training(args)
+    if args.data:
+        return args.data
+    from trainer.source import topic_to_kdd_file
+
+    path = workdir / "records.csv"
+    counts = topic_to_kdd_file(
+        args.bootstrap_servers,
+        args.data_topic,
+        args.n_records,
+        str(path),
+        normal_only=args.normal_only,
+        group_id=args.group_id,
+    )
+    print(f"train: read {counts} from {args.data_topic}", file=sys.stderr)
+    return str(path)
