@@ -28,29 +28,26 @@ from typing import Any
 
 import numpy as np
 
-from stream_od.errors import StreamODError
+from stream_od.detector.base import DetectorState
+from stream_od.errors import ArtifactError
 from stream_od.features import FeatureEncoder, Standardizer, check_matrix
+from stream_od.manifest import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    REQUIRED,
+    ManifestError,
+    manifest_bytes,
+    read_listed,
+    verify_manifest,
+)
 from stream_od.schema import FeatureSchema, SchemaError
 
-FORMAT = "stream-od-artifact"
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
+__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "Artifact", "ArtifactError"]
 
 
-class ArtifactError(StreamODError):
-    """The artifact directory cannot be used; the message says what to fix."""
-
-
-def _sha256(path: pathlib.Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _dump_json(path: pathlib.Path, obj: Any) -> None:
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+def _json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
 
 
 def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
@@ -117,10 +114,9 @@ class Artifact:
         self.created_at = created_at or now.strftime("%Y-%m-%dT%H:%M:%SZ")
         self.libraries = libraries or library_versions()
         if version is None:
-            meta, arrays = detector._get_state()
             h = hashlib.sha256()
-            for name in sorted(arrays):
-                h.update(name.encode() + np.ascontiguousarray(arrays[name]).tobytes())
+            for name, values in sorted(detector.__getstate__().arrays.items()):
+                h.update(name.encode() + np.ascontiguousarray(values).tobytes())
             h.update(self._weights_digest())
             digest = h.hexdigest()
             version = f"{detector.kind}-{now.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
@@ -170,90 +166,77 @@ class Artifact:
         return self.detector.contributions(self._standardize(X_raw))
 
     # -- persistence -------------------------------------------------------------------
+    def to_files(self) -> dict[str, bytes]:
+        """The artifact as ``{file name: bytes}``, the manifest included."""
+        state = self.detector.__getstate__()
+        files = {
+            "artifact.json": _json_bytes(
+                {
+                    "format": FORMAT,
+                    "format_version": FORMAT_VERSION,
+                    "version": self.version,
+                    "detector_kind": self.detector_kind,
+                    "schema": self.schema.to_dict(),
+                    "threshold": self.threshold,
+                    "metrics": self.metrics,
+                    "training": self.training,
+                    "created_at": self.created_at,
+                    "libraries": self.libraries,
+                }
+            ),
+            "standardizer.json": _json_bytes(self.standardizer.to_dict()),
+            "detector.json": _json_bytes({"params": state.params, "state": state.fitted}),
+            "detector.npz": _npz_bytes(state.arrays),
+        }
+        for name, data in state.files.items():
+            if name in files or name == MANIFEST:
+                raise ArtifactError(f"the detector's file {name!r} would overwrite the artifact's")
+            files[name] = data
+        files[MANIFEST] = manifest_bytes(files, self.version)
+        return files
+
     def save(self, path: str | os.PathLike) -> pathlib.Path:
         """Write the artifact into directory ``path`` (created; must be empty or absent)."""
         root = pathlib.Path(path)
         if root.exists() and any(root.iterdir()):
             raise ArtifactError(f"{root} is not empty; choose a new directory per artifact")
         root.mkdir(parents=True, exist_ok=True)
-        meta, arrays = self.detector._get_state()
-        _dump_json(
-            root / "artifact.json",
-            {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "version": self.version,
-                "detector_kind": self.detector_kind,
-                "schema": self.schema.to_dict(),
-                "threshold": self.threshold,
-                "metrics": self.metrics,
-                "training": self.training,
-                "created_at": self.created_at,
-                "libraries": self.libraries,
-            },
-        )
-        _dump_json(root / "standardizer.json", self.standardizer.to_dict())
-        _dump_json(root / "detector.json", {"params": self.detector.get_params(), "state": meta})
-        (root / "detector.npz").write_bytes(_npz_bytes(arrays))
-        files = ["artifact.json", "standardizer.json", "detector.json", "detector.npz"]
-        files += self.detector._save_extra(root)
-        _dump_json(
-            root / MANIFEST,
-            {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "version": self.version,
-                "files": {name: _sha256(root / name) for name in sorted(files)},
-            },
-        )
+        files = self.to_files()
+        manifest = files.pop(MANIFEST)
+        for name, data in files.items():
+            (root / name).write_bytes(data)
+        (root / MANIFEST).write_bytes(manifest)  # last: a directory without it is incomplete
         return root
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Artifact:
+        """The artifact in directory ``path``, after every sum in its manifest checks out."""
         root = pathlib.Path(path)
         if not root.is_dir():
             raise ArtifactError(f"artifact directory not found: {root}")
-        manifest_path = root / MANIFEST
-        if not manifest_path.is_file():
-            raise ArtifactError(
-                f"{manifest_path} is missing: not a stream-od artifact, or an "
-                "incomplete copy; re-copy the whole directory"
-            )
+        return cls.from_files(read_listed(root), str(root))
+
+    @classmethod
+    def from_files(cls, files: Mapping[str, bytes], where: str) -> Artifact:
+        """The artifact in ``files`` (name -> bytes, as :meth:`to_files` writes them), parsed
+        only after :func:`~stream_od.manifest.verify_manifest` passes; ``where`` names it in
+        errors."""
+        verified = verify_manifest(files, where)
+        listed = verified.files
         try:
-            manifest = json.loads(manifest_path.read_text())
-            files = dict(manifest["files"])
-        except (ValueError, KeyError, TypeError) as e:
-            raise ArtifactError(f"{manifest_path} is not a valid manifest: {e}") from None
-        if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-            raise ArtifactError(
-                f"{root}: unsupported artifact format "
-                f"{manifest.get('format')!r} v{manifest.get('format_version')!r}"
-            )
-        for required in ("artifact.json", "standardizer.json", "detector.json", "detector.npz"):
-            if required not in files:
-                raise ArtifactError(f"manifest does not list {required}")
-        for name, digest in files.items():
-            fpath = root / name
-            if pathlib.PurePath(name).name != name:
-                raise ArtifactError(f"manifest names a file outside the artifact: {name!r}")
-            if not fpath.is_file():
-                raise ArtifactError(f"{fpath} is listed in the manifest but missing")
-            if _sha256(fpath) != digest:
-                raise ArtifactError(
-                    f"sha256 mismatch for {fpath}: the file was modified or "
-                    "corrupted; re-copy or retrain the artifact"
+            info = json.loads(listed["artifact.json"])
+            if info["version"] != verified.version:
+                raise ManifestError(
+                    f"{where}: artifact.json says {info['version']}, the manifest "
+                    f"{verified.version}"
                 )
-        try:
-            info = json.loads((root / "artifact.json").read_text())
             try:
                 schema = FeatureSchema.from_dict(info["schema"])
             except SchemaError as e:
-                raise ArtifactError(f"{root}: its feature schema is not valid: {e}") from None
-            standardizer = Standardizer.from_dict(
-                json.loads((root / "standardizer.json").read_text())
-            )
-            det_json = json.loads((root / "detector.json").read_text())
-            from stream_od.detector import detector_class
+                raise ArtifactError(f"{where}: its feature schema is not valid: {e}") from None
+            standardizer = Standardizer.from_dict(json.loads(listed["standardizer.json"]))
+            det_json = json.loads(listed["detector.json"])
+            from stream_od.detector import restore
 
             params = dict(det_json["params"])
             if info["detector_kind"] in ("vaegmm", "aegmm"):
@@ -261,11 +244,11 @@ class Artifact:
                 # reconstruction features and the estimation network's mixture.
                 params.setdefault("recon_features", ["relative_distance", "cosine"])
                 params.setdefault("mixture_components", 0)
-            detector = detector_class(info["detector_kind"])(**params)
-            with np.load(root / "detector.npz", allow_pickle=False) as npz:
+            with np.load(io.BytesIO(listed["detector.npz"]), allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
-            detector._set_state(det_json["state"], arrays)
-            detector._load_extra(root)
+            extra = {n: b for n, b in listed.items() if n not in (*REQUIRED, MANIFEST)}
+            state = DetectorState(info["detector_kind"], params, det_json["state"], arrays, extra)
+            detector = restore(state)
             detector.threshold_ = float(info["threshold"])
             return cls(
                 detector=detector,
@@ -280,4 +263,4 @@ class Artifact:
         except ArtifactError:
             raise
         except Exception as e:
-            raise ArtifactError(f"{root}: cannot load artifact ({type(e).__name__}: {e})") from e
+            raise ArtifactError(f"{where}: cannot load artifact ({type(e).__name__}: {e})") from e

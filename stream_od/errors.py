@@ -29,3 +29,8 @@ class FatalWorkerError(StreamODError):
 
 EXIT_STUCK = 3
 EXIT_UNREACHABLE = 4
+
+
+class ArtifactError(StreamODError):
+    """A model artifact cannot be used (missing, modified, or not valid); the message says
+    what to fix."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stream_od.detector.base import BaseDetector
+from stream_od.detector.base import BaseDetector, DetectorState
 from stream_od.detector.gmm import MixtureAccumulator, MixtureEnergy, fit_mixture_em
 from stream_od.errors import StreamODError
 from stream_od.features import check_matrix
@@ -277,31 +278,41 @@ class NeuralGMMDetector(BaseDetector):
     def get_weights(self) -> list[np.ndarray]:
         return [np.asarray(w) for w in self.model_.get_weights()]
 
-    # -- persistence -------------------------------------------------------------------
-    def _get_state(self):
-        self._check_fitted()
-        meta = self._common_state()
-        meta["n_epochs_"] = getattr(self, "n_epochs_", None)
-        return meta, {"phi_": self.phi_, "mu_": self.mu_, "cov_": self.cov_}
+    # -- state -------------------------------------------------------------------------
+    def __getstate__(self) -> DetectorState:
+        state = super().__getstate__()
+        if state.fitted is None:
+            return state
+        return state.adding(
+            fitted={"n_epochs_": getattr(self, "n_epochs_", None)},
+            arrays={"phi_": self.phi_, "mu_": self.mu_, "cov_": self.cov_},
+            files={WEIGHTS_FILE: self._weights_file()},
+        )
 
-    def _set_state(self, meta, arrays):
-        self._set_common_state(meta)
-        self.n_epochs_ = meta.get("n_epochs_")
+    def __setstate__(self, state: DetectorState) -> None:
+        super().__setstate__(state)
+        if state.fitted is None:
+            return
+        self.n_epochs_ = state.fitted.get("n_epochs_")
         self.phi_, self.mu_, self.cov_ = (
-            np.asarray(arrays[k], np.float64) for k in ("phi_", "mu_", "cov_")
+            np.asarray(state.arrays[k], np.float64) for k in ("phi_", "mu_", "cov_")
         )
         self._energy = MixtureEnergy(self.phi_, self.mu_, self.cov_, jitter=self.jitter)
         self.jitter_ = self._energy.jitters
-
-    def _save_extra(self, directory) -> list[str]:
-        self.model_.save_weights(os.path.join(os.fspath(directory), WEIGHTS_FILE))
-        return [WEIGHTS_FILE]
-
-    def _load_extra(self, directory) -> None:
-        path = os.path.join(os.fspath(directory), WEIGHTS_FILE)
         self.model_ = self._build(self.n_features_in_)
-        self.model_.load_weights(path)
+        with tempfile.TemporaryDirectory(prefix="stream-od-weights-") as tmp:  # mode 0700
+            path = os.path.join(tmp, WEIGHTS_FILE)  # Keras reads weights from a named file
+            with open(path, "wb") as fh:
+                fh.write(state.files[WEIGHTS_FILE])
+            self.model_.load_weights(path)
         self._forward = _compile_forward(self.model_)
+
+    def _weights_file(self) -> bytes:
+        with tempfile.TemporaryDirectory(prefix="stream-od-weights-") as tmp:
+            path = os.path.join(tmp, WEIGHTS_FILE)
+            self.model_.save_weights(path)
+            with open(path, "rb") as fh:
+                return fh.read()
 
 
 class _NonFiniteGuard:

@@ -8,7 +8,9 @@ is the sample energy, higher means more anomalous.  Scoring never changes state.
 from __future__ import annotations
 
 import inspect
-import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -124,32 +126,67 @@ class BaseDetector:
             raise NotFittedError("no threshold: call infer_threshold(X, percentile) first")
         return self.score(X) > threshold
 
-    # -- persistence (used by stream_od.artifact; JSON + arrays, no pickle) -------------
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """JSON-able fitted scalars and the fitted arrays."""
-        raise NotImplementedError
-
-    def _set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        raise NotImplementedError
-
-    def _save_extra(self, directory: str | os.PathLike) -> list[str]:
-        """Write extra files (network weights); return their names."""
-        return []
-
-    def _load_extra(self, directory: str | os.PathLike) -> None:
-        pass
-
-    def _common_state(self) -> dict[str, Any]:
+    # -- state: what a fitted detector is, as data (scikit-learn's pickling protocol) ------
+    def __getstate__(self) -> DetectorState:
+        """The detector as a :class:`DetectorState`; subclasses add their fitted arrays and
+        files to the base's.  ``copy``/``pickle`` use it, and the artifact writes it out as
+        JSON, arrays and named files (never as a pickle)."""
+        params = self.get_params()
+        if not hasattr(self, "n_features_in_"):
+            return DetectorState(self.kind, params)
         threshold = getattr(self, "threshold_", None)
-        return {
+        fitted = {
             "n_features_in_": int(self.n_features_in_),
             "threshold_": None if threshold is None else float(threshold),
             "threshold_percentile_": getattr(self, "threshold_percentile_", None),
             "threshold_ties_": getattr(self, "threshold_ties_", None),
         }
+        return DetectorState(self.kind, params, fitted)
 
-    def _set_common_state(self, meta: dict[str, Any]) -> None:
-        self.n_features_in_ = int(meta["n_features_in_"])
-        self.threshold_ = meta.get("threshold_")
-        self.threshold_percentile_ = meta.get("threshold_percentile_")
-        self.threshold_ties_ = meta.get("threshold_ties_")
+    def __setstate__(self, state: DetectorState) -> None:
+        """Become the detector ``state`` describes; subclasses restore their own part after
+        calling this.  Raises ``ValueError`` for a state of another kind or a bad shape."""
+        if state.kind != self.kind:
+            raise ValueError(f"a {state.kind!r} state cannot restore a {self.kind!r} detector")
+        unknown = set(state.params) - set(self._param_names())
+        if unknown:
+            raise ValueError(f"unknown {self.kind} parameters: {sorted(unknown)}")
+        for name, value in state.params.items():
+            setattr(self, name, value)
+        if state.fitted is None:
+            return
+        self.n_features_in_ = int(state.fitted["n_features_in_"])
+        self.threshold_ = state.fitted.get("threshold_")
+        self.threshold_percentile_ = state.fitted.get("threshold_percentile_")
+        self.threshold_ties_ = state.fitted.get("threshold_ties_")
+
+
+@dataclass(frozen=True)
+class DetectorState:
+    """A detector as plain data: what ``__getstate__`` returns and ``__setstate__`` takes.
+
+    ``params`` are the constructor's keyword arguments; ``fitted`` the JSON-able fitted
+    scalars (None before ``fit``); ``arrays`` the fitted arrays; ``files`` any other fitted
+    content by file name (a network's weights).  The artifact stores them as
+    ``detector.json``, ``detector.npz`` and the named files.
+    """
+
+    kind: str
+    params: dict[str, Any]
+    fitted: dict[str, Any] | None = None
+    arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
+    files: Mapping[str, bytes] = field(default_factory=dict)
+
+    def adding(
+        self,
+        fitted: Mapping[str, Any] = MappingProxyType({}),
+        arrays: Mapping[str, np.ndarray] = MappingProxyType({}),
+        files: Mapping[str, bytes] = MappingProxyType({}),
+    ) -> DetectorState:
+        """This state with a subclass's fitted scalars, arrays and files added."""
+        return replace(
+            self,
+            fitted={**(self.fitted or {}), **fitted},
+            arrays={**self.arrays, **arrays},
+            files={**self.files, **files},
+        )

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from stream_od.detector.base import BaseDetector
+from stream_od.detector.base import BaseDetector, DetectorState
 from stream_od.detector.linalg import rowwise_mahalanobis, safe_cholesky, whitening
 from stream_od.features import check_matrix
 
@@ -60,14 +60,18 @@ class Mahalanobis(BaseDetector):
         D = X - self.mu_
         return D * np.einsum("nd,de->ne", D, self._P)
 
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        self._check_fitted()
-        return self._common_state(), {"mu_": self.mu_, "cov_": self.cov_}
+    def __getstate__(self) -> DetectorState:
+        state = super().__getstate__()
+        if state.fitted is None:
+            return state
+        return state.adding(arrays={"mu_": self.mu_, "cov_": self.cov_})
 
-    def _set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self._set_common_state(meta)
-        self.mu_ = np.asarray(arrays["mu_"], np.float64)
-        self.cov_ = np.asarray(arrays["cov_"], np.float64)
+    def __setstate__(self, state: DetectorState) -> None:
+        super().__setstate__(state)
+        if state.fitted is None:
+            return
+        self.mu_ = np.asarray(state.arrays["mu_"], np.float64)
+        self.cov_ = np.asarray(state.arrays["cov_"], np.float64)
         if (
             self.mu_.shape != (self.n_features_in_,)
             or self.cov_.shape != (self.n_features_in_,) * 2

@@ -18,7 +18,7 @@ import pathlib
 import shutil
 import tempfile
 
-from stream_od.artifact import MANIFEST
+from stream_od.manifest import MANIFEST
 from stream_od.registry.errors import RegistryError
 from stream_od.registry.pack import MAX_PACKED_BYTES, SAFE_NAME, pack
 

@@ -3,23 +3,18 @@
 Checking files by path and then loading them by path again leaves a window in which someone
 who can write to the registry swaps a file between the two (seen: 8 of 3,000 loads).  So
 :func:`read_artifact` reads every file exactly once, through one descriptor of the directory
-and without following links, and everything after that (signature, sums, content) works on
-those bytes.  :func:`artifact_from_files` hands the verified bytes to ``Artifact.load``
-through a fresh private directory (mode 0700, owned by this process, files created
-exclusively), so what is parsed is what was verified.
+and without following links, and everything after that (signature, sums, and the content,
+parsed by ``Artifact.from_files``) works on those bytes, so what is parsed is what was
+verified.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
-import shutil
 import stat
-import tempfile
-from collections.abc import Mapping
 
-from stream_od.artifact import MANIFEST, Artifact, ArtifactError
+from stream_od.manifest import MANIFEST, ManifestError, listed_names
 from stream_od.registry.errors import Refused
 from stream_od.registry.pack import MAX_FILES, SAFE_NAME
 from stream_od.registry.signing import SIGNATURE_FILES
@@ -68,11 +63,9 @@ def _read_one(dir_fd: int, name: str, budget: _Budget) -> bytes | None:
 def _listed_names(manifest: bytes, where: str) -> list[str]:
     """The file names a manifest lists (not yet trusted: only used to know what to read)."""
     try:
-        names = [str(n) for n in dict(json.loads(manifest)["files"])]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise Refused(
-            "integrity", f"{where}: {MANIFEST} is not a valid manifest ({type(exc).__name__})"
-        ) from None
+        names = listed_names(manifest, where)
+    except ManifestError as exc:
+        raise Refused("integrity", str(exc)) from None
     if len(names) >= MAX_FILES:
         raise Refused(
             "malformed", f"{where}: the manifest lists {len(names)} files (at most {MAX_FILES - 1})"
@@ -112,20 +105,3 @@ def read_artifact(
         return files
     finally:
         os.close(dir_fd)
-
-
-def artifact_from_files(files: Mapping[str, bytes]) -> Artifact:
-    """``Artifact.load`` over exactly these bytes, written into a private directory that is
-    removed afterwards.  Raises :class:`~stream_od.artifact.ArtifactError` for bad content."""
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix="stream-od-model-"))  # 0700, this process's own
-    try:
-        for name, data in files.items():
-            fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-        try:
-            return Artifact.load(tmp)
-        except ArtifactError as exc:  # name the artifact, not the throwaway copy
-            raise ArtifactError(str(exc).replace(str(tmp), "(verified copy)")) from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

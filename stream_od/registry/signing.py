@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from stream_od.artifact import MANIFEST
+from stream_od.manifest import MANIFEST
 from stream_od.registry.errors import Refused
 from stream_od.registry.keys import (
     MIN_KEY_BYTES,

@@ -11,16 +11,16 @@ after it was read can never be what is loaded.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import pathlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from stream_od.artifact import MANIFEST, Artifact, ArtifactError
+from stream_od.artifact import Artifact, ArtifactError
+from stream_od.manifest import ManifestError, verify_manifest
 from stream_od.registry.errors import Refused
-from stream_od.registry.loading import MAX_DIRECTORY_BYTES, artifact_from_files, read_artifact
+from stream_od.registry.loading import MAX_DIRECTORY_BYTES, read_artifact
 from stream_od.registry.signing import Trust
 
 ARTIFACT_INFO = "artifact.json"
@@ -37,39 +37,6 @@ class Verified:
     where: str
 
 
-def _manifest(files: Mapping[str, bytes], where: str) -> dict:
-    try:
-        manifest = json.loads(files[MANIFEST])
-        dict(manifest["files"])
-        return manifest
-    except KeyError:
-        raise Refused("integrity", f"{where}: {MANIFEST} is missing or lists no files") from None
-    except (ValueError, TypeError) as exc:
-        raise Refused(
-            "integrity", f"{where}: {MANIFEST} is not a valid manifest ({type(exc).__name__})"
-        ) from None
-
-
-def _check_sums(files: Mapping[str, bytes], listed: dict, where: str) -> dict[str, bytes]:
-    """The listed files, each matching its sha256; only these are ever loaded."""
-    out = {}
-    for name, digest in listed.items():
-        name = str(name)
-        if pathlib.PurePath(name).name != name or name not in files:
-            raise Refused(
-                "integrity",
-                f"{where}: manifest lists {name!r}, which is not a file of the artifact",
-            )
-        if hashlib.sha256(files[name]).hexdigest() != digest:
-            raise Refused(
-                "integrity",
-                f"{where}: sha256 mismatch for {name}: the file was "
-                "modified or corrupted after it was published",
-            )
-        out[name] = files[name]
-    return out
-
-
 def created_at(info: bytes | None) -> dt.datetime | None:
     """``created_at`` of an ``artifact.json`` (UTC), or None when it has none that parses."""
     try:
@@ -80,18 +47,15 @@ def created_at(info: bytes | None) -> dt.datetime | None:
 
 
 def verify_files(files: Mapping[str, bytes], key: Trust | bytes | None, where: str) -> Verified:
-    """Signature (per ``key``), then sums, over ``files`` as read once; raises :class:`Refused`."""
+    """Signature (per ``key``), then the manifest's sums, over ``files`` as read once; raises
+    :class:`Refused`."""
     Trust.of(key).verify(files, where)
-    manifest = _manifest(files, where)
-    checked = _check_sums(files, dict(manifest["files"]), where)
-    version = manifest.get("version")
-    if not isinstance(version, str) or not version:
-        raise Refused("integrity", f"{where}: {MANIFEST} names no version")
+    try:
+        listed = verify_manifest(files, where)
+    except ManifestError as exc:
+        raise Refused("integrity", str(exc)) from None
     return Verified(
-        version,
-        created_at(checked.get(ARTIFACT_INFO)),
-        {MANIFEST: files[MANIFEST], **checked},
-        where,
+        listed.version, created_at(listed.files.get(ARTIFACT_INFO)), listed.files, where
     )
 
 
@@ -99,15 +63,11 @@ def build(verified: Verified) -> Artifact:
     """The artifact parsed from the verified bytes; :class:`Refused` ("malformed") for bad
     content, ("integrity") when ``artifact.json`` and the signed manifest disagree."""
     try:
-        art = artifact_from_files(verified.files)
+        return Artifact.from_files(verified.files, verified.where)
+    except ManifestError as exc:
+        raise Refused("integrity", str(exc)) from None
     except ArtifactError as exc:
-        raise Refused("malformed", f"{verified.where}: {exc}") from None
-    if art.version != verified.version:
-        raise Refused(
-            "integrity",
-            f"{verified.where}: artifact.json says {art.version}, the manifest {verified.version}",
-        )
-    return art
+        raise Refused("malformed", str(exc)) from None
 
 
 def load_verified(
