@@ -130,6 +130,23 @@ class BulkHistogram:
         )
 
 
+def build_labels() -> dict[str, str]:
+    """``stream_od_build_info``'s labels: stream-od's version and the Kafka client's."""
+    import importlib.metadata as md
+
+    import confluent_kafka
+
+    try:
+        version = md.version("stream-od")
+    except md.PackageNotFoundError:  # run from a source tree that was never installed
+        version = "unknown"
+    return {
+        "version": version,
+        "confluent_kafka": str(confluent_kafka.__version__),
+        "librdkafka": confluent_kafka.libversion()[0],
+    }
+
+
 class WorkerMetrics:
     """The worker's metrics; attribute names match the exported names minus the prefix."""
 
@@ -283,6 +300,12 @@ class WorkerMetrics:
             registry=r,
         )
         self.up = Gauge(f"{PREFIX}_worker_up", "1 while the worker loop runs", registry=r)
+        # What runs: a rollout shows as a change of version across the fleet, and a librdkafka
+        # bug report needs the client library's own version.
+        self.build = Info(
+            f"{PREFIX}_build", "The stream-od release and its Kafka client", registry=r
+        )
+        self.build.info(build_labels())
         # The process' CPU, memory, open files and start time (process_*), and the Python
         # version (python_info): the registry is our own, so the default ones are not in it.
         if registry is None:

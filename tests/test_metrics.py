@@ -19,6 +19,9 @@ def get(url: str) -> tuple[int, str]:
 
 
 def test_metrics_and_probes_over_http():
+    import importlib.metadata
+
+    stream_od_version = importlib.metadata.version("stream-od")
     m = WorkerMetrics()
     health = Health(stale_after_s=60)
     server = MetricsServer(m, health, "127.0.0.1", 0).start()
@@ -35,6 +38,13 @@ def test_metrics_and_probes_over_http():
         assert 'stream_od_end_to_end_latency_seconds_bucket{le="+Inf"} 4.0' in text
         assert "stream_od_end_to_end_latency_seconds_count 4.0" in text
         assert 'stream_od_model_info{detector="vaegmm",threshold="3.25",version="v9"} 1.0' in text
+        import confluent_kafka
+
+        build = (
+            f'stream_od_build_info{{confluent_kafka="{confluent_kafka.__version__}",'
+            f'librdkafka="{confluent_kafka.libversion()[0]}",version="{stream_od_version}"}} 1.0'
+        )
+        assert build in text
 
         assert get(base + "/healthz")[0] == 200
         assert get(base + "/readyz") == (503, "no model loaded\n")

@@ -36,6 +36,19 @@ KAFKA_POM = REPO / "deploy" / "kafka" / "pom.xml"
 OPERATE_DOC = REPO / "docs" / "operate.md"
 
 WORKER_JOB = "stream-od-worker"  # Prometheus job name of the workers, in every setup
+EXPORTER_JOB = "kafka-exporter"  # Prometheus job name of the broker-side lag exporter
+WORKER_RULES = PROMETHEUS / "rules" / "stream-od.yml"  # rules on the workers' own series
+BROKER_RULES = PROMETHEUS / "rules" / "kafka-exporter.yml"  # rules on the exporter's series
+# kafka_exporter's consumer-group series and their labels, as its README documents them
+# (danielqsj/kafka_exporter, "Metrics": Consumer Groups). It cannot be fetched or run here
+# (not served by the Go proxy this machine reaches), so its names are checked against these.
+KAFKA_EXPORTER_SERIES = {
+    "kafka_consumergroup_current_offset": {"consumergroup", "topic", "partition"},
+    "kafka_consumergroup_current_offset_sum": {"consumergroup", "topic"},
+    "kafka_consumergroup_lag": {"consumergroup", "topic", "partition"},
+    "kafka_consumergroup_lag_sum": {"consumergroup", "topic"},
+    "kafka_consumergroup_members": {"consumergroup"},
+}
 STREAM_OD_IMAGES = ("stream-od",)  # image names (before the tag) that run our code
 
 # Environment variables a stream-od container may carry that are not WorkerSettings fields.
@@ -272,17 +285,20 @@ def dashboard_exprs() -> list[tuple[str, str]]:
     return out
 
 
-@cache
 def rule_files() -> tuple[Path, ...]:
-    return tuple(sorted((PROMETHEUS / "rules").glob("*.yml")))
+    """The rules on the workers' own series (the broker-side ones: :data:`BROKER_RULES`)."""
+    return (WORKER_RULES,)
 
 
-def alert_rules() -> list[dict]:
-    return [r for f in rule_files() for g in load_yaml(f)["groups"] for r in g["rules"]]
+def alert_rules(files: tuple[Path, ...] | None = None) -> list[dict]:
+    files = rule_files() if files is None else files
+    return [r for f in files for g in load_yaml(f)["groups"] for r in g["rules"]]
 
 
-def rule_exprs() -> list[tuple[str, str]]:
-    return [(f"rule {r.get('alert') or r.get('record')}", str(r["expr"])) for r in alert_rules()]
+def rule_exprs(files: tuple[Path, ...] | None = None) -> list[tuple[str, str]]:
+    return [
+        (f"rule {r.get('alert') or r.get('record')}", str(r["expr"])) for r in alert_rules(files)
+    ]
 
 
 # --------------------------------------------------------------------------- PromQL

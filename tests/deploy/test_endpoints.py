@@ -28,7 +28,7 @@ def probe_paths() -> set[str]:
     checks += [line for line in stack.dockerfile_stages()[-1] if line.startswith("HEALTHCHECK")]
     for check in checks:
         paths.update(LOCAL_URL.findall(check))
-    pm = stack.k8s_one("PodMonitor")["spec"]["podMetricsEndpoints"]
+    pm = stack.k8s_one("PodMonitor", "stream-od-worker")["spec"]["podMetricsEndpoints"]
     paths.update(ep["path"] for ep in pm)
     prom = stack.load_yaml(stack.PROMETHEUS / "prometheus.yml")
     paths.update(

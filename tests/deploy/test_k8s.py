@@ -328,10 +328,10 @@ def test_monitors_select_the_worker_pods(deployment, settings):
     assert pdb["selector"]["matchLabels"].items() <= pod_labels.items()
 
 
-def test_prometheus_rule_matches_the_rules_file():
+def test_prometheus_rule_matches_the_rules_files():
     rule = stack.k8s_one("PrometheusRule")
-    (rules_file,) = stack.rule_files()
-    assert rule["spec"]["groups"] == stack.load_yaml(rules_file)["groups"]
+    files = (stack.WORKER_RULES, stack.BROKER_RULES)
+    assert rule["spec"]["groups"] == [g for f in files for g in stack.load_yaml(f)["groups"]]
 
 
 def test_containers_run_unprivileged():

@@ -134,7 +134,8 @@ def test_kustomize_builds_the_overlay():
     )
     assert out.returncode == 0, out.stderr
     docs = [d for d in yaml.safe_load_all(out.stdout) if d]
-    assert [d["kind"] for d in docs].count("Deployment") == 2
+    # the two stages, and the broker-side lag exporter of the base
+    assert [d["kind"] for d in docs].count("Deployment") == 3
     # KEDA scales each stage on its own group's lag on its own input topic.
     triggers = {
         d["spec"]["scaleTargetRef"]["name"]: d["spec"]["triggers"][0]["metadata"]
