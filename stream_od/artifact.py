@@ -8,7 +8,9 @@ Layout (no pickle anywhere; arrays load with ``allow_pickle=False``)::
     standardizer.json   per-feature mean and scale
     detector.json       detector hyperparameters and fitted scalars
     detector.npz        fitted arrays (mixture parameters, covariance, ...)
-    model.weights.h5    network weights (neural detectors only)
+                        (the neural detectors' network weights among them, ``net.*``)
+    model.weights.h5    network weights in Keras' format: artifacts written before the
+                        weights moved into detector.npz (loading these needs Keras)
     manifest.json       sha256 of every other file
 
 ``Artifact.load`` verifies every checksum before reading anything else.
@@ -29,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from stream_od.detector.base import DetectorState
+from stream_od.detector.device import Placement, place
 from stream_od.errors import ArtifactError
 from stream_od.features import FeatureEncoder, Standardizer, check_matrix
 from stream_od.manifest import (
@@ -115,18 +118,14 @@ class Artifact:
         self.libraries = libraries or library_versions()
         if version is None:
             h = hashlib.sha256()
-            for name, values in sorted(detector.__getstate__().arrays.items()):
+            state = detector.__getstate__()  # fitted arrays, network weights included
+            for name, values in sorted(state.arrays.items()):
                 h.update(name.encode() + np.ascontiguousarray(values).tobytes())
-            h.update(self._weights_digest())
+            for name, data in sorted(state.files.items()):
+                h.update(name.encode() + data)
             digest = h.hexdigest()
             version = f"{detector.kind}-{now.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
         self.version = version
-
-    def _weights_digest(self) -> bytes:
-        weights = getattr(self.detector, "get_weights", None)
-        if weights is None:
-            return b""
-        return b"".join(np.ascontiguousarray(w).tobytes() for w in weights())
 
     # -- the contract the stream worker uses -------------------------------------------
     @property
@@ -145,6 +144,11 @@ class Artifact:
     def encoder(self) -> FeatureEncoder:
         """Field values -> the matrix this artifact scores (the schema's one implementation)."""
         return FeatureEncoder(self.schema)
+
+    def place_scoring(self, device: str = "auto") -> Placement:
+        """Score on ``device`` (``auto``, ``cpu``, ``gpu``: :mod:`stream_od.detector.device`);
+        returns where the detector now scores."""
+        return place(self.detector, device)
 
     def _standardize(self, X_raw: np.ndarray) -> np.ndarray:
         return self.standardizer.transform(check_matrix(X_raw, n_features=len(self.schema)))

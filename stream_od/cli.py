@@ -17,6 +17,10 @@ from importlib.metadata import entry_points
 GROUP = "stream_od.subcommands"
 # The order ``--help`` lists them in; subcommands from elsewhere follow, by name.
 ORDER = ("train", "publish", "worker", "replay", "demo")
+# What `pip install 'stream-od[train]'` adds to the worker (top-level module names).
+TRAINER_MODULES = frozenset(
+    {"tensorflow", "keras", "pandas", "sklearn", "matplotlib", "h5py", "tqdm"}
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +50,17 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ModuleNotFoundError as exc:  # the worker-only install running a trainer command
+        if (exc.name or "").split(".")[0] not in TRAINER_MODULES:
+            raise
+        print(
+            f"stream-od {args.command}: this command needs {exc.name}, which comes with the "
+            "trainer: pip install 'stream-od[train]' (the worker alone needs none of it)",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

@@ -138,6 +138,9 @@ class WorkerSettings(BaseSettings):
     max_batch_wait_ms: int = Field(25, ge=0, le=60_000)
     max_record_bytes: int = Field(64 * 1024, ge=64)
     input_format: Literal["auto", "json", "csv"] = "auto"
+    # Where a neural detector scores: numpy on the CPU, or TensorFlow on a GPU (stream-od[gpu]);
+    # auto takes a GPU when there is one (stream_od.detector.device).
+    scoring_device: Literal["auto", "cpu", "gpu"] = "auto"
     max_poll_interval_ms: int = Field(300_000, ge=10_000)
     # Stop instead of draining everything into the dead-letter topic when upstream is broken:
     # over the last ``dead_letter_window`` records, more than this ratio invalid is fatal.

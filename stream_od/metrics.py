@@ -273,6 +273,9 @@ class WorkerMetrics:
             registry=r,
         )
         self.model = Info(f"{PREFIX}_model", "The model the worker scores with", registry=r)
+        self.scoring = Info(
+            f"{PREFIX}_scoring", "Where the model scores: backend and device", registry=r
+        )
         self.model_created = Gauge(
             f"{PREFIX}_model_created_timestamp_seconds",
             "When the loaded model was trained (its artifact's created_at)",
@@ -316,9 +319,18 @@ class WorkerMetrics:
         for kind in ("assign", "revoke", "lost"):
             self.rebalances.labels(kind)
 
-    def set_model(self, version: str, detector: str, threshold: float) -> None:
+    def set_model(
+        self,
+        version: str,
+        detector: str,
+        threshold: float,
+        *,
+        backend: str = "numpy",
+        device: str = "cpu",
+    ) -> None:
         self.model.info({"version": version, "detector": detector, "threshold": repr(threshold)})
         self.model_threshold.set(threshold)
+        self.scoring.info({"backend": backend, "device": device})
 
     def clear_lag(self, topic: str, partitions: list[int]) -> None:
         """Drop the lag series of partitions this worker no longer owns."""

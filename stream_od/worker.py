@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import orjson
@@ -48,6 +48,9 @@ from stream_od.metrics import Health, WorkerMetrics
 from stream_od.records import RecordDecoder
 from stream_od.schema import FeatureSchema
 
+if TYPE_CHECKING:
+    from stream_od.detector.device import Placement
+
 log = logging.getLogger("stream_od.worker")
 
 
@@ -63,6 +66,8 @@ class Model(Protocol):
 
     def score_and_contributions(self, X_raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
+    def place_scoring(self, device: str) -> Placement: ...
+
 
 @dataclass(frozen=True)
 class Scorer:
@@ -71,6 +76,7 @@ class Scorer:
     model: Model
     decoder: RecordDecoder
     policy: AlertPolicy
+    placement: Placement  # where the model scores (numpy on cpu, keras on a GPU)
 
     @classmethod
     def build(cls, model: Model, settings: WorkerSettings) -> Scorer:
@@ -118,7 +124,8 @@ class Scorer:
             schema=model.schema,
             alert_format=settings.alert_format,
         )
-        return cls(model=model, decoder=decoder, policy=policy)
+        placement = model.place_scoring(settings.scoring_device)
+        return cls(model=model, decoder=decoder, policy=policy, placement=placement)
 
 
 @dataclass
@@ -252,7 +259,9 @@ class Worker:
             _freeze_heap()
             self.metrics.model_swaps.inc()
             self._set_model_metrics()
-            log.info("now scoring with model %s", self.scorer.model.version)
+            log.info(
+                "now scoring with model %s (%s)", self.scorer.model.version, self.scorer.placement
+            )
         scorer = self.scorer
         m = self.metrics
         n = len(messages)
@@ -913,7 +922,14 @@ class Worker:
     def _set_model_metrics(self) -> None:
         model = self.scorer.model
         m = self.metrics
-        m.set_model(model.version, model.detector_kind, float(model.threshold))
+        where = self.scorer.placement
+        m.set_model(
+            model.version,
+            model.detector_kind,
+            float(model.threshold),
+            backend=where.backend,
+            device=where.device,
+        )
         created = epoch_seconds(getattr(model, "created_at", None))
         if created is not None:
             m.model_created.set(created)

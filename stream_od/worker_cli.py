@@ -118,11 +118,13 @@ def _start(settings):
         )
     server = MetricsServer(metrics, health, settings.metrics_host, settings.metrics_port).start()
     log.info(
-        "model %s (%s, %d features, threshold %.6g); metrics on http://%s:%d/metrics",
+        "model %s (%s, %d features, threshold %.6g), scoring with %s; metrics on "
+        "http://%s:%d/metrics",
         model.version,
         model.detector_kind,
         len(model.feature_names),
         model.threshold,
+        worker.scorer.placement,
         settings.metrics_host,
         server.port,
     )

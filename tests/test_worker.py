@@ -36,6 +36,11 @@ class FakeModel:
     def score_and_contributions(self, X):
         return X.sum(axis=1), np.abs(X)
 
+    def place_scoring(self, device):
+        from stream_od.detector.device import Placement
+
+        return Placement("numpy", "cpu")
+
 
 def test_offsets_to_commit_are_one_past_the_last_record_per_partition():
     msgs = [

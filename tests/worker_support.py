@@ -46,7 +46,8 @@ def metric_total(text: str, name: str) -> float:
 class WorkerProcess:
     """One ``stream-od worker`` subprocess with its own metrics port and log file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path):
+    def __init__(self, env: dict[str, str], log_path: Path, python: str | Path = sys.executable):
+        self.python = str(python)  # the interpreter of the environment the worker runs in
         self.port = free_port()
         self.env = {
             **os.environ,
@@ -64,7 +65,7 @@ class WorkerProcess:
     def start(self, wait_ready: bool = True, timeout: float = 60.0) -> WorkerProcess:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stream_od.cli", "worker"],
+            [self.python, "-m", "stream_od.cli", "worker"],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

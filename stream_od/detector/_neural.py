@@ -1,4 +1,10 @@
-"""Fit / score machinery shared by the VAEGMM and AEGMM detectors."""
+"""Fit / score machinery shared by the VAEGMM and AEGMM detectors.
+
+Training runs in Keras (TensorFlow by default).  Scoring runs the trained networks in numpy
+(:mod:`stream_od.detector.forward`), so a worker needs neither TensorFlow nor a Keras model;
+:meth:`NeuralGMMDetector.use_keras` switches scoring to Keras' compiled function, on a GPU when
+one is there (:mod:`stream_od.detector.device`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from stream_od.detector.base import BaseDetector, DetectorState
+from stream_od.detector.forward import ACTIVATIONS, Networks
 from stream_od.detector.gmm import MixtureAccumulator, MixtureEnergy, fit_mixture_em
 from stream_od.errors import StreamODError
 from stream_od.features import check_matrix
@@ -97,15 +104,16 @@ class NeuralGMMDetector(BaseDetector):
     seed: int
 
     # fitted (n_epochs_ is None in an artifact that did not record it)
-    model_: DAGMMNet
+    networks_: Networks  # the trained networks, as numpy layers
     history_: dict[str, list[float]]
     n_epochs_: int | None
     phi_: np.ndarray
     mu_: np.ndarray
     cov_: np.ndarray
     jitter_: tuple[float, ...]
-    _forward: Callable[[np.ndarray], tuple[Any, Any]]
     _energy: MixtureEnergy
+    _keras: DAGMMNet | None = None  # built for training, GPU scoring, or on asking for model_
+    _keras_forward: Callable[[np.ndarray], tuple[Any, Any]] | None = None  # use_keras()
 
     def _net_kwargs(self) -> dict[str, Any]:
         """DAGMMNet's arguments; the variational subclass overrides the VAE-only ones."""
@@ -151,12 +159,18 @@ class NeuralGMMDetector(BaseDetector):
 
         X = check_matrix(X).astype(np.float32)
         self._check_mixture_components()
+        if self.activation not in ACTIVATIONS:  # before training, not after it
+            raise ValueError(
+                f"activation {self.activation!r}: the trained network is scored in numpy, "
+                f"which implements {sorted(ACTIVATIONS)}"
+            )
         if X.shape[0] < self.batch_size:
             raise ValueError(f"need at least batch_size={self.batch_size} rows, got {X.shape[0]}")
         self.n_features_in_ = X.shape[1]
-        self.model_ = self._build(X.shape[1])
+        self._keras, self._keras_forward = self._build(X.shape[1]), None
+        model = self._keras
         opt = keras.optimizers.Adam(learning_rate=self.learning_rate, clipnorm=self.clipnorm)
-        self.model_.compile(optimizer=opt, jit_compile="auto")
+        model.compile(optimizer=opt, jit_compile="auto")
         guard = _NonFiniteGuard()
         cbs = [guard, *callbacks]
         if self.early_stopping_patience:
@@ -168,7 +182,7 @@ class NeuralGMMDetector(BaseDetector):
                     restore_best_weights=True,
                 )
             )
-        hist = self.model_.fit(
+        hist = model.fit(
             X,
             epochs=int(self.epochs),
             batch_size=int(self.batch_size),
@@ -183,7 +197,7 @@ class NeuralGMMDetector(BaseDetector):
             )
         self.history_ = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
         self.n_epochs_ = len(self.history_.get("loss", []))
-        self._forward = _compile_forward(self.model_)
+        self.networks_ = _networks_of(model, self.activation, self.recon_features)
         self._fit_mixture(X)
         self.threshold_ = None
         return self
@@ -240,18 +254,42 @@ class NeuralGMMDetector(BaseDetector):
         self.jitter_ = self._energy.jitters
 
     def _gamma_np(self, zc: np.ndarray) -> np.ndarray:
-        from keras import ops
-
-        return np.asarray(
-            ops.convert_to_numpy(self.model_.estimation(zc, training=False)), np.float64
-        )
+        return self.networks_.gamma(zc)
 
     # -- scoring -----------------------------------------------------------------------
     def _forward_np(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._keras_forward is None:
+            return self.networks_(X)
         from keras import ops
 
-        zc, x_rec = self._forward(np.ascontiguousarray(X, dtype=np.float32))
+        zc, x_rec = self._keras_forward(np.ascontiguousarray(X, dtype=np.float32))
         return ops.convert_to_numpy(zc), ops.convert_to_numpy(x_rec)
+
+    @property
+    def scoring_backend(self) -> str:
+        """``numpy``, or ``keras`` after :meth:`use_keras`."""
+        return "numpy" if self._keras_forward is None else "keras"
+
+    def use_keras(self) -> NeuralGMMDetector:
+        """Score through Keras' compiled function (TensorFlow: on its default device, a GPU
+        when it sees one) instead of numpy; the scores differ in float32 rounding only."""
+        self._check_fitted()
+        self._keras_forward = _compile_forward(self.model_)
+        return self
+
+    def use_numpy(self) -> NeuralGMMDetector:
+        self._keras_forward = None
+        return self
+
+    @property
+    def model_(self) -> DAGMMNet:
+        """The Keras model of the trained networks, built from their weights when first asked
+        for (training builds it; a loaded artifact does not need it to score)."""
+        self._check_fitted()
+        if self._keras is None:
+            self._keras = self._build(self.n_features_in_)
+            _set_keras_weights(self._keras, self.networks_)
+        return self._keras
 
     def _score_batch(self, X: np.ndarray) -> np.ndarray:
         zc, _ = self._forward_np(X)
@@ -276,7 +314,7 @@ class NeuralGMMDetector(BaseDetector):
         )
 
     def get_weights(self) -> list[np.ndarray]:
-        return [np.asarray(w) for w in self.model_.get_weights()]
+        return self.networks_.weights()
 
     # -- state -------------------------------------------------------------------------
     def __getstate__(self) -> DetectorState:
@@ -285,12 +323,13 @@ class NeuralGMMDetector(BaseDetector):
             return state
         return state.adding(
             fitted={"n_epochs_": getattr(self, "n_epochs_", None)},
-            arrays={"phi_": self.phi_, "mu_": self.mu_, "cov_": self.cov_},
-            files={WEIGHTS_FILE: self._weights_file()},
+            arrays={"phi_": self.phi_, "mu_": self.mu_, "cov_": self.cov_}
+            | self.networks_.arrays(),
         )
 
     def __setstate__(self, state: DetectorState) -> None:
         super().__setstate__(state)
+        self._keras = self._keras_forward = None
         if state.fitted is None:
             return
         self.n_epochs_ = state.fitted.get("n_epochs_")
@@ -299,20 +338,62 @@ class NeuralGMMDetector(BaseDetector):
         )
         self._energy = MixtureEnergy(self.phi_, self.mu_, self.cov_, jitter=self.jitter)
         self.jitter_ = self._energy.jitters
-        self.model_ = self._build(self.n_features_in_)
+        if WEIGHTS_FILE in state.files:  # written before the weights moved into detector.npz
+            self._keras = self._keras_from_file(state.files[WEIGHTS_FILE])
+            self.networks_ = _networks_of(self._keras, self.activation, self.recon_features)
+        else:
+            self.networks_ = Networks.from_arrays(
+                state.arrays, activation=self.activation, recon_features=self.recon_features
+            )
+
+    def _keras_from_file(self, weights: bytes) -> DAGMMNet:
+        try:
+            import keras  # noqa: F401
+        except ImportError:
+            raise StreamODError(
+                f"this artifact keeps its network weights in Keras' {WEIGHTS_FILE} (written "
+                "by stream-od before 0.2), which only Keras can read: install the trainer "
+                "(pip install 'stream-od[train]'), or retrain the model"
+            ) from None
+        model = self._build(self.n_features_in_)
         with tempfile.TemporaryDirectory(prefix="stream-od-weights-") as tmp:  # mode 0700
             path = os.path.join(tmp, WEIGHTS_FILE)  # Keras reads weights from a named file
             with open(path, "wb") as fh:
-                fh.write(state.files[WEIGHTS_FILE])
-            self.model_.load_weights(path)
-        self._forward = _compile_forward(self.model_)
+                fh.write(weights)
+            model.load_weights(path)
+        return model
 
-    def _weights_file(self) -> bytes:
-        with tempfile.TemporaryDirectory(prefix="stream-od-weights-") as tmp:
-            path = os.path.join(tmp, WEIGHTS_FILE)
-            self.model_.save_weights(path)
-            with open(path, "rb") as fh:
-                return fh.read()
+
+def _dense_layers(model) -> dict[str, list]:
+    """The Keras Dense layers of a DAGMMNet by part, in :data:`forward.PARTS` order."""
+    return {
+        "encoder": list(model.encoder.layers),
+        "z_mean": [model.z_mean],
+        "z_log_var": [model.z_log_var] if getattr(model, "variational", False) else [],
+        "decoder": list(model.decoder.layers),
+        "estimation": list(model.estimation.layers),
+    }
+
+
+def _networks_of(model, activation: str, recon_features: Sequence[str]) -> Networks:
+    """The numpy twin of a trained Keras DAGMMNet (its weights copied, float32)."""
+    arrays = {}
+    for part, layers in _dense_layers(model).items():
+        for i, layer in enumerate(layers):
+            kernel, bias = (np.asarray(w, np.float32) for w in layer.get_weights())
+            arrays[f"net.{part}.{i}.kernel"], arrays[f"net.{part}.{i}.bias"] = kernel, bias
+    return Networks.from_arrays(arrays, activation=activation, recon_features=recon_features)
+
+
+def _set_keras_weights(model, networks: Networks) -> None:
+    ours = networks.layers()
+    for part, layers in _dense_layers(model).items():
+        if len(layers) != len(ours[part]):
+            raise ValueError(
+                f"the {part} has {len(ours[part])} layers, the Keras model {len(layers)}"
+            )
+        for layer, dense in zip(layers, ours[part]):
+            layer.set_weights([dense.kernel, dense.bias])
 
 
 class _NonFiniteGuard:

@@ -6,13 +6,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from stream_od.detector.gmm import gmm_energy, gmm_params
+from stream_od.detector.forward import EPS, RECON_FEATURES
+from stream_od.detector.gmm_loss import gmm_energy, gmm_params
 from stream_od.detector.networks import mlp
 
-EPS = 1e-12
-
-
-RECON_FEATURES = ("relative_distance", "cosine", "log_distance")
+__all__ = ["EPS", "RECON_FEATURES", "DAGMMNet", "reconstruction_features"]
 
 
 def reconstruction_features(x, x_rec, names=("relative_distance", "cosine")):
