@@ -18,7 +18,7 @@ help:
 	@echo "make test        run the full test suite (starts Kafka if needed, stops what it started)"
 	@echo "make test-fast   pure-logic tests only (no Kafka, no slow training)"
 	@echo "make lint        ruff (lint and format check) and mypy: what CI runs before the tests"
-	@echo "make lock        re-pin the image's dependencies with hashes (requirements/image.lock)"
+	@echo "make lock        re-pin the images' dependencies with hashes (requirements/*.lock)"
 	@echo "make kafka-up    start the local single-node Kafka on 127.0.0.1:9092"
 	@echo "make kafka-down  stop it (make kafka-down WIPE=1 also deletes its data and logs)"
 
@@ -48,13 +48,15 @@ test: $(STAMP)
 	if [ $$rc = 5 ]; then echo "pytest collected no tests: failing"; rc=1; fi; \
 	exit $$rc
 
-# The image's pinned, hashed dependencies (requirements/image.lock, Linux x86_64, Python 3.11),
-# resolved from pyproject.toml by uv; run after changing a dependency, and commit the result.
+# The images' pinned, hashed dependencies (Linux x86_64, Python 3.11), resolved from
+# pyproject.toml by uv: the worker's (requirements/worker.lock) and the trainer's, with the
+# `train` extra (requirements/trainer.lock). Run after changing a dependency; commit the result.
+LOCK_ARGS = --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+  --custom-compile-command "make lock"
 lock: $(STAMP)
 	$(PY) -m pip install -q 'uv==0.13.9'
-	$(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
-	  --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" \
-	  -o requirements/image.lock
+	$(VENV)/bin/uv pip compile pyproject.toml $(LOCK_ARGS) -o requirements/worker.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra train $(LOCK_ARGS) -o requirements/trainer.lock
 
 # Zero findings is the bar: any finding fails (CI runs this before the tests).
 lint: $(STAMP)

@@ -49,7 +49,7 @@ KAFKA_EXPORTER_SERIES = {
     "kafka_consumergroup_lag_sum": {"consumergroup", "topic"},
     "kafka_consumergroup_members": {"consumergroup"},
 }
-STREAM_OD_IMAGES = ("stream-od",)  # image names (before the tag) that run our code
+STREAM_OD_IMAGES = ("stream-od", "stream-od-trainer")  # image names (before the tag) of ours
 
 # Environment variables a stream-od container may carry that are not WorkerSettings fields.
 DOCUMENTED_NON_SETTINGS = frozenset(
