@@ -22,8 +22,10 @@ Measured on the same topic and the same records (a backlog of ``--count`` JSON r
 Rates are records per second from the first consumed batch to the last committed one; the
 two sides alternate ``--repeats`` times and the medians are reported.  Then, ``--repeats``
 times, the worker's latency (record timestamp to commit, from its Prometheus histogram, as a
-dashboard would show it) at a fixed offered rate of half its median maximum, the load coming
-from ``stream-od replay`` in a separate process; the medians of the percentiles are reported.
+dashboard would show it) at each fixed offered rate of ``--rates`` (records/s, or ``half``: half
+its median maximum), the load coming from ``stream-od replay`` in a separate process, after a
+2-second warm-up that is not counted (steady state); the medians of the percentiles are
+reported per rate.
 The input topic of the latency runs uses LogAppendTime, so the clock starts when the broker
 has the record (``--timestamp-type CreateTime`` starts it at the load generator's send).
 The broker, the load and the worker share this machine.
@@ -281,7 +283,15 @@ def main() -> int:
         "--latency-rate",
         type=float,
         default=None,
-        help="offered rate for the latency run (default: half the worker's maximum)",
+        help="offered rate for the latency run (the same as --rates RATE)",
+    )
+    p.add_argument(
+        "--rates",
+        nargs="+",
+        default=["half"],
+        metavar="RATE",
+        help="offered rates for the latency runs, records/s, or 'half' (half the worker's "
+        "maximum, measured in the same run); e.g. --rates 3000 half (default: half)",
     )
     p.add_argument("--only-latency", action="store_true", help="skip the throughput runs")
     p.add_argument("--skip-latency", action="store_true", help="skip the latency runs")
@@ -317,9 +327,14 @@ def main() -> int:
 
     args.sensor = is_sensor_log(args.data)
 
+    if args.latency_rate:
+        args.rates = [str(args.latency_rate)]
     artifact = Artifact.load(args.artifact)
     if args.only_latency:
-        print(json.dumps(latency_run(args, artifact, args.latency_rate)))
+        if "half" in args.rates:
+            p.error("--only-latency needs rates in records/s: 'half' needs the throughput runs")
+        for rate in args.rates:
+            print(json.dumps(latency_run(args, artifact, float(rate))))
         return 0
     run = uuid.uuid4().hex[:8]
     topics = {
@@ -405,22 +420,31 @@ def main() -> int:
         result[f"ratio_{f}_to_{first}"] = statistics.median(
             r[f"worker_rps_{f}"] / r[f"worker_rps_{first}"] for r in rows
         )
-    print(
-        f"latency at half the worker's maximum ({result['worker_rps'] / 2:,.0f}/s) ...",
-        file=sys.stderr,
+    rates = (
+        []
+        if args.skip_latency
+        else [round(result["worker_rps"] / 2) if r == "half" else float(r) for r in args.rates]
     )
-    rate = args.latency_rate or round(result["worker_rps"] / 2)
-    if args.skip_latency:
-        rate = 0
-    lat_runs = [latency_run(args, artifact, rate) for _ in range(args.repeats)] if rate else []
+    result["latency_by_rate"] = []
+    for rate in rates:
+        print(f"latency at {rate:,.0f} records/s ...", file=sys.stderr)
+        lat_runs = [latency_run(args, artifact, rate) for _ in range(args.repeats)]
+        result["latency_by_rate"].append(
+            {
+                "offered_rps": rate,
+                **{
+                    k: statistics.median(r[k] for r in lat_runs)
+                    for k in ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
+                },
+                "latency_timestamps": args.timestamp_type,
+                "latency_runs": lat_runs,
+            }
+        )
+    # the first rate's figures at the top level, as before --rates
+    first_rate = result["latency_by_rate"][0] if rates else {}
     result |= {
-        k: statistics.median(r[k] for r in lat_runs) if lat_runs else float("nan")
-        for k in ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
-    }
-    result |= {
-        "offered_rps": rate,
-        "latency_timestamps": args.timestamp_type,
-        "latency_runs": lat_runs,
+        k: first_rate.get(k, float("nan"))
+        for k in ("offered_rps", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
     }
 
     print(f"\n| {'':<32} | {'value':>12} |\n|{'-' * 34}|{'-' * 14}|")
@@ -428,15 +452,22 @@ def main() -> int:
         ("passthrough_rps", "passthrough, records/s"),
         ("worker_rps", f"worker ({result['detector']}), records/s"),
         ("ratio", "worker / passthrough"),
-        ("offered_rps", "offered rate for latency, rec/s"),
-        ("latency_p50_ms", "latency p50, ms"),
-        ("latency_p95_ms", "latency p95, ms"),
-        ("latency_p99_ms", "latency p99, ms"),
     ):
         v = result[key]
         print(
             f"| {label:<32} | {v:>12,.2f} |" if key == "ratio" else f"| {label:<32} | {v:>12,.0f} |"
         )
+    if result["latency_by_rate"]:
+        print(
+            "\n| offered records/s | latency p50, ms | p95, ms | p99, ms | repeats |\n"
+            "|---|---|---|---|---|"
+        )
+        for r in result["latency_by_rate"]:
+            print(
+                f"| {r['offered_rps']:,.0f} | {r['latency_p50_ms']:.0f} | "
+                f"{r['latency_p95_ms']:.0f} | {r['latency_p99_ms']:.0f} | "
+                f"{len(r['latency_runs'])} |"
+            )
     if len(variants) > 1:
         print(
             f"\n| alert format | worker records/s | alerts / record | vs {first} |\n"

@@ -344,7 +344,7 @@ def run(args: argparse.Namespace) -> int:
             )
         _wait_ready(worker, f"http://127.0.0.1:{args.metrics_port}/readyz")
         _say(f"worker ready; metrics at {metrics_url}; replaying {p.replay_note}")
-        subprocess.run(
+        replayer = subprocess.Popen(
             _cli(
                 "replay",
                 *replay,
@@ -352,9 +352,11 @@ def run(args: argparse.Namespace) -> int:
                 topics["connections"],
                 "--bootstrap-servers",
                 args.bootstrap_servers,
-            ),
-            check=True,
+            )
         )
+        warm = _after_warm_up(metrics_url, replayer, worker)
+        if replayer.wait() != 0:
+            raise SystemExit(f"demo: the replay failed (exit {replayer.returncode})")
         labels = _input_labels(args.bootstrap_servers, topics["connections"])
         if roles:  # the scoring stage reads the internal topic: grade by its coordinates
             _wait_for_total(
@@ -366,7 +368,13 @@ def run(args: argparse.Namespace) -> int:
             labels = _input_labels(args.bootstrap_servers, topics["by-responder"], by_position=True)
         text = _wait_for_total(metrics_url, len(labels), worker)
         summary = _summarize(
-            args.bootstrap_servers, topics, text, labels, sensor=p.sensor, by_position=bool(roles)
+            args.bootstrap_servers,
+            topics,
+            text,
+            labels,
+            sensor=p.sensor,
+            by_position=bool(roles),
+            warm=warm,
         )
     finally:
         for stage in stages:
@@ -426,6 +434,25 @@ def _value(text: str, name: str) -> float:
     return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
 
 
+#: seconds of scoring before the steady-state latency starts counting: the first batches after
+#: assignment pay for coordinator look-ups, the first transactions and cold caches
+WARM_UP_S = 3.0
+
+
+def _after_warm_up(url: str, replayer: subprocess.Popen, worker: subprocess.Popen) -> str | None:
+    """The worker's metrics ``WARM_UP_S`` after it scored its first record, while the replay
+    still runs; None when the stream is over by then (too short for a steady state)."""
+    first = None
+    while replayer.poll() is None and worker.poll() is None:
+        text = _scrape(url)
+        if first is None and _value(text, "stream_od_records_scored_total") > 0:
+            first = time.monotonic()
+        if first is not None and time.monotonic() - first >= WARM_UP_S:
+            return text
+        time.sleep(0.1)
+    return None
+
+
 def _wait_for_total(
     url: str,
     count: int,
@@ -445,18 +472,24 @@ def _wait_for_total(
     raise SystemExit("demo: the worker did not finish the stream in time")
 
 
-def histogram_quantile(text: str, name: str, q: float) -> float:
-    """Prometheus' ``histogram_quantile`` over a scraped histogram."""
+def histogram_quantile(text: str, name: str, q: float, since: str | None = None) -> float:
+    """Prometheus' ``histogram_quantile`` over a scraped histogram; with ``since`` (an earlier
+    scrape), over the observations made between the two."""
     import numpy as np
 
     from stream_od.metrics import bucket_quantile
 
-    buckets = sorted(
-        (float("inf") if le == "+Inf" else float(le), float(v))
-        for le, v in re.findall(rf'^{name}_bucket{{le="([^"]+)"}} (\S+)$', text, re.M)
-    )
-    upper = np.array([le for le, _ in buckets[:-1]])
-    return bucket_quantile(upper, np.array([c for _, c in buckets]), q)
+    def buckets(scrape: str) -> list[tuple[float, float]]:
+        return sorted(
+            (float("inf") if le == "+Inf" else float(le), float(v))
+            for le, v in re.findall(rf'^{name}_bucket{{le="([^"]+)"}} (\S+)$', scrape, re.M)
+        )
+
+    now = buckets(text)
+    counts = np.array([c for _, c in now])
+    if since is not None:
+        counts = counts - np.array([c for _, c in buckets(since)])
+    return bucket_quantile(np.array([le for le, _ in now[:-1]]), counts, q)
 
 
 # --- grading ------------------------------------------------------------------------------------
@@ -558,6 +591,7 @@ def _summarize(
     *,
     sensor: bool,
     by_position: bool = False,
+    warm: str | None = None,
 ) -> str:
     import orjson
 
@@ -574,10 +608,16 @@ def _summarize(
         alerted = {key for m in alerts if (key := m.key()) is not None}
     g = grade(truth, alerted, by_detail=sensor)
     version = orjson.loads(record_value(alerts[0]))["model_version"] if alerts else "?"
-    lat = {
-        q: 1000 * histogram_quantile(text, "stream_od_end_to_end_latency_seconds", q)
-        for q in (0.5, 0.95, 0.99)
-    }
+    name = "stream_od_end_to_end_latency_seconds"
+    lat = {q: 1000 * histogram_quantile(text, name, q) for q in (0.5, 0.95, 0.99)}
+    if warm is not None:
+        after = [1000 * histogram_quantile(text, name, q, since=warm) for q in (0.5, 0.95, 0.99)]
+        steady = (
+            " / ".join(f"{v:.0f}" for v in after)
+            + f" ms (records scored after the first {WARM_UP_S:.0f} s)"
+        )
+    else:
+        steady = "- (the stream ended within the warm-up)"
     rows = [
         ("model", version),
         ("records scored", f"{_value(text, 'stream_od_records_scored_total'):,.0f}"),
@@ -595,8 +635,10 @@ def _summarize(
         _by_type_row(g, sensor),
         (
             "end-to-end latency p50 / p95 / p99",
-            f"{lat[0.5]:.0f} / {lat[0.95]:.0f} / {lat[0.99]:.0f} ms (from the histogram buckets)",
+            f"{lat[0.5]:.0f} / {lat[0.95]:.0f} / {lat[0.99]:.0f} ms (whole run, from the "
+            "histogram buckets)",
         ),
+        ("  steady state", steady),
         ("transactions aborted", f"{_value(text, 'stream_od_transaction_aborts_total'):.0f}"),
     ]
     width = max(len(k) for k, _ in rows)

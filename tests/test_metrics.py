@@ -82,10 +82,12 @@ def test_bucket_quantile_interpolates_like_prometheus():
     assert h.quantile(0.5, since) == 0.5 + 0.25 * (1 / 2)
     from stream_od.demo import histogram_quantile
 
-    assert (
-        abs(
-            histogram_quantile(m.render().decode(), "stream_od_end_to_end_latency_seconds", 0.99)
-            - h.quantile(0.99)
-        )
-        < 1e-12
-    )
+    name = "stream_od_end_to_end_latency_seconds"
+    assert abs(histogram_quantile(m.render().decode(), name, 0.99) - h.quantile(0.99)) < 1e-12
+    # Between two scrapes (the demo's steady state): what the histogram's own snapshot says.
+    before, snap = m.render().decode(), h.snapshot()
+    h.observe_many(np.array([0.003, 0.2, 0.2, 0.2]))
+    for q in (0.5, 0.99):
+        got = histogram_quantile(m.render().decode(), name, q, since=before)
+        assert abs(got - h.quantile(q, snap)) < 1e-12
+        assert got > 0.1, "only the four new observations count, three of them 0.2 s"
