@@ -58,6 +58,9 @@ from stream_od.records import RecordDecoder  # noqa: E402
 from stream_od.worker import Worker, _next_offsets  # noqa: E402
 from trainer.replay import Encoded, produce, sample_stream  # noqa: E402
 
+#: where the benchmark's workers score (--scoring-device): auto, cpu or gpu
+SCORING_DEVICE = "auto"
+
 
 def settings_for(
     bootstrap: str, topics: dict[str, str], group: str, *, input_topic: str | None = None, **extra
@@ -72,7 +75,7 @@ def settings_for(
         group_id=group,
         instance_id=group,
         metrics_port=0,
-        **extra,
+        **{"scoring_device": SCORING_DEVICE, **extra},
     )
 
 
@@ -321,8 +324,17 @@ def main() -> int:
         default=["source_ip"],
         help="the suppression entity (KDD records have no addresses: e.g. service)",
     )
+    p.add_argument(
+        "--scoring-device",
+        choices=("auto", "cpu", "gpu"),
+        default="auto",
+        help="where the worker's model scores (STREAM_OD_SCORING_DEVICE); gpu needs "
+        "stream-od[gpu] and a GPU",
+    )
     p.add_argument("--json", default=None, help="write the results here")
     args = p.parse_args()
+    global SCORING_DEVICE
+    SCORING_DEVICE = args.scoring_device
     from trainer.readers import is_sensor_log
 
     args.sensor = is_sensor_log(args.data)

@@ -1,0 +1,135 @@
+"""Scoring rows/s by batch size: numpy on the CPU against Keras (TensorFlow's device: a GPU
+when it sees one), the same artifact side by side, and how far their scores differ.
+
+    python benchmarks/scoring_paths.py --artifact DIR --data FILE [--json out.json]
+
+``--data`` is what the artifact scores (the KDD file or sensor logs); the rows are encoded
+once and tiled up to the largest batch.  Each (path, batch size) is timed over ``--seconds``
+of repeated calls after one warm-up call, ``--repeats`` times, and the median rows/s is
+reported.  The score comparison is on up to 100,000 rows: the largest relative difference
+(to ``max(1, |score|)``), the median one, and how many decisions at the artifact's threshold
+differ.
+
+On a GPU machine (``pip install 'stream-od[gpu]'``) this is the prepared measurement of the
+GPU path; ``benchmarks/stream_throughput.py --scoring-device gpu`` measures the worker with it.
+Where TensorFlow sees no GPU the Keras rows are its CPU kernels, and the table says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+BATCHES = (1, 10, 100, 1_000, 10_000, 65_536)
+
+
+def rows(artifact, paths: list[str], limit: int) -> np.ndarray:
+    from stream_od.records import RecordDecoder
+    from trainer.score import input_values
+
+    values = input_values(paths, artifact.schema.label_fields)[:limit]
+    return RecordDecoder(artifact.schema).decode(values).X
+
+
+def rate(score, X: np.ndarray, seconds: float) -> float:
+    score(X)  # warm-up: first-call tracing and allocation
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        score(X)
+        n += len(X)
+    return n / (time.perf_counter() - start)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--artifact", required=True, help="a neural artifact (VAEGMM or AEGMM)")
+    p.add_argument("--data", nargs="+", required=True)
+    p.add_argument("--batches", nargs="+", type=int, default=list(BATCHES))
+    p.add_argument("--seconds", type=float, default=1.0)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--json")
+    args = p.parse_args(argv)
+
+    from stream_od.artifact import Artifact
+    from stream_od.detector.device import visible_gpus
+
+    art = Artifact.load(args.artifact)
+    det = art.detector
+    if not hasattr(det, "use_keras"):
+        p.error(f"{art.detector_kind} has one scoring path (numpy): give a VAEGMM or AEGMM")
+    X = rows(art, args.data, 100_000)
+    reps = -(-max(args.batches) // len(X))
+    tiled = np.tile(X, (reps, 1))
+    gpus = visible_gpus()
+    keras_device = gpus[0] if gpus else "cpu (TensorFlow sees no GPU)"
+
+    det.use_numpy()
+    s_numpy = art.score(X)
+    det.use_keras()
+    s_keras = art.score(X)
+    det.use_numpy()
+    rel = np.abs(s_numpy - s_keras) / np.maximum(1.0, np.abs(s_keras))
+    diff = {
+        "rows_compared": len(X),
+        "max_rel_diff": float(rel.max()),
+        "median_rel_diff": float(np.median(rel)),
+        "decisions_differing": int(((s_numpy > art.threshold) != (s_keras > art.threshold)).sum()),
+    }
+
+    table = []
+    for batch in args.batches:
+        part = tiled[:batch]
+        row = {"batch": batch}
+        for path in ("numpy", "keras"):
+            getattr(det, f"use_{path}")()
+            row[f"{path}_rows_per_s"] = statistics.median(
+                rate(art.score, part, args.seconds) for _ in range(args.repeats)
+            )
+        det.use_numpy()
+        row["keras_over_numpy"] = row["keras_rows_per_s"] / row["numpy_rows_per_s"]
+        table.append(row)
+        print(json.dumps(row), file=sys.stderr)
+
+    print(f"\n{art.detector_kind} {art.version}; keras on {keras_device}")
+    print("| batch | numpy (cpu) rows/s | keras rows/s | keras / numpy |\n|---|---|---|---|")
+    for r in table:
+        print(
+            f"| {r['batch']:,} | {r['numpy_rows_per_s']:,.0f} | {r['keras_rows_per_s']:,.0f} | "
+            f"{r['keras_over_numpy']:.2f} |"
+        )
+    print(
+        f"\nscores, numpy against keras, {diff['rows_compared']:,} rows: max relative "
+        f"difference {diff['max_rel_diff']:.2e}, median {diff['median_rel_diff']:.2e}, "
+        f"{diff['decisions_differing']} decisions differ"
+    )
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "config": vars(args),
+                    "artifact": art.version,
+                    "keras_device": keras_device,
+                    "gpus": gpus,
+                    "score_difference": diff,
+                    "rows": table,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
