@@ -256,15 +256,34 @@ def latency_run(args, artifact: Artifact, rate: float) -> dict:
     replay(int(rate * 2), seed=4)
     done = progress()
     since = metrics.end_to_end_latency.snapshot()
+    stages_before = stage_totals(metrics)
     count = int(rate * args.latency_seconds)
     replay(count, seed=5)
     worker.stop()
     thread.join(60)
     tmp.cleanup()
     hist = metrics.end_to_end_latency
-    return {
-        f"latency_p{int(q * 100)}_ms": 1000 * hist.quantile(q, since) for q in (0.5, 0.95, 0.99)
-    } | {"offered_rps": rate, "latency_records": count, "latency_timestamps": args.timestamp_type}
+    stages = {k: v - stages_before[k] for k, v in stage_totals(metrics).items()}
+    batches = max(stages.pop("batches"), 1.0)
+    return (
+        {f"latency_p{int(q * 100)}_ms": 1000 * hist.quantile(q, since) for q in (0.5, 0.95, 0.99)}
+        | {"offered_rps": rate, "latency_records": count, "latency_timestamps": args.timestamp_type}
+        | {"batches": batches, "records_per_batch": stages.pop("records") / batches}
+        | {f"mean_{k}_ms": 1000 * v / batches for k, v in stages.items()}
+    )
+
+
+def stage_totals(metrics: WorkerMetrics) -> dict[str, float]:
+    """Seconds spent per batch stage, batches and records so far (the worker's histograms),
+    to say where a latency run's time went."""
+    get = metrics.registry.get_sample_value
+    out = {
+        stage: get("stream_od_batch_stage_seconds_sum", {"stage": stage}) or 0.0
+        for stage in ("decode", "score", "commit")
+    }
+    out["batches"] = get("stream_od_batch_size_records_count") or 0.0
+    out["records"] = get("stream_od_batch_size_records_sum") or 0.0
+    return out
 
 
 def main() -> int:
@@ -446,7 +465,8 @@ def main() -> int:
                 "offered_rps": rate,
                 **{
                     k: statistics.median(r[k] for r in lat_runs)
-                    for k in ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
+                    for k in lat_runs[0]
+                    if k.startswith(("latency_p", "mean_")) or k == "records_per_batch"
                 },
                 "latency_timestamps": args.timestamp_type,
                 "latency_runs": lat_runs,
@@ -471,14 +491,15 @@ def main() -> int:
         )
     if result["latency_by_rate"]:
         print(
-            "\n| offered records/s | latency p50, ms | p95, ms | p99, ms | repeats |\n"
-            "|---|---|---|---|---|"
+            "\n| offered records/s | latency p50, ms | p95, ms | p99, ms | repeats | records "
+            "/ batch | decode, score, commit ms / batch |\n|---|---|---|---|---|---|---|"
         )
         for r in result["latency_by_rate"]:
             print(
                 f"| {r['offered_rps']:,.0f} | {r['latency_p50_ms']:.0f} | "
                 f"{r['latency_p95_ms']:.0f} | {r['latency_p99_ms']:.0f} | "
-                f"{len(r['latency_runs'])} |"
+                f"{len(r['latency_runs'])} | {r['records_per_batch']:.0f} | "
+                f"{r['mean_decode_ms']:.1f}, {r['mean_score_ms']:.1f}, {r['mean_commit_ms']:.1f} |"
             )
     if len(variants) > 1:
         print(
