@@ -344,6 +344,12 @@ def main() -> int:
         help="the suppression entity (KDD records have no addresses: e.g. service)",
     )
     p.add_argument(
+        "--compare-keras",
+        action="store_true",
+        help="also run the worker scoring through Keras (as before the numpy pass), paired "
+        "with the first format in each repeat",
+    )
+    p.add_argument(
         "--scoring-device",
         choices=("auto", "cpu", "gpu"),
         default="auto",
@@ -383,9 +389,12 @@ def main() -> int:
     produce(stream, topic=topics["in"], bootstrap_servers=args.bootstrap)
 
     first = args.alert_formats[0]
-    variants = [(f, f, 0.0) for f in args.alert_formats]  # (name, alert format, suppression)
+    # (name, alert format, suppression, Keras scoring)
+    variants = [(f, f, 0.0, False) for f in args.alert_formats]
     if args.suppress_window_s > 0:
-        variants.append((f"{first}+suppress", first, args.suppress_window_s))
+        variants.append((f"{first}+suppress", first, args.suppress_window_s, False))
+    if args.compare_keras:
+        variants.append((f"{first}+keras", first, 0.0, True))
     rows = []
     for r in range(args.repeats):
         group = f"bench-{run}-pass-{r}"
@@ -396,7 +405,7 @@ def main() -> int:
         # rotated, so that no variant always runs last
         order = variants[r % len(variants) :] + variants[: r % len(variants)]
         by_variant = {}
-        for name, fmt, window in order:
+        for name, fmt, window, keras in order:
             metrics = WorkerMetrics()
             extra = {
                 "alert_format": fmt,
@@ -409,7 +418,13 @@ def main() -> int:
                 artifact,
                 metrics=metrics,
             )
-            by_variant[name] = timed(worker, worker_progress(metrics), args.count)
+            if keras:  # the scoring the worker did before numpy: the same networks in Keras
+                artifact.detector.use_keras()
+            try:
+                by_variant[name] = timed(worker, worker_progress(metrics), args.count)
+            finally:
+                if keras:
+                    artifact.detector.use_numpy()
             by_variant[f"{name}_alert_rate"] = counter_total(metrics.alerts) / args.count
         worker_rps = by_variant[first]
         rows.append(
@@ -418,13 +433,13 @@ def main() -> int:
                 "passthrough_rps": pass_rps,
                 "worker_rps": worker_rps,
                 "ratio": worker_rps / pass_rps,
-                **{f"worker_rps_{v}": by_variant[v] for v, _, _ in variants},
-                **{f"alert_rate_{v}": by_variant[f"{v}_alert_rate"] for v, _, _ in variants},
+                **{f"worker_rps_{v}": by_variant[v] for v, *_ in variants},
+                **{f"alert_rate_{v}": by_variant[f"{v}_alert_rate"] for v, *_ in variants},
             }
         )
         print(
             f"repeat {r}: passthrough {pass_rps:,.0f}/s  "
-            + "  ".join(f"worker[{v}] {by_variant[v]:,.0f}/s" for v, _, _ in variants)
+            + "  ".join(f"worker[{v}] {by_variant[v]:,.0f}/s" for v, *_ in variants)
             + f"  ratio {worker_rps / pass_rps:.2f}",
             file=sys.stderr,
         )
@@ -444,7 +459,7 @@ def main() -> int:
         "suppress_by": args.suppress_by,
         "runs": rows,
     }
-    for f, _, _ in variants:
+    for f, *_ in variants:
         result[f"worker_rps_{f}"] = statistics.median(r[f"worker_rps_{f}"] for r in rows)
         result[f"alert_rate_{f}"] = statistics.median(r[f"alert_rate_{f}"] for r in rows)
         # paired per repeat: the formats ran back to back on the same backlog
@@ -506,7 +521,7 @@ def main() -> int:
             f"\n| alert format | worker records/s | alerts / record | vs {first} |\n"
             f"|---|---|---|---|"
         )
-        for f, _, _ in variants:
+        for f, *_ in variants:
             print(
                 f"| {f} | {result[f'worker_rps_{f}']:,.0f} | {result[f'alert_rate_{f}']:.3f} | "
                 f"{result[f'ratio_{f}_to_{first}']:.2f} |"
