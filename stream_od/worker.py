@@ -242,6 +242,8 @@ class Worker:
     def _close(self) -> None:
         try:
             self.producer.flush(10)
+        except KafkaException as exc:  # a producer in a fatal state: the cause is already out
+            log.warning("closing: the producer could not flush (%s)", exc.args[0])
         finally:
             self.consumer.close()  # leaves the group at once: partitions move without a timeout
 
@@ -346,6 +348,14 @@ class Worker:
         except KafkaException as exc:
             err: KafkaError = exc.args[0]
             if err.fatal():
+                # librdkafka can turn a refused partition into a fatal "invalid state" of the
+                # transaction: then the fix is the permission, not the producer.
+                missing = self._missing_write() if self.exactly_once else None
+                if missing is not None:
+                    raise FatalWorkerError(
+                        f"the transaction failed fatally ({err.str()}): {missing}",
+                        exit_code=EXIT_STUCK,
+                    ) from exc
                 raise FatalWorkerError(_fatal_message(err, self.settings)) from exc
             if not self.exactly_once:
                 raise

@@ -295,6 +295,21 @@ def test_fenced_stops_without_writing_more(make_worker):
     assert "abort" not in producer.calls
 
 
+def test_a_fatal_transaction_error_from_a_revoked_acl_names_the_topic(make_worker, monkeypatch):
+    """librdkafka can make a refused partition a *fatal* "invalid state" of the transaction;
+    the worker then asks the broker what is missing and stops with exit 3 saying so."""
+    w, _, producer = make_worker()
+    producer.fail["commit"] = [
+        KafkaError(KafkaError.INVALID_TXN_STATE, "Failed to end transaction", fatal=True)
+    ]
+    missing = "User:w may not WRITE topic 'stream-od.alerts': grant WRITE on Topic:stream-od.alerts"
+    monkeypatch.setattr(w, "_missing_write", lambda: missing)
+    with pytest.raises(FatalWorkerError) as info:
+        w.process(batch())
+    assert info.value.exit_code == EXIT_STUCK
+    assert "failed fatally" in str(info.value) and missing in str(info.value)
+
+
 def test_group_authorization_failure_stops_the_consumer_at_once(make_worker):
     w, _, _ = make_worker()
     err = KafkaError(KafkaError.GROUP_AUTHORIZATION_FAILED, "Group authorization failed")
