@@ -348,15 +348,7 @@ class Worker:
         except KafkaException as exc:
             err: KafkaError = exc.args[0]
             if err.fatal():
-                # librdkafka can turn a refused partition into a fatal "invalid state" of the
-                # transaction: then the fix is the permission, not the producer.
-                missing = self._missing_write() if self.exactly_once else None
-                if missing is not None:
-                    raise FatalWorkerError(
-                        f"the transaction failed fatally ({err.str()}): {missing}",
-                        exit_code=EXIT_STUCK,
-                    ) from exc
-                raise FatalWorkerError(_fatal_message(err, self.settings)) from exc
+                raise self._fatal(err) from exc
             if not self.exactly_once:
                 raise
             m.transaction_aborts.labels(_reason(err)).inc()
@@ -570,6 +562,19 @@ class Worker:
         )
         self._stop.wait(1.0)
 
+    def _fatal(self, err: KafkaError) -> FatalWorkerError:
+        """The error to stop with on a fatal Kafka error.  librdkafka can turn a partition the
+        broker refused into a fatal "invalid state" of the transaction; then the fix is the
+        permission, so the broker is asked which output topic this worker may not write."""
+        if self.exactly_once and err.code() not in _FENCING:
+            missing = self._missing_write()
+            if missing is not None:
+                return FatalWorkerError(
+                    f"the transaction failed fatally ({err.str()}): {missing}",
+                    exit_code=EXIT_STUCK,
+                )
+        return FatalWorkerError(_fatal_message(err, self.settings))
+
     def _missing_write(self) -> str | None:
         """Which output topic this worker may no longer write to, asked of the broker (the
         transaction error does not name the partition it was refused)."""
@@ -661,7 +666,7 @@ class Worker:
             self._retry(lambda: self.producer.abort_transaction(30), "abort_transaction", 30)
         except KafkaException as exc:
             if exc.args[0].fatal():
-                raise FatalWorkerError(_fatal_message(exc.args[0], self.settings)) from exc
+                raise self._fatal(exc.args[0]) from exc
             raise
         self._rewind(messages)
 
@@ -756,7 +761,7 @@ class Worker:
             except KafkaException as exc:
                 err: KafkaError = exc.args[0]
                 if err.fatal():
-                    raise FatalWorkerError(_fatal_message(err, self.settings)) from exc
+                    raise self._fatal(err) from exc
                 if not err.retriable():
                     raise
                 waited = time.monotonic() - start
@@ -893,7 +898,7 @@ class Worker:
                 self.consumer.commit(offsets=ahead, asynchronous=False)
         except KafkaException as exc:  # nothing rides on it: try again when next idle
             if exc.args[0].fatal():
-                raise FatalWorkerError(_fatal_message(exc.args[0], self.settings)) from exc
+                raise self._fatal(exc.args[0]) from exc
             log.info("could not commit idle positions (%s); will retry", exc.args[0])
             if self.exactly_once:
                 try:
@@ -1173,12 +1178,13 @@ def _reason(err: KafkaError) -> str:
     return (err.name() or "error").lower()
 
 
+_FENCING = frozenset(
+    {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
+)
+
+
 def _fatal_message(err: KafkaError, settings: WorkerSettings) -> str:
-    if err.code() in (
-        KafkaError._FENCED,
-        KafkaError.PRODUCER_FENCED,
-        KafkaError.INVALID_PRODUCER_EPOCH,
-    ):
+    if err.code() in _FENCING:
         return (
             f"fenced: another worker with transactional id "
             f"{clients.transactional_id(settings)!r} started; each worker needs its own "
