@@ -26,6 +26,9 @@ dashboard would show it) at each fixed offered rate of ``--rates`` (records/s, o
 its median maximum), the load coming from ``stream-od replay`` in a separate process, after a
 2-second warm-up that is not counted (steady state); the medians of the percentiles are
 reported per rate.
+``--compare-batch-wait`` runs each latency repeat twice, back to back in alternating order: the
+worker as it is, and with its former batching (the whole batching period waited after every
+batch, on top of the batch's processing).
 The input topic of the latency runs uses LogAppendTime, so the clock starts when the broker
 has the record (``--timestamp-type CreateTime`` starts it at the load generator's send).
 The broker, the load and the worker share this machine.
@@ -77,6 +80,14 @@ def settings_for(
         metrics_port=0,
         **{"scoring_device": SCORING_DEVICE, **extra},
     )
+
+
+class FixedWaitWorker(Worker):
+    """The worker with its batching before 2026-12-03: the whole ``max_batch_wait_ms`` waited
+    after every batch, on top of the batch's processing (``--compare-batch-wait``)."""
+
+    def _batch_timeout(self, wait_s: float, taken: float) -> float:
+        return wait_s
 
 
 class Passthrough:
@@ -186,7 +197,7 @@ def worker_progress(metrics: WorkerMetrics):
     return progress
 
 
-def latency_run(args, artifact: Artifact, rate: float) -> dict:
+def latency_run(args, artifact: Artifact, rate: float, worker_class: type = Worker) -> dict:
     run = uuid.uuid4().hex[:8]
     topics = {
         "in": f"bench-lat-{run}-in",
@@ -203,7 +214,7 @@ def latency_run(args, artifact: Artifact, rate: float) -> dict:
     )
     ensure_topics({"bootstrap.servers": args.bootstrap}, {topics["alerts"]: 1, topics["dlq"]: 1})
     metrics = WorkerMetrics()
-    worker = Worker(
+    worker = worker_class(
         settings_for(
             args.bootstrap,
             topics,
@@ -271,6 +282,15 @@ def latency_run(args, artifact: Artifact, rate: float) -> dict:
         | {"batches": batches, "records_per_batch": stages.pop("records") / batches}
         | {f"mean_{k}_ms": 1000 * v / batches for k, v in stages.items()}
     )
+
+
+def latency_medians(runs: list[dict]) -> dict[str, float]:
+    """The medians over latency repeats of their percentiles and per-batch figures."""
+    return {
+        k: statistics.median(r[k] for r in runs)
+        for k in runs[0]
+        if k.startswith(("latency_p", "mean_")) or k == "records_per_batch"
+    }
 
 
 def stage_totals(metrics: WorkerMetrics) -> dict[str, float]:
@@ -348,6 +368,12 @@ def main() -> int:
         action="store_true",
         help="also run the worker scoring through Keras (as before the numpy pass), paired "
         "with the first format in each repeat",
+    )
+    p.add_argument(
+        "--compare-batch-wait",
+        action="store_true",
+        help="in each latency repeat, also run the worker with its former batching (the whole "
+        "max_batch_wait_ms waited after every batch), back to back in alternating order",
     )
     p.add_argument(
         "--scoring-device",
@@ -474,19 +500,18 @@ def main() -> int:
     result["latency_by_rate"] = []
     for rate in rates:
         print(f"latency at {rate:,.0f} records/s ...", file=sys.stderr)
-        lat_runs = [latency_run(args, artifact, rate) for _ in range(args.repeats)]
-        result["latency_by_rate"].append(
-            {
-                "offered_rps": rate,
-                **{
-                    k: statistics.median(r[k] for r in lat_runs)
-                    for k in lat_runs[0]
-                    if k.startswith(("latency_p", "mean_")) or k == "records_per_batch"
-                },
-                "latency_timestamps": args.timestamp_type,
-                "latency_runs": lat_runs,
-            }
-        )
+        lat_runs, fixed_runs = [], []
+        for r in range(args.repeats):
+            arms = [(Worker, lat_runs), (FixedWaitWorker, fixed_runs)]
+            if not args.compare_batch_wait:
+                arms = arms[:1]
+            for worker_class, runs in arms if r % 2 == 0 else arms[::-1]:
+                runs.append(latency_run(args, artifact, rate, worker_class))
+        entry = {"offered_rps": rate, **latency_medians(lat_runs)}
+        entry |= {"latency_timestamps": args.timestamp_type, "latency_runs": lat_runs}
+        if fixed_runs:
+            entry["fixed_wait"] = {**latency_medians(fixed_runs), "latency_runs": fixed_runs}
+        result["latency_by_rate"].append(entry)
     # the first rate's figures at the top level, as before --rates
     first_rate = result["latency_by_rate"][0] if rates else {}
     result |= {
@@ -516,6 +541,15 @@ def main() -> int:
                 f"{len(r['latency_runs'])} | {r['records_per_batch']:.0f} | "
                 f"{r['mean_decode_ms']:.1f}, {r['mean_score_ms']:.1f}, {r['mean_commit_ms']:.1f} |"
             )
+            f = r.get("fixed_wait")
+            if f:
+                print(
+                    f"| {r['offered_rps']:,.0f}, former batching | {f['latency_p50_ms']:.0f} | "
+                    f"{f['latency_p95_ms']:.0f} | {f['latency_p99_ms']:.0f} | "
+                    f"{len(f['latency_runs'])} | {f['records_per_batch']:.0f} | "
+                    f"{f['mean_decode_ms']:.1f}, {f['mean_score_ms']:.1f}, "
+                    f"{f['mean_commit_ms']:.1f} |"
+                )
     if len(variants) > 1:
         print(
             f"\n| alert format | worker records/s | alerts / record | vs {first} |\n"

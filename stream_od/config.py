@@ -134,7 +134,9 @@ class WorkerSettings(BaseSettings):
 
     # Micro-batching
     max_batch_records: int = Field(1000, ge=1, le=100_000)
-    # The wait bounds the latency a quiet stream adds; a transaction commit costs 5-10 ms here.
+    # The batching period: a batch is taken when it is full or this long after the last one
+    # was taken (a batch's processing counts towards it), so it bounds the latency batching
+    # adds and the transaction rate (one commit, 5-10 ms here, per period at most).
     max_batch_wait_ms: int = Field(25, ge=0, le=60_000)
     max_record_bytes: int = Field(64 * 1024, ge=64)
     input_format: Literal["auto", "json", "csv"] = "auto"

@@ -391,3 +391,29 @@ def test_an_aborted_batch_under_suppression_is_undone_and_redone_the_same(make_w
     (window,) = state.windows.values()
     assert window.count == 3
     assert w.metrics.registry.get_sample_value("stream_od_alerts_suppressed_total") == 3
+
+
+def test_the_batch_wait_counts_from_when_the_last_batch_was_taken(make_worker, monkeypatch):
+    """``max_batch_wait_ms`` is a period: the records that arrived while a batch was processed
+    have waited already, so the next consume waits only the rest of it; after an empty one, the
+    whole period again."""
+    w, consumer, _ = make_worker(max_batch_wait_ms=25)
+    clock = [100.0]
+    monkeypatch.setattr(worker_module.time, "monotonic", lambda: clock[0])
+    timeouts: list[float] = []
+    batches = [batch(), [], batch(start=8), batch(start=11)]
+
+    def consume(num_messages, timeout):
+        timeouts.append(timeout)
+        if not batches:
+            w.stop()
+            return []
+        return batches.pop(0)
+
+    def process(messages):  # 10 ms of work per batch, 40 ms for the last one
+        clock[0] += 0.040 if messages[0].offset() == 11 else 0.010
+
+    consumer.consume = consume
+    monkeypatch.setattr(w, "process", process)
+    w.run()
+    assert timeouts == pytest.approx([0.025, 0.015, 0.025, 0.015, 0.0])

@@ -45,6 +45,12 @@ def producer_config(settings: WorkerSettings) -> dict[str, Any]:
         "acks": "all",
         "linger.ms": 5,
         "compression.type": "lz4",
+        # A transaction begun right after the last one committed finds the coordinator still
+        # writing that one's markers: AddOffsetsToTxn answers CONCURRENT_TRANSACTIONS and
+        # librdkafka retries after retry.backoff.ms, 100 ms by default, which is what a record
+        # waited at the p99 (benchmarks/results/txn_backoff.json).  10 ms, doubling up to
+        # retry.backoff.max.ms (1 s) for errors that persist.
+        "retry.backoff.ms": 10,
     }
     if settings.processing_guarantee == "exactly_once":
         own["transactional.id"] = transactional_id(settings)
