@@ -293,6 +293,15 @@ def latency_medians(runs: list[dict]) -> dict[str, float]:
     }
 
 
+def latency_row(label: str, r: dict) -> str:
+    """One rate's line of the latency table (``r``: medians and the runs behind them)."""
+    return (
+        f"| {label} | {r['latency_p50_ms']:.0f} | {r['latency_p95_ms']:.0f} | "
+        f"{r['latency_p99_ms']:.0f} | {len(r['latency_runs'])} | {r['records_per_batch']:.0f} | "
+        f"{r['mean_decode_ms']:.1f}, {r['mean_score_ms']:.1f}, {r['mean_commit_ms']:.1f} |"
+    )
+
+
 def stage_totals(metrics: WorkerMetrics) -> dict[str, float]:
     """Seconds spent per batch stage, batches and records so far (the worker's histograms),
     to say where a latency run's time went."""
@@ -535,21 +544,9 @@ def main() -> int:
             "/ batch | decode, score, commit ms / batch |\n|---|---|---|---|---|---|---|"
         )
         for r in result["latency_by_rate"]:
-            print(
-                f"| {r['offered_rps']:,.0f} | {r['latency_p50_ms']:.0f} | "
-                f"{r['latency_p95_ms']:.0f} | {r['latency_p99_ms']:.0f} | "
-                f"{len(r['latency_runs'])} | {r['records_per_batch']:.0f} | "
-                f"{r['mean_decode_ms']:.1f}, {r['mean_score_ms']:.1f}, {r['mean_commit_ms']:.1f} |"
-            )
-            f = r.get("fixed_wait")
-            if f:
-                print(
-                    f"| {r['offered_rps']:,.0f}, former batching | {f['latency_p50_ms']:.0f} | "
-                    f"{f['latency_p95_ms']:.0f} | {f['latency_p99_ms']:.0f} | "
-                    f"{len(f['latency_runs'])} | {f['records_per_batch']:.0f} | "
-                    f"{f['mean_decode_ms']:.1f}, {f['mean_score_ms']:.1f}, "
-                    f"{f['mean_commit_ms']:.1f} |"
-                )
+            print(latency_row(f"{r['offered_rps']:,.0f}", r))
+            if "fixed_wait" in r:
+                print(latency_row(f"{r['offered_rps']:,.0f}, former batching", r["fixed_wait"]))
     if len(variants) > 1:
         print(
             f"\n| alert format | worker records/s | alerts / record | vs {first} |\n"

@@ -89,16 +89,13 @@ def main() -> int:
     topics = {"in": f"txn-backoff-{run}-in", "out": f"txn-backoff-{run}-out"}
     ensure_topics({"bootstrap.servers": args.bootstrap}, {topics["in"]: 3, topics["out"]: 1})
     arms = [(b, pause) for pause in args.pauses_ms for b in args.backoffs]
-    runs: dict[str, list[dict]] = {f"{b}ms/{pause:g}ms": [] for b, pause in arms}
+    runs: dict[tuple[int, float], list[dict]] = {a: [] for a in arms}
     for r in range(args.repeats):
         for b, pause in arms[r % len(arms) :] + arms[: r % len(arms)]:
             print(f"repeat {r}: retry.backoff.ms {b}, pause {pause:g} ms", file=sys.stderr)
-            runs[f"{b}ms/{pause:g}ms"].append(
-                arm(args.bootstrap, topics, b, pause / 1000, args.transactions)
-            )
+            runs[b, pause].append(arm(args.bootstrap, topics, b, pause / 1000, args.transactions))
     rows = []
-    for b, pause in arms:
-        these = runs[f"{b}ms/{pause:g}ms"]
+    for (b, pause), these in runs.items():
         row: dict = {"retry_backoff_ms": b, "pause_ms": pause}
         row |= {k: statistics.median(x[k] for x in these) for k in these[0]}
         rows.append(row | {"runs": these})
