@@ -1,9 +1,10 @@
 """Fit / score machinery shared by the VAEGMM and AEGMM detectors.
 
-Training runs in Keras (TensorFlow by default).  Scoring runs the trained networks in numpy
-(:mod:`stream_od.detector.forward`), so a worker needs neither TensorFlow nor a Keras model;
-:meth:`NeuralGMMDetector.use_keras` switches scoring to Keras' compiled function, on a GPU when
-one is there (:mod:`stream_od.detector.device`).
+Training runs in Keras (TensorFlow by default), in float32.  Scoring runs the trained
+networks in numpy, in float64 (:mod:`stream_od.detector.forward`), so a worker needs neither
+TensorFlow nor a Keras model; :meth:`NeuralGMMDetector.use_keras` switches scoring to Keras'
+compiled function of the same networks, built in float64 too (:func:`scoring_model`), on a GPU
+when one is there (:mod:`stream_od.detector.device`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from stream_od.detector.base import BaseDetector, DetectorState
-from stream_od.detector.forward import ACTIVATIONS, Networks
+from stream_od.detector.forward import ACTIVATIONS, DTYPE, Networks
 from stream_od.detector.gmm import MixtureAccumulator, MixtureEnergy, fit_mixture_em
 from stream_od.errors import StreamODError
 from stream_od.features import check_matrix
@@ -33,10 +34,12 @@ class NonFiniteLossError(StreamODError, FloatingPointError):
 
 
 def _compile_forward(model):
-    """A compiled inference function ``x -> (zc, x_rec)`` for the active Keras backend."""
+    """A compiled inference function ``x -> (zc, x_rec)`` for the active Keras backend, on
+    :data:`~stream_od.detector.forward.DTYPE` inputs."""
     import keras
 
     backend = keras.backend.backend()
+    dtype = np.dtype(DTYPE).name
 
     def forward(x):
         out = model(x, training=False)
@@ -48,7 +51,7 @@ def _compile_forward(model):
         # The concrete function skips tf.function's per-call signature matching, which costs
         # about as much as the network itself on a 1,000-row micro-batch.
         concrete = tf.function(forward).get_concrete_function(
-            tf.TensorSpec([None, model.n_features], tf.float32)
+            tf.TensorSpec([None, model.n_features], dtype)
         )
         return lambda x: concrete(tf.convert_to_tensor(x))
     if backend == "jax":
@@ -136,14 +139,21 @@ class NeuralGMMDetector(BaseDetector):
         )
 
     # -- fitting -----------------------------------------------------------------------
-    def _build(self, n_features: int):
+    def _build(self, n_features: int, dtype: str = "float32"):
+        """The Keras model, its variables in ``dtype`` (float32 to train; the scoring model
+        in float64, :func:`scoring_model`)."""
         import keras
 
         from stream_od.detector.dagmm import DAGMMNet
 
         keras.utils.set_random_seed(int(self.seed))
-        net = DAGMMNet(n_features=n_features, seed=int(self.seed), **self._net_kwargs())
-        net(np.zeros((2, n_features), np.float32))
+        policy = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(dtype)  # the default of every layer the net builds
+        try:
+            net = DAGMMNet(n_features=n_features, seed=int(self.seed), **self._net_kwargs())
+            net(np.zeros((2, n_features), dtype))
+        finally:
+            keras.config.set_dtype_policy(policy)
         return net
 
     def fit(
@@ -157,7 +167,7 @@ class NeuralGMMDetector(BaseDetector):
         """Train the networks, then estimate the mixture over all of ``X`` in batches."""
         import keras
 
-        X = check_matrix(X).astype(np.float32)
+        X = check_matrix(X)  # float64: the mixture is fitted on scoring's codes
         self._check_mixture_components()
         if self.activation not in ACTIVATIONS:  # before training, not after it
             raise ValueError(
@@ -183,7 +193,7 @@ class NeuralGMMDetector(BaseDetector):
                 )
             )
         hist = model.fit(
-            X,
+            X.astype(np.float32),
             epochs=int(self.epochs),
             batch_size=int(self.batch_size),
             shuffle=True,
@@ -208,7 +218,7 @@ class NeuralGMMDetector(BaseDetector):
         compare mixtures on one network; the threshold is cleared."""
         self._check_fitted()
         self._check_mixture_components()
-        self._fit_mixture(check_matrix(X, n_features=self.n_features_in_).astype(np.float32))
+        self._fit_mixture(check_matrix(X, n_features=self.n_features_in_))
         self.threshold_ = None
         return self
 
@@ -262,7 +272,7 @@ class NeuralGMMDetector(BaseDetector):
             return self.networks_(X)
         from keras import ops
 
-        zc, x_rec = self._keras_forward(np.ascontiguousarray(X, dtype=np.float32))
+        zc, x_rec = self._keras_forward(np.ascontiguousarray(X, dtype=DTYPE))
         return ops.convert_to_numpy(zc), ops.convert_to_numpy(x_rec)
 
     @property
@@ -272,9 +282,10 @@ class NeuralGMMDetector(BaseDetector):
 
     def use_keras(self) -> NeuralGMMDetector:
         """Score through Keras' compiled function (TensorFlow: on its default device, a GPU
-        when it sees one) instead of numpy; the scores differ in float32 rounding only."""
+        when it sees one) instead of numpy: the same networks in float64, the same scores to
+        about 1e-12 (``benchmarks/scoring_paths.py``)."""
         self._check_fitted()
-        self._keras_forward = _compile_forward(self.model_)
+        self._keras_forward = _compile_forward(scoring_model(self))
         return self
 
     def use_numpy(self) -> NeuralGMMDetector:
@@ -362,6 +373,23 @@ class NeuralGMMDetector(BaseDetector):
                 fh.write(weights)
             model.load_weights(path)
         return model
+
+
+def scoring_model(detector: NeuralGMMDetector) -> DAGMMNet:
+    """The trained networks as a float64 Keras model, for :meth:`~NeuralGMMDetector.use_keras`.
+
+    The JAX backend computes in float32 whatever it is asked unless ``jax_enable_x64`` is on;
+    it is switched on here (the training model's variables are float32 by their own policy).
+    """
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    model = detector._build(detector.n_features_in_, np.dtype(DTYPE).name)
+    _set_keras_weights(model, detector.networks_)
+    return model
 
 
 def _dense_layers(model) -> dict[str, list]:

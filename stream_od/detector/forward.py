@@ -2,25 +2,26 @@
 
 Scoring a DAGMM-style detector needs only the compression network (encoder, latent mean,
 decoder) and the reconstruction features; the estimation network is needed to fit the paper's
-two-component mixture.  All are stacks of dense layers, so inference is a few float32 matrix
-products, the ones Keras runs, and the worker's install needs no TensorFlow, pandas or
-scikit-learn.  TensorFlow stays for training and for scoring on a GPU
-(:mod:`stream_od.detector.device`).
+two-component mixture.  All are stacks of dense layers, so inference is a few matrix products,
+and the worker's install needs no TensorFlow, pandas or scikit-learn.  TensorFlow stays for
+training and for scoring on a GPU (:mod:`stream_od.detector.device`).
 
-**A record's score does not depend on the batch it arrives in.**  A BLAS matrix product does
-not promise that: OpenBLAS sums a row's products in an order that depends on the row's place in
-the block and on the number of rows (measured: half the rows of a 5,000-row file change in
-their last bits between one call and ten 500-row calls, up to 2e-4 of the energy).  So each
-layer sums its inputs' products in input order for every record (:func:`transposed`), and the
-norms of the reconstruction features are sums taken in a fixed order too.  The same holds for
-the mixture energy (:class:`~stream_od.detector.gmm.MixtureEnergy`): the worker's scores equal
-offline scoring bit for bit, whatever the micro-batch.  It costs more than a BLAS product: for 1,000
-rows, 0.65 ms against 0.2 ms with a VAEGMM on KDD's features (TensorFlow: 0.6 ms), 2.5 ms
-against 0.6 ms for TensorFlow with the wider AEGMM; 0.1 ms for 10 rows.
+**Scoring runs in float64** (the networks are trained in float32; their weights are exact in
+float64).  In float32 every implementation rounds in its own order: this pass and Keras'
+kernels differed by up to 3e-4 of the energy on ``corrected.gz``, because the narrowest
+mixture components amplify the codes' last bits, and TensorFlow differs from itself by 1e-6
+between batch sizes.  In float64 those orders leave the energy alone to about 1e-12, so the
+numpy pass and Keras' (built in float64 for scoring, :func:`stream_od.detector._neural.
+scoring_model`) give the same scores and the same decisions, and the threshold the trainer set
+holds on either path (``benchmarks/scoring_paths.py``).
 
-Scores differ from Keras' own (TensorFlow's float32 kernels round in other orders) by about
-2e-7 of the energy at the median and up to 3e-4 on 100,000 ``corrected.gz`` records, with no
-decision at the threshold changed (``benchmarks/scoring_paths.py``).
+**A record's score does not depend on the batch it arrives in**, bit for bit.  A BLAS matrix
+product does not promise that: OpenBLAS sums a row's products in an order that depends on the
+row's place in the block and on the number of rows.  So each layer sums its inputs' products
+in input order for every record (:func:`transposed`), and the norms of the reconstruction
+features are sums taken in a fixed order too.  The same holds for the mixture energy
+(:class:`~stream_od.detector.gmm.MixtureEnergy`): the worker's scores equal offline scoring
+bit for bit, whatever the micro-batch.
 """
 
 from __future__ import annotations
@@ -63,9 +64,13 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+#: the scoring precision (module docstring)
+DTYPE = np.float64
+
+
 @dataclass(frozen=True)
 class Dense:
-    """One dense layer: ``activation(x @ kernel + bias)``, float32."""
+    """One dense layer: ``activation(x @ kernel + bias)``, computed in :data:`DTYPE`."""
 
     kernel: np.ndarray
     bias: np.ndarray
@@ -86,8 +91,8 @@ class Dense:
 
 
 #: columns (records) per step of :func:`transposed`: bounds its ``(in, out, n)`` products
-#: (60 x 30 x 512 float32: 3.5 MiB)
-COLUMNS = 512
+#: (60 x 30 x 256 float64: 3.5 MiB)
+COLUMNS = 256
 
 
 def transposed(layer: Dense, xt: np.ndarray) -> np.ndarray:
@@ -102,7 +107,7 @@ def transposed(layer: Dense, xt: np.ndarray) -> np.ndarray:
     n = xt.shape[1]
     if n == 1:
         return transposed(layer, np.repeat(xt, 2, axis=1))[:, :1]
-    h = np.empty((layer.kernel.shape[1], n), np.float32)
+    h = np.empty((layer.kernel.shape[1], n), DTYPE)
     products = layer.kernel[:, :, None]
     for start in range(0, n, COLUMNS):
         part = xt[:, start : start + COLUMNS]
@@ -127,7 +132,7 @@ def stack(layers: Sequence[Dense], xt: np.ndarray) -> np.ndarray:
 
 
 def _t(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(x, np.float32).T)
+    return np.ascontiguousarray(np.asarray(x, DTYPE).T)
 
 
 def _colsum(a: np.ndarray) -> np.ndarray:
@@ -141,13 +146,13 @@ def _colsum(a: np.ndarray) -> np.ndarray:
 
 def reconstruction_features(x: np.ndarray, x_rec: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """numpy twin of :func:`stream_od.detector.dagmm.reconstruction_features` (same formulas,
-    same epsilon) on rows, ``(n, len(names))`` float32."""
+    same epsilon) on rows, ``(n, len(names))`` in :data:`DTYPE`."""
     return transposed_features(_t(x), _t(x_rec), names).T
 
 
 def transposed_features(xt: np.ndarray, rt: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """:func:`reconstruction_features` on columns: ``(d, n)`` inputs, ``(len(names), n)``."""
-    eps = np.float32(EPS)
+    eps = DTYPE(EPS)
     nx = np.sqrt(_colsum(xt * xt) + eps)
     nr = np.sqrt(_colsum(rt * rt) + eps)
     diff = xt - rt
@@ -185,7 +190,7 @@ class Networks:
 
     def gamma(self, zc: np.ndarray) -> np.ndarray:
         """The estimation network's memberships of codes ``zc``, float64 ``(n, n_gmm)``."""
-        return stack(self.estimation, _t(zc)).T.astype(np.float64)
+        return stack(self.estimation, _t(zc)).T
 
     def layers(self) -> dict[str, tuple[Dense, ...]]:
         parts = {
@@ -198,12 +203,13 @@ class Networks:
         return {name: parts[name] for name in PARTS}
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The weights as named arrays: ``net.<part>.<i>.kernel`` / ``.bias``."""
+        """The weights as named arrays: ``net.<part>.<i>.kernel`` / ``.bias``, float32 as
+        trained (the cast to :data:`DTYPE` is exact both ways)."""
         out = {}
         for part, layers in self.layers().items():
             for i, layer in enumerate(layers):
-                out[f"net.{part}.{i}.kernel"] = layer.kernel
-                out[f"net.{part}.{i}.bias"] = layer.bias
+                out[f"net.{part}.{i}.kernel"] = layer.kernel.astype(np.float32)
+                out[f"net.{part}.{i}.bias"] = layer.bias.astype(np.float32)
         return out
 
     def weights(self) -> list[np.ndarray]:
@@ -227,8 +233,8 @@ class Networks:
                 i = len(layers)
                 layers.append(
                     (
-                        np.asarray(arrays[f"net.{part}.{i}.kernel"], np.float32),
-                        np.asarray(arrays[f"net.{part}.{i}.bias"], np.float32),
+                        np.asarray(arrays[f"net.{part}.{i}.kernel"], DTYPE),
+                        np.asarray(arrays[f"net.{part}.{i}.bias"], DTYPE),
                     )
                 )
             parts[part] = [
