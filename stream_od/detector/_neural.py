@@ -35,11 +35,10 @@ class NonFiniteLossError(StreamODError, FloatingPointError):
 
 def _compile_forward(model):
     """A compiled inference function ``x -> (zc, x_rec)`` for the active Keras backend, on
-    :data:`~stream_od.detector.forward.DTYPE` inputs."""
+    inputs of the model's own compute dtype."""
     import keras
 
     backend = keras.backend.backend()
-    dtype = np.dtype(DTYPE).name
 
     def forward(x):
         out = model(x, training=False)
@@ -51,7 +50,7 @@ def _compile_forward(model):
         # The concrete function skips tf.function's per-call signature matching, which costs
         # about as much as the network itself on a 1,000-row micro-batch.
         concrete = tf.function(forward).get_concrete_function(
-            tf.TensorSpec([None, model.n_features], dtype)
+            tf.TensorSpec([None, model.n_features], model.compute_dtype)
         )
         return lambda x: concrete(tf.convert_to_tensor(x))
     if backend == "jax":
@@ -115,7 +114,7 @@ class NeuralGMMDetector(BaseDetector):
     cov_: np.ndarray
     jitter_: tuple[float, ...]
     _energy: MixtureEnergy
-    _keras: DAGMMNet | None = None  # built for training, GPU scoring, or on asking for model_
+    _keras: DAGMMNet | None = None  # float32: built for training, or on asking for model_
     _keras_forward: Callable[[np.ndarray], tuple[Any, Any]] | None = None  # use_keras()
 
     def _net_kwargs(self) -> dict[str, Any]:
