@@ -1,0 +1,71 @@
+"""``benchmarks/latency_stalls.py``: the jstat reading, and one short run on the real broker."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from latency_stalls import young_gcs  # noqa: E402
+
+# ``jstat -gc -t PID 1000`` as JDK 17 prints it (columns trimmed to the ones read, plus one).
+JSTAT = """\
+Timestamp        S0C    EU     YGC     YGCT     FGC
+          10.1  0.0  3379.2   280    7.387     0
+          11.1  0.0  3686.4   281    7.498     0
+          12.1  0.0  1228.8   283    7.538     0
+          13.1  0.0  2662.4   283    7.538     0
+"""
+
+
+def test_young_gcs_are_differences_between_samples():
+    gcs = young_gcs(JSTAT.splitlines(), t_start=100.0)
+    assert [g["young_gcs"] for g in gcs] == [1, 2, 0]
+    assert [round(g["young_gc_s"], 3) for g in gcs] == [0.111, 0.040, 0.0]
+    assert [g["at"] for g in gcs] == [101.0, 102.0, 103.0]
+
+
+def test_young_gcs_without_samples_is_empty():
+    assert young_gcs([], 0.0) == []
+    assert young_gcs(JSTAT.splitlines()[:2], 0.0) == []
+
+
+def test_a_short_run_times_every_batch(tmp_path, kafka_bootstrap, kdd_train_path):
+    from tests.integration.conftest import train_mahalanobis
+
+    _, artifact = train_mahalanobis(kdd_train_path, 20_000, tmp_path / "artifact")
+    out = tmp_path / "stalls.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "latency_stalls.py"),
+            "--artifact",
+            str(artifact),
+            "--data",
+            str(kdd_train_path),
+            "--bootstrap",
+            kafka_bootstrap,
+            "--rate",
+            "500",
+            "--latency-seconds",
+            "2",
+            "--top",
+            "3",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    batches = report["batches"]
+    # warm-up (2 s) and measured part (2 s) at 500 records/s: 2,000 records, every one batched
+    assert sum(b["records"] for b in batches) == 2_000
+    for b in batches:
+        assert b["start"] <= b["end"] and 0.0 < b["commit_s"] <= b["end"] - b["start"]
+    assert report["result"]["latency_records"] == 1_000
+    assert "| batch start, s | records | batch ms | commit ms |" in proc.stdout
