@@ -1,13 +1,11 @@
 """``benchmarks/kdd_protocol.py --quick``: the JSON rows the issue asks for, and sane numbers."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.benchmarks.runner import run_benchmark
+
 FIELDS = {
     "method",
     "seed",
@@ -27,23 +25,18 @@ def test_quick_protocol_run_writes_one_row_per_method_and_seed(
     tmp_path, kdd_train_path, kdd_test_path
 ):
     out = tmp_path / "kdd.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "kdd_protocol.py"),
-            "--quick",
-            "--json",
-            str(out),
-            "--methods",
-            "vaegmm",
-            "mahalanobis",
-            "--train-data",
-            str(kdd_train_path),
-            "--corrected-data",
-            str(kdd_test_path),
-        ],
-        capture_output=True,
-        text=True,
+    proc = run_benchmark(
+        "kdd_protocol.py",
+        "--quick",
+        "--json",
+        str(out),
+        "--methods",
+        "vaegmm",
+        "mahalanobis",
+        "--train-data",
+        str(kdd_train_path),
+        "--corrected-data",
+        str(kdd_test_path),
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

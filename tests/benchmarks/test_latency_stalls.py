@@ -1,9 +1,10 @@
 """``benchmarks/latency_stalls.py``: the jstat reading, and one short run on the real broker."""
 
 import json
-import subprocess
 import sys
 from pathlib import Path
+
+from tests.benchmarks.runner import run_benchmark
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -37,27 +38,22 @@ def test_a_short_run_times_every_batch(tmp_path, kafka_bootstrap, kdd_train_path
 
     _, artifact = train_mahalanobis(kdd_train_path, 20_000, tmp_path / "artifact")
     out = tmp_path / "stalls.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "latency_stalls.py"),
-            "--artifact",
-            str(artifact),
-            "--data",
-            str(kdd_train_path),
-            "--bootstrap",
-            kafka_bootstrap,
-            "--rate",
-            "500",
-            "--latency-seconds",
-            "2",
-            "--top",
-            "3",
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
+    proc = run_benchmark(
+        "latency_stalls.py",
+        "--artifact",
+        str(artifact),
+        "--data",
+        str(kdd_train_path),
+        "--bootstrap",
+        kafka_bootstrap,
+        "--rate",
+        "500",
+        "--latency-seconds",
+        "2",
+        "--top",
+        "3",
+        "--json",
+        str(out),
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr

@@ -1,36 +1,28 @@
 """``benchmarks/txn_backoff.py`` on the real broker: every arm runs and is reported."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.benchmarks.runner import run_benchmark
 
 
 def test_each_backoff_and_pause_is_measured_and_written(tmp_path, kafka_bootstrap):
     out = tmp_path / "txn.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "txn_backoff.py"),
-            "--bootstrap",
-            kafka_bootstrap,
-            "--backoffs",
-            "100",
-            "10",
-            "--pauses-ms",
-            "0",
-            "5",
-            "--transactions",
-            "4",
-            "--repeats",
-            "1",
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
+    proc = run_benchmark(
+        "txn_backoff.py",
+        "--bootstrap",
+        kafka_bootstrap,
+        "--backoffs",
+        "100",
+        "10",
+        "--pauses-ms",
+        "0",
+        "5",
+        "--transactions",
+        "4",
+        "--repeats",
+        "1",
+        "--json",
+        str(out),
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr

@@ -2,11 +2,11 @@
 the cost figures, with the fields docs/windows.md reads."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.benchmarks.runner import run_benchmark
 
 REPO = Path(__file__).resolve().parents[2]
 ZEEK = REPO.parent / "shared" / "data" / "zeek"
@@ -19,27 +19,22 @@ def test_quick_run_compares_both_schemas_and_measures_the_cost(
     if not (ZEEK / "008-zeek-mixed.conn.log.labeled").exists():
         pytest.skip(f"Zeek captures not found in {ZEEK}")
     out = tmp_path / "windows.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "windows.py"),
-            "--quick",
-            "--json",
-            str(out),
-            "--methods",
-            "mahalanobis",
-            "--kdd",
-            "--kdd-train-data",
-            str(kdd_train_path),
-            "--kdd-corrected-data",
-            str(kdd_test_path),
-            "--repeats",
-            "1",
-            "--memory-keys",
-            "200",
-        ],
-        capture_output=True,
-        text=True,
+    proc = run_benchmark(
+        "windows.py",
+        "--quick",
+        "--json",
+        str(out),
+        "--methods",
+        "mahalanobis",
+        "--kdd",
+        "--kdd-train-data",
+        str(kdd_train_path),
+        "--kdd-corrected-data",
+        str(kdd_test_path),
+        "--repeats",
+        "1",
+        "--memory-keys",
+        "200",
         timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -2,11 +2,11 @@
 deterministic baseline's known quality on the later Zeek day."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.benchmarks.runner import run_benchmark
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data"
@@ -44,25 +44,20 @@ def test_quick_run_writes_every_method_and_field(tmp_path, kdd_train_path, kdd_t
     if not (ZEEK_TRAIN.exists() and ZEEK_TEST.exists()):
         pytest.skip(f"Zeek captures not found in {ZEEK_TRAIN.parent}")
     out = tmp_path / "zeek.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "zeek_real.py"),
-            "--quick",
-            "--kdd",
-            "--json",
-            str(out),
-            "--train",
-            str(ZEEK_TRAIN),
-            "--test",
-            str(ZEEK_TEST),
-            "--kdd-train-data",
-            str(kdd_train_path),
-            "--kdd-corrected-data",
-            str(kdd_test_path),
-        ],
-        capture_output=True,
-        text=True,
+    proc = run_benchmark(
+        "zeek_real.py",
+        "--quick",
+        "--kdd",
+        "--json",
+        str(out),
+        "--train",
+        str(ZEEK_TRAIN),
+        "--test",
+        str(ZEEK_TEST),
+        "--kdd-train-data",
+        str(kdd_train_path),
+        "--kdd-corrected-data",
+        str(kdd_test_path),
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
