@@ -81,10 +81,11 @@ def start_jstat(pid: int | None) -> subprocess.Popen | None:
 
 def young_gcs(lines: list[str], t_start: float) -> list[dict]:
     """Per jstat sample (one a second): young collections and their seconds since the last."""
-    rows = [line.split() for line in lines if line.strip() and not line.lstrip().startswith("T")]
-    header = next((line.split() for line in lines if "YGC" in line), None)
-    if header is None or len(rows) < 2:
+    at = next((i for i, line in enumerate(lines) if "YGC" in line.split()), None)
+    if at is None:
         return []
+    header = lines[at].split()
+    rows = [line.split() for line in lines[at + 1 :] if line.strip()]
     ygc, ygct = header.index("YGC"), header.index("YGCT")
     out = []
     for i, (a, b) in enumerate(zip(rows, rows[1:])):
