@@ -26,6 +26,8 @@ from prometheus_client import (
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from stream_od.schema.select import NOT_SELECTED
+
 # The *_created series double every counter's cardinality and no dashboard uses them.
 disable_created_metrics()
 
@@ -193,6 +195,13 @@ class WorkerMetrics:
             ["reason"],
             registry=r,
         )
+        self.records_skipped = Counter(
+            f"{PREFIX}_records_skipped_total",
+            "Records committed without scoring, by reason (not_selected: a record of another "
+            "kind than the model's schema is for, e.g. an EVE dns event on a flow model)",
+            ["reason"],
+            registry=r,
+        )
         self.batches = Counter(f"{PREFIX}_batches_total", "Micro-batches committed", registry=r)
         self.batch_size = Histogram(
             f"{PREFIX}_batch_size_records",
@@ -318,6 +327,7 @@ class WorkerMetrics:
             self.batch_stage_seconds.labels(stage)
         for kind in ("assign", "revoke", "lost"):
             self.rebalances.labels(kind)
+        self.records_skipped.labels(NOT_SELECTED)  # 0 from the start, so rate() has a series
 
     def set_model(
         self,

@@ -68,7 +68,8 @@ class Rejected:
 
 @dataclass
 class DecodedBatch:
-    """A batch split into scoreable rows and rejects.
+    """A batch split into scoreable rows, rejects, and records skipped as not this schema's
+    kind (:mod:`stream_od.schema.select`).
 
     ``X[i]`` holds the features of batch record ``rows[i]``; ``fields(i)`` gives that record's
     original fields (for alerts), decoded lazily for CSV.
@@ -77,6 +78,7 @@ class DecodedBatch:
     X: np.ndarray
     rows: np.ndarray
     rejected: list[Rejected]
+    skipped: list[int] = field(default_factory=list)  # batch positions, ascending
     _objects: dict[int, Any] = field(default_factory=dict)
     _values: Sequence[bytes | None] = ()
 
@@ -131,6 +133,26 @@ def path_values(records: Sequence[dict], path: str) -> list[Any]:
             if v is None:
                 col[i] = _nested(records[i], parts)
     return col
+
+
+def select_records(
+    positions: list[int], records: list[dict], schema: FeatureSchema
+) -> tuple[list[int], list[dict], list[int]]:
+    """The records ``schema`` is for, and the positions of the others (skipped, not refused:
+    :mod:`stream_od.schema.select`).  ``positions[i]`` is ``records[i]``'s place in its batch or
+    file; the order is kept."""
+    spec = schema.select
+    if spec is None:
+        return positions, records, []
+    keeps = list(map(spec.keeps, path_values(records, spec.field)))
+    if all(keeps):
+        return positions, records, []
+    kept = [i for i, k in enumerate(keeps) if k]
+    return (
+        [positions[i] for i in kept],
+        [records[i] for i in kept],
+        [p for p, k in zip(positions, keeps) if not k],
+    )
 
 
 def field_value(record: dict, path: str) -> Any:
@@ -225,9 +247,12 @@ class RecordDecoder:
             else:
                 csv_idx.append(i)
         objects: dict[int, Any] = {}
+        skipped: list[int] = []
         blocks: list[tuple[list[int], np.ndarray, set[int]]] = []
         if json_idx:
             good, objs = self._parse_json(values, json_idx, rejected)
+            if self.schema.select is not None:
+                good, objs, skipped = select_records(good, objs, self.schema)
             enc = self.encode_records(objs, None if streams is None else [streams[i] for i in good])
             blocks.append((good, *self._collect(good, enc, rejected)))
             objects = dict(zip(good, objs))
@@ -262,8 +287,10 @@ class RecordDecoder:
             order = np.argsort(rows, kind="stable")
             rows, X = rows[order], X[order]
         rejected.sort(key=lambda r: r.index)
-        assert len(rows) + len(rejected) == n
-        return DecodedBatch(X=X, rows=rows, rejected=rejected, _objects=objects, _values=values)
+        assert len(rows) + len(rejected) + len(skipped) == n
+        return DecodedBatch(
+            X=X, rows=rows, rejected=rejected, skipped=skipped, _objects=objects, _values=values
+        )
 
     @property
     def _elsewhere(self) -> tuple[str, ...]:
@@ -340,18 +367,20 @@ class RecordDecoder:
             )
         return Encoded(X=X, rejected=dict(sorted(rejected.items())))
 
-    def restore_test(self, newest: bytes | None) -> Callable[[bytes | None], bool]:
+    def restore_test(self, newest: bytes | None) -> Callable[[bytes | None], bool] | None:
         """For rebuilding a partition's windows from its tail: a test that a record (its raw
         value) lies before anything that can still be in the windows after the record
-        ``newest`` (the partition's last processed one).  With the partition's event times out
-        of order by at most ``lateness_s``, the windows rebuilt from the records after the last
-        such one equal the windows of an uninterrupted run (docs/windows.md)."""
+        ``newest`` (the partition's newest processed one with an event time; ``None`` when
+        ``newest`` has none, a dead letter or a skipped record, so the reader asks the one
+        before).  With the partition's event times out of order by at most ``lateness_s``, the
+        windows rebuilt from the records after the last such one equal the windows of an
+        uninterrupted run (docs/windows.md)."""
         spec = self.schema.windows
         assert spec is not None and self.schema.time_field
         time_field = self.schema.time_field
         ts = _event_time(newest, time_field)
         if ts is None:
-            return lambda value: False
+            return None
         cutoff = ts - max(spec.time_s, spec.horizon_s) - 3 * spec.lateness_s
         return lambda value: (t := _event_time(value, time_field)) is not None and t < cutoff
 

@@ -3,7 +3,8 @@
 One loop, read top to bottom::
 
     consume up to max_batch_records, waiting at most what is left of max_batch_wait_ms
-      -> decode + validate (stream_od.records)     bad records -> dead letters
+      -> decode + validate (stream_od.records)     bad records -> dead letters;
+                                                   other kinds of record ([select]) skipped
       -> score (the artifact: standardize + detector)
       -> alerts over the threshold (stream_od.alerts)
       -> one transaction: alerts + dead letters (+ scores) + the consumer offsets
@@ -47,6 +48,7 @@ from stream_od.kafka import clients, dead_letters
 from stream_od.metrics import Health, WorkerMetrics
 from stream_od.records import RecordDecoder
 from stream_od.schema import FeatureSchema
+from stream_od.schema.select import NOT_SELECTED
 
 if TYPE_CHECKING:
     from stream_od.detector.device import Placement
@@ -135,6 +137,7 @@ class BatchResult:
     alerts: int
     dead_letters: int
     aborted: bool = False
+    skipped: int = 0  # records of another kind than the schema's ([select]), committed
 
 
 class Worker:
@@ -409,9 +412,13 @@ class Worker:
             m.suppression_entities.set(volume.entities())
         for rej in batch.rejected:
             m.dead_letters.labels(rej.reason).inc()
+        if batch.skipped:
+            m.records_skipped.labels(NOT_SELECTED).inc(len(batch.skipped))
         stamps = np.fromiter((msg.timestamp()[1] for msg in messages), dtype=np.float64, count=n)
         m.end_to_end_latency.observe_many(time.time() - stamps / 1000.0)
-        return BatchResult(n, len(batch.rows), len(alerts), len(batch.rejected))
+        return BatchResult(
+            n, len(batch.rows), len(alerts), len(batch.rejected), skipped=len(batch.skipped)
+        )
 
     def _stream_times(
         self, messages: Sequence[Message], batch, policy: AlertPolicy

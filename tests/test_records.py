@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import orjson
@@ -142,3 +143,60 @@ def test_the_key_counts_towards_the_record_size():
     )
     assert out.rows.tolist() == [0]
     assert out.rejected[0].reason == records.TOO_LARGE and "key" in out.rejected[0].detail
+
+
+LOGS = Path(__file__).parent / "fixtures" / "logs"
+
+
+def _fitted(name: str, log: str):
+    """Schema ``name`` fitted on a fixture log's records, and those records."""
+    from stream_od.features import fit_schema
+    from stream_od.records import field_values
+    from stream_od.schema import load_schema
+    from trainer.readers import read_logs
+
+    schema = load_schema(name)
+    records = read_logs([LOGS / log]).records
+    return fit_schema(schema, field_values(records, schema)), records
+
+
+def test_records_of_another_kind_are_skipped_not_scored_nor_dead_lettered():
+    """An eve.json carries every event type; a flow model scores the flows, skips the rest
+    (a ``stats`` event scored as a flow would be a flow with every counter missing), and
+    still dead-letters what is not a record at all."""
+    schema, flows = _fitted("suricata-flow", "suricata-eve.json")
+    decoder, flow = RecordDecoder(schema), flows[0]
+    batch = [
+        {"event_type": "stats", "stats": {"uptime": 60}},
+        flow,
+        {"event_type": "dns", "proto": "UDP", "dest_port": 53, "dns": {"type": "query"}},
+        b"{not json",
+        {k: v for k, v in flow.items() if k != "event_type"},  # no marker: kept
+        {"event_type": "alert", "flow": {"pkts_toserver": 1, "bytes_toserver": 60}},
+        flow,
+    ]
+    out = decoder.decode([v if isinstance(v, bytes) else orjson.dumps(v) for v in batch])
+    assert out.rows.tolist() == [1, 4, 6]
+    assert out.skipped == [0, 2, 5]
+    assert [(r.index, r.reason) for r in out.rejected] == [(3, "invalid_json")]
+    np.testing.assert_array_equal(out.X[0], out.X[2])  # the same flow, the same row
+    assert "event_type" not in out.fields(1)  # fields(i) still follows rows
+
+
+def test_zeek_records_of_other_logs_are_skipped_by_their_path():
+    schema, conns = _fitted("zeek-conn", "zeek-conn-labeled.json")
+    decoder, conn = RecordDecoder(schema), conns[0]
+    batch = [
+        conn,  # Zeek's own JSON writer: no _path
+        {**conn, "_path": "conn"},
+        {"ts": 1.0, "uid": "C1", "_path": "dns", "query": "example.com"},
+        {"ts": 1.0, "uid": "C1", "_path": "http", "method": "GET"},
+    ]
+    out = decoder.decode([orjson.dumps(r) for r in batch])
+    assert out.rows.tolist() == [0, 1] and out.skipped == [2, 3] and out.rejected == []
+
+
+def test_a_batch_of_only_skipped_records_has_an_empty_matrix():
+    decoder = RecordDecoder(_fitted("suricata-flow", "suricata-eve.json")[0])
+    out = decoder.decode([orjson.dumps({"event_type": "stats"})] * 3)
+    assert out.X.shape == (0, len(decoder.feature_names)) and out.skipped == [0, 1, 2]

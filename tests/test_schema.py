@@ -135,3 +135,55 @@ def test_identity_table_round_trips_and_refuses_unknown_keys_and_labels():
         FeatureSchema.from_dict({**base, "identity": {"src_addr": "a"}})
     with pytest.raises(SchemaError, match="label"):
         FeatureSchema.from_dict({**base, "identity": {"session_id": "label"}})
+
+
+def test_select_table_round_trips_and_is_inherited():
+    from stream_od.schema.select import SelectSpec
+    from stream_od.schema.spec import FeatureSchema
+
+    eve = load_schema("suricata-flow")
+    assert eve.select == SelectSpec("event_type", ("flow",))
+    assert load_schema("suricata-flow-windows").select == eve.select  # through `extends`
+    zeek = load_schema("zeek-conn")
+    assert zeek.select == SelectSpec("_path", ("conn",))
+    assert load_schema("zeek-conn-windows").select == zeek.select
+    assert load_schema("kdd99").select is None
+    assert FeatureSchema.from_dict(eve.to_dict()).select == eve.select
+    assert "select" not in load_schema("kdd99").to_dict()
+
+
+def test_select_keeps_its_values_and_records_without_the_marker():
+    from stream_od.schema.select import SelectSpec
+
+    spec = SelectSpec("event_type", ("flow", "netflow"))
+    assert [spec.keeps(v) for v in ("flow", "netflow", "dns", "stats", "", None, 7, {})] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+        True,  # absent: not marked as another kind
+        True,  # not text: no marker this schema knows
+        True,
+    ]
+
+
+@pytest.mark.parametrize(
+    "select, message",
+    [
+        ({"field": "event_type"}, "values"),
+        ({"field": "event_type", "values": []}, "values"),
+        ({"field": "event_type", "values": "flow"}, "values"),
+        ({"field": "event_type", "values": ["flow", 3]}, "values"),
+        ({"values": ["flow"]}, "field"),
+        ({"field": "event_type", "values": ["flow"], "type": "x"}, r"unknown key\(s\) \['type'\]"),
+        ("event_type", r"\[select\] is a table"),
+        ({"field": "label", "values": ["benign"]}, "label field 'label'"),
+    ],
+)
+def test_a_bad_select_table_says_what_is_wrong(select, message):
+    from stream_od.schema.spec import FeatureSchema
+
+    base = {"fields": [{"name": "bytes"}], "label_fields": ["label"]}
+    with pytest.raises(SchemaError, match=message):
+        FeatureSchema.from_dict({**base, "select": select})

@@ -157,22 +157,22 @@ def evaluate_logs(
     neither normal nor malicious (Background, Unknown) are counted and left out."""
     from trainer.labels import MALICIOUS, NORMAL, find_labels
     from trainer.readers import read_logs
-    from trainer.site import encode, label_metrics
+    from trainer.site import encode, label_metrics, selected
 
     art = Artifact.load(artifact_dir)
-    table = read_logs(paths)
-    check_columns(art.schema, table.records, paths)
-    labels = find_labels(table.records, art.schema, label_field=label_field)
+    records, skipped = selected(read_logs(paths).records, art.schema)
+    check_columns(art.schema, records, paths)
+    labels = find_labels(records, art.schema, label_field=label_field)
     if not labels.labelled:
         fields = ", ".join(art.schema.label_fields)
         raise ValueError(
             f"{', '.join(paths)}: no label field ({fields}): evaluate needs "
             "labelled rows; use `stream-od score` on unlabelled data"
         )
-    X, refused = encode(table.records, art.schema)
-    ok = np.ones(len(table), dtype=bool)
+    X, refused = encode(records, art.schema)
+    ok = np.ones(len(records), dtype=bool)
     ok[list(refused)] = False
-    scores = np.full(len(table), np.nan)
+    scores = np.full(len(records), np.nan)
     scores[ok] = art.score(X[ok])
     normal = ok & (labels.kind == NORMAL)
     malicious = ok & (labels.kind == MALICIOUS)
@@ -183,7 +183,8 @@ def evaluate_logs(
         "schema": art.schema.name,
         "data": list(paths),
         "label_field": labels.field,
-        "n_records": len(table),
+        "n_records": len(records),
+        "skipped_not_selected": skipped,
         "n_unlabelled": int(np.sum(labels.kind == -1)),
         "refused_by_schema": int((~ok).sum()),
         **label_metrics(scores[normal], scores[malicious], art.threshold, labels.detail[malicious]),

@@ -6,7 +6,9 @@ as the bytes the worker would receive (a sensor log's records as JSON lines, a K
 as CSV), in batches of the worker's size, so a record gets the score the worker gives it.
 
 Each output line: ``{"index": i, "score": s, "alert": true|false}`` for a scored record, or
-``{"index": i, "dead_letter": reason, "detail": text}`` for one the worker would dead-letter;
+``{"index": i, "dead_letter": reason, "detail": text}`` for one the worker would dead-letter,
+``{"index": i, "skipped": "not_selected"}`` for one of another kind than the schema's
+(``[select]``: an EVE dns event on a flow model), which the worker skips too;
 ``index`` is the record's position in the input (in event-time order for sensor logs).
 """
 
@@ -20,6 +22,7 @@ import orjson
 
 from stream_od.artifact import Artifact
 from stream_od.records import RecordDecoder
+from stream_od.schema.select import NOT_SELECTED
 
 BATCH = 1000  # the worker's default max_batch_records
 
@@ -70,6 +73,8 @@ def score_values(art: Artifact, values: Sequence[bytes], *, batch: int = BATCH) 
                 "dead_letter": rej.reason,
                 "detail": rej.detail,
             }
+        for i in out.skipped:
+            results[i] = {"index": start + i, "skipped": NOT_SELECTED}
         for i in range(len(values[start : start + batch])):
             yield results[i]
 
@@ -78,7 +83,7 @@ def score_file(artifact_dir: str | os.PathLike, paths: Sequence[str], out_path: 
     """Score ``paths`` into ``out_path`` (JSON lines); returns counts."""
     art = Artifact.load(artifact_dir)
     values = input_values(paths, art.schema.label_fields)
-    counts = {"records": 0, "scored": 0, "alerts": 0, "dead_letters": 0}
+    counts = {"records": 0, "scored": 0, "alerts": 0, "dead_letters": 0, "skipped": 0}
     with open(out_path, "wb") as fh:
         for res in score_values(art, values):
             fh.write(orjson.dumps(res) + b"\n")
@@ -86,6 +91,8 @@ def score_file(artifact_dir: str | os.PathLike, paths: Sequence[str], out_path: 
             if "score" in res:
                 counts["scored"] += 1
                 counts["alerts"] += res["alert"]
+            elif "skipped" in res:
+                counts["skipped"] += 1
             else:
                 counts["dead_letters"] += 1
     return {"version": art.version, "out": out_path, **counts}

@@ -30,7 +30,7 @@ import numpy as np
 from stream_od.artifact import Artifact
 from stream_od.detector import detector_class
 from stream_od.features import Standardizer, fit_schema
-from stream_od.records import RecordDecoder, field_values
+from stream_od.records import RecordDecoder, field_values, select_records
 from stream_od.schema import FeatureSchema, load_schema
 from trainer.labels import MALICIOUS, NORMAL, NORMAL_LABELS, Labels, find_labels
 
@@ -163,6 +163,19 @@ def encode(records: Sequence[dict], schema: FeatureSchema) -> tuple[np.ndarray, 
     return enc.X, {r: reason for r, (reason, _) in enc.rejected.items()}
 
 
+def selected(records: Sequence[dict], schema: FeatureSchema) -> tuple[list[dict], int]:
+    """The records ``schema`` is for, and how many others were skipped: the worker skips the
+    same ones (:mod:`stream_od.schema.select`), so a model never learns from a ``stats`` event
+    or a dns log record that it would never be asked to score."""
+    _, kept, skipped = select_records(list(range(len(records))), list(records), schema)
+    return kept, len(skipped)
+
+
+def schema_select(schema: FeatureSchema) -> str:
+    spec = schema.select
+    return "" if spec is None else f"{spec.field} not in {list(spec.values)}"
+
+
 def train_site(
     cfg: SiteConfig, records: Sequence[dict], *, progress: bool = True, log=print
 ) -> Artifact:
@@ -171,6 +184,9 @@ def train_site(
 
     cfg.check()
     schema = load_schema(cfg.schema)
+    records, skipped = selected(records, schema)
+    if skipped:
+        log(f"train: {skipped:,} records of another kind skipped ({schema_select(schema)})")
     labels = find_labels(
         records, schema, label_field=cfg.label_field, normal_labels=cfg.normal_labels
     )

@@ -60,15 +60,16 @@ def read_tail(
     config: dict[str, Any],
     tp: TopicPartition,
     end: int,
-    old_test: Callable[[bytes | None], Callable[[bytes | None], bool]],
+    old_test: Callable[[bytes | None], Callable[[bytes | None], bool] | None],
     *,
     timeout_s: float = 300.0,
     chunk: int = CHUNK,
 ) -> list[bytes | None]:
     """The values of ``tp`` after the last record before ``end`` that is old (all of them back
     to the log start when none is), in offset order.  What "old" means depends on the newest
-    record: ``old_test(newest value)`` gives the test.  Reads backwards in chunks, so it reads
-    about as much as it returns."""
+    record: ``old_test(newest value)`` gives the test, or ``None`` when that record cannot
+    (it has no event time), and then the record before it is asked.  Reads backwards in chunks,
+    so it reads about as much as it returns."""
     consumer = Consumer(
         {
             **config,
@@ -85,8 +86,10 @@ def read_tail(
         while hi > low:
             lo = max(low, hi - chunk)
             records = read_range(consumer, tp, lo, hi, timeout_s)
-            if is_old is None and records:  # the first records met hold the newest one
-                is_old = old_test(records[-1][1])
+            for _, value in reversed(records if is_old is None else []):
+                is_old = old_test(value)  # the newest record that has an event time
+                if is_old is not None:
+                    break
             old = [i for i, (_, value) in enumerate(records) if is_old and is_old(value)]
             if old:
                 parts.append([v for _, v in records[old[-1] + 1 :]])

@@ -15,6 +15,10 @@ TOML layout (see ``stream_od/schema/builtin/*.toml`` and docs/schemas.md)::
     [identity]                           # the connection, promoted into alerts (optional)
     source_ip = "src_ip"
 
+    [select]                             # the records on a topic this schema is for (optional)
+    field = "event_type"
+    values = ["flow"]
+
     [[fields]]
     name = "orig_bytes"
     kind = "numeric"                     # numeric | categorical | boolean
@@ -33,6 +37,7 @@ from typing import Any
 
 from stream_od.schema.fields import Field, SchemaError
 from stream_od.schema.identity import IdentitySpec
+from stream_od.schema.select import SelectSpec
 from stream_od.schema.windows import WindowSpec
 
 _KEYS = frozenset(
@@ -45,6 +50,7 @@ _KEYS = frozenset(
         "format_version",
         "windows",
         "identity",
+        "select",
     }
 )
 FORMAT_VERSION = 2  # 1 was {"names": [...]}: numeric fields only, every one required
@@ -61,6 +67,7 @@ class FeatureSchema:
     label_fields: tuple[str, ...] = ()
     windows: WindowSpec | None = None  # traffic-window features (stream_od.windows)
     identity: IdentitySpec | None = None  # the connection's fields, promoted into alerts
+    select: SelectSpec | None = None  # which records of a topic it is for; others are skipped
 
     def __post_init__(self) -> None:
         fields = tuple(self.fields)
@@ -97,6 +104,11 @@ class FeatureSchema:
                     f"schema {self.name!r}: [identity] names label field(s) "
                     f"{clash}; labels never leave in an alert"
                 )
+        if self.select is not None and self.select.field in labels:
+            raise SchemaError(
+                f"schema {self.name!r}: [select] reads the label field {self.select.field!r}; "
+                "records are chosen by what they are, never by their ground truth"
+            )
         if self.fitted:
             names = self.feature_names
             dupes = sorted({n for n in names if names.count(n) > 1})
@@ -157,6 +169,8 @@ class FeatureSchema:
             out["windows"] = self.windows.to_dict()
         if self.identity is not None:
             out["identity"] = self.identity.to_dict()
+        if self.select is not None:
+            out["select"] = self.select.to_dict()
         return out
 
     @classmethod
@@ -183,6 +197,7 @@ class FeatureSchema:
             raise SchemaError(f"{source}: time_field is a field name")
         windows = d.get("windows")
         identity = d.get("identity")
+        select = d.get("select")
         return cls(
             fields=fields,
             name=str(d.get("name", "custom")),
@@ -191,6 +206,7 @@ class FeatureSchema:
             label_fields=tuple(labels),
             windows=None if windows is None else WindowSpec.from_dict(windows, source=source),
             identity=None if identity is None else IdentitySpec.from_dict(identity, source=source),
+            select=None if select is None else SelectSpec.from_dict(select, source=source),
         )
 
     @classmethod

@@ -15,7 +15,7 @@ from stream_od.detector import detector_class
 from stream_od.features import FeatureEncoder, Standardizer, fit_schema
 from stream_od.records import RecordDecoder, field_values
 from stream_od.schema import load_schema
-from tests.worker_support import WorkerProcess, metric_total
+from tests.worker_support import WorkerProcess, metric_total, metric_values
 from trainer.replay import Encoded, log_stream, produce
 from trainer.score import score_values
 
@@ -153,6 +153,43 @@ def test_suricata_eve_flows_scored_without_dead_letters(
         stream, path, worker_topics, kafka_bootstrap, read_topic, tmp_path / "worker.log"
     )
     np.testing.assert_allclose(got, offline(artifact, stream.values), rtol=1e-6)
+
+
+def test_a_whole_eve_json_is_taken_its_other_event_types_skipped(
+    kafka_bootstrap, worker_topics, eve_artifact, read_topic, tmp_path
+):
+    """Suricata writes every event type to one eve.json, and a shipper sends it on as it is:
+    the worker scores the flow events, skips the stats, dns, alert and http events (counted,
+    committed, never scored nor dead-lettered), and offline scoring says the same."""
+    artifact, path = eve_artifact
+    values = EVE_FIXTURE.read_bytes().splitlines()
+    kinds = [orjson.loads(v)["event_type"] for v in values]
+    flows = [i for i, k in enumerate(kinds) if k == "flow"]
+    assert len(values) == 10 and len(flows) == 6  # the fixture's 4 others: the point here
+    stream = Encoded(values=values, labels=np.full(len(values), "-", dtype=object))
+    env = {
+        **worker_topics,
+        "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "STREAM_OD_ARTIFACT_PATH": str(path),
+    }
+    with WorkerProcess(env, tmp_path / "worker.log").start() as worker:
+        produce(stream, topic=env["STREAM_OD_INPUT_TOPIC"], bootstrap_servers=kafka_bootstrap)
+        worker.wait_for("stream_od_records_consumed_total", len(values))
+        text = worker.wait_for("stream_od_records_skipped_total", 4)
+        assert worker.terminate() == 0, worker.log()
+    assert metric_values(text, "stream_od_records_skipped_total") == {
+        '{reason="not_selected"}': 4.0
+    }
+    assert metric_total(text, "stream_od_records_scored_total") == 6
+    assert read_topic(env["STREAM_OD_DEAD_LETTER_TOPIC"]) == []
+    scored = sorted(int(m.key()) for m in read_topic(env["STREAM_OD_SCORES_TOPIC"]))
+    assert scored == flows
+    alerts = read_topic(env["STREAM_OD_ALERTS_TOPIC"])
+    assert {int(orjson.loads(m.value())["kafka"]["key"]) for m in alerts} <= set(flows)
+    offline_results = list(score_values(artifact, values))
+    assert [i for i, r in enumerate(offline_results) if "skipped" in r] == sorted(
+        set(range(len(values))) - set(flows)
+    )
 
 
 @pytest.mark.slow

@@ -396,3 +396,46 @@ def test_train_on_sensor_records_from_a_topic(kafka_bootstrap, new_topic, tmp_pa
     assert art.training["label_field"] == "label" and art.training["rows"]["malicious"] == 60
     assert art.metrics["holdout"]["recall"] == 1.0
     assert "put in 'ts' order" in err  # partitions interleave; the split needs time order
+
+
+def test_records_of_other_zeek_logs_are_skipped_by_train_evaluate_and_score(tmp_path, capsys):
+    """A shipper that merges Zeek's logs into one stream names each record's log in
+    ``_path``: train, evaluate and score use the conn records and skip the others, as the
+    worker does, instead of learning from (or scoring) a dns record as a connection."""
+
+    def merged(conns: list[dict], seed: int) -> list[dict]:
+        dns = [
+            {"ts": c["ts"] + 0.25, "uid": f"D{seed}{i}", "_path": "dns", "query": "example.com"}
+            for i, c in enumerate(conns[::5])
+        ]
+        return [{**c, "_path": "conn"} for c in conns] + dns
+
+    day1 = zeek_records(1500, 50, seed=11)
+    day2 = zeek_records(600, 100, seed=12, t0=1.7e9)
+    train_log = write_log(tmp_path / "day1.log", merged(day1, 1))
+    test_log = write_log(tmp_path / "day2.log", merged(day2, 2))
+    art_dir, common = tmp_path / "art", ["--schema", "zeek-conn", "--detector", "mahalanobis"]
+    assert _run(["train", "--data", train_log, *common, "--out", str(art_dir), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "310 records of another kind skipped (_path not in ['conn'])" in err, err
+    art = Artifact.load(art_dir)
+    assert art.training["rows"]["malicious"] == 50
+    assert sum(art.training["rows"][k] for k in ("fit", "threshold", "validation")) == 1500
+
+    rep_dir = tmp_path / "rep"
+    assert (
+        _run(["evaluate", "--artifact", str(art_dir), "--data", test_log, "--out", str(rep_dir)])
+        == 0
+    )
+    rep = json.loads((rep_dir / "report.json").read_text())
+    assert rep["skipped_not_selected"] == 140 and rep["n_records"] == 700
+    assert rep["n_normal"] == 600 and rep["refused_by_schema"] == 0
+
+    out = tmp_path / "scores.jsonl"
+    assert _run(["score", "--artifact", str(art_dir), "--data", test_log, "--out", str(out)]) == 0
+    counts = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert counts["skipped"] == 140 and counts["scored"] == 700 and counts["dead_letters"] == 0
+    lines = [orjson.loads(x) for x in out.read_bytes().splitlines()]
+    skipped = [x["index"] for x in lines if "skipped" in x]
+    order = sorted(merged(day2, 2), key=lambda r: r["ts"])  # score's order: event time
+    assert skipped == [i for i, r in enumerate(order) if r["_path"] == "dns"]

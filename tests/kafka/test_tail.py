@@ -1,0 +1,43 @@
+"""Reading a partition's tail back to rebuild its traffic windows, on the real broker."""
+
+from __future__ import annotations
+
+import orjson
+from confluent_kafka import Producer, TopicPartition
+
+from stream_od.kafka import tail
+
+
+def _ts(value: bytes | None) -> float | None:
+    obj = orjson.loads(value) if value and value.startswith(b"{") else None
+    return obj.get("ts") if isinstance(obj, dict) else None
+
+
+def old_test(newest: bytes | None):
+    """Records more than 5 s older than ``newest`` are old; ``None`` when it has no time."""
+    ts = _ts(newest)
+    if ts is None:
+        return None
+    return lambda v: (t := _ts(v)) is not None and t < ts - 5
+
+
+def test_the_newest_record_with_an_event_time_sets_what_is_old(kafka_bootstrap, new_topic):
+    """The partition ends in records without an event time (a dead letter, an EVE stats event
+    the schema skips): the test comes from the newest record that has one, so the read stops
+    there instead of reading the whole partition back."""
+    topic = new_topic(partitions=1, prefix="tail")
+    values = [orjson.dumps({"ts": 100.0 + i}) for i in range(20)]
+    values += [b"not json", orjson.dumps({"event_type": "stats"})]
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for v in values:
+        producer.produce(topic, v)
+    assert producer.flush(30) == 0
+    got = tail.read_tail(
+        {"bootstrap.servers": kafka_bootstrap, "group.id": "tail-test"},  # never joins
+        TopicPartition(topic, 0),
+        len(values),
+        old_test,
+        chunk=4,
+    )
+    # newest timed record: ts 119, so 113 is the last old one and the tail starts at 114
+    assert got == values[14:]
