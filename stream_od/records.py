@@ -36,6 +36,7 @@ from stream_od.features import (
     epoch_seconds,
 )
 from stream_od.schema import KDD_COLUMNS, FeatureSchema
+from stream_od.schema.select import untagged
 from stream_od.schema.windows import FEATURES
 from stream_od.windows import TrafficWindows
 
@@ -138,13 +139,19 @@ def path_values(records: Sequence[dict], path: str) -> list[Any]:
 def select_records(
     positions: list[int], records: list[dict], schema: FeatureSchema
 ) -> tuple[list[int], list[dict], list[int]]:
-    """The records ``schema`` is for, and the positions of the others (skipped, not refused:
-    :mod:`stream_od.schema.select`).  ``positions[i]`` is ``records[i]``'s place in its batch or
-    file; the order is kept."""
+    """The records ``schema`` is for (a tagged one unwrapped), and the positions of the others
+    (skipped, not refused: :mod:`stream_od.schema.select`).  ``positions[i]`` is
+    ``records[i]``'s place in its batch or file; the order is kept."""
     spec = schema.select
     if spec is None:
         return positions, records, []
-    keeps = list(map(spec.keeps, path_values(records, spec.field)))
+    if spec.tagged and any(len(r) == 1 for r in records):
+        tags = list(map(untagged, records))
+        records = [r if t is None else t[1] for r, t in zip(records, tags)]
+        kinds = [v if t is None else t[0] for v, t in zip(path_values(records, spec.field), tags)]
+    else:
+        kinds = path_values(records, spec.field)
+    keeps = list(map(spec.keeps, kinds))
     if all(keeps):
         return positions, records, []
     kept = [i for i, k in enumerate(keeps) if k]
@@ -378,11 +385,14 @@ class RecordDecoder:
         spec = self.schema.windows
         assert spec is not None and self.schema.time_field
         time_field = self.schema.time_field
-        ts = _event_time(newest, time_field)
+        tagged = self.schema.select is not None and self.schema.select.tagged
+        ts = _event_time(newest, time_field, tagged)
         if ts is None:
             return None
         cutoff = ts - max(spec.time_s, spec.horizon_s) - 3 * spec.lateness_s
-        return lambda value: (t := _event_time(value, time_field)) is not None and t < cutoff
+        return lambda value: (
+            (t := _event_time(value, time_field, tagged)) is not None and t < cutoff
+        )
 
     @staticmethod
     def _collect(
@@ -517,13 +527,17 @@ def _carried(
             )
 
 
-def _event_time(value: bytes | None, time_field: str) -> float | None:
-    """A raw JSON record's event time in epoch seconds (None when it has none)."""
+def _event_time(value: bytes | None, time_field: str, tagged: bool = False) -> float | None:
+    """A raw JSON record's event time in epoch seconds (None when it has none); ``tagged``:
+    a tagged record's (``{"conn": {...}}``) is the time of the record inside."""
     try:
         obj = orjson.loads(value) if value else None
     except orjson.JSONDecodeError:
         return None
-    return epoch_seconds(field_value(obj, time_field)) if type(obj) is dict else None
+    if type(obj) is not dict:
+        return None
+    inner = untagged(obj) if tagged else None
+    return epoch_seconds(field_value(obj if inner is None else inner[1], time_field))
 
 
 def _not_csv(i: int, line: bytes, n_fields: int) -> Rejected:

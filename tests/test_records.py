@@ -200,3 +200,27 @@ def test_a_batch_of_only_skipped_records_has_an_empty_matrix():
     decoder = RecordDecoder(_fitted("suricata-flow", "suricata-eve.json")[0])
     out = decoder.decode([orjson.dumps({"event_type": "stats"})] * 3)
     assert out.X.shape == (0, len(decoder.feature_names)) and out.skipped == [0, 1, 2]
+
+
+def test_tagged_zeek_records_are_unwrapped_and_selected_by_their_tag():
+    """zeek-kafka with ``Kafka::tag_json = T`` sends ``{"conn": {...}}``, ``{"dns": {...}}``:
+    the tag is the kind, the record inside is what is scored and what an alert carries."""
+    schema, conns = _fitted("zeek-conn", "zeek-conn-labeled.json")
+    decoder = RecordDecoder(schema)
+    conn = {k: v for k, v in conns[0].items() if k not in schema.label_fields}
+    batch = [{"conn": conn}, {"dns": {"ts": 1.0, "query": "example.com"}}, conn]
+    out = decoder.decode([orjson.dumps(r) for r in batch])
+    assert out.rows.tolist() == [0, 2] and out.skipped == [1] and out.rejected == []
+    np.testing.assert_array_equal(out.X[0], out.X[1])
+    assert out.fields(0) == conn
+    # the windows' read-back finds a tagged record's time inside it
+    windows = RecordDecoder(_fitted("zeek-conn-windows", "zeek-conn-labeled.json")[0])
+    is_old = windows.restore_test(orjson.dumps({"conn": conn}))
+    assert is_old is not None and is_old(orjson.dumps({"conn": {**conn, "ts": conn["ts"] - 1e6}}))
+    assert not is_old(orjson.dumps({"conn": conn}))
+
+
+def test_untagged_schemas_leave_one_key_records_alone():
+    schema, flows = _fitted("suricata-flow", "suricata-eve.json")
+    out = RecordDecoder(schema).decode([orjson.dumps({"flow": flows[0]["flow"]})])
+    assert out.rows.tolist() == [0] and out.fields(0) == {"flow": flows[0]["flow"]}

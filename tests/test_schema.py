@@ -145,7 +145,7 @@ def test_select_table_round_trips_and_is_inherited():
     assert eve.select == SelectSpec("event_type", ("flow",))
     assert load_schema("suricata-flow-windows").select == eve.select  # through `extends`
     zeek = load_schema("zeek-conn")
-    assert zeek.select == SelectSpec("_path", ("conn",))
+    assert zeek.select == SelectSpec("_path", ("conn",), tagged=True)
     assert load_schema("zeek-conn-windows").select == zeek.select
     assert load_schema("kdd99").select is None
     assert FeatureSchema.from_dict(eve.to_dict()).select == eve.select
@@ -179,6 +179,7 @@ def test_select_keeps_its_values_and_records_without_the_marker():
         ({"field": "event_type", "values": ["flow"], "type": "x"}, r"unknown key\(s\) \['type'\]"),
         ("event_type", r"\[select\] is a table"),
         ({"field": "label", "values": ["benign"]}, "label field 'label'"),
+        ({"field": "_path", "values": ["conn"], "tagged": "yes"}, "tagged is true or false"),
     ],
 )
 def test_a_bad_select_table_says_what_is_wrong(select, message):

@@ -30,14 +30,19 @@ def site_records(args: argparse.Namespace) -> list[dict]:
         return table.records
     from stream_od.schema import load_schema
     from trainer.readers import sort_by_field
+    from trainer.site import selected
     from trainer.source import topic_records
 
     records = topic_records(
         args.bootstrap_servers, args.data_topic, args.n_records, group_id=args.group_id
     )
-    time_field = load_schema(args.schema).time_field
+    schema = load_schema(args.schema)
+    time_field = schema.time_field
+    # Selected (and tagged records unwrapped) before the sort: a tagged record's time is inside.
+    records, skipped = selected(records, schema)
     print(
-        f"train: read {len(records):,} records from {args.data_topic}"
+        f"train: read {len(records) + skipped:,} records from {args.data_topic}"
+        + (f", {skipped:,} of another kind skipped" if skipped else "")
         + (f", put in {time_field!r} order" if time_field else ""),
         file=sys.stderr,
     )

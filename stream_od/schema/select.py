@@ -11,6 +11,11 @@ field that says what a record is and the values it is for::
     field = "event_type"      # a field path, looked up as the feature fields are
     values = ["flow"]
 
+The zeek-kafka plugin with ``Kafka::tag_json = T`` (common with ``send_all_active_logs``, every
+log on one topic) writes no ``_path`` but wraps each record in its log's name:
+``{"conn": {...}}``.  With ``tagged = true`` such a record's tag is its kind, and the object
+under it is the record (scored, windowed and put in alerts without the wrapper).
+
 A record whose field holds another value is **skipped**: not scored, not dead-lettered (it is
 a good record of another kind), counted (``stream_od_records_skipped_total{reason=
 "not_selected"}``) and committed with its batch.  A record without the field is kept: a flow
@@ -34,6 +39,7 @@ NOT_SELECTED = "not_selected"
 class SelectSpec:
     field: str
     values: tuple[str, ...]
+    tagged: bool = False  # records may come as {kind: record} (zeek-kafka's tag_json)
 
     def keeps(self, value: Any) -> bool:
         """Whether a record whose ``field`` holds ``value`` (``None``: absent) is for this
@@ -42,17 +48,24 @@ class SelectSpec:
         return type(value) is not str or value in self.values
 
     def to_dict(self) -> dict[str, Any]:
-        return {"field": self.field, "values": list(self.values)}
+        out: dict[str, Any] = {"field": self.field, "values": list(self.values)}
+        if self.tagged:
+            out["tagged"] = True
+        return out
 
     @classmethod
     def from_dict(cls, d: Any, *, source: str = "schema") -> SelectSpec:
         if not isinstance(d, Mapping):
             raise SchemaError(f'{source}: [select] is a table: field = "path", values = [...]')
-        unknown = sorted(set(d) - {"field", "values"})
+        unknown = sorted(set(d) - {"field", "values", "tagged"})
         if unknown:
             raise SchemaError(
-                f"{source}: [select] has unknown key(s) {unknown}; known: ['field', 'values']"
+                f"{source}: [select] has unknown key(s) {unknown}; known: ['field', 'tagged', "
+                "'values']"
             )
+        tagged = d.get("tagged", False)
+        if not isinstance(tagged, bool):
+            raise SchemaError(f"{source}: [select] tagged is true or false")
         field, values = d.get("field"), d.get("values")
         if not isinstance(field, str) or not field:
             raise SchemaError(f"{source}: [select] field must be a field path (text)")
@@ -66,4 +79,14 @@ class SelectSpec:
                 f"{source}: [select] values must be a non-empty list of the {field!r} values "
                 'this schema is for (text), e.g. values = ["flow"]'
             )
-        return cls(field=field, values=tuple(dict.fromkeys(values)))
+        return cls(field=field, values=tuple(dict.fromkeys(values)), tagged=tagged)
+
+
+def untagged(record: dict) -> tuple[str, dict] | None:
+    """``(tag, record)`` of a tagged record, ``{"conn": {...}}``: one key, an object under it;
+    ``None`` for any other record (a sensor's own records have many fields)."""
+    if len(record) == 1:
+        ((tag, inner),) = record.items()
+        if type(inner) is dict:
+            return tag, inner
+    return None

@@ -439,3 +439,42 @@ def test_records_of_other_zeek_logs_are_skipped_by_train_evaluate_and_score(tmp_
     skipped = [x["index"] for x in lines if "skipped" in x]
     order = sorted(merged(day2, 2), key=lambda r: r["ts"])  # score's order: event time
     assert skipped == [i for i, r in enumerate(order) if r["_path"] == "dns"]
+
+
+def test_train_on_tagged_zeek_records_from_one_topic_of_every_log(
+    kafka_bootstrap, new_topic, tmp_path, capsys
+):
+    """zeek-kafka with ``send_all_active_logs`` and ``tag_json = T``: every log on one topic,
+    each record wrapped in its log's name.  ``--data-topic`` trains on the conn records,
+    unwrapped and in time order, and skips the others."""
+    from confluent_kafka import Producer
+
+    topic = new_topic(partitions=2, prefix="zeek-all")
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    conns = zeek_records(1200, 0, seed=13, labelled=False)
+    for i, rec in enumerate(conns):
+        producer.produce(topic, orjson.dumps({"conn": rec}), key=str(i % 7))
+        if i % 4 == 0:
+            dns = {"ts": rec["ts"], "uid": rec["uid"], "query": "example.com"}
+            producer.produce(topic, orjson.dumps({"dns": dns}), key=str(i % 7))
+    assert producer.flush(30) == 0
+    args = ["--data-topic", topic, "--n-records", "5000", "--bootstrap-servers", kafka_bootstrap]
+    rc = _run(
+        [
+            "train",
+            *args,
+            "--schema",
+            "zeek-conn",
+            "--detector",
+            "mahalanobis",
+            "--out",
+            str(tmp_path / "a"),
+            "--quiet",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "read 1,500 records" in err and "300 of another kind skipped" in err, err
+    art = Artifact.load(tmp_path / "a")
+    assert art.training["rows"]["fit"] == 840  # 70 % of the 1,200 conn records
+    assert "conn_state=SF" in art.feature_names  # the records inside were read
