@@ -458,20 +458,9 @@ def test_train_on_tagged_zeek_records_from_one_topic_of_every_log(
             dns = {"ts": rec["ts"], "uid": rec["uid"], "query": "example.com"}
             producer.produce(topic, orjson.dumps({"dns": dns}), key=str(i % 7))
     assert producer.flush(30) == 0
-    args = ["--data-topic", topic, "--n-records", "5000", "--bootstrap-servers", kafka_bootstrap]
-    rc = _run(
-        [
-            "train",
-            *args,
-            "--schema",
-            "zeek-conn",
-            "--detector",
-            "mahalanobis",
-            "--out",
-            str(tmp_path / "a"),
-            "--quiet",
-        ]
-    )
+    source = ["--data-topic", topic, "--n-records", "5000", "--bootstrap-servers", kafka_bootstrap]
+    model = ["--schema", "zeek-conn", "--detector", "mahalanobis", "--out", str(tmp_path / "a")]
+    rc = _run(["train", *source, *model, "--quiet"])
     err = capsys.readouterr().err
     assert rc == 0, err
     assert "read 1,500 records" in err and "300 of another kind skipped" in err, err
