@@ -2,14 +2,16 @@
 
 Exit codes: 0 after a clean stop (SIGTERM/SIGINT), 2 for a configuration or artifact problem
 found at start (the message says what to fix), 1 when the worker had to stop (fenced, fatal
-Kafka error, too many invalid records), 3 when a batch kept failing for a reason that will not
-clear by itself (an output topic refusing records, a missing permission: the message names the
-topic and the fix), 4 when the brokers stayed unreachable past ``kafka_retry_timeout_s``.
+Kafka error, too many invalid records) or did not stop within ``shutdown_grace_s``, 3 when a
+batch kept failing for a reason that will not clear by itself (an output topic refusing
+records, a missing permission: the message names the topic and the fix), 4 when the brokers
+stayed unreachable past ``kafka_retry_timeout_s``.
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import signal
@@ -67,9 +69,7 @@ def run(args: argparse.Namespace) -> int:
             settings.shutdown_grace_s,
         )
         worker.stop()
-        timer = threading.Timer(settings.shutdown_grace_s, _give_up, args=(settings,))
-        timer.daemon = True
-        timer.start()
+        arm_grace(settings.shutdown_grace_s, lambda: _give_up(settings))
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -84,6 +84,22 @@ def run(args: argparse.Namespace) -> int:
         server.stop()
     log.info("stopped cleanly")
     return EXIT_OK
+
+
+#: seconds after the grace at which the interpreter-independent backstop ends the process
+BACKSTOP_S = 5.0
+
+
+def arm_grace(grace_s: float, give_up) -> None:
+    """After ``grace_s``, ``give_up()`` (log and exit) from a timer thread; and, should that
+    thread never get to run, because a C call holds the interpreter (a client library stuck
+    with the GIL held), ``faulthandler``'s watchdog, which runs outside the interpreter, writes
+    every thread's stack to stderr and exits with 1 ``BACKSTOP_S`` later.  So a stop is bounded
+    whatever the process is stuck in, and the stacks say where it was."""
+    timer = threading.Timer(grace_s, give_up)
+    timer.daemon = True
+    timer.start()
+    faulthandler.dump_traceback_later(grace_s + BACKSTOP_S, exit=True)
 
 
 def _give_up(settings) -> None:

@@ -16,6 +16,7 @@ import pytest
 from stream_od.cli import build_parser
 from stream_od.config import WorkerSettings
 from stream_od.registry import keys
+from stream_od.worker_cli import BACKSTOP_S
 from tests.deploy import stack
 
 PRIVATE_KEY = f"./secrets/{keys.PRIVATE_KEY_FILE}"
@@ -266,7 +267,10 @@ def test_ports_and_probes(services, worker, worker_settings):
 
 
 def test_stop_grace_outlasts_the_workers_shutdown(worker, worker_settings):
-    assert stack.duration_s(worker["stop_grace_period"]) > worker_settings.shutdown_grace_s
+    assert (
+        stack.duration_s(worker["stop_grace_period"])
+        > worker_settings.shutdown_grace_s + BACKSTOP_S
+    )
 
 
 def test_mounted_config_files_exist(services):

@@ -13,6 +13,7 @@ from stream_od.cli import build_parser
 from stream_od.config import ENV_PREFIX, WorkerSettings
 from stream_od.kafka.clients import consumer_config
 from stream_od.registry import keys
+from stream_od.worker_cli import BACKSTOP_S
 from tests.deploy import stack
 from trainer.gate import EXIT_GATE
 
@@ -154,7 +155,7 @@ def test_worker_probes_hit_the_codes_endpoints(worker_container, settings):
 def test_termination_grace_outlasts_the_workers_shutdown(deployment, settings):
     grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert settings.shutdown_grace_s == 30
-    assert grace > settings.shutdown_grace_s
+    assert grace > settings.shutdown_grace_s + BACKSTOP_S  # the worker's last resort, too
 
 
 def test_worker_reads_config_secret_and_the_model(deployment, worker_container, settings):
