@@ -62,7 +62,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"stream-od worker: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 
+    stopping: list[bool] = []
+
     def on_signal(signum, _frame):
+        if stopping:  # a second signal neither restarts the grace nor moves its backstop
+            return
+        stopping.append(True)
         log.info(
             "%s: finishing the batch in flight, then stopping (grace %.0f s)",
             signal.Signals(signum).name,
