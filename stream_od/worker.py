@@ -127,7 +127,31 @@ class Scorer:
             alert_format=settings.alert_format,
         )
         placement = model.place_scoring(settings.scoring_device)
+        _warn_without_select(model)
         return cls(model=model, decoder=decoder, policy=policy, placement=placement)
+
+
+def _warn_without_select(model: Model) -> None:
+    """An artifact trained before schemas had ``[select]`` keeps its schema as it was (the
+    signature covers it), so it scores every record of the topic: an EVE ``stats`` event as a
+    flow.  Say so when its built-in schema has a selection today."""
+    from stream_od.schema import BUILTIN, load_schema
+
+    schema = model.schema
+    if schema.select is not None or schema.name not in BUILTIN:
+        return
+    today = load_schema(schema.name).select
+    if today is not None:
+        log.warning(
+            "model %s: its schema %r has no [select] (trained before stream-od had it), so "
+            "records of other kinds on the topic (%s not in %s%s) are scored, not skipped; "
+            "retrain it to skip them (docs/schemas.md)",
+            model.version,
+            schema.name,
+            today.field,
+            list(today.values),
+            ", or tagged" if today.tagged else "",
+        )
 
 
 @dataclass

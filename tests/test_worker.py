@@ -122,3 +122,26 @@ def test_the_expected_alert_rate_comes_from_the_artifact():
     assert expected_alert_rate({"holdout": {"target_alert_rate": 0.01}}) == 0.01
     assert expected_alert_rate({"threshold_alert_rate": 0.02}) == 0.02
     assert expected_alert_rate({"test_batch": {"flag_rate": 0.1}}) is None  # KDD protocol
+
+
+def test_a_sensor_model_trained_before_select_is_served_with_a_warning(caplog):
+    """Its schema, covered by the artifact's signature, stays as trained; the operator is told
+    that other kinds of record will be scored, and how to change that."""
+    from dataclasses import replace
+
+    from stream_od.schema import load_schema
+
+    fitted = load_schema("suricata-flow")
+    fitted = fitted.with_vocabularies({f.name: () for f in fitted.fields if not f.fitted})
+
+    def warnings_for(schema) -> list[str]:
+        model = FakeModel()
+        model.schema, model.feature_names = schema, schema.feature_names
+        caplog.clear()
+        Scorer.build(model, load_settings())
+        return [r.getMessage() for r in caplog.records if "no [select]" in r.getMessage()]
+
+    (said,) = warnings_for(replace(fitted, select=None))
+    assert "event_type not in ['flow']" in said and "retrain" in said
+    assert warnings_for(fitted) == []
+    assert warnings_for(FakeModel.schema) == []  # not a built-in sensor schema
