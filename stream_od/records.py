@@ -258,8 +258,7 @@ class RecordDecoder:
         blocks: list[tuple[list[int], np.ndarray, set[int]]] = []
         if json_idx:
             good, objs = self._parse_json(values, json_idx, rejected)
-            if self.schema.select is not None:
-                good, objs, skipped = select_records(good, objs, self.schema)
+            good, objs, skipped = select_records(good, objs, self.schema)
             enc = self.encode_records(objs, None if streams is None else [streams[i] for i in good])
             blocks.append((good, *self._collect(good, enc, rejected)))
             objects = dict(zip(good, objs))

@@ -86,10 +86,11 @@ def read_tail(
         while hi > low:
             lo = max(low, hi - chunk)
             records = read_range(consumer, tp, lo, hi, timeout_s)
-            for _, value in reversed(records if is_old is None else []):
-                is_old = old_test(value)  # the newest record that has an event time
-                if is_old is not None:
-                    break
+            if is_old is None:  # the test comes from the newest record with an event time
+                for _, value in reversed(records):
+                    is_old = old_test(value)
+                    if is_old is not None:
+                        break
             old = [i for i, (_, value) in enumerate(records) if is_old and is_old(value)]
             if old:
                 parts.append([v for _, v in records[old[-1] + 1 :]])
