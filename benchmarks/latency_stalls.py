@@ -37,14 +37,19 @@ from stream_od.worker import Worker  # noqa: E402
 
 
 class TimedWorker(Worker):
-    """The worker, recording each batch: start, end, records, oldest stamp, commit seconds."""
+    """The worker, recording each batch: start, end, records, oldest stamp, commit seconds.
+    It commits one batch at a time (``overlap_commits`` off): overlapped, a batch's commit runs
+    beside the next batch's decoding, and a batch has no one start and end to time."""
 
     batches: list[dict] = []
 
-    def _commit(self, messages):
+    def __init__(self, settings, *args, **kwargs):
+        super().__init__(settings.model_copy(update={"overlap_commits": False}), *args, **kwargs)
+
+    def _commit(self, messages, metadata):
         t = time.time()
         try:
-            return super()._commit(messages)
+            return super()._commit(messages, metadata)
         finally:
             self._commit_s = time.time() - t
 

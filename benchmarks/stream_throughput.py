@@ -29,6 +29,9 @@ reported per rate.
 ``--compare-batch-wait`` runs each latency repeat twice, back to back in alternating order: the
 worker as it is, and with its former batching (the whole batching period waited after every
 batch, on top of the batch's processing).
+``--compare-serial`` adds, in each repeat, the passthrough and the worker committing one batch
+at a time (``overlap_commits`` off; by default both commit a batch while the next one is
+decoded), and an arm to each latency repeat (arms rotated, so none always runs first).
 The input topic of the latency runs uses LogAppendTime, so the clock starts when the broker
 has the record (``--timestamp-type CreateTime`` starts it at the load generator's send).
 The broker, the load and the worker share this machine.
@@ -45,6 +48,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -90,8 +94,17 @@ class FixedWaitWorker(Worker):
         return wait_s
 
 
+class SerialWorker(Worker):
+    """The worker committing one batch at a time, as before 2026-12-03 (``overlap_commits``
+    off; ``--compare-serial``)."""
+
+    def __init__(self, settings, *args, **kwargs):
+        super().__init__(settings.model_copy(update={"overlap_commits": False}), *args, **kwargs)
+
+
 class Passthrough:
-    """The worker's loop without a model: every decoded record is produced transactionally."""
+    """The worker's loop without a model: every decoded record is produced transactionally.
+    Its commits overlap the next batch's decoding as the worker's do (``overlap_commits``)."""
 
     def __init__(self, settings, schema, out_topic: str):
         self.settings, self.out_topic = settings, out_topic
@@ -106,25 +119,42 @@ class Passthrough:
         s = self.settings
         self.producer.init_transactions(30)
         self.consumer.subscribe([s.input_topic])
+        pool = ThreadPoolExecutor(1) if s.overlap_commits else None
+        pending: tuple[Future, int] | None = None  # the commit in flight, its records
         try:
             while not self._stop.is_set():
                 msgs = self.consumer.consume(s.max_batch_records, s.max_batch_wait_ms / 1000)
                 if not msgs:
+                    pending = self._settle(pending)
                     continue
                 if self.first_at is None:
                     self.first_at = time.perf_counter()
                 batch = self.decoder.decode([m.value() for m in msgs])
+                pending = self._settle(pending)
                 self.producer.begin_transaction()
                 for i in batch.rows:
                     m = msgs[int(i)]
                     self.producer.produce(self.out_topic, m.value(), m.key())
-                self.producer.send_offsets_to_transaction(
-                    _next_offsets(msgs), self.consumer.consumer_group_metadata(), 30
-                )
-                self.producer.commit_transaction(60)
-                self.done += len(msgs)
+                commit = (_next_offsets(msgs), self.consumer.consumer_group_metadata())
+                if pool is None:
+                    self._commit(*commit)
+                    self.done += len(msgs)
+                else:
+                    pending = (pool.submit(self._commit, *commit), len(msgs))
+            self._settle(pending)
         finally:
+            if pool is not None:
+                pool.shutdown()
             self.consumer.close()
+
+    def _commit(self, offsets, metadata) -> None:
+        self.producer.send_offsets_to_transaction(offsets, metadata, 30)
+        self.producer.commit_transaction(60)
+
+    def _settle(self, pending: tuple[Future, int] | None) -> None:
+        if pending is not None:
+            pending[0].result()
+            self.done += pending[1]
 
     def stop(self) -> None:
         self._stop.set()
@@ -385,6 +415,13 @@ def main() -> int:
         "max_batch_wait_ms waited after every batch), back to back in alternating order",
     )
     p.add_argument(
+        "--compare-serial",
+        action="store_true",
+        help="also run the worker and the passthrough committing one batch at a time "
+        "(overlap_commits off): a worker variant in each throughput repeat, and an arm in each "
+        "latency repeat",
+    )
+    p.add_argument(
         "--scoring-device",
         choices=("auto", "cpu", "gpu"),
         default="auto",
@@ -424,12 +461,14 @@ def main() -> int:
     produce(stream, topic=topics["in"], bootstrap_servers=args.bootstrap)
 
     first = args.alert_formats[0]
-    # (name, alert format, suppression, Keras scoring)
-    variants = [(f, f, 0.0, False) for f in args.alert_formats]
+    # (name, alert format, suppression, Keras scoring, overlapped commits)
+    variants = [(f, f, 0.0, False, True) for f in args.alert_formats]
     if args.suppress_window_s > 0:
-        variants.append((f"{first}+suppress", first, args.suppress_window_s, False))
+        variants.append((f"{first}+suppress", first, args.suppress_window_s, False, True))
     if args.compare_keras:
-        variants.append((f"{first}+keras", first, 0.0, True))
+        variants.append((f"{first}+keras", first, 0.0, True, True))
+    if args.compare_serial:
+        variants.append((f"{first}+serial", first, 0.0, False, False))
     rows = []
     for r in range(args.repeats):
         group = f"bench-{run}-pass-{r}"
@@ -437,16 +476,27 @@ def main() -> int:
             settings_for(args.bootstrap, topics, group), artifact.schema, topics["out"]
         )
         pass_rps = timed(loop, lambda loop=loop: loop.done, args.count)
+        serial_pass = {}
+        if args.compare_serial:  # the passthrough one batch at a time, too
+            loop = Passthrough(
+                settings_for(args.bootstrap, topics, f"{group}-serial", overlap_commits=False),
+                artifact.schema,
+                topics["out"],
+            )
+            serial_pass["passthrough_serial_rps"] = timed(
+                loop, lambda loop=loop: loop.done, args.count
+            )
         # rotated, so that no variant always runs last
         order = variants[r % len(variants) :] + variants[: r % len(variants)]
         by_variant = {}
-        for name, fmt, window, keras in order:
+        for name, fmt, window, keras, overlap in order:
             metrics = WorkerMetrics()
             extra = {
                 "alert_format": fmt,
                 "suppress_window_s": window,
                 "suppress_by": args.suppress_by,
                 "suppression_changelog_topic": f"bench-{run}-suppress-{r}",
+                "overlap_commits": overlap,
             }
             worker = Worker(
                 settings_for(args.bootstrap, topics, f"bench-{run}-{name}-{r}", **extra),
@@ -468,6 +518,7 @@ def main() -> int:
                 "passthrough_rps": pass_rps,
                 "worker_rps": worker_rps,
                 "ratio": worker_rps / pass_rps,
+                **serial_pass,
                 **{f"worker_rps_{v}": by_variant[v] for v, *_ in variants},
                 **{f"alert_rate_{v}": by_variant[f"{v}_alert_rate"] for v, *_ in variants},
             }
@@ -489,6 +540,18 @@ def main() -> int:
         "passthrough_rps": statistics.median(r["passthrough_rps"] for r in rows),
         "worker_rps": statistics.median(r["worker_rps"] for r in rows),
         "ratio": statistics.median(r["ratio"] for r in rows),
+        **(
+            {
+                "passthrough_serial_rps": statistics.median(
+                    r["passthrough_serial_rps"] for r in rows
+                ),
+                "ratio_serial": statistics.median(
+                    r[f"worker_rps_{first}+serial"] / r["passthrough_serial_rps"] for r in rows
+                ),
+            }
+            if args.compare_serial
+            else {}
+        ),
         "alert_formats": args.alert_formats,
         "suppress_window_s": args.suppress_window_s,
         "suppress_by": args.suppress_by,
@@ -509,17 +572,21 @@ def main() -> int:
     result["latency_by_rate"] = []
     for rate in rates:
         print(f"latency at {rate:,.0f} records/s ...", file=sys.stderr)
-        lat_runs, fixed_runs = [], []
+        lat_runs: list[dict] = []
+        other: dict[str, list[dict]] = {}  # the compared workers' runs, by entry name
+        arms = [(Worker, lat_runs)]
+        if args.compare_batch_wait:
+            arms.append((FixedWaitWorker, other.setdefault("fixed_wait", [])))
+        if args.compare_serial:
+            arms.append((SerialWorker, other.setdefault("serial", [])))
         for r in range(args.repeats):
-            arms = [(Worker, lat_runs), (FixedWaitWorker, fixed_runs)]
-            if not args.compare_batch_wait:
-                arms = arms[:1]
-            for worker_class, runs in arms if r % 2 == 0 else arms[::-1]:
+            # rotated, so that no arm always runs first
+            for worker_class, runs in arms[r % len(arms) :] + arms[: r % len(arms)]:
                 runs.append(latency_run(args, artifact, rate, worker_class))
         entry = {"offered_rps": rate, **latency_medians(lat_runs)}
         entry |= {"latency_timestamps": args.timestamp_type, "latency_runs": lat_runs}
-        if fixed_runs:
-            entry["fixed_wait"] = {**latency_medians(fixed_runs), "latency_runs": fixed_runs}
+        for name, runs in other.items():
+            entry[name] = {**latency_medians(runs), "latency_runs": runs}
         result["latency_by_rate"].append(entry)
     # the first rate's figures at the top level, as before --rates
     first_rate = result["latency_by_rate"][0] if rates else {}
@@ -533,10 +600,16 @@ def main() -> int:
         ("passthrough_rps", "passthrough, records/s"),
         ("worker_rps", f"worker ({result['detector']}), records/s"),
         ("ratio", "worker / passthrough"),
+        ("passthrough_serial_rps", "passthrough, serial, records/s"),
+        ("ratio_serial", "serial worker / serial passthr."),
     ):
+        if key not in result:
+            continue
         v = result[key]
         print(
-            f"| {label:<32} | {v:>12,.2f} |" if key == "ratio" else f"| {label:<32} | {v:>12,.0f} |"
+            f"| {label:<32} | {v:>12,.2f} |"
+            if key.startswith("ratio")
+            else f"| {label:<32} | {v:>12,.0f} |"
         )
     if result["latency_by_rate"]:
         print(
@@ -547,6 +620,8 @@ def main() -> int:
             print(latency_row(f"{r['offered_rps']:,.0f}", r))
             if "fixed_wait" in r:
                 print(latency_row(f"{r['offered_rps']:,.0f}, former batching", r["fixed_wait"]))
+            if "serial" in r:
+                print(latency_row(f"{r['offered_rps']:,.0f}, commits not overlapped", r["serial"]))
     if len(variants) > 1:
         print(
             f"\n| alert format | worker records/s | alerts / record | vs {first} |\n"

@@ -11,10 +11,14 @@ One loop, read top to bottom::
 
 Exactly-once (the default): a transactional producer commits each batch's output together with
 the input offsets (``send_offsets_to_transaction`` with the group metadata, so a zombie from an
-older group generation is fenced by the broker).  A batch is produced and committed before the
-next ``consume`` call, and rebalance callbacks only run inside ``consume``, so no transaction is
-ever open across a rebalance.  An abortable error aborts the batch and rewinds the consumer to
-the batch's first offsets; a fatal error (fenced) stops the worker without writing.
+older group generation is fenced by the broker).  When the worker is behind (full batches), a
+batch's commit runs on a second thread while the loop consumes, decodes and scores the next
+batch (``overlap_commits``); that batch is written only once the commit is through, so one
+transaction at most is open.  Rebalance
+callbacks only run inside ``consume`` and wait for the commit in flight first, so no
+transaction is ever open across a rebalance.  An abortable error aborts the batch and rewinds
+the consumer to the batch's first offsets (the batch read after it, if any, with it); a fatal
+error (fenced) stops the worker without writing.
 At-least-once: produce, flush, then commit the offsets synchronously.
 
 The worker knows the model only through the artifact's feature ``schema`` (which fields of a
@@ -31,6 +35,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -46,7 +51,7 @@ from stream_od.errors import EXIT_STUCK, EXIT_UNREACHABLE, FatalWorkerError
 from stream_od.features import epoch_seconds
 from stream_od.kafka import clients, dead_letters
 from stream_od.metrics import Health, WorkerMetrics
-from stream_od.records import RecordDecoder
+from stream_od.records import DecodedBatch, RecordDecoder
 from stream_od.schema import FeatureSchema
 from stream_od.schema.select import NOT_SELECTED
 
@@ -164,6 +169,39 @@ class BatchResult:
     skipped: int = 0  # records of another kind than the schema's ([select]), committed
 
 
+@dataclass
+class _Scored:
+    """A batch decoded and scored, not yet written."""
+
+    messages: Sequence[Message]
+    scorer: Scorer
+    batch: DecodedBatch
+    scores: np.ndarray
+    contributions: np.ndarray
+    hit: np.ndarray  # rows over the threshold
+    staged: list[tuple] | None  # a windows stage's output records
+    decode_s: float
+    score_s: float
+
+
+@dataclass(frozen=True)
+class _Committed:
+    offsets: list[TopicPartition]
+    at: float  # wall clock when the commit returned (the end of end-to-end latency)
+    seconds: float
+
+
+@dataclass
+class _InFlight:
+    """A batch written into its transaction, whose commit is running."""
+
+    scored: _Scored
+    alerts: list
+    passed: Any  # the alert volume's verdict (alerts passed, suppressed, dropped)
+    written_s: float
+    future: Future[_Committed]
+
+
 class Worker:
     """Consume-score-produce loop: ``run()`` until ``stop()``; ``process(messages)`` is one
     batch."""
@@ -194,6 +232,15 @@ class Worker:
         self._committed: dict[tuple[str, int], int] = {}  # offsets this worker committed
         self._last_stamp: dict[tuple[str, int], float] = {}  # newest committed record's time
         self._watchdog = CallWatchdog()
+        # Commits overlap the next batch's decoding and scoring on this one thread.
+        self._committer = (
+            ThreadPoolExecutor(1, thread_name_prefix="stream-od-commit")
+            if settings.overlap_commits
+            else None
+        )
+        self._in_flight: _InFlight | None = None  # the batch being committed
+        self._in_rebalance = False
+        self._rewind_after: list[Message] | None = None  # failed in a callback: seek after it
         self.producer = clients.make_producer(settings, on_error=self._on_delivery_error)
         self.volume = AlertVolume(
             settings.suppress_window_s,
@@ -257,14 +304,27 @@ class Worker:
                 )
                 taken = time.monotonic()
                 messages = self._drop_errors(messages)
+                if self._rewind_after is not None:
+                    # The batch in flight failed in a rebalance callback during that consume:
+                    # rewind it (and drop what came with it) now that consume has returned.
+                    failed, self._rewind_after = self._rewind_after, None
+                    self._seek_back([*failed, *messages])
+                    messages = []
                 if messages:
                     self.process(messages)
+                else:
+                    self._settle()
                 now = time.monotonic()
                 if now - last_lag >= 1.0:
                     self._update_lag()
-                    if not messages:
+                    if not messages and self._in_flight is None:
                         self._commit_idle_positions()
                     last_lag = now
+        except BaseException:
+            self._abandon_in_flight()
+            raise
+        else:
+            self._settle()
         finally:
             self.metrics.up.set(0)
             self.health.subscribed = False
@@ -284,10 +344,37 @@ class Worker:
         except KafkaException as exc:  # a producer in a fatal state: the cause is already out
             log.warning("closing: the producer could not flush (%s)", exc.args[0])
         finally:
+            if self._committer is not None:
+                self._committer.shutdown(wait=False)
             self.consumer.close()  # leaves the group at once: partitions move without a timeout
 
     # -- one batch -----------------------------------------------------------------------
-    def process(self, messages: Sequence[Message]) -> BatchResult:
+    def process(self, messages: Sequence[Message]) -> BatchResult | None:
+        """Take one batch in: decode, score, write, commit; returns its result.
+
+        Behind (a full batch: ``max_batch_records``, with ``overlap_commits``), the commit is
+        left running on the committer thread, and the loop goes on to consume, decode and score
+        the next batch meanwhile; the result returned is then the batch before's (None when
+        there was none), and this one's comes with the next call or ``_settle()``.  A commit is
+        a few round trips to the broker in which the loop has nothing to do, so overlapping
+        drains a backlog faster (19 % more records/s here); a batch that is not full is
+        committed before the call returns, since at a rate the worker keeps up with, a second
+        thread only adds contention for the GIL and the cores to every batch's latency
+        (``benchmarks/stream_throughput.py --compare-serial``).  Should an overlapped commit
+        fail, both batches are rewound and read again."""
+        behind = self._committer is not None and len(messages) >= self.settings.max_batch_records
+        scored = self._score(messages)
+        before = self._settle(also=messages)
+        if before is not None and before.aborted:  # both batches were rewound
+            return before
+        failed = self._write(scored, overlap=behind)
+        if failed is not None:
+            return failed
+        return before if behind else self._settle()
+
+    def _score(self, messages: Sequence[Message]) -> _Scored:
+        """Decode and score a batch (CPU only, no Kafka call): it may run while the batch
+        before it is being committed."""
         with self._swap_lock:
             pending, self._pending_scorer = self._pending_scorer, None
         if pending is not None:
@@ -304,9 +391,8 @@ class Worker:
                 "now scoring with model %s (%s)", self.scorer.model.version, self.scorer.placement
             )
         scorer = self.scorer
-        m = self.metrics
         n = len(messages)
-        m.records_consumed.inc(n)
+        self.metrics.records_consumed.inc(n)
 
         t0 = time.perf_counter()
         decoder = scorer.decoder
@@ -316,8 +402,8 @@ class Worker:
             list(map(_partition, messages)) if decoder.windowed else None,
         )
         t1 = time.perf_counter()
-        stage = self.settings.windows_stage_topic
-        if stage is not None:  # a windows stage: pass the records on, no scoring
+        staged = None
+        if self.settings.windows_stage_topic is not None:  # a windows stage: no scoring
             staged = self._with_windows(messages, batch)
             scores, contributions = np.empty(0), np.empty((0, batch.X.shape[1]))
         elif len(batch.X):
@@ -327,13 +413,29 @@ class Worker:
         hit = np.flatnonzero(scores > scorer.policy.threshold)
         t2 = time.perf_counter()
         self._check_invalid_ratio(n, len(batch.rejected))
+        return _Scored(
+            messages, scorer, batch, scores, contributions, hit, staged, t1 - t0, t2 - t1
+        )
+
+    def _write(self, scored: _Scored, overlap: bool = False) -> BatchResult | None:
+        """Alerts, dead letters (and scores) of a scored batch into a transaction with its
+        offsets, whose commit is done here, or started on the committer thread (``overlap``).
+        Returns the aborted result when the writing failed, else None."""
+        t0 = time.perf_counter()
+        messages, batch, scores, contributions, hit = (
+            scored.messages,
+            scored.batch,
+            scored.scores,
+            scored.contributions,
+            scored.hit,
+        )
 
         def origin(i: int) -> Origin:
             msg = messages[i]
             topic, partition, offset = _coordinates(msg)
             return Origin(topic, partition, offset, msg.timestamp()[1], _key(msg))
 
-        policy = scorer.policy
+        policy = scored.scorer.policy
         alert_rows = batch.rows[hit]
         detected_at = int(time.time() * 1000)
         facts = policy.facts(
@@ -356,9 +458,11 @@ class Worker:
             if self.exactly_once:
                 self.producer.begin_transaction()
             out = self.settings
-            if stage is not None:
-                for value, key, stamp, headers in staged:
-                    self._produce(stage, value, key, headers, timestamp=stamp)
+            if scored.staged is not None:
+                for value, key, stamp, headers in scored.staged:
+                    self._produce(
+                        cast(str, out.windows_stage_topic), value, key, headers, timestamp=stamp
+                    )
             for a in alerts:
                 self._produce(
                     out.alerts_topic, policy.render(a), _alert_key(a, keys), policy.headers(a)
@@ -379,48 +483,62 @@ class Worker:
                 for i, sc in zip(batch.rows, scores):
                     msg = messages[int(i)]
                     self._produce(
-                        out.scores_topic,
-                        scorer.policy.score_record(origin(int(i)), float(sc)),
-                        msg.key(),
+                        out.scores_topic, policy.score_record(origin(int(i)), float(sc)), msg.key()
                     )
-            committed = self._commit(messages)
+            metadata = self.consumer.consumer_group_metadata() if self.exactly_once else None
         except KafkaException as exc:
-            err: KafkaError = exc.args[0]
-            if err.fatal():
-                raise self._fatal(err) from exc
-            if not self.exactly_once:
-                raise
-            m.transaction_aborts.labels(_reason(err)).inc()
-            if self._brokers_away(err):
-                # The brokers went away mid-transaction.  A producer whose transactional call
-                # timed out can stay stuck on its lost coordinator (librdkafka #5456, #5511), so
-                # it is replaced: the new one's init_transactions fences it and has the broker
-                # abort its open transaction.
-                self._renew_producer()
-                self._rewind(messages)
-                self._waited_out(n, err)
-            else:
-                self._abort_and_rewind(messages)
-                self._failed_attempt(n, err)
-            return BatchResult(n, 0, 0, 0, aborted=True)
-        volume.commit()
+            return self._failed(exc, messages)
+        written_s = time.perf_counter() - t0
+        if self._committer is None or not overlap:
+            future: Future[_Committed] = Future()
+            try:
+                future.set_result(self._timed_commit(messages, metadata))
+            except KafkaException as exc:
+                future.set_exception(exc)
+        else:
+            future = self._committer.submit(self._timed_commit, messages, metadata)
+        self._in_flight = _InFlight(scored, alerts, passed, written_s, future)
+        return None
+
+    def _timed_commit(self, messages: Sequence[Message], metadata: Any) -> _Committed:
+        t0 = time.perf_counter()
+        offsets = self._commit(messages, metadata)
+        return _Committed(offsets, time.time(), time.perf_counter() - t0)
+
+    def _settle(self, also: Sequence[Message] = ()) -> BatchResult | None:
+        """Wait for the batch in flight to commit, and account for it: None when there was
+        none.  When its commit failed, it is rewound (with ``also``, a batch read after it) and
+        retried or waited out as a failed batch is, and the aborted result is returned."""
+        flight, self._in_flight = self._in_flight, None
+        if flight is None:
+            return None
+        scored = flight.scored
+        try:
+            done = flight.future.result()
+        except KafkaException as exc:
+            return self._failed(exc, [*scored.messages, *also])
+        messages, batch = scored.messages, scored.batch
+        n = len(messages)
+        m = self.metrics
+        passed, alerts = flight.passed, flight.alerts
+        self.volume.commit()
         self._attempts = 0
         self._outage_since = None
-        for tp in committed:
+        for tp in done.offsets:
             self._committed[(tp.topic, tp.partition)] = tp.offset
         for msg in messages:  # the newest committed record's time, per partition (lag in s)
             self._last_stamp[_partition(msg)] = msg.timestamp()[1] / 1000.0
-        t3 = time.perf_counter()
 
         m.batches.inc()
         m.batch_size.observe(n)
-        m.batch_stage_seconds.labels("decode").observe(t1 - t0)
-        m.batch_stage_seconds.labels("score").observe(t2 - t1)
-        m.batch_stage_seconds.labels("commit").observe(t3 - t2)
-        if stage is None:
+        m.batch_stage_seconds.labels("decode").observe(scored.decode_s)
+        m.batch_stage_seconds.labels("score").observe(scored.score_s)
+        m.batch_stage_seconds.labels("commit").observe(flight.written_s + done.seconds)
+        if scored.staged is None:
             m.records_scored.inc(len(batch.rows))
         else:
             m.windows_stage_records.inc(len(batch.rows))
+        decoder = scored.scorer.decoder
         if decoder.windowed:
             m.window_keys.set(decoder.window_keys)
             m.window_late_records.inc(decoder.take_late())
@@ -432,17 +550,52 @@ class Worker:
             m.alerts_suppressed.inc(passed.suppressed)
         if passed.dropped:
             m.alerts_dropped.labels("rate_limit").inc(passed.dropped)
-        if volume.suppressing:
-            m.suppression_entities.set(volume.entities())
+        if self.volume.suppressing:
+            m.suppression_entities.set(self.volume.entities())
         for rej in batch.rejected:
             m.dead_letters.labels(rej.reason).inc()
         if batch.skipped:
             m.records_skipped.labels(NOT_SELECTED).inc(len(batch.skipped))
         stamps = np.fromiter((msg.timestamp()[1] for msg in messages), dtype=np.float64, count=n)
-        m.end_to_end_latency.observe_many(time.time() - stamps / 1000.0)
+        m.end_to_end_latency.observe_many(done.at - stamps / 1000.0)
         return BatchResult(
             n, len(batch.rows), len(alerts), len(batch.rejected), skipped=len(batch.skipped)
         )
+
+    def _failed(self, exc: KafkaException, messages: Sequence[Message]) -> BatchResult:
+        """A batch whose writing or commit failed: stop on a fatal error; otherwise abort (or
+        replace the producer when the brokers went away), rewind ``messages`` and back off."""
+        err: KafkaError = exc.args[0]
+        if err.fatal():
+            raise self._fatal(err) from exc
+        if not self.exactly_once:
+            raise exc
+        self.metrics.transaction_aborts.labels(_reason(err)).inc()
+        n = len(messages)
+        if self._brokers_away(err):
+            # The brokers went away mid-transaction.  A producer whose transactional call
+            # timed out can stay stuck on its lost coordinator (librdkafka #5456, #5511), so
+            # it is replaced: the new one's init_transactions fences it and has the broker
+            # abort its open transaction.
+            self._renew_producer()
+            self._rewind(messages)
+            self._waited_out(n, err)
+        else:
+            self._abort_and_rewind(messages)
+            self._failed_attempt(n, err)
+        return BatchResult(n, 0, 0, 0, aborted=True)
+
+    def _abandon_in_flight(self) -> None:
+        """On the way out after an error: let the commit in flight finish (so that it does not
+        race the producer's close), whatever its outcome; its batch is read again if it did
+        not commit."""
+        flight, self._in_flight = self._in_flight, None
+        if flight is None:
+            return
+        try:
+            flight.future.result()
+        except Exception as exc:  # already stopping on another error
+            log.warning("the batch in flight did not commit (%s); it will be read again", exc)
 
     def _stream_times(
         self, messages: Sequence[Message], batch, policy: AlertPolicy
@@ -672,8 +825,9 @@ class Worker:
                     ) from None
                 self.producer.poll(0.05)
 
-    def _commit(self, messages: Sequence[Message]) -> list[TopicPartition]:
-        """Commit the batch's output and input offsets; returns the offsets."""
+    def _commit(self, messages: Sequence[Message], metadata: Any) -> list[TopicPartition]:
+        """Commit the batch's output and input offsets (with the group ``metadata`` under
+        exactly-once, taken on the loop's thread); returns the offsets."""
         offsets = _next_offsets(messages)
         if not self.exactly_once:
             if self.producer.flush(self.settings.transaction_timeout_ms / 1000) != 0:
@@ -690,7 +844,6 @@ class Worker:
                 )
             self.consumer.commit(offsets=offsets, asynchronous=False)
             return offsets
-        metadata = self.consumer.consumer_group_metadata()
         # Not retried in place: re-calling it after a timeout can block past its own timeout
         # (librdkafka #5456); a retriable error aborts the batch, which is rewound and redone.
         with self._watchdog.call("send_offsets_to_transaction", 30):
@@ -714,12 +867,21 @@ class Worker:
         self._rewind(messages)
 
     def _rewind(self, messages: Sequence[Message]) -> None:
+        self.volume.rollback()  # the batch will be redone: its suppression changes undone
+        if self._in_rebalance:
+            # Inside consume(): a seek now could be overtaken by the records that consume
+            # returns; the loop seeks once it has returned (and drops those records).
+            self._rewind_after = list(messages)
+            return
+        self._seek_back(messages)
+
+    def _seek_back(self, messages: Sequence[Message]) -> None:
+        """Seek each assigned partition back to its first offset in ``messages``."""
         firsts = [
             tp for tp in _first_offsets(messages) if (tp.topic, tp.partition) in self._assigned
         ]
         for tp in firsts:
             self.consumer.seek(tp)
-        self.volume.rollback()  # the batch will be redone: its suppression changes undone
         if self.scorer.decoder.windowed:
             # The windows took in the aborted batch: rebuild them up to its first offsets, so
             # that redoing it does not count its records twice.
@@ -876,6 +1038,7 @@ class Worker:
         return good
 
     def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
+        self._settle_in_rebalance()
         self.metrics.rebalances.labels("assign").inc()
         if self.scorer.decoder.windowed and partitions:
             self._restore_windows(consumer.committed(partitions, timeout=30))
@@ -893,9 +1056,19 @@ class Worker:
     def _on_lost(self, consumer, partitions: list[TopicPartition]) -> None:
         self._release("lost", partitions)
 
+    def _settle_in_rebalance(self) -> None:
+        """A rebalance waits for the commit in flight: once it returns, no transaction is open
+        and every batch read is either committed or rewound, before partitions move."""
+        self._in_rebalance = True
+        try:
+            self._settle()
+        finally:
+            self._in_rebalance = False
+
     def _release(self, kind: str, partitions: list[TopicPartition]) -> None:
-        # Batches commit before the next consume(), so nothing is in flight here: there is no
-        # open transaction to abort and no uncommitted output for these partitions.
+        # The commit in flight settles first, so there is no open transaction to abort and
+        # no uncommitted output for these partitions.
+        self._settle_in_rebalance()
         self.metrics.rebalances.labels(kind).inc()
         gone = {(tp.topic, tp.partition) for tp in partitions}
         self._assigned -= gone
