@@ -38,8 +38,9 @@ from stream_od.worker import Worker  # noqa: E402
 
 class TimedWorker(Worker):
     """The worker, recording each batch: start, end, records, oldest stamp, commit seconds.
-    It commits one batch at a time (``overlap_commits`` off): overlapped, a batch's commit runs
-    beside the next batch's decoding, and a batch has no one start and end to time."""
+    It commits one batch at a time (``overlap_commits`` off, the default): overlapped, a
+    batch's commit runs beside the next batch's decoding, and a batch has no one start and end
+    to time."""
 
     batches: list[dict] = []
 

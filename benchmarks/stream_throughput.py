@@ -29,9 +29,9 @@ reported per rate.
 ``--compare-batch-wait`` runs each latency repeat twice, back to back in alternating order: the
 worker as it is, and with its former batching (the whole batching period waited after every
 batch, on top of the batch's processing).
-``--compare-serial`` adds, in each repeat, the passthrough and the worker committing one batch
-at a time (``overlap_commits`` off; by default both commit a batch while the next one is
-decoded), and an arm to each latency repeat (arms rotated, so none always runs first).
+``--compare-overlap`` adds, in each repeat, the passthrough and the worker with
+``overlap_commits`` on (a commit runs while the next batch is decoded; the worker does it only
+when behind), and an arm to each latency repeat (arms rotated, so none always runs first).
 The input topic of the latency runs uses LogAppendTime, so the clock starts when the broker
 has the record (``--timestamp-type CreateTime`` starts it at the load generator's send).
 The broker, the load and the worker share this machine.
@@ -94,17 +94,17 @@ class FixedWaitWorker(Worker):
         return wait_s
 
 
-class SerialWorker(Worker):
-    """The worker committing one batch at a time, as before 2026-12-03 (``overlap_commits``
-    off; ``--compare-serial``)."""
+class OverlapWorker(Worker):
+    """The worker with ``overlap_commits`` on (``--compare-overlap``): when behind, a batch's
+    commit runs while the next batch is decoded and scored."""
 
     def __init__(self, settings, *args, **kwargs):
-        super().__init__(settings.model_copy(update={"overlap_commits": False}), *args, **kwargs)
+        super().__init__(settings.model_copy(update={"overlap_commits": True}), *args, **kwargs)
 
 
 class Passthrough:
     """The worker's loop without a model: every decoded record is produced transactionally.
-    Its commits overlap the next batch's decoding as the worker's do (``overlap_commits``)."""
+    With ``overlap_commits``, every commit overlaps the next batch's decoding."""
 
     def __init__(self, settings, schema, out_topic: str):
         self.settings, self.out_topic = settings, out_topic
@@ -415,11 +415,10 @@ def main() -> int:
         "max_batch_wait_ms waited after every batch), back to back in alternating order",
     )
     p.add_argument(
-        "--compare-serial",
+        "--compare-overlap",
         action="store_true",
-        help="also run the worker and the passthrough committing one batch at a time "
-        "(overlap_commits off): a worker variant in each throughput repeat, and an arm in each "
-        "latency repeat",
+        help="also run the worker and the passthrough with overlap_commits on: a worker "
+        "variant in each throughput repeat, and an arm in each latency repeat",
     )
     p.add_argument(
         "--scoring-device",
@@ -462,13 +461,13 @@ def main() -> int:
 
     first = args.alert_formats[0]
     # (name, alert format, suppression, Keras scoring, overlapped commits)
-    variants = [(f, f, 0.0, False, True) for f in args.alert_formats]
+    variants = [(f, f, 0.0, False, False) for f in args.alert_formats]
     if args.suppress_window_s > 0:
-        variants.append((f"{first}+suppress", first, args.suppress_window_s, False, True))
+        variants.append((f"{first}+suppress", first, args.suppress_window_s, False, False))
     if args.compare_keras:
-        variants.append((f"{first}+keras", first, 0.0, True, True))
-    if args.compare_serial:
-        variants.append((f"{first}+serial", first, 0.0, False, False))
+        variants.append((f"{first}+keras", first, 0.0, True, False))
+    if args.compare_overlap:
+        variants.append((f"{first}+overlap", first, 0.0, False, True))
     rows = []
     for r in range(args.repeats):
         group = f"bench-{run}-pass-{r}"
@@ -476,14 +475,14 @@ def main() -> int:
             settings_for(args.bootstrap, topics, group), artifact.schema, topics["out"]
         )
         pass_rps = timed(loop, lambda loop=loop: loop.done, args.count)
-        serial_pass = {}
-        if args.compare_serial:  # the passthrough one batch at a time, too
+        overlap_pass = {}
+        if args.compare_overlap:  # the passthrough with overlapped commits, too
             loop = Passthrough(
-                settings_for(args.bootstrap, topics, f"{group}-serial", overlap_commits=False),
+                settings_for(args.bootstrap, topics, f"{group}-overlap", overlap_commits=True),
                 artifact.schema,
                 topics["out"],
             )
-            serial_pass["passthrough_serial_rps"] = timed(
+            overlap_pass["passthrough_overlap_rps"] = timed(
                 loop, lambda loop=loop: loop.done, args.count
             )
         # rotated, so that no variant always runs last
@@ -518,7 +517,7 @@ def main() -> int:
                 "passthrough_rps": pass_rps,
                 "worker_rps": worker_rps,
                 "ratio": worker_rps / pass_rps,
-                **serial_pass,
+                **overlap_pass,
                 **{f"worker_rps_{v}": by_variant[v] for v, *_ in variants},
                 **{f"alert_rate_{v}": by_variant[f"{v}_alert_rate"] for v, *_ in variants},
             }
@@ -542,14 +541,14 @@ def main() -> int:
         "ratio": statistics.median(r["ratio"] for r in rows),
         **(
             {
-                "passthrough_serial_rps": statistics.median(
-                    r["passthrough_serial_rps"] for r in rows
+                "passthrough_overlap_rps": statistics.median(
+                    r["passthrough_overlap_rps"] for r in rows
                 ),
-                "ratio_serial": statistics.median(
-                    r[f"worker_rps_{first}+serial"] / r["passthrough_serial_rps"] for r in rows
+                "ratio_overlap": statistics.median(
+                    r[f"worker_rps_{first}+overlap"] / r["passthrough_overlap_rps"] for r in rows
                 ),
             }
-            if args.compare_serial
+            if args.compare_overlap
             else {}
         ),
         "alert_formats": args.alert_formats,
@@ -577,8 +576,8 @@ def main() -> int:
         arms = [(Worker, lat_runs)]
         if args.compare_batch_wait:
             arms.append((FixedWaitWorker, other.setdefault("fixed_wait", [])))
-        if args.compare_serial:
-            arms.append((SerialWorker, other.setdefault("serial", [])))
+        if args.compare_overlap:
+            arms.append((OverlapWorker, other.setdefault("overlap", [])))
         for r in range(args.repeats):
             # rotated, so that no arm always runs first
             for worker_class, runs in arms[r % len(arms) :] + arms[: r % len(arms)]:
@@ -600,8 +599,8 @@ def main() -> int:
         ("passthrough_rps", "passthrough, records/s"),
         ("worker_rps", f"worker ({result['detector']}), records/s"),
         ("ratio", "worker / passthrough"),
-        ("passthrough_serial_rps", "passthrough, serial, records/s"),
-        ("ratio_serial", "serial worker / serial passthr."),
+        ("passthrough_overlap_rps", "passthrough, overlap, records/s"),
+        ("ratio_overlap", "overlap worker / overlap passth."),
     ):
         if key not in result:
             continue
@@ -620,8 +619,8 @@ def main() -> int:
             print(latency_row(f"{r['offered_rps']:,.0f}", r))
             if "fixed_wait" in r:
                 print(latency_row(f"{r['offered_rps']:,.0f}, former batching", r["fixed_wait"]))
-            if "serial" in r:
-                print(latency_row(f"{r['offered_rps']:,.0f}, commits not overlapped", r["serial"]))
+            if "overlap" in r:
+                print(latency_row(f"{r['offered_rps']:,.0f}, commits overlapped", r["overlap"]))
     if len(variants) > 1:
         print(
             f"\n| alert format | worker records/s | alerts / record | vs {first} |\n"

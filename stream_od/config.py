@@ -138,10 +138,11 @@ class WorkerSettings(BaseSettings):
     # was taken (a batch's processing counts towards it), so it bounds the latency batching
     # adds and the transaction rate (one commit, 5-10 ms here, per period at most).
     max_batch_wait_ms: int = Field(25, ge=0, le=60_000)
-    # Behind (full batches), commit a batch's transaction while the next one is decoded and
-    # scored (the commit is round trips to the broker, idle time for the loop), which drains a
-    # backlog faster; a batch that is not full commits at once. false: one batch at a time.
-    overlap_commits: bool = True
+    # true: when behind (full batches), commit a batch's transaction while the next one is
+    # decoded and scored (the commit is round trips to the broker, idle time for the loop):
+    # drains a backlog 1.2-1.3x as fast, but near capacity with many alerts it raised latency
+    # (benchmarks/results/stream_overlap_zeek.json), so it is off unless asked for.
+    overlap_commits: bool = False
     max_record_bytes: int = Field(64 * 1024, ge=64)
     input_format: Literal["auto", "json", "csv"] = "auto"
     # Where a neural detector scores: numpy on the CPU, or TensorFlow on a GPU (stream-od[gpu]);

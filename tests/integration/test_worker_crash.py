@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 from tests.integration.conftest import offline_scores
 from tests.integration.test_worker_stream import by_seq
@@ -18,14 +19,16 @@ from tests.worker_support import WorkerProcess, metric_total, wait_consumed
 from trainer.replay import produce
 
 
+@pytest.mark.parametrize("overlap", ["false", "true"])  # true: commits overlap (full batches)
 def test_kill_nine_three_times_and_sigterm_lose_and_duplicate_nothing(
-    kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, read_topic, tmp_path
+    kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, read_topic, tmp_path, overlap
 ):
     artifact, path = mahalanobis_artifact
     env = {
         **worker_topics,
         "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "STREAM_OD_ARTIFACT_PATH": str(path),
+        "STREAM_OD_OVERLAP_COMMITS": overlap,
         "STREAM_OD_MAX_BATCH_RECORDS": "100",
         "STREAM_OD_MAX_BATCH_WAIT_MS": "20",
         # A killed member holds its partitions until its session times out: keep that short.

@@ -14,9 +14,20 @@ from tests.worker_support import WorkerProcess, metric_total, metric_values
 from trainer.replay import produce
 
 
-@pytest.mark.parametrize("protocol", ["classic", "consumer"])  # cooperative-sticky, KIP-848
+# classic: cooperative-sticky; consumer: KIP-848.  With overlapped commits, batches of 20 are
+# full at this rate, so commits are in flight when the rebalances come.
+@pytest.mark.parametrize(
+    ("protocol", "overlap"), [("classic", False), ("consumer", False), ("classic", True)]
+)
 def test_a_second_worker_joins_and_the_first_leaves_mid_stream(
-    kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, read_topic, tmp_path, protocol
+    kafka_bootstrap,
+    worker_topics,
+    mahalanobis_artifact,
+    kdd_stream,
+    read_topic,
+    tmp_path,
+    protocol,
+    overlap,
 ):
     _, path = mahalanobis_artifact
     env = {
@@ -24,7 +35,8 @@ def test_a_second_worker_joins_and_the_first_leaves_mid_stream(
         "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "STREAM_OD_GROUP_PROTOCOL": protocol,
         "STREAM_OD_ARTIFACT_PATH": str(path),
-        "STREAM_OD_MAX_BATCH_RECORDS": "200",
+        "STREAM_OD_MAX_BATCH_RECORDS": "20" if overlap else "200",
+        "STREAM_OD_OVERLAP_COMMITS": str(overlap).lower(),
     }
     topic, group = env["STREAM_OD_INPUT_TOPIC"], env["STREAM_OD_GROUP_ID"]
     feeder = threading.Thread(
