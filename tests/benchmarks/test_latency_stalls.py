@@ -4,7 +4,7 @@ import json
 import sys
 from pathlib import Path
 
-from tests.benchmarks.runner import run_benchmark
+from tests.benchmarks.runner import run_stream_benchmark
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -34,18 +34,12 @@ def test_young_gcs_without_samples_is_empty():
 
 
 def test_a_short_run_times_every_batch(tmp_path, kafka_bootstrap, kdd_train_path):
-    from tests.integration.conftest import train_mahalanobis
-
-    _, artifact = train_mahalanobis(kdd_train_path, 20_000, tmp_path / "artifact")
     out = tmp_path / "stalls.json"
-    proc = run_benchmark(
+    proc = run_stream_benchmark(
         "latency_stalls.py",
-        "--artifact",
-        str(artifact),
-        "--data",
-        str(kdd_train_path),
-        "--bootstrap",
+        tmp_path,
         kafka_bootstrap,
+        kdd_train_path,
         "--rate",
         "500",
         "--latency-seconds",

@@ -3,24 +3,18 @@ passthroughs whose commits overlap beside the shipped ones (``--compare-overlap`
 
 import json
 
-from tests.benchmarks.runner import run_benchmark
+from tests.benchmarks.runner import run_stream_benchmark
 
 
 def test_a_short_run_compares_serial_and_overlapped_commits(
     tmp_path, kafka_bootstrap, kdd_train_path
 ):
-    from tests.integration.conftest import train_mahalanobis
-
-    _, artifact = train_mahalanobis(kdd_train_path, 20_000, tmp_path / "artifact")
     out = tmp_path / "throughput.json"
-    proc = run_benchmark(
+    proc = run_stream_benchmark(
         "stream_throughput.py",
-        "--artifact",
-        str(artifact),
-        "--data",
-        str(kdd_train_path),
-        "--bootstrap",
+        tmp_path,
         kafka_bootstrap,
+        kdd_train_path,
         "--count",
         "5000",
         "--repeats",
