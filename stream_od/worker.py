@@ -14,11 +14,10 @@ the input offsets (``send_offsets_to_transaction`` with the group metadata, so a
 older group generation is fenced by the broker).  With ``overlap_commits``, when the worker is
 behind (full batches), a batch's commit runs on a second thread while the loop consumes, decodes
 and scores the next batch; that batch is written only once the commit is through, so one
-transaction at most is open.  Rebalance
-callbacks only run inside ``consume`` and wait for the commit in flight first, so no
-transaction is ever open across a rebalance.  An abortable error aborts the batch and rewinds
-the consumer to the batch's first offsets (the batch read after it, if any, with it); a fatal
-error (fenced) stops the worker without writing.
+transaction at most is open.  Rebalance callbacks only run inside ``consume`` and wait for the
+commit in flight first, so no transaction is ever open across a rebalance.  An abortable error
+aborts the batch and rewinds the consumer to the batch's first offsets (the batch read after it,
+if any, with it); a fatal error (fenced) stops the worker without writing.
 At-least-once: produce, flush, then commit the offsets synchronously.
 
 The worker knows the model only through the artifact's feature ``schema`` (which fields of a
@@ -317,7 +316,7 @@ class Worker:
                 now = time.monotonic()
                 if now - last_lag >= 1.0:
                     self._update_lag()
-                    if not messages and self._in_flight is None:
+                    if not messages:  # settled above: no commit in flight
                         self._commit_idle_positions()
                     last_lag = now
         except BaseException:
@@ -361,7 +360,7 @@ class Worker:
         batch that is not full is committed before the call returns, since at a rate the worker
         keeps up with, a second thread only adds contention for the GIL and the cores to every
         batch's latency.  Near capacity with many alerts it still raised the latency, which is
-        why it is off by default (``benchmarks/stream_throughput.py --compare-serial``).
+        why it is off by default (``benchmarks/stream_throughput.py --compare-overlap``).
         Should an overlapped commit fail, both batches are rewound and read again."""
         behind = self._committer is not None and len(messages) >= self.settings.max_batch_records
         scored = self._score(messages)

@@ -149,7 +149,6 @@ def make_worker(monkeypatch):
 
         monkeypatch.setattr(worker_module.clients, "make_consumer", lambda s: consumer)
         monkeypatch.setattr(worker_module.clients, "make_producer", make_producer)
-        settings.setdefault("overlap_commits", False)  # one batch at a time unless asked
         w = Worker(
             load_settings(metrics_port=0, kafka_retry_timeout_s=0.5, **settings), FakeModel()
         )
