@@ -171,7 +171,14 @@ def _train_site(args: argparse.Namespace, out: pathlib.Path) -> int:
                 "fit_seconds": round(art.metrics["fit_seconds"], 2),
                 "holdout": {
                     k: h.get(k)
-                    for k in ("alert_rate", "target_alert_rate", "recall", "roc_auc", "pr_auc")
+                    for k in (
+                        "alert_rate",
+                        "alert_rate_interval",
+                        "target_alert_rate",
+                        "recall",
+                        "roc_auc",
+                        "pr_auc",
+                    )
                 },
             }
         )
@@ -216,6 +223,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                         "n_normal",
                         "n_malicious",
                         "alert_rate_normal",
+                        "alert_rate_normal_interval",
                         "recall",
                         "roc_auc",
                         "pr_auc",

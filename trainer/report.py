@@ -155,6 +155,7 @@ def evaluate_logs(
     """Report on labelled sensor logs: ``roc_auc``, ``pr_auc``, ``alert_rate_normal``,
     ``recall`` and recall per detailed label at the artifact's threshold.  Rows labelled
     neither normal nor malicious (Background, Unknown) are counted and left out."""
+    from trainer.alert_rate import rate_interval
     from trainer.labels import MALICIOUS, NORMAL, find_labels
     from trainer.readers import read_logs
     from trainer.site import encode, label_metrics, selected
@@ -189,6 +190,10 @@ def evaluate_logs(
         "refused_by_schema": int((~ok).sum()),
         **label_metrics(scores[normal], scores[malicious], art.threshold, labels.detail[malicious]),
     }
+    if normal.any():
+        # sampling error only: a rate outside the trained interval is drift, not chance
+        k = int(np.sum(scores[normal] > art.threshold))
+        report["alert_rate_normal_interval"] = list(rate_interval(k, int(normal.sum())))
     out = _out_dir(artifact_dir, out_dir)
     if plots:
         keep = normal | malicious

@@ -32,6 +32,7 @@ from stream_od.detector import detector_class
 from stream_od.features import Standardizer, fit_schema
 from stream_od.records import RecordDecoder, field_values, select_records
 from stream_od.schema import FeatureSchema, load_schema
+from trainer.alert_rate import describe, rate_interval, rows_needed
 from trainer.labels import MALICIOUS, NORMAL, NORMAL_LABELS, Labels, find_labels
 
 MIN_FIT_ROWS = 200
@@ -156,6 +157,38 @@ def label_metrics(
     return out
 
 
+def rate_sureness(
+    thr_scores: np.ndarray, val_scores: np.ndarray, threshold: float, cfg: SiteConfig, *, log=print
+) -> dict[str, Any]:
+    """How sure the alert rate is (:mod:`trainer.alert_rate`): the 95 % intervals of the rate
+    over the threshold on the threshold part and on the validation part, and how many rows each
+    part needs to pin the target within the gate's default tolerance (twice the target).  Says
+    so when a part is short of that: more traffic, not another seed, is the fix."""
+    target = cfg.target_alert_rate
+    needed = rows_needed(target, 2 * target)
+    out: dict[str, Any] = {"alert_rate_rows_needed": needed}
+    for name, s in (("threshold", thr_scores), ("validation", val_scores)):
+        k = int(np.sum(s > threshold))
+        out[f"{name}_interval"] = list(rate_interval(k, s.size))
+        log(f"train: alert rate on the {name} part: {describe(k, s.size)}")
+    val_share = 1.0 - cfg.fit_share - cfg.threshold_share
+    short = [
+        f"{name} {s.size:,}"
+        for name, s in (("threshold", thr_scores), ("validation", val_scores))
+        if s.size < needed
+    ]
+    if short:
+        log(
+            f"train: warning: too few normal rows to pin a {100 * target:g} % alert rate "
+            f"within {100 * 2 * target:g} % ({', '.join(short)} rows; each part needs about "
+            f"{needed:,}, so about {math.ceil(needed / min(cfg.threshold_share, val_share)):,} "
+            "normal rows in all): the rate on new traffic may be far from the target. Train on "
+            "a longer window of traffic."
+        )
+    out["threshold_alert_rate_interval"] = out.pop("threshold_interval")
+    return out
+
+
 def encode(records: Sequence[dict], schema: FeatureSchema) -> tuple[np.ndarray, dict[int, str]]:
     """The records' matrix through the schema (the worker's code, window features included,
     computed over ``records`` in the order given), and the rows it refused."""
@@ -226,8 +259,11 @@ def train_site(
     holdout["alert_rate"] = holdout.pop("alert_rate_normal")
     holdout["target_alert_rate"] = cfg.target_alert_rate
     thr_scores = scores("threshold")
+    sureness = rate_sureness(thr_scores, val, threshold, cfg, log=log)
+    holdout["alert_rate_interval"] = sureness.pop("validation_interval")
     metrics: dict[str, Any] = {
         "holdout": holdout,
+        **sureness,
         "fit_seconds": fit_seconds,
         "threshold_alert_rate": float(np.mean(thr_scores > threshold)),
         # the spread of normal scores: severity grades the margin over the threshold in it

@@ -214,6 +214,8 @@ def test_cli_train_evaluate_score_on_zeek_json_logs(tmp_path, capsys):
         assert key in rep, key
     assert rep["n_normal"] == 1000 and rep["n_malicious"] == 200 and rep["roc_auc"] > 0.99
     assert rep["recall_by_detail"]["External-Attack-to-Device"]["n"] == 200
+    lo, hi = rep["alert_rate_normal_interval"]
+    assert lo <= rep["alert_rate_normal"] <= hi < 1.0
     for png in ("scores.png", "roc.png", "confusion.png"):
         assert (tmp_path / "rep" / png).stat().st_size > 1000
 
@@ -467,3 +469,33 @@ def test_train_on_tagged_zeek_records_from_one_topic_of_every_log(
     art = Artifact.load(tmp_path / "a")
     assert art.training["rows"]["fit"] == 840  # 70 % of the 1,200 conn records
     assert "conn_state=SF" in art.feature_names  # the records inside were read
+
+
+def test_train_site_says_how_sure_the_alert_rate_is_and_when_the_data_is_too_short():
+    records = sorted(zeek_records(1500, 50, seed=5), key=lambda r: r["ts"])
+    lines: list[str] = []
+    art = train_site(
+        SiteConfig(data=["synthetic"], detector="mahalanobis", target_alert_rate=0.01),
+        records,
+        progress=False,
+        log=lines.append,
+    )
+    h = art.metrics["holdout"]
+    lo, hi = h["alert_rate_interval"]
+    assert lo <= h["alert_rate"] <= hi and hi - lo > 0.01  # 225 validation rows: a wide interval
+    lo, hi = art.metrics["threshold_alert_rate_interval"]
+    assert lo <= art.metrics["threshold_alert_rate"] <= hi
+    needed = art.metrics["alert_rate_rows_needed"]
+    assert art.training["rows"]["threshold"] < needed
+    warning = [line for line in lines if "warning: too few normal rows" in line]
+    assert len(warning) == 1 and f"about {needed:,}" in warning[0]
+
+    lines.clear()
+    records = sorted(zeek_records(8000, 50, seed=6), key=lambda r: r["ts"])
+    train_site(
+        SiteConfig(data=["synthetic"], detector="mahalanobis", target_alert_rate=0.01),
+        records,
+        progress=False,
+        log=lines.append,
+    )
+    assert not any("warning" in line for line in lines)  # 1,200 rows per part pin 1 %
