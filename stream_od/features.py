@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import itertools
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -114,13 +115,28 @@ def category_key(value: Any) -> str | None:
     return None
 
 
+#: An integer event time at or above this is epoch *milliseconds*: Zeek's JSON writer with
+#: ``JSON::TS_MILLIS`` (``LogAscii::json_timestamps``, or the zeek-kafka plugin's
+#: ``Kafka::json_timestamps``) writes ``time`` values as unsigned integer milliseconds.  As
+#: seconds, 1e11 would be the year 5138; as milliseconds it is March 1973, so the two ranges of
+#: real capture times cannot be confused.
+MILLIS_FROM = 10**11
+
+
 def epoch_seconds(value: object) -> float | None:
     """An event time as epoch seconds: a number, or an ISO 8601 string (UTC when it has no
-    offset); ``None`` when absent, non-finite or unparsable."""
+    offset); ``None`` when absent, non-finite or unparsable.
+
+    An integer from :data:`MILLIS_FROM` up is epoch milliseconds (Zeek's ``JSON::TS_MILLIS``)
+    and is divided by 1000; a float is always seconds (Zeek's default ``TS_EPOCH``).  An
+    integer beyond float range (valid JSON that only Python's parser reads) is ``None``."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        seconds = float(value)
+        try:
+            seconds = value / 1000 if type(value) is int and value >= MILLIS_FROM else float(value)
+        except OverflowError:
+            return None
         return seconds if math.isfinite(seconds) else None
     if isinstance(value, str):
         try:
@@ -332,13 +348,27 @@ def fit_schema(schema: FeatureSchema, columns: Sequence[Column]) -> FeatureSchem
     takes them): the values seen at least ``min_count`` times, most frequent first (ties by
     value, so the order is reproducible), at most ``max_categories``.
 
-    A field that no training record carries is an error: its path is most likely wrong.
+    A field that no training record carries is an error: its path is most likely wrong.  Except
+    a boolean field with a default: sensors leave a flag out when it does not hold or is not
+    configured (Zeek's ``local_orig``/``local_resp`` are unset in every record when
+    ``Site::local_nets`` is empty, the default of a plain ``zeek -r``; Suricata's EVE writes
+    ``tcp.syn``/``rst``/... only when the flag was seen), so a capture may lack it throughout.
+    Such a field takes its default in every row; a warning names it, in case the path is wrong.
     """
     if len(columns) != len(schema.fields):
         raise ValueError(f"expected {len(schema.fields)} columns, got {len(columns)}")
     vocabularies: dict[str, tuple[str, ...]] = {}
     for f, values in zip(schema.fields, columns):
         if len(values) and not isinstance(values, np.ndarray) and all(v is None for v in values):
+            if f.kind == "boolean" and f.missing == "default":
+                warnings.warn(
+                    f"field {f.name!r}: no training record has {f.path!r}, so it takes its "
+                    f"default ({str(f.default).lower()}) in all of them (check the path if the "
+                    "sensor does write it)",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                continue
             raise SchemaError(
                 f"field {f.name!r}: no training record has {f.path!r}; check the "
                 "path (nested paths are dotted, e.g. flow.bytes_toserver)"

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -170,3 +172,54 @@ def test_an_unanswered_syn_from_zeeks_json_writer_is_scored_not_refused():
     row = dict(zip(fitted.feature_names, out.X[0]))
     assert row["duration:missing"] == 1.0 and row["orig_bytes"] == 0.0
     assert row["service=-"] == 1.0  # an unset service is a category of its own
+
+
+def test_a_flag_no_training_record_has_takes_its_default_with_a_warning():
+    """Zeek leaves local_orig/local_resp unset in every record when Site::local_nets is empty
+    (a plain ``zeek -r``), and Suricata writes tcp.rst only when a RST was seen: the built-in
+    schemas must train on such captures, each flag its default in every row."""
+    schema = load_schema("zeek-conn")
+    answered = {**ZEEK_S0, "duration": 1.0, "orig_bytes": 1, "resp_bytes": 1, "service": "http"}
+    unconfigured = [
+        {k: v for k, v in r.items() if k not in ("local_orig", "local_resp")}
+        for r in [ZEEK_S0, answered] * 5
+    ]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted = fit_schema(schema, field_values(unconfigured, schema))
+    assert [str(w.message).split(";")[0].split(",")[0] for w in caught] == [
+        "field 'local_orig': no training record has 'local_orig'",
+        "field 'local_resp': no training record has 'local_resp'",
+    ]
+    out = RecordDecoder(fitted).decode([orjson.dumps(unconfigured[0]), orjson.dumps(ZEEK_S0)])
+    assert out.rejected == []
+    rows = [dict(zip(fitted.feature_names, x)) for x in out.X]
+    assert rows[0]["local_orig"] == 0.0 and rows[0]["local_orig:missing"] == 1.0
+    assert rows[1]["local_resp"] == 1.0 and rows[1]["local_resp:missing"] == 0.0
+
+
+def test_a_flag_no_training_record_has_is_still_an_error_without_a_default():
+    schema = FeatureSchema(fields=(Field(name="bytes"), Field(name="tcp.rst", kind="boolean")))
+    with pytest.raises(SchemaError, match="field 'tcp.rst': no training record has"):
+        fit_schema(schema, field_values([{"bytes": 1, "tcp": {"syn": True}}], schema))
+
+
+# -- event time -----------------------------------------------------------------------------
+
+from stream_od.features import epoch_seconds  # noqa: E402
+
+
+def test_epoch_seconds_reads_zeek_ts_millis_as_milliseconds():
+    """JSON::TS_MILLIS (LogAscii::json_timestamps, the zeek-kafka plugin's
+    Kafka::json_timestamps) writes a time as an unsigned integer of milliseconds."""
+    assert epoch_seconds(1655071231749) == pytest.approx(1655071231.749, abs=1e-6)
+    assert epoch_seconds(1655071231.749548) == 1655071231.749548  # TS_EPOCH: a double
+    assert epoch_seconds(1655071231) == 1655071231.0  # whole seconds stay seconds
+    assert epoch_seconds(10**11 - 1) == 10**11 - 1  # seconds up to the year 5138
+    assert epoch_seconds(10**11) == 10**8  # milliseconds from March 1973
+    assert epoch_seconds(1e11) == 1e11  # a float is seconds
+
+
+def test_epoch_seconds_of_an_integer_beyond_float_range_is_none_not_an_error():
+    assert epoch_seconds(10**400) is None
+    assert epoch_seconds(-(10**400)) is None

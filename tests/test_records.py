@@ -224,3 +224,30 @@ def test_untagged_schemas_leave_one_key_records_alone():
     schema, flows = _fitted("suricata-flow", "suricata-eve.json")
     out = RecordDecoder(schema).decode([orjson.dumps({"flow": flows[0]["flow"]})])
     assert out.rows.tolist() == [0] and out.fields(0) == {"flow": flows[0]["flow"]}
+
+
+def test_zeek_ts_millis_gives_the_windows_of_epoch_seconds():
+    """Zeek's JSON writer with JSON::TS_MILLIS writes ``ts`` as integer milliseconds; the
+    window features (2 s, 100 connections within an hour) must be those of the same
+    connections with ``ts`` in seconds, not of a timeline 1000 times as long."""
+    schema, recs = _fitted("zeek-conn-windows", "zeek-conn-labeled.json")
+    millis = [round(r["ts"] * 1000) for r in recs]
+    as_seconds = [orjson.dumps({**r, "ts": m / 1000}) for r, m in zip(recs, millis)]
+    as_millis = [orjson.dumps({**r, "ts": m}) for r, m in zip(recs, millis)]
+    a = RecordDecoder(schema).decode(as_seconds)
+    b = RecordDecoder(schema).decode(as_millis)
+    assert a.rejected == b.rejected == []
+    counts = [schema.feature_names.index(c) for c in ("win.src.count", "win.dst.n_count")]
+    assert (a.X[:, counts] > np.log1p(1)).any()  # the fixture has windows of several
+    np.testing.assert_array_equal(a.X, b.X)
+
+
+def test_a_time_beyond_float_range_does_not_stop_a_windows_batch():
+    """Valid JSON that only Python's parser reads (an integer of 400 digits) in ``ts``: the
+    record has no usable time (it takes the watermark) and the batch is decoded."""
+    schema, recs = _fitted("zeek-conn-windows", "zeek-conn-labeled.json")
+    good = [orjson.dumps(r) for r in recs[:3]]
+    huge = orjson.dumps({**recs[3], "ts": 0}).replace(b'"ts":0,', b'"ts":' + b"9" * 400 + b",")
+    assert b"9" * 400 in huge
+    out = RecordDecoder(schema).decode([*good, huge])
+    assert out.rows.tolist() == [0, 1, 2, 3] and out.rejected == []

@@ -12,7 +12,8 @@ same record whichever layout a capture happens to be stored in:
   ``detailed-label`` columns; IoT-23 joins its last three columns (``tunnel_parents``, ``label``,
   ``detailed-label``) with three spaces instead of the separator, in the header and in every row.
 * **Zeek JSON writer** (``zeek-json``): one JSON object per line, unset fields left out, ``ts``
-  in epoch seconds (default) or ISO 8601 (``JSON::TS_ISO8601``).
+  in epoch seconds (default), ISO 8601 (``JSON::TS_ISO8601``) or integer milliseconds
+  (``JSON::TS_MILLIS``).
 * **Suricata EVE** (``eve-json``): one JSON object per line with ``event_type``; flow counters are
   nested (``flow.bytes_toserver``, ``flow.start``, ...).
 
@@ -505,8 +506,9 @@ def sort_by_field(records: list[dict], path: str) -> list[dict]:
 
 
 def event_time(record: dict, fmt: str) -> float | None:
-    """Epoch seconds of a record: Zeek ``ts`` (a number, or an ISO 8601 string) or EVE
-    ``timestamp`` (ISO 8601, ``+0000``-style offsets accepted); None when absent or unparsable.
+    """Epoch seconds of a record: Zeek ``ts`` (a number, integer milliseconds with
+    ``JSON::TS_MILLIS``, or an ISO 8601 string) or EVE ``timestamp`` (ISO 8601, ``+0000``-style
+    offsets accepted); None when absent or unparsable (:func:`stream_od.features.epoch_seconds`).
 
     An ISO 8601 time without an offset is taken as UTC.
     """

@@ -409,6 +409,21 @@ def test_read_logs_sorts_by_time():
     assert stamps == sorted(stamps)
 
 
+def test_read_logs_sorts_zeek_ts_millis_with_epoch_seconds(tmp_path):
+    """A site that switched LogAscii::json_timestamps to JSON::TS_MILLIS (``ts`` as integer
+    milliseconds) between rotations: its logs still read in one time order."""
+    records = read_log(JSON).records
+    half = len(records) // 2
+    (tmp_path / "a.json").write_bytes(b"\n".join(map(orjson.dumps, records[:half])))
+    millis = [{**r, "ts": round(r["ts"] * 1000)} for r in records[half:]]
+    (tmp_path / "b.json").write_bytes(b"\n".join(map(orjson.dumps, millis)))
+    assert event_time(millis[0], "zeek-json") == pytest.approx(records[half]["ts"], abs=1e-3)
+    table = read_logs([tmp_path / "a.json", tmp_path / "b.json"])
+    times = [event_time(r, "zeek-json") for r in table.records]
+    assert times == sorted(times)
+    assert [r["uid"] for r in table.records] == [r["uid"] for r in read_logs([JSON]).records]
+
+
 def test_read_logs_is_stable_and_puts_untimed_records_last(tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(
