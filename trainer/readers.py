@@ -78,6 +78,7 @@ class LogTable:
     records: list[dict]
     fmt: str
     paths: tuple[str, ...]
+    empty: tuple[str, ...] = ()  # files given that held no line at all (skipped)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -159,13 +160,22 @@ def detect_format(path: PathLike) -> str:
 
 
 def is_sensor_log(paths: Iterable[PathLike]) -> bool:
-    """Every path is a sensor log (Zeek TSV or JSON, Suricata EVE), by :func:`detect_format`."""
+    """Every path is a sensor log (Zeek TSV or JSON, Suricata EVE), by :func:`detect_format`;
+    empty files count as logs when another one is a log (:func:`read_logs` skips them)."""
+    found = False
     try:
         for path in paths:
-            detect_format(path)
+            if not _is_empty(os.fspath(path)):
+                detect_format(path)
+                found = True
     except ValueError:
         return False
-    return True
+    return found
+
+
+def _is_empty(path: str) -> bool:
+    """No line at all: a log just rotated by copytruncate, or a sensor that saw nothing yet."""
+    return _first_line(path) is None
 
 
 def _check_fmt(fmt: str) -> str:
@@ -458,12 +468,20 @@ def read_logs(
     Every file must have the same format (checked before any is read).  With ``sort_by_time``
     the records are stably sorted by :func:`event_time`; records without a parsable time keep
     their relative order and go last.  Otherwise they stay in file order, file after file.
+
+    Empty files are skipped (``LogTable.empty`` lists them): ``eve.json*`` or ``conn.*.log``
+    often catches one that logrotate's copytruncate has just emptied.  All of them empty is an
+    error.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    path_list = [os.fspath(p) for p in paths]
-    if not path_list:
+    given = [os.fspath(p) for p in paths]
+    if not given:
         raise ValueError("read_logs: no log files given")
+    empty = tuple(p for p in given if len(given) > 1 and _is_empty(p))
+    path_list = [p for p in given if p not in empty]
+    if not path_list:
+        raise ValueError(f"read_logs: every file given is empty ({', '.join(given)})")
     if fmt == "auto":
         found = {path: detect_format(path) for path in path_list}
         if len(set(found.values())) > 1:
@@ -476,7 +494,7 @@ def read_logs(
         records.extend(read_log(path, fmt=fmt, event_types=event_types).records)
     if sort_by_time:
         records = _sorted_by_time(records, fmt)
-    return LogTable(records=records, fmt=fmt, paths=tuple(path_list))
+    return LogTable(records=records, fmt=fmt, paths=tuple(path_list), empty=empty)
 
 
 def _sorted_by_time(records: list[dict], fmt: str) -> list[dict]:

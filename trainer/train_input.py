@@ -24,7 +24,12 @@ def site_records(args: argparse.Namespace) -> list[dict]:
 
         table = read_logs(args.data)
         print(
-            f"train: read {len(table):,} records ({table.fmt}) from {len(args.data)} file(s)",
+            f"train: read {len(table):,} records ({table.fmt}) from {len(table.paths)} file(s)"
+            + (
+                f"; {len(table.empty)} empty file(s) skipped: {', '.join(table.empty)}"
+                if table.empty
+                else ""
+            ),
             file=sys.stderr,
         )
         return table.records

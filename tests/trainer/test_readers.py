@@ -14,6 +14,7 @@ from trainer.readers import (
     LogTable,
     detect_format,
     event_time,
+    is_sensor_log,
     label_columns,
     read_log,
     read_logs,
@@ -466,6 +467,21 @@ def test_read_logs_rejects_mixed_formats_and_nothing():
         read_logs([TSV, EVE])
     with pytest.raises(ValueError, match="no log files"):
         read_logs([])
+
+
+def test_read_logs_skips_an_empty_file_among_logs(tmp_path):
+    """logrotate's copytruncate leaves eve.json empty beside eve.json.1: a glob catches both."""
+    emptied = tmp_path / "eve.json"
+    emptied.write_bytes(b"")
+    gz_emptied = _gzip_copy(emptied, tmp_path / "eve.json.2.gz")
+    table = read_logs([emptied, EVE, gz_emptied])
+    assert table.records == read_logs([EVE]).records
+    assert table.paths == (str(EVE),) and table.empty == (str(emptied), str(gz_emptied))
+    assert is_sensor_log([emptied, EVE]) and not is_sensor_log([emptied])
+    with pytest.raises(ValueError, match="every file given is empty"):
+        read_logs([emptied, gz_emptied])
+    with pytest.raises(ValueError, match="an empty file"):
+        read_logs([emptied])  # one file: the format error, as before
 
 
 def test_read_logs_with_explicit_format_and_event_types():
