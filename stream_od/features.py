@@ -349,30 +349,34 @@ def fit_schema(schema: FeatureSchema, columns: Sequence[Column]) -> FeatureSchem
     value, so the order is reproducible), at most ``max_categories``.
 
     A field that no training record carries is an error: its path is most likely wrong.  Except
-    a boolean field with a default: sensors leave a flag out when it does not hold or is not
-    configured (Zeek's ``local_orig``/``local_resp`` are unset in every record when
-    ``Site::local_nets`` is empty, the default of a plain ``zeek -r``; Suricata's EVE writes
-    ``tcp.syn``/``rst``/... only when the flag was seen), so a capture may lack it throughout.
-    Such a field takes its default in every row; a warning names it, in case the path is wrong.
+    a boolean or categorical field with a default: sensors leave such a field out when it does
+    not apply, is not configured or predates the sensor's version (Zeek's
+    ``local_orig``/``local_resp`` are unset in every record when ``Site::local_nets`` is empty,
+    the default of a plain ``zeek -r``; Suricata's EVE writes ``tcp.syn``/``rst``/... only when
+    the flag was seen, ``tcp.state`` only for TCP, and ``flow.reason`` only in recent versions),
+    so a capture may lack it throughout.  Such a field takes its default in every row (a
+    categorical's vocabulary is then its default alone); a warning names it, in case the path
+    is wrong.
     """
     if len(columns) != len(schema.fields):
         raise ValueError(f"expected {len(schema.fields)} columns, got {len(columns)}")
     vocabularies: dict[str, tuple[str, ...]] = {}
     for f, values in zip(schema.fields, columns):
         if len(values) and not isinstance(values, np.ndarray) and all(v is None for v in values):
-            if f.kind == "boolean" and f.missing == "default":
+            if f.kind in ("boolean", "categorical") and f.missing == "default":
+                default = str(f.default).lower() if f.kind == "boolean" else repr(f.default)
                 warnings.warn(
                     f"field {f.name!r}: no training record has {f.path!r}, so it takes its "
-                    f"default ({str(f.default).lower()}) in all of them (check the path if the "
-                    "sensor does write it)",
+                    f"default ({default}) in all of them (check the path if the sensor does "
+                    "write it)",
                     UserWarning,
                     stacklevel=2,
                 )
-                continue
-            raise SchemaError(
-                f"field {f.name!r}: no training record has {f.path!r}; check the "
-                "path (nested paths are dotted, e.g. flow.bytes_toserver)"
-            )
+            else:
+                raise SchemaError(
+                    f"field {f.name!r}: no training record has {f.path!r}; check the "
+                    "path (nested paths are dotted, e.g. flow.bytes_toserver)"
+                )
         if f.kind != "categorical":
             continue
         counts = collections.Counter(categorical_keys(f, values, None))

@@ -198,6 +198,39 @@ def test_a_flag_no_training_record_has_takes_its_default_with_a_warning():
     assert rows[1]["local_resp"] == 1.0 and rows[1]["local_resp:missing"] == 0.0
 
 
+def test_a_category_no_training_record_has_takes_its_default_with_a_warning():
+    """A UDP-only Suricata capture has no tcp object, and an older Suricata writes no
+    flow.reason: suricata-flow must still train, each such field one category (its default)."""
+    schema = load_schema("suricata-flow")
+    udp = {
+        "event_type": "flow",
+        "proto": "UDP",
+        "dest_port": 53,
+        "app_proto": "dns",
+        "flow": {
+            "pkts_toserver": 1,
+            "pkts_toclient": 1,
+            "bytes_toserver": 80,
+            "bytes_toclient": 120,
+            "age": 0,
+            "state": "established",
+            "alerted": False,
+        },
+    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted = fit_schema(schema, field_values([udp] * 10, schema))
+    missing = {str(w.message).split(":")[0] for w in caught}
+    assert {"field 'flow.reason'", "field 'tcp.state'"} <= missing
+    tcp = {**udp, "proto": "TCP", "tcp": {"state": "closed", "syn": True}, "app_proto": "tls"}
+    out = RecordDecoder(fitted).decode([orjson.dumps(udp), orjson.dumps(tcp)])
+    assert out.rejected == []
+    rows = [dict(zip(fitted.feature_names, x)) for x in out.X]
+    state = [n for n in fitted.feature_names if n.startswith("tcp.state")]
+    assert len(state) == 2  # the default alone, and the "other" bucket
+    assert rows[0][state[0]] == 1.0 and rows[1][state[1]] == 1.0  # closed: unseen, so "other"
+
+
 def test_a_flag_no_training_record_has_is_still_an_error_without_a_default():
     schema = FeatureSchema(fields=(Field(name="bytes"), Field(name="tcp.rst", kind="boolean")))
     with pytest.raises(SchemaError, match="field 'tcp.rst': no training record has"):
