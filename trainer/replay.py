@@ -248,13 +248,14 @@ def produce(
 
     from stream_od.kafka import clients
 
-    failures: list[str] = []
+    failures: list = []  # KafkaError
 
     def on_delivery(err, _msg):
         if err is not None:
-            failures.append(str(err))
+            failures.append(err)
 
     producer = clients.plain_producer(producer_config(bootstrap_servers))
+    _check_topic(producer, topic)
     bar = tqdm(total=len(stream), unit="rec", disable=not progress, file=sys.stderr)
     t0 = time.perf_counter()
     for i, value in enumerate(stream.values):
@@ -280,14 +281,40 @@ def produce(
         if i % 1000 == 999:
             producer.poll(0)
             bar.update(1000)
+            if failures:  # the producer already gave up on a record: stop, do not pace on
+                break
     remaining = producer.flush(60)
     bar.update(len(stream) - bar.n)
     bar.close()
     if remaining or failures:
-        raise KafkaException(
-            f"{remaining} records unsent, {len(failures)} failed (first: {failures[:1]})"
-        )
+        raise KafkaException(_send_failure(topic, remaining, failures))
     return len(stream)
+
+
+def _check_topic(producer, topic: str, timeout: float = 10.0) -> None:
+    """A topic the broker does not know stops the replay at once: the producer itself would
+    hold each record for ``topic.metadata.propagation.max.ms`` (30 s) before failing it."""
+    from confluent_kafka import KafkaException
+
+    meta = producer.list_topics(topic, timeout=timeout).topics.get(topic)
+    if meta is not None and meta.error is not None:
+        raise KafkaException(_send_failure(topic, 0, [meta.error]))
+
+
+def _send_failure(topic: str, remaining: int, failures: list) -> str:
+    """What went wrong, said so that the operator knows what to fix."""
+    from confluent_kafka import KafkaError
+
+    codes = {e.code() for e in failures}
+    if KafkaError.UNKNOWN_TOPIC_OR_PART in codes:
+        return (
+            f"topic {topic!r} does not exist: create it first (the demo and "
+            "docker-compose.yml create theirs), or name an existing one with --topic"
+        )
+    if KafkaError.TOPIC_AUTHORIZATION_FAILED in codes:
+        return f"not authorized to write to topic {topic!r}: grant WRITE on it to this principal"
+    first = failures[0].str() if failures else "none failed"
+    return f"{remaining} records unsent, {len(failures)} failed (first: {first})"
 
 
 # --- the command --------------------------------------------------------------------------------
@@ -336,15 +363,20 @@ def _run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     if not len(stream):
         return _fail(f"no records in {', '.join(args.data)}")
+    from confluent_kafka import KafkaException
+
     t0 = time.perf_counter()
-    sent = produce(
-        stream,
-        topic=args.topic,
-        bootstrap_servers=args.bootstrap_servers,
-        rate=args.rate,
-        progress=not args.quiet,
-        keys=keys,
-    )
+    try:
+        sent = produce(
+            stream,
+            topic=args.topic,
+            bootstrap_servers=args.bootstrap_servers,
+            rate=args.rate,
+            progress=not args.quiet,
+            keys=keys,
+        )
+    except KafkaException as exc:
+        return _fail(str(exc.args[0]))
     took = time.perf_counter() - t0
     print(
         f"replay: {sent} records ({what}) to {args.topic} in {took:.1f} s "

@@ -147,6 +147,11 @@ class FakeProducer:
     def poll(self, _timeout=0):
         return 0
 
+    def list_topics(self, topic, timeout):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(topics={topic: SimpleNamespace(error=None)})
+
     def flush(self, _timeout=None):
         return 0
 
@@ -201,3 +206,37 @@ def test_cli_keys_records_by_a_host_field_for_traffic_windows(monkeypatch):
     hosts = [orjson.loads(v)["id.orig_h"].encode() for v in stream.values]
     assert [key for _, key, _, _ in sends] == hosts
     assert [dict(h)[SEQ_HEADER] for *_, h in sends] == [str(i).encode() for i in range(40)]
+
+
+class RefusingProducer(FakeProducer):
+    """A broker that refuses every record (the topic does not exist)."""
+
+    def produce(self, topic, *, value, key, on_delivery, headers):
+        from confluent_kafka import KafkaError
+
+        super().produce(topic, value=value, key=key, on_delivery=on_delivery, headers=headers)
+        on_delivery(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART), None)
+
+
+def test_produce_stops_at_the_first_refusal_and_says_what_to_fix(monkeypatch):
+    from confluent_kafka import KafkaException
+
+    monkeypatch.setattr("stream_od.kafka.clients.Producer", RefusingProducer)
+    stream = log_stream([TSV])
+    many = Encoded(values=stream.values * 100, labels=np.tile(stream.labels, 100))
+    with pytest.raises(KafkaException, match="topic 't' does not exist: create it first"):
+        replay.produce(many, topic="t", bootstrap_servers="b:1")
+    assert len(FakeProducer.instances[-1].sent) == 1000  # not all 4,000: it stopped
+
+
+def test_cli_names_a_missing_topic_without_a_traceback(kafka_bootstrap, capsys):
+    from stream_od.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["replay", "--quiet", "--data", str(TSV), "--topic", "stream-od-no-such-topic"]
+        + ["--bootstrap-servers", kafka_bootstrap]
+    )
+    assert args.func(args) == 2
+    err = capsys.readouterr().err
+    assert "topic 'stream-od-no-such-topic' does not exist: create it first" in err
+    assert "Traceback" not in err
