@@ -32,6 +32,7 @@ batch, on top of the batch's processing).
 ``--compare-overlap`` adds, in each repeat, the passthrough and the worker with
 ``overlap_commits`` on (a commit runs while the next batch is decoded; the worker does it only
 when behind), and an arm to each latency repeat (arms rotated, so none always runs first).
+``--compare-batch-wait-ms 40 60`` adds a latency arm per batching period (``max_batch_wait_ms``).
 The input topic of the latency runs uses LogAppendTime, so the clock starts when the broker
 has the record (``--timestamp-type CreateTime`` starts it at the load generator's send).
 The broker, the load and the worker share this machine.
@@ -100,6 +101,16 @@ class OverlapWorker(Worker):
 
     def __init__(self, settings, *args, **kwargs):
         super().__init__(settings.model_copy(update={"overlap_commits": True}), *args, **kwargs)
+
+
+def batch_wait_worker(ms: int) -> type[Worker]:
+    """The worker with ``max_batch_wait_ms`` set to ``ms`` (``--compare-batch-wait-ms``)."""
+
+    class BatchWaitWorker(Worker):
+        def __init__(self, settings, *args, **kwargs):
+            super().__init__(settings.model_copy(update={"max_batch_wait_ms": ms}), *args, **kwargs)
+
+    return BatchWaitWorker
 
 
 class Passthrough:
@@ -415,6 +426,15 @@ def main() -> int:
         "max_batch_wait_ms waited after every batch), back to back in alternating order",
     )
     p.add_argument(
+        "--compare-batch-wait-ms",
+        nargs="+",
+        type=int,
+        default=[],
+        metavar="MS",
+        help="in each latency repeat, also run the worker with max_batch_wait_ms set to each MS "
+        "(arms rotated)",
+    )
+    p.add_argument(
         "--compare-overlap",
         action="store_true",
         help="also run the worker and the passthrough with overlap_commits on: a worker "
@@ -578,6 +598,8 @@ def main() -> int:
             arms.append((FixedWaitWorker, other.setdefault("fixed_wait", [])))
         if args.compare_overlap:
             arms.append((OverlapWorker, other.setdefault("overlap", [])))
+        for ms in args.compare_batch_wait_ms:
+            arms.append((batch_wait_worker(ms), other.setdefault(f"batch_wait_{ms}ms", [])))
         for r in range(args.repeats):
             # rotated, so that no arm always runs first
             for worker_class, runs in arms[r % len(arms) :] + arms[: r % len(arms)]:
@@ -621,6 +643,9 @@ def main() -> int:
                 print(latency_row(f"{r['offered_rps']:,.0f}, former batching", r["fixed_wait"]))
             if "overlap" in r:
                 print(latency_row(f"{r['offered_rps']:,.0f}, commits overlapped", r["overlap"]))
+            for ms in args.compare_batch_wait_ms:
+                label = f"{r['offered_rps']:,.0f}, max_batch_wait_ms {ms}"
+                print(latency_row(label, r[f"batch_wait_{ms}ms"]))
     if len(variants) > 1:
         print(
             f"\n| alert format | worker records/s | alerts / record | vs {first} |\n"
