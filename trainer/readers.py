@@ -27,16 +27,20 @@ What the reader guarantees:
 * Nothing is guessed or silently dropped: a row whose field count differs from ``#fields``, a
   value that does not parse as its type, a data row before any ``#fields``, or a JSON line that
   is not an object raises ``ValueError`` naming the file and line.
-* gzip-compressed files (recognised by their magic bytes) are read transparently.
+* gzip-, bzip2- and xz-compressed files (recognised by their magic bytes, not their names) are
+  read transparently: rotated logs are usually kept compressed (``zeek-archiver`` and Zeek's
+  ``LogAscii::gzip_level`` write gzip; logrotate's ``compresscmd`` is often bzip2 or xz).
 * Row order is the file's order (Zeek writes a connection when it *ends*, so that is not time
   order); :func:`read_logs` sorts stably by :func:`event_time` when asked.
 """
 
 from __future__ import annotations
 
+import bz2
 import gc
 import gzip
 import io
+import lzma
 import math
 import os
 import re
@@ -56,7 +60,7 @@ DETAIL_KEYS = ("detailedlabel", "detailed-label", "detailed_label")
 # IoT-23's labelled conn logs join their last three columns with three spaces.
 IOT23_JOIN = "   "
 
-_GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_MAGIC, _BZIP2_MAGIC, _XZ_MAGIC = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"
 _HEX_ESCAPE = re.compile(rb"\\x([0-9a-fA-F]{2})")
 _CONTAINER_TYPE = re.compile(r"(?:set|vector|table)\[(.*)\]")
 _FLOAT_TYPES = frozenset({"time", "interval", "double"})
@@ -87,13 +91,17 @@ class LogTable:
 # --- opening files ------------------------------------------------------------------------------
 
 
-def _is_gzip(path: str) -> bool:
+def _open_binary(path: str) -> gzip.GzipFile | bz2.BZ2File | lzma.LZMAFile | io.BufferedReader:
+    """The file's bytes, decompressed when its first bytes are a gzip, bzip2 or xz header."""
     with open(path, "rb") as fh:
-        return fh.read(2) == _GZIP_MAGIC
-
-
-def _open_binary(path: str) -> gzip.GzipFile | io.BufferedReader:
-    return gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
+        head = fh.read(6)
+    if head.startswith(_GZIP_MAGIC):
+        return gzip.open(path, "rb")
+    if head.startswith(_BZIP2_MAGIC):
+        return bz2.open(path, "rb")
+    if head.startswith(_XZ_MAGIC):
+        return lzma.open(path, "rb")
+    return open(path, "rb")
 
 
 def _open_text(path: str) -> IO[str]:
@@ -438,7 +446,7 @@ def _event_type_filter(event_types: Iterable[str] | str | None) -> frozenset[str
 def read_log(
     path: PathLike, *, fmt: str = "auto", event_types: Iterable[str] | None = ("flow",)
 ) -> LogTable:
-    """Read one log file (plain or gzip) in file order.
+    """Read one log file (plain, gzip, bzip2 or xz) in file order.
 
     ``fmt="auto"`` uses :func:`detect_format`.  ``event_types`` keeps only EVE records whose
     ``event_type`` is listed (a single string is one name; ``None``: all of them); it does not

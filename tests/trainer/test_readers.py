@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bz2
 import collections
 import gzip
+import lzma
 import shutil
 from pathlib import Path
 
@@ -344,6 +346,16 @@ def test_detect_format_skips_leading_blank_lines(tmp_path):
     path.write_text("\n  \n" + EVE.read_text())
     assert detect_format(path) == "eve-json"
     assert len(read_log(path)) == 6
+
+
+@pytest.mark.parametrize("opener,suffix", [(bz2.open, ".bz2"), (lzma.open, ".xz")])
+def test_bzip2_and_xz_are_read_transparently(tmp_path, opener, suffix):
+    for src in (TSV, JSON, IOT23, EVE):
+        packed = tmp_path / (src.name + suffix)
+        with opener(packed, "wb") as fout:
+            fout.write(src.read_bytes())
+        assert detect_format(packed) == detect_format(src)
+        assert read_log(packed).records == read_log(src).records
 
 
 def test_gzip_is_read_transparently(tmp_path):
