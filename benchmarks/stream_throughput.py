@@ -33,6 +33,8 @@ batch, on top of the batch's processing).
 ``overlap_commits`` on (a commit runs while the next batch is decoded; the worker does it only
 when behind), and an arm to each latency repeat (arms rotated, so none always runs first).
 ``--compare-batch-wait-ms 40 60`` adds a latency arm per batching period (``max_batch_wait_ms``).
+``--compare-producer retry.backoff.ms=1`` adds the worker with those producer settings on top of
+its own: a variant in each throughput repeat and an arm in each latency repeat.
 The input topic of the latency runs uses LogAppendTime, so the clock starts when the broker
 has the record (``--timestamp-type CreateTime`` starts it at the load generator's send).
 The broker, the load and the worker share this machine.
@@ -111,6 +113,28 @@ def batch_wait_worker(ms: int) -> type[Worker]:
             super().__init__(settings.model_copy(update={"max_batch_wait_ms": ms}), *args, **kwargs)
 
     return BatchWaitWorker
+
+
+def producer_worker(config: dict[str, str]) -> type[Worker]:
+    """The worker with ``config`` over its producer settings (``--compare-producer``)."""
+
+    class ProducerWorker(Worker):
+        def __init__(self, settings, *args, **kwargs):
+            producer = {**settings.producer, **config}
+            super().__init__(settings.model_copy(update={"producer": producer}), *args, **kwargs)
+
+    return ProducerWorker
+
+
+def producer_pairs(pairs: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` arguments as a librdkafka configuration."""
+    config = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--compare-producer: {pair!r} is not KEY=VALUE")
+        config[key] = value
+    return config
 
 
 class Passthrough:
@@ -435,6 +459,14 @@ def main() -> int:
         "(arms rotated)",
     )
     p.add_argument(
+        "--compare-producer",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="also run the worker with these librdkafka producer settings over its own: a "
+        "variant in each throughput repeat, and an arm in each latency repeat",
+    )
+    p.add_argument(
         "--compare-overlap",
         action="store_true",
         help="also run the worker and the passthrough with overlap_commits on: a worker "
@@ -480,14 +512,17 @@ def main() -> int:
     produce(stream, topic=topics["in"], bootstrap_servers=args.bootstrap)
 
     first = args.alert_formats[0]
-    # (name, alert format, suppression, Keras scoring, overlapped commits)
-    variants = [(f, f, 0.0, False, False) for f in args.alert_formats]
+    producer = producer_pairs(args.compare_producer)
+    # (name, alert format, suppression, Keras scoring, overlapped commits, producer settings)
+    variants = [(f, f, 0.0, False, False, {}) for f in args.alert_formats]
     if args.suppress_window_s > 0:
-        variants.append((f"{first}+suppress", first, args.suppress_window_s, False, False))
+        variants.append((f"{first}+suppress", first, args.suppress_window_s, False, False, {}))
     if args.compare_keras:
-        variants.append((f"{first}+keras", first, 0.0, True, False))
+        variants.append((f"{first}+keras", first, 0.0, True, False, {}))
     if args.compare_overlap:
-        variants.append((f"{first}+overlap", first, 0.0, False, True))
+        variants.append((f"{first}+overlap", first, 0.0, False, True, {}))
+    if producer:
+        variants.append((f"{first}+producer", first, 0.0, False, False, producer))
     rows = []
     for r in range(args.repeats):
         group = f"bench-{run}-pass-{r}"
@@ -508,7 +543,7 @@ def main() -> int:
         # rotated, so that no variant always runs last
         order = variants[r % len(variants) :] + variants[: r % len(variants)]
         by_variant = {}
-        for name, fmt, window, keras, overlap in order:
+        for name, fmt, window, keras, overlap, producer_config in order:
             metrics = WorkerMetrics()
             extra = {
                 "alert_format": fmt,
@@ -516,6 +551,7 @@ def main() -> int:
                 "suppress_by": args.suppress_by,
                 "suppression_changelog_topic": f"bench-{run}-suppress-{r}",
                 "overlap_commits": overlap,
+                "producer": producer_config,
             }
             worker = Worker(
                 settings_for(args.bootstrap, topics, f"bench-{run}-{name}-{r}", **extra),
@@ -600,6 +636,8 @@ def main() -> int:
             arms.append((OverlapWorker, other.setdefault("overlap", [])))
         for ms in args.compare_batch_wait_ms:
             arms.append((batch_wait_worker(ms), other.setdefault(f"batch_wait_{ms}ms", [])))
+        if producer:
+            arms.append((producer_worker(producer), other.setdefault("producer", [])))
         for r in range(args.repeats):
             # rotated, so that no arm always runs first
             for worker_class, runs in arms[r % len(arms) :] + arms[: r % len(arms)]:
@@ -646,6 +684,9 @@ def main() -> int:
             for ms in args.compare_batch_wait_ms:
                 label = f"{r['offered_rps']:,.0f}, max_batch_wait_ms {ms}"
                 print(latency_row(label, r[f"batch_wait_{ms}ms"]))
+            if "producer" in r:
+                label = f"{r['offered_rps']:,.0f}, {' '.join(args.compare_producer)}"
+                print(latency_row(label, r["producer"]))
     if len(variants) > 1:
         print(
             f"\n| alert format | worker records/s | alerts / record | vs {first} |\n"

@@ -1,5 +1,6 @@
 """``benchmarks/stream_throughput.py``: one short run on the real broker, with the workers and
-passthroughs whose commits overlap beside the shipped ones (``--compare-overlap``)."""
+passthroughs whose commits overlap beside the shipped ones (``--compare-overlap``), and a worker
+with other producer settings (``--compare-producer``)."""
 
 import json
 
@@ -24,6 +25,8 @@ def test_a_short_run_compares_serial_and_overlapped_commits(
         "--latency-seconds",
         "2",
         "--compare-overlap",
+        "--compare-producer",
+        "retry.backoff.ms=1",
         "--json",
         str(out),
         timeout=400,
@@ -31,11 +34,18 @@ def test_a_short_run_compares_serial_and_overlapped_commits(
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
     run = report["runs"][0]
-    for key in ("passthrough_rps", "passthrough_overlap_rps", "worker_rps_native+overlap"):
+    for key in (
+        "passthrough_rps",
+        "passthrough_overlap_rps",
+        "worker_rps_native+overlap",
+        "worker_rps_native+producer",
+    ):
         assert run[key] > 0
     assert report["ratio_overlap"] > 0
     (rate,) = report["latency_by_rate"]
     # both arms took the warm-up and the measured records (2 s each at 500 records/s)
     assert rate["latency_runs"][0]["latency_records"] == 1_000
     assert rate["overlap"]["latency_runs"][0]["latency_records"] == 1_000
+    assert rate["producer"]["latency_runs"][0]["latency_records"] == 1_000
+    assert "500, retry.backoff.ms=1" in proc.stdout
     assert "commits overlapped" in proc.stdout and "overlap worker" in proc.stdout
