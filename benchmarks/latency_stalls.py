@@ -71,12 +71,6 @@ class TimedWorker(Worker):
         return result
 
 
-def broker_pid() -> int | None:
-    out = subprocess.run(["pgrep", "-f", "kafka.Kafka"], capture_output=True, text=True).stdout
-    pids = out.split()
-    return int(pids[0]) if len(pids) == 1 else None
-
-
 def start_jstat(pid: int | None) -> subprocess.Popen | None:
     if pid is None or shutil.which("jstat") is None:
         return None
@@ -131,7 +125,7 @@ def main() -> int:
         timestamp_type="LogAppendTime",
     )
     artifact = Artifact.load(args.artifact)
-    jstat = start_jstat(broker_pid())
+    jstat = start_jstat(stream_throughput.broker_pid())
     t_jstat = time.time()
     result = stream_throughput.latency_run(run_args, artifact, args.rate, worker_class=TimedWorker)
     gcs: list[dict] = []

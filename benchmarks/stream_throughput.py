@@ -35,6 +35,10 @@ when behind), and an arm to each latency repeat (arms rotated, so none always ru
 ``--compare-batch-wait-ms 40 60`` adds a latency arm per batching period (``max_batch_wait_ms``).
 ``--compare-producer retry.backoff.ms=1`` adds the worker with those producer settings on top of
 its own: a variant in each throughput repeat and an arm in each latency repeat.
+Each latency run also says how busy the worker's loop was (its batches' decode, score and commit
+seconds over the wall time) and how many cores the worker's process, the replay and the broker
+used meanwhile: on one machine they share its cores, and "half the maximum" is half of what the
+worker does on a backlog with no load generator beside it.
 The input topic of the latency runs uses LogAppendTime, so the clock starts when the broker
 has the record (``--timestamp-type CreateTime`` starts it at the load generator's send).
 The broker, the load and the worker share this machine.
@@ -44,6 +48,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -262,6 +268,28 @@ def worker_progress(metrics: WorkerMetrics):
     return progress
 
 
+def broker_pid() -> int | None:
+    """The local broker's process (``kafka.Kafka``), when exactly one runs."""
+    out = subprocess.run(["pgrep", "-f", "kafka.Kafka"], capture_output=True, text=True).stdout
+    pids = out.split()
+    return int(pids[0]) if len(pids) == 1 else None
+
+
+def process_cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of a process so far (``/proc``; NaN when unknown)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of this process' finished children (the replays)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def latency_run(args, artifact: Artifact, rate: float, worker_class: type = Worker) -> dict:
     run = uuid.uuid4().hex[:8]
     topics = {
@@ -295,14 +323,19 @@ def latency_run(args, artifact: Artifact, rate: float, worker_class: type = Work
     thread.start()
     progress = worker_progress(metrics)
 
-    def replay(count: int, seed: int) -> None:
+    def replay(count: int, seed: int) -> dict[str, float]:
+        """Offer ``count`` records at ``rate`` and wait until the worker has them all; returns
+        the seconds from the first record the worker took to the last, and the CPU seconds the
+        worker's process, the replay and the broker used in them (the replay's start-up, which
+        reads and encodes the data before the first record is sent, is not counted)."""
         if args.sensor:  # the logs, repeated to ``count`` records, as a Zeek JSON file
             path = Path(tmp.name) / f"stream-{seed}.json"
             path.write_bytes(b"\n".join(sensor_stream(args.data, artifact, count)) + b"\n")
             data = [str(path), "--schema", artifact.schema.name]
         else:
             data = [args.data[0], "--seed", str(seed)]
-        subprocess.run(
+        broker, children_before = broker_pid(), children_cpu_s()
+        proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -320,11 +353,23 @@ def latency_run(args, artifact: Artifact, rate: float, worker_class: type = Work
                 str(rate),
                 "--quiet",
             ],
-            check=True,
         )
+        while progress() == done and proc.poll() is None:
+            time.sleep(0.005)
+        start = time.monotonic()
+        cpu_start = (time.process_time(), process_cpu_s(proc.pid), process_cpu_s(broker))
+        if proc.wait() != 0:
+            raise subprocess.CalledProcessError(proc.returncode, proc.args)
+        replay_cpu = children_cpu_s() - children_before  # the whole replay, start-up included
         deadline = time.monotonic() + 120
         while progress() < done + count and time.monotonic() < deadline:
-            time.sleep(0.05)
+            time.sleep(0.005)
+        return {
+            "wall_s": time.monotonic() - start,
+            "worker_cpu_s": time.process_time() - cpu_start[0],
+            "replay_cpu_s": replay_cpu - cpu_start[1],
+            "broker_cpu_s": process_cpu_s(broker) - cpu_start[2],
+        }
 
     # Warm-up (not measured): the first transactions of a fresh producer and group look up
     # coordinators and register partitions, a one-off 100-200 ms at start.
@@ -334,18 +379,26 @@ def latency_run(args, artifact: Artifact, rate: float, worker_class: type = Work
     since = metrics.end_to_end_latency.snapshot()
     stages_before = stage_totals(metrics)
     count = int(rate * args.latency_seconds)
-    replay(count, seed=5)
+    # Who used the cores while the measured records flowed: this process (the worker's loop
+    # and its librdkafka threads), the replay that offered the load, and the broker.
+    flow = replay(count, seed=5)
+    wall = flow["wall_s"]
     worker.stop()
     thread.join(60)
     tmp.cleanup()
     hist = metrics.end_to_end_latency
     stages = {k: v - stages_before[k] for k, v in stage_totals(metrics).items()}
     batches = max(stages.pop("batches"), 1.0)
+    cores = {f"cpu_{k}_cores": flow[f"{k}_cpu_s"] / wall for k in ("worker", "replay", "broker")}
+    # the share of the wall time the worker's loop spent in its batches' stages
+    busy = {"loop_busy_share": sum(stages[k] for k in ("decode", "score", "commit")) / wall}
     return (
         {f"latency_p{int(q * 100)}_ms": 1000 * hist.quantile(q, since) for q in (0.5, 0.95, 0.99)}
         | {"offered_rps": rate, "latency_records": count, "latency_timestamps": args.timestamp_type}
         | {"batches": batches, "records_per_batch": stages.pop("records") / batches}
         | {f"mean_{k}_ms": 1000 * v / batches for k, v in stages.items()}
+        | cores
+        | busy
     )
 
 
@@ -354,7 +407,7 @@ def latency_medians(runs: list[dict]) -> dict[str, float]:
     return {
         k: statistics.median(r[k] for r in runs)
         for k in runs[0]
-        if k.startswith(("latency_p", "mean_")) or k == "records_per_batch"
+        if k.startswith(("latency_p", "mean_", "cpu_", "loop_")) or k == "records_per_batch"
     }
 
 
@@ -363,7 +416,9 @@ def latency_row(label: str, r: dict) -> str:
     return (
         f"| {label} | {r['latency_p50_ms']:.0f} | {r['latency_p95_ms']:.0f} | "
         f"{r['latency_p99_ms']:.0f} | {len(r['latency_runs'])} | {r['records_per_batch']:.0f} | "
-        f"{r['mean_decode_ms']:.1f}, {r['mean_score_ms']:.1f}, {r['mean_commit_ms']:.1f} |"
+        f"{r['mean_decode_ms']:.1f}, {r['mean_score_ms']:.1f}, {r['mean_commit_ms']:.1f} | "
+        f"{r['loop_busy_share']:.0%} | {r['cpu_worker_cores']:.2f}, {r['cpu_replay_cores']:.2f}, "
+        f"{r['cpu_broker_cores']:.2f} |"
     )
 
 
@@ -673,7 +728,8 @@ def main() -> int:
     if result["latency_by_rate"]:
         print(
             "\n| offered records/s | latency p50, ms | p95, ms | p99, ms | repeats | records "
-            "/ batch | decode, score, commit ms / batch |\n|---|---|---|---|---|---|---|"
+            "/ batch | decode, score, commit ms / batch | worker loop busy | CPU cores: worker, "
+            "replay, broker |\n|---|---|---|---|---|---|---|---|---|"
         )
         for r in result["latency_by_rate"]:
             print(latency_row(f"{r['offered_rps']:,.0f}", r))

@@ -47,5 +47,9 @@ def test_a_short_run_compares_serial_and_overlapped_commits(
     assert rate["latency_runs"][0]["latency_records"] == 1_000
     assert rate["overlap"]["latency_runs"][0]["latency_records"] == 1_000
     assert rate["producer"]["latency_runs"][0]["latency_records"] == 1_000
+    # where the cores went: the worker's process and the replay were measured
+    run = rate["latency_runs"][0]
+    assert run["cpu_worker_cores"] > 0 and run["cpu_replay_cores"] > 0
+    assert 0 < run["loop_busy_share"] < 1
     assert "500, retry.backoff.ms=1" in proc.stdout
     assert "commits overlapped" in proc.stdout and "overlap worker" in proc.stdout
