@@ -23,9 +23,11 @@ Rates are records per second from the first consumed batch to the last committed
 two sides alternate ``--repeats`` times and the medians are reported.  Then, ``--repeats``
 times, the worker's latency (record timestamp to commit, from its Prometheus histogram, as a
 dashboard would show it) at each fixed offered rate of ``--rates`` (records/s, or ``half``: half
-its median maximum), the load coming from ``stream-od replay`` in a separate process, after a
-2-second warm-up that is not counted (steady state); the medians of the percentiles are
-reported per rate.
+its median maximum), the load coming from one ``stream-od replay`` in a separate process; its
+first 2 seconds of records are a warm-up that is not counted (steady state: a fresh producer's
+first records reach the broker in a burst), and the medians of the percentiles are reported per
+rate.  ``--compare-separate-warmup`` adds an arm measured as before 2026-12-04, with a second,
+fresh replay for the measured records, so its start-up burst is counted.
 ``--compare-batch-wait`` runs each latency repeat twice, back to back in alternating order: the
 worker as it is, and with its former batching (the whole batching period waited after every
 batch, on top of the batch's processing).
@@ -290,7 +292,13 @@ def children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def latency_run(args, artifact: Artifact, rate: float, worker_class: type = Worker) -> dict:
+def latency_run(
+    args, artifact: Artifact, rate: float, worker_class: type = Worker, separate_warmup=False
+) -> dict:
+    """One steady-state latency run at ``rate``.  ``separate_warmup``: the warm-up records come
+    from a replay of their own and the measured ones from a second, fresh replay (how this
+    benchmark measured before 2026-12-04), so the measurement includes a fresh load
+    generator's first records (``--compare-separate-warmup``)."""
     run = uuid.uuid4().hex[:8]
     topics = {
         "in": f"bench-lat-{run}-in",
@@ -323,18 +331,25 @@ def latency_run(args, artifact: Artifact, rate: float, worker_class: type = Work
     thread.start()
     progress = worker_progress(metrics)
 
-    def replay(count: int, seed: int) -> dict[str, float]:
-        """Offer ``count`` records at ``rate`` and wait until the worker has them all; returns
-        the seconds from the first record the worker took to the last, and the CPU seconds the
-        worker's process, the replay and the broker used in them (the replay's start-up, which
-        reads and encodes the data before the first record is sent, is not counted)."""
+    def replay(warm: int, count: int, seed: int, *, snapshot_at_start: bool = False) -> dict:
+        """Offer ``warm + count`` records at ``rate`` from one replay and wait until the worker
+        has them all.  Once the worker has taken the first ``warm`` (the warm-up: the first
+        transactions of a fresh producer and group look up coordinators and register
+        partitions, and a fresh load generator's first records reach the broker in a burst),
+        the latency histogram and the stage totals are read, and the measurement runs from
+        there to the last record: the seconds it took, and the CPU seconds the worker's process,
+        the replay and the broker used in them.  ``snapshot_at_start``: the histogram and
+        stage totals are read before the replay starts, and the clock starts at its first
+        record."""
         if args.sensor:  # the logs, repeated to ``count`` records, as a Zeek JSON file
             path = Path(tmp.name) / f"stream-{seed}.json"
-            path.write_bytes(b"\n".join(sensor_stream(args.data, artifact, count)) + b"\n")
+            path.write_bytes(b"\n".join(sensor_stream(args.data, artifact, warm + count)) + b"\n")
             data = [str(path), "--schema", artifact.schema.name]
         else:
             data = [args.data[0], "--seed", str(seed)]
-        broker, children_before = broker_pid(), children_cpu_s()
+        base, broker, children_before = progress(), broker_pid(), children_cpu_s()
+        if snapshot_at_start:
+            since, stages_before = metrics.end_to_end_latency.snapshot(), stage_totals(metrics)
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -348,46 +363,45 @@ def latency_run(args, artifact: Artifact, rate: float, worker_class: type = Work
                 "--bootstrap-servers",
                 args.bootstrap,
                 "--count",
-                str(count),
+                str(warm + count),
                 "--rate",
                 str(rate),
                 "--quiet",
             ],
         )
-        while progress() == done and proc.poll() is None:
-            time.sleep(0.005)
+        while progress() < base + max(warm, 1) and proc.poll() is None:
+            time.sleep(0.002)
         start = time.monotonic()
+        if not snapshot_at_start:
+            since, stages_before = metrics.end_to_end_latency.snapshot(), stage_totals(metrics)
         cpu_start = (time.process_time(), process_cpu_s(proc.pid), process_cpu_s(broker))
         if proc.wait() != 0:
             raise subprocess.CalledProcessError(proc.returncode, proc.args)
         replay_cpu = children_cpu_s() - children_before  # the whole replay, start-up included
         deadline = time.monotonic() + 120
-        while progress() < done + count and time.monotonic() < deadline:
+        while progress() < base + warm + count and time.monotonic() < deadline:
             time.sleep(0.005)
         return {
+            "since": since,
+            "stages_before": stages_before,
             "wall_s": time.monotonic() - start,
             "worker_cpu_s": time.process_time() - cpu_start[0],
             "replay_cpu_s": replay_cpu - cpu_start[1],
             "broker_cpu_s": process_cpu_s(broker) - cpu_start[2],
         }
 
-    # Warm-up (not measured): the first transactions of a fresh producer and group look up
-    # coordinators and register partitions, a one-off 100-200 ms at start.
-    done = 0
-    replay(int(rate * 2), seed=4)
-    done = progress()
-    since = metrics.end_to_end_latency.snapshot()
-    stages_before = stage_totals(metrics)
     count = int(rate * args.latency_seconds)
-    # Who used the cores while the measured records flowed: this process (the worker's loop
-    # and its librdkafka threads), the replay that offered the load, and the broker.
-    flow = replay(count, seed=5)
-    wall = flow["wall_s"]
+    if separate_warmup:
+        replay(int(rate * 2), 0, seed=4)
+        flow = replay(0, count, seed=5, snapshot_at_start=True)
+    else:
+        flow = replay(int(rate * 2), count, seed=5)
+    wall, since = flow["wall_s"], flow["since"]
     worker.stop()
     thread.join(60)
     tmp.cleanup()
     hist = metrics.end_to_end_latency
-    stages = {k: v - stages_before[k] for k, v in stage_totals(metrics).items()}
+    stages = {k: v - flow["stages_before"][k] for k, v in stage_totals(metrics).items()}
     batches = max(stages.pop("batches"), 1.0)
     cores = {f"cpu_{k}_cores": flow[f"{k}_cpu_s"] / wall for k in ("worker", "replay", "broker")}
     # the share of the wall time the worker's loop spent in its batches' stages
@@ -512,6 +526,13 @@ def main() -> int:
         metavar="MS",
         help="in each latency repeat, also run the worker with max_batch_wait_ms set to each MS "
         "(arms rotated)",
+    )
+    p.add_argument(
+        "--compare-separate-warmup",
+        action="store_true",
+        help="in each latency repeat, also measure as before 2026-12-04: warm-up and measured "
+        "records from two replays, so the measured ones include a fresh load generator's first "
+        "records",
     )
     p.add_argument(
         "--compare-producer",
@@ -684,19 +705,21 @@ def main() -> int:
         print(f"latency at {rate:,.0f} records/s ...", file=sys.stderr)
         lat_runs: list[dict] = []
         other: dict[str, list[dict]] = {}  # the compared workers' runs, by entry name
-        arms = [(Worker, lat_runs)]
+        arms = [(Worker, lat_runs, False)]  # (worker, its runs, separate warm-up replay)
         if args.compare_batch_wait:
-            arms.append((FixedWaitWorker, other.setdefault("fixed_wait", [])))
+            arms.append((FixedWaitWorker, other.setdefault("fixed_wait", []), False))
         if args.compare_overlap:
-            arms.append((OverlapWorker, other.setdefault("overlap", [])))
+            arms.append((OverlapWorker, other.setdefault("overlap", []), False))
         for ms in args.compare_batch_wait_ms:
-            arms.append((batch_wait_worker(ms), other.setdefault(f"batch_wait_{ms}ms", [])))
+            arms.append((batch_wait_worker(ms), other.setdefault(f"batch_wait_{ms}ms", []), False))
         if producer:
-            arms.append((producer_worker(producer), other.setdefault("producer", [])))
+            arms.append((producer_worker(producer), other.setdefault("producer", []), False))
+        if args.compare_separate_warmup:
+            arms.append((Worker, other.setdefault("separate_warmup", []), True))
         for r in range(args.repeats):
             # rotated, so that no arm always runs first
-            for worker_class, runs in arms[r % len(arms) :] + arms[: r % len(arms)]:
-                runs.append(latency_run(args, artifact, rate, worker_class))
+            for worker_class, runs, separate in arms[r % len(arms) :] + arms[: r % len(arms)]:
+                runs.append(latency_run(args, artifact, rate, worker_class, separate))
         entry = {"offered_rps": rate, **latency_medians(lat_runs)}
         entry |= {"latency_timestamps": args.timestamp_type, "latency_runs": lat_runs}
         for name, runs in other.items():
@@ -740,6 +763,9 @@ def main() -> int:
             for ms in args.compare_batch_wait_ms:
                 label = f"{r['offered_rps']:,.0f}, max_batch_wait_ms {ms}"
                 print(latency_row(label, r[f"batch_wait_{ms}ms"]))
+            if "separate_warmup" in r:
+                label = f"{r['offered_rps']:,.0f}, a fresh replay for the measured records"
+                print(latency_row(label, r["separate_warmup"]))
             if "producer" in r:
                 label = f"{r['offered_rps']:,.0f}, {' '.join(args.compare_producer)}"
                 print(latency_row(label, r["producer"]))

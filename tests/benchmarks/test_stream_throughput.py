@@ -1,6 +1,7 @@
 """``benchmarks/stream_throughput.py``: one short run on the real broker, with the workers and
 passthroughs whose commits overlap beside the shipped ones (``--compare-overlap``), and a worker
-with other producer settings (``--compare-producer``)."""
+with other producer settings (``--compare-producer``), and the latency measured after a warm-up
+from a replay of its own (``--compare-separate-warmup``)."""
 
 import json
 
@@ -27,6 +28,7 @@ def test_a_short_run_compares_serial_and_overlapped_commits(
         "--compare-overlap",
         "--compare-producer",
         "retry.backoff.ms=1",
+        "--compare-separate-warmup",
         "--json",
         str(out),
         timeout=400,
@@ -47,6 +49,7 @@ def test_a_short_run_compares_serial_and_overlapped_commits(
     assert rate["latency_runs"][0]["latency_records"] == 1_000
     assert rate["overlap"]["latency_runs"][0]["latency_records"] == 1_000
     assert rate["producer"]["latency_runs"][0]["latency_records"] == 1_000
+    assert rate["separate_warmup"]["latency_runs"][0]["latency_records"] == 1_000
     # where the cores went: the worker's process and the replay were measured
     run = rate["latency_runs"][0]
     assert run["cpu_worker_cores"] > 0 and run["cpu_replay_cores"] > 0
