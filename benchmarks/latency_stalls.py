@@ -6,10 +6,11 @@
 One steady-state latency run of ``benchmarks/stream_throughput.py`` (same topics, same load
 from ``stream-od replay`` in its own process, same 2-second warm-up), with the worker's batches
 timed one by one: when each started and ended, its records, its oldest record's wait
-(LogAppendTime to the batch's start) and the seconds in its transaction commit.  Meanwhile
-``jstat -gc`` samples the local broker's JVM once a second (when ``jstat`` and the broker's
-process are found), so a commit that stalled can be set against the broker's young
-collections.  The table lists the slowest batches, the JSON holds every batch and every
+(LogAppendTime to the batch's start), the seconds in its transaction commit, and the wall and
+CPU seconds of its decoding and scoring (CPU-only stages: wall beyond CPU is waiting for a
+core).  Meanwhile ``jstat -gc`` samples the local broker's JVM once a second (when ``jstat``
+and the broker's process are found), so a commit that stalled can be set against the broker's
+young collections.  The table lists the slowest batches, the JSON holds every batch and every
 sample.  Nothing here is asserted: it is a diagnosis, run when the p99 needs explaining.
 """
 
@@ -43,9 +44,23 @@ class TimedWorker(Worker):
     to time."""
 
     batches: list[dict] = []
+    kept: list[tuple[list[bytes], list[int]]] = []  # the first batches' values and key sizes
+    scorer = None  # the last scorer, to redo the kept batches alone after the run
 
     def __init__(self, settings, *args, **kwargs):
         super().__init__(settings.model_copy(update={"overlap_commits": False}), *args, **kwargs)
+
+    def _score(self, messages):
+        # wall seconds against this thread's CPU seconds: decoding and scoring are CPU only,
+        # so wall beyond CPU is time the thread waited for a core (or the GIL)
+        if len(TimedWorker.kept) < 200:
+            TimedWorker.kept.append(([m.value() for m in messages], [0] * len(messages)))
+        TimedWorker.scorer = self.scorer
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return super()._score(messages)
+        finally:
+            self._cpu_stage = (time.perf_counter() - wall, time.thread_time() - cpu)
 
     def _commit(self, messages, metadata):
         t = time.time()
@@ -55,7 +70,7 @@ class TimedWorker(Worker):
             self._commit_s = time.time() - t
 
     def process(self, messages):
-        self._commit_s = 0.0
+        self._commit_s, self._cpu_stage = 0.0, (0.0, 0.0)
         start = time.time()
         oldest = min(m.timestamp()[1] for m in messages) / 1000.0
         result = super().process(messages)
@@ -66,9 +81,29 @@ class TimedWorker(Worker):
                 "records": len(messages),
                 "oldest_wait_s": start - oldest,
                 "commit_s": self._commit_s,
+                "decode_score_wall_s": self._cpu_stage[0],
+                "decode_score_cpu_s": self._cpu_stage[1],
             }
         )
         return result
+
+
+def decode_and_score_alone(scorer, kept) -> dict:
+    """Decode and score the kept batches again, one after another, best of 3 passes: what the
+    loop's CPU-only stages cost with the machine to themselves."""
+    best = {"records": sum(len(v) for v, _ in kept), "wall_s": float("inf"), "cpu_s": 0.0}
+    if scorer is None or not kept:
+        return best | {"wall_s": float("nan"), "cpu_s": float("nan")}
+    for _ in range(3):
+        wall, cpu = time.perf_counter(), time.thread_time()
+        for values, extra in kept:
+            X = scorer.decoder.decode(values, extra, None).X
+            if len(X):
+                scorer.model.score_and_contributions(X)
+        wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+        if wall < best["wall_s"]:
+            best |= {"wall_s": wall, "cpu_s": cpu}
+    return best
 
 
 def start_jstat(pid: int | None) -> subprocess.Popen | None:
@@ -147,6 +182,19 @@ def main() -> int:
         f"{np.median(commit) * 1e3:.0f} / {np.percentile(commit, 99) * 1e3:.0f} / "
         f"{commit.max() * 1e3:.0f}"
     )
+    wall = sum(b["decode_score_wall_s"] for b in batches)
+    cpu = sum(b["decode_score_cpu_s"] for b in batches)
+    records = max(sum(b["records"] for b in batches), 1)
+    print(
+        f"decode + score: {wall / records * 1e6:.1f} us a record on the clock, "
+        f"{cpu / records * 1e6:.1f} us of the loop thread's CPU ({cpu / max(wall, 1e-9):.0%})"
+    )
+    alone = decode_and_score_alone(TimedWorker.scorer, TimedWorker.kept)
+    print(
+        f"the same code on {alone['records']:,} of these records after the run, with nothing "
+        f"else running: {alone['wall_s'] / alone['records'] * 1e6:.1f} us a record on the "
+        f"clock, {alone['cpu_s'] / alone['records'] * 1e6:.1f} us of CPU"
+    )
     print("\n| batch start, s | records | batch ms | commit ms | broker young GC ms (GCs) |")
     print("|---|---|---|---|---|")
     t0 = batches[0]["start"] if batches else 0.0
@@ -168,7 +216,9 @@ def main() -> int:
         print("\nbroker GC: not sampled (no jstat, or not exactly one kafka.Kafka process)")
     if args.json:
         args.json.write_text(
-            json.dumps({"result": result, "batches": batches, "broker_gc": gcs}, indent=1)
+            json.dumps(
+                {"result": result, "batches": batches, "broker_gc": gcs, "alone": alone}, indent=1
+            )
         )
     return 0
 
