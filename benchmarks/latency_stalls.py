@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import stream_throughput  # noqa: E402
 
 from stream_od.artifact import Artifact  # noqa: E402
-from stream_od.worker import Worker  # noqa: E402
+from stream_od.worker import Worker, _extra_bytes  # noqa: E402
 
 
 class TimedWorker(Worker):
@@ -54,7 +54,9 @@ class TimedWorker(Worker):
         # wall seconds against this thread's CPU seconds: decoding and scoring are CPU only,
         # so wall beyond CPU is time the thread waited for a core (or the GIL)
         if len(TimedWorker.kept) < 200:
-            TimedWorker.kept.append(([m.value() for m in messages], [0] * len(messages)))
+            TimedWorker.kept.append(
+                ([m.value() for m in messages], list(map(_extra_bytes, messages)))
+            )
         TimedWorker.scorer = self.scorer
         wall, cpu = time.perf_counter(), time.thread_time()
         try:

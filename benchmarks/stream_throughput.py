@@ -105,33 +105,19 @@ class FixedWaitWorker(Worker):
         return wait_s
 
 
-class OverlapWorker(Worker):
-    """The worker with ``overlap_commits`` on (``--compare-overlap``): when behind, a batch's
-    commit runs while the next batch is decoded and scored."""
+def worker_with(**update) -> type[Worker]:
+    """The worker with ``update`` over its settings; a ``producer`` dict goes over its
+    producer settings rather than replacing them (``--compare-overlap``,
+    ``--compare-batch-wait-ms``, ``--compare-producer``)."""
 
-    def __init__(self, settings, *args, **kwargs):
-        super().__init__(settings.model_copy(update={"overlap_commits": True}), *args, **kwargs)
-
-
-def batch_wait_worker(ms: int) -> type[Worker]:
-    """The worker with ``max_batch_wait_ms`` set to ``ms`` (``--compare-batch-wait-ms``)."""
-
-    class BatchWaitWorker(Worker):
+    class Variant(Worker):
         def __init__(self, settings, *args, **kwargs):
-            super().__init__(settings.model_copy(update={"max_batch_wait_ms": ms}), *args, **kwargs)
+            changes = dict(update)
+            if "producer" in changes:
+                changes["producer"] = {**settings.producer, **changes["producer"]}
+            super().__init__(settings.model_copy(update=changes), *args, **kwargs)
 
-    return BatchWaitWorker
-
-
-def producer_worker(config: dict[str, str]) -> type[Worker]:
-    """The worker with ``config`` over its producer settings (``--compare-producer``)."""
-
-    class ProducerWorker(Worker):
-        def __init__(self, settings, *args, **kwargs):
-            producer = {**settings.producer, **config}
-            super().__init__(settings.model_copy(update={"producer": producer}), *args, **kwargs)
-
-    return ProducerWorker
+    return Variant
 
 
 def producer_pairs(pairs: list[str]) -> dict[str, str]:
@@ -627,9 +613,9 @@ def main() -> int:
                 "suppress_by": args.suppress_by,
                 "suppression_changelog_topic": f"bench-{run}-suppress-{r}",
                 "overlap_commits": overlap,
-                "producer": producer_config,
             }
-            worker = Worker(
+            worker_class = worker_with(producer=producer_config) if producer_config else Worker
+            worker = worker_class(
                 settings_for(args.bootstrap, topics, f"bench-{run}-{name}-{r}", **extra),
                 artifact,
                 metrics=metrics,
@@ -709,11 +695,12 @@ def main() -> int:
         if args.compare_batch_wait:
             arms.append((FixedWaitWorker, other.setdefault("fixed_wait", []), False))
         if args.compare_overlap:
-            arms.append((OverlapWorker, other.setdefault("overlap", []), False))
+            arms.append((worker_with(overlap_commits=True), other.setdefault("overlap", []), False))
         for ms in args.compare_batch_wait_ms:
-            arms.append((batch_wait_worker(ms), other.setdefault(f"batch_wait_{ms}ms", []), False))
+            arm = worker_with(max_batch_wait_ms=ms)
+            arms.append((arm, other.setdefault(f"batch_wait_{ms}ms", []), False))
         if producer:
-            arms.append((producer_worker(producer), other.setdefault("producer", []), False))
+            arms.append((worker_with(producer=producer), other.setdefault("producer", []), False))
         if args.compare_separate_warmup:
             arms.append((Worker, other.setdefault("separate_warmup", []), True))
         for r in range(args.repeats):
