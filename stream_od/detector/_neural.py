@@ -33,6 +33,11 @@ class NonFiniteLossError(StreamODError, FloatingPointError):
     """Training produced a NaN/inf loss; the detector refuses to continue."""
 
 
+def _bucket(n: int, smallest: int = 8) -> int:
+    """The padded batch size for ``n`` rows: the next power of two, at least ``smallest``."""
+    return max(smallest, 1 << max(n - 1, 0).bit_length())
+
+
 def _compile_forward(model):
     """A compiled inference function ``x -> (zc, x_rec)`` for the active Keras backend, on
     inputs of the model's own compute dtype."""
@@ -59,12 +64,20 @@ def _compile_forward(model):
         stateless = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x, training=False)[0])
 
         def jax_forward(x):
+            # jax.jit compiles once per input shape, and a worker's micro-batches come in any
+            # size up to max_batch_records: padded to the next power of two, a worker compiles
+            # about ten shapes, each once, instead of one per new size (a stall each time).
+            # Rows are scored independently, so the padding rows change no real row's score.
+            n = len(x)
+            size = _bucket(n)
+            if size != n:
+                x = np.concatenate([x, np.zeros((size - n, x.shape[1]), x.dtype)])
             out = stateless(
                 [v.value for v in model.trainable_variables],
                 [v.value for v in model.non_trainable_variables],
                 x,
             )
-            return out["zc"], out["x_rec"]
+            return out["zc"][:n], out["x_rec"][:n]
 
         return jax_forward
     if backend == "torch":

@@ -1,16 +1,22 @@
 """Where a detector scores: numpy on the CPU, or Keras' compiled function on a GPU.
 
-``STREAM_OD_SCORING_DEVICE`` is ``auto`` (a GPU when TensorFlow is installed and sees one, the
-CPU otherwise), ``cpu`` or ``gpu`` (refused at start when there is none, rather than scoring
-somewhere else than the operator asked).  Only the neural detectors have a GPU path;
-Mahalanobis scores with numpy on the CPU whatever the setting (its cost is one small matrix
-product a row).  The worker logs the placement at start and exports
-it (``stream_od_scoring_info``).
+``STREAM_OD_SCORING_DEVICE`` is ``auto`` (a GPU when Keras is installed and its backend sees
+one, the CPU otherwise), ``cpu`` or ``gpu`` (refused at start when there is none, rather than
+scoring somewhere else than the operator asked).  The GPU is asked of the backend Keras runs on
+(``KERAS_BACKEND``): TensorFlow, as ``stream-od[gpu]`` installs it, or JAX where a machine has
+JAX with CUDA already (the same compiled forward pass, in float64: on an H200 its scores were
+within 6e-13 of the numpy pass's, ``benchmarks/results/gpu_scoring_h200.json``).  Keras' torch
+backend is not taken: through it the same model's scores on that GPU were up to 1e-4 off.
+
+Only the neural detectors have a GPU path; Mahalanobis scores with numpy on the CPU whatever
+the setting (its cost is one small matrix product a row).  The worker logs the placement at
+start and exports it (``stream_od_scoring_info``).
 """
 
 from __future__ import annotations
 
 import glob
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -18,30 +24,56 @@ from typing import Any
 from stream_od.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "gpu")
+# The Keras backends a GPU is taken through: their compiled forward pass scores as numpy does.
+GPU_BACKENDS = ("tensorflow", "jax")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Placement:
-    backend: str  # "numpy" or "keras"
-    device: str  # "cpu", or TensorFlow's name of the GPU ("/physical_device:GPU:0")
+    backend: str  # "numpy", or "keras-<its backend>": "keras-tensorflow", "keras-jax", ...
+    device: str  # "cpu", or the backend's name of the GPU ("/physical_device:GPU:0", "cuda:0")
 
     def __str__(self) -> str:
         return f"{self.backend} on {self.device}"
 
 
 def nvidia_driver_loaded() -> bool:
-    """A cheap look before importing TensorFlow (seconds, hundreds of MB) to ask it: without
-    the NVIDIA driver there is no GPU it could use."""
+    """A cheap look before importing Keras' backend (seconds, hundreds of MB) to ask it:
+    without the NVIDIA driver there is no GPU it could use."""
     return os.path.exists("/dev/nvidia0") or bool(glob.glob("/proc/driver/nvidia/gpus/*"))
 
 
-def visible_gpus() -> list[str]:
-    """TensorFlow's GPUs, or ``[]`` when TensorFlow is not installed (the lean worker)."""
+def keras_backend() -> str | None:
+    """The backend Keras runs on (``KERAS_BACKEND``, else Keras' own default, TensorFlow), or
+    ``None`` when Keras is not installed (the lean worker)."""
     try:
-        import tensorflow as tf
+        import keras
     except ImportError:
-        return []
-    return [d.name for d in tf.config.list_physical_devices("GPU")]
+        return None
+    return str(keras.backend.backend())
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs Keras' backend sees, or ``[]`` when Keras is not installed or runs on a backend
+    not in :data:`GPU_BACKENDS`."""
+    backend = keras_backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [d.name for d in tf.config.list_physical_devices("GPU")]
+    if backend == "jax":
+        import jax
+
+        # jax.devices() lists the default platform's devices: the GPUs when jax has CUDA and
+        # sees one, else the CPU.
+        return [
+            f"cuda:{d.id} ({d.device_kind})"
+            for d in jax.devices()
+            if d.platform in ("gpu", "cuda", "rocm")
+        ]
+    return []
 
 
 def place(detector: Any, setting: str = "auto") -> Placement:
@@ -51,14 +83,28 @@ def place(detector: Any, setting: str = "auto") -> Placement:
     neural = hasattr(detector, "use_keras")
     probe = neural and (setting == "gpu" or (setting == "auto" and nvidia_driver_loaded()))
     gpus = visible_gpus() if probe else []
+    if probe and not gpus and keras_backend() not in (*GPU_BACKENDS, None):
+        message = (
+            f"Keras runs on {keras_backend()}, through which a GPU's scores differ from the "
+            f"CPU's (up to 1e-4 on an H200): set KERAS_BACKEND to one of {GPU_BACKENDS} to "
+            "score on the GPU"
+        )
+        if setting == "gpu":
+            raise ConfigError(f"scoring_device=gpu, but {message}")
+        log.warning("scoring on the CPU: %s", message)
     if setting == "gpu" and neural and not gpus:
         raise ConfigError(
-            "scoring_device=gpu, but TensorFlow sees no GPU (install stream-od[gpu] and the "
+            f"scoring_device=gpu, but {_who()} sees no GPU (install stream-od[gpu] and the "
             "CUDA driver, or set STREAM_OD_SCORING_DEVICE=auto or cpu)"
         )
     if gpus:
         detector.use_keras()
-        return Placement("keras", gpus[0])
+        return Placement(f"keras-{keras_backend()}", gpus[0])
     if neural:
         detector.use_numpy()
     return Placement("numpy", "cpu")
+
+
+def _who() -> str:
+    backend = keras_backend()
+    return "Keras (not installed)" if backend is None else f"Keras' backend ({backend})"

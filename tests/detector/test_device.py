@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import types
+
 import numpy as np
 import pytest
 
@@ -28,7 +31,9 @@ def test_auto_without_the_nvidia_driver_never_asks_tensorflow(vaegmm, monkeypatc
 
 def test_gpu_without_one_is_refused_with_what_to_do(vaegmm, monkeypatch):
     monkeypatch.setattr(device, "visible_gpus", lambda: [])
-    with pytest.raises(ConfigError, match="scoring_device=gpu, but TensorFlow sees no GPU"):
+    with pytest.raises(
+        ConfigError, match=r"scoring_device=gpu, but Keras' backend \(tensorflow\) sees no GPU"
+    ):
         device.place(vaegmm, "gpu")
 
 
@@ -38,7 +43,7 @@ def test_a_gpu_scores_through_keras_and_agrees_with_numpy(vaegmm, monkeypatch):
     monkeypatch.setattr(device, "visible_gpus", lambda: ["/physical_device:GPU:0"])
     try:
         where = device.place(vaegmm, "auto" if device.nvidia_driver_loaded() else "gpu")
-        assert where == device.Placement("keras", "/physical_device:GPU:0")
+        assert where == device.Placement("keras-tensorflow", "/physical_device:GPU:0")
         assert vaegmm.scoring_backend == "keras"
         np.testing.assert_allclose(vaegmm.score(X), on_cpu, rtol=1e-3)  # float32, two orders
     finally:
@@ -55,3 +60,31 @@ def test_mahalanobis_scores_with_numpy_whatever_the_setting(monkeypatch):
 def test_an_unknown_setting_is_refused():
     with pytest.raises(ConfigError, match="scoring_device must be one of"):
         device.place(Mahalanobis(), "tpu")
+
+
+def test_on_jax_the_gpus_are_jax_s_cuda_devices(monkeypatch):
+    """KERAS_BACKEND=jax: the GPU is asked of JAX (its CUDA devices, not its CPU)."""
+    cpu = types.SimpleNamespace(platform="cpu", id=0, device_kind="cpu")
+    gpu = types.SimpleNamespace(platform="gpu", id=0, device_kind="NVIDIA H200")
+    monkeypatch.setattr(device, "keras_backend", lambda: "jax")
+    monkeypatch.setitem(sys.modules, "jax", types.SimpleNamespace(devices=lambda: [gpu]))
+    assert device.visible_gpus() == ["cuda:0 (NVIDIA H200)"]
+    monkeypatch.setitem(sys.modules, "jax", types.SimpleNamespace(devices=lambda: [cpu]))
+    assert device.visible_gpus() == []
+
+
+def test_without_keras_there_is_no_gpu_to_ask(monkeypatch):
+    monkeypatch.setitem(sys.modules, "keras", None)  # import keras raises ImportError
+    assert device.keras_backend() is None
+    assert device.visible_gpus() == []
+
+
+def test_torch_is_not_taken_for_the_gpu(vaegmm, monkeypatch):
+    """Keras' torch backend scored up to 1e-4 off numpy on an H200: asked for the GPU through
+    it, the worker refuses with what to set; on auto it scores on the CPU."""
+    monkeypatch.setattr(device, "keras_backend", lambda: "torch")
+    monkeypatch.setattr(device, "nvidia_driver_loaded", lambda: True)
+    assert device.visible_gpus() == []
+    with pytest.raises(ConfigError, match=r"Keras runs on torch.*KERAS_BACKEND"):
+        device.place(vaegmm, "gpu")
+    assert str(device.place(vaegmm, "auto")) == "numpy on cpu"
