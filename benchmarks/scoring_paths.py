@@ -10,9 +10,15 @@ reported.  The score comparison is on up to 100,000 rows: the largest relative d
 (to ``max(1, |score|)``), the median one, and how many decisions at the artifact's threshold
 differ.
 
+A second table times the worker's own CPU-side stage on micro-batches of ``--stage-batches``
+records (the worker's ``max_batch_records`` is 1,000): decoding the wire bytes, then the model's
+``score_and_contributions`` (what ``Worker._score`` does, without Kafka), on each path.
+
 On a GPU machine (``pip install 'stream-od[gpu]'``) this is the prepared measurement of the
-GPU path; ``benchmarks/stream_throughput.py --scoring-device gpu`` measures the worker with it.
-Where TensorFlow sees no GPU the Keras rows are its CPU kernels, and the table says so.
+GPU path; ``benchmarks/stream_throughput.py --scoring-device gpu`` measures the worker with it
+where a broker runs beside the GPU.  The Keras path runs on the backend ``KERAS_BACKEND``
+names (TensorFlow by default; JAX and PyTorch too); where it sees no GPU the Keras rows are its
+CPU kernels, and the table says so.
 """
 
 from __future__ import annotations
@@ -32,12 +38,41 @@ sys.path.insert(0, str(REPO))
 BATCHES = (1, 10, 100, 1_000, 10_000, 65_536)
 
 
-def rows(artifact, paths: list[str], limit: int) -> np.ndarray:
-    from stream_od.records import RecordDecoder
+def wire(artifact, paths: list[str], limit: int) -> list[bytes]:
     from trainer.score import input_values
 
-    values = input_values(paths, artifact.schema.label_fields)[:limit]
-    return RecordDecoder(artifact.schema).decode(values).X
+    return input_values(paths, artifact.schema.label_fields)[:limit]
+
+
+def stage_rate(artifact, values: list[bytes], batch: int, seconds: float) -> float:
+    """Records/s of the worker's CPU-side stage: decode a micro-batch, score it."""
+    from stream_od.records import RecordDecoder
+
+    decoder = RecordDecoder(artifact.schema)
+    chunks = [values[i : i + batch] for i in range(0, len(values) - batch + 1, batch)]
+
+    def one(chunk: list[bytes]) -> None:
+        artifact.score_and_contributions(decoder.decode(chunk).X)
+
+    one(chunks[0])  # warm-up
+    n, start, i = 0, time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        one(chunks[i % len(chunks)])
+        n, i = n + batch, i + 1
+    return n / (time.perf_counter() - start)
+
+
+def versions() -> dict[str, str]:
+    """The installed versions of what the two paths run on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("numpy", "keras", "tensorflow", "jax", "jaxlib", "torch"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
 
 
 def differences(a: np.ndarray, b: np.ndarray, threshold: float) -> dict:
@@ -67,30 +102,34 @@ def main(argv=None) -> int:
     p.add_argument("--artifact", required=True, help="a neural artifact (VAEGMM or AEGMM)")
     p.add_argument("--data", nargs="+", required=True)
     p.add_argument("--batches", nargs="+", type=int, default=list(BATCHES))
+    p.add_argument("--stage-batches", nargs="+", type=int, default=[100, 1_000])
     p.add_argument("--seconds", type=float, default=1.0)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json")
     args = p.parse_args(argv)
 
     from stream_od.artifact import Artifact
-    from stream_od.detector.device import visible_gpus
+    from stream_od.detector.device import keras_backend, visible_gpus
 
     art = Artifact.load(args.artifact)
     det = art.detector
     if not hasattr(det, "use_keras"):
         p.error(f"{art.detector_kind} has one scoring path (numpy): give a VAEGMM or AEGMM")
-    X = rows(art, args.data, 100_000)
+    from stream_od.records import RecordDecoder
+
+    values = wire(art, args.data, 100_000)
+    X = RecordDecoder(art.schema).decode(values).X
     reps = -(-max(args.batches) // len(X))
     tiled = np.tile(X, (reps, 1))
-    gpus = visible_gpus()
-    keras_device = gpus[0] if gpus else "cpu (TensorFlow sees no GPU)"
+    gpus, backend = visible_gpus(), keras_backend()
+    keras_device = gpus[0] if gpus else f"cpu ({backend} sees no GPU)"
 
     det.use_numpy()
     s_numpy = art.score(X)
     det.use_keras()
     s_keras = art.score(X)
     # Keras against itself: the same rows in micro-batches of 100 (the worker's at 3,000
-    # records/s) against all at once, for the scale of TensorFlow's own batch-size rounding.
+    # records/s) against all at once, for the scale of the backend's own batch-size rounding.
     s_keras_100 = np.concatenate([art.score(X[i : i + 100]) for i in range(0, len(X), 100)])
     det.use_numpy()
     diff = differences(s_numpy, s_keras, art.threshold) | {
@@ -113,12 +152,34 @@ def main(argv=None) -> int:
         table.append(row)
         print(json.dumps(row), file=sys.stderr)
 
-    print(f"\n{art.detector_kind} {art.version}; keras on {keras_device}")
+    stage = []
+    for batch in args.stage_batches:
+        row = {"batch": batch}
+        for path in ("numpy", "keras"):
+            getattr(det, f"use_{path}")()
+            row[f"{path}_records_per_s"] = statistics.median(
+                stage_rate(art, values, batch, args.seconds) for _ in range(args.repeats)
+            )
+        det.use_numpy()
+        row["keras_over_numpy"] = row["keras_records_per_s"] / row["numpy_records_per_s"]
+        stage.append(row)
+        print(json.dumps(row), file=sys.stderr)
+
+    print(f"\n{art.detector_kind} {art.version}; keras ({backend}) on {keras_device}")
     print("| batch | numpy (cpu) rows/s | keras rows/s | keras / numpy |\n|---|---|---|---|")
     for r in table:
         print(
             f"| {r['batch']:,} | {r['numpy_rows_per_s']:,.0f} | {r['keras_rows_per_s']:,.0f} | "
             f"{r['keras_over_numpy']:.2f} |"
+        )
+    print(
+        "\nthe worker's stage (decode + score + contributions, no Kafka), records/s:\n"
+        "| micro-batch | numpy (cpu) | keras | keras / numpy |\n|---|---|---|---|"
+    )
+    for r in stage:
+        print(
+            f"| {r['batch']:,} | {r['numpy_records_per_s']:,.0f} | "
+            f"{r['keras_records_per_s']:,.0f} | {r['keras_over_numpy']:.2f} |"
         )
     print(
         f"\nscores, numpy against keras, {diff['rows_compared']:,} rows: max relative "
@@ -137,10 +198,13 @@ def main(argv=None) -> int:
                 {
                     "config": vars(args),
                     "artifact": art.version,
+                    "keras_backend": backend,
+                    "versions": versions(),
                     "keras_device": keras_device,
                     "gpus": gpus,
                     "score_difference": diff,
                     "rows": table,
+                    "worker_stage": stage,
                 },
                 indent=2,
             )
