@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 
@@ -88,3 +89,29 @@ def test_torch_is_not_taken_for_the_gpu(vaegmm, monkeypatch):
     with pytest.raises(ConfigError, match=r"Keras runs on torch.*KERAS_BACKEND"):
         device.place(vaegmm, "gpu")
     assert str(device.place(vaegmm, "auto")) == "numpy on cpu"
+
+
+def test_probing_for_a_gpu_asks_the_backends_to_share_it(vaegmm, monkeypatch):
+    """Before the backend is asked for its GPUs, it is told to take memory as it needs it
+    (several workers per GPU host); an operator's own value stands."""
+    monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "")  # restored after the test
+    monkeypatch.delenv("XLA_PYTHON_CLIENT_PREALLOCATE")
+    monkeypatch.setenv("TF_FORCE_GPU_ALLOW_GROWTH", "false")
+    seen = {}
+
+    def gpus():
+        seen.update(os.environ)
+        return []
+
+    monkeypatch.setattr(device, "visible_gpus", gpus)
+    monkeypatch.setattr(device, "nvidia_driver_loaded", lambda: True)
+    assert str(device.place(vaegmm, "auto")) == "numpy on cpu"
+    assert seen["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    assert seen["TF_FORCE_GPU_ALLOW_GROWTH"] == "false"
+
+
+def test_the_cpu_setting_leaves_the_environment_alone(vaegmm, monkeypatch):
+    monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "")
+    monkeypatch.delenv("XLA_PYTHON_CLIENT_PREALLOCATE")
+    device.place(vaegmm, "cpu")
+    assert "XLA_PYTHON_CLIENT_PREALLOCATE" not in os.environ
