@@ -11,6 +11,9 @@ same record whichever layout a capture happens to be stored in:
   Labelled captures (Stratosphere, IoT-23) add ``label`` and ``detailedlabel`` /
   ``detailed-label`` columns; IoT-23 joins its last three columns (``tunnel_parents``, ``label``,
   ``detailed-label``) with three spaces instead of the separator, in the header and in every row.
+  The writer's per-filter option ``tsv = T`` leaves one header line, the column names (no
+  ``#fields`` before them, no ``#types``): conn.log's documented columns are then typed from
+  :data:`CONN_LOG_TYPES` and any other column is read as a string.
 * **Zeek JSON writer** (``zeek-json``): one JSON object per line, unset fields left out, ``ts``
   in epoch seconds (default), ISO 8601 (``JSON::TS_ISO8601``) or integer milliseconds
   (``JSON::TS_MILLIS``).
@@ -59,6 +62,43 @@ LABEL_KEY = "label"
 DETAIL_KEYS = ("detailedlabel", "detailed-label", "detailed_label")
 # IoT-23's labelled conn logs join their last three columns with three spaces.
 IOT23_JOIN = "   "
+
+# The Zeek types of conn.log's columns as Zeek documents them (Conn::Info with its conn_id, and
+# the columns the policy scripts Zeek ships add: mac-logging, vlan-logging, community-id-logging,
+# speculative-service): what a ``tsv = T`` log, whose header names its columns only, is read as.
+CONN_LOG_TYPES = {
+    "ts": "time",
+    "uid": "string",
+    "id.orig_h": "addr",
+    "id.orig_p": "port",
+    "id.resp_h": "addr",
+    "id.resp_p": "port",
+    "proto": "enum",
+    "service": "string",
+    "duration": "interval",
+    "orig_bytes": "count",
+    "resp_bytes": "count",
+    "conn_state": "string",
+    "local_orig": "bool",
+    "local_resp": "bool",
+    "missed_bytes": "count",
+    "history": "string",
+    "orig_pkts": "count",
+    "orig_ip_bytes": "count",
+    "resp_pkts": "count",
+    "resp_ip_bytes": "count",
+    "tunnel_parents": "set[string]",
+    "ip_proto": "count",
+    "orig_l2_addr": "string",
+    "resp_l2_addr": "string",
+    "vlan": "int",
+    "inner_vlan": "int",
+    "community_id": "string",
+    "speculative_service": "string",
+}
+# A ``tsv = T`` header: tab-separated column names, the first of them ``ts`` (every Zeek log's
+# first column; a data row starts with a number there).
+_NAMES_LINE = re.compile(r"ts(?:\t[A-Za-z_][A-Za-z0-9_.\-]*(?: {3}[A-Za-z_][A-Za-z0-9_.\-]*)*)+")
 
 _GZIP_MAGIC, _BZIP2_MAGIC, _XZ_MAGIC = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"
 _HEX_ESCAPE = re.compile(rb"\\x([0-9a-fA-F]{2})")
@@ -145,13 +185,15 @@ def _gc_paused() -> Iterator[None]:
 def detect_format(path: PathLike) -> str:
     """``"zeek-tsv"``, ``"zeek-json"`` or ``"eve-json"``, from the first non-empty line.
 
-    ``#separator`` starts a Zeek TSV log; a JSON object with ``event_type`` is Suricata EVE; any
-    other JSON object is Zeek JSON.  Anything else (an empty file included) raises ValueError.
+    ``#separator`` starts a Zeek TSV log, and so does a line of tab-separated column names from
+    ``ts`` on (the ASCII writer's ``tsv = T``); a JSON object with ``event_type`` is Suricata
+    EVE; any other JSON object is Zeek JSON.  Anything else (an empty file included) raises
+    ValueError.
     """
     path = os.fspath(path)
     line = _first_line(path)
     if line is not None:
-        if line.startswith(b"#separator"):
+        if line.startswith(b"#separator") or _is_names_line(line.decode("utf-8", "replace")):
             return "zeek-tsv"
         if line.startswith(b"{"):
             try:
@@ -163,7 +205,8 @@ def detect_format(path: PathLike) -> str:
     found = "an empty file" if line is None else f"a first line starting {line[:60]!r}"
     raise ValueError(
         f"{path}: unknown log format ({found}); expected a Zeek TSV log (first line "
-        "'#separator ...'), or Zeek JSON / Suricata EVE JSON (one JSON object per line)"
+        "'#separator ...', or with tsv = T the column names from 'ts' on), or Zeek JSON / "
+        "Suricata EVE JSON (one JSON object per line)"
     )
 
 
@@ -282,6 +325,15 @@ class _Header:
         elif key in ("#set_separator", "#empty_field", "#unset_field"):
             setattr(self, key[1:], _unescape(value))
 
+    def read_names(self, line: str) -> None:
+        """Take in a ``tsv = T`` header line: the column names alone, separated by tabs (that
+        mode writes no ``#separator``, so the writer's default), typed as conn.log documents
+        them."""
+        self.separator = "\t"
+        self.fields = _split_header(line, self.separator)
+        types = tuple(CONN_LOG_TYPES.get(name, "string") for name in self.fields.names)
+        self.types = _Fields(types, (), len(types))
+
     def layout(self, source: str, lineno: int) -> _Layout:
         if self.fields is None:
             raise ValueError(
@@ -319,6 +371,10 @@ class _Header:
         if zeek_type == "bool":
             return _to_bool
         return _string_converter(self.empty_field)  # addr, subnet, string, enum, pattern, ...
+
+
+def _is_names_line(line: str) -> bool:
+    return _NAMES_LINE.fullmatch(line) is not None
 
 
 def _field_count_error(source: str, lineno: int, got: int, layout: _Layout) -> ValueError:
@@ -371,7 +427,9 @@ def zeek_tsv_records(lines: Iterable[str], *, source: str = "<lines>") -> list[d
 
     ``lines`` may keep their line endings.  Lines starting with ``#`` are header lines: the
     separator settings, ``#fields`` and ``#types`` are used, every other one (``#path``,
-    ``#open``, ``#close``, ...) is ignored.  Without ``#types`` every column is a string.
+    ``#open``, ``#close``, ...) is ignored.  Without ``#types`` every column is a string.  A
+    line of column names from ``ts`` on (``tsv = T``) starts a block typed by
+    :data:`CONN_LOG_TYPES`.
     """
     header = _Header()
     layout: _Layout | None = None
@@ -383,6 +441,10 @@ def zeek_tsv_records(lines: Iterable[str], *, source: str = "<lines>") -> list[d
                 continue
             if line[0] == "#":
                 header.read(line)
+                layout = None
+                continue
+            if line[0] == "t" and _is_names_line(line):  # tsv = T: a data row starts with ts
+                header.read_names(line)
                 layout = None
                 continue
             if layout is None:

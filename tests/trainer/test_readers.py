@@ -330,7 +330,7 @@ def test_detect_format_rejects_other_files(tmp_path):
         "plain.csv": "ts,uid\n1.0,C1\n",
         "empty.log": "\n\n",
         "array.json": "[1, 2]\n",
-        "tsv-mode.log": "ts\tuid\n1.0\tC1\n",  # LogAscii tsv=T: no '#separator' header
+        "names-not-from-ts.log": "uid\tts\nC1\t1.0\n",  # not tsv = T: that starts with ts
     }
     for name, text in cases.items():
         path = tmp_path / name
@@ -339,6 +339,44 @@ def test_detect_format_rejects_other_files(tmp_path):
             detect_format(path)
         with pytest.raises(ValueError, match=rf"{path}: unknown log format"):
             read_log(path)
+
+
+def _tsv_mode_copy(src: Path, dst: Path) -> Path:
+    """``src`` as Zeek's ASCII writer writes it with ``tsv = T``: one header line of column
+    names (no ``#fields`` before them), no other meta data."""
+    lines = src.read_text().splitlines()
+    names = next(line for line in lines if line.startswith("#fields\t"))[len("#fields\t") :]
+    dst.write_text("\n".join([names, *(line for line in lines if not line.startswith("#"))]))
+    return dst
+
+
+def test_tsv_mode_reads_as_the_full_header_does(tmp_path):
+    """LogAscii's per-filter ``tsv = T``: the column names alone; conn.log's documented
+    columns are typed as #types would type them, so the records are the same."""
+    path = _tsv_mode_copy(TSV, tmp_path / "conn.log")
+    assert detect_format(path) == "zeek-tsv"
+    table = read_log(path)
+    assert table.records == read_log(TSV).records
+    assert [list(r) for r in table.records] == [list(r) for r in read_log(TSV).records]
+
+
+def test_tsv_mode_concatenated_files_and_unknown_columns(tmp_path):
+    """Each concatenated file brings its own names line; a column conn.log does not document
+    is read as a string (nothing else can be known of it)."""
+    path = tmp_path / "two.log"
+    path.write_text(
+        "ts\tuid\torig_bytes\tlocal_orig\tmy_score\n1.5\tC1\t10\tT\t0.25\n"
+        "ts\tuid\tduration\ttunnel_parents\n2.5\tC2\t-\t(empty)\n"
+    )
+    assert read_log(path).records == [
+        {"ts": 1.5, "uid": "C1", "orig_bytes": 10, "local_orig": True, "my_score": "0.25"},
+        {"ts": 2.5, "uid": "C2", "tunnel_parents": []},
+    ]
+
+
+def test_tsv_mode_iot23_layout(tmp_path):
+    path = _tsv_mode_copy(IOT23, tmp_path / "iot23.log")
+    assert read_log(path).records == read_log(IOT23).records
 
 
 def test_detect_format_skips_leading_blank_lines(tmp_path):
