@@ -105,7 +105,7 @@ def place(detector: Any, setting: str = "auto") -> Placement:
         log.warning("scoring on the CPU: %s", message)
     if setting == "gpu" and neural and not gpus:
         raise ConfigError(
-            f"scoring_device=gpu, but {_who()} sees no GPU (install stream-od[gpu] and the "
+            f"scoring_device=gpu, but {_no_gpu()} (install stream-od[gpu] and the "
             "CUDA driver, or set STREAM_OD_SCORING_DEVICE=auto or cpu)"
         )
     if gpus:
@@ -116,6 +116,9 @@ def place(detector: Any, setting: str = "auto") -> Placement:
     return Placement("numpy", "cpu")
 
 
-def _who() -> str:
+def _no_gpu() -> str:
     backend = keras_backend()
-    return "Keras (not installed)" if backend is None else f"Keras' backend ({backend})"
+    if backend is None:  # Keras missing, or the backend it is set to (import keras failed)
+        named = os.environ.get("KERAS_BACKEND", "tensorflow")
+        return f"no Keras backend is installed (Keras with {named})"
+    return f"Keras' backend ({backend}) sees no GPU"

@@ -74,10 +74,12 @@ def test_on_jax_the_gpus_are_jax_s_cuda_devices(monkeypatch):
     assert device.visible_gpus() == []
 
 
-def test_without_keras_there_is_no_gpu_to_ask(monkeypatch):
+def test_without_keras_there_is_no_gpu_to_ask(vaegmm, monkeypatch):
     monkeypatch.setitem(sys.modules, "keras", None)  # import keras raises ImportError
     assert device.keras_backend() is None
     assert device.visible_gpus() == []
+    with pytest.raises(ConfigError, match=r"gpu, but no Keras backend is installed .*stream-od"):
+        device.place(vaegmm, "gpu")
 
 
 def test_torch_is_not_taken_for_the_gpu(vaegmm, monkeypatch):
