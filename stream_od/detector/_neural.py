@@ -77,7 +77,8 @@ def _compile_forward(model):
                 [v.value for v in model.non_trainable_variables],
                 x,
             )
-            return out["zc"][:n], out["x_rec"][:n]
+            # sliced on the host: a jax slice would compile a program per row count again
+            return np.asarray(out["zc"])[:n], np.asarray(out["x_rec"])[:n]
 
         return jax_forward
     if backend == "torch":
