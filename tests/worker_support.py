@@ -104,6 +104,19 @@ class WorkerProcess:
             time.sleep(0.2)
         raise TimeoutError(f"{name} < {at_least} after {timeout} s: {self.log()}")
 
+    def wait_for_samples(self, name: str, count: int, timeout: float = 30.0) -> str:
+        """The metrics once ``name`` has at least ``count`` samples (a gauge per partition
+        that the worker refreshes on its own schedule)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.metrics()
+            if len(metric_values(text, name)) >= count:
+                return text
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log()}")
+            time.sleep(0.2)
+        raise TimeoutError(f"{name} has < {count} samples after {timeout} s: {self.log()}")
+
     def terminate(self, timeout: float = 60.0) -> int:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
