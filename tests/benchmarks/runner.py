@@ -1,10 +1,14 @@
 """Run a script of ``benchmarks/`` as a user would: its own process, its output captured."""
 
+import json
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+# The KDD sample shipped in the package: a benchmark's test needs no ../shared.
+KDD_SAMPLE = resources.files("stream_od.data").joinpath("kdd_sample.csv.gz")
 
 
 def run_benchmark(script: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
@@ -32,3 +36,24 @@ def run_stream_benchmark(
         *args,
         timeout=timeout,
     )
+
+
+def run_neural_benchmark(
+    script: str, tmp_path: Path, *args: str, timeout: float
+) -> tuple[subprocess.CompletedProcess, dict]:
+    """A scoring benchmark with a VAEGMM trained for one epoch on 2,000 rows of the packaged
+    KDD sample (a neural model for the benchmark's code paths, not for its figures) as its
+    ``--artifact``, that sample as its ``--data``, then ``args``; returns the process and the
+    JSON it wrote (``{}`` when it wrote none)."""
+    from trainer.fit import TrainConfig, train
+
+    config = TrainConfig(data=str(KDD_SAMPLE), detector="vaegmm", n_train=2_000, epochs=1)
+    artifact = train(config, progress=False).save(tmp_path / "vaegmm")
+    out = tmp_path / "result.json"
+    proc = run_benchmark(
+        script,
+        *("--artifact", str(artifact), "--data", str(KDD_SAMPLE), "--json", str(out)),
+        *args,
+        timeout=timeout,
+    )
+    return proc, json.loads(out.read_text()) if out.exists() else {}

@@ -1,31 +1,17 @@
 """``benchmarks/scoring_paths.py``: a short run of both scoring paths and the worker's stage."""
 
-import json
-from importlib import resources
-
-from tests.benchmarks.runner import run_benchmark
-
-# the KDD sample shipped in the package: no ../shared needed
-KDD_SAMPLE = resources.files("stream_od.data").joinpath("kdd_sample.csv.gz")
+from tests.benchmarks.runner import run_neural_benchmark
 
 
 def test_a_short_run_compares_the_paths_and_the_worker_stage(tmp_path):
-    from trainer.fit import TrainConfig, train
-
-    art = train(
-        TrainConfig(data=str(KDD_SAMPLE), detector="vaegmm", n_train=2_000, epochs=1),
-        progress=False,
-    )
-    path = art.save(tmp_path / "vaegmm")
-    out = tmp_path / "paths.json"
-    proc = run_benchmark(
+    proc, result = run_neural_benchmark(
         "scoring_paths.py",
-        *("--artifact", str(path), "--data", str(KDD_SAMPLE), "--batches", "1", "300"),
-        *("--stage-batches", "100", "--seconds", "0.05", "--repeats", "1", "--json", str(out)),
+        tmp_path,
+        *("--batches", "1", "300", "--stage-batches", "100", "--seconds", "0.05"),
+        *("--repeats", "1"),
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(out.read_text())
     assert [r["batch"] for r in result["rows"]] == [1, 300]
     assert [r["batch"] for r in result["worker_stage"]] == [100]
     stage = result["worker_stage"][0]
