@@ -35,10 +35,10 @@ import stream_throughput  # noqa: E402
 
 from stream_od.artifact import Artifact  # noqa: E402
 from stream_od.records import RecordDecoder  # noqa: E402
-from stream_od.worker import Worker, _extra_bytes, _partition  # noqa: E402
+from stream_od.worker import _extra_bytes, _partition  # noqa: E402
 
 
-class TimedWorker(Worker):
+class TimedWorker(stream_throughput.worker_with(overlap_commits=False)):
     """The worker, recording each batch: start, end, records, oldest stamp, commit seconds.
     It commits one batch at a time (``overlap_commits`` off, the default): overlapped, a
     batch's commit runs beside the next batch's decoding, and a batch has no one start and end
@@ -48,9 +48,6 @@ class TimedWorker(Worker):
     # the first batches' values, key sizes and partitions
     kept: list[tuple[list[bytes], list[int], list[tuple[str, int]]]] = []
     scorer = None  # the last scorer, to redo the kept batches alone after the run
-
-    def __init__(self, settings, *args, **kwargs):
-        super().__init__(settings.model_copy(update={"overlap_commits": False}), *args, **kwargs)
 
     def _score(self, messages):
         # wall seconds against this thread's CPU seconds: decoding and scoring are CPU only,

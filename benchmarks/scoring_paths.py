@@ -28,6 +28,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,19 @@ def stage_rate(artifact, values: list[bytes], batch: int, seconds: float) -> flo
         one(chunks[i % len(chunks)])
         n, i = n + batch, i + 1
     return n / (time.perf_counter() - start)
+
+
+def both_paths(det, batch: int, unit: str, measure: Callable[[], float], repeats: int) -> dict:
+    """One row of a table: ``measure`` (``unit``s per second) on the numpy path and on Keras',
+    the median of ``repeats`` each, and their ratio; the detector is left on numpy."""
+    row: dict = {"batch": batch}
+    for path in ("numpy", "keras"):
+        getattr(det, f"use_{path}")()
+        row[f"{path}_{unit}_per_s"] = statistics.median(measure() for _ in range(repeats))
+    det.use_numpy()
+    row["keras_over_numpy"] = row[f"keras_{unit}_per_s"] / row[f"numpy_{unit}_per_s"]
+    print(json.dumps(row), file=sys.stderr)
+    return row
 
 
 def versions() -> dict[str, str]:
@@ -138,32 +152,18 @@ def main(argv=None) -> int:
         if k != "rows_compared"
     }
 
-    table = []
-    for batch in args.batches:
-        part = tiled[:batch]
-        row = {"batch": batch}
-        for path in ("numpy", "keras"):
-            getattr(det, f"use_{path}")()
-            row[f"{path}_rows_per_s"] = statistics.median(
-                rate(art.score, part, args.seconds) for _ in range(args.repeats)
-            )
-        det.use_numpy()
-        row["keras_over_numpy"] = row["keras_rows_per_s"] / row["numpy_rows_per_s"]
-        table.append(row)
-        print(json.dumps(row), file=sys.stderr)
-
-    stage = []
-    for batch in args.stage_batches:
-        row = {"batch": batch}
-        for path in ("numpy", "keras"):
-            getattr(det, f"use_{path}")()
-            row[f"{path}_records_per_s"] = statistics.median(
-                stage_rate(art, values, batch, args.seconds) for _ in range(args.repeats)
-            )
-        det.use_numpy()
-        row["keras_over_numpy"] = row["keras_records_per_s"] / row["numpy_records_per_s"]
-        stage.append(row)
-        print(json.dumps(row), file=sys.stderr)
+    table = [
+        both_paths(
+            det, b, "rows", lambda b=b: rate(art.score, tiled[:b], args.seconds), args.repeats
+        )
+        for b in args.batches
+    ]
+    stage = [
+        both_paths(
+            det, b, "records", lambda b=b: stage_rate(art, values, b, args.seconds), args.repeats
+        )
+        for b in args.stage_batches
+    ]
 
     print(f"\n{art.detector_kind} {art.version}; keras ({backend}) on {keras_device}")
     print("| batch | numpy (cpu) rows/s | keras rows/s | keras / numpy |\n|---|---|---|---|")
