@@ -94,28 +94,33 @@ class WorkerProcess:
         return text
 
     def wait_for(self, name: str, at_least: float, timeout: float = 120.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.metrics()
-            if metric_total(text, name) >= at_least:
-                return text
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited: {self.log()}")
-            time.sleep(0.2)
-        raise TimeoutError(f"{name} < {at_least} after {timeout} s: {self.log()}")
+        return self._scrape_until(
+            lambda text: metric_total(text, name) >= at_least,
+            f"{name} < {at_least}",
+            timeout,
+        )
 
     def wait_for_samples(self, name: str, count: int, timeout: float = 30.0) -> str:
         """The metrics once ``name`` has at least ``count`` samples (a gauge per partition
         that the worker refreshes on its own schedule)."""
+        return self._scrape_until(
+            lambda text: len(metric_values(text, name)) >= count,
+            f"{name} has < {count} samples",
+            timeout,
+        )
+
+    def _scrape_until(self, done, what: str, timeout: float) -> str:
+        """Scrape /metrics every 0.2 s until ``done(text)``; the worker exiting, or
+        ``timeout`` seconds, fail with its log."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.metrics()
-            if len(metric_values(text, name)) >= count:
+            if done(text):
                 return text
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited: {self.log()}")
             time.sleep(0.2)
-        raise TimeoutError(f"{name} has < {count} samples after {timeout} s: {self.log()}")
+        raise TimeoutError(f"{what} after {timeout} s: {self.log()}")
 
     def terminate(self, timeout: float = 60.0) -> int:
         self.proc.send_signal(signal.SIGTERM)
