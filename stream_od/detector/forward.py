@@ -90,32 +90,54 @@ class Dense:
         return transposed(self, _t(x)).T
 
 
-#: columns (records) per step of :func:`transposed`: bounds its ``(in, out, n)`` products
-#: (60 x 30 x 256 float64: 3.5 MiB)
+#: columns (records) per step of :func:`transposed`'s ``(in, out, n)`` products, which it forms
+#: below :data:`ACCUMULATE_FROM` columns (60 x 30 x 256 float64: 3.5 MiB)
 COLUMNS = 256
+#: from this many columns on, :func:`transposed` accumulates input after input instead: one
+#: multiply and one add over ``(out, n)`` per input, two numpy calls each, which small batches
+#: cannot amortise, but no ``(in, out, n)`` array to fill and read back.  Measured here
+#: (``benchmarks/forward_sums.py``, ``benchmarks/results/forward_sums_*.json``): the VAEGMM's
+#: scoring 1.15x (KDD) and 1.03x (Zeek; 1.28x in a run before) as fast at 1,000 rows, 1.5x at
+#: 10,000, even at 300, and 0.72x at 128.  The worker's stage, where decoding weighs more,
+#: moved by less than this machine's noise.  Both ways give the same bits.
+ACCUMULATE_FROM = 512
+#: columns per step of the accumulation (bounds its two ``(out, n)`` arrays)
+ACCUMULATE_COLUMNS = 8192
 
 
 def transposed(layer: Dense, xt: np.ndarray) -> np.ndarray:
     """``activation(kernel.T @ xt + bias)`` on columns (``xt``: ``(in, n)``, the result
     ``(out, n)``), each output summed over the inputs in order.
 
-    The products ``kernel[k, j] * xt[k, i]`` are formed as one ``(in, out, n)`` array and
-    reduced over its first axis, which numpy does input after input for every output, the
-    same order whatever ``n``, as long as the other axes hold more than one element: a single
-    column is scored as two copies of itself, where numpy would otherwise sum pairwise.
+    Two ways, with the same rounding: every product ``kernel[k, j] * xt[k, i]`` is rounded,
+    then added to the sum of the ones before it, input after input.  Small batches form the
+    products as one ``(in, out, n)`` array and reduce it over its first axis, which numpy does
+    input after input for every output, the same order whatever ``n``, as long as the other
+    axes hold more than one element: a single column is scored as two copies of itself, where
+    numpy would otherwise sum pairwise.  Larger ones accumulate explicitly (:func:`_accumulate`).
     """
     n = xt.shape[1]
     if n == 1:
         return transposed(layer, np.repeat(xt, 2, axis=1))[:, :1]
     h = np.empty((layer.kernel.shape[1], n), DTYPE)
-    products = layer.kernel[:, :, None]
-    for start in range(0, n, COLUMNS):
-        part = xt[:, start : start + COLUMNS]
-        if part.shape[1] == 1:  # a last chunk of one column
-            part = np.repeat(part, 2, axis=1)
-            h[:, start:] = np.add.reduce(products * part[:, None, :], axis=0)[:, :1]
-        else:
-            np.add.reduce(products * part[:, None, :], axis=0, out=h[:, start : start + COLUMNS])
+    if n >= ACCUMULATE_FROM:
+        for start in range(0, n, ACCUMULATE_COLUMNS):
+            _accumulate(
+                layer.kernel,
+                xt[:, start : start + ACCUMULATE_COLUMNS],
+                h[:, start : start + ACCUMULATE_COLUMNS],
+            )
+    else:
+        products = layer.kernel[:, :, None]
+        for start in range(0, n, COLUMNS):
+            part = xt[:, start : start + COLUMNS]
+            if part.shape[1] == 1:  # a last chunk of one column
+                part = np.repeat(part, 2, axis=1)
+                h[:, start:] = np.add.reduce(products * part[:, None, :], axis=0)[:, :1]
+            else:
+                np.add.reduce(
+                    products * part[:, None, :], axis=0, out=h[:, start : start + COLUMNS]
+                )
     h += layer.bias[:, None]
     if layer.activation == "softmax":  # over the units: axis 0 here
         h -= h.max(axis=0)
@@ -123,6 +145,17 @@ def transposed(layer: Dense, xt: np.ndarray) -> np.ndarray:
         h /= _colsum(h)
         return h
     return ACTIVATIONS[layer.activation](h)
+
+
+def _accumulate(kernel: np.ndarray, xt: np.ndarray, out: np.ndarray) -> None:
+    """``out = kernel.T @ xt``, summed input after input: ``out`` starts as the first input's
+    products and each next input's products are added to it, as the reduction does."""
+    np.multiply(kernel[0][:, None], xt[0], out=out)
+    if len(kernel) > 1:
+        products = np.empty_like(out)
+        for k in range(1, len(kernel)):
+            np.multiply(kernel[k][:, None], xt[k], out=products)
+            out += products
 
 
 def stack(layers: Sequence[Dense], xt: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from stream_od.detector import AEGMM, VAEGMM
+from stream_od.detector import AEGMM, VAEGMM, forward
 from stream_od.detector.forward import ACTIVATIONS, Dense, Networks, reconstruction_features
 
 
@@ -114,3 +114,19 @@ def test_a_records_score_does_not_depend_on_its_batch(fitted):
     for size in (1, 2, 37, 256):
         parts = np.concatenate([fitted.score(X[s : s + size]) for s in range(0, len(X), size)])
         np.testing.assert_array_equal(parts, whole, err_msg=f"batches of {size}")
+
+
+@pytest.mark.parametrize("n", [2, 3, 127, 128, 129, 300])
+def test_both_ways_of_summing_a_layer_give_the_same_bits(monkeypatch, n):
+    """Small batches reduce formed products, larger ones accumulate input after input; a
+    record's score may not depend on which way its batch took."""
+    rng = np.random.default_rng(n)
+    layer = Dense(rng.normal(size=(71, 60)), rng.normal(size=60), "linear")
+    xt = np.ascontiguousarray(rng.normal(size=(71, n)) * 10.0 ** rng.integers(-3, 4, (71, 1)))
+    monkeypatch.setattr(forward, "ACCUMULATE_FROM", 10**9)
+    reduced = forward.transposed(layer, xt)
+    monkeypatch.setattr(forward, "ACCUMULATE_FROM", 2)
+    monkeypatch.setattr(forward, "ACCUMULATE_COLUMNS", 64)  # a last step of one column at 129
+    accumulated = forward.transposed(layer, xt)
+    np.testing.assert_array_equal(accumulated, reduced)
+    np.testing.assert_allclose(accumulated, layer.kernel.T @ xt + layer.bias[:, None], rtol=1e-9)
