@@ -34,7 +34,9 @@ batch, on top of the batch's processing).
 ``--compare-overlap`` adds, in each repeat, the passthrough and the worker with
 ``overlap_commits`` on (a commit runs while the next batch is decoded; the worker does it only
 when behind), and an arm to each latency repeat (arms rotated, so none always runs first).
-``--compare-batch-wait-ms 40 60`` adds a latency arm per batching period (``max_batch_wait_ms``).
+``--compare-batch-wait-ms 40 60`` adds a latency arm per batching period (``max_batch_wait_ms``),
+``--compare-max-batch-records 4000`` one per micro-batch limit (``max_batch_records``: how large
+a batch grows when the worker is behind).
 ``--compare-producer retry.backoff.ms=1`` adds the worker with those producer settings on top of
 its own: a variant in each throughput repeat and an arm in each latency repeat.
 Each latency run also says how busy the worker's loop was (its batches' decode, score and commit
@@ -514,6 +516,15 @@ def main() -> int:
         "(arms rotated)",
     )
     p.add_argument(
+        "--compare-max-batch-records",
+        nargs="+",
+        type=int,
+        default=[],
+        metavar="N",
+        help="in each latency repeat, also run the worker with max_batch_records set to each N "
+        "(arms rotated)",
+    )
+    p.add_argument(
         "--compare-separate-warmup",
         action="store_true",
         help="in each latency repeat, also measure as before 2026-12-04: warm-up and measured "
@@ -699,6 +710,9 @@ def main() -> int:
         for ms in args.compare_batch_wait_ms:
             arm = worker_with(max_batch_wait_ms=ms)
             arms.append((arm, other.setdefault(f"batch_wait_{ms}ms", []), False))
+        for n in args.compare_max_batch_records:
+            arm = worker_with(max_batch_records=n)
+            arms.append((arm, other.setdefault(f"max_batch_records_{n}", []), False))
         if producer:
             arms.append((worker_with(producer=producer), other.setdefault("producer", []), False))
         if args.compare_separate_warmup:
@@ -750,6 +764,9 @@ def main() -> int:
             for ms in args.compare_batch_wait_ms:
                 label = f"{r['offered_rps']:,.0f}, max_batch_wait_ms {ms}"
                 print(latency_row(label, r[f"batch_wait_{ms}ms"]))
+            for n in args.compare_max_batch_records:
+                label = f"{r['offered_rps']:,.0f}, max_batch_records {n:,}"
+                print(latency_row(label, r[f"max_batch_records_{n}"]))
             if "separate_warmup" in r:
                 label = f"{r['offered_rps']:,.0f}, a fresh replay for the measured records"
                 print(latency_row(label, r["separate_warmup"]))

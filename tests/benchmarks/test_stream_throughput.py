@@ -1,7 +1,8 @@
 """``benchmarks/stream_throughput.py``: one short run on the real broker, with the workers and
 passthroughs whose commits overlap beside the shipped ones (``--compare-overlap``), and a worker
 with other producer settings (``--compare-producer``), and the latency measured after a warm-up
-from a replay of its own (``--compare-separate-warmup``)."""
+from a replay of its own (``--compare-separate-warmup``), and with smaller micro-batches
+(``--compare-max-batch-records``)."""
 
 import json
 
@@ -29,6 +30,8 @@ def test_a_short_run_compares_serial_and_overlapped_commits(
         "--compare-producer",
         "retry.backoff.ms=1",
         "--compare-separate-warmup",
+        "--compare-max-batch-records",
+        "50",
         "--json",
         str(out),
         timeout=400,
@@ -50,9 +53,11 @@ def test_a_short_run_compares_serial_and_overlapped_commits(
     assert rate["overlap"]["latency_runs"][0]["latency_records"] == 1_000
     assert rate["producer"]["latency_runs"][0]["latency_records"] == 1_000
     assert rate["separate_warmup"]["latency_runs"][0]["latency_records"] == 1_000
+    small = rate["max_batch_records_50"]["latency_runs"][0]
+    assert small["latency_records"] == 1_000 and small["records_per_batch"] <= 50
     # where the cores went: the worker's process and the replay were measured
     run = rate["latency_runs"][0]
     assert run["cpu_worker_cores"] > 0 and run["cpu_replay_cores"] > 0
     assert 0 < run["loop_busy_share"] < 1
-    assert "500, retry.backoff.ms=1" in proc.stdout
+    assert "500, retry.backoff.ms=1" in proc.stdout and "500, max_batch_records 50" in proc.stdout
     assert "commits overlapped" in proc.stdout and "overlap worker" in proc.stdout
