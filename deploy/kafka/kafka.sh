@@ -14,6 +14,7 @@
 #   STREAM_OD_KAFKA_CONTROLLER_PORT   KRaft controller (default: client port + 1)
 #   STREAM_OD_CACHE       jar cache                     (default: ~/.cache/stream-od)
 #   KAFKA_HEAP_OPTS       JVM heap                      (default: -Xms256m -Xmx1g)
+#   KAFKA_GC_OPTS         JVM garbage collector          (default: -XX:+UseG1GC -XX:MaxGCPauseMillis=20)
 #   PYTHON                interpreter with confluent-kafka for the readiness probe (default: python3)
 #
 # Secured mode (`--secured` after the command, or STREAM_OD_KAFKA_SECURED=1) is a second broker
@@ -260,7 +261,8 @@ up() {
   fi
   write_config
   local heap="${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}"
-  local jvm=(java $heap -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
+  local gc="${KAFKA_GC_OPTS:--XX:+UseG1GC -XX:MaxGCPauseMillis=20}"
+  local jvm=(java $heap $gc -Djava.awt.headless=true
              -Dkafka.logs.dir="$DIR/logs" -Dlog4j2.configurationFile="$HERE/log4j2.yaml"
              -cp "$LIBS/*")
   if [ ! -f "$DIR/data/meta.properties" ]; then

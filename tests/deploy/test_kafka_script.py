@@ -28,6 +28,7 @@ def test_up_status_down_on_a_private_broker(tmp_path):
         "STREAM_OD_KAFKA_DIR": str(tmp_path / "kafka"),
         "STREAM_OD_KAFKA_PORT": str(port),
         "PYTHON": sys.executable,
+        "KAFKA_GC_OPTS": "-XX:+UseSerialGC",  # benchmarks/broker_gc.py sets it per arm
     }
 
     def script(*args: str) -> subprocess.CompletedProcess:
@@ -40,7 +41,9 @@ def test_up_status_down_on_a_private_broker(tmp_path):
         assert up.returncode == 0, up.stderr
         assert f"ready on 127.0.0.1:{port}" in up.stderr
         pid = (tmp_path / "kafka" / "kafka.pid").read_text().strip()
-        assert "kafka.Kafka" in Path(f"/proc/{pid}/cmdline").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+        assert "kafka.Kafka" in cmdline
+        assert "-XX:+UseSerialGC" in cmdline and "-XX:+UseG1GC" not in cmdline
         assert script("status").returncode == 0
         again = script("up")  # idempotent: finds the running broker
         assert again.returncode == 0 and "already running" in again.stderr
