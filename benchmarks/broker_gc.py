@@ -15,8 +15,8 @@ of the repeats per arm, a table, and the runs in the JSON.
 It stops and starts the broker that ``kafka.sh`` manages (by default the local one on
 127.0.0.1:9092; ``STREAM_OD_KAFKA_DIR`` and ``STREAM_OD_KAFKA_PORT`` choose another, as for the
 script), checks from the broker's command line that it runs the arm's collector, keeps its
-data, and leaves it running with the shipped settings.  A production broker runs on machines of its own; what this says is
-how much of this machine's tail is the broker's collector.
+data, and leaves it running with the shipped settings.  A production broker runs on machines
+of its own; what this says is how much of this machine's tail is the broker's collector.
 """
 
 from __future__ import annotations
