@@ -14,7 +14,7 @@ of the repeats per arm, a table, and the runs in the JSON.
 
 It stops and starts the broker that ``kafka.sh`` manages (by default the local one on
 127.0.0.1:9092; ``STREAM_OD_KAFKA_DIR`` and ``STREAM_OD_KAFKA_PORT`` choose another, as for the
-script), checks from the broker's command line that it runs the arm's collector, keeps its
+script), checks from the broker's command line that it runs the arm's options, keeps its
 data, and leaves it running with the shipped settings.  A production broker runs on machines
 of its own; what this says is how much of this machine's tail is the broker's collector.
 """
@@ -32,18 +32,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 KAFKA = REPO / "deploy" / "kafka" / "kafka.sh"
 
-#: the broker's collector as kafka.sh starts it by default, first
-SHIPPED = "-XX:+UseG1GC -XX:MaxGCPauseMillis=20"
-#: Apache Kafka's own start scripts (kafka-server-start.sh, kafka-run-class.sh): G1 with the same
-#: pause goal, marking from 35 % occupancy, and a heap fixed at 1 GB from the start, where
-#: kafka.sh starts at 256 MB and grows to 1 GB
+#: Apache Kafka's own start scripts (kafka-server-start.sh, kafka-run-class.sh): G1 with the
+#: 20 ms pause goal kafka.sh also sets, marking from 35 % occupancy, and a heap fixed at 1 GB
+#: from the start, where kafka.sh starts at 256 MB and grows to 1 GB
 KAFKA_SCRIPTS = (
     "-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 "
     "-XX:+ExplicitGCInvokesConcurrent"
 )
-#: arm -> (KAFKA_GC_OPTS, KAFKA_HEAP_OPTS or None for kafka.sh's)
-ARMS: dict[str, tuple[str, str | None]] = {
-    "g1": (SHIPPED, None),
+#: arm -> (KAFKA_GC_OPTS, KAFKA_HEAP_OPTS); None leaves kafka.sh's own default, so ``g1`` is the
+#: broker as shipped (G1, 20 ms pause goal), whatever kafka.sh ships
+ARMS: dict[str, tuple[str | None, str | None]] = {
+    "g1": (None, None),
     "zgc": ("-XX:+UseZGC", None),
     "shenandoah": ("-XX:+UseShenandoahGC", None),
     "parallel": ("-XX:+UseParallelGC", None),
@@ -52,18 +51,20 @@ ARMS: dict[str, tuple[str, str | None]] = {
 KEYS = ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "loop_busy_share", "cpu_broker_cores")
 
 
-def broker(command: str, arm: tuple[str, str | None] | None = None) -> None:
+def broker(command: str, arm: tuple[str | None, str | None] = (None, None)) -> None:
+    """``kafka.sh COMMAND`` with the arm's options; an option the arm leaves to kafka.sh is
+    taken out of the environment too, so no setting of the caller's leaks into an arm."""
     env = {**os.environ, "PYTHON": sys.executable}
-    if arm is not None:
-        gc, heap = arm
-        env["KAFKA_GC_OPTS"] = gc
-        if heap is not None:
-            env["KAFKA_HEAP_OPTS"] = heap
+    for name, value in zip(("KAFKA_GC_OPTS", "KAFKA_HEAP_OPTS"), arm):
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     subprocess.run(["bash", str(KAFKA), command], env=env, check=True, stdout=subprocess.DEVNULL)
-    if command == "up" and arm is not None:
+    wanted = " ".join(o for o in arm if o)
+    if command == "up" and wanted:
         pid = (broker_dir() / "kafka.pid").read_text().strip()
         argv = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
-        wanted = " ".join(o for o in arm if o)
         if not set(wanted.split()) <= set(argv):
             raise SystemExit(f"the broker (pid {pid}) did not start with {wanted}: {argv}")
 
@@ -128,7 +129,7 @@ def main(argv=None) -> int:
                 print(f"repeat {r} {arm}: p99 {run['latency_p99_ms']:.0f} ms", file=sys.stderr)
     finally:
         broker("down")
-        broker("up", ARMS["g1"])
+        broker("up")  # as shipped
 
     result = {
         "artifact": args.artifact,
@@ -136,7 +137,7 @@ def main(argv=None) -> int:
         "repeats": args.repeats,
         "arms": {
             arm: {
-                "gc_opts": ARMS[arm][0],
+                "gc_opts": ARMS[arm][0] or "kafka.sh's",
                 "heap_opts": ARMS[arm][1] or "kafka.sh's",
                 **{k: statistics.median(r[k] for r in runs[arm]) for k in KEYS},
                 "latency_p99_ms_runs": [r["latency_p99_ms"] for r in runs[arm]],
