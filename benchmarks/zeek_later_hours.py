@@ -38,17 +38,17 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.kdd_protocol import threads  # noqa: E402
-from benchmarks.zeek_real import ZEEK, run_zeek  # noqa: E402
+from benchmarks.zeek_real import ZEEK, run_zeek, summary_table  # noqa: E402
 from stream_od.schema import load_schema  # noqa: E402
 from trainer.readers import read_logs  # noqa: E402
 
 CONTROL = ZEEK / "idps-ctu-sme-11-2023-02-20.conn.log.labeled"
 COLUMNS = [
-    ("test_alert_rate", "later benign alert"),
-    ("test_alert_hi", "95 % upper"),
+    ("test_alert_rate", "later alert"),
+    ("test_alert_rate_hi", "95 % upper"),
     ("test_roc_auc", "later ROC"),
     ("test_recall", "later recall"),
-    ("holdout_alert_rate", "validation alert"),
+    ("holdout_alert_rate", "valid. alert"),
     ("fit_seconds", "fit s"),
 ]
 
@@ -77,25 +77,6 @@ def hour_table(rows: list[dict]) -> dict[str, dict[int, float]]:
                     per_hour.setdefault(h["hour"], []).append(h["alert_rate"])
         out[method] = {h: statistics.median(v) for h, v in sorted(per_hour.items())}
     return out
-
-
-def summary(rows: list[dict]) -> str:
-    head = f"{'method':12s} {'stat':6s} " + " ".join(f"{h:>18s}" for _, h in COLUMNS)
-    lines = [head]
-    for method in dict.fromkeys(r["method"] for r in rows):
-        rs = [r for r in rows if r["method"] == method]
-        for stat in ("median", "worst"):
-            cells = []
-            for key, _ in COLUMNS:
-                xs = [r[key] for r in rs if r.get(key) is not None]
-                if not xs:
-                    cells.append(f"{'-':>18s}")
-                    continue
-                worst = max if ("alert" in key or "seconds" in key) else min
-                v = statistics.median(xs) if stat == "median" else worst(xs)
-                cells.append(f"{v:18.4f}")
-            lines.append(f"{method:12s} {stat:6s} " + " ".join(cells))
-    return "\n".join(lines)
 
 
 def rows_by_hour(rows: list[dict]) -> dict[int, int]:
@@ -167,7 +148,7 @@ def main(argv=None) -> int:
         args.seeds = args.seeds[:1]
     result = run_zeek(args, earlier, later)
     for r in result["rows"]:
-        r["test_alert_hi"] = r["test_alert_rate_interval"][1]
+        r["test_alert_rate_hi"] = r["test_alert_rate_interval"][1]
     hours = hour_table(result["rows"])
     out: dict[str, Any] = {
         "config": {k: v for k, v in vars(args).items()},
@@ -181,7 +162,7 @@ def main(argv=None) -> int:
     print(
         f"\n{name}: train on the first {args.train_share:.0%} ({len(earlier):,} records"
         f"{', labels dropped' if args.unlabelled else ''}), test on the rest ({len(later):,}), "
-        f"{args.target_alert_rate:.0%} alert target\n" + summary(result["rows"])
+        f"{args.target_alert_rate:.0%} alert target\n" + summary_table(result["rows"], COLUMNS)
     )
     print("\nbenign alert rate by hour of the later part (median of seeds)")
     all_hours = sorted({h for t in hours.values() for h in t})
