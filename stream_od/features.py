@@ -343,6 +343,16 @@ def categorical_keys(
     return keys  # type: ignore[return-value]
 
 
+def unseen_counts(X: np.ndarray, schema: FeatureSchema) -> dict[str, int]:
+    """How many rows of ``X`` (encoded with ``schema``) carry, in each categorical field, a
+    value the training traffic did not have: the rows with a 1 in its ``<other>`` column."""
+    columns = schema.unseen_columns
+    if not columns:
+        return {}
+    sums = X[:, list(columns.values())].sum(axis=0) if len(X) else np.zeros(len(columns))
+    return {name: int(round(float(c))) for name, c in zip(columns, sums)}
+
+
 def fit_schema(schema: FeatureSchema, columns: Sequence[Column]) -> FeatureSchema:
     """Fit the categorical vocabularies on training columns (as :meth:`FeatureEncoder.encode`
     takes them): the values seen at least ``min_count`` times, most frequent first (ties by

@@ -28,7 +28,7 @@ def test_standardizer_rejects_nan_and_wrong_width():
 import orjson  # noqa: E402
 
 from stream_od import records  # noqa: E402
-from stream_od.features import FeatureEncoder, category_key, fit_schema  # noqa: E402
+from stream_od.features import FeatureEncoder, category_key, fit_schema, unseen_counts  # noqa: E402
 from stream_od.records import RecordDecoder, field_values  # noqa: E402
 from stream_od.schema import FeatureSchema, Field, SchemaError, load_schema  # noqa: E402
 
@@ -87,6 +87,18 @@ def test_encode_transforms_one_hot_missing_defaults_and_indicators():
     ]  # icmp and never-seen gre: <other>
     assert X[:, 5].tolist() == [1, 0, 0, 1, 1, 0] and X[:, 6].tolist() == [0, 0, 1, 0, 0, 1]
     assert X[:, 7].tolist() == [1.0, 10.0, 0.5, 2.0, 2.0, 0.0]  # clipped to [0, 10]
+
+
+def test_unseen_counts_count_the_rows_in_each_categoricals_other_column():
+    fitted = fit_schema(_schema(), field_values(TRAIN, _schema()))
+    assert fitted.unseen_columns == {"proto": fitted.index("proto=<other>")}
+    rows = TRAIN + [{"proto": "gre", "dur": -3}, {"proto": "sctp"}, {"proto": "udp"}]
+    enc = FeatureEncoder(fitted).encode(field_values(rows, fitted), len(rows))
+    assert unseen_counts(enc.X, fitted) == {"proto": 3}  # icmp (once in training), gre, sctp
+    assert unseen_counts(enc.X[:0], fitted) == {"proto": 0}
+    numeric_only = load_schema("kdd99")
+    assert numeric_only.unseen_columns == {}
+    assert unseen_counts(np.zeros((4, len(numeric_only))), numeric_only) == {}
 
 
 def test_required_fields_and_wrong_types_are_rejected_with_the_first_problem():

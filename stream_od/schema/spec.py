@@ -142,6 +142,19 @@ class FeatureSchema:
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
+    @property
+    def unseen_columns(self) -> dict[str, int]:
+        """Each categorical field's ``<other>`` column: the values its training traffic did
+        not have (or had fewer than ``min_count`` times).  The share of records landing there
+        is the plainest sign that the traffic has changed since the model was trained."""
+        out, start = {}, 0
+        for f in self.fields:
+            width = len(f.columns)
+            if f.kind == "categorical":
+                out[f.name] = start + width - 1
+            start += width
+        return out
+
     def __len__(self) -> int:
         return len(self.feature_names)
 

@@ -167,6 +167,25 @@ def test_train_site_sets_the_threshold_for_the_target_alert_rate():
     assert h["recall"] == 1.0 and h["roc_auc"] > 0.99
     assert art.schema.fitted and "service=http" in art.feature_names
     assert art.training["rows"]["fit"] == 2100 and art.training["label_field"] == "label"
+    # held-out normal rows are all of kinds the fit rows had: no unseen values, per field
+    assert art.metrics["unseen_category_share"] == {
+        f: 0.0 for f in ("proto", "service", "conn_state", "history", "id.resp_p")
+    }
+
+
+def test_train_site_stores_the_held_out_share_of_values_the_fit_rows_did_not_have():
+    records = sorted(zeek_records(1000, 0, seed=3), key=lambda r: r["ts"])
+    for r in records[850:]:  # the last 15 % by time: the validation part
+        r["service"] = "smb"
+    art = train_site(
+        SiteConfig(data=["synthetic"], detector="mahalanobis"),
+        records,
+        progress=False,
+        log=lambda _: None,
+    )
+    shares = art.metrics["unseen_category_share"]
+    assert shares["service"] == pytest.approx(150 / 300)  # threshold + validation rows
+    assert shares["proto"] == 0.0
 
 
 def test_cli_train_evaluate_score_on_zeek_json_logs(tmp_path, capsys):
