@@ -189,6 +189,13 @@ class WorkerMetrics:
             "Entities with an open suppression window held by this worker",
             registry=r,
         )
+        self.unseen_categories = Counter(
+            f"{PREFIX}_unseen_category_records",
+            "Records scored whose value of a categorical field was not in the model's training "
+            "vocabulary (scored through its <other> column): traffic the model has not seen",
+            ["field"],
+            registry=r,
+        )
         self.dead_letters = Counter(
             f"{PREFIX}_dead_letters_total",
             "Records committed to the dead-letter topic",
@@ -293,6 +300,13 @@ class WorkerMetrics:
         self.model_expected_alert_rate = Gauge(
             f"{PREFIX}_model_expected_alert_rate",
             "The share of normal traffic the model's threshold was set to alert on",
+            registry=r,
+        )
+        self.model_unseen_category_share = Gauge(
+            f"{PREFIX}_model_unseen_category_share",
+            "Share of the model's held-out normal training rows whose value of the field was "
+            "not in its training vocabulary (the baseline of unseen_category_records_total)",
+            ["field"],
             registry=r,
         )
         self.model_threshold = Gauge(

@@ -47,7 +47,7 @@ from stream_od.alerts.suppression import check_suppress_by
 from stream_od.alerts.volume import AlertVolume, Stream
 from stream_od.config import WorkerSettings
 from stream_od.errors import EXIT_STUCK, EXIT_UNREACHABLE, FatalWorkerError
-from stream_od.features import epoch_seconds
+from stream_od.features import epoch_seconds, unseen_counts
 from stream_od.kafka import clients, dead_letters
 from stream_od.metrics import Health, WorkerMetrics
 from stream_od.records import DecodedBatch, RecordDecoder
@@ -536,6 +536,8 @@ class Worker:
         m.batch_stage_seconds.labels("commit").observe(flight.written_s + done.seconds)
         if scored.staged is None:
             m.records_scored.inc(len(batch.rows))
+            for name, count in unseen_counts(batch.X, scored.scorer.model.schema).items():
+                m.unseen_categories.labels(name).inc(count)
         else:
             m.windows_stage_records.inc(len(batch.rows))
         decoder = scored.scorer.decoder
@@ -1167,6 +1169,14 @@ class Worker:
         rate = expected_alert_rate(getattr(model, "metrics", {}) or {})
         if rate is not None:
             m.model_expected_alert_rate.set(rate)
+        # one series per categorical field of this model, from 0 (so rate() sees the first)
+        m.model_unseen_category_share.clear()
+        baseline = (getattr(model, "metrics", {}) or {}).get("unseen_category_share") or {}
+        for name in model.schema.unseen_columns:
+            m.unseen_categories.labels(name)
+            share = baseline.get(name)
+            if isinstance(share, (int, float)):
+                m.model_unseen_category_share.labels(name).set(float(share))
 
 
 class CallWatchdog:

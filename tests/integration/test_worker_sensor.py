@@ -12,7 +12,7 @@ import pytest
 
 from stream_od.artifact import Artifact
 from stream_od.detector import detector_class
-from stream_od.features import FeatureEncoder, Standardizer, fit_schema
+from stream_od.features import FeatureEncoder, Standardizer, fit_schema, unseen_counts
 from stream_od.records import RecordDecoder, field_values
 from stream_od.schema import load_schema
 from tests.worker_support import WorkerProcess, metric_total, metric_values
@@ -25,10 +25,10 @@ ZEEK_UNSET = ("duration", "orig_bytes", "service")  # fields Zeek leaves out whe
 
 def stream_through_worker(
     stream: Encoded, path, env: dict[str, str], bootstrap: str, read_topic, log_path
-) -> np.ndarray:
+) -> tuple[np.ndarray, str]:
     """Produce ``stream``, let one worker take all of it, stop it cleanly; check that no record
     was dead-lettered and each was scored once on a read_committed reader, and return the
-    scores in stream order."""
+    scores in stream order with the worker's last metrics page."""
     env = {
         **env,
         "STREAM_OD_BOOTSTRAP_SERVERS": bootstrap,
@@ -47,7 +47,7 @@ def stream_through_worker(
         scores[seq] = orjson.loads(m.value())["score"]
     assert read_topic(env["STREAM_OD_DEAD_LETTER_TOPIC"]) == []
     assert sorted(scores) == list(range(len(stream)))
-    return np.array([scores[i] for i in range(len(stream))])
+    return np.array([scores[i] for i in range(len(stream))]), text
 
 
 def offline(artifact: Artifact, values: list[bytes]) -> np.ndarray:
@@ -73,10 +73,23 @@ def test_zeek_log_replay_scored_exactly_once_as_offline(
         assert any(name not in r for r in records), f"every record has {name!r}"
     assert not any("label" in r or "detailedlabel" in r for r in records)
 
-    got = stream_through_worker(
+    got, text = stream_through_worker(
         stream, path, worker_topics, kafka_bootstrap, read_topic, tmp_path / "worker.log"
     )
     np.testing.assert_allclose(got, offline(artifact, stream.values), rtol=1e-6)
+
+    # values the training day did not have, per field: counted as offline encoding counts them
+    enc = FeatureEncoder(artifact.schema).encode(
+        field_values(records, artifact.schema), len(records)
+    )
+    expected = unseen_counts(enc.X, artifact.schema)
+    assert set(expected) == {"proto", "service", "conn_state", "history", "id.resp_p"}
+    assert sum(expected.values()) > 0  # the later day does bring values the first had not
+    got_unseen = metric_values(text, "stream_od_unseen_category_records_total")
+    assert got_unseen == {f'{{field="{k}"}}': float(v) for k, v in expected.items()}
+    baseline = metric_values(text, "stream_od_model_unseen_category_share")
+    shares = artifact.metrics["unseen_category_share"]
+    assert baseline == {f'{{field="{k}"}}': pytest.approx(v) for k, v in shares.items()}
 
 
 def synthetic_eve_flows(n: int, seed: int = 0) -> list[dict]:
@@ -149,7 +162,7 @@ def test_suricata_eve_flows_scored_without_dead_letters(
         X[:, column], np.log1p([r["flow"]["bytes_toserver"] for r in records])
     )
 
-    got = stream_through_worker(
+    got, _ = stream_through_worker(
         stream, path, worker_topics, kafka_bootstrap, read_topic, tmp_path / "worker.log"
     )
     np.testing.assert_allclose(got, offline(artifact, stream.values), rtol=1e-6)
@@ -211,7 +224,7 @@ def test_a_vaegmm_scores_zeek_records_in_the_worker_as_offline(
     path = art.save(tmp_path / "zeek-vaegmm")
     artifact = Artifact.load(path)
     stream = log_stream([zeek_replay_path], schema="zeek-conn", count=2_000)
-    got = stream_through_worker(
+    got, _ = stream_through_worker(
         stream, path, worker_topics, kafka_bootstrap, read_topic, tmp_path / "worker.log"
     )
     want = offline(artifact, stream.values)
@@ -234,7 +247,7 @@ def test_window_features_in_the_worker_equal_offline_scoring(
     assert artifact.schema.windows is not None
     stream = log_stream([zeek_replay_path], schema="zeek-conn-windows")
     env = {**worker_topics, "STREAM_OD_INPUT_TOPIC": new_topic(partitions=1, prefix="win")}
-    got = stream_through_worker(
+    got, _ = stream_through_worker(
         stream, path, env, kafka_bootstrap, read_topic, tmp_path / "worker.log"
     )
     np.testing.assert_array_equal(got, offline(artifact, stream.values))
