@@ -38,7 +38,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.kdd_protocol import threads  # noqa: E402
-from benchmarks.zeek_real import ZEEK, run_zeek, summary_table  # noqa: E402
+from benchmarks.zeek_real import ZEEK, run_zeek, summary_table, unseen_table  # noqa: E402
 from stream_od.schema import load_schema  # noqa: E402
 from trainer.readers import read_logs  # noqa: E402
 
@@ -162,7 +162,10 @@ def main(argv=None) -> int:
     print(
         f"\n{name}: train on the first {args.train_share:.0%} ({len(earlier):,} records"
         f"{', labels dropped' if args.unlabelled else ''}), test on the rest ({len(later):,}), "
-        f"{args.target_alert_rate:.0%} alert target\n" + summary_table(result["rows"], COLUMNS)
+        f"{args.target_alert_rate:.0%} alert target\n"
+        + summary_table(result["rows"], COLUMNS)
+        + "\n"
+        + unseen_table(result["unseen_share"])
     )
     print("\nbenign alert rate by hour of the later part (median of seeds)")
     all_hours = sorted({h for t in hours.values() for h in t})

@@ -68,7 +68,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.kdd_protocol import IForest, threads  # noqa: E402
 from stream_od.detector.threshold import percentile_threshold  # noqa: E402
-from stream_od.features import Standardizer, epoch_seconds, fit_schema  # noqa: E402
+from stream_od.features import Standardizer, epoch_seconds, fit_schema, unseen_counts  # noqa: E402
 from stream_od.records import field_value, field_values  # noqa: E402
 from stream_od.schema import BUILTIN, FeatureSchema, load_schema  # noqa: E402
 from trainer.alert_rate import rate_interval  # noqa: E402
@@ -120,6 +120,11 @@ class LaterCapture:
     records: list[dict]
     path: str
     _cache: dict
+
+    def unseen_share(self, schema: FeatureSchema) -> dict[str, float]:
+        """:func:`unseen_share` of the benign rows (call after :meth:`metrics`)."""
+        X, normal = self._cache[json.dumps(schema.to_dict(), sort_keys=True)][:2]
+        return unseen_share(X[normal], schema)
 
     def metrics(
         self,
@@ -185,6 +190,11 @@ class LaterCapture:
             "test_alert_rate_by_direction": by_direction,
             "test_alert_rate_local_to_remote": by_direction.get("L->R", {}).get("alert_rate"),
         }
+
+
+def unseen_share(X: np.ndarray, schema: FeatureSchema) -> dict[str, float]:
+    """Share of the rows, per categorical field, whose value the fitted vocabulary lacks."""
+    return {k: v / len(X) for k, v in unseen_counts(X, schema).items()} if len(X) else {}
 
 
 def _hours(records: list[dict], time_field: str | None) -> np.ndarray:
@@ -396,7 +406,13 @@ def run_zeek(
                     }
                     finish(sweep, art.schema, art.score, det.threshold_)
     any_prep = next(iter(prepared.values()))
+    held = np.concatenate([any_prep.parts["threshold"], any_prep.parts["validation"]])
     return {
+        # values of each categorical the fit rows did not have (what the worker counts)
+        "unseen_share": {
+            "training_held_out": unseen_share(any_prep.X[held], any_prep.schema),
+            "test_normal": None if test is None else test.unseen_share(any_prep.schema),
+        },
         "train": args.train,
         "test": None if test is None else args.test,
         "percentile": percentile,
@@ -544,6 +560,19 @@ KDD_COLUMNS = [
 ]
 
 
+def unseen_table(unseen: dict[str, dict[str, float] | None]) -> str:
+    """Per categorical field, the share of unseen values on the training capture's held-out
+    benign rows and on the test capture's benign rows."""
+    parts = {k: v for k, v in unseen.items() if v}
+    if not parts:
+        return ""
+    lines = ["unseen values (share of benign rows): " + " / ".join(parts)]
+    for name in next(iter(parts.values())):
+        cells = " / ".join(f"{100 * v[name]:.1f} %" for v in parts.values())
+        lines.append(f"  {name:12s} {cells}")
+    return "\n".join(lines)
+
+
 def summary_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     """Median and worst (lowest quality, highest alert rate or time) per method."""
     lines = [f"{'method':22s} {'n':>2s} {'stat':6s} " + " ".join(f"{h:>13s}" for _, h in columns)]
@@ -638,6 +667,8 @@ def main(argv=None) -> int:
             f"{pathlib.Path(args.test).name if out['zeek']['test'] else '(not read)'}, "
             f"{args.target_alert_rate:.0%} alert target\n"
             + summary_table(out["zeek"]["rows"], ZEEK_COLUMNS)
+            + "\n"
+            + unseen_table(out["zeek"]["unseen_share"])
         )
     if args.kdd or args.kdd_only:
         out["kdd"] = run_kdd(args)

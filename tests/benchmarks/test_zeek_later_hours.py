@@ -56,6 +56,10 @@ def test_control_capture_gives_the_later_benign_alert_rate_by_hour(tmp_path):
         alerts = sum(h["n"] * h["alert_rate"] for h in by_hour)
         assert alerts == pytest.approx(r["test_alert_rate"] * later_benign)
     assert set(result["hours_later"]) == set(rows)
+    unseen = result["unseen_share"]
+    fields = {"proto", "service", "conn_state", "history", "id.resp_p"}
+    assert set(unseen["training_held_out"]) == set(unseen["test_normal"]) == fields
+    assert all(0.0 <= v <= 1.0 for part in unseen.values() for v in part.values())
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
