@@ -641,10 +641,34 @@ def _summarize(
         ("  steady state", steady),
         ("transactions aborted", f"{_value(text, 'stream_od_transaction_aborts_total'):.0f}"),
     ]
+    if sensor:
+        rows.append(("values unseen in training", _unseen(text)))
     width = max(len(k) for k, _ in rows)
     return "\n".join(
         ["", "stream-od demo summary", "-" * 22, *(f"{k:<{width}}  {v}" for k, v in rows), ""]
     )
+
+
+def _unseen(text: str) -> str:
+    """Per categorical field, the share of scored records with a value the model's training
+    traffic did not have, beside that share on its held-out training rows: the drift the
+    rule StreamOdUnseenTraffic watches."""
+    scored = _value(text, "stream_od_records_scored_total")
+    live = _by_field(text, "stream_od_unseen_category_records_total")
+    trained = _by_field(text, "stream_od_model_unseen_category_share")
+    parts = [
+        f"{name} {100 * count / scored:.1f} % ({100 * trained.get(name, 0.0):.1f} % in training)"
+        for name, count in live.items()
+        if scored and (count or trained.get(name))
+    ]
+    return "; ".join(parts) or "none"
+
+
+def _by_field(text: str, name: str) -> dict[str, float]:
+    return {
+        field: float(v)
+        for field, v in re.findall(rf'^{name}{{field="([^"]*)"}} (\S+)$', text, re.M)
+    }
 
 
 def _by_type_row(g: Grade, sensor: bool) -> tuple[str, str]:
