@@ -188,6 +188,27 @@ def test_train_site_stores_the_held_out_share_of_values_the_fit_rows_did_not_hav
     assert shares["proto"] == 0.0
 
 
+def test_evaluate_reports_the_share_of_values_unseen_in_training(tmp_path):
+    from trainer.report import evaluate_logs
+
+    day2 = zeek_records(1000, 50, seed=5, t0=1.7e9)
+    for r in day2[:100]:  # a tenth of the benign rows speak a service day 1 never had
+        r["service"] = "smb"
+    art = train_site(
+        SiteConfig(data=["day1"], detector="mahalanobis"),
+        sorted(zeek_records(1000, 0, seed=3), key=lambda r: r["ts"]),
+        progress=False,
+        log=lambda _: None,
+    )
+    art.save(tmp_path / "art")
+    rep = evaluate_logs(
+        tmp_path / "art", [write_log(tmp_path / "day2.log", day2)], tmp_path / "rep", plots=False
+    )
+    assert rep["unseen_category_share_normal"]["service"] == pytest.approx(0.1)
+    assert rep["unseen_category_share_normal"]["proto"] == 0.0
+    assert rep["unseen_category_share_training"] == art.metrics["unseen_category_share"]
+
+
 def test_cli_train_evaluate_score_on_zeek_json_logs(tmp_path, capsys):
     train_log = write_log(tmp_path / "day1.log", zeek_records(2000, 100, seed=3))
     test_log = write_log(tmp_path / "day2.log", zeek_records(1000, 200, seed=4, t0=1.7e9))
