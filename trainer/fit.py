@@ -18,7 +18,7 @@ import numpy as np
 
 from stream_od.artifact import Artifact
 from stream_od.detector import detector_class
-from stream_od.features import Standardizer, fit_schema
+from stream_od.features import Standardizer, fit_schema, unseen_counts
 from stream_od.schema import DEFAULT_FEATURES, FeatureSchema, load_schema
 from trainer.data import Batch, frame_matrix, frame_values, load_records, reference_protocol
 from trainer.evaluate import classification_metrics
@@ -148,12 +148,20 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Artifact:
     t0 = time.perf_counter()
     fit_detector(det, X_train, progress=progress)
     fit_seconds = time.perf_counter() - t0
-    det.infer_threshold(std.transform(matrix("threshold")), cfg.threshold_percentile, ties=cfg.ties)
+    X_threshold = matrix("threshold")
+    det.infer_threshold(std.transform(X_threshold), cfg.threshold_percentile, ties=cfg.ties)
     threshold = cast(float, det.threshold_)  # just set by infer_threshold
     test_scores = det.score(std.transform(matrix("test")))
+    held_normal = X_threshold[proto.threshold.y == 0]  # the worker's baseline, as train_site's
     metrics = {
         "test_batch": classification_metrics(proto.test.y, test_scores, threshold),
         "fit_seconds": fit_seconds,
+        "unseen_category_share": {
+            name: count / len(held_normal)
+            for name, count in unseen_counts(held_normal, schema).items()
+        }
+        if len(held_normal)
+        else {},
     }
     n_epochs = getattr(det, "n_epochs_", None)  # detectors trained in epochs only
     if n_epochs:

@@ -36,3 +36,7 @@ def test_kdd99_full_one_hot_encodes_the_three_categoricals():
     assert art.schema.name == "kdd99-full" and "protocol_type=tcp" in names
     assert "service=<other>" in names and "src_bytes" in names and len(names) > 41
     assert art.metrics["test_batch"]["auroc"] > 0.9
+    # the worker's baseline of unseen values: the threshold batch's normal rows, per field
+    shares = art.metrics["unseen_category_share"]
+    assert set(shares) == {"protocol_type", "service", "flag"}
+    assert all(0.0 <= v < 0.5 for v in shares.values())
