@@ -68,7 +68,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.kdd_protocol import IForest, threads  # noqa: E402
 from stream_od.detector.threshold import percentile_threshold  # noqa: E402
-from stream_od.features import Standardizer, epoch_seconds, fit_schema, unseen_counts  # noqa: E402
+from stream_od.features import Standardizer, epoch_seconds, fit_schema, unseen_shares  # noqa: E402
 from stream_od.records import field_value, field_values  # noqa: E402
 from stream_od.schema import BUILTIN, FeatureSchema, load_schema  # noqa: E402
 from trainer.alert_rate import rate_interval  # noqa: E402
@@ -122,9 +122,9 @@ class LaterCapture:
     _cache: dict
 
     def unseen_share(self, schema: FeatureSchema) -> dict[str, float]:
-        """:func:`unseen_share` of the benign rows (call after :meth:`metrics`)."""
-        X, normal = self._cache[json.dumps(schema.to_dict(), sort_keys=True)][:2]
-        return unseen_share(X[normal], schema)
+        """``unseen_shares`` of the benign rows (call after :meth:`metrics`)."""
+        X, normal = self._cache[_schema_key(schema)][:2]
+        return unseen_shares(X[normal], schema)
 
     def metrics(
         self,
@@ -134,7 +134,7 @@ class LaterCapture:
         percentile: float,
     ) -> dict[str, Any]:
         """What ``trainer.report.evaluate_logs`` reports, with the ``test_`` prefix."""
-        key = json.dumps(schema.to_dict(), sort_keys=True)
+        key = _schema_key(schema)
         if key not in self._cache:
             labels = find_labels(self.records, schema)
             X, refused = encode(self.records, schema)
@@ -192,9 +192,9 @@ class LaterCapture:
         }
 
 
-def unseen_share(X: np.ndarray, schema: FeatureSchema) -> dict[str, float]:
-    """Share of the rows, per categorical field, whose value the fitted vocabulary lacks."""
-    return {k: v / len(X) for k, v in unseen_counts(X, schema).items()} if len(X) else {}
+def _schema_key(schema: FeatureSchema) -> str:
+    """A fitted schema as a cache key (each artifact encodes the capture with its own)."""
+    return json.dumps(schema.to_dict(), sort_keys=True)
 
 
 def _hours(records: list[dict], time_field: str | None) -> np.ndarray:
@@ -410,7 +410,7 @@ def run_zeek(
     return {
         # values of each categorical the fit rows did not have (what the worker counts)
         "unseen_share": {
-            "training_held_out": unseen_share(any_prep.X[held], any_prep.schema),
+            "training_held_out": unseen_shares(any_prep.X[held], any_prep.schema),
             "test_normal": None if test is None else test.unseen_share(any_prep.schema),
         },
         "train": args.train,

@@ -353,6 +353,13 @@ def unseen_counts(X: np.ndarray, schema: FeatureSchema) -> dict[str, int]:
     return {name: int(round(float(c))) for name, c in zip(columns, sums)}
 
 
+def unseen_shares(X: np.ndarray, schema: FeatureSchema) -> dict[str, float]:
+    """:func:`unseen_counts` as shares of the rows (``{}`` for no rows): the baseline a model
+    stores in ``metrics["unseen_category_share"]`` and what ``evaluate`` reports beside it."""
+    n = len(X)
+    return {name: count / n for name, count in unseen_counts(X, schema).items()} if n else {}
+
+
 def fit_schema(schema: FeatureSchema, columns: Sequence[Column]) -> FeatureSchema:
     """Fit the categorical vocabularies on training columns (as :meth:`FeatureEncoder.encode`
     takes them): the values seen at least ``min_count`` times, most frequent first (ties by

@@ -1166,12 +1166,13 @@ class Worker:
         created = epoch_seconds(getattr(model, "created_at", None))
         if created is not None:
             m.model_created.set(created)
-        rate = expected_alert_rate(getattr(model, "metrics", {}) or {})
+        trained = getattr(model, "metrics", {}) or {}
+        rate = expected_alert_rate(trained)
         if rate is not None:
             m.model_expected_alert_rate.set(rate)
         # one series per categorical field of this model, from 0 (so rate() sees the first)
         m.model_unseen_category_share.clear()
-        baseline = (getattr(model, "metrics", {}) or {}).get("unseen_category_share") or {}
+        baseline = trained.get("unseen_category_share") or {}
         for name in model.schema.unseen_columns:
             m.unseen_categories.labels(name)
             share = baseline.get(name)

@@ -28,7 +28,13 @@ def test_standardizer_rejects_nan_and_wrong_width():
 import orjson  # noqa: E402
 
 from stream_od import records  # noqa: E402
-from stream_od.features import FeatureEncoder, category_key, fit_schema, unseen_counts  # noqa: E402
+from stream_od.features import (  # noqa: E402
+    FeatureEncoder,
+    category_key,
+    fit_schema,
+    unseen_counts,
+    unseen_shares,
+)
 from stream_od.records import RecordDecoder, field_values  # noqa: E402
 from stream_od.schema import FeatureSchema, Field, SchemaError, load_schema  # noqa: E402
 
@@ -96,6 +102,8 @@ def test_unseen_counts_count_the_rows_in_each_categoricals_other_column():
     enc = FeatureEncoder(fitted).encode(field_values(rows, fitted), len(rows))
     assert unseen_counts(enc.X, fitted) == {"proto": 3}  # icmp (once in training), gre, sctp
     assert unseen_counts(enc.X[:0], fitted) == {"proto": 0}
+    assert unseen_shares(enc.X, fitted) == {"proto": 3 / len(rows)}
+    assert unseen_shares(enc.X[:0], fitted) == {}
     numeric_only = load_schema("kdd99")
     assert numeric_only.unseen_columns == {}
     assert unseen_counts(np.zeros((4, len(numeric_only))), numeric_only) == {}

@@ -18,7 +18,7 @@ import numpy as np
 
 from stream_od.artifact import Artifact
 from stream_od.detector import detector_class
-from stream_od.features import Standardizer, fit_schema, unseen_counts
+from stream_od.features import Standardizer, fit_schema, unseen_shares
 from stream_od.schema import DEFAULT_FEATURES, FeatureSchema, load_schema
 from trainer.data import Batch, frame_matrix, frame_values, load_records, reference_protocol
 from trainer.evaluate import classification_metrics
@@ -156,12 +156,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Artifact:
     metrics = {
         "test_batch": classification_metrics(proto.test.y, test_scores, threshold),
         "fit_seconds": fit_seconds,
-        "unseen_category_share": {
-            name: count / len(held_normal)
-            for name, count in unseen_counts(held_normal, schema).items()
-        }
-        if len(held_normal)
-        else {},
+        "unseen_category_share": unseen_shares(held_normal, schema),
     }
     n_epochs = getattr(det, "n_epochs_", None)  # detectors trained in epochs only
     if n_epochs:

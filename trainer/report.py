@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from stream_od.artifact import Artifact
-from stream_od.features import unseen_counts
+from stream_od.features import unseen_shares
 from trainer.data import Batch, create_outlier_batch, frame_matrix, load_records
 from trainer.evaluate import classification_metrics, per_attack_recall
 
@@ -196,10 +196,7 @@ def evaluate_logs(
         k = int(np.sum(scores[normal] > art.threshold))
         report["alert_rate_normal_interval"] = list(rate_interval(k, int(normal.sum())))
         # values the training traffic did not have, per categorical field: what drifted
-        n = int(normal.sum())
-        report["unseen_category_share_normal"] = {
-            name: count / n for name, count in unseen_counts(X[normal], art.schema).items()
-        }
+        report["unseen_category_share_normal"] = unseen_shares(X[normal], art.schema)
         report["unseen_category_share_training"] = art.metrics.get("unseen_category_share")
     out = _out_dir(artifact_dir, out_dir)
     if plots:

@@ -29,7 +29,7 @@ import numpy as np
 
 from stream_od.artifact import Artifact
 from stream_od.detector import detector_class
-from stream_od.features import Standardizer, fit_schema, unseen_counts
+from stream_od.features import Standardizer, fit_schema, unseen_shares
 from stream_od.records import RecordDecoder, field_values, select_records
 from stream_od.schema import FeatureSchema, load_schema
 from trainer.alert_rate import describe, rate_interval, rows_needed
@@ -262,11 +262,7 @@ def train_site(
     sureness = rate_sureness(thr_scores, val, threshold, cfg, log=log)
     holdout["alert_rate_interval"] = sureness.pop("validation_interval")
     held = np.concatenate([parts["threshold"], parts["validation"]])
-    unseen = (
-        {name: count / held.size for name, count in unseen_counts(X[held], schema).items()}
-        if held.size
-        else {}
-    )
+    unseen = unseen_shares(X[held], schema)
     if unseen:
         log(
             "train: held-out normal rows with a value the fit rows did not have: "
