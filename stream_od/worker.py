@@ -535,7 +535,6 @@ class Worker:
         m.batch_stage_seconds.labels("score").observe(scored.score_s)
         m.batch_stage_seconds.labels("commit").observe(flight.written_s + done.seconds)
         if scored.staged is None:
-            m.records_scored.inc(len(batch.rows))
             for name, count in unseen_counts(batch.X, scored.scorer.model.schema).items():
                 m.unseen_categories.labels(name).inc(count)
         else:
@@ -554,12 +553,17 @@ class Worker:
             m.alerts_dropped.labels("rate_limit").inc(passed.dropped)
         if self.volume.suppressing:
             m.suppression_entities.set(self.volume.entities())
+        stamps = np.fromiter((msg.timestamp()[1] for msg in messages), dtype=np.float64, count=n)
+        m.end_to_end_latency.observe_many(done.at - stamps / 1000.0)
+        # Each record's outcome is counted last, so that a scrape whose outcomes add up to what
+        # was sent sees every other count of those batches too (records_consumed is counted
+        # when a batch is read, before it commits).
         for rej in batch.rejected:
             m.dead_letters.labels(rej.reason).inc()
         if batch.skipped:
             m.records_skipped.labels(NOT_SELECTED).inc(len(batch.skipped))
-        stamps = np.fromiter((msg.timestamp()[1] for msg in messages), dtype=np.float64, count=n)
-        m.end_to_end_latency.observe_many(done.at - stamps / 1000.0)
+        if scored.staged is None:
+            m.records_scored.inc(len(batch.rows))
         return BatchResult(
             n, len(batch.rows), len(alerts), len(batch.rejected), skipped=len(batch.skipped)
         )

@@ -39,6 +39,13 @@ def metric_values(text: str, name: str) -> dict[str, float]:
     return out
 
 
+OUTCOMES = (
+    "stream_od_records_scored_total",
+    "stream_od_dead_letters_total",
+    "stream_od_records_skipped_total",
+)
+
+
 def metric_total(text: str, name: str) -> float:
     return sum(metric_values(text, name).values())
 
@@ -97,6 +104,17 @@ class WorkerProcess:
         return self._scrape_until(
             lambda text: metric_total(text, name) >= at_least,
             f"{name} < {at_least}",
+            timeout,
+        )
+
+    def wait_settled(self, records: int, timeout: float = 120.0) -> str:
+        """The metrics once ``records`` records have an outcome (scored, dead-lettered or
+        skipped) in committed batches.  The worker counts outcomes last, so this page holds
+        every other count of those batches; ``records_consumed`` does not promise that, as it
+        is counted before a batch commits."""
+        return self._scrape_until(
+            lambda text: sum(metric_total(text, name) for name in OUTCOMES) >= records,
+            f"fewer than {records} records settled",
             timeout,
         )
 

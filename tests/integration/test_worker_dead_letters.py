@@ -57,8 +57,7 @@ def test_every_kind_of_bad_record_is_dead_lettered_and_the_rest_scored(
     assert producer.flush(30) == 0
 
     with WorkerProcess(env, tmp_path / "worker.log").start() as worker:
-        text = worker.wait_for("stream_od_records_consumed_total", 600)
-        text = worker.wait_for("stream_od_records_scored_total", n_good)
+        text = worker.wait_settled(600)
         assert worker.terminate() == 0, worker.log()
 
     dlq = read_topic(env["STREAM_OD_DEAD_LETTER_TOPIC"])

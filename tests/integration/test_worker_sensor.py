@@ -37,7 +37,7 @@ def stream_through_worker(
     }
     with WorkerProcess(env, log_path).start() as worker:
         produce(stream, topic=env["STREAM_OD_INPUT_TOPIC"], bootstrap_servers=bootstrap)
-        text = worker.wait_for("stream_od_records_consumed_total", len(stream))
+        text = worker.wait_settled(len(stream))
         assert worker.terminate() == 0, worker.log()
     assert metric_total(text, "stream_od_transaction_aborts_total") == 0
     scores: dict[int, float] = {}
@@ -187,8 +187,7 @@ def test_a_whole_eve_json_is_taken_its_other_event_types_skipped(
     }
     with WorkerProcess(env, tmp_path / "worker.log").start() as worker:
         produce(stream, topic=env["STREAM_OD_INPUT_TOPIC"], bootstrap_servers=kafka_bootstrap)
-        worker.wait_for("stream_od_records_consumed_total", len(values))
-        text = worker.wait_for("stream_od_records_skipped_total", 4)
+        text = worker.wait_settled(len(values))
         assert worker.terminate() == 0, worker.log()
     assert metric_values(text, "stream_od_records_skipped_total") == {
         '{reason="not_selected"}': 4.0
