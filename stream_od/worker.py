@@ -537,8 +537,6 @@ class Worker:
         if scored.staged is None:
             for name, count in unseen_counts(batch.X, scored.scorer.model.schema).items():
                 m.unseen_categories.labels(name).inc(count)
-        else:
-            m.windows_stage_records.inc(len(batch.rows))
         decoder = scored.scorer.decoder
         if decoder.windowed:
             m.window_keys.set(decoder.window_keys)
@@ -564,6 +562,8 @@ class Worker:
             m.records_skipped.labels(NOT_SELECTED).inc(len(batch.skipped))
         if scored.staged is None:
             m.records_scored.inc(len(batch.rows))
+        else:
+            m.windows_stage_records.inc(len(batch.rows))
         return BatchResult(
             n, len(batch.rows), len(alerts), len(batch.rejected), skipped=len(batch.skipped)
         )
