@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -56,35 +56,40 @@ def detector_params(cfg: TrainConfig) -> dict[str, Any]:
     return params
 
 
-def _progress_callbacks(epochs: int, steps: int, after: str = ""):
+def _progress_callbacks(epochs: int, steps: int, after: str = "", file: IO[str] | None = None):
     """A tqdm bar over all training steps, as a Keras callback; ``after`` is printed when
-    the networks are done (what ``fit`` still has to do)."""
+    the networks are done (what ``fit`` still has to do).  ``file``: stderr."""
     import keras
     from tqdm.auto import tqdm
 
+    out = file or sys.stderr
+
     class Bar(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            # On a terminal the bar redraws in place; in a log (make, CI, a container) every
-            # redraw is a line, so there it is redrawn every 10 s at most.
+            # On a terminal the bar redraws in place; in a log (make, CI, a container, a
+            # Kubernetes Job) every redraw is a line, so there it is redrawn every 10 s at
+            # most.  The epoch and the loss change without forcing a redraw: they show at the
+            # next one (forced, they were a redraw per epoch, 177 on a Zeek day).
             self.bar = tqdm(
                 total=epochs * steps,
                 unit="step",
                 desc="train",
-                mininterval=0.1 if sys.stderr.isatty() else 10.0,
+                file=out,
+                mininterval=0.1 if out.isatty() else 10.0,
             )
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.bar.set_description(f"epoch {epoch + 1}/{epochs}")
+            self.bar.set_description(f"epoch {epoch + 1}/{epochs}", refresh=False)
 
         def on_train_batch_end(self, batch, logs=None):
-            self.bar.update(1)
             if batch % 50 == 0 and logs and "loss" in logs:
-                self.bar.set_postfix(loss=f"{float(logs['loss']):.4f}")
+                self.bar.set_postfix(loss=f"{float(logs['loss']):.4f}", refresh=False)
+            self.bar.update(1)
 
         def on_train_end(self, logs=None):
             self.bar.close()
             if after:
-                print(after, file=sys.stderr, flush=True)
+                print(after, file=out, flush=True)
 
     return [Bar()]
 

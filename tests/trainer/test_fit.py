@@ -40,3 +40,25 @@ def test_kdd99_full_one_hot_encodes_the_three_categoricals():
     shares = art.metrics["unseen_category_share"]
     assert set(shares) == {"protocol_type", "service", "flag"}
     assert all(0.0 <= v < 0.5 for v in shares.values())
+
+
+def test_the_training_bar_in_a_log_is_not_redrawn_every_epoch():
+    """In a log (a Kubernetes Job, CI) the bar may redraw every 10 s: a redraw is a line there.
+    Changing the epoch and the loss must not force one; a Zeek day's 177 epochs did."""
+    import io
+    import re
+
+    from trainer.fit import _progress_callbacks
+
+    log = io.StringIO()  # not a terminal
+    (bar,) = _progress_callbacks(epochs=177, steps=17, after="mixture next", file=log)
+    bar.on_train_begin()
+    for epoch in range(177):
+        bar.on_epoch_begin(epoch)
+        for step in range(17):
+            bar.on_train_batch_end(step, {"loss": 100.0 - epoch})
+    bar.on_train_end()
+    draws = [d for d in re.split(r"[\r\n]", log.getvalue()) if d.strip()]
+    assert len(draws) <= 3, len(draws)  # the first draw, the last, and 'after' (in < 10 s)
+    assert "epoch 177/177" in draws[-2] and "loss=-76.0000" in draws[-2]
+    assert draws[-1].strip() == "mixture next"
