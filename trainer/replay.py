@@ -256,7 +256,13 @@ def produce(
 
     producer = clients.plain_producer(producer_config(bootstrap_servers))
     _check_topic(producer, topic)
-    bar = tqdm(total=len(stream), unit="rec", disable=not progress, file=sys.stderr)
+    bar = tqdm(  # off a terminal (a log), a redraw is a line: one every 10 s at most
+        total=len(stream),
+        unit="rec",
+        disable=not progress,
+        file=sys.stderr,
+        mininterval=0.1 if sys.stderr.isatty() else 10.0,
+    )
     t0 = time.perf_counter()
     for i, value in enumerate(stream.values):
         if rate:
