@@ -135,6 +135,14 @@ class Scorer:
         return cls(model=model, decoder=decoder, policy=policy, placement=placement)
 
 
+def _partitions_by_topic(partitions: list[TopicPartition]) -> str:
+    """``topic [0, 1, 2]`` per topic, for the log."""
+    by_topic: dict[str, list[int]] = {}
+    for tp in partitions:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    return ", ".join(f"{t} {sorted(p)}" for t, p in sorted(by_topic.items())) or "nothing"
+
+
 def _warn_without_select(model: Model) -> None:
     """An artifact trained before schemas had ``[select]`` keeps its schema as it was (the
     signature covers it), so it scores every record of the topic: an EVE ``stats`` event as a
@@ -1052,9 +1060,17 @@ class Worker:
             self._restore_suppression(partitions)
         self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
         self.metrics.assigned_partitions.set(len(self._assigned))
-        log.info(
-            "assigned %s", sorted(p for _, p in ((tp.topic, tp.partition) for tp in partitions))
-        )
+        log.info("assigned %s", _partitions_by_topic(partitions))
+        others = sorted({tp.topic for tp in partitions} - {self.settings.input_topic})
+        if others:  # a group's stale assignment (clients.group_instance_id): say it
+            log.warning(
+                "the group %r assigned this worker partitions of %s, not of its input topic %r: "
+                "another deployment shares the group id with other topics, or the group holds "
+                "an old assignment; give each input topic its own STREAM_OD_GROUP_ID",
+                self.settings.group_id,
+                others,
+                self.settings.input_topic,
+            )
 
     def _on_revoke(self, consumer, partitions: list[TopicPartition]) -> None:
         self._release("revoke", partitions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
@@ -13,6 +14,19 @@ def transactional_id(settings: WorkerSettings) -> str:
     """Stable per worker instance, so a restarted worker fences its crashed predecessor and
     aborts the transaction it left open at once (instead of after transaction_timeout_ms)."""
     return f"{settings.transactional_id_prefix}-{settings.group_id}-{settings.instance_id}"
+
+
+def group_instance_id(settings: WorkerSettings) -> str:
+    """The static member id (KIP-345): the instance id, and a digest of the input topic.
+
+    A static member that rejoins a stable group is handed its previous assignment without a
+    rebalance, even when it now subscribes to another topic (the classic protocol compares the
+    protocol's name only, KAFKA-12759), and librdkafka takes what it is handed: a worker
+    restarted on a new ``input_topic`` under its old id read its old topic's partitions and
+    never the new one.  With the topic in the id, a new topic is a new member, so the group
+    rebalances (once the old id's session, 45 s, has run out) and hands it the new topic."""
+    digest = hashlib.sha256(settings.input_topic.encode()).hexdigest()[:8]
+    return f"{settings.instance_id}-{digest}"
 
 
 def consumer_config(settings: WorkerSettings) -> dict[str, Any]:
@@ -34,7 +48,7 @@ def consumer_config(settings: WorkerSettings) -> dict[str, Any]:
     else:
         own["partition.assignment.strategy"] = "cooperative-sticky"
         if settings.static_membership:
-            own["group.instance.id"] = settings.instance_id
+            own["group.instance.id"] = group_instance_id(settings)
     return settings.client_config({**settings.consumer, **own})
 
 

@@ -16,7 +16,7 @@ import pytest
 from tests.integration.conftest import offline_scores
 from tests.integration.test_worker_stream import by_seq
 from tests.worker_support import WorkerProcess, metric_total, wait_consumed
-from trainer.replay import produce
+from trainer.replay import Encoded, produce
 
 
 @pytest.mark.parametrize("overlap", ["false", "true"])  # true: commits overlap (full batches)
@@ -87,3 +87,34 @@ def test_a_worker_restarted_after_kill_nine_gets_its_partitions_back_at_once(
         w.wait_for("stream_od_records_scored_total", 1)
         print(f"partitions served again {time.monotonic() - start:.1f} s after the restart")
         assert w.terminate() == 0, w.log()
+
+
+def test_a_worker_restarted_on_another_input_topic_reads_that_topic(
+    kafka_bootstrap, worker_topics, new_topic, mahalanobis_artifact, kdd_stream, tmp_path
+):
+    """An operator points a worker at a new topic and restarts it (same pod name, same
+    instance id).  Under its old static member id the group handed it back its old topic's
+    partitions and it never read the new one (KAFKA-12759); with the topic in the member id
+    it joins as a new member and is given the new topic (after the old id's session, here
+    10 s)."""
+    _, path = mahalanobis_artifact
+    env = {
+        **worker_topics,
+        "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "STREAM_OD_ARTIFACT_PATH": str(path),
+        "STREAM_OD_CONSUMER": '{"session.timeout.ms": 10000}',
+    }
+    first = Encoded(values=kdd_stream.values[:300], labels=kdd_stream.labels[:300])
+    produce(first, topic=env["STREAM_OD_INPUT_TOPIC"], bootstrap_servers=kafka_bootstrap)
+    log = tmp_path / "worker.log"
+    with WorkerProcess(env, log).start() as w:
+        w.wait_for("stream_od_records_scored_total", 1)
+        assert w.terminate() == 0, w.log()
+    moved = {**env, "STREAM_OD_INPUT_TOPIC": new_topic(partitions=3, prefix="moved")}
+    produce(first, topic=moved["STREAM_OD_INPUT_TOPIC"], bootstrap_servers=kafka_bootstrap)
+    with WorkerProcess(moved, tmp_path / "moved.log").start() as w:
+        w.wait_settled(len(first), timeout=120)
+        assert w.terminate() == 0, w.log()
+    said = (tmp_path / "moved.log").read_text()
+    assert f"assigned {moved['STREAM_OD_INPUT_TOPIC']} [0, 1, 2]" in said
+    assert "not of its input topic" not in said

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 
 from stream_od.config import load_settings
 from stream_od.kafka import clients
@@ -22,3 +22,17 @@ def test_an_operators_producer_setting_wins():
     settings = load_settings(metrics_port=0, producer={"retry.backoff.ms": 50, "linger.ms": 1})
     config = clients.producer_config(settings)
     assert config["retry.backoff.ms"] == 50 and config["linger.ms"] == 1
+
+
+def test_the_static_member_id_changes_with_the_input_topic():
+    """A static member rejoining under its old id keeps its old assignment whatever it now
+    subscribes to (KAFKA-12759): a new input topic must be a new member."""
+    a = load_settings(metrics_port=0, instance_id="worker-0", input_topic="zeek.conn")
+    b = load_settings(metrics_port=0, instance_id="worker-0", input_topic="suricata.flow")
+    ids = [clients.consumer_config(s)["group.instance.id"] for s in (a, a, b)]
+    assert ids[0] == ids[1] and ids[0] != ids[2]  # stable across restarts, new per topic
+    assert all(i.startswith("worker-0-") for i in ids)
+    assert "group.instance.id" not in clients.consumer_config(
+        load_settings(metrics_port=0, static_membership=False)
+    )
+    Consumer({**clients.consumer_config(a), "bootstrap.servers": "127.0.0.1:1"}).close()
