@@ -37,6 +37,9 @@ when behind), and an arm to each latency repeat (arms rotated, so none always ru
 ``--compare-batch-wait-ms 40 60`` adds a latency arm per batching period (``max_batch_wait_ms``),
 ``--compare-max-batch-records 4000`` one per micro-batch limit (``max_batch_records``: how large
 a batch grows when the worker is behind).
+``--compare-scoring-sums`` adds the worker with ``scoring_sums=blas`` (each layer summed by the
+BLAS product instead of in a fixed order): a variant in each throughput repeat, an arm in each
+latency repeat.
 ``--compare-producer retry.backoff.ms=1`` adds the worker with those producer settings on top of
 its own: a variant in each throughput repeat and an arm in each latency repeat.
 Each latency run also says how busy the worker's loop was (its batches' decode, score and commit
@@ -546,6 +549,13 @@ def main() -> int:
         "variant in each throughput repeat, and an arm in each latency repeat",
     )
     p.add_argument(
+        "--compare-scoring-sums",
+        action="store_true",
+        help="also run the worker with STREAM_OD_SCORING_SUMS=blas (each layer's sums by the "
+        "BLAS product, not in a fixed order): a variant in each throughput repeat, and an arm "
+        "in each latency repeat",
+    )
+    p.add_argument(
         "--scoring-device",
         choices=("auto", "cpu", "gpu"),
         default="auto",
@@ -586,16 +596,20 @@ def main() -> int:
 
     first = args.alert_formats[0]
     producer = producer_pairs(args.compare_producer)
-    # (name, alert format, suppression, Keras scoring, overlapped commits, producer settings)
-    variants = [(f, f, 0.0, False, False, {}) for f in args.alert_formats]
+    # (name, alert format, suppression, Keras scoring, overlapped commits, producer settings,
+    # other settings)
+    variants = [(f, f, 0.0, False, False, {}, {}) for f in args.alert_formats]
     if args.suppress_window_s > 0:
-        variants.append((f"{first}+suppress", first, args.suppress_window_s, False, False, {}))
+        variants.append((f"{first}+suppress", first, args.suppress_window_s, False, False, {}, {}))
     if args.compare_keras:
-        variants.append((f"{first}+keras", first, 0.0, True, False, {}))
+        variants.append((f"{first}+keras", first, 0.0, True, False, {}, {}))
     if args.compare_overlap:
-        variants.append((f"{first}+overlap", first, 0.0, False, True, {}))
+        variants.append((f"{first}+overlap", first, 0.0, False, True, {}, {}))
     if producer:
-        variants.append((f"{first}+producer", first, 0.0, False, False, producer))
+        variants.append((f"{first}+producer", first, 0.0, False, False, producer, {}))
+    if args.compare_scoring_sums:
+        blas = {"scoring_sums": "blas"}
+        variants.append((f"{first}+blas", first, 0.0, False, False, {}, blas))
     rows = []
     for r in range(args.repeats):
         group = f"bench-{run}-pass-{r}"
@@ -616,7 +630,7 @@ def main() -> int:
         # rotated, so that no variant always runs last
         order = variants[r % len(variants) :] + variants[: r % len(variants)]
         by_variant = {}
-        for name, fmt, window, keras, overlap, producer_config in order:
+        for name, fmt, window, keras, overlap, producer_config, other_settings in order:
             metrics = WorkerMetrics()
             extra = {
                 "alert_format": fmt,
@@ -624,6 +638,7 @@ def main() -> int:
                 "suppress_by": args.suppress_by,
                 "suppression_changelog_topic": f"bench-{run}-suppress-{r}",
                 "overlap_commits": overlap,
+                **other_settings,
             }
             worker_class = worker_with(producer=producer_config) if producer_config else Worker
             worker = worker_class(
@@ -680,6 +695,15 @@ def main() -> int:
             if args.compare_overlap
             else {}
         ),
+        **(
+            {  # paired per repeat, as the ratio above
+                "ratio_scoring_sums_blas": statistics.median(
+                    r[f"worker_rps_{first}+blas"] / r["passthrough_rps"] for r in rows
+                )
+            }
+            if args.compare_scoring_sums
+            else {}
+        ),
         "alert_formats": args.alert_formats,
         "suppress_window_s": args.suppress_window_s,
         "suppress_by": args.suppress_by,
@@ -717,6 +741,9 @@ def main() -> int:
             arms.append((worker_with(producer=producer), other.setdefault("producer", []), False))
         if args.compare_separate_warmup:
             arms.append((Worker, other.setdefault("separate_warmup", []), True))
+        if args.compare_scoring_sums:
+            arm = worker_with(scoring_sums="blas")
+            arms.append((arm, other.setdefault("scoring_sums_blas", []), False))
         for r in range(args.repeats):
             # rotated, so that no arm always runs first
             for worker_class, runs, separate in arms[r % len(arms) :] + arms[: r % len(arms)]:
@@ -740,6 +767,7 @@ def main() -> int:
         ("ratio", "worker / passthrough"),
         ("passthrough_overlap_rps", "passthrough, overlap, records/s"),
         ("ratio_overlap", "overlap worker / overlap passth."),
+        ("ratio_scoring_sums_blas", "worker, blas sums / passthrough"),
     ):
         if key not in result:
             continue
@@ -773,6 +801,9 @@ def main() -> int:
             if "producer" in r:
                 label = f"{r['offered_rps']:,.0f}, {' '.join(args.compare_producer)}"
                 print(latency_row(label, r["producer"]))
+            if "scoring_sums_blas" in r:
+                label = f"{r['offered_rps']:,.0f}, scoring_sums blas"
+                print(latency_row(label, r["scoring_sums_blas"]))
     if len(variants) > 1:
         print(
             f"\n| alert format | worker records/s | alerts / record | vs {first} |\n"

@@ -145,10 +145,11 @@ class Artifact:
         """Field values -> the matrix this artifact scores (the schema's one implementation)."""
         return FeatureEncoder(self.schema)
 
-    def place_scoring(self, device: str = "auto") -> Placement:
-        """Score on ``device`` (``auto``, ``cpu``, ``gpu``: :mod:`stream_od.detector.device`);
+    def place_scoring(self, device: str = "auto", sums: str = "exact") -> Placement:
+        """Score on ``device`` (``auto``, ``cpu``, ``gpu``: :mod:`stream_od.detector.device`),
+        a neural detector's numpy pass summing its layers ``sums``-wise (``exact``, ``blas``);
         returns where the detector now scores."""
-        return place(self.detector, device)
+        return place(self.detector, device, sums)
 
     def _standardize(self, X_raw: np.ndarray) -> np.ndarray:
         return self.standardizer.transform(check_matrix(X_raw, n_features=len(self.schema)))

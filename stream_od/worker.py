@@ -72,7 +72,7 @@ class Model(Protocol):
 
     def score_and_contributions(self, X_raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
-    def place_scoring(self, device: str) -> Placement: ...
+    def place_scoring(self, device: str, sums: str) -> Placement: ...
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ class Scorer:
             schema=model.schema,
             alert_format=settings.alert_format,
         )
-        placement = model.place_scoring(settings.scoring_device)
+        placement = model.place_scoring(settings.scoring_device, settings.scoring_sums)
         _warn_without_select(model)
         return cls(model=model, decoder=decoder, policy=policy, placement=placement)
 

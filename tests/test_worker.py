@@ -36,7 +36,7 @@ class FakeModel:
     def score_and_contributions(self, X):
         return X.sum(axis=1), np.abs(X)
 
-    def place_scoring(self, device):
+    def place_scoring(self, device, sums="exact"):
         from stream_od.detector.device import Placement
 
         return Placement("numpy", "cpu")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from stream_od.detector.base import BaseDetector, DetectorState
-from stream_od.detector.forward import ACTIVATIONS, DTYPE, Networks
+from stream_od.detector.forward import ACTIVATIONS, DTYPE, SUMS, Networks
 from stream_od.detector.gmm import MixtureAccumulator, MixtureEnergy, fit_mixture_em
 from stream_od.errors import StreamODError
 from stream_od.features import check_matrix
@@ -130,6 +130,7 @@ class NeuralGMMDetector(BaseDetector):
     _energy: MixtureEnergy
     _keras: DAGMMNet | None = None  # float32: built for training, or on asking for model_
     _keras_forward: Callable[[np.ndarray], tuple[Any, Any]] | None = None  # use_keras()
+    _sums: str = "exact"  # the numpy pass's layer sums (forward.SUMS): use_numpy()
 
     def _net_kwargs(self) -> dict[str, Any]:
         """DAGMMNet's arguments; the variational subclass overrides the VAE-only ones."""
@@ -282,7 +283,7 @@ class NeuralGMMDetector(BaseDetector):
     # -- scoring -----------------------------------------------------------------------
     def _forward_np(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self._keras_forward is None:
-            return self.networks_(X)
+            return self.networks_(X, self._sums)
         from keras import ops
 
         zc, x_rec = self._keras_forward(np.ascontiguousarray(X, dtype=DTYPE))
@@ -301,8 +302,13 @@ class NeuralGMMDetector(BaseDetector):
         self._keras_forward = _compile_forward(scoring_model(self))
         return self
 
-    def use_numpy(self) -> NeuralGMMDetector:
-        self._keras_forward = None
+    def use_numpy(self, sums: str = "exact") -> NeuralGMMDetector:
+        """Score in numpy, each layer's sums taken ``sums``-wise: ``exact`` (the same bits in
+        any batch and offline) or ``blas`` (faster on wide inputs, the same to about 1e-13;
+        :data:`stream_od.detector.forward.SUMS`)."""
+        if sums not in SUMS:
+            raise ValueError(f"sums must be one of {sorted(SUMS)}, got {sums!r}")
+        self._keras_forward, self._sums = None, sums
         return self
 
     @property

@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from stream_od.detector.forward import SUMS
 from stream_od.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "gpu")
@@ -85,10 +86,14 @@ def visible_gpus() -> list[str]:
     return []
 
 
-def place(detector: Any, setting: str = "auto") -> Placement:
-    """Put ``detector`` on the device ``setting`` asks for; returns where it now scores."""
+def place(detector: Any, setting: str = "auto", sums: str = "exact") -> Placement:
+    """Put ``detector`` on the device ``setting`` asks for; returns where it now scores.
+    ``sums``: how the numpy pass sums a layer (``exact`` or ``blas``,
+    :data:`stream_od.detector.forward.SUMS`); a GPU's compiled pass has its own."""
     if setting not in DEVICES:
         raise ConfigError(f"scoring_device must be one of {DEVICES}, got {setting!r}")
+    if sums not in SUMS:
+        raise ConfigError(f"scoring_sums must be one of {tuple(SUMS)}, got {sums!r}")
     neural = hasattr(detector, "use_keras")
     probe = neural and (setting == "gpu" or (setting == "auto" and nvidia_driver_loaded()))
     if probe:
@@ -111,9 +116,10 @@ def place(detector: Any, setting: str = "auto") -> Placement:
     if gpus:
         detector.use_keras()
         return Placement(f"keras-{keras_backend()}", gpus[0])
-    if neural:
-        detector.use_numpy()
-    return Placement("numpy", "cpu")
+    if not neural:
+        return Placement("numpy", "cpu")
+    detector.use_numpy(sums)
+    return Placement("numpy" if sums == "exact" else f"numpy-{sums}", "cpu")
 
 
 def _no_gpu() -> str:

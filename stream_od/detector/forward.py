@@ -19,7 +19,9 @@ holds on either path (``benchmarks/scoring_paths.py``).
 product does not promise that: OpenBLAS sums a row's products in an order that depends on the
 row's place in the block and on the number of rows.  So each layer sums its inputs' products
 in input order for every record (:func:`transposed`), and the norms of the reconstruction
-features are sums taken in a fixed order too.  The same holds for the mixture energy
+features are sums taken in a fixed order too.  (An operator may trade this for speed:
+``STREAM_OD_SCORING_SUMS=blas`` takes each layer's sums by the BLAS product,
+:func:`blas_transposed`.)  The same holds for the mixture energy
 (:class:`~stream_od.detector.gmm.MixtureEnergy`): the worker's scores equal offline scoring
 bit for bit, whatever the micro-batch.
 """
@@ -147,6 +149,32 @@ def transposed(layer: Dense, xt: np.ndarray) -> np.ndarray:
     return ACTIVATIONS[layer.activation](h)
 
 
+def blas_transposed(layer: Dense, xt: np.ndarray) -> np.ndarray:
+    """:func:`transposed` through the BLAS matrix product (``STREAM_OD_SCORING_SUMS=blas``):
+    several times faster on wide inputs (81 Zeek columns: about 3 µs a record for the whole
+    score against 11 at 530-row batches; the worker side by side:
+    ``benchmarks/stream_throughput.py --compare-scoring-sums``), but the BLAS sums a row's
+    products in an order that depends on the batch, so a record's score may differ from the
+    exact pass's, and from itself in another batch, in its last bits (about 1e-13 of the
+    energy)."""
+    h = layer.kernel.T @ xt
+    h += layer.bias[:, None]
+    if layer.activation == "softmax":  # over the units: axis 0 here
+        h -= h.max(axis=0)
+        np.exp(h, out=h)
+        h /= _colsum(h)
+        return h
+    return ACTIVATIONS[layer.activation](h)
+
+
+#: how a layer's sums are taken: ``exact`` (fixed order, the same bits in any batch) or
+#: ``blas`` (the BLAS product: faster, the same to about 1e-13)
+SUMS: dict[str, Callable[[Dense, np.ndarray], np.ndarray]] = {
+    "exact": transposed,
+    "blas": blas_transposed,
+}
+
+
 def _accumulate(kernel: np.ndarray, xt: np.ndarray, out: np.ndarray) -> None:
     """``out = kernel.T @ xt``, summed input after input: ``out`` starts as the first input's
     products and each next input's products are added to it, as the reduction does."""
@@ -158,9 +186,13 @@ def _accumulate(kernel: np.ndarray, xt: np.ndarray, out: np.ndarray) -> None:
             out += products
 
 
-def stack(layers: Sequence[Dense], xt: np.ndarray) -> np.ndarray:
+def stack(
+    layers: Sequence[Dense],
+    xt: np.ndarray,
+    layer_pass: Callable[[Dense, np.ndarray], np.ndarray] = transposed,
+) -> np.ndarray:
     for layer in layers:
-        xt = transposed(layer, xt)
+        xt = layer_pass(layer, xt)
     return xt
 
 
@@ -214,10 +246,13 @@ class Networks:
     recon_features: tuple[str, ...]
     z_log_var: Dense | None = None  # variational only; not used in inference
 
-    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, x: np.ndarray, sums: str = "exact") -> tuple[np.ndarray, np.ndarray]:
+        """``sums``: a key of :data:`SUMS`; the reconstruction features' norms and the
+        mixture energy after them are exact sums either way (they cost little)."""
+        layer_pass = SUMS[sums]
         xt = _t(x)
-        zt = transposed(self.z_mean, stack(self.encoder, xt))
-        rt = stack(self.decoder, zt)
+        zt = layer_pass(self.z_mean, stack(self.encoder, xt, layer_pass))
+        rt = stack(self.decoder, zt, layer_pass)
         recon = transposed_features(xt, rt, self.recon_features)
         return np.concatenate([zt, recon]).T, rt.T
 

@@ -2,7 +2,8 @@
 passthroughs whose commits overlap beside the shipped ones (``--compare-overlap``), and a worker
 with other producer settings (``--compare-producer``), and the latency measured after a warm-up
 from a replay of its own (``--compare-separate-warmup``), and with smaller micro-batches
-(``--compare-max-batch-records``)."""
+(``--compare-max-batch-records``), and with its layers summed by BLAS
+(``--compare-scoring-sums``)."""
 
 import json
 
@@ -32,6 +33,7 @@ def test_a_short_run_compares_serial_and_overlapped_commits(
         "--compare-separate-warmup",
         "--compare-max-batch-records",
         "50",
+        "--compare-scoring-sums",
         "--json",
         str(out),
         timeout=400,
@@ -44,15 +46,17 @@ def test_a_short_run_compares_serial_and_overlapped_commits(
         "passthrough_overlap_rps",
         "worker_rps_native+overlap",
         "worker_rps_native+producer",
+        "worker_rps_native+blas",
     ):
         assert run[key] > 0
-    assert report["ratio_overlap"] > 0
+    assert report["ratio_overlap"] > 0 and report["ratio_scoring_sums_blas"] > 0
     (rate,) = report["latency_by_rate"]
     # both arms took the warm-up and the measured records (2 s each at 500 records/s)
     assert rate["latency_runs"][0]["latency_records"] == 1_000
     assert rate["overlap"]["latency_runs"][0]["latency_records"] == 1_000
     assert rate["producer"]["latency_runs"][0]["latency_records"] == 1_000
     assert rate["separate_warmup"]["latency_runs"][0]["latency_records"] == 1_000
+    assert rate["scoring_sums_blas"]["latency_runs"][0]["latency_records"] == 1_000
     small = rate["max_batch_records_50"]["latency_runs"][0]
     assert small["latency_records"] == 1_000 and small["records_per_batch"] <= 50
     # where the cores went: the worker's process and the replay were measured
@@ -61,3 +65,4 @@ def test_a_short_run_compares_serial_and_overlapped_commits(
     assert 0 < run["loop_busy_share"] < 1
     assert "500, retry.backoff.ms=1" in proc.stdout and "500, max_batch_records 50" in proc.stdout
     assert "commits overlapped" in proc.stdout and "overlap worker" in proc.stdout
+    assert "500, scoring_sums blas" in proc.stdout and "blas sums / passthrough" in proc.stdout

@@ -117,3 +117,14 @@ def test_the_cpu_setting_leaves_the_environment_alone(vaegmm, monkeypatch):
     monkeypatch.delenv("XLA_PYTHON_CLIENT_PREALLOCATE")
     device.place(vaegmm, "cpu")
     assert "XLA_PYTHON_CLIENT_PREALLOCATE" not in os.environ
+
+
+def test_blas_sums_are_placed_and_said(vaegmm):
+    try:
+        assert device.place(vaegmm, "cpu", "blas") == device.Placement("numpy-blas", "cpu")
+        assert vaegmm._sums == "blas"
+    finally:
+        assert str(device.place(vaegmm, "cpu")) == "numpy on cpu"
+    assert vaegmm._sums == "exact"
+    with pytest.raises(ConfigError, match="scoring_sums must be one of"):
+        device.place(vaegmm, "cpu", "pairwise")

@@ -130,3 +130,34 @@ def test_both_ways_of_summing_a_layer_give_the_same_bits(monkeypatch, n):
     accumulated = forward.transposed(layer, xt)
     np.testing.assert_array_equal(accumulated, reduced)
     np.testing.assert_allclose(accumulated, layer.kernel.T @ xt + layer.bias[:, None], rtol=1e-9)
+
+
+def test_blas_sums_score_as_the_exact_pass_to_1e_12(fitted):
+    """``STREAM_OD_SCORING_SUMS=blas``: the BLAS product in each layer, the same scores to
+    rounding (not bit for bit), the same decisions at the threshold; ``exact`` restores the
+    fixed-order pass and its bits."""
+    normal, outliers = _data(7)
+    X = np.r_[normal[:600], outliers]
+    exact = fitted.score(X)
+    try:
+        fitted.use_numpy("blas")
+        blas = fitted.score(X)
+        codes = fitted.latent(X)
+    finally:
+        fitted.use_numpy()
+    np.testing.assert_allclose(blas, exact, rtol=1e-12, atol=1e-12)
+    assert ((blas > fitted.threshold_) == (exact > fitted.threshold_)).all()
+    # it is the BLAS product that ran: its codes are the matrix products' own
+    xt = forward._t(X)
+    zt = (
+        fitted.networks_.z_mean.kernel.T
+        @ forward.stack(fitted.networks_.encoder, xt, forward.blas_transposed)
+        + fitted.networks_.z_mean.bias[:, None]
+    )
+    np.testing.assert_array_equal(codes[:, : zt.shape[0]], zt.T)
+    np.testing.assert_array_equal(fitted.score(X), exact)
+
+
+def test_unknown_sums_are_refused(fitted):
+    with pytest.raises(ValueError, match="sums must be one of"):
+        fitted.use_numpy("pairwise")

@@ -206,7 +206,7 @@ def test_a_whole_eve_json_is_taken_its_other_event_types_skipped(
 
 @pytest.mark.slow
 def test_a_vaegmm_scores_zeek_records_in_the_worker_as_offline(
-    kafka_bootstrap, worker_topics, zeek_replay_path, read_topic, tmp_path
+    kafka_bootstrap, worker_topics, new_topic, zeek_replay_path, read_topic, tmp_path
 ):
     """The network path: the worker's micro-batches are not offline's 1,000-row batches, and
     the scores are still equal bit for bit.  (With TensorFlow's float32 products they were not:
@@ -229,6 +229,23 @@ def test_a_vaegmm_scores_zeek_records_in_the_worker_as_offline(
     want = offline(artifact, stream.values)
     np.testing.assert_array_equal(got, want)
     assert ((got > artifact.threshold) == (want > artifact.threshold)).all()
+
+    # STREAM_OD_SCORING_SUMS=blas: the BLAS product in each layer, the same scores to 1e-12
+    # (the issue asks 1e-6), no longer bit for bit; the worker says how it scores
+    topics = {
+        **worker_topics,
+        "STREAM_OD_INPUT_TOPIC": new_topic(partitions=3, prefix="in"),
+        "STREAM_OD_SCORES_TOPIC": new_topic(prefix="scores"),
+        "STREAM_OD_GROUP_ID": f"{worker_topics['STREAM_OD_GROUP_ID']}-blas",
+        "STREAM_OD_INSTANCE_ID": f"{worker_topics['STREAM_OD_INSTANCE_ID']}-blas",
+        "STREAM_OD_SCORING_SUMS": "blas",
+    }
+    fast, text = stream_through_worker(
+        stream, path, topics, kafka_bootstrap, read_topic, tmp_path / "worker-blas.log"
+    )
+    np.testing.assert_allclose(fast, want, rtol=1e-12)
+    assert ((fast > artifact.threshold) == (want > artifact.threshold)).all()
+    assert 'backend="numpy-blas"' in text
 
 
 def test_window_features_in_the_worker_equal_offline_scoring(
