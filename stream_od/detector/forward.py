@@ -140,13 +140,7 @@ def transposed(layer: Dense, xt: np.ndarray) -> np.ndarray:
                 np.add.reduce(
                     products * part[:, None, :], axis=0, out=h[:, start : start + COLUMNS]
                 )
-    h += layer.bias[:, None]
-    if layer.activation == "softmax":  # over the units: axis 0 here
-        h -= h.max(axis=0)
-        np.exp(h, out=h)
-        h /= _colsum(h)
-        return h
-    return ACTIVATIONS[layer.activation](h)
+    return _biased_activation(layer, h)
 
 
 def blas_transposed(layer: Dense, xt: np.ndarray) -> np.ndarray:
@@ -158,13 +152,7 @@ def blas_transposed(layer: Dense, xt: np.ndarray) -> np.ndarray:
     exact pass's, and from itself in another batch, in its last bits (about 1e-13 of the
     energy)."""
     h = layer.kernel.T @ xt
-    h += layer.bias[:, None]
-    if layer.activation == "softmax":  # over the units: axis 0 here
-        h -= h.max(axis=0)
-        np.exp(h, out=h)
-        h /= _colsum(h)
-        return h
-    return ACTIVATIONS[layer.activation](h)
+    return _biased_activation(layer, h)
 
 
 #: how a layer's sums are taken: ``exact`` (fixed order, the same bits in any batch) or
@@ -173,6 +161,17 @@ SUMS: dict[str, Callable[[Dense, np.ndarray], np.ndarray]] = {
     "exact": transposed,
     "blas": blas_transposed,
 }
+
+
+def _biased_activation(layer: Dense, h: np.ndarray) -> np.ndarray:
+    """``activation(h + bias)`` in place on a layer's sums ``h`` (``(out, n)``)."""
+    h += layer.bias[:, None]
+    if layer.activation == "softmax":  # over the units: axis 0 here
+        h -= h.max(axis=0)
+        np.exp(h, out=h)
+        h /= _colsum(h)
+        return h
+    return ACTIVATIONS[layer.activation](h)
 
 
 def _accumulate(kernel: np.ndarray, xt: np.ndarray, out: np.ndarray) -> None:
