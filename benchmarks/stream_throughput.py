@@ -596,20 +596,18 @@ def main() -> int:
 
     first = args.alert_formats[0]
     producer = producer_pairs(args.compare_producer)
-    # (name, alert format, suppression, Keras scoring, overlapped commits, producer settings,
-    # other settings)
-    variants = [(f, f, 0.0, False, False, {}, {}) for f in args.alert_formats]
+    # (name, alert format, suppression, Keras scoring, producer settings, worker settings)
+    variants = [(f, f, 0.0, False, {}, {}) for f in args.alert_formats]
     if args.suppress_window_s > 0:
-        variants.append((f"{first}+suppress", first, args.suppress_window_s, False, False, {}, {}))
+        variants.append((f"{first}+suppress", first, args.suppress_window_s, False, {}, {}))
     if args.compare_keras:
-        variants.append((f"{first}+keras", first, 0.0, True, False, {}, {}))
+        variants.append((f"{first}+keras", first, 0.0, True, {}, {}))
     if args.compare_overlap:
-        variants.append((f"{first}+overlap", first, 0.0, False, True, {}, {}))
+        variants.append((f"{first}+overlap", first, 0.0, False, {}, {"overlap_commits": True}))
     if producer:
-        variants.append((f"{first}+producer", first, 0.0, False, False, producer, {}))
+        variants.append((f"{first}+producer", first, 0.0, False, producer, {}))
     if args.compare_scoring_sums:
-        blas = {"scoring_sums": "blas"}
-        variants.append((f"{first}+blas", first, 0.0, False, False, {}, blas))
+        variants.append((f"{first}+blas", first, 0.0, False, {}, {"scoring_sums": "blas"}))
     rows = []
     for r in range(args.repeats):
         group = f"bench-{run}-pass-{r}"
@@ -630,15 +628,14 @@ def main() -> int:
         # rotated, so that no variant always runs last
         order = variants[r % len(variants) :] + variants[: r % len(variants)]
         by_variant = {}
-        for name, fmt, window, keras, overlap, producer_config, other_settings in order:
+        for name, fmt, window, keras, producer_config, worker_settings in order:
             metrics = WorkerMetrics()
             extra = {
                 "alert_format": fmt,
                 "suppress_window_s": window,
                 "suppress_by": args.suppress_by,
                 "suppression_changelog_topic": f"bench-{run}-suppress-{r}",
-                "overlap_commits": overlap,
-                **other_settings,
+                **worker_settings,
             }
             worker_class = worker_with(producer=producer_config) if producer_config else Worker
             worker = worker_class(
