@@ -1,7 +1,7 @@
-"""The numpy forward pass's two ways of summing a layer, side by side: forming every product
-as one ``(in, out, n)`` array and reducing it (what every batch did before 2026-12-04), and
-accumulating input after input (what batches of ``ACCUMULATE_FROM`` records and more do
-since), each way at every batch size.
+"""The numpy forward pass's exact sums, two ways side by side: numpy's ``einsum`` (what the
+pass takes where it gives the defined bits, since 2026-12-06) and the elementwise definition
+it is checked against (two numpy calls per input: :func:`stream_od.detector.forward.
+ordered_sums`, and the reconstruction norms row after row), each at every batch size.
 
     python benchmarks/forward_sums.py --artifact DIR --data FILE [--json out.json]
 
@@ -30,8 +30,15 @@ from scoring_paths import rate, stage_rate, wire  # noqa: E402
 
 from stream_od.detector import forward  # noqa: E402
 
-SHIPPED = forward.ACCUMULATE_FROM
-WAYS = {"reduced": 10**12, "accumulated": 2}  # each way at every batch size
+PROBES = ("einsum_sums_in_order", "einsum_column_sums_in_order")
+SHIPPED = {name: getattr(forward, name) for name in PROBES}
+WAYS = ("elementwise", "einsum")
+
+
+def take(way: str) -> None:
+    """Make the forward pass sum ``way``: the elementwise way by answering its probes no."""
+    for name in PROBES:
+        setattr(forward, name, SHIPPED[name] if way == "einsum" else lambda *shape: False)
 
 
 def main(argv=None) -> int:
@@ -61,32 +68,32 @@ def main(argv=None) -> int:
     for batch in args.batches:
         scores, runs = {}, {f"{w}_{m}": [] for w in WAYS for m in ("rows", "stage")}
         for r in range(args.repeats):
-            for way in list(WAYS)[r % 2 :] + list(WAYS)[: r % 2]:
-                forward.ACCUMULATE_FROM = WAYS[way]
+            for way in WAYS[r % 2 :] + WAYS[: r % 2]:
+                take(way)
                 scores[way] = art.score(X[:batch])
                 runs[f"{way}_rows"].append(
                     rate(art.score_and_contributions, X[:batch], args.seconds)
                 )
                 runs[f"{way}_stage"].append(stage_rate(art, values, batch, args.seconds))
         row = {"batch": batch, **{f"{k}_per_s": statistics.median(v) for k, v in runs.items()}}
-        row["identical_bits"] = bool(np.array_equal(scores["reduced"], scores["accumulated"]))
-        row["rows_ratio"] = row["accumulated_rows_per_s"] / row["reduced_rows_per_s"]
-        row["stage_ratio"] = row["accumulated_stage_per_s"] / row["reduced_stage_per_s"]
+        row["identical_bits"] = bool(np.array_equal(scores["elementwise"], scores["einsum"]))
+        row["rows_ratio"] = row["einsum_rows_per_s"] / row["elementwise_rows_per_s"]
+        row["stage_ratio"] = row["einsum_stage_per_s"] / row["elementwise_stage_per_s"]
         row["runs"] = runs
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "runs"}), file=sys.stderr)
-    forward.ACCUMULATE_FROM = SHIPPED
+    take("einsum")
 
     print(
         f"\n{art.detector_kind}, {X.shape[1]} features; median of {args.repeats}\n"
-        "| batch | scoring rows/s: reduced | accumulated | ratio | worker's stage records/s: "
-        "reduced | accumulated | ratio | same bits |\n|---|---|---|---|---|---|---|---|"
+        "| batch | scoring rows/s: elementwise | einsum | ratio | worker's stage records/s: "
+        "elementwise | einsum | ratio | same bits |\n|---|---|---|---|---|---|---|---|"
     )
     for r in rows:
         print(
-            f"| {r['batch']:,} | {r['reduced_rows_per_s']:,.0f} | "
-            f"{r['accumulated_rows_per_s']:,.0f} | {r['rows_ratio']:.2f} | "
-            f"{r['reduced_stage_per_s']:,.0f} | {r['accumulated_stage_per_s']:,.0f} | "
+            f"| {r['batch']:,} | {r['elementwise_rows_per_s']:,.0f} | "
+            f"{r['einsum_rows_per_s']:,.0f} | {r['rows_ratio']:.2f} | "
+            f"{r['elementwise_stage_per_s']:,.0f} | {r['einsum_stage_per_s']:,.0f} | "
             f"{r['stage_ratio']:.2f} | {r['identical_bits']} |"
         )
     if args.json:
@@ -94,7 +101,7 @@ def main(argv=None) -> int:
             "artifact": art.version,
             "detector": art.detector_kind,
             "features": int(X.shape[1]),
-            "accumulate_from_shipped": SHIPPED,
+            "einsum_in_order": bool(art.detector.networks_.check_sums()),
             "repeats": args.repeats,
             "seconds": args.seconds,
             "rows": rows,

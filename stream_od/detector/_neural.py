@@ -309,6 +309,8 @@ class NeuralGMMDetector(BaseDetector):
         if sums not in SUMS:
             raise ValueError(f"sums must be one of {sorted(SUMS)}, got {sums!r}")
         self._keras_forward, self._sums = None, sums
+        if sums == "exact" and hasattr(self, "networks_"):
+            self.networks_.check_sums()  # now, not in the first micro-batch
         return self
 
     @property

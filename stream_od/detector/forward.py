@@ -19,19 +19,26 @@ holds on either path (``benchmarks/scoring_paths.py``).
 product does not promise that: OpenBLAS sums a row's products in an order that depends on the
 row's place in the block and on the number of rows.  So each layer sums its inputs' products
 in input order for every record (:func:`transposed`), and the norms of the reconstruction
-features are sums taken in a fixed order too.  (An operator may trade this for speed:
-``STREAM_OD_SCORING_SUMS=blas`` takes each layer's sums by the BLAS product,
-:func:`blas_transposed`.)  The same holds for the mixture energy
+features are sums taken in a fixed order too.  numpy's ``einsum`` takes these sums in one
+compiled loop, in that order on the numpy this project locks; as numpy does not promise the
+order, each shape is checked against the elementwise definition before ``einsum`` is trusted
+with it (:func:`einsum_sums_in_order`).  (An operator may still take each layer's sums by the
+BLAS product, ``STREAM_OD_SCORING_SUMS=blas``, :func:`blas_transposed`: faster again, not bit
+for bit.)  The same holds for the mixture energy
 (:class:`~stream_od.detector.gmm.MixtureEnergy`): the worker's scores equal offline scoring
 bit for bit, whatever the micro-batch.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 #: inside the square roots of the reconstruction features, so each stays finite at x == 0
 EPS = 1e-12
@@ -92,62 +99,127 @@ class Dense:
         return transposed(self, _t(x)).T
 
 
-#: columns (records) per step of :func:`transposed`'s ``(in, out, n)`` products, which it forms
-#: below :data:`ACCUMULATE_FROM` columns (60 x 30 x 256 float64: 3.5 MiB)
-COLUMNS = 256
-#: from this many columns on, :func:`transposed` accumulates input after input instead: one
-#: multiply and one add over ``(out, n)`` per input, two numpy calls each, which small batches
-#: cannot amortise, but no ``(in, out, n)`` array to fill and read back.  Measured here
-#: (``benchmarks/forward_sums.py``, ``benchmarks/results/forward_sums_*.json``): the VAEGMM's
-#: scoring 1.15x (KDD) and 1.03x (Zeek; 1.28x in a run before) as fast at 1,000 rows, 1.5x at
-#: 10,000, even at 300, and 0.72x at 128.  The worker's stage, where decoding weighs more,
-#: moved by less than this machine's noise.  Both ways give the same bits.
-ACCUMULATE_FROM = 512
-#: columns per step of the accumulation (bounds its two ``(out, n)`` arrays)
+#: columns per step of :func:`ordered_sums` (bounds its two ``(out, n)`` arrays)
 ACCUMULATE_COLUMNS = 8192
 
 
 def transposed(layer: Dense, xt: np.ndarray) -> np.ndarray:
     """``activation(kernel.T @ xt + bias)`` on columns (``xt``: ``(in, n)``, the result
-    ``(out, n)``), each output summed over the inputs in order.
+    ``(out, n)``), each output summed over the inputs in order: every product
+    ``kernel[k, j] * xt[k, i]`` is rounded, then added to the sum of the ones before it, input
+    after input, the same order whatever ``n`` and whatever the record's place in the batch.
 
-    Two ways, with the same rounding: every product ``kernel[k, j] * xt[k, i]`` is rounded,
-    then added to the sum of the ones before it, input after input.  Small batches form the
-    products as one ``(in, out, n)`` array and reduce it over its first axis, which numpy does
-    input after input for every output, the same order whatever ``n``, as long as the other
-    axes hold more than one element: a single column is scored as two copies of itself, where
-    numpy would otherwise sum pairwise.  Larger ones accumulate explicitly (:func:`_accumulate`).
+    numpy's ``einsum`` (without ``optimize``, so no BLAS) takes these sums in one compiled
+    loop: inputs outermost, each input's products added to the running sums of all outputs
+    and records, with one rounding per multiply and per add.  That is :func:`ordered_sums`'
+    arithmetic, in one call instead of two numpy calls per input, about 5x faster on an
+    81-column Zeek model (``benchmarks/forward_sums.py``).  numpy does not document the order,
+    so it is checked, not assumed: :func:`einsum_sums_in_order` compares the two, bit for bit,
+    on the layer's shape before ``einsum`` is trusted with it; where a numpy build sums
+    otherwise, the layer takes :func:`ordered_sums` and the same bits, slower.
     """
-    n = xt.shape[1]
-    if n == 1:
+    xt = np.ascontiguousarray(xt, DTYPE)
+    if xt.shape[1] == 1:  # as two copies (see PROBE_COLUMNS)
         return transposed(layer, np.repeat(xt, 2, axis=1))[:, :1]
-    h = np.empty((layer.kernel.shape[1], n), DTYPE)
-    if n >= ACCUMULATE_FROM:
-        for start in range(0, n, ACCUMULATE_COLUMNS):
-            _accumulate(
-                layer.kernel,
-                xt[:, start : start + ACCUMULATE_COLUMNS],
-                h[:, start : start + ACCUMULATE_COLUMNS],
-            )
+    if einsum_sums_in_order(*layer.kernel.shape):
+        h = np.einsum("kj,ki->ji", layer.kernel, xt)
     else:
-        products = layer.kernel[:, :, None]
-        for start in range(0, n, COLUMNS):
-            part = xt[:, start : start + COLUMNS]
-            if part.shape[1] == 1:  # a last chunk of one column
-                part = np.repeat(part, 2, axis=1)
-                h[:, start:] = np.add.reduce(products * part[:, None, :], axis=0)[:, :1]
-            else:
-                np.add.reduce(
-                    products * part[:, None, :], axis=0, out=h[:, start : start + COLUMNS]
-                )
+        h = ordered_sums(layer.kernel, xt)
     return _biased_activation(layer, h)
+
+
+def ordered_sums(kernel: np.ndarray, xt: np.ndarray) -> np.ndarray:
+    """``kernel.T @ xt`` by definition, two numpy calls per input: each sum starts as the first
+    input's products and each next input's products are added to it, elementwise over
+    outputs and records (so no numpy reduction chooses an order of its own)."""
+    out = np.empty((kernel.shape[1], xt.shape[1]), DTYPE)
+    for start in range(0, xt.shape[1], ACCUMULATE_COLUMNS):
+        _accumulate(
+            kernel,
+            xt[:, start : start + ACCUMULATE_COLUMNS],
+            out[:, start : start + ACCUMULATE_COLUMNS],
+        )
+    return out
+
+
+@functools.cache
+def einsum_sums_in_order(n_in: int, n_out: int) -> bool:
+    """Whether this numpy's ``einsum("kj,ki->ji")`` gives :func:`ordered_sums`' bits on a
+    ``(n_in, n_out)`` kernel (:func:`_einsum_agrees`); checked once a process per shape."""
+    rng = np.random.default_rng(n_in * 1_000_003 + n_out)
+    kernel = rng.normal(size=(n_in, n_out)) * 10.0 ** rng.integers(-6, 7, (n_in, 1))
+    return _einsum_agrees(
+        lambda xt: np.einsum("kj,ki->ji", kernel, xt),
+        lambda xt: ordered_sums(kernel, xt),
+        n_in,
+        f"a ({n_in}, {n_out}) layer",
+    )
+
+
+@functools.cache
+def einsum_column_sums_in_order(n_rows: int) -> bool:
+    """Whether ``einsum("ki,ki->i")`` gives :func:`_colsum`'s bits on the products of two
+    ``(n_rows, n)`` arrays: the reconstruction features' norms and dot products."""
+    return _einsum_agrees(
+        lambda xt: np.einsum("ki,ki->i", xt, _other(xt)),
+        lambda xt: _colsum(xt * _other(xt)),
+        n_rows,
+        f"the column sums of {n_rows} rows",
+    )
+
+
+def _other(xt: np.ndarray) -> np.ndarray:
+    """A second operand for the column sums' probe, contiguous as the real ones are (``einsum``
+    picks its loop by the operands' strides)."""
+    return np.roll(xt, 1, axis=0)
+
+
+#: batch sizes :func:`_einsum_agrees` tries: a few records, a worker's micro-batch and sizes
+#: either side of the SIMD widths and numpy's 8,192-element buffers.  Not one: with a single
+#: column ``einsum`` drops the records' axis and sums along the inputs as a dot product, in
+#: partial sums of its own, so a lone record is scored as two copies of itself
+PROBE_COLUMNS = (2, 3, 5, 17, 64, 530, 8_193)
+#: places in the probe's batch each size is tried at, so small sizes are tried on enough sums
+PROBE_PLACES = 48
+
+
+def _einsum_agrees(
+    fast: Callable[[np.ndarray], np.ndarray],
+    reference: Callable[[np.ndarray], np.ndarray],
+    n_rows: int,
+    what: str,
+) -> bool:
+    """Whether ``fast`` (an ``einsum``) gives ``reference``'s bits on records anywhere in a
+    batch of any size of :data:`PROBE_COLUMNS`.  numpy does not document the order in which
+    ``einsum`` adds; another order of the same sums (pairwise, several partial sums, a fused
+    multiply-add) would differ in the last bits of some of these tens of thousands of sums
+    of products spread over twelve orders of magnitude, so a build that sums otherwise fails
+    this, and says so in the log.  Tens of milliseconds, once a process per shape."""
+    rng = np.random.default_rng(n_rows)
+    columns = max(PROBE_COLUMNS)
+    xt = rng.normal(size=(n_rows, columns)) * 10.0 ** rng.integers(-6, 7, (n_rows, columns))
+    whole = reference(xt)
+    for n in PROBE_COLUMNS:
+        for start in range(0, columns - n + 1, max(1, (columns - n) // PROBE_PLACES)):
+            part = np.ascontiguousarray(xt[:, start : start + n])
+            if not np.array_equal(fast(part), whole[..., start : start + n]):
+                log.warning(
+                    "numpy %s's einsum does not sum %s input after input as the scoring pass "
+                    "defines (a batch of %d records); it takes the slower elementwise sums, "
+                    "with the same scores",
+                    np.__version__,
+                    what,
+                    n,
+                )
+                return False
+    return True
 
 
 def blas_transposed(layer: Dense, xt: np.ndarray) -> np.ndarray:
     """:func:`transposed` through the BLAS matrix product (``STREAM_OD_SCORING_SUMS=blas``):
-    several times faster on wide inputs (81 Zeek columns: about 3 µs a record for the whole
-    score against 11 at 530-row batches; the worker side by side:
-    ``benchmarks/stream_throughput.py --compare-scoring-sums``), but the BLAS sums a row's
+    faster on wide inputs (81 Zeek columns at 530-row batches, the whole score: about 1.5 µs a
+    record against 2.2 with the exact sums in ``einsum``, 6.9 elementwise; the worker side by
+    side: ``benchmarks/stream_throughput.py --compare-scoring-sums``), but the BLAS sums a row's
     products in an order that depends on the batch, so a record's score may differ from the
     exact pass's, and from itself in another batch, in its last bits (about 1e-13 of the
     energy)."""
@@ -175,8 +247,7 @@ def _biased_activation(layer: Dense, h: np.ndarray) -> np.ndarray:
 
 
 def _accumulate(kernel: np.ndarray, xt: np.ndarray, out: np.ndarray) -> None:
-    """``out = kernel.T @ xt``, summed input after input: ``out`` starts as the first input's
-    products and each next input's products are added to it, as the reduction does."""
+    """``out = kernel.T @ xt``, summed input after input (:func:`ordered_sums`)."""
     np.multiply(kernel[0][:, None], xt[0], out=out)
     if len(kernel) > 1:
         products = np.empty_like(out)
@@ -208,6 +279,17 @@ def _colsum(a: np.ndarray) -> np.ndarray:
     return out
 
 
+def _dot_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The dot product of each column of ``a`` with ``b``'s, products added row after row:
+    :func:`_colsum` of ``a * b``, in one ``einsum`` loop where it gives those bits."""
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    if a.shape[1] == 1:  # as two copies (see PROBE_COLUMNS)
+        return _dot_columns(np.repeat(a, 2, axis=1), np.repeat(b, 2, axis=1))[:1]
+    if einsum_column_sums_in_order(a.shape[0]):
+        return np.einsum("ki,ki->i", a, b)
+    return _colsum(a * b)
+
+
 def reconstruction_features(x: np.ndarray, x_rec: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """numpy twin of :func:`stream_od.detector.dagmm.reconstruction_features` (same formulas,
     same epsilon) on rows, ``(n, len(names))`` in :data:`DTYPE`."""
@@ -217,13 +299,13 @@ def reconstruction_features(x: np.ndarray, x_rec: np.ndarray, names: Sequence[st
 def transposed_features(xt: np.ndarray, rt: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """:func:`reconstruction_features` on columns: ``(d, n)`` inputs, ``(len(names), n)``."""
     eps = DTYPE(EPS)
-    nx = np.sqrt(_colsum(xt * xt) + eps)
-    nr = np.sqrt(_colsum(rt * rt) + eps)
+    nx = np.sqrt(_dot_columns(xt, xt) + eps)
+    nr = np.sqrt(_dot_columns(rt, rt) + eps)
     diff = xt - rt
-    nd = np.sqrt(_colsum(diff * diff) + eps)
+    nd = np.sqrt(_dot_columns(diff, diff) + eps)
     columns = {
         "relative_distance": lambda: nd / nx,
-        "cosine": lambda: _colsum(xt * rt) / (nx * nr),
+        "cosine": lambda: _dot_columns(xt, rt) / (nx * nr),
         "log_distance": lambda: np.log(nd),
     }
     return np.stack([columns[n]() for n in names])
@@ -258,6 +340,14 @@ class Networks:
     def gamma(self, zc: np.ndarray) -> np.ndarray:
         """The estimation network's memberships of codes ``zc``, float64 ``(n, n_gmm)``."""
         return stack(self.estimation, _t(zc)).T
+
+    def check_sums(self) -> bool:
+        """Run :func:`einsum_sums_in_order` on every layer's shape now (tens of milliseconds,
+        once a process), so a worker's first micro-batch does not pay for it; whether every
+        layer takes ``einsum``."""
+        shapes = {d.kernel.shape for layers in self.layers().values() for d in layers}
+        layers = [einsum_sums_in_order(*shape) for shape in sorted(shapes)]
+        return all(layers) and einsum_column_sums_in_order(self.decoder[-1].kernel.shape[1])
 
     def layers(self) -> dict[str, tuple[Dense, ...]]:
         parts = {

@@ -116,20 +116,64 @@ def test_a_records_score_does_not_depend_on_its_batch(fitted):
         np.testing.assert_array_equal(parts, whole, err_msg=f"batches of {size}")
 
 
-@pytest.mark.parametrize("n", [2, 3, 127, 128, 129, 300])
-def test_both_ways_of_summing_a_layer_give_the_same_bits(monkeypatch, n):
-    """Small batches reduce formed products, larger ones accumulate input after input; a
-    record's score may not depend on which way its batch took."""
-    rng = np.random.default_rng(n)
-    layer = Dense(rng.normal(size=(71, 60)), rng.normal(size=60), "linear")
+def _wide_layer(seed):
+    rng = np.random.default_rng(seed)
+    return Dense(rng.normal(size=(71, 60)), rng.normal(size=60), "linear"), rng
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 127, 128, 129, 300, 530, 9000])
+def test_a_layers_sums_are_its_products_added_input_after_input(n):
+    """The exact pass's definition, bit for bit: :func:`forward.ordered_sums` adds each input's
+    rounded products in turn, elementwise; the pass itself runs ``einsum``, which on the numpy
+    this project locks must give those bits at every batch size (else the worker is ~5x
+    slower on wide schemas: the fallback)."""
+    layer, rng = _wide_layer(n)
     xt = np.ascontiguousarray(rng.normal(size=(71, n)) * 10.0 ** rng.integers(-3, 4, (71, 1)))
-    monkeypatch.setattr(forward, "ACCUMULATE_FROM", 10**9)
-    reduced = forward.transposed(layer, xt)
-    monkeypatch.setattr(forward, "ACCUMULATE_FROM", 2)
-    monkeypatch.setattr(forward, "ACCUMULATE_COLUMNS", 64)  # a last step of one column at 129
-    accumulated = forward.transposed(layer, xt)
-    np.testing.assert_array_equal(accumulated, reduced)
-    np.testing.assert_allclose(accumulated, layer.kernel.T @ xt + layer.bias[:, None], rtol=1e-9)
+    assert forward.einsum_sums_in_order(71, 60)
+    fast = forward.transposed(layer, xt)
+    np.testing.assert_array_equal(
+        fast, forward.ordered_sums(layer.kernel, xt) + layer.bias[:, None]
+    )
+    np.testing.assert_allclose(fast, layer.kernel.T @ xt + layer.bias[:, None], rtol=1e-9)
+
+
+@pytest.fixture
+def fresh_probe():
+    forward.einsum_sums_in_order.cache_clear()
+    yield
+    forward.einsum_sums_in_order.cache_clear()
+
+
+def test_a_numpy_whose_einsum_sums_otherwise_gets_the_ordered_sums(
+    monkeypatch, caplog, fresh_probe
+):
+    """Where ``einsum`` adds in another order (here: the BLAS product stands in for it), the
+    probe says so in the log and the layer falls back to the elementwise sums: the same bits
+    as on any build, slower."""
+    layer, rng = _wide_layer(1)
+    xt = rng.normal(size=(71, 300)) * 10.0 ** rng.integers(-3, 4, (71, 1))
+
+    def other_order(spec, a, b):  # the BLAS product; rows added last to first
+        return a.T @ b if spec == "kj,ki->ji" else np.add.reduce((a * b)[::-1], axis=0)
+
+    monkeypatch.setattr(np, "einsum", other_order)
+    with caplog.at_level("WARNING", logger=forward.__name__):
+        assert not forward.einsum_sums_in_order(71, 60)
+        assert not forward.einsum_column_sums_in_order(71)
+    assert "does not sum a (71, 60) layer input after input" in caplog.text
+    assert "does not sum the column sums of 71 rows" in caplog.text
+    np.testing.assert_array_equal(
+        forward.transposed(layer, xt), forward.ordered_sums(layer.kernel, xt) + layer.bias[:, None]
+    )
+    np.testing.assert_array_equal(forward._dot_columns(xt, xt), forward._colsum(xt * xt))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 530])
+def test_the_reconstruction_norms_add_their_products_row_after_row(n):
+    rng = np.random.default_rng(n)
+    a, b = (rng.normal(size=(81, n)) * 10.0 ** rng.integers(-3, 4, (81, 1)) for _ in "ab")
+    assert forward.einsum_column_sums_in_order(81)
+    np.testing.assert_array_equal(forward._dot_columns(a, b), forward._colsum(a * b))
 
 
 def test_blas_sums_score_as_the_exact_pass_to_1e_12(fitted):
