@@ -139,9 +139,13 @@ def test_a_layers_sums_are_its_products_added_input_after_input(n):
 
 @pytest.fixture
 def fresh_probe():
-    forward.einsum_sums_in_order.cache_clear()
+    """Both probes answer afresh in the test and for the tests after it."""
+    probes = (forward.einsum_sums_in_order, forward.einsum_column_sums_in_order)
+    for probe in probes:
+        probe.cache_clear()
     yield
-    forward.einsum_sums_in_order.cache_clear()
+    for probe in probes:
+        probe.cache_clear()
 
 
 def test_a_numpy_whose_einsum_sums_otherwise_gets_the_ordered_sums(
