@@ -112,8 +112,9 @@ def transposed(layer: Dense, xt: np.ndarray) -> np.ndarray:
     numpy's ``einsum`` (without ``optimize``, so no BLAS) takes these sums in one compiled
     loop: inputs outermost, each input's products added to the running sums of all outputs
     and records, with one rounding per multiply and per add.  That is :func:`ordered_sums`'
-    arithmetic, in one call instead of two numpy calls per input, about 5x faster on an
-    81-column Zeek model (``benchmarks/forward_sums.py``).  numpy does not document the order,
+    arithmetic, in one call instead of two numpy calls per input: the whole score 2.2-4.1x as
+    fast on an 81-column Zeek model (``benchmarks/forward_sums.py``,
+    ``results/forward_sums_einsum_zeek.json``).  numpy does not document the order,
     so it is checked, not assumed: :func:`einsum_sums_in_order` compares the two, bit for bit,
     on the layer's shape before ``einsum`` is trusted with it; where a numpy build sums
     otherwise, the layer takes :func:`ordered_sums` and the same bits, slower.

@@ -125,8 +125,8 @@ def _wide_layer(seed):
 def test_a_layers_sums_are_its_products_added_input_after_input(n):
     """The exact pass's definition, bit for bit: :func:`forward.ordered_sums` adds each input's
     rounded products in turn, elementwise; the pass itself runs ``einsum``, which on the numpy
-    this project locks must give those bits at every batch size (else the worker is ~5x
-    slower on wide schemas: the fallback)."""
+    this project locks must give those bits at every batch size (else scoring a wide schema
+    is 2-4x slower: the fallback)."""
     layer, rng = _wide_layer(n)
     xt = np.ascontiguousarray(rng.normal(size=(71, n)) * 10.0 ** rng.integers(-3, 4, (71, 1)))
     assert forward.einsum_sums_in_order(71, 60)
