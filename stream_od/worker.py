@@ -27,13 +27,11 @@ record it reads, and how), ``score_and_contributions``, ``threshold`` and ``vers
 from __future__ import annotations
 
 import collections
-import contextlib
 import gc
 import logging
-import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -49,6 +47,7 @@ from stream_od.config import WorkerSettings
 from stream_od.errors import EXIT_STUCK, EXIT_UNREACHABLE, FatalWorkerError
 from stream_od.features import epoch_seconds, unseen_counts
 from stream_od.kafka import clients, dead_letters
+from stream_od.kafka.blocking import BoundedCaller, CallWatchdog
 from stream_od.metrics import Health, WorkerMetrics
 from stream_od.records import DecodedBatch, RecordDecoder
 from stream_od.schema import FeatureSchema
@@ -58,6 +57,10 @@ if TYPE_CHECKING:
     from stream_od.detector.device import Placement
 
 log = logging.getLogger("stream_od.worker")
+
+#: seconds librdkafka is given for send_offsets_to_transaction (an attribute so that tests of
+#: a call that never returns need not wait this long)
+TXN_CALL_S = 30.0
 
 
 class Model(Protocol):
@@ -238,7 +241,8 @@ class Worker:
         self._outage_since: float | None = None  # first batch lost to an unreachable broker
         self._committed: dict[tuple[str, int], int] = {}  # offsets this worker committed
         self._last_stamp: dict[tuple[str, int], float] = {}  # newest committed record's time
-        self._watchdog = CallWatchdog()
+        self._watchdog = CallWatchdog()  # ends the process when a Kafka call never returns
+        self._bounded = BoundedCaller()  # gives up on one whose abandonment is safe
         # Commits overlap the next batch's decoding and scoring on this one thread.
         self._committer = (
             ThreadPoolExecutor(1, thread_name_prefix="stream-od-commit")
@@ -860,8 +864,14 @@ class Worker:
             return offsets
         # Not retried in place: re-calling it after a timeout can block past its own timeout
         # (librdkafka #5456); a retriable error aborts the batch, which is rewound and redone.
-        with self._watchdog.call("send_offsets_to_transaction", 30):
-            self.producer.send_offsets_to_transaction(offsets, metadata, 30)
+        # The first call can block past it too: it is then abandoned as if it had timed out,
+        # and the producer replaced (see stream_od.kafka.blocking).
+        producer = self.producer
+        self._bounded.call(
+            "send_offsets_to_transaction",
+            lambda: producer.send_offsets_to_transaction(offsets, metadata, TXN_CALL_S),
+            TXN_CALL_S,
+        )
         # Retried in place: after a timed-out commit the broker may have committed, so aborting
         # and redoing the batch could write it twice; librdkafka resumes the commit instead.
         self._retry(lambda: self.producer.commit_transaction(60), "commit_transaction", 60)
@@ -1198,72 +1208,6 @@ class Worker:
             share = baseline.get(name)
             if isinstance(share, (int, float)):
                 m.model_unseen_category_share.labels(name).set(float(share))
-
-
-class CallWatchdog:
-    """Ends the process when a blocking Kafka call outlives its own timeout by ``grace_s``.
-
-    librdkafka's transactional calls take a timeout, but some can block past it after a broker
-    outage (librdkafka #5456, #5511: a stale coordinator is never looked up again).  A worker
-    blocked there is alive, silent and scores nothing; exiting is safe under exactly-once (the
-    open transaction is aborted by the broker and the batch re-read), and the orchestrator's
-    restart brings a fresh producer.  The exit code is 4, as for an unreachable broker.
-    """
-
-    def __init__(self, grace_s: float = 60.0, exit=os._exit, watch: bool = True):
-        self.grace_s = grace_s
-        self._exit = exit
-        self._watch_thread = watch  # False: only check() ends the process (tests)
-        self._lock = threading.Lock()
-        self._current: tuple[str, float, float] | None = None  # what, started, deadline
-        self._thread: threading.Thread | None = None
-
-    @contextlib.contextmanager
-    def call(self, what: str, timeout_s: float) -> Iterator[None]:
-        """Watch the ``with`` block: a Kafka call that gives up after ``timeout_s``."""
-        self._arm(what, timeout_s)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._current = None
-
-    def _arm(self, what: str, timeout_s: float) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._current = (what, now, now + timeout_s + self.grace_s)
-            if self._thread is None and self._watch_thread:
-                self._thread = threading.Thread(
-                    target=self._watch, name="kafka-call-watchdog", daemon=True
-                )
-                self._thread.start()
-
-    def check(self, now: float | None = None) -> bool:
-        """True when the call in flight is past its deadline (then the process is ended)."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            current = self._current
-        if current is None or now < current[2]:
-            return False
-        what, started, _ = current
-        log.critical(
-            "%s has blocked for %.0f s, past its own timeout and %g s of grace (a "
-            "librdkafka producer that lost its coordinator); exiting so that a restart "
-            "brings a fresh producer. Nothing is lost: the open transaction is aborted "
-            "and its batch is read again.",
-            what,
-            now - started,
-            self.grace_s,
-        )
-        for handler in logging.getLogger().handlers:
-            handler.flush()
-        self._exit(EXIT_UNREACHABLE)
-        return True
-
-    def _watch(self) -> None:
-        while True:
-            time.sleep(1.0)
-            self.check()
 
 
 def _keep_windows(current: Scorer, new: Scorer) -> bool:

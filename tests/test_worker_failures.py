@@ -5,6 +5,7 @@ never clear, fencing, and what /healthz says meanwhile."""
 from __future__ import annotations
 
 import itertools
+import threading
 
 import numpy as np
 import orjson
@@ -97,6 +98,7 @@ class FakeProducer:
         self.calls: list[str] = []
         self.produced: list[tuple[str, bytes]] = []
         self.on_error = on_error
+        self.hang: threading.Event | None = None
 
     def _call(self, name):
         self.calls.append(name)
@@ -118,6 +120,8 @@ class FakeProducer:
 
     def send_offsets_to_transaction(self, offsets, metadata, t):
         self._call("send_offsets")
+        if self.hang is not None:  # librdkafka #5456: blocked past its timeout
+            self.hang.wait()
 
     def commit_transaction(self, t):
         self._call("commit")
@@ -159,6 +163,7 @@ def make_worker(monkeypatch):
         monkeypatch.setattr(worker_module.time, "sleep", lambda s: None)
         w.made = made  # type: ignore[attr-defined]
         w._watchdog = worker_module.CallWatchdog(watch=False)  # fake clocks must not end pytest
+        w._bounded = worker_module.BoundedCaller(grace_s=0.2)
         return w, consumer, producer
 
     return make
@@ -239,6 +244,49 @@ def test_a_send_offsets_timeout_replaces_the_producer_and_redoes_the_batch(make_
     assert w._attempts == 0 and consumer.seeks  # an outage is no stuck batch
     assert not w.process(batch()).aborted and w.producer.calls[-1] == "commit"
     assert w.metrics.producer_renewals._value.get() == 1
+
+
+def test_a_send_offsets_blocked_past_its_timeout_is_abandoned_and_the_batch_redone(
+    make_worker, monkeypatch
+):
+    # The call never returns (librdkafka #5456): the worker stops waiting for it, replaces the
+    # producer (whose init_transactions fences the stuck one) and goes on, without a restart.
+    monkeypatch.setattr(worker_module, "TXN_CALL_S", 0.0)
+    w, consumer, producer = make_worker()
+    producer.hang = threading.Event()
+    try:
+        assert w.process(batch()).aborted
+        assert w.producer is not producer and producer.calls[-1] == "purge"
+        assert w.producer.calls == ["init"] and consumer.seeks
+        assert not w.process(batch()).aborted and w.producer.calls[-1] == "commit"
+        assert w.metrics.transaction_aborts.labels("_timed_out")._value.get() == 1
+    finally:
+        producer.hang.set()
+
+
+def test_calls_still_blocked_after_replacing_producers_stop_the_worker_with_exit_4(
+    make_worker, monkeypatch
+):
+    monkeypatch.setattr(worker_module, "TXN_CALL_S", 0.0)
+    w, _, producer = make_worker()
+    hang = threading.Event()
+    producer.hang = hang
+    real = worker_module.clients.make_producer
+
+    def hanging(s, on_error):
+        made = real(s, on_error)
+        made.hang = hang
+        return made
+
+    monkeypatch.setattr(worker_module.clients, "make_producer", hanging)
+    try:
+        for _ in range(w._bounded.max_stuck - 1):
+            assert w.process(batch()).aborted
+        with pytest.raises(FatalWorkerError) as info:
+            w.process(batch())
+        assert info.value.exit_code == EXIT_UNREACHABLE and "wedged" in str(info.value)
+    finally:
+        hang.set()
 
 
 def test_records_timed_out_in_an_outage_also_replace_the_producer(make_worker):
