@@ -965,7 +965,8 @@ class Worker:
         fences the old one and aborts what it left open).  The old one is destroyed on a
         daemon thread: destroying a producer stuck on its coordinator can block."""
         holder = [self.producer]
-        holder[0].purge(in_queue=True, in_flight=True)
+        with self._watchdog.call("purge of the replaced producer", 5):  # its call may be stuck
+            holder[0].purge(in_queue=True, in_flight=True)
         self.producer = clients.make_producer(self.settings, on_error=self._on_delivery_error)
         self.metrics.producer_renewals.inc()
         threading.Thread(target=_drop, args=(holder,), name="old-producer", daemon=True).start()
