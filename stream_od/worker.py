@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("stream_od.worker")
 
-#: seconds librdkafka is given for send_offsets_to_transaction (an attribute so that tests of
+#: seconds librdkafka is given for send_offsets_to_transaction (a module attribute so that tests of
 #: a call that never returns need not wait this long)
 TXN_CALL_S = 30.0
 

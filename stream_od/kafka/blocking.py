@@ -49,26 +49,25 @@ class BoundedCaller:
     def __init__(self, grace_s: float = 15.0, max_stuck: int = 3):
         self.grace_s = grace_s
         self.max_stuck = max_stuck
-        self._inbox: queue.SimpleQueue | None = None
-        self._thread: threading.Thread | None = None
+        self._server: tuple[queue.SimpleQueue, threading.Thread] | None = None  # inbox, thread
         self._stuck: list[threading.Thread] = []
 
     def call(self, what: str, fn: Callable[[], Any], timeout_s: float) -> Any:
         """``fn()`` (a client call that gives up after ``timeout_s``), its result or its
         exception; a ``_TIMED_OUT`` ``KafkaException`` when it blocks ``grace_s`` past that."""
-        if self._inbox is None:
-            self._inbox = self._start()
+        if self._server is None:
+            self._server = _start()
+        inbox, thread = self._server
         done: Future = Future()
-        self._inbox.put((fn, done))
+        inbox.put((fn, done))
         try:
             return done.result(timeout=timeout_s + self.grace_s)
         except FutureTimeout:
             pass
-        stuck, self._inbox = self._inbox, None
-        stuck.put(None)  # should the call ever return, its thread ends there
+        self._server = None
+        inbox.put(None)  # should the call ever return, its thread ends there
         self._stuck = [t for t in self._stuck if t.is_alive()]
-        if self._thread is not None:
-            self._stuck.append(self._thread)
+        self._stuck.append(thread)
         log.warning(
             "%s blocked %g s past its %g s timeout (a librdkafka producer that lost its "
             "coordinator); abandoning the call (%d such call(s) still blocked)",
@@ -94,13 +93,12 @@ class BoundedCaller:
             )
         )
 
-    def _start(self) -> queue.SimpleQueue:
-        inbox: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(
-            target=_serve, args=(inbox,), name="kafka-bounded-call", daemon=True
-        )
-        self._thread.start()
-        return inbox
+
+def _start() -> tuple[queue.SimpleQueue, threading.Thread]:
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    thread = threading.Thread(target=_serve, args=(inbox,), name="kafka-bounded-call", daemon=True)
+    thread.start()
+    return inbox, thread
 
 
 def _serve(inbox: queue.SimpleQueue) -> None:
