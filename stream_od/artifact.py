@@ -4,7 +4,7 @@ Layout (no pickle anywhere; arrays load with ``allow_pickle=False``)::
 
     artifact.json       version, detector kind, the fitted feature schema (fields, kinds,
                         categorical vocabularies), threshold, metrics, training config,
-                        library versions
+                        library versions and the training CPU's vector instruction set
     standardizer.json   per-feature mean and scale
     detector.json       detector hyperparameters and fitted scalars
     detector.npz        fitted arrays (mixture parameters, covariance, ...)
@@ -62,18 +62,49 @@ def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
 
 
 def library_versions() -> dict[str, str]:
+    """What decides the trained bits besides the data, config and seed: the libraries'
+    versions, and the CPU's vector instruction set with the oneDNN settings that cap it.
+    TensorFlow's CPU kernels (oneDNN) choose their code by the instruction set, so the same
+    training command gives other networks on another kind of machine (docs/zeek-results.md);
+    recorded so that a retrain that differs can be told apart from one that went wrong."""
     import importlib.metadata as md
 
-    out = {"python": platform.python_version()}
+    out = {"python": platform.python_version(), "machine": platform.machine()}
+    isa = cpu_vector_isa()
+    if isa:
+        out["cpu_isa"] = isa
     for name in ("stream-od", "numpy", "keras", "tensorflow", "jax", "torch", "scikit-learn"):
         try:
             out[name] = md.version(name)
         except md.PackageNotFoundError:
             pass
-    backend = os.environ.get("KERAS_BACKEND")
-    if backend:
-        out["keras_backend"] = backend
+    for env in ("KERAS_BACKEND", "TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA"):
+        value = os.environ.get(env)
+        if value:
+            out["keras_backend" if env == "KERAS_BACKEND" else env] = value
     return out
+
+
+# the x86 extensions oneDNN dispatches on, best first (Linux /proc/cpuinfo flag names)
+_ISA_FLAGS = (("amx_tile", "avx512+amx"), ("avx512f", "avx512"), ("avx2", "avx2"))
+
+
+def cpu_vector_isa(cpuinfo: str | None = None) -> str | None:
+    """The best of AMX, AVX-512 and AVX2 this x86 CPU has (``"sse"`` for none of them), from
+    ``/proc/cpuinfo``; None where that cannot be read (not Linux: ``machine`` says enough)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = pathlib.Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            return None
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.partition(":")[2].split())
+            break
+    if not flags:
+        return None
+    return next((name for flag, name in _ISA_FLAGS if flag in flags), "sse")
 
 
 class Artifact:

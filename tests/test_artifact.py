@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from stream_od.artifact import Artifact, ArtifactError
+from stream_od.artifact import Artifact, ArtifactError, cpu_vector_isa, library_versions
 from stream_od.detector import Mahalanobis
 from stream_od.features import Standardizer
 from stream_od.schema import FeatureSchema
@@ -63,3 +63,34 @@ def test_wrong_width_input(artifact):
     art, _ = artifact
     with pytest.raises(ValueError, match="expected 3 features"):
         art.score(np.zeros((2, 4)))
+
+
+def test_records_the_training_cpu_and_onednn_caps(artifact, tmp_path, monkeypatch):
+    """Training differs by the CPU's vector instructions (oneDNN), so the artifact says which."""
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    libs = library_versions()
+    assert libs["ONEDNN_MAX_CPU_ISA"] == "AVX2" and "TF_ENABLE_ONEDNN_OPTS" not in libs
+    assert libs["machine"] and libs["numpy"] == np.__version__
+    art, _ = artifact
+    art.libraries = libs
+    art.save(tmp_path / "a")
+    assert Artifact.load(tmp_path / "a").libraries == libs
+
+
+@pytest.mark.parametrize(
+    ("flags", "isa"),
+    [
+        ("fpu sse2 avx2 avx512f amx_tile amx_bf16", "avx512+amx"),
+        ("fpu sse2 avx2 avx512f avx512bw", "avx512"),
+        ("fpu sse2 avx avx2 fma", "avx2"),
+        ("fpu sse2 sse4_2", "sse"),
+    ],
+)
+def test_cpu_vector_isa_from_cpuinfo(flags, isa):
+    cpuinfo = f"processor\t: 0\nmodel name\t: x\nflags\t\t: {flags}\n\nprocessor\t: 1\n"
+    assert cpu_vector_isa(cpuinfo) == isa
+
+
+def test_cpu_vector_isa_unknown_without_x86_flags():
+    assert cpu_vector_isa("processor\t: 0\nFeatures\t: fp asimd\n") is None
