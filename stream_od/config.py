@@ -51,6 +51,19 @@ RESERVED_KAFKA_KEYS = frozenset(
 KafkaPassThrough = dict[str, str | int | float | bool]
 
 
+# librdkafka settings that have a setting of their own (which other code reads too: the flush
+# bound, the lag scaler, static membership) or that the loop depends on: refused in the
+# pass-through dicts, with what to set instead, rather than silently overridden.
+DEDICATED_KAFKA_KEYS = {
+    "max.poll.interval.ms": "is set through STREAM_OD_MAX_POLL_INTERVAL_MS",
+    "group.protocol": "is set through STREAM_OD_GROUP_PROTOCOL",
+    "partition.assignment.strategy": "is set through STREAM_OD_GROUP_PROTOCOL (classic: "
+    "cooperative-sticky)",
+    "transaction.timeout.ms": "is set through STREAM_OD_TRANSACTION_TIMEOUT_MS",
+    "enable.partition.eof": "is set by each of the worker's readers as it needs",
+}
+
+
 def _check_reserved(value: dict) -> None:
     clash = RESERVED_KAFKA_KEYS & set(value)
     if clash:
@@ -58,6 +71,9 @@ def _check_reserved(value: dict) -> None:
             f"{sorted(clash)} are set by stream-od itself; use the dedicated "
             "settings (bootstrap_servers, group_id, processing_guarantee)"
         )
+    dedicated = sorted(DEDICATED_KAFKA_KEYS.keys() & set(value))
+    if dedicated:
+        raise ValueError("; ".join(f"{key} {DEDICATED_KAFKA_KEYS[key]}" for key in dedicated))
 
 
 # Secrets: from the environment only, never from the settings file.
@@ -140,7 +156,7 @@ class WorkerSettings(BaseSettings):
     max_batch_wait_ms: int = Field(25, ge=0, le=60_000)
     # true: when behind (full batches), commit a batch's transaction while the next one is
     # decoded and scored (the commit is round trips to the broker, idle time for the loop):
-    # drains a backlog 1.2-1.3x as fast, but near capacity with many alerts it raised latency
+    # drains a backlog 1.15-1.3x as fast, but near capacity with many alerts it raised latency
     # (benchmarks/results/stream_overlap_zeek.json), so it is off unless asked for.
     overlap_commits: bool = False
     max_record_bytes: int = Field(64 * 1024, ge=64)
@@ -150,8 +166,9 @@ class WorkerSettings(BaseSettings):
     scoring_device: Literal["auto", "cpu", "gpu"] = "auto"
     # How the numpy pass sums each layer.  exact: in a fixed order, so a record's score is the
     # same bits in any micro-batch and in `stream-od score`.  blas: the BLAS matrix product,
-    # which on wide schemas (zeek-conn's 81 columns) scores 3-4x as fast, the scores the same
-    # to about 1e-13 of the energy, but no longer bit for bit (stream_od.detector.forward).
+    # which on wide schemas (zeek-conn's 81 columns) scores about 1.5x as fast as the exact
+    # sums in einsum (the worker no faster end to end), the scores the same to about 1e-13 of
+    # the energy, but no longer bit for bit (stream_od.detector.forward).
     scoring_sums: Literal["exact", "blas"] = "exact"
     max_poll_interval_ms: int = Field(300_000, ge=10_000)
     # Stop instead of draining everything into the dead-letter topic when upstream is broken:

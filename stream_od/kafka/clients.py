@@ -49,7 +49,7 @@ def consumer_config(settings: WorkerSettings) -> dict[str, Any]:
         own["partition.assignment.strategy"] = "cooperative-sticky"
         if settings.static_membership:
             own["group.instance.id"] = group_instance_id(settings)
-    return settings.client_config({**settings.consumer, **own})
+    return settings.client_config({**own, **settings.consumer})
 
 
 def producer_config(settings: WorkerSettings) -> dict[str, Any]:
