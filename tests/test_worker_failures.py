@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 
 import numpy as np
 import orjson
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from stream_od import metrics as metrics_module
 from stream_od import worker as worker_module
 from stream_od.config import load_settings
 from stream_od.errors import EXIT_STUCK, EXIT_UNREACHABLE, FatalWorkerError
@@ -214,23 +216,63 @@ def test_a_batch_that_keeps_failing_stops_the_worker_naming_the_topic(make_worke
     assert "3 times" in text and "'stream-od.alerts'" in text and "WRITE" in text
 
 
-def test_health_fails_while_a_batch_keeps_failing(make_worker):
-    w, consumer, producer = make_worker(max_batch_attempts=50)
-    producer.fail["commit"] = [abortable()] * 3
-    consumer.batches = [batch(), batch(), batch()]
-    w.health.stale_after_s = 0.0  # any loop turn without progress reads as stale
-    calls = {"n": 0}
+class HealthClock:
+    """The clock stream_od.metrics reads, alone: ``monotonic()`` is ``now``, which the test
+    moves on; everything else is the real time module, so the worker's own timing is untouched.
+    """
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+
+def alive_after_each_batch(w, consumer, clock: HealthClock, n: int, seconds: float) -> list[bool]:
+    """Run the loop over ``n`` batches that each take ``seconds`` on the health clock, then
+    stop it; what ``/healthz`` would say after each batch."""
+    consumer.batches = [batch() for _ in range(n)]
+    alive: list[bool] = []
     real = w.process
 
     def process(messages):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            w.stop()
-        return real(messages)
+        try:
+            return real(messages)
+        finally:
+            clock.now += seconds
+            alive.append(w.health.alive())
+            if len(alive) == n:
+                w.stop()
 
     w.process = process
     w.run()
-    assert w._attempts == 3 and not w.health.alive()
+    return alive
+
+
+def test_health_fails_while_a_batch_keeps_failing(make_worker, monkeypatch):
+    """Each failed attempt takes 20 s, under the 30 s /healthz allows a loop turn, but a loop
+    that only redoes the same batch makes no progress: /healthz must fail once 30 s have passed
+    since the last turn that was not a retry, so a worker stuck retrying is restarted."""
+    clock = HealthClock()
+    monkeypatch.setattr(metrics_module, "time", clock)
+    w, consumer, producer = make_worker(max_batch_attempts=50)
+    assert w.health.stale_after_s == 30.0
+    producer.fail["commit"] = [abortable()] * 3
+    assert alive_after_each_batch(w, consumer, clock, n=3, seconds=20.0) == [True, False, False]
+    assert w._attempts == 3
+
+
+def test_health_holds_while_batches_succeed(make_worker, monkeypatch):
+    """The control: the same 20 s batches, committed, keep /healthz passing, so what fails it
+    above is the retrying, not the clock."""
+    clock = HealthClock()
+    monkeypatch.setattr(metrics_module, "time", clock)
+    w, consumer, _ = make_worker(max_batch_attempts=50)
+    assert alive_after_each_batch(w, consumer, clock, n=3, seconds=20.0) == [True, True, True]
+    assert w._attempts == 0
 
 
 def test_a_send_offsets_timeout_replaces_the_producer_and_redoes_the_batch(make_worker):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -282,13 +283,23 @@ def test_mounted_config_files_exist(services):
 
 
 def test_prometheus_loads_the_rules(services):
+    """Prometheus' rule_files globs, resolved through the container's mounts to this checkout,
+    must find exactly the rule files the tests evaluate (the workers' and the broker-side
+    ones), each with rules in it: a moved directory, a wrong glob, a mount of the wrong folder
+    or a rules file no test sees fails here."""
     prom = stack.load_yaml(stack.PROMETHEUS / "prometheus.yml")
     mounts = dict(v.split(":")[:2][::-1] for v in services["prometheus"]["volumes"])
-    rules_dir = mounts["/etc/prometheus/rules"]
-    assert (stack.REPO / rules_dir).resolve() == (stack.PROMETHEUS / "rules").resolve()
-    assert prom["rule_files"] == ["/etc/prometheus/rules/*.yml"]
-    assert stack.rule_files(), "no rule file in deploy/prometheus/rules"
     assert mounts["/etc/prometheus/prometheus.yml"] == "./deploy/prometheus/prometheus.yml"
+    assert prom["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+    loaded: set[Path] = set()
+    for pattern in prom["rule_files"]:
+        container_dir, glob = pattern.rsplit("/", 1)
+        assert container_dir in mounts, f"{pattern}: {container_dir} is not mounted"
+        loaded |= {p.resolve() for p in (stack.REPO / mounts[container_dir]).glob(glob)}
+    assert loaded == {stack.WORKER_RULES.resolve(), stack.BROKER_RULES.resolve()}
+    assert set(stack.rule_files()) <= loaded
+    for f in sorted(loaded):
+        assert f.is_file() and stack.alert_rules((f,)), f"{f} holds no rule"
 
 
 def test_grafana_is_provisioned(services):

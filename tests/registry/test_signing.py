@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import stat
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from stream_od.cli import main
+from stream_od.manifest import MANIFEST
 from stream_od.registry import Refused, keys, signing
 from stream_od.registry.signing import Trust
 from stream_od.registry.verify import load_verified
@@ -35,9 +38,28 @@ def test_unsigned_or_hmac_only_is_refused_under_a_public_key(make_artifact, trus
         assert "only an HMAC signature" in str(exc.value)
 
 
-def test_another_private_key_or_a_tampered_manifest_is_a_bad_signature(make_artifact, trust):
+@pytest.mark.parametrize("case", ["another_private_key", "tampered_manifest"])
+def test_another_private_key_or_a_tampered_manifest_is_a_bad_signature(
+    make_artifact, private_key, trust, case
+):
+    """A signature by a key a worker made up, or the publisher's signature over a manifest
+    since rewritten to vouch for another detector (its files swapped in, their sums updated,
+    so every sum holds): neither is served, and the reason says the signature is bad."""
     path = make_artifact()
-    signing.sign_ed25519(path, Ed25519PrivateKey.generate())  # e.g. a key a worker made up
+    if case == "another_private_key":
+        signing.sign_ed25519(path, Ed25519PrivateKey.generate())
+    else:
+        signing.sign_ed25519(path, private_key)
+        other = make_artifact(seed=1)
+        manifest = json.loads((path / MANIFEST).read_text())
+        for name in ("detector.json", "detector.npz"):
+            content = (other / name).read_bytes()
+            assert content != (path / name).read_bytes()
+            (path / name).write_bytes(content)
+            manifest["files"][name] = hashlib.sha256(content).hexdigest()
+        (path / MANIFEST).write_text(json.dumps(manifest))
+        # Only the signature stands in the way: checked by its sums alone, it loads.
+        assert load_verified(path, None).version == "v0-1"
     with pytest.raises(Refused) as exc:
         load_verified(path, trust)
     assert exc.value.reason == "bad_signature"

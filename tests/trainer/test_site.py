@@ -116,6 +116,8 @@ def test_labels_normal_malicious_and_unlabelled_rows():
 
 
 def test_the_split_is_by_time_and_keeps_malicious_rows_apart():
+    """The normal rows cut in time order; every malicious row, and only those, in a part of its
+    own, so none is fitted on or thresholded on, and all are scored for recall."""
     records = zeek_records(1000, 50, seed=1)
     records.sort(key=lambda r: r["ts"])
     split = time_split(find_labels(records, load_schema("zeek-conn")), SiteConfig(data=[]))
@@ -127,7 +129,13 @@ def test_the_split_is_by_time_and_keeps_malicious_rows_apart():
         <= ts[split.threshold].max()
         < ts[split.validation].min()
     )
-    assert all(records[i]["label"] == "Malicious" for i in split.malicious)
+    # Every malicious row, and only those, is kept apart; no row is in two parts.
+    malicious = {i for i, r in enumerate(records) if r["label"] == "Malicious"}
+    assert len(malicious) == 50 and split.malicious.size == 50
+    assert set(split.malicious.tolist()) == malicious
+    normal = np.concatenate([split.fit, split.threshold, split.validation]).tolist()
+    assert len(set(normal)) == 1000 and set(normal).isdisjoint(malicious)
+    assert set(normal) | malicious == set(range(len(records)))
 
 
 def test_too_few_normal_rows_is_a_clear_error():
