@@ -21,7 +21,9 @@ def old_test(newest: bytes | None):
     return lambda v: (t := _ts(v)) is not None and t < ts - 5
 
 
-def test_the_newest_record_with_an_event_time_sets_what_is_old(kafka_bootstrap, new_topic):
+def test_the_newest_record_with_an_event_time_sets_what_is_old(
+    kafka_bootstrap, new_topic, monkeypatch
+):
     """The partition ends in records without an event time (a dead letter, an EVE stats event
     the schema skips): the test comes from the newest record that has one, so the read stops
     there instead of reading the whole partition back."""
@@ -32,6 +34,16 @@ def test_the_newest_record_with_an_event_time_sets_what_is_old(kafka_bootstrap, 
     for v in values:
         producer.produce(topic, v)
     assert producer.flush(30) == 0
+    ranges, offsets = [], []  # the [start, end) asked of read_range; the offsets it read
+    read_range = tail.read_range
+
+    def recording_read_range(consumer, tp, start, end, timeout_s):
+        records = read_range(consumer, tp, start, end, timeout_s)
+        ranges.append((start, end))
+        offsets.extend(offset for offset, _ in records)
+        return records
+
+    monkeypatch.setattr(tail, "read_range", recording_read_range)
     got = tail.read_tail(
         {"bootstrap.servers": kafka_bootstrap, "group.id": "tail-test"},  # never joins
         TopicPartition(topic, 0),
@@ -41,3 +53,8 @@ def test_the_newest_record_with_an_event_time_sets_what_is_old(kafka_bootstrap, 
     )
     # newest timed record: ts 119, so 113 is the last old one and the tail starts at 114
     assert got == values[14:]
+    # read back from the end, 4 at a time, and no further than the chunk that holds offset 13
+    # (ts 113): offsets 0-9 are never read
+    assert ranges[0][1] == len(values) and all(end - start <= 4 for start, end in ranges)
+    assert min(start for start, _ in ranges) > 13 - 4, ranges
+    assert 13 in offsets and min(offsets) > 13 - 4, offsets

@@ -42,23 +42,47 @@ def test_kdd99_full_one_hot_encodes_the_three_categoricals():
     assert all(0.0 <= v < 0.5 for v in shares.values())
 
 
-def test_the_training_bar_in_a_log_is_not_redrawn_every_epoch():
-    """In a log (a Kubernetes Job, CI) the bar may redraw every 10 s: a redraw is a line there.
-    Changing the epoch and the loss must not force one; a Zeek day's 177 epochs did."""
+def _training_log(monkeypatch, seconds_per_epoch: float) -> list[str]:
+    """The lines a 177-epoch training writes to a log (not a terminal) when each epoch takes
+    ``seconds_per_epoch`` on tqdm's clock: a fake one, so the count does not depend on how
+    fast this machine runs the loop.  (tqdm reads ``tqdm.std.time`` when a bar is made.)"""
     import io
     import re
 
+    import tqdm.std
+
     from trainer.fit import _progress_callbacks
 
+    clock = [0.0]
+    monkeypatch.setattr(tqdm.std, "time", lambda: clock[0])
+    # tqdm's monitor thread reads the real clock and may force a redraw: keep it off
+    monkeypatch.setattr(tqdm.std.tqdm, "monitor_interval", 0)
     log = io.StringIO()  # not a terminal
     (bar,) = _progress_callbacks(epochs=177, steps=17, after="mixture next", file=log)
     bar.on_train_begin()
     for epoch in range(177):
+        clock[0] += seconds_per_epoch
         bar.on_epoch_begin(epoch)
         for step in range(17):
             bar.on_train_batch_end(step, {"loss": 100.0 - epoch})
     bar.on_train_end()
-    draws = [d for d in re.split(r"[\r\n]", log.getvalue()) if d.strip()]
-    assert len(draws) <= 3, len(draws)  # the first draw, the last, and 'after' (in < 10 s)
+    return [d for d in re.split(r"[\r\n]", log.getvalue()) if d.strip()]
+
+
+def test_the_training_bar_in_a_log_is_not_redrawn_every_epoch(monkeypatch):
+    """In a log (a Kubernetes Job, CI) the bar may redraw every 10 s: a redraw is a line there.
+    Changing the epoch and the loss must not force one; a Zeek day's 177 epochs did."""
+    import re
+
+    # no time passes: only the first draw, the last, and 'after'; none for the 177 epochs
+    draws = _training_log(monkeypatch, seconds_per_epoch=0.0)
+    assert len(draws) == 3, draws
     assert "epoch 177/177" in draws[-2] and "loss=-76.0000" in draws[-2]
     assert draws[-1].strip() == "mixture next"
+    # 1 s an epoch: a line every 10 s, so every 10th epoch (a terminal's 0.1 s would be 177)
+    draws = _training_log(monkeypatch, seconds_per_epoch=1.0)
+    assert 177 // 10 <= len(draws) - 3 <= 177 // 10 + 1, draws
+    # 11 s an epoch: each epoch is past the 10 s, so each gets its line, showing that epoch
+    draws = _training_log(monkeypatch, seconds_per_epoch=11.0)
+    shown = [int(m[1]) for d in draws[1:-2] if (m := re.match(r"epoch (\d+)/177", d))]
+    assert shown == list(range(1, 178)) and len(draws) == 180, draws

@@ -209,24 +209,50 @@ def test_cli_keys_records_by_a_host_field_for_traffic_windows(monkeypatch):
 
 
 class RefusingProducer(FakeProducer):
-    """A broker that refuses every record (the topic does not exist)."""
+    """A broker that refuses every record (the topic does not exist).  As librdkafka does, the
+    client only queues a record's delivery report; ``poll`` and ``flush`` serve the queued
+    reports (the callback never runs inside ``produce``), so ``produce`` learns of a refusal
+    only when it polls."""
+
+    def __init__(self, conf: dict):
+        super().__init__(conf)
+        self.reports: list = []  # (on_delivery, error) not yet served
+        self.sent_when_refused: int | None = None  # records sent when a refusal first arrived
 
     def produce(self, topic, *, value, key, on_delivery, headers):
         from confluent_kafka import KafkaError
 
         super().produce(topic, value=value, key=key, on_delivery=on_delivery, headers=headers)
-        on_delivery(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART), None)
+        self.reports.append((on_delivery, KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART)))
+
+    def poll(self, _timeout=0):
+        served, self.reports = self.reports, []
+        if served and self.sent_when_refused is None:
+            self.sent_when_refused = len(self.sent)
+        for on_delivery, err in served:
+            on_delivery(err, None)
+        return len(served)
+
+    def flush(self, _timeout=None):
+        self.poll()
+        return 0
 
 
 def test_produce_stops_at_the_first_refusal_and_says_what_to_fix(monkeypatch):
+    """Once a refusal reaches it (through ``poll``, as librdkafka serves delivery reports), the
+    replay stops instead of sending the rest into the same refusal, and says what to fix."""
     from confluent_kafka import KafkaException
 
     monkeypatch.setattr("stream_od.kafka.clients.Producer", RefusingProducer)
     stream = log_stream([TSV])
-    many = Encoded(values=stream.values * 100, labels=np.tile(stream.labels, 100))
+    many = Encoded(values=stream.values * 250, labels=np.tile(stream.labels, 250))
     with pytest.raises(KafkaException, match="topic 't' does not exist: create it first"):
         replay.produce(many, topic="t", bootstrap_servers="b:1")
-    assert len(FakeProducer.instances[-1].sent) == 1000  # not all 4,000: it stopped
+    producer = FakeProducer.instances[-1]
+    assert producer.sent_when_refused is not None  # the refusal did arrive before the end
+    assert len(producer.sent) < len(many)  # it stopped: not all 10,000
+    # soon: at most the records sent between two polls (every 1,000) after the refusal arrived
+    assert len(producer.sent) - producer.sent_when_refused <= 1000, producer.sent_when_refused
 
 
 def test_cli_names_a_missing_topic_without_a_traceback(kafka_bootstrap, capsys):
