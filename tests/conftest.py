@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests import kafka_support
+from tests.worker_support import kill_leftover_workers
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -35,6 +36,13 @@ def _broker_up(bootstrap: str) -> bool:
         return True
     except Exception:
         return False
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_outlives_its_test():
+    """A test that fails between starting a worker and killing it leaves no worker behind."""
+    yield
+    kill_leftover_workers()
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+_STARTED: list[WorkerProcess] = []  # every worker started by the test running now
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -50,6 +52,15 @@ def metric_total(text: str, name: str) -> float:
     return sum(metric_values(text, name).values())
 
 
+def kill_leftover_workers() -> None:
+    """Kill every worker a test started and left running (a failed wait before its ``with``
+    or ``kill``): on a 2-core machine a leftover worker would take CPU from every later test."""
+    while _STARTED:
+        w = _STARTED.pop()
+        if w.proc is not None and w.proc.poll() is None:
+            w.kill()
+
+
 class WorkerProcess:
     """One ``stream-od worker`` subprocess with its own metrics port and log file."""
 
@@ -78,8 +89,13 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
         )
         log.close()
+        _STARTED.append(self)
         if wait_ready:
-            self.wait_ready(timeout)
+            try:
+                self.wait_ready(timeout)
+            except BaseException:  # the caller's ``with`` never began: nobody else stops it
+                self.kill()
+                raise
         return self
 
     def wait_ready(self, timeout: float = 60.0) -> None:

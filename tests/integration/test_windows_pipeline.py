@@ -101,10 +101,21 @@ def test_two_stages_give_whole_windows_for_both_hosts_through_crashes(
         "STREAM_OD_WINDOWS_CARRIED": '["src"]',
         "STREAM_OD_SCORES_TOPIC": new_topic(prefix="scores"),
     }
+    # The second half of the stream waits for the third pair of stages, its last quarter for
+    # the extra scoring worker: each has new records to work on however slow the starts are.
+    restarted, extra_assigned = threading.Event(), threading.Event()
+    gates = {len(values) // 2: restarted, 3 * len(values) // 4: extra_assigned}
     feeder = threading.Thread(
         target=feed,
         daemon=True,
-        args=(values, [by_host(r, "id.orig_h") for r in records], sensor, kafka_bootstrap, 200.0),
+        args=(
+            values,
+            [by_host(r, "id.orig_h") for r in records],
+            sensor,
+            kafka_bootstrap,
+            200.0,
+            gates,
+        ),
     )
     feeder.start()
 
@@ -117,10 +128,13 @@ def test_two_stages_give_whole_windows_for_both_hosts_through_crashes(
         b.kill()
     a = WorkerProcess(stage, tmp_path / "a.log").start()
     b = WorkerProcess(scoring, tmp_path / "b.log").start()
+    restarted.set()
     b.wait_for("stream_od_records_scored_total", 100, timeout=120)
     extra = WorkerProcess(
         {**scoring, "STREAM_OD_INSTANCE_ID": "stage-b2"}, tmp_path / "b2.log"
     ).start()  # one scoring worker to two ...
+    extra.wait_for("stream_od_assigned_partitions", 1, timeout=120)
+    extra_assigned.set()
     extra.wait_for("stream_od_records_scored_total", 1, timeout=120)
     assert extra.terminate() == 0, extra.log()  # ... and back
     feeder.join(120)

@@ -11,7 +11,18 @@ import pytest
 from tests.integration.test_worker_stream import by_seq
 from tests.kafka_support import group_done
 from tests.worker_support import WorkerProcess, metric_total, metric_values
-from trainer.replay import produce
+from trainer.replay import Encoded, produce
+
+
+def feed_in_two_halves(stream: Encoded, topic: str, bootstrap: str, second: threading.Event):
+    """The first half of ``stream`` at 2,500 records/s, the second at that rate once
+    ``second`` is set (or after 120 s, so that a failed test still ends)."""
+    half = len(stream) // 2
+    for start, stop in ((0, half), (half, len(stream))):
+        if start:
+            second.wait(120)
+        part = Encoded(values=stream.values[start:stop], labels=stream.labels[start:stop])
+        produce(part, topic=topic, bootstrap_servers=bootstrap, rate=2_500.0, start_seq=start)
 
 
 # classic: cooperative-sticky; consumer: KIP-848.  With overlapped commits, batches of 20 are
@@ -39,11 +50,14 @@ def test_a_second_worker_joins_and_the_first_leaves_mid_stream(
         "STREAM_OD_OVERLAP_COMMITS": str(overlap).lower(),
     }
     topic, group = env["STREAM_OD_INPUT_TOPIC"], env["STREAM_OD_GROUP_ID"]
+    # The second half of the stream waits for b to hold a partition: on a slow machine b's
+    # start and the rebalance can outlast a stream sent at a fixed rate, and b, handed
+    # partitions a has already drained, would then have nothing to score.
+    b_assigned = threading.Event()
     feeder = threading.Thread(
-        target=produce,
-        args=(kdd_stream,),
+        target=feed_in_two_halves,
+        args=(kdd_stream, topic, kafka_bootstrap, b_assigned),
         daemon=True,
-        kwargs=dict(topic=topic, bootstrap_servers=kafka_bootstrap, rate=2_500.0),
     )
     a = WorkerProcess(
         {**env, "STREAM_OD_INSTANCE_ID": "a-" + uuid.uuid4().hex[:6]}, tmp_path / "a.log"
@@ -60,6 +74,7 @@ def test_a_second_worker_joins_and_the_first_leaves_mid_stream(
         while metric_total(b.metrics(), "stream_od_assigned_partitions") == 0:
             assert time.monotonic() < deadline, b.log()
             time.sleep(0.2)
+        b_assigned.set()
         b.wait_for("stream_od_records_scored_total", 500)
         text_a = a.metrics()
         assert (

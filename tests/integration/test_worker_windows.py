@@ -27,12 +27,28 @@ def partition_of(record: dict) -> int:
     return zlib.crc32(str(record.get("id.resp_h")).encode()) % PARTITIONS
 
 
-def feed(values: list[bytes], parts: list[int], topic: str, bootstrap: str, rate: float) -> None:
+def feed(
+    values: list[bytes],
+    parts: list[int],
+    topic: str,
+    bootstrap: str,
+    rate: float,
+    gates: dict[int, threading.Event] | None = None,
+) -> None:
+    """``values`` at ``rate`` records/s into the given partitions; before record ``i`` of
+    ``gates`` it waits for that event (at most 120 s, so a failed test still ends), so a part of
+    the stream is left for a worker a test starts later: on a slow machine, worker starts and
+    rebalances can outlast a stream sent at a fixed rate, and a worker handed drained partitions
+    would have nothing to score."""
     producer = Producer(
         {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
     )
     t0 = time.perf_counter()
     for i, (value, part) in enumerate(zip(values, parts)):
+        if gates and i in gates:
+            producer.flush(60)
+            gates[i].wait(120)
+            t0 = time.perf_counter() - i / rate  # the rate goes on from here, no burst
         ahead = i / rate - (time.perf_counter() - t0)
         if ahead > 0.002:
             producer.poll(0)
@@ -78,8 +94,15 @@ def test_windows_are_rebuilt_after_kill_nine_and_rebalances(
         "STREAM_OD_CONSUMER": '{"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}',
     }
     group = env["STREAM_OD_GROUP_ID"]
+    # The last quarter waits for the two workers that join at the end, and holds records of
+    # every partition, so each of them has records to score whatever it is handed.
+    tail = 3 * len(parts) // 4
+    assert set(parts[tail:]) == set(range(PARTITIONS))
+    others_assigned = threading.Event()
     feeder = threading.Thread(
-        target=feed, daemon=True, args=(stream.values, parts, topic, kafka_bootstrap, 150.0)
+        target=feed,
+        daemon=True,
+        args=(stream.values, parts, topic, kafka_bootstrap, 150.0, {tail: others_assigned}),
     )
     feeder.start()
     log = tmp_path / "worker.log"
@@ -98,6 +121,9 @@ def test_windows_are_rebuilt_after_kill_nine_and_rebalances(
             for i in range(2)
         ]
         for other in others:  # one to three: each takes partitions and rebuilds their windows
+            other.wait_for("stream_od_assigned_partitions", 1, timeout=120)
+        others_assigned.set()
+        for other in others:
             other.wait_for("stream_od_records_scored_total", 1, timeout=120)
         restored += sum(
             metric_total(o.metrics(), "stream_od_window_restored_records_total") for o in others
