@@ -52,6 +52,36 @@ def metric_total(text: str, name: str) -> float:
     return sum(metric_values(text, name).values())
 
 
+def run_process_tree(args: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    """``subprocess.run(args, capture_output=True, text=True, timeout=timeout)``, except that
+    on a timeout every process the command started is stopped, not just the command: a demo
+    or benchmark past its time leaves no worker, windows stage or replayer taking the CPU (and
+    writing into topics) for the rest of the run."""
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, so that all of it can be stopped
+        **kwargs,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 30.0)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                out, err = proc.communicate(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        raise
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
 def kill_leftover_workers() -> None:
     """Kill every worker a test started and left running (a failed wait before its ``with``
     or ``kill``): on a 2-core machine a leftover worker would take CPU from every later test."""

@@ -6,6 +6,8 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from tests.worker_support import run_process_tree
+
 REPO = Path(__file__).resolve().parents[2]
 # The KDD sample shipped in the package: a benchmark's test needs no ../shared.
 KDD_SAMPLE = resources.files("stream_od.data").joinpath("kdd_sample.csv.gz")
@@ -13,13 +15,9 @@ KDD_SAMPLE = resources.files("stream_od.data").joinpath("kdd_sample.csv.gz")
 
 def run_benchmark(script: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
     """``python benchmarks/<script> <args>``, stdout and stderr as text, killed after
-    ``timeout`` seconds (a benchmark that hangs fails its test instead of stalling CI)."""
-    return subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / script), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    ``timeout`` seconds with every process it started (a benchmark that hangs fails its test
+    instead of stalling CI)."""
+    return run_process_tree([sys.executable, str(REPO / "benchmarks" / script), *args], timeout)
 
 
 def run_stream_benchmark(

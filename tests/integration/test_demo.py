@@ -5,18 +5,17 @@ and grades the alerts against the replay's labels, carried through both stages i
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 
 from tests.integration.conftest import ZEEK_REPLAY, ZEEK_TRAIN
-from tests.worker_support import free_port
+from tests.worker_support import free_port, run_process_tree
 
 
 def test_the_zeek_windows_demo_runs_two_stages_and_grades_every_record(
     kafka_bootstrap, zeek_replay_path, tmp_path
 ):
     port = free_port()  # the windows stage takes port + 1
-    proc = subprocess.run(
+    proc = run_process_tree(
         [
             sys.executable,
             "-m",
@@ -39,8 +38,6 @@ def test_the_zeek_windows_demo_runs_two_stages_and_grades_every_record(
             "--rate",
             "5000",
         ],
-        capture_output=True,
-        text=True,
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
