@@ -14,7 +14,6 @@ from stream_od.alerts.facts import Alert, ModelInfo
 
 
 def document(alert: Alert, model: ModelInfo) -> dict[str, Any]:
-    k = alert.kafka
     doc: dict[str, Any] = {
         "id": alert.id,
         "event_time_ms": alert.event_time_ms,
@@ -28,13 +27,7 @@ def document(alert: Alert, model: ModelInfo) -> dict[str, Any]:
         "detector": model.detector,
         "schema": model.schema,
         "top_features": alert.top_features,
-        "kafka": {
-            "topic": k.topic,
-            "partition": k.partition,
-            "offset": k.offset,
-            "timestamp_ms": k.timestamp_ms,
-            "key": k.key,
-        },
+        "kafka": alert.kafka.as_fields(),  # no "key" when the record had none
     }
     c = alert.connection
     connection = {
