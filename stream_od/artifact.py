@@ -185,17 +185,24 @@ class Artifact:
     def _standardize(self, X_raw: np.ndarray) -> np.ndarray:
         return self.standardizer.transform(check_matrix(X_raw, n_features=len(self.schema)))
 
-    def score(self, X_raw: np.ndarray) -> np.ndarray:
-        """Sample energy (float64, higher = more anomalous) of raw feature rows."""
-        return self.detector.score(self._standardize(X_raw))
+    def score(self, X_raw: np.ndarray, *, check_finite: bool = True) -> np.ndarray:
+        """Sample energy (float64, higher = more anomalous) of raw feature rows; a score that is
+        not finite raises, unless ``check_finite`` is False (then it is returned for its row)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = self._standardize(X_raw)
+        return self.detector.score(X, check_finite=check_finite)
 
     def predict(self, X_raw: np.ndarray) -> np.ndarray:
         """``score > threshold`` (ties are resolved when the threshold is inferred)."""
         return self.score(X_raw) > self.threshold
 
-    def score_and_contributions(self, X_raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def score_and_contributions(
+        self, X_raw: np.ndarray, *, check_finite: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``score`` and ``contributions`` of the same rows from one pass of the model."""
-        return self.detector.score_and_contributions(self._standardize(X_raw))
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = self._standardize(X_raw)
+        return self.detector.score_and_contributions(X, check_finite=check_finite)
 
     def contributions(self, X_raw: np.ndarray) -> np.ndarray:
         """Per-feature contribution to the anomaly, ``(n, n_features)``; see the detector."""

@@ -45,6 +45,8 @@ TOO_LARGE = "too_large"
 EMPTY = "empty"
 INVALID_JSON = "invalid_json"
 INVALID_CSV = "invalid_csv"
+# decoded, but the model's score of it overflowed: a value far beyond its training range
+NON_FINITE_SCORE = "non_finite_score"
 REASONS = (
     TOO_LARGE,
     EMPTY,
@@ -54,6 +56,11 @@ REASONS = (
     NON_NUMERIC,
     NON_FINITE,
     INVALID_TYPE,
+    NON_FINITE_SCORE,
+)
+NON_FINITE_SCORE_DETAIL = (
+    "the model's score of this record is not finite: it holds a value far beyond the range of "
+    "the model's training traffic (a corrupt or mis-scaled field: check the sensor)"
 )
 
 Format = Literal["auto", "json", "csv"]
@@ -82,6 +89,19 @@ class DecodedBatch:
     skipped: list[int] = field(default_factory=list)  # batch positions, ascending
     _objects: dict[int, Any] = field(default_factory=dict)
     _values: Sequence[bytes | None] = ()
+
+    def reject_rows(self, keep: np.ndarray, reason: str, detail: str) -> DecodedBatch:
+        """This batch with the scoreable rows where ``keep`` is False moved to ``rejected``
+        (a record the model cannot score is dead-lettered like one the decoder refused)."""
+        dropped = [Rejected(int(i), reason, detail) for i in self.rows[~keep]]
+        return DecodedBatch(
+            X=self.X[keep],
+            rows=self.rows[keep],
+            rejected=sorted(self.rejected + dropped, key=lambda r: r.index),
+            skipped=self.skipped,
+            _objects=self._objects,
+            _values=self._values,
+        )
 
     def fields(self, i: int) -> dict[str, Any]:
         """Original fields of scoreable row ``i`` (not the batch index)."""

@@ -49,7 +49,12 @@ from stream_od.features import epoch_seconds, unseen_counts
 from stream_od.kafka import clients, dead_letters
 from stream_od.kafka.blocking import BoundedCaller, CallWatchdog
 from stream_od.metrics import Health, WorkerMetrics
-from stream_od.records import DecodedBatch, RecordDecoder
+from stream_od.records import (
+    NON_FINITE_SCORE,
+    NON_FINITE_SCORE_DETAIL,
+    DecodedBatch,
+    RecordDecoder,
+)
 from stream_od.schema import FeatureSchema
 from stream_od.schema.select import NOT_SELECTED
 
@@ -73,7 +78,9 @@ class Model(Protocol):
     threshold: float
     metrics: dict
 
-    def score_and_contributions(self, X_raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def score_and_contributions(
+        self, X_raw: np.ndarray, *, check_finite: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]: ...
 
     def place_scoring(self, device: str, sums: str) -> Placement: ...
 
@@ -419,7 +426,13 @@ class Worker:
             staged = self._with_windows(messages, batch)
             scores, contributions = np.empty(0), np.empty((0, batch.X.shape[1]))
         elif len(batch.X):
-            scores, contributions = scorer.model.score_and_contributions(batch.X)
+            scores, contributions = scorer.model.score_and_contributions(
+                batch.X, check_finite=False
+            )
+            finite = np.isfinite(scores)
+            if not finite.all():  # one record must not stop its partition: dead-lettered
+                batch = batch.reject_rows(finite, NON_FINITE_SCORE, NON_FINITE_SCORE_DETAIL)
+                scores, contributions = scores[finite], contributions[finite]
         else:
             scores, contributions = np.empty(0), np.empty((0, batch.X.shape[1]))
         hit = np.flatnonzero(scores > scorer.policy.threshold)
@@ -653,7 +666,7 @@ class Worker:
         never joins the group nor commits."""
         config = clients.consumer_config(self.settings)
         config.pop("group.instance.id", None)
-        config["group.id"] = f"{self.settings.group_id}.restore"
+        config["group.id"] = clients.restore_group_id(self.settings)
         return config
 
     def _restore_suppression(self, partitions: Sequence[TopicPartition]) -> None:

@@ -190,6 +190,19 @@ def test_a_clean_batch_is_one_transaction(make_worker):
     assert producer.calls == ["begin", "produce", "send_offsets", "commit"]
 
 
+def test_a_record_whose_score_overflows_is_a_dead_letter_and_its_batch_goes_on(make_worker):
+    """Scores are computed for the whole batch at once; one record's overflow used to raise
+    for all of them, and the restarted worker died on the same batch again."""
+    w, _, producer = make_worker()
+    messages = batch()
+    messages.insert(1, Msg(99, orjson.dumps({"a": 1e308, "b": 1e308})))  # a + b overflows
+    result = w.process(messages)
+    assert (result.scored, result.alerts, result.dead_letters, result.aborted) == (3, 1, 1, False)
+    dead = [v for t, v in producer.produced if t == w.settings.dead_letter_topic]
+    assert dead == [messages[1].value()]
+    assert producer.calls[-2:] == ["send_offsets", "commit"]
+
+
 def test_an_abortable_error_aborts_and_rewinds_to_the_first_offsets(make_worker):
     w, consumer, producer = make_worker()
     producer.fail["commit"] = [abortable()]
@@ -435,7 +448,10 @@ def test_a_model_with_other_windows_builds_them_before_its_first_batch(make_work
     def model(s):
         m = FakeModel()
         m.schema, m.feature_names = s, s.feature_names
-        m.score_and_contributions = lambda X: (np.zeros(len(X)), np.zeros(X.shape))
+        m.score_and_contributions = lambda X, check_finite=True: (
+            np.zeros(len(X)),
+            np.zeros(X.shape),
+        )
         return m
 
     w, consumer, _ = make_worker()

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import gzip
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
+import numpy as np
 import orjson
 
 from stream_od.artifact import Artifact
-from stream_od.records import RecordDecoder
+from stream_od.records import NON_FINITE_SCORE, NON_FINITE_SCORE_DETAIL, RecordDecoder
 from stream_od.schema.select import NOT_SELECTED
 
 BATCH = 1000  # the worker's default max_batch_records
@@ -59,7 +60,11 @@ def score_values(art: Artifact, values: Sequence[bytes], *, batch: int = BATCH) 
     decoder = RecordDecoder(art.schema)  # the worker's default max_record_bytes too
     for start in range(0, len(values), batch):
         out = decoder.decode(values[start : start + batch])
-        scores: Iterable[float] = art.score(out.X) if len(out.X) else []
+        scores = art.score(out.X, check_finite=False) if len(out.X) else np.empty(0)
+        finite = np.isfinite(scores)
+        if not finite.all():  # as the worker: dead-lettered, not a stop
+            out = out.reject_rows(finite, NON_FINITE_SCORE, NON_FINITE_SCORE_DETAIL)
+            scores = scores[finite]
         results: dict[int, dict] = {}
         for row, s in zip(out.rows.tolist(), scores):
             results[row] = {

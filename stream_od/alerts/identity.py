@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from stream_od.alerts.facts import Connection, KafkaCoordinates
+from stream_od.alerts.jsonsafe import json_safe_text
 from stream_od.features import epoch_seconds
 from stream_od.records import field_value, path_values
 from stream_od.schema.identity import IdentitySpec
@@ -130,14 +131,18 @@ def community_id(
     return "1:" + base64.b64encode(hashlib.sha1(payload).digest()).decode("ascii")
 
 
+# Text from a record goes out in the alert as it is, so it must be writable JSON: a lone
+# surrogate (which Python's JSON parser lets through) becomes U+FFFD.
+
+
 def _session(value: Any) -> str | None:
     if value is None or isinstance(value, (dict, list)):
         return None
-    return value if type(value) is str else str(value)
+    return json_safe_text(value if type(value) is str else str(value))
 
 
 def _text(value: Any) -> str | None:
-    return value if type(value) is str and value else None
+    return json_safe_text(value) if type(value) is str and value else None
 
 
 def _address(value: Any) -> str | None:
@@ -159,7 +164,7 @@ def _parse_address(text: str) -> str | None:
 
 
 def _port(value: Any) -> int | None:
-    if type(value) is str and value.isdigit():
+    if type(value) is str and value.isascii() and value.isdigit():  # not "²", which int refuses
         value = int(value)
     if type(value) is float and value.is_integer():
         value = int(value)
@@ -168,8 +173,8 @@ def _port(value: Any) -> int | None:
 
 def _transport(value: Any) -> str | None:
     if type(value) is str and value:
-        name = value.strip().lower()
-        return NAMES.get(int(name), name) if name.isdigit() else name
+        name = json_safe_text(value.strip().lower())
+        return NAMES.get(int(name), name) if name.isascii() and name.isdigit() else name
     if type(value) is int and not isinstance(value, bool):
         return NAMES.get(value, str(value))
     return None

@@ -24,6 +24,7 @@ import orjson
 from stream_od import __version__
 from stream_od.alerts.facts import Alert, KafkaCoordinates, ModelInfo
 from stream_od.alerts.identity import IdentityReader, alert_id
+from stream_od.alerts.jsonsafe import json_safe
 from stream_od.schema import FeatureSchema
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -275,9 +276,6 @@ class AlertPolicy:
         )
 
 
-MAX_DEPTH = 64
-
-
 def dumps_bounded(build: Callable[[Any], dict[str, Any]], record: Any, max_bytes: int) -> bytes:
     """``build(record)`` as JSON, whatever ``record`` holds: a record orjson cannot write
     (nested deeper than it allows, an integer past 64 bits, a lone surrogate) is written
@@ -300,28 +298,3 @@ def dumps_bounded(build: Callable[[Any], dict[str, Any]], record: Any, max_bytes
         }
         out = orjson.dumps(build(record), option=orjson.OPT_SERIALIZE_NUMPY)
     return out
-
-
-def json_safe(value: Any, depth: int = 0) -> Any:
-    """A copy of a decoded JSON value that orjson can always write."""
-    if depth >= MAX_DEPTH:
-        return f"<nested deeper than {MAX_DEPTH} levels>"
-    if isinstance(value, dict):
-        return {json_safe_text(str(k)): json_safe(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list):
-        return [json_safe(v, depth + 1) for v in value]
-    if isinstance(value, str):
-        return json_safe_text(value)
-    if isinstance(value, bool) or value is None or isinstance(value, float):
-        return value
-    if isinstance(value, int):
-        return value if -(1 << 63) <= value < (1 << 64) else str(value)
-    return json_safe_text(str(value))
-
-
-def json_safe_text(text: str) -> str:
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:  # lone surrogates
-        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")

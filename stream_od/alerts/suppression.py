@@ -27,6 +27,7 @@ import orjson
 
 from stream_od.alerts.facts import Alert, Connection, KafkaCoordinates, Summary
 from stream_od.alerts.identity import summary_id
+from stream_od.alerts.jsonsafe import json_safe
 from stream_od.records import field_value
 from stream_od.schema import FeatureSchema
 
@@ -97,7 +98,8 @@ def entity_of(alert: Alert, by: tuple[str, ...], detector: str) -> dict[str, Any
         if name in CONNECTION_PARTS:
             out[name] = getattr(alert.connection, name)
         elif name != "detector":
-            out[name] = None if alert.record is None else field_value(alert.record, name)
+            # as the record has it, made writable (the entity is a key and goes out in summaries)
+            out[name] = None if alert.record is None else json_safe(field_value(alert.record, name))
     return out
 
 

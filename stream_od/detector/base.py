@@ -61,19 +61,29 @@ class BaseDetector:
         return check_matrix(X, n_features=self.n_features_in_)
 
     # -- scoring -----------------------------------------------------------------------
-    def score(self, X: np.ndarray) -> np.ndarray:
-        """Sample energy, float64 of shape ``(n,)``; higher = more anomalous."""
+    def score(self, X: np.ndarray, *, check_finite: bool = True) -> np.ndarray:
+        """Sample energy, float64 of shape ``(n,)``; higher = more anomalous.
+
+        A score that is not finite raises ``FloatingPointError``; with ``check_finite=False``
+        it is returned as it is (``inf``/``nan`` for that row only: rows are scored
+        independently), for a caller that sets such records aside one by one (the worker
+        dead-letters them)."""
         X = self._check_input(X)
         out = np.empty(X.shape[0], dtype=np.float64)
         step = self.score_batch_size
-        for start in range(0, X.shape[0], step):
-            out[start : start + step] = self._score_batch(X[start : start + step])
-        if not np.isfinite(out).all():
+        with np.errstate(over="ignore", invalid="ignore"):
+            for start in range(0, X.shape[0], step):
+                out[start : start + step] = self._score_batch(X[start : start + step])
+        if check_finite:
+            self._raise_if_not_finite(out)
+        return out
+
+    def _raise_if_not_finite(self, scores: np.ndarray) -> None:
+        if not np.isfinite(scores).all():
             raise FloatingPointError(
                 f"{type(self).__name__} produced non-finite scores; the fitted state is "
                 "corrupt or the input is far outside the training range"
             )
-        return out
 
     def _score_batch(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -88,22 +98,24 @@ class BaseDetector:
     def _contributions_batch(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def score_and_contributions(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def score_and_contributions(
+        self, X: np.ndarray, *, check_finite: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(score(X), contributions(X))`` in one pass: the stream worker's hot path, where
-        a neural detector would otherwise run its network twice per micro-batch."""
+        a neural detector would otherwise run its network twice per micro-batch.
+        ``check_finite`` as for :meth:`score`."""
         X = self._check_input(X)
         step = self.score_batch_size
-        parts = [
-            self._score_and_contributions_batch(X[s : s + step]) for s in range(0, X.shape[0], step)
-        ]
+        with np.errstate(over="ignore", invalid="ignore"):
+            parts = [
+                self._score_and_contributions_batch(X[s : s + step])
+                for s in range(0, X.shape[0], step)
+            ]
         if not parts:
             return np.empty(0), np.zeros((0, self.n_features_in_))
         scores = np.concatenate([p[0] for p in parts]).astype(np.float64, copy=False)
-        if not np.isfinite(scores).all():
-            raise FloatingPointError(
-                f"{type(self).__name__} produced non-finite scores; the fitted state is "
-                "corrupt or the input is far outside the training range"
-            )
+        if check_finite:
+            self._raise_if_not_finite(scores)
         return scores, np.concatenate([p[1] for p in parts], axis=0)
 
     def _score_and_contributions_batch(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

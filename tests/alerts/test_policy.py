@@ -3,8 +3,11 @@ logic)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import orjson
+import pytest
 
 from stream_od.alerts import AlertPolicy, Origin, decode_key, severities, top_features
 from stream_od.alerts.policy import risk_scores
@@ -201,3 +204,35 @@ def test_csv_records_keep_number_types_in_alerts():
     )
     assert fields["src_bytes"] == 181 and fields["serror_rate"] == 0.0
     assert fields["protocol_type"] == "tcp" and fields["label"] == "normal."
+
+
+@pytest.mark.parametrize("fmt", ["native", "ecs", "ocsf"])
+def test_an_alert_never_fails_on_what_its_connection_is_read_from(fmt):
+    """The connection is promoted from the record as it is: a port or protocol of digits int()
+    refuses ("²"), a lone surrogate in the uid or protocol (Python's JSON parser lets one
+    through when orjson has given up on the record for a number like 1e999).  Each once raised
+    building or writing the alert, and the worker then died on the same batch at every start."""
+
+    policy = zeek_policy(fmt)
+    record = {**ZEEK, "id.resp_p": "²", "proto": "\ud800tcp", "uid": "C\ud800", "zz": math.inf}
+    alert = facts(policy, record)
+    assert alert.connection.destination_port is None
+    sid, transport = alert.connection.session_id, alert.connection.transport
+    assert sid.startswith("C\ufffd") and transport.endswith("\ufffdtcp")  # U+FFFD: replaced
+    sid.encode() and transport.encode()  # valid UTF-8 now
+    assert sid in policy.render(alert).decode()
+    assert facts(policy, {**ZEEK, "proto": "²"}).connection.transport == "²"
+
+
+def test_suppression_keys_on_record_values_orjson_cannot_write():
+    """An entity taken from a record path may hold a lone surrogate or an integer past 64 bits:
+    the suppression key (and the summary that names it) is written all the same."""
+    from stream_od.alerts.volume import AlertVolume
+
+    policy = zeek_policy()
+    volume = AlertVolume(60.0, ("uid", "id.resp_p"), "vaegmm")
+    alerts = [
+        facts(policy, {**ZEEK, "uid": "C\ud800", "id.resp_p": 10**40}, offset=i) for i in range(3)
+    ]
+    passed = volume.pass_batch([(("in", 0), a) for a in alerts], {})
+    assert len(passed.alerts) == 1  # the other two are held back under the same entity

@@ -67,6 +67,27 @@ def poison(good: dict, anomalous: dict) -> list[tuple[str, bytes, bytes | None, 
         ("lone surrogate", b'{"x": "\\ud800"}', b"k10", [], records.INVALID_JSON),
         ("JSON scalar", b"12345", b"k11", [], records.INVALID_JSON),
         ("quoted CSV", b'0,"tcp,http",SF' + b",0" * 39, b"k12", [], records.INVALID_CSV),
+        (
+            "a value beyond the training range",  # finite, but the model's score overflows
+            orjson.dumps({**good, "srv_count": 1e200}),
+            b"k14",
+            [],
+            records.NON_FINITE_SCORE,
+        ),
+        (
+            "anomalous, a protocol int() refuses",  # "²".isdigit() is True
+            orjson.dumps({**anomalous, "protocol_type": "²"}),
+            b"k15",
+            [],
+            "alert",
+        ),
+        (
+            "anomalous, a lone surrogate behind 1e999",  # orjson gives up, Python's json reads it
+            orjson.dumps(anomalous)[:-1] + b',"zz":1e999,"protocol_type":"\\ud800"}',
+            b"k16",
+            [],
+            "alert",
+        ),
         ("good after all that", good_b, b"k13", [], "scored"),
     ]
 
