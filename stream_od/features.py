@@ -125,7 +125,7 @@ MILLIS_FROM = 10**11
 
 def epoch_seconds(value: object) -> float | None:
     """An event time as epoch seconds: a number, or an ISO 8601 string (UTC when it has no
-    offset); ``None`` when absent, non-finite or unparsable.
+    offset); ``None`` when absent, non-finite, unparsable or outside :func:`plausible_time`.
 
     An integer from :data:`MILLIS_FROM` up is epoch milliseconds (Zeek's ``JSON::TS_MILLIS``)
     and is divided by 1000; a float is always seconds (Zeek's default ``TS_EPOCH``).  An
@@ -137,7 +137,7 @@ def epoch_seconds(value: object) -> float | None:
             seconds = value / 1000 if type(value) is int and value >= MILLIS_FROM else float(value)
         except OverflowError:
             return None
-        return seconds if math.isfinite(seconds) else None
+        return seconds if plausible_time(seconds) else None
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.strip())
@@ -145,8 +145,17 @@ def epoch_seconds(value: object) -> float | None:
             return None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp()
+        seconds = moment.timestamp()
+        return seconds if plausible_time(seconds) else None
     return None
+
+
+def plausible_time(seconds: float) -> bool:
+    """Whether epoch ``seconds`` can be a capture's time: from 1970 to before 1e11 s (the year
+    5138; NaN and infinities are not).  A time past that (microseconds or nanoseconds sent as
+    seconds, a corrupt field) is treated as no time at all: taken as the latest time seen, it
+    would make every traffic window look forgotten and its own key's window grow without end."""
+    return 0.0 <= seconds < MILLIS_FROM
 
 
 @dataclass

@@ -270,7 +270,19 @@ def test_epoch_seconds_reads_zeek_ts_millis_as_milliseconds():
     assert epoch_seconds(1655071231) == 1655071231.0  # whole seconds stay seconds
     assert epoch_seconds(10**11 - 1) == 10**11 - 1  # seconds up to the year 5138
     assert epoch_seconds(10**11) == 10**8  # milliseconds from March 1973
-    assert epoch_seconds(1e11) == 1e11  # a float is seconds
+    assert epoch_seconds(1e11 - 0.5) == 1e11 - 0.5  # a float is seconds
+
+
+@pytest.mark.parametrize(
+    "value",
+    [1e11, 1.7e15, 1_700_000_000_000_000_000, 1e300, -1.0, "5200-01-01T00:00:00"],
+    ids=["float-5138", "microseconds-as-seconds", "nanoseconds", "1e300", "before-1970", "iso"],
+)
+def test_an_event_time_no_capture_can_have_is_no_time(value):
+    """Taken as the latest time seen, one such record would make every other key's traffic
+    windows look forgotten, and its own key's window grow without end (records treat a
+    missing time as "now")."""
+    assert epoch_seconds(value) is None
 
 
 def test_epoch_seconds_of_an_integer_beyond_float_range_is_none_not_an_error():

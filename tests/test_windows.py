@@ -165,6 +165,22 @@ def test_a_record_without_a_time_counts_as_the_latest_seen():
     assert f["win.src.count"][-1] == pytest.approx(math.log1p(2))
 
 
+@pytest.mark.parametrize("bad", [1e300, 1.7e15, 1_700_000_000_000_000])
+def test_a_time_no_capture_can_have_does_not_make_the_other_keys_forgotten(bad):
+    """One record timed 1e300 (or in microseconds) used to become the partition's latest time:
+    every other key then looked forgotten on each record, its windows holding that record
+    alone.  It counts as no time (the latest seen), and the windows go on."""
+    spec = WindowSpec(
+        roles=SPEC.roles, serror=SPEC.serror, rerror=SPEC.rerror, horizon_s=60.0, time_s=2.0
+    )
+    windows = TrafficWindows(spec, "ts")
+    records = [conn(100.0), conn(100.5, src="odd", dst="odd"), conn(101.0), conn(101.5)]
+    records[1]["ts"] = bad
+    f = run(records, spec, windows=windows)
+    assert f["win.src.count"][-1] == pytest.approx(math.log1p(3))  # 100.0, 101.0, 101.5
+    assert windows.late_records == 0 and windows.watermark == 101.5
+
+
 connections = st.lists(
     st.tuples(
         st.floats(0, 30, allow_nan=False),
