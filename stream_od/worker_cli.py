@@ -127,6 +127,8 @@ def _start(settings):
     metrics = WorkerMetrics()
     _check_kafka(settings)
     model, watcher = _first_model(settings, metrics)
+    if model.schema.windows is not None and not _restores_state(settings):
+        _check_kafka(settings, windowed=True)  # known only now: the restore group too
     health = Health(stale_after_s=max(30.0, 3 * settings.max_batch_wait_ms / 1000))
     try:
         worker = Worker(settings, model, metrics=metrics, health=health)
@@ -160,13 +162,22 @@ def _start(settings):
     return worker, server, watcher
 
 
-def _check_kafka(settings) -> None:
+def _restores_state(settings, windowed: bool = False) -> bool:
+    """Whether the worker reads state back when partitions are assigned (the suppression
+    changelog; the input, to rebuild traffic windows), with an assign-only consumer in the group
+    ``<group_id>.restore``: ``windowed`` when the model's schema has traffic windows."""
+    return settings.suppress_window_s > 0 or settings.windows_stage_topic is not None or windowed
+
+
+def _check_kafka(settings, windowed: bool = False) -> None:
     """Before anything else: reach the brokers and authenticate, then check every topic and
     group the worker uses, with the permission it needs on each (docs/security.md).  Raises
     ConfigError that names the failure: credentials or TLS (librdkafka's reason), unreachable
     brokers, a missing topic, or the missing ACLs, all of them at once.  The transactional id
     cannot be checked without using it (fencing the previous instance): it is logged at start,
-    and init_transactions fails on it at once when WRITE on it is missing."""
+    and init_transactions fails on it at once when WRITE on it is missing.  ``windowed``: the
+    model's schema has traffic windows (known once the model is loaded)."""
+    from stream_od.kafka import clients
     from stream_od.kafka.topics import Need, check_access
     from stream_od.registry.watcher import model_reader_group_id
 
@@ -192,6 +203,15 @@ def _check_kafka(settings) -> None:
                 "group", model_reader_group_id(settings), "DESCRIBE", env("model_reader_group_id")
             ),
         ]
+    if _restores_state(settings, windowed):  # the restore reader looks up its coordinator
+        needs.append(
+            Need(
+                "group",
+                clients.restore_group_id(settings),
+                "DESCRIBE",
+                f"<{env('group_id')}>.restore",
+            )
+        )
     check_access(settings.client_config({}), needs)
 
 

@@ -29,6 +29,13 @@ def group_instance_id(settings: WorkerSettings) -> str:
     return f"{settings.instance_id}-{digest}"
 
 
+def restore_group_id(settings: WorkerSettings) -> str:
+    """The group of the worker's assign-only readers of state (the suppression changelog, the
+    input read back to rebuild traffic windows): never joined, never committed to, but the
+    client looks up its coordinator, so a secured cluster must grant DESCRIBE on it."""
+    return f"{settings.group_id}.restore"
+
+
 def consumer_config(settings: WorkerSettings) -> dict[str, Any]:
     own: dict[str, Any] = {
         "group.id": settings.group_id,

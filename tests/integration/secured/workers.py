@@ -35,10 +35,11 @@ def worker_env(secured: SecuredCluster, user: str, password: str, artifact_path)
 
 
 def worker_acls(user: str, env: dict) -> dict[str, tuple[AclBinding, str]]:
-    """Each ACL the worker needs, and what its message must name when that ACL is missing."""
+    """Each ACL the worker needs, and what its message must name when that ACL is missing
+    (WRITE on the scores topic only when it has one)."""
     e, group = env, env["STREAM_OD_GROUP_ID"]
     txid = f"stream-od-{group}-{env['STREAM_OD_INSTANCE_ID']}"
-    return {
+    acls = {
         "READ input topic": (
             topic_acl(user, e["STREAM_OD_INPUT_TOPIC"], READ),
             f"topic {e['STREAM_OD_INPUT_TOPIC']!r}",
@@ -52,14 +53,76 @@ def worker_acls(user: str, env: dict) -> dict[str, tuple[AclBinding, str]]:
             topic_acl(user, e["STREAM_OD_DEAD_LETTER_TOPIC"], WRITE),
             f"topic {e['STREAM_OD_DEAD_LETTER_TOPIC']!r}",
         ),
-        "WRITE scores topic": (
-            topic_acl(user, e["STREAM_OD_SCORES_TOPIC"], WRITE),
-            f"topic {e['STREAM_OD_SCORES_TOPIC']!r}",
-        ),
         "WRITE transactional id": (transactional_id_acl(user, txid, WRITE), txid),
     }
+    if e.get("STREAM_OD_SCORES_TOPIC"):
+        acls["WRITE scores topic"] = (
+            topic_acl(user, e["STREAM_OD_SCORES_TOPIC"], WRITE),
+            f"topic {e['STREAM_OD_SCORES_TOPIC']!r}",
+        )
+    return acls
 
 
 def stopped(worker: WorkerProcess) -> tuple[int, str]:
     """``(exit code, log)`` of a worker expected to stop on its own."""
     return worker.proc.wait(timeout=EXIT_WAIT_S), worker.log()
+
+
+def restore_group_acl(user: str, env: dict) -> dict[str, tuple[AclBinding, str]]:
+    """DESCRIBE on ``<group_id>.restore``: the group of the assign-only consumer that reads
+    state back on assignment (the suppression changelog; the input, for traffic windows)."""
+    group = env["STREAM_OD_GROUP_ID"] + ".restore"
+    return {
+        "DESCRIBE restore group": (
+            group_acl(user, group, AclOperation.DESCRIBE),
+            f"consumer group {group!r}",
+        )
+    }
+
+
+def suppression_env(secured: SecuredCluster, env: dict) -> dict:
+    """Alert suppression on, its changelog made by the admin (compacted, as many partitions as
+    the input), so the worker needs no CREATE."""
+    partitions = len(
+        secured.admin.list_topics(env["STREAM_OD_INPUT_TOPIC"], timeout=10)
+        .topics[env["STREAM_OD_INPUT_TOPIC"]]
+        .partitions
+    )
+    return env | {
+        "STREAM_OD_SUPPRESS_WINDOW_S": "60",
+        "STREAM_OD_SUPPRESS_BY": '["service"]',  # KDD records have no addresses
+        "STREAM_OD_SUPPRESSION_CHANGELOG_TOPIC": secured.create_topic(
+            "suppress", partitions=partitions, config={"cleanup.policy": "compact"}
+        ),
+    }
+
+
+def suppression_acls(user: str, env: dict) -> dict[str, tuple[AclBinding, str]]:
+    """What suppression adds to :func:`worker_acls`: READ and WRITE on the changelog topic,
+    and DESCRIBE on the restore group that reads it back."""
+    changelog = env["STREAM_OD_SUPPRESSION_CHANGELOG_TOPIC"]
+    return {
+        "READ changelog topic": (topic_acl(user, changelog, READ), f"changelog {changelog}["),
+        "WRITE changelog topic": (topic_acl(user, changelog, WRITE), changelog),
+    } | restore_group_acl(user, env)
+
+
+def windows_stage_env(secured: SecuredCluster, env: dict) -> dict:
+    """A windows stage (no scoring, so no scores topic): its output topic made by the admin."""
+    env = {k: v for k, v in env.items() if k != "STREAM_OD_SCORES_TOPIC"}
+    return env | {
+        "STREAM_OD_WINDOWS_STAGE_TOPIC": secured.create_topic("by-resp", partitions=2),
+        "STREAM_OD_WINDOWS_STAGE_ROLES": '["src"]',
+        "STREAM_OD_WINDOWS_STAGE_KEY": "id.resp_h",
+    }
+
+
+def windows_stage_acls(user: str, env: dict) -> dict[str, tuple[AclBinding, str]]:
+    """What a windows stage needs: :func:`worker_acls` without the scores topic, WRITE on the
+    stage's topic, and DESCRIBE on the restore group that rebuilds the windows."""
+    stage = env["STREAM_OD_WINDOWS_STAGE_TOPIC"]
+    return (
+        worker_acls(user, env)
+        | {"WRITE windows stage topic": (topic_acl(user, stage, WRITE), f"topic {stage!r}")}
+        | restore_group_acl(user, env)
+    )
