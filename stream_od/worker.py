@@ -1163,13 +1163,25 @@ class Worker:
                 raise self._fatal(exc.args[0]) from exc
             log.info("could not commit idle positions (%s); will retry", exc.args[0])
             if self.exactly_once:
-                try:
-                    self.producer.abort_transaction(30)
-                except KafkaException:
-                    pass
+                self._end_idle_transaction(exc.args[0])
             return
         for tp in ahead:
             self._committed[(tp.topic, tp.partition)] = tp.offset
+
+    def _end_idle_transaction(self, err: KafkaError) -> None:
+        """Abort the idle commit's transaction, bounded as every transactional call is; a
+        producer that cannot abort (or whose brokers went away: it may be stuck on its lost
+        coordinator, librdkafka #5456) is replaced, so the next batch begins on a clean one."""
+        if not self._brokers_away(err):
+            try:
+                with self._watchdog.call("abort of the idle commit", 30):
+                    self.producer.abort_transaction(30)
+                return
+            except KafkaException as exc:
+                if exc.args[0].fatal():
+                    raise self._fatal(exc.args[0]) from exc
+                log.warning("could not abort the idle commit's transaction (%s)", exc.args[0])
+        self._renew_producer()
 
     def _update_lag(self) -> None:
         if not self._assigned:

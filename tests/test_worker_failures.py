@@ -523,3 +523,39 @@ def test_the_batch_wait_counts_from_when_the_last_batch_was_taken(make_worker, m
     monkeypatch.setattr(w, "process", process)
     w.run()
     assert timeouts == pytest.approx([0.025, 0.015, 0.025, 0.015, 0.0])
+
+
+def idle_worker(make_worker):
+    """A worker whose position on ``in`` [0] moved past its last commit with no record (a
+    transaction marker), so that the idle loop commits it."""
+    w, consumer, producer = make_worker()
+    consumer.position = lambda tps: [TopicPartition(tp.topic, tp.partition, 8) for tp in tps]
+    w._committed[("in", 0)] = 5
+    return w, producer
+
+
+def test_a_failed_idle_commit_is_aborted_and_retried_when_next_idle(make_worker):
+    w, producer = idle_worker(make_worker)
+    producer.fail["commit"] = [abortable()]
+    w._commit_idle_positions()
+    assert producer.calls[-1] == "abort" and w.producer is producer
+    assert w._committed[("in", 0)] == 5
+    w._commit_idle_positions()
+    assert producer.calls[-1] == "commit" and w._committed[("in", 0)] == 8
+
+
+@pytest.mark.parametrize("how", ["brokers away", "abort refused"])
+def test_an_idle_commit_whose_producer_cannot_abort_gets_a_new_producer(make_worker, how):
+    """The abort was outside the watchdog and its error dropped: a producer stuck on a lost
+    coordinator could hang the idle loop, and one left mid-transaction failed the next batch's
+    begin_transaction for a reason the log no longer held."""
+    w, producer = idle_worker(make_worker)
+    if how == "brokers away":
+        producer.fail["commit"] = [KafkaError(KafkaError._TIMED_OUT, "timed out", retriable=True)]
+    else:
+        producer.fail["commit"] = [abortable()]
+        producer.fail["abort"] = [KafkaError(KafkaError._STATE, "cannot abort")]
+    w._commit_idle_positions()
+    assert w.producer is not producer and "init" in w.producer.calls
+    assert ("abort" in producer.calls) == (how == "abort refused")
+    assert w.metrics.producer_renewals._value.get() == 1
