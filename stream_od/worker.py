@@ -364,7 +364,10 @@ class Worker:
         finally:
             if self._committer is not None:
                 self._committer.shutdown(wait=False)
-            self.consumer.close()  # leaves the group at once: partitions move without a timeout
+            # leaves the group at once (partitions move without a timeout); watched, since a
+            # close with the brokers away can block for good (librdkafka #4519)
+            with self._watchdog.call("consumer close", 30):
+                self.consumer.close()
 
     # -- one batch -----------------------------------------------------------------------
     def process(self, messages: Sequence[Message]) -> BatchResult | None:
@@ -669,6 +672,30 @@ class Worker:
         config["group.id"] = clients.restore_group_id(self.settings)
         return config
 
+    def _restore_failed(self, exc: BaseException, what: str, topic: str) -> FatalWorkerError:
+        """Why state could not be read back: a missing permission will not clear by itself
+        (exit 3, naming the ACL to grant); anything else is the brokers away (exit 4)."""
+        err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+        code = err.code() if isinstance(err, KafkaError) else None
+        if code == KafkaError.GROUP_AUTHORIZATION_FAILED:
+            group = clients.restore_group_id(self.settings)
+            return FatalWorkerError(
+                f"could not read {what}: {exc}; the worker's principal needs DESCRIBE on "
+                f"Group:{group} (<STREAM_OD_GROUP_ID>.restore, its reader of state; "
+                "docs/security.md)",
+                exit_code=EXIT_STUCK,
+            )
+        if code == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+            return FatalWorkerError(
+                f"could not read {what}: {exc}; the worker needs READ on it (grant READ on "
+                f"Topic:{topic} to its principal; docs/security.md)",
+                exit_code=EXIT_STUCK,
+            )
+        return FatalWorkerError(
+            f"could not read {what}: {exc}; the worker needs READ on it and the brokers reachable",
+            exit_code=EXIT_UNREACHABLE,
+        )
+
     def _restore_suppression(self, partitions: Sequence[TopicPartition]) -> None:
         """Read each partition's suppression state back from the changelog before its first
         batch: as of the committed offsets, since both were written in one transaction."""
@@ -682,10 +709,8 @@ class Worker:
                     config, topic, tp.partition, timeout_s=self.settings.kafka_retry_timeout_s
                 )
             except (KafkaException, TimeoutError) as exc:
-                raise FatalWorkerError(
-                    f"could not read the suppression changelog {topic}[{tp.partition}]: {exc}; "
-                    "the worker needs READ on it and the brokers reachable",
-                    exit_code=EXIT_UNREACHABLE,
+                raise self._restore_failed(
+                    exc, f"the suppression changelog {topic}[{tp.partition}]", topic
                 ) from exc
             self.volume.partition((tp.topic, tp.partition)).restore(entries)
             log.info(
@@ -954,11 +979,8 @@ class Worker:
                     timeout_s=self.settings.kafka_retry_timeout_s,
                 )
             except (KafkaException, TimeoutError) as exc:
-                raise FatalWorkerError(
-                    f"could not read back {tp.topic}[{tp.partition}] to rebuild its traffic "
-                    f"windows: {exc}; the worker needs READ on its input topic and the brokers "
-                    "reachable",
-                    exit_code=EXIT_UNREACHABLE,
+                raise self._restore_failed(
+                    exc, f"{tp.topic}[{tp.partition}] to rebuild its traffic windows", tp.topic
                 ) from exc
             for start in range(0, len(values), 10_000):
                 chunk = values[start : start + 10_000]

@@ -83,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
     except FatalWorkerError as exc:
         log.error("stopping: %s", exc)
         return exc.exit_code
+    except ConfigError as exc:  # found once running (a suppression changelog it cannot create)
+        log.error("stopping: %s", exc)
+        return EXIT_CONFIG
     finally:
         if watcher is not None:
             watcher.stop()
