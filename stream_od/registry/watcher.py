@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from stream_od.artifact import Artifact
+from stream_od.errors import ArtifactError, StreamODError
 from stream_od.kafka.messages import header_text, record_headers, record_offset
 from stream_od.kafka.topics import BOOTSTRAP_SETTING
 from stream_od.registry.directory import DirectoryRegistry
@@ -217,7 +218,9 @@ class ModelWatcher:
         self.trust = _resolve_trust(getattr(source, "trust", None), key)
         self.pin = pin or getattr(source, "pin", None)
         self.metrics = metrics
-        self.accept = accept  # raises ValueError when the worker cannot serve the model
+        # Raises ValueError (its schema), ConfigError (this worker's settings), OSError or
+        # another StreamODError when the worker cannot serve the model: each a refusal.
+        self.accept = accept
         self.interval_s = interval_s
         self.current: str | None = None
         self._newest: _Newest | None = None
@@ -281,7 +284,9 @@ class ModelWatcher:
         )
 
     def _take(self, cand: Candidate, verified: Verified | None) -> Artifact | None:
-        """Build and accept one candidate; None (refusal counted) when it cannot be served."""
+        """Build and accept one candidate; None (refusal counted) when it cannot be served.
+        What ``accept`` raises is a refusal too, not an error for ``_run`` to retry: the source
+        has moved past this version and never yields it again."""
         try:
             verified = verified or cand.verify(self.trust)
             art = build(verified)
@@ -290,6 +295,12 @@ class ModelWatcher:
             except ValueError as exc:
                 raise Refused(
                     "schema", f"{cand.version}: this worker cannot serve its schema: {exc}"
+                ) from None
+            except ArtifactError as exc:  # its content, found unusable while placing it
+                raise Refused("malformed", f"{cand.version}: {exc}") from None
+            except (OSError, StreamODError) as exc:  # this worker's settings or environment
+                raise Refused(
+                    "schema", f"{cand.version}: this worker cannot serve it: {exc}"
                 ) from None
         except Refused as exc:
             self._refuse(cand, exc)

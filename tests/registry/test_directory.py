@@ -1,7 +1,9 @@
+import logging
 import os
 
 import pytest
 
+from stream_od.errors import ArtifactError, ConfigError
 from stream_od.metrics import WorkerMetrics
 from stream_od.registry import RegistryError
 from stream_od.registry.directory import DirectoryRegistry
@@ -76,6 +78,51 @@ def test_watcher_swaps_once_per_new_version_and_refuses_unservable_schemas(make_
     assert metrics.model_refusals.labels("schema")._value.get() == 1
     assert watcher.poll_once() is None  # refused once, not at every poll
     assert metrics.model_refusals.labels("schema")._value.get() == 1
+    reg.publish(make_artifact(3))
+    assert watcher.poll_once().version == "v3-3"
+    assert accepted == ["v1-1", "v3-3"]
+
+
+@pytest.mark.parametrize(
+    "error, reason",
+    [
+        (ConfigError("scoring_device=gpu, but Keras' backend (tensorflow) sees no GPU"), "schema"),
+        (OSError(28, "No space left on device"), "schema"),
+        (ArtifactError("detector.npz: the networks' weights do not load"), "malformed"),
+    ],
+)
+def test_watcher_refuses_a_version_the_worker_cannot_place(
+    make_artifact, tmp_path, caplog, error, reason
+):
+    """``accept`` (``Scorer.build``) failing with more than a ValueError is a refusal too: the
+    directory source has seen the version, so an error left to ``_run`` would lose it."""
+    reg = DirectoryRegistry(tmp_path / "reg")
+    reg.publish(make_artifact(1))
+    accepted = []
+
+    def accept(art):
+        if art.version == "v2-2":
+            raise error
+        accepted.append(art.version)
+
+    metrics = WorkerMetrics()
+    watcher = ModelWatcher(
+        DirectorySource(tmp_path / "reg"), key=None, metrics=metrics, accept=accept
+    )
+    assert watcher.poll_once().version == "v1-1"
+    reg.publish(make_artifact(2))
+    with caplog.at_level(logging.WARNING, "stream_od.registry"):
+        assert watcher.poll_once() is None
+    assert watcher.current == "v1-1"
+    assert metrics.model_refusals.labels(reason)._value.get() == 1
+    [record] = [r for r in caplog.records if "v2-2" in r.getMessage()]
+    assert record.levelno == logging.ERROR
+    assert f"refused model v2-2 from {tmp_path}/reg/versions/v2-2 (reason={reason})" in (
+        record.getMessage()
+    )
+    assert str(error) in record.getMessage() and "keeping model v1-1" in record.getMessage()
+    assert watcher.poll_once() is None  # refused once, not at every poll
+    assert metrics.model_refusals.labels(reason)._value.get() == 1
     reg.publish(make_artifact(3))
     assert watcher.poll_once().version == "v3-3"
     assert accepted == ["v1-1", "v3-3"]

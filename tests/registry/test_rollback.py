@@ -10,6 +10,7 @@ import pathlib
 
 import pytest
 
+from stream_od.errors import ConfigError
 from stream_od.metrics import WorkerMetrics
 from stream_od.registry import signing
 from stream_od.registry.directory import DirectoryRegistry
@@ -147,6 +148,27 @@ def test_when_the_newest_cannot_be_served_an_older_one_published_before_it_is(
     watcher = ModelWatcher(source, key=trust, metrics=metrics, accept=accept)
     assert watcher.poll_once().version == "v1-1"
     assert refusals(metrics) == {"schema": 1}
+
+
+def test_when_the_newest_cannot_be_placed_an_older_one_published_before_it_is(
+    make_artifact, private_key, trust
+):
+    """A ConfigError from ``accept`` (``scoring_device=gpu`` on a worker without a GPU) is a
+    refusal like a ValueError: the fallback runs, and a later version is still taken."""
+    source = ListSource()
+    source.publish(signed(make_artifact, private_key, day=1, seed=1))
+    source.publish(signed(make_artifact, private_key, day=2, seed=2))
+
+    def accept(art):
+        if art.version == "v2-2":
+            raise ConfigError("scoring_device=gpu, but Keras' backend (tensorflow) sees no GPU")
+
+    metrics = WorkerMetrics()
+    watcher = ModelWatcher(source, key=trust, metrics=metrics, accept=accept)
+    assert watcher.poll_once().version == "v1-1"
+    assert refusals(metrics) == {"schema": 1}
+    source.publish(signed(make_artifact, private_key, day=3, seed=3))
+    assert watcher.poll_once().version == "v3-3" and refusals(metrics) == {"schema": 1}
 
 
 def without_created_at(path: pathlib.Path) -> pathlib.Path:
