@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import lzma
 import pathlib
 import sys
+import zlib
+from collections.abc import Sequence
 
 from stream_od.detector import DETECTOR_KINDS
 from stream_od.detector.threshold import TIE_RULES
@@ -73,6 +76,9 @@ def _train(args: argparse.Namespace) -> int:
     except (FileNotFoundError, KeyError, ValueError, ArtifactError, FloatingPointError) as e:
         print(f"error: {_text(e)}", file=sys.stderr)
         return 1
+    except UNREADABLE as e:  # a damaged --data file (it is read here, not by training_data)
+        print(f"error: {unreadable(e, [args.data] if args.data else [])}", file=sys.stderr)
+        return 1
     finally:
         workdir.cleanup()
     m = art.metrics["test_batch"]
@@ -107,6 +113,46 @@ def is_site_training(args: argparse.Namespace) -> bool:
 
 def _text(e: BaseException) -> str:
     return e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+
+
+#: What reading a damaged file raises (gzip, bzip2 and xz are read by their magic bytes):
+#: EOFError when it is cut short, OSError (gzip.BadGzipFile, bzip2's "Invalid data stream")
+#: on a bad header, CRC or bytes after the end, zlib.error or lzma.LZMAError on corrupt
+#: compressed data; OSError also for a file that cannot be opened or read at all.
+UNREADABLE = (EOFError, OSError, zlib.error, lzma.LZMAError)
+_TOOLS = {"GzipFile": "gzip", "BZ2File": "bzip2", "LZMAFile": "xz"}
+
+
+def unreadable(e: BaseException, paths: Sequence[str]) -> str:
+    """What to print for ``e`` (one of :data:`UNREADABLE`) raised while reading ``paths``:
+    ``<file>: <what is wrong>``.  Decompression errors do not name their file, so the files
+    are read through again (only now, on the error path) to find the damaged one."""
+    if isinstance(e, OSError) and e.filename is not None:
+        return f"{e.filename}: {e.strerror or e}"  # Permission denied, Is a directory
+    from trainer.readers import open_binary
+
+    for path in paths:
+        kind = "file"
+        try:
+            with open_binary(path) as fh:
+                kind = _TOOLS.get(type(fh).__name__, kind)
+                while fh.read(1 << 20):
+                    pass
+        except EOFError:
+            return (
+                f"{path}: truncated {kind} file: it ends before its end-of-stream marker "
+                "(an incomplete copy or download, or a file still being written); copy it again"
+            )
+        except UNREADABLE as found:
+            if isinstance(found, OSError) and found.filename is not None:
+                return f"{found.filename}: {found.strerror or found}"
+            if kind == "file":
+                return f"{path}: cannot be read ({found})"
+            return (
+                f"{path}: not a readable {kind} file ({found}); check it with "
+                f"`{kind} -t {path}` and copy it again"
+            )
+    return str(e) or type(e).__name__  # not from reading the data files, it seems
 
 
 def _train_site(args: argparse.Namespace, out: pathlib.Path) -> int:
@@ -161,6 +207,9 @@ def _train_site(args: argparse.Namespace, out: pathlib.Path) -> int:
     ) as e:
         print(f"error: {_text(e)}", file=sys.stderr)
         return 1
+    except UNREADABLE as e:  # a damaged --data file
+        print(f"error: {unreadable(e, args.data or [])}", file=sys.stderr)
+        return 1
     h = art.metrics["holdout"]
     print(
         json.dumps(
@@ -195,8 +244,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from trainer.readers import is_sensor_log
     from trainer.report import evaluate_artifact, evaluate_logs
 
-    logs = is_sensor_log(args.data)
     try:
+        logs = is_sensor_log(args.data)  # reads each file's first line
         if logs:
             rep = evaluate_logs(
                 args.artifact,
@@ -211,6 +260,9 @@ def _evaluate(args: argparse.Namespace) -> int:
             rep = evaluate_artifact(args.artifact, args.data[0], args.out, plots=not args.no_plots)
     except (FileNotFoundError, KeyError, ValueError, ArtifactError) as e:
         print(f"error: {_text(e)}", file=sys.stderr)
+        return 1
+    except UNREADABLE as e:  # a damaged --data file
+        print(f"error: {unreadable(e, args.data)}", file=sys.stderr)
         return 1
     if logs:
         print(
@@ -248,6 +300,9 @@ def _score(args: argparse.Namespace) -> int:
         result = score_file(args.artifact, args.data, args.out)
     except (FileNotFoundError, KeyError, ValueError, ArtifactError) as e:
         print(f"error: {_text(e)}", file=sys.stderr)
+        return 1
+    except UNREADABLE as e:  # a damaged --data file
+        print(f"error: {unreadable(e, args.data)}", file=sys.stderr)
         return 1
     print(json.dumps(result))
     return 0

@@ -131,7 +131,7 @@ class LogTable:
 # --- opening files ------------------------------------------------------------------------------
 
 
-def _open_binary(path: str) -> gzip.GzipFile | bz2.BZ2File | lzma.LZMAFile | io.BufferedReader:
+def open_binary(path: str) -> gzip.GzipFile | bz2.BZ2File | lzma.LZMAFile | io.BufferedReader:
     """The file's bytes, decompressed when its first bytes are a gzip, bzip2 or xz header."""
     with open(path, "rb") as fh:
         head = fh.read(6)
@@ -149,12 +149,12 @@ def _open_text(path: str) -> IO[str]:
     # LogAscii::enable_utf_8).  A stray invalid byte becomes the text "\xHH", which the string
     # decoding below turns back into the same text: what Zeek's JSON writer shows for it.
     return io.TextIOWrapper(
-        _open_binary(path), encoding="utf-8", errors="backslashreplace", newline="\n"
+        open_binary(path), encoding="utf-8", errors="backslashreplace", newline="\n"
     )
 
 
 def _first_line(path: str) -> bytes | None:
-    with _open_binary(path) as fh:
+    with open_binary(path) as fh:
         for line in fh:
             line = line.strip()
             if line:
@@ -521,7 +521,7 @@ def read_log(
             records = zeek_tsv_records(fh, source=path)
     else:
         wanted = _event_type_filter(event_types) if fmt == "eve-json" else None
-        with _open_binary(path) as fh:
+        with open_binary(path) as fh:
             records = _json_records(fh, source=path, event_types=wanted)
     return LogTable(records=records, fmt=fmt, paths=(path,))
 

@@ -19,7 +19,9 @@ one LITERAL ACL cover it.  Both are checked before the first record is read.
 from __future__ import annotations
 
 import csv
+import math
 import os
+import re
 import time
 from typing import Any
 
@@ -30,7 +32,7 @@ from stream_od.config import cli_kafka_config
 from stream_od.kafka import clients
 from stream_od.kafka.reader import explain_error
 from stream_od.kafka.topics import Need, check_access
-from stream_od.schema import KDD_COLUMNS
+from stream_od.schema import KDD_CATEGORICAL, KDD_COLUMNS
 
 LABEL_HEADER = "label"
 NORMAL = "normal"
@@ -54,15 +56,37 @@ def checked_config(bootstrap_servers: str, topic: str, group_id: str) -> dict[st
     return config
 
 
+#: A number as the KDD file's reader (pandas, float64 columns) takes it: plain ASCII decimal
+#: notation.  Python's float() also takes "1_000", "nan", " 1 " and non-ASCII digits.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NUMERIC = tuple(i for i, name in enumerate(KDD_COLUMNS) if name not in KDD_CATEGORICAL)
+
+
 def _fields(value: bytes) -> list[str]:
+    """The 41 KDD fields of a record value; ValueError (or KeyError, UnicodeDecodeError) for
+    a value that is not a KDD record: every field is checked here, since one bad row in the
+    file written for training would stop the whole training, not just skip that record."""
     text = value.strip()
     if text.startswith(b"{"):
         doc = orjson.loads(text)
-        return [str(doc[name]) for name in KDD_COLUMNS]
-    row = next(csv.reader([text.decode()]))
-    if len(row) not in (len(KDD_COLUMNS), len(KDD_COLUMNS) + 1):
-        raise ValueError(f"{len(row)} CSV fields, expected {len(KDD_COLUMNS)}")
-    return row[: len(KDD_COLUMNS)]
+        row = [str(doc[name]) for name in KDD_COLUMNS]
+    else:
+        try:
+            # one CSV line: csv.Error on a line break outside quotes (two lines in one
+            # value) or a field over csv.field_size_limit()
+            rows = list(csv.reader([text.decode()]))
+        except csv.Error as e:
+            raise ValueError(f"not one CSV line: {e}") from e
+        if len(rows) != 1:
+            raise ValueError("not one CSV line")
+        row = rows[0]
+        if len(row) not in (len(KDD_COLUMNS), len(KDD_COLUMNS) + 1):
+            raise ValueError(f"{len(row)} CSV fields, expected {len(KDD_COLUMNS)}")
+        row = row[: len(KDD_COLUMNS)]
+    for i in _NUMERIC:
+        if not (_NUMBER.fullmatch(row[i]) and math.isfinite(float(row[i]))):
+            raise ValueError(f"{KDD_COLUMNS[i]}: {row[i][:40]!r} is not a finite number")
+    return row
 
 
 def _text(header: str | bytes) -> str:
@@ -129,7 +153,7 @@ def topic_to_kdd_file(
                         continue
                     try:
                         row = _fields(msg.value() or b"")
-                    except (ValueError, KeyError, UnicodeDecodeError, StopIteration):
+                    except (ValueError, KeyError, UnicodeDecodeError):  # see _fields
                         counts["invalid"] += 1
                         continue
                     writer.writerow([*row, label + "."])
