@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import importlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,10 +23,12 @@ import numpy as np
 import orjson
 
 from stream_od import __version__
-from stream_od.alerts.facts import Alert, KafkaCoordinates, ModelInfo
+from stream_od.alerts.facts import Alert, Connection, KafkaCoordinates, ModelInfo
 from stream_od.alerts.identity import IdentityReader, alert_id
 from stream_od.alerts.jsonsafe import json_safe
 from stream_od.schema import FeatureSchema
+
+log = logging.getLogger(__name__)
 
 SEVERITIES = ("low", "medium", "high", "critical")
 
@@ -199,7 +202,10 @@ class AlertPolicy:
         risk = risk_scores(scores, self.threshold, self.score_scale, self.severity_margins)
         tops = top_features(contributions, X, self.feature_names, self.top_k)
         records = [self.without_labels(rec) for rec in records]
-        connections = self.identity.connections(records)
+        try:
+            connections = self.identity.connections(records)
+        except Exception:  # a record's fields must not stop its partition: find it, go on
+            connections = [self._connection(o, rec) for o, rec in zip(origins, records)]
         event_time = self.identity.event_time_ms
         version = self.model_version
         out = []
@@ -226,6 +232,20 @@ class AlertPolicy:
                 )
             )
         return out
+
+    def _connection(self, origin: Origin, record: dict[str, Any]) -> Connection:
+        """One record's connection, or none known when reading it fails: the alert goes out
+        without it rather than stop the partition on a field no test foresaw (logged)."""
+        try:
+            return self.identity.connection(record)
+        except Exception:
+            log.exception(
+                "could not read the connection of %s[%d]@%d; its alert goes without one",
+                origin.topic,
+                origin.partition,
+                origin.offset,
+            )
+            return Connection()
 
     def finish_summaries(self, summaries: list[Alert], detected_at_ms: int) -> list[Alert]:
         """Summary alerts graded as an alert of their highest score would be."""
@@ -286,7 +306,7 @@ def dumps_bounded(build: Callable[[Any], dict[str, Any]], record: Any, max_bytes
         out = orjson.dumps(build(record), option=orjson.OPT_SERIALIZE_NUMPY)
     except orjson.JSONEncodeError:
         record = json_safe(record)
-        out = orjson.dumps(build(record), option=orjson.OPT_SERIALIZE_NUMPY)
+        out = _dump(build(record))
     if len(out) > max_bytes:
         record = {
             "stream_od_omitted": {
@@ -296,5 +316,14 @@ def dumps_bounded(build: Callable[[Any], dict[str, Any]], record: Any, max_bytes
                 "its Kafka coordinates",
             }
         }
-        out = orjson.dumps(build(record), option=orjson.OPT_SERIALIZE_NUMPY)
+        out = _dump(build(record))
     return out
+
+
+def _dump(document: dict[str, Any]) -> bytes:
+    """The document as JSON; should a fact besides the record be unwritable as well (text read
+    from the record into the connection, say), the whole document made writable."""
+    try:
+        return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(json_safe(document), option=orjson.OPT_SERIALIZE_NUMPY)

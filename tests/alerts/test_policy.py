@@ -236,3 +236,44 @@ def test_suppression_keys_on_record_values_orjson_cannot_write():
     ]
     passed = volume.pass_batch([(("in", 0), a) for a in alerts], {})
     assert len(passed.alerts) == 1  # the other two are held back under the same entity
+
+
+def test_a_connection_that_cannot_be_read_leaves_the_alert_without_one(monkeypatch, caplog):
+    """The last line of defence behind the checks above: should reading a record's connection
+    raise on a value no test foresaw, that record's alert goes out without a connection (and
+    the log says which record), the batch's other alerts keep theirs."""
+    from stream_od.alerts import identity
+
+    real = identity._port
+
+    def port(value):
+        if value == 4444:
+            raise RuntimeError("a port nobody foresaw")
+        return real(value)
+
+    monkeypatch.setattr(identity, "_port", port)
+    policy = zeek_policy()
+    alerts = policy.facts(
+        [Origin("in", 0, 7, 1_800_000_000_000, None), Origin("in", 0, 8, 1_800_000_000_000, None)],
+        [{**ZEEK, "id.resp_p": 4444}, ZEEK],
+        np.array([3.0, 3.0]),
+        np.zeros((2, 2)),
+        np.ones((2, 2)),
+        5,
+    )
+    assert alerts[0].connection.source_ip is None and alerts[1].connection.source_ip
+    assert "in[0]@7" in caplog.text
+    assert orjson.loads(policy.render(alerts[0]))["record"]["id.resp_p"] == 4444
+
+
+@pytest.mark.parametrize("fmt", ["native", "ecs", "ocsf"])
+def test_an_unwritable_fact_outside_the_record_is_written_made_safe(fmt):
+    """Text that reached a connection some other way than the identity reader (which cleans
+    it) is made writable with the whole document, not left to fail the batch."""
+    import dataclasses
+
+    from stream_od.alerts.facts import Connection
+
+    policy = zeek_policy(fmt)
+    alert = dataclasses.replace(facts(policy, ZEEK), connection=Connection(session_id="C\ud800"))
+    assert "C\ufffd" in policy.render(alert).decode()
