@@ -131,7 +131,11 @@ def _start(settings):
     _check_kafka(settings)
     model, watcher = _first_model(settings, metrics)
     if model.schema.windows is not None and not _restores_state(settings):
-        _check_kafka(settings, windowed=True)  # known only now: the restore group too
+        # known only now: the windows are rebuilt by the restore reader, whose group the first
+        # check did not cover (the rest it did)
+        from stream_od.kafka.topics import check_access
+
+        check_access(settings.client_config({}), [_restore_need(settings)])
     health = Health(stale_after_s=max(30.0, 3 * settings.max_batch_wait_ms / 1000))
     try:
         worker = Worker(settings, model, metrics=metrics, health=health)
@@ -165,22 +169,30 @@ def _start(settings):
     return worker, server, watcher
 
 
-def _restores_state(settings, windowed: bool = False) -> bool:
-    """Whether the worker reads state back when partitions are assigned (the suppression
-    changelog; the input, to rebuild traffic windows), with an assign-only consumer in the group
-    ``<group_id>.restore``: ``windowed`` when the model's schema has traffic windows."""
-    return settings.suppress_window_s > 0 or settings.windows_stage_topic is not None or windowed
+def _restores_state(settings) -> bool:
+    """Whether the settings alone say that the worker reads state back when partitions are
+    assigned (the suppression changelog; the input, to rebuild a windows stage's windows), with
+    an assign-only consumer in the group ``<group_id>.restore``; a scoring worker whose model
+    has traffic windows does too, which is known once the model is loaded."""
+    return settings.suppress_window_s > 0 or settings.windows_stage_topic is not None
 
 
-def _check_kafka(settings, windowed: bool = False) -> None:
+def _restore_need(settings):
+    """DESCRIBE on the restore reader's group: it looks up the group's coordinator."""
+    from stream_od.kafka import clients
+    from stream_od.kafka.topics import Need
+
+    group = clients.restore_group_id(settings)
+    return Need("group", group, "DESCRIBE", "<STREAM_OD_GROUP_ID>.restore")
+
+
+def _check_kafka(settings) -> None:
     """Before anything else: reach the brokers and authenticate, then check every topic and
     group the worker uses, with the permission it needs on each (docs/security.md).  Raises
     ConfigError that names the failure: credentials or TLS (librdkafka's reason), unreachable
     brokers, a missing topic, or the missing ACLs, all of them at once.  The transactional id
     cannot be checked without using it (fencing the previous instance): it is logged at start,
-    and init_transactions fails on it at once when WRITE on it is missing.  ``windowed``: the
-    model's schema has traffic windows (known once the model is loaded)."""
-    from stream_od.kafka import clients
+    and init_transactions fails on it at once when WRITE on it is missing."""
     from stream_od.kafka.topics import Need, check_access
     from stream_od.registry.watcher import model_reader_group_id
 
@@ -206,15 +218,8 @@ def _check_kafka(settings, windowed: bool = False) -> None:
                 "group", model_reader_group_id(settings), "DESCRIBE", env("model_reader_group_id")
             ),
         ]
-    if _restores_state(settings, windowed):  # the restore reader looks up its coordinator
-        needs.append(
-            Need(
-                "group",
-                clients.restore_group_id(settings),
-                "DESCRIBE",
-                f"<{env('group_id')}>.restore",
-            )
-        )
+    if _restores_state(settings):
+        needs.append(_restore_need(settings))
     check_access(settings.client_config({}), needs)
 
 
