@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from stream_od.features import MILLIS_FROM, category_key, epoch_seconds
+from stream_od.features import category_key, epoch_seconds, plausible_time
 from stream_od.schema.windows import FEATURES, TIME_FEATURES, WindowSpec
 
 _SWEEP_EVERY = 10_000  # records between sweeps of forgotten keys
@@ -169,7 +169,7 @@ class TrafficWindows:
         times = []
         wm = self.watermark
         for v in values:
-            ts = v if type(v) is float and 0.0 <= v < MILLIS_FROM else epoch_seconds(v)
+            ts = v if type(v) is float and plausible_time(v) else epoch_seconds(v)
             if ts is None:
                 ts = wm if wm > -math.inf else 0.0
             elif ts > wm:

@@ -67,7 +67,7 @@ class IdentityReader:
         """The record's own time (the schema's ``time_field``), else Kafka's timestamp."""
         if self.time_field and record is not None:
             seconds = epoch_seconds(field_value(record, self.time_field))
-            if seconds is not None and 0 <= seconds < 1e11:
+            if seconds is not None:  # a plausible time (epoch_seconds)
                 return int(round(seconds * 1000)), "record"
         return int(kafka_ms), "kafka"
 
