@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import os
 from dataclasses import dataclass
 
@@ -10,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from stream_od.schema import DEFAULT_FEATURES, KDD_CATEGORICAL, KDD_COLUMNS, FeatureSchema
+from trainer.readers import open_binary
 
 NORMAL_LABEL = "normal"
 
@@ -28,7 +28,7 @@ class Batch:
 
 
 def load_kdd(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a KDD Cup '99 file (gzip or plain CSV without header).
+    """Read a KDD Cup '99 file (CSV without header; plain, gzip, bzip2 or xz).
 
     Returns the 41 named columns plus ``attack`` (label without the trailing dot, e.g.
     ``normal``, ``smurf``) and ``target`` (0 for normal records, 1 for every attack).
@@ -37,12 +37,9 @@ def load_kdd(path: str | os.PathLike) -> pd.DataFrame:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"KDD data file not found: {path}")
-    with open(path, "rb") as fh:
-        is_gzip = fh.read(2) == b"\x1f\x8b"
     dtypes = {c: (str if c in KDD_CATEGORICAL else np.float64) for c in KDD_COLUMNS}
     dtypes["label"] = str
-    opener = gzip.open if is_gzip else open
-    with opener(path, "rt") as fh:
+    with open_binary(path) as fh:
         df = pd.read_csv(fh, header=None, names=[*KDD_COLUMNS, "label"], dtype=dtypes)
     if df.shape[1] != len(KDD_COLUMNS) + 1 or df["label"].isna().any():
         raise ValueError(f"{path}: expected {len(KDD_COLUMNS) + 1} fields per line")
@@ -52,8 +49,8 @@ def load_kdd(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def load_records(path: str | os.PathLike) -> pd.DataFrame:
-    """Training data from wherever it was exported: the raw KDD Cup '99 file (gzip or plain,
-    no header), a CSV file with a header row, or a Parquet file.
+    """Training data from wherever it was exported: the raw KDD Cup '99 file (plain or
+    compressed, no header), a CSV file with a header row, or a Parquet file.
 
     CSV with a header and Parquet need the feature columns by name and a ``label`` column
     (``normal`` or ``normal.`` for normal traffic, anything else is an attack).  Returns the
@@ -70,12 +67,11 @@ def load_records(path: str | os.PathLike) -> pd.DataFrame:
                 f"{path}: reading Parquet needs pyarrow (pip install 'stream-od[parquet]')"
             ) from e
         return _labelled(df, path)
-    with open(path, "rb") as fh:
-        is_gzip = fh.read(2) == b"\x1f\x8b"
-    with (gzip.open if is_gzip else open)(path, "rt") as fh:
-        first = fh.readline().strip().split(",")
+    with open_binary(path) as fh:
+        first = fh.readline().decode("utf-8", "replace").strip().split(",")
     if "label" in first:  # a header row: a CSV export with named columns
-        return _labelled(pd.read_csv(path), path)
+        with open_binary(path) as fh:
+            return _labelled(pd.read_csv(fh), path)
     return load_kdd(path)
 
 

@@ -62,6 +62,7 @@ LABEL_KEY = "label"
 DETAIL_KEYS = ("detailedlabel", "detailed-label", "detailed_label")
 # IoT-23's labelled conn logs join their last three columns with three spaces.
 IOT23_JOIN = "   "
+JSON_SNIFF_LINES = 100  # lines a JSON log may start with that do not parse (detect_format)
 
 # The Zeek types of conn.log's columns as Zeek documents them (Conn::Info with its conn_id, and
 # the columns the policy scripts Zeek ships add: mac-logging, vlan-logging, community-id-logging,
@@ -196,11 +197,8 @@ def detect_format(path: PathLike) -> str:
         if line.startswith(b"#separator") or _is_names_line(line.decode("utf-8", "replace")):
             return "zeek-tsv"
         if line.startswith(b"{"):
-            try:
-                first = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                first = None
-            if isinstance(first, dict):
+            first = _first_object(path)
+            if first is not None:
                 return "eve-json" if "event_type" in first else "zeek-json"
     found = "an empty file" if line is None else f"a first line starting {line[:60]!r}"
     raise ValueError(
@@ -208,6 +206,28 @@ def detect_format(path: PathLike) -> str:
         "'#separator ...', or with tsv = T the column names from 'ts' on), or Zeek JSON / "
         "Suricata EVE JSON (one JSON object per line)"
     )
+
+
+def _first_object(path: str, lines: int = JSON_SNIFF_LINES) -> dict | None:
+    """The first of the file's first ``lines`` non-empty lines that is a JSON object: a log
+    whose first line was cut (a sensor killed mid-write, a copy taken while it wrote) is still
+    a JSON log (and reading it names the damaged line), not a file of some other kind."""
+    with open_binary(path) as fh:
+        seen = 0
+        for raw in fh:
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                value = None
+            if isinstance(value, dict):
+                return value
+            seen += 1
+            if seen >= lines:
+                break
+    return None
 
 
 def is_sensor_log(paths: Iterable[PathLike]) -> bool:

@@ -14,7 +14,6 @@ Each output line: ``{"index": i, "score": s, "alert": true|false}`` for a scored
 
 from __future__ import annotations
 
-import gzip
 import os
 from collections.abc import Iterator, Sequence
 
@@ -24,6 +23,7 @@ import orjson
 from stream_od.artifact import Artifact
 from stream_od.records import NON_FINITE_SCORE, NON_FINITE_SCORE_DETAIL, RecordDecoder
 from stream_od.schema.select import NOT_SELECTED
+from trainer.readers import is_sensor_log, open_binary, read_logs
 
 BATCH = 1000  # the worker's default max_batch_records
 
@@ -34,8 +34,6 @@ def input_values(
     """The wire bytes of every record in ``paths``: sensor logs (Zeek TSV or JSON, Suricata
     EVE) as JSON objects in event-time order, without their label fields; other files as their
     lines (KDD CSV)."""
-    from trainer.readers import is_sensor_log, read_logs
-
     if not is_sensor_log(paths):
         return [line for p in paths for line in _lines(p)]
     return wire_values(read_logs(paths).records, schema_labels)
@@ -49,9 +47,7 @@ def wire_values(records: Sequence[dict], label_fields: Sequence[str]) -> list[by
 
 
 def _lines(path: str | os.PathLike) -> list[bytes]:
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    with (gzip.open if gz else open)(path, "rb") as fh:
+    with open_binary(os.fspath(path)) as fh:
         return [line.rstrip(b"\r\n") for line in fh if line.strip()]
 
 

@@ -1,9 +1,12 @@
+import bz2
+import gzip
+import lzma
 import pathlib
 
 import numpy as np
 import pytest
 
-from trainer.data import Batch, create_outlier_batch, load_kdd, to_batch
+from trainer.data import Batch, create_outlier_batch, load_kdd, load_records, to_batch
 
 FIXTURE = pathlib.Path(__file__).parents[1] / "fixtures" / "kdd_sample.csv.gz"
 
@@ -22,6 +25,23 @@ def test_load_fixture():
     assert set(df.loc[df.target == 0, "attack"]) == {"normal"}
     b = to_batch(df)
     assert b.X.shape == (4000, 18) and b.X.dtype == np.float64
+
+
+@pytest.mark.parametrize("compress", [bz2.compress, lzma.compress, lambda data: data])
+def test_a_kdd_file_reads_the_same_however_it_is_compressed(tmp_path, compress):
+    path = tmp_path / "kdd"
+    path.write_bytes(compress(gzip.decompress(FIXTURE.read_bytes())))
+    assert load_kdd(path).equals(load_kdd(FIXTURE))
+    assert load_records(path).equals(load_kdd(FIXTURE))
+
+
+def test_a_compressed_csv_export_with_a_header_reads_as_the_plain_one(tmp_path):
+    plain = tmp_path / "export.csv"
+    load_kdd(FIXTURE).head(50).assign(label="normal").to_csv(plain, index=False)
+    packed = tmp_path / "export.csv.xz"
+    packed.write_bytes(lzma.compress(plain.read_bytes()))
+    assert load_records(packed).equals(load_records(plain))
+    assert len(load_records(packed)) == 50
 
 
 def test_missing_file_and_feature():

@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from trainer.readers import (
+    JSON_SNIFF_LINES,
     LogTable,
     detect_format,
     event_time,
@@ -339,6 +340,24 @@ def test_detect_format_rejects_other_files(tmp_path):
             detect_format(path)
         with pytest.raises(ValueError, match=rf"{path}: unknown log format"):
             read_log(path)
+
+
+@pytest.mark.parametrize("source,kind", [("JSON", "zeek-json"), ("EVE", "eve-json")])
+def test_a_json_log_whose_first_line_was_cut_is_still_that_log(tmp_path, source, kind):
+    """A copy taken while the sensor wrote, or a file cut at its head: the first line is a
+    fragment of an object.  The file is still recognised (not taken for KDD lines by
+    ``score``), and reading it names the damaged line."""
+    lines = Path(globals()[source]).read_bytes().splitlines()
+    path = tmp_path / "cut.json"
+    path.write_bytes(b"\n".join([lines[0][: len(lines[0]) // 2], *lines[1:]]) + b"\n")
+    assert detect_format(path) == kind
+    assert is_sensor_log([path])
+    with pytest.raises(ValueError, match=rf"{path}:1: not a JSON object"):
+        read_log(path)
+    junk = tmp_path / "junk.json"
+    junk.write_bytes(b"{not json\n" * (JSON_SNIFF_LINES + 1) + lines[0] + b"\n")
+    with pytest.raises(ValueError, match=rf"{junk}: unknown log format"):
+        detect_format(junk)
 
 
 def _tsv_mode_copy(src: Path, dst: Path) -> Path:

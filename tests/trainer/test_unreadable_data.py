@@ -66,7 +66,6 @@ DAMAGE = [
     ("truncated.xz", lzma.compress, truncated, "truncated xz file"),
     ("corrupt.xz", lzma.compress, flipped, "not a readable xz file"),
 ]
-KDD_DAMAGE = [d for d in DAMAGE if d[0].endswith(".gz")]  # KDD files are plain or gzip
 
 
 def _error(capsys) -> str:
@@ -94,7 +93,7 @@ def zeek_artifact(tmp_path_factory) -> tuple[str, str]:
     return out, log
 
 
-@pytest.mark.parametrize("name,compress,damage,message", KDD_DAMAGE)
+@pytest.mark.parametrize("name,compress,damage,message", DAMAGE)
 @pytest.mark.parametrize("command", ["train", "evaluate", "score"])
 def test_a_damaged_kdd_file_is_a_clear_error(
     tmp_path, capsys, kdd_artifact, command, name, compress, damage, message
