@@ -359,6 +359,21 @@ class WorkerSettings(BaseSettings):
             raise ValueError("severity_margins must be non-negative and ascending")
         return self
 
+    def written_topics(self) -> dict[str, str]:
+        """The topics this worker writes records to, by the setting that names each (the
+        suppression changelog aside: it may be created at run time).  A windows stage scores
+        nothing, so it writes neither alerts nor scores: only its stage topic and dead
+        letters, and it needs WRITE on nothing else."""
+        if self.windows_stage_topic is not None:
+            return {
+                "windows_stage_topic": self.windows_stage_topic,
+                "dead_letter_topic": self.dead_letter_topic,
+            }
+        out = {"alerts_topic": self.alerts_topic, "dead_letter_topic": self.dead_letter_topic}
+        if self.scores_topic:
+            out["scores_topic"] = self.scores_topic
+        return out
+
     def client_config(self, extra: dict[str, Any]) -> dict[str, Any]:
         """librdkafka config: bootstrap + the shared pass-through + a client's own settings."""
         return {"bootstrap.servers": self.bootstrap_servers, **self.kafka, **extra}

@@ -843,12 +843,7 @@ class Worker:
         return None
 
     def _output_topics(self) -> list[str]:
-        s = self.settings
-        return [
-            t
-            for t in (s.alerts_topic, s.dead_letter_topic, s.scores_topic, s.windows_stage_topic)
-            if t
-        ]
+        return list(self.settings.written_topics().values())
 
     def _produce(
         self,

@@ -159,7 +159,7 @@ def _start(settings):
         server.port,
     )
     if watcher is not None:
-        watcher.accept = worker.swap_model
+        watcher.accept = _swapper(settings, worker, checked=model.schema.windows is not None)
         watcher.start()
         log.info(
             "watching %r for newer models every %.3g s",
@@ -167,6 +167,38 @@ def _start(settings):
             settings.model_poll_interval_s,
         )
     return worker, server, watcher
+
+
+def _swapper(settings, worker, *, checked: bool):
+    """What the model watcher hands a newer model to: ``worker.swap_model``, after checking,
+    the first time a model with traffic windows comes, the restore group's ACL the windows
+    need, which no start-up check covered (``checked``: one already did).  A missing ACL
+    refuses that version (ConfigError naming it; the worker keeps its model) instead of
+    stopping the worker at its next assignment.  Brokers out of reach are no verdict: the
+    model is taken, and the restore says what is wrong should it fail."""
+    from stream_od.errors import ConfigError
+    from stream_od.kafka.topics import access_problems, connect, principal
+
+    done = checked or _restores_state(settings)
+
+    def accept(model) -> None:
+        nonlocal done
+        if model.schema.windows is not None and not done:
+            config = settings.client_config({})
+            try:
+                admin = connect(config)
+            except ConfigError as exc:
+                log.warning(
+                    "could not check the restore group's ACL for %s: %s", model.version, exc
+                )
+            else:
+                problems = access_problems(admin, principal(config), [_restore_need(settings)])
+                if problems:
+                    raise ConfigError("; ".join(problems))
+                done = True
+        worker.swap_model(model)
+
+    return accept
 
 
 def _restores_state(settings) -> bool:
@@ -202,21 +234,28 @@ def _check_kafka(settings) -> None:
     needs = [
         Need("topic", settings.input_topic, "READ", env("input_topic")),
         Need("group", settings.group_id, "READ", env("group_id")),
-        Need("topic", settings.alerts_topic, "WRITE", env("alerts_topic")),
-        Need("topic", settings.dead_letter_topic, "WRITE", env("dead_letter_topic")),
+        *(
+            Need("topic", topic, "WRITE", env(name))
+            for name, topic in settings.written_topics().items()
+        ),
     ]
-    if settings.scores_topic:
-        needs.append(Need("topic", settings.scores_topic, "WRITE", env("scores_topic")))
-    if settings.windows_stage_topic:
-        needs.append(
-            Need("topic", settings.windows_stage_topic, "WRITE", env("windows_stage_topic"))
-        )
     if settings.model_source == "topic":
         needs += [
             Need("topic", settings.model_topic, "READ", env("model_topic")),
             Need(
                 "group", model_reader_group_id(settings), "DESCRIBE", env("model_reader_group_id")
             ),
+        ]
+    if settings.suppress_window_s > 0:  # created at the first assignment when missing
+        needs += [
+            Need(
+                "topic",
+                settings.suppression_changelog_topic,
+                operation,
+                env("suppression_changelog_topic"),
+                may_be_missing=True,
+            )
+            for operation in ("READ", "WRITE")
         ]
     if _restores_state(settings):
         needs.append(_restore_need(settings))

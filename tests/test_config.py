@@ -152,3 +152,19 @@ def test_model_pin_version(monkeypatch):
     monkeypatch.setenv("STREAM_OD_MODEL_SOURCE", "topic")
     monkeypatch.setenv("STREAM_OD_MODEL_PIN_VERSION", "mahalanobis-20260101T000000Z-1a2b3c4d")
     assert load_settings().model_pin_version == "mahalanobis-20260101T000000Z-1a2b3c4d"
+
+
+def test_written_topics_are_what_the_worker_writes(monkeypatch):
+    """What the start-up check asks WRITE on: a scoring worker its alerts, dead letters and
+    (when set) scores; a windows stage, which scores nothing, its stage topic and dead letters."""
+    monkeypatch.setenv("STREAM_OD_SCORES_TOPIC", "scores")
+    assert load_settings().written_topics() == {
+        "alerts_topic": "stream-od.alerts",
+        "dead_letter_topic": "stream-od.dead-letter",
+        "scores_topic": "scores",
+    }
+    monkeypatch.setenv("STREAM_OD_WINDOWS_STAGE_TOPIC", "by-resp")
+    assert load_settings().written_topics() == {
+        "windows_stage_topic": "by-resp",
+        "dead_letter_topic": "stream-od.dead-letter",
+    }

@@ -139,6 +139,9 @@ class Need:
     name: str
     operation: Literal["READ", "WRITE", "DESCRIBE"]
     setting: str
+    #: a topic the component creates when it is missing (its CREATE is checked then): only
+    #: the permission on it is checked here, and its absence is no problem
+    may_be_missing: bool = False
 
 
 def check_access(
@@ -192,6 +195,8 @@ def _check(need: Need, who: str, future: Future, timeout: float) -> list[str]:
     except KafkaException as exc:
         code = exc.args[0].code()
         if code == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            if need.may_be_missing:
+                return []
             return [
                 f"topic {need.name!r} does not exist ({need.setting}): create it, or fix "
                 f"{need.setting}"

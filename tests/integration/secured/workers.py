@@ -102,8 +102,8 @@ def suppression_acls(user: str, env: dict) -> dict[str, tuple[AclBinding, str]]:
     and DESCRIBE on the restore group that reads it back."""
     changelog = env["STREAM_OD_SUPPRESSION_CHANGELOG_TOPIC"]
     return {
-        "READ changelog topic": (topic_acl(user, changelog, READ), f"changelog {changelog}["),
-        "WRITE changelog topic": (topic_acl(user, changelog, WRITE), changelog),
+        "READ changelog topic": (topic_acl(user, changelog, READ), f"topic {changelog!r}"),
+        "WRITE changelog topic": (topic_acl(user, changelog, WRITE), f"topic {changelog!r}"),
     } | restore_group_acl(user, env)
 
 
@@ -118,11 +118,13 @@ def windows_stage_env(secured: SecuredCluster, env: dict) -> dict:
 
 
 def windows_stage_acls(user: str, env: dict) -> dict[str, tuple[AclBinding, str]]:
-    """What a windows stage needs: :func:`worker_acls` without the scores topic, WRITE on the
-    stage's topic, and DESCRIBE on the restore group that rebuilds the windows."""
+    """What a windows stage needs: :func:`worker_acls` without the alerts and scores topics
+    (it scores nothing), WRITE on the stage's topic, and DESCRIBE on the restore group that
+    rebuilds the windows."""
     stage = env["STREAM_OD_WINDOWS_STAGE_TOPIC"]
+    scoring = ("WRITE alerts topic", "WRITE scores topic")
     return (
-        worker_acls(user, env)
+        {k: v for k, v in worker_acls(user, env).items() if k not in scoring}
         | {"WRITE windows stage topic": (topic_acl(user, stage, WRITE), f"topic {stage!r}")}
         | restore_group_acl(user, env)
     )
