@@ -181,11 +181,14 @@ def encode_records(records: Sequence[dict], schema, *, count: int | None = None)
 def log_stream(
     paths: Sequence[str | os.PathLike], *, schema: str = DEFAULT_SCHEMA, count: int | None = None
 ) -> Encoded:
-    """Read sensor logs in event-time order and encode the first ``count`` records."""
+    """Read sensor logs in event-time order and encode the first ``count`` records: every
+    record, as the sensor sends them (a whole eve.json; the worker skips what its schema is
+    not for, as offline scoring does)."""
     from stream_od.schema import load_schema
     from trainer.readers import read_logs
 
-    return encode_records(read_logs(paths).records, load_schema(schema), count=count)
+    records = read_logs(paths, event_types=None).records
+    return encode_records(records, load_schema(schema), count=count)
 
 
 # --- producing ----------------------------------------------------------------------------------

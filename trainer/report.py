@@ -162,7 +162,7 @@ def evaluate_logs(
     from trainer.site import encode, label_metrics, selected
 
     art = Artifact.load(artifact_dir)
-    records, skipped = selected(read_logs(paths).records, art.schema)
+    records, skipped = selected(read_logs(paths, event_types=None).records, art.schema)
     check_columns(art.schema, records, paths)
     labels = find_labels(records, art.schema, label_field=label_field)
     if not labels.labelled:

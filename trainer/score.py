@@ -36,7 +36,7 @@ def input_values(
     lines (KDD CSV)."""
     if not is_sensor_log(paths):
         return [line for p in paths for line in _lines(p)]
-    return wire_values(read_logs(paths).records, schema_labels)
+    return wire_values(read_logs(paths, event_types=None).records, schema_labels)
 
 
 def wire_values(records: Sequence[dict], label_fields: Sequence[str]) -> list[bytes]:

@@ -22,7 +22,7 @@ def site_records(args: argparse.Namespace) -> list[dict]:
     if args.data:
         from trainer.readers import read_logs
 
-        table = read_logs(args.data)
+        table = read_logs(args.data, event_types=None)  # the schema selects, as the worker
         print(
             f"train: read {len(table):,} records ({table.fmt}) from {len(table.paths)} file(s)"
             + (

@@ -547,3 +547,88 @@ def test_train_site_says_how_sure_the_alert_rate_is_and_when_the_data_is_too_sho
         log=lines.append,
     )
     assert not any("warning" in line for line in lines)  # 1,200 rows per part pin 1 %
+
+
+def eve_records(n_normal: int, n_attack: int, *, seed: int, t0: float = 1.6e9) -> list[dict]:
+    """A whole eve.json as Suricata writes it: flow events (labelled answered outgoing
+    flows, and unanswered inbound SYNs) among dns, http and stats events."""
+    import datetime as dt
+
+    rng = np.random.default_rng(seed)
+
+    def when(t: float) -> str:
+        return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
+
+    out: list[dict] = []
+    for i in range(n_normal + n_attack):
+        attack, t = i >= n_normal, t0 + i
+        pkts = (1, 0) if attack else (int(rng.integers(2, 20)), int(rng.integers(2, 40)))
+        out.append(
+            {
+                "timestamp": when(t + 1),
+                "flow_id": int(seed * 10**9 + i),
+                "event_type": "flow",
+                "src_ip": "203.0.113.9" if attack else "10.0.0.5",
+                "src_port": int(rng.integers(1024, 65000)),
+                "dest_ip": "10.0.0.5" if attack else "192.0.2.10",
+                "dest_port": int(rng.integers(1, 10000)) if attack else 443,
+                "proto": "TCP",
+                **({} if attack else {"app_proto": "tls"}),
+                "flow": {
+                    "pkts_toserver": pkts[0],
+                    "pkts_toclient": pkts[1],
+                    "bytes_toserver": 60 * pkts[0],
+                    "bytes_toclient": 900 * pkts[1],
+                    "start": when(t),
+                    "end": when(t + 1),
+                    "age": 0 if attack else 1,
+                    "state": "new" if attack else "closed",
+                    "reason": "timeout",
+                    "alerted": False,
+                },
+                "tcp": (
+                    {"tcp_flags": "02", "syn": True, "state": "syn_sent"}
+                    if attack
+                    else {
+                        **dict.fromkeys(("syn", "ack", "fin", "psh", "rst"), True),
+                        "tcp_flags": "1f",
+                        "state": "closed",
+                    }
+                ),
+                "label": "Malicious" if attack else "Benign",
+            }
+        )
+        if i % 4 == 0:
+            out.append({"timestamp": when(t + 0.2), "event_type": "dns", "dns": {"type": "query"}})
+        if i % 100 == 0:
+            out.append({"timestamp": when(t + 0.3), "event_type": "stats", "stats": {"uptime": i}})
+    return out
+
+
+def test_other_eve_event_types_are_skipped_and_counted_by_train_evaluate_and_score(
+    tmp_path, capsys
+):
+    """A whole eve.json: the flows are trained on, evaluated and scored; the dns and stats
+    events are skipped and said to be, as the worker counts them (the reader used to drop
+    them unseen: train and score reported nothing skipped)."""
+    day1, day2 = eve_records(1200, 40, seed=1), eve_records(500, 50, seed=2, t0=1.7e9)
+    others = sum(r["event_type"] != "flow" for r in day2)
+    train_log = write_log(tmp_path / "day1.json", day1)
+    test_log = write_log(tmp_path / "day2.json", day2)
+    art_dir = tmp_path / "art"
+    common = ["--schema", "suricata-flow", "--detector", "mahalanobis"]
+    assert _run(["train", "--data", train_log, *common, "--out", str(art_dir), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    skipped = sum(r["event_type"] != "flow" for r in day1)
+    assert f"{skipped:,} records of another kind skipped (event_type not in ['flow'])" in err
+
+    rep_dir = tmp_path / "rep"
+    argv = ["evaluate", "--artifact", str(art_dir), "--data", test_log, "--out", str(rep_dir)]
+    assert _run([*argv, "--no-plots"]) == 0
+    rep = json.loads((rep_dir / "report.json").read_text())
+    assert rep["skipped_not_selected"] == others and rep["n_records"] == 550
+
+    out = tmp_path / "scores.jsonl"
+    assert _run(["score", "--artifact", str(art_dir), "--data", test_log, "--out", str(out)]) == 0
+    counts = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert counts["skipped"] == others and counts["scored"] == 550, counts
