@@ -24,7 +24,27 @@ from stream_od.schema.identity import IdentitySpec
 
 # IANA protocol numbers of the transports a flow sensor names (Zeek "tcp", EVE "TCP", NetFlow 6)
 PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "ipv6-icmp": 58, "icmp6": 58, "sctp": 132}
-NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "ipv6-icmp", 132: "sctp"}
+# IANA keywords, in lower case as ECS network.transport has them, of the protocol numbers flow
+# sensors report beside TCP and UDP (tunnels, IPsec, routing); any other is its number as text
+NAMES = {
+    1: "icmp",
+    2: "igmp",
+    4: "ipv4",
+    6: "tcp",
+    17: "udp",
+    41: "ipv6",
+    47: "gre",
+    50: "esp",
+    51: "ah",
+    58: "ipv6-icmp",
+    89: "ospfigp",
+    103: "pim",
+    112: "vrrp",
+    132: "sctp",
+}
+ICMP = frozenset({"icmp", "ipv6-icmp"})
+# Zeek's transport_proto for a protocol it does not parse (ip_proto then says which)
+UNKNOWN_TRANSPORT = "unknown_transport"
 
 
 class IdentityReader:
@@ -48,6 +68,11 @@ class IdentityReader:
         src, dst = column(s.source_ip, _address), column(s.destination_ip, _address)
         sport, dport = column(s.source_port, _port), column(s.destination_port, _port)
         transport = column(s.transport, _transport)
+        if s.protocol_number is not None:  # the IP protocol itself, when the record has it
+            numbered = column(s.protocol_number, _protocol_number)
+            transport = [t if p is None else p for p, t in zip(numbered, transport)]
+        if not ICMP.isdisjoint(transport):
+            transport, sport, dport = _icmp(transport, src, sport, dport)
         session = column(s.session_id, _session)
         given = column(s.community_id, _text)
         return [
@@ -172,9 +197,40 @@ def _port(value: Any) -> int | None:
 
 
 def _transport(value: Any) -> str | None:
+    """A transport's IANA keyword in lower case; a number (Suricata writes one it has no name
+    for zero-padded, ``"047"``) as its keyword, else as the number's text."""
     if type(value) is str and value:
         name = json_safe_text(value.strip().lower())
-        return NAMES.get(int(name), name) if name.isascii() and name.isdigit() else name
-    if type(value) is int and not isinstance(value, bool):
+        if name.isascii() and name.isdigit():
+            return NAMES.get(int(name), str(int(name)))
+        return None if name == UNKNOWN_TRANSPORT else name
+    if type(value) is int:
         return NAMES.get(value, str(value))
     return None
+
+
+def _protocol_number(value: Any) -> str | None:
+    """An IP protocol number (Zeek's ``ip_proto``) as its keyword; None when it is none."""
+    if type(value) is str and value.isascii() and value.isdigit():
+        value = int(value)
+    if type(value) is float and value.is_integer():
+        value = int(value)
+    return NAMES.get(value, str(value)) if type(value) is int and 0 <= value <= 255 else None
+
+
+def _icmp(
+    transport: list[str | None],
+    src: list[str | None],
+    sport: list[int | None],
+    dport: list[int | None],
+) -> tuple[list[str | None], list[int | None], list[int | None]]:
+    """ICMP rows made right: their "ports" are Zeek's ICMP type and code (they stay in the
+    record), not ports, so an alert names none; and Zeek calls ICMPv6 ``icmp`` as well, which
+    an IPv6 source says is ``ipv6-icmp``."""
+    transport = [
+        "ipv6-icmp" if t == "icmp" and a is not None and ":" in a else t
+        for t, a in zip(transport, src)
+    ]
+    sport = [None if t in ICMP else p for t, p in zip(transport, sport)]
+    dport = [None if t in ICMP else p for t, p in zip(transport, dport)]
+    return transport, sport, dport

@@ -10,6 +10,7 @@ record.  They are never features.  TOML layout (``[identity]`` in a schema)::
     destination_ip = "id.resp_h"
     destination_port = "id.resp_p"
     transport = "proto"             # tcp / udp / icmp, or an IANA protocol number
+    protocol_number = "ip_proto"    # the IP protocol number, preferred when a record has it
     session_id = "uid"              # the sensor's id of the connection (Zeek uid, EVE flow_id)
     community_id = "community_id"   # taken when the record has it, computed when not
 
@@ -33,6 +34,7 @@ class IdentitySpec:
     destination_ip: str | None = None
     destination_port: str | None = None
     transport: str | None = None
+    protocol_number: str | None = None
     session_id: str | None = None
     community_id: str | None = None
 

@@ -105,3 +105,54 @@ def test_protocol_numbers_become_names():
     reader = IdentityReader(load_schema("zeek-conn").identity, None)
     assert reader.connection({"proto": 17}).transport == "udp"
     assert reader.connection({"proto": "6"}).transport == "tcp"
+    assert reader.connection({"proto": 47}).transport == "gre"
+    assert reader.connection({"proto": 253}).transport == "253"  # no keyword: the number
+
+
+def test_suricata_writes_a_protocol_it_has_no_name_for_zero_padded():
+    reader = IdentityReader(load_schema("suricata-flow").identity, None)
+    assert reader.connection({"proto": "047"}).transport == "gre"
+    assert reader.connection({"proto": "253"}).transport == "253"
+    assert reader.connection({"proto": "0253"}).transport == "253"
+
+
+ZEEK_ICMP = {"id.orig_h": "192.168.4.76", "id.orig_p": 8, "id.resp_h": "192.168.4.1"}
+
+
+@pytest.mark.parametrize(
+    "record, transport",
+    [
+        ({**ZEEK_ICMP, "id.resp_p": 0, "proto": "icmp"}, "icmp"),  # echo request: type 8, code 0
+        (  # ICMPv6 neighbour solicitation: Zeek's proto says icmp
+            {"id.orig_h": "fe80::1", "id.orig_p": 135, "id.resp_h": "ff02::1:ff00:2"}
+            | {"id.resp_p": 136, "proto": "icmp"},
+            "ipv6-icmp",
+        ),
+        (  # the same with ip_proto, as a recent Zeek writes it
+            {"id.orig_h": "fe80::1", "id.orig_p": 135, "id.resp_h": "ff02::1:ff00:2"}
+            | {"id.resp_p": 136, "proto": "icmp", "ip_proto": 58},
+            "ipv6-icmp",
+        ),
+    ],
+)
+def test_a_zeek_icmp_record_names_no_ports(record, transport):
+    """Zeek's conn.log puts an ICMP message's type and code where the ports go: they are not
+    ports, and an alert must not say source.port 8 (they stay in the record)."""
+    c = IdentityReader(load_schema("zeek-conn").identity, None).connection(record)
+    assert c.transport == transport and c.source_ip is not None
+    assert c.source_port is None and c.destination_port is None and c.community_id is None
+
+
+def test_zeek_ip_proto_names_what_proto_cannot():
+    """An ESP flow: Zeek's transport_proto is unknown_transport, ip_proto says 50; ports 0."""
+    reader = IdentityReader(load_schema("zeek-conn").identity, None)
+    esp = {"id.orig_h": "10.0.0.1", "id.orig_p": 0, "id.resp_h": "10.0.0.2", "id.resp_p": 0}
+    assert (
+        reader.connection({**esp, "proto": "unknown_transport", "ip_proto": 50}).transport == "esp"
+    )
+    assert reader.connection({**esp, "proto": "unknown_transport"}).transport is None
+    tcp = {**esp, "id.orig_p": 5000, "id.resp_p": 80, "proto": "tcp", "ip_proto": 6}
+    c = reader.connection(tcp)
+    assert (c.transport, c.source_port, c.destination_port) == ("tcp", 5000, 80)
+    assert c.community_id == reference("tcp", "10.0.0.1", "10.0.0.2", 5000, 80)
+    assert reader.connection({**tcp, "ip_proto": "junk"}).transport == "tcp"
