@@ -261,10 +261,11 @@ class RecordDecoder:
         json_idx: list[int] = []
         csv_idx: list[int] = []
         limit = self.max_record_bytes
+        oversized: list[tuple[int, int]] = []
         for i, v in enumerate(values):
             size = (len(v) if v else 0) + (extra_bytes[i] if extra_bytes is not None else 0)
             if size > limit:
-                rejected.append(Rejected(i, TOO_LARGE, _too_large(v, size, limit)))
+                oversized.append((i, size))
             elif not v:
                 rejected.append(Rejected(i, EMPTY, "empty value (tombstone or zero bytes)"))
             elif self.input_format == "json" or (
@@ -275,10 +276,13 @@ class RecordDecoder:
                 csv_idx.append(i)
         objects: dict[int, Any] = {}
         skipped: list[int] = []
+        if oversized:
+            skipped = self._refuse_oversized(values, oversized, rejected)
         blocks: list[tuple[list[int], np.ndarray, set[int]]] = []
         if json_idx:
             good, objs = self._parse_json(values, json_idx, rejected)
-            good, objs, skipped = select_records(good, objs, self.schema)
+            good, objs, skips = select_records(good, objs, self.schema)
+            skipped = sorted(skipped + skips) if skipped else skips
             enc = self.encode_records(objs, None if streams is None else [streams[i] for i in good])
             blocks.append((good, *self._collect(good, enc, rejected)))
             objects = dict(zip(good, objs))
@@ -423,6 +427,31 @@ class RecordDecoder:
         return enc.X, {good[j] for j in enc.rejected}
 
     # -- JSON ---------------------------------------------------------------------------
+    def _refuse_oversized(
+        self,
+        values: Sequence[bytes | None],
+        oversized: list[tuple[int, int]],
+        rejected: list[Rejected],
+    ) -> list[int]:
+        """Records over ``max_record_bytes`` are refused as too large, except those the
+        schema's ``[select]`` is not for: they are skipped as any other of their kind is (a
+        Suricata stats event with per-thread counters passes 64 KiB every interval, and is
+        not a bad record).  Each is parsed only to learn its kind; returns the skipped."""
+        limit, select = self.max_record_bytes, self.schema.select is not None
+        skipped: list[int] = []
+        for i, size in oversized:
+            v = values[i]
+            if select and v and v.lstrip()[:1] == b"{":
+                try:
+                    obj = orjson.loads(v)
+                except orjson.JSONDecodeError:
+                    obj = None
+                if type(obj) is dict and select_records([i], [obj], self.schema)[2]:
+                    skipped.append(i)
+                    continue
+            rejected.append(Rejected(i, TOO_LARGE, _too_large(v, size, limit)))
+        return skipped
+
     def _parse_json(
         self, values: Sequence[bytes | None], idx: list[int], rejected: list[Rejected]
     ) -> tuple[list[int], list[dict]]:

@@ -183,6 +183,23 @@ def test_records_of_another_kind_are_skipped_not_scored_nor_dead_lettered():
     assert "event_type" not in out.fields(1)  # fields(i) still follows rows
 
 
+def test_an_oversized_record_of_another_kind_is_skipped_not_dead_lettered():
+    """Suricata's stats event with per-thread counters (``stats: threads: yes``) passes
+    64 KiB every interval: it is an event of another kind, skipped as a small one is, not a
+    bad record for the dead-letter topic; an oversized flow (or oversized junk) still is."""
+    schema, flows = _fitted("suricata-flow", "suricata-eve.json")
+    decoder, flow = RecordDecoder(schema, max_record_bytes=4096), flows[0]
+    threads = {f"W#{i:02d}-eth0": {"capture": {"kernel_packets": i}} for i in range(200)}
+    big_stats = orjson.dumps({"event_type": "stats", "stats": {"uptime": 60, "threads": threads}})
+    big_flow = orjson.dumps({**flow, "padding": "x" * 5000})
+    big_junk = b"{" + b" " * 5000 + b"not json"
+    batch = [big_stats, orjson.dumps(flow), big_flow, big_junk, big_stats]
+    assert min(len(big_stats), len(big_flow), len(big_junk)) > 4096
+    out = decoder.decode(batch)
+    assert out.rows.tolist() == [1] and out.skipped == [0, 4]
+    assert [(r.index, r.reason) for r in out.rejected] == [(2, "too_large"), (3, "too_large")]
+
+
 def test_zeek_records_of_other_logs_are_skipped_by_their_path():
     schema, conns = _fitted("zeek-conn", "zeek-conn-labeled.json")
     decoder, conn = RecordDecoder(schema), conns[0]
