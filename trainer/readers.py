@@ -201,11 +201,28 @@ def detect_format(path: PathLike) -> str:
             if first is not None:
                 return "eve-json" if "event_type" in first else "zeek-json"
     found = "an empty file" if line is None else f"a first line starting {line[:60]!r}"
+    headless = line is not None and _is_headless_row(line)
     raise ValueError(
         f"{path}: unknown log format ({found}); expected a Zeek TSV log (first line "
         "'#separator ...', or with tsv = T the column names from 'ts' on), or Zeek JSON / "
         "Suricata EVE JSON (one JSON object per line)"
+        + (
+            "; this looks like Zeek TSV rows without their header (LogAscii::include_meta = "
+            "F), which do not say what their columns are: write the log with its header, "
+            "or as JSON"
+            if headless
+            else ""
+        )
     )
+
+
+def _is_headless_row(line: bytes) -> bool:
+    """A tab-separated line that starts with an epoch time: a Zeek TSV data row."""
+    first = line.split(b"\t", 1)
+    try:
+        return len(first) == 2 and float(first[0]) > 0
+    except ValueError:
+        return False
 
 
 def _first_object(path: str, lines: int = JSON_SNIFF_LINES) -> dict | None:

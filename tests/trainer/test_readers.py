@@ -360,6 +360,14 @@ def test_a_json_log_whose_first_line_was_cut_is_still_that_log(tmp_path, source,
         detect_format(junk)
 
 
+def test_tsv_rows_without_their_header_are_refused_with_the_setting_named(tmp_path):
+    """LogAscii::include_meta = F: rows alone, and nothing says which column is which."""
+    path = tmp_path / "conn.log"
+    path.write_text("\n".join(x for x in TSV.read_text().splitlines() if not x.startswith("#")))
+    with pytest.raises(ValueError, match=r"unknown log format.*include_meta = F"):
+        detect_format(path)
+
+
 def _tsv_mode_copy(src: Path, dst: Path) -> Path:
     """``src`` as Zeek's ASCII writer writes it with ``tsv = T``: one header line of column
     names (no ``#fields`` before them), no other meta data."""
