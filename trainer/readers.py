@@ -47,6 +47,7 @@ import lzma
 import math
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -459,7 +460,9 @@ def _bad_value(values: list[str], layout: _Layout, source: str, lineno: int) -> 
     return ValueError(f"{source}:{lineno}: row could not be read")
 
 
-def zeek_tsv_records(lines: Iterable[str], *, source: str = "<lines>") -> list[dict]:
+def zeek_tsv_records(
+    lines: Iterable[str], *, source: str = "<lines>", from_file: bool = False
+) -> list[dict]:
     """Parse Zeek ASCII (TSV) log lines into dicts equal to what Zeek's JSON writer writes.
 
     ``lines`` may keep their line endings.  Lines starting with ``#`` are header lines: the
@@ -467,13 +470,16 @@ def zeek_tsv_records(lines: Iterable[str], *, source: str = "<lines>") -> list[d
     ``#open``, ``#close``, ...) is ignored.  Without ``#types`` every column is a string.  A
     line of column names from ``ts`` on (``tsv = T``) starts a block typed by
     :data:`CONN_LOG_TYPES`.
+
+    ``from_file``: the lines are a file's, with their endings, so a line without one is the
+    file's last, and one that does not parse is an unfinished write (:func:`_cut_short`).
     """
     header = _Header()
     layout: _Layout | None = None
     records: list[dict] = []
     with _gc_paused():
-        for lineno, line in enumerate(lines, 1):
-            line = line.rstrip("\r\n")
+        for lineno, raw in enumerate(lines, 1):
+            line = raw.rstrip("\r\n")
             if not line:
                 continue
             if line[0] == "#":
@@ -489,17 +495,35 @@ def zeek_tsv_records(lines: Iterable[str], *, source: str = "<lines>") -> list[d
                 names, converters, width = layout.names, layout.converters, len(layout.names)
                 separator, unset = layout.separator, layout.unset_field
             values = line.split(separator)
-            if len(values) != width:
-                values = _regroup(values, layout, source, lineno)
             record = {}
             try:
-                for name, convert, value in zip(names, converters, values, strict=True):
-                    if value != unset:
-                        record[name] = convert(value)
-            except (ValueError, TypeError):
-                raise _bad_value(values, layout, source, lineno) from None
+                if len(values) != width:
+                    values = _regroup(values, layout, source, lineno)
+                try:
+                    for name, convert, value in zip(names, converters, values, strict=True):
+                        if value != unset:
+                            record[name] = convert(value)
+                except (ValueError, TypeError):
+                    raise _bad_value(values, layout, source, lineno) from None
+            except ValueError:
+                if not from_file or raw.endswith("\n"):
+                    raise
+                _cut_short(source, lineno)  # only a file's last line lacks its newline
+                continue
             records.append(record)
     return records
+
+
+def _cut_short(source: str, lineno: int) -> None:
+    """A file whose last line is an unfinished record: a log the sensor is still writing
+    (Zeek and Suricata write whole lines; a reader that copies or reads the file meanwhile
+    finds the tail of one).  That line is left out, and said so, instead of failing the
+    whole file; a bad line anywhere else is still an error that names it."""
+    warnings.warn(
+        f"{source}:{lineno}: the file ends in the middle of a record (a log still being "
+        "written?); that last, unfinished line is left out",
+        stacklevel=3,
+    )
 
 
 # --- JSON lines (Zeek JSON, Suricata EVE) --------------------------------------------------------
@@ -508,6 +532,8 @@ def zeek_tsv_records(lines: Iterable[str], *, source: str = "<lines>") -> list[d
 def _json_records(
     lines: Iterable[bytes], *, source: str, event_types: frozenset[str] | None
 ) -> list[dict]:
+    """A file's JSON lines (with their endings: the last one without is an unfinished
+    write, :func:`_cut_short`) as records."""
     records: list[dict] = []
     loads = orjson.loads
     with _gc_paused():
@@ -517,6 +543,9 @@ def _json_records(
             try:
                 record = loads(line)
             except orjson.JSONDecodeError as exc:
+                if not line.endswith(b"\n"):
+                    _cut_short(source, lineno)
+                    continue
                 raise ValueError(f"{source}:{lineno}: not a JSON object: {exc}") from None
             if type(record) is not dict:
                 raise ValueError(
@@ -555,7 +584,7 @@ def read_log(
     fmt = detect_format(path) if fmt == "auto" else _check_fmt(fmt)
     if fmt == "zeek-tsv":
         with _open_text(path) as fh:
-            records = zeek_tsv_records(fh, source=path)
+            records = zeek_tsv_records(fh, source=path, from_file=True)
     else:
         wanted = _event_type_filter(event_types) if fmt == "eve-json" else None
         with open_binary(path) as fh:

@@ -360,6 +360,25 @@ def test_a_json_log_whose_first_line_was_cut_is_still_that_log(tmp_path, source,
         detect_format(junk)
 
 
+@pytest.mark.parametrize("source", ["TSV", "JSON", "EVE"])
+def test_a_log_still_being_written_is_read_without_its_unfinished_last_line(tmp_path, source):
+    """Training on today's conn.log while Zeek writes it: the file may end mid-record.  That
+    line is left out with a warning naming it; the same damage on any other line is still an
+    error naming that line."""
+    text = Path(globals()[source]).read_bytes()
+    whole = read_log(Path(globals()[source]), event_types=None).records
+    lines = text.rstrip(b"\n").split(b"\n")
+    last = lines[-1]
+    path = tmp_path / "current.log"
+    path.write_bytes(b"\n".join([*lines[:-1], last[: len(last) // 2]]))  # no newline at the end
+    with pytest.warns(UserWarning, match=rf"{path}:{len(lines)}: the file ends in the middle"):
+        got = read_log(path, event_types=None).records
+    assert got == whole[:-1]
+    path.write_bytes(b"\n".join([*lines[:-2], last[: len(last) // 2], lines[-2]]) + b"\n")
+    with pytest.raises(ValueError, match=rf"{path}:{len(lines) - 1}: "):
+        read_log(path, event_types=None)
+
+
 def test_tsv_rows_without_their_header_are_refused_with_the_setting_named(tmp_path):
     """LogAscii::include_meta = F: rows alone, and nothing says which column is which."""
     path = tmp_path / "conn.log"
