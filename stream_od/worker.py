@@ -60,6 +60,7 @@ from stream_od.schema.select import NOT_SELECTED
 
 if TYPE_CHECKING:
     from stream_od.detector.device import Placement
+    from stream_od.kafka.topic_settings import StampWindow
 
 log = logging.getLogger("stream_od.worker")
 
@@ -230,8 +231,11 @@ class Worker:
         *,
         metrics: WorkerMetrics | None = None,
         health: Health | None = None,
+        stage_window: StampWindow | None = None,
     ):
         self.settings = settings
+        # the timestamps the windows stage topic accepts (None: any); read at start
+        self.stage_window = stage_window
         self.metrics = metrics or WorkerMetrics()
         self.health = health or Health()
         self.scorer = Scorer.build(model, settings)
@@ -724,7 +728,8 @@ class Worker:
     def _with_windows(self, messages: Sequence[Message], batch) -> list[tuple]:
         """A windows stage's output: each scoreable record with its stage's window values
         added (``_stream_od.windows.<role>``), keyed by ``windows_stage_key``, with its input
-        timestamp and headers; the scoring stage reads those values instead of computing them."""
+        timestamp (moved inside what the stage topic accepts, where it limits them) and headers;
+        the scoring stage reads those values instead of computing them."""
         from stream_od.alerts import json_safe
         from stream_od.features import category_key
         from stream_od.records import field_value, with_window_values
@@ -732,6 +737,8 @@ class Worker:
         s = self.settings
         decoder = self.scorer.decoder
         columns = {role: decoder.window_columns(role) for role in s.windows_stage_roles}
+        window = self.stage_window
+        now_ms = int(time.time() * 1000)
         out = []
         for j, row in enumerate(batch.rows.tolist()):
             record = batch.fields(j)
@@ -743,11 +750,12 @@ class Worker:
                 value = orjson.dumps(json_safe(doc))
             key = category_key(field_value(record, s.windows_stage_key))
             msg = messages[row]
+            stamp = msg.timestamp()[1]
             out.append(
                 (
                     value,
                     None if key is None else key.encode("utf-8", "replace"),
-                    msg.timestamp()[1],
+                    stamp if window is None else window.clamp(stamp, now_ms),
                     _passed_headers(msg.headers()),
                 )
             )
@@ -798,6 +806,12 @@ class Worker:
         waited = now - self._outage_since
         limit = self.settings.kafka_retry_timeout_s
         if waited >= limit:
+            gone = self._missing_outputs()
+            if gone:
+                raise FatalWorkerError(
+                    f"batches kept failing for {waited:.0f} s: {gone}",
+                    exit_code=EXIT_STUCK,
+                )
             raise FatalWorkerError(
                 f"batches kept failing for {waited:.0f} s (kafka_retry_timeout_s={limit:g}): "
                 f"{err}; check that the brokers at {self.settings.bootstrap_servers} are up and "
@@ -831,16 +845,37 @@ class Worker:
         """Which output topic this worker may no longer write to, asked of the broker (the
         transaction error does not name the partition it was refused)."""
         from stream_od.errors import ConfigError
-        from stream_od.kafka.topics import Need, check_access
+        from stream_od.kafka.topics import check_access
 
-        needs = [
-            Need("topic", t, "WRITE", "an output topic setting") for t in self._output_topics()
-        ]
         try:
-            check_access(self.settings.client_config({}), needs)
+            check_access(self.settings.client_config({}), self._output_needs())
         except (ConfigError, KafkaException) as exc:
             return str(exc)
         return None
+
+    def _missing_outputs(self) -> str | None:
+        """Which output topics no longer exist (or may no longer be written), asked of the
+        brokers: records for a topic deleted under a running worker can time out like records
+        for brokers that are away, so the end of that wait names the topic rather than the
+        brokers.  None when nothing is missing, or no broker answers."""
+        from stream_od.errors import ConfigError
+        from stream_od.kafka.topics import access_problems, connect, principal
+
+        config = self.settings.client_config({})
+        try:
+            admin = connect(config, timeout=5)
+            problems = access_problems(admin, principal(config), self._output_needs(), timeout=5)
+        except (ConfigError, KafkaException):
+            return None
+        return "; ".join(problems) or None
+
+    def _output_needs(self) -> list:
+        from stream_od.kafka.topics import Need
+
+        return [
+            Need("topic", topic, "WRITE", "STREAM_OD_" + name.upper())
+            for name, topic in self.settings.written_topics().items()
+        ]
 
     def _output_topics(self) -> list[str]:
         return list(self.settings.written_topics().values())
@@ -1358,7 +1393,23 @@ def _fix(err: KafkaError, topic: str | None) -> str:
         ),
         KafkaError.MSG_SIZE_TOO_LARGE: (
             f"{where} refuses records this large: raise its max.message.bytes above "
-            "STREAM_OD_MAX_OUTPUT_BYTES, or lower that setting"
+            "STREAM_OD_MAX_OUTPUT_BYTES, or lower that setting; should each record fit, a "
+            "batch of them does not: a max.message.bytes lowered since the worker started "
+            "sized its batches (restart it) or below batch.size in STREAM_OD_PRODUCER"
+        ),
+        # The broker's per-record answer to a key or a timestamp its topic refuses.
+        KafkaError.INVALID_RECORD: (
+            f"{where} failed to validate them: a topic whose cleanup.policy includes compact "
+            "refuses records without a key (and deletes all but the newest of each key: set "
+            "it to delete); one with message.timestamp.before.max.ms or after.max.ms refuses "
+            "timestamps outside them (a windows stage writes its input's, moved inside the "
+            "limits its topic had when the worker started: restart it after changing them)"
+        ),
+        KafkaError.INVALID_TIMESTAMP: (
+            f"{where} refuses the records' timestamps (message.timestamp.before.max.ms or "
+            "after.max.ms with CreateTime): a windows stage writes its input's timestamps, "
+            "moved inside the limits its topic had when the worker started; restart it after "
+            "changing them, or set the topic's message.timestamp.type to LogAppendTime"
         ),
         KafkaError.UNKNOWN_TOPIC_OR_PART: f"{where} does not exist (deleted?): create it again",
         KafkaError._UNKNOWN_TOPIC: f"{where} does not exist (deleted?): create it again",

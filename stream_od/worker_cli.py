@@ -128,7 +128,7 @@ def _start(settings):
     from stream_od.worker import Worker
 
     metrics = WorkerMetrics()
-    _check_kafka(settings)
+    settings, stage_window = _check_kafka(settings)
     model, watcher = _first_model(settings, metrics)
     if model.schema.windows is not None and not _restores_state(settings):
         # known only now: the windows are rebuilt by the restore reader, whose group the first
@@ -138,7 +138,7 @@ def _start(settings):
         check_access(settings.client_config({}), [_restore_need(settings)])
     health = Health(stale_after_s=max(30.0, 3 * settings.max_batch_wait_ms / 1000))
     try:
-        worker = Worker(settings, model, metrics=metrics, health=health)
+        worker = Worker(settings, model, metrics=metrics, health=health, stage_window=stage_window)
     except ValueError as exc:  # the schema cannot be served with these settings
         raise ConfigError(f"model {model.version} cannot be served: {exc}") from exc
     if settings.processing_guarantee == "exactly_once":
@@ -218,13 +218,16 @@ def _restore_need(settings):
     return Need("group", group, "DESCRIBE", "<STREAM_OD_GROUP_ID>.restore")
 
 
-def _check_kafka(settings) -> None:
+def _check_kafka(settings):
     """Before anything else: reach the brokers and authenticate, then check every topic and
-    group the worker uses, with the permission it needs on each (docs/security.md).  Raises
-    ConfigError that names the failure: credentials or TLS (librdkafka's reason), unreachable
-    brokers, a missing topic, or the missing ACLs, all of them at once.  The transactional id
-    cannot be checked without using it (fencing the previous instance): it is logged at start,
-    and init_transactions fails on it at once when WRITE on it is missing."""
+    group the worker uses, with the permission it needs on each (docs/security.md), and the
+    output topics' settings (:func:`_check_outputs`).  Raises ConfigError that names the
+    failure: credentials or TLS (librdkafka's reason), unreachable brokers, a missing topic,
+    or the missing ACLs, all of them at once.  The transactional id cannot be checked without
+    using it (fencing the previous instance): it is logged at start, and init_transactions
+    fails on it at once when WRITE on it is missing.  Returns the settings (with the
+    producer's batch.size lowered where a topic needs it) and the windows stage topic's
+    timestamp window."""
     from stream_od.kafka.topics import Need, check_access
     from stream_od.registry.watcher import model_reader_group_id
 
@@ -259,7 +262,55 @@ def _check_kafka(settings) -> None:
         ]
     if _restores_state(settings):
         needs.append(_restore_need(settings))
-    check_access(settings.client_config({}), needs)
+    admin = check_access(settings.client_config({}), needs)
+    return _check_outputs(admin, settings)
+
+
+def _check_outputs(admin, settings):
+    """The output topics' settings that would stop a partition (stream_od.kafka.topic_settings):
+    a compacted topic or one whose max.message.bytes is below max_output_bytes is refused
+    (ConfigError naming each); the producer's batches are sized to the smallest limit; a
+    windows stage topic's timestamp limits are returned for its stamps to be clamped into.
+    Without DESCRIBE_CONFIGS nothing is checked, and a warning says so."""
+    from confluent_kafka import KafkaException
+
+    from stream_od.errors import ConfigError
+    from stream_od.kafka import topic_settings
+
+    written = settings.written_topics()
+    try:
+        configs = topic_settings.read_configs(admin, written.values())
+    except KafkaException as exc:
+        log.warning(
+            "cannot read the output topics' settings (%s): cleanup.policy, max.message.bytes "
+            "and timestamp limits not checked; grant DESCRIBE_CONFIGS on them to have them "
+            "checked at start (docs/security.md)",
+            topic_settings.unreadable(exc),
+        )
+        return settings, None
+    problems = topic_settings.problems(configs, written, settings.max_output_bytes)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    configured = settings.producer.get("batch.size")
+    size = topic_settings.batch_size(
+        configs, written.values(), None if configured is None else int(configured)
+    )
+    if size is not None:
+        log.info("producer batch.size %d: the smallest max.message.bytes of the outputs", size)
+        settings = settings.model_copy(
+            update={"producer": {**settings.producer, "batch.size": size}}
+        )
+    stage = settings.windows_stage_topic
+    window = topic_settings.StampWindow.of(configs[stage]) if stage is not None else None
+    if window is not None:
+        log.info(
+            "topic %r takes timestamps from %d ms before to %d ms after the broker's clock: "
+            "input timestamps outside are moved inside",
+            stage,
+            window.before_ms,
+            window.after_ms,
+        )
+    return settings, window
 
 
 def _first_model(settings, metrics):

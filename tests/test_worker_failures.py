@@ -362,12 +362,33 @@ def test_batches_lost_to_an_outage_past_the_bound_stop_the_worker_with_exit_4(
     w, _, producer = make_worker()
     producer.fail["send_offsets"] = [retriable()]
     w.made["always_fail"] = {"send_offsets": [retriable()]}
+    monkeypatch.setattr(w, "_missing_outputs", lambda: None)  # no broker answers
     clock = itertools.count(0, 0.01)
     monkeypatch.setattr(worker_module.time, "monotonic", lambda: float(next(clock)))
     with pytest.raises(FatalWorkerError) as info:
         for _ in range(1_000):
             w.process(batch())
     assert info.value.exit_code == EXIT_UNREACHABLE and "brokers" in str(info.value)
+
+
+def test_an_outage_that_is_a_deleted_output_topic_is_named_when_the_wait_ends(
+    make_worker, monkeypatch
+):
+    """Records for a deleted topic can time out like records for brokers that are away: once
+    the wait is over, the brokers are asked, and the missing topic is what the worker names
+    (exit 3: it will not clear by waiting)."""
+    w, _, producer = make_worker()
+    w.made["always_fail"] = {"send_offsets": [retriable()]}
+    producer.fail["send_offsets"] = [retriable()]
+    gone = "topic 'stream-od.scores' does not exist (STREAM_OD_SCORES_TOPIC): create it"
+    monkeypatch.setattr(w, "_missing_outputs", lambda: gone)
+    clock = itertools.count(0, 0.01)
+    monkeypatch.setattr(worker_module.time, "monotonic", lambda: float(next(clock)))
+    with pytest.raises(FatalWorkerError) as info:
+        for _ in range(1_000):
+            w.process(batch())
+    assert info.value.exit_code == EXIT_STUCK and gone in str(info.value)
+    assert "brokers" not in str(info.value)
 
 
 def test_the_watchdog_ends_a_call_blocked_past_its_timeout_and_only_that():

@@ -1,6 +1,8 @@
 """Bounded failure on the real broker: an output topic that refuses records is retried with
 backoff, waited out when it starts accepting them again, and past max_batch_attempts stops the
-worker with exit code 3 and a message that names the topic and the fix."""
+worker with exit code 3 and a message that names the topic and the fix.  The topics refuse
+only once the worker runs: one that refuses from the start is refused at start
+(test_worker_topic_settings)."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from tests.integration.test_worker_stream import by_seq
 from tests.worker_support import WorkerProcess, metric_total, wait_consumed
 from trainer.replay import produce
 
-TINY = {"max.message.bytes": "100"}  # smaller than any alert: the broker refuses each one
+TINY = "100"  # max.message.bytes smaller than any alert: the broker refuses each one
 
 
 def set_max_message_bytes(bootstrap: str, topic: str, value: str) -> None:
@@ -41,24 +43,20 @@ def set_max_message_bytes(bootstrap: str, topic: str, value: str) -> None:
         future.result(30)
 
 
-@pytest.fixture
-def refusing_alerts(worker_topics, new_topic):
-    return {**worker_topics, "STREAM_OD_ALERTS_TOPIC": new_topic(prefix="alerts", config=TINY)}
-
-
 def test_an_output_topic_that_refuses_records_for_a_while_is_waited_out(
-    kafka_bootstrap, refusing_alerts, mahalanobis_artifact, kdd_stream, read_topic, tmp_path
+    kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, read_topic, tmp_path
 ):
     _, path = mahalanobis_artifact
     env = {
-        **refusing_alerts,
+        **worker_topics,
         "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "STREAM_OD_ARTIFACT_PATH": str(path),
         "STREAM_OD_MAX_BATCH_ATTEMPTS": "30",
     }
     topic, group = env["STREAM_OD_INPUT_TOPIC"], env["STREAM_OD_GROUP_ID"]
-    produce(kdd_stream, topic=topic, bootstrap_servers=kafka_bootstrap)
     with WorkerProcess(env, tmp_path / "w.log").start() as w:
+        set_max_message_bytes(kafka_bootstrap, env["STREAM_OD_ALERTS_TOPIC"], TINY)
+        produce(kdd_stream, topic=topic, bootstrap_servers=kafka_bootstrap)
         w.wait_for("stream_od_transaction_aborts_total", 2)  # refused, retried, refused
         assert w.proc.poll() is None, w.log()
         set_max_message_bytes(kafka_bootstrap, env["STREAM_OD_ALERTS_TOPIC"], "1048588")
@@ -72,11 +70,11 @@ def test_an_output_topic_that_refuses_records_for_a_while_is_waited_out(
 
 
 def test_an_output_topic_that_keeps_refusing_stops_the_worker_naming_it(
-    kafka_bootstrap, refusing_alerts, mahalanobis_artifact, kdd_stream, read_topic, tmp_path
+    kafka_bootstrap, worker_topics, mahalanobis_artifact, kdd_stream, read_topic, tmp_path
 ):
     artifact, path = mahalanobis_artifact
     env = {
-        **refusing_alerts,
+        **worker_topics,
         "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "STREAM_OD_ARTIFACT_PATH": str(path),
         "STREAM_OD_MAX_BATCH_ATTEMPTS": "3",
@@ -91,6 +89,7 @@ def test_an_output_topic_that_keeps_refusing_stops_the_worker_naming_it(
         ),
     )
     with WorkerProcess(env, tmp_path / "w.log").start() as w:
+        set_max_message_bytes(kafka_bootstrap, alerts, TINY)
         feeder.start()
         try:
             code = w.proc.wait(120)

@@ -30,12 +30,30 @@ def test_the_worker_scores_with_exactly_its_acls(
         secured.produce(env["STREAM_OD_INPUT_TOPIC"], kdd_stream.values[:n])
         worker.wait_for("stream_od_records_scored_total", n)
         assert worker.terminate() == 0, worker.log()
+    # DESCRIBE_CONFIGS is optional: without it the topic settings are not checked, and it says so
+    assert "not checked; grant DESCRIBE_CONFIGS" in worker.log(), worker.log()
     read = {
         t: read_to_end(secured.bootstrap, env[t], config=secured.client())
         for t in ("STREAM_OD_SCORES_TOPIC", "STREAM_OD_ALERTS_TOPIC")
     }
     assert sorted(int(m.key()) for m in read["STREAM_OD_SCORES_TOPIC"]) == list(range(n))
     assert read["STREAM_OD_ALERTS_TOPIC"], "no alert in 2,000 records with 5 % attacks"
+
+
+def test_with_describe_configs_a_compacted_output_topic_is_refused_at_start(
+    secured, mahalanobis_artifact, tmp_path
+):
+    """The optional DESCRIBE_CONFIGS on the output topics is all the settings check needs."""
+    user, password = secured.add_user("worker")
+    env = worker_env(secured, user, password, mahalanobis_artifact[1])
+    dlq = secured.create_topic("dlq", config={"cleanup.policy": "compact"})
+    env["STREAM_OD_DEAD_LETTER_TOPIC"] = dlq
+    secured.grant(binding for binding, _ in worker_acls(user, env).values())
+    outputs = ("STREAM_OD_ALERTS_TOPIC", "STREAM_OD_DEAD_LETTER_TOPIC", "STREAM_OD_SCORES_TOPIC")
+    secured.grant(topic_acl(user, env[t], AclOperation.DESCRIBE_CONFIGS) for t in outputs)
+    code, log = stopped(WorkerProcess(env, tmp_path / "worker.log").start(wait_ready=False))
+    assert code == 2, log
+    assert f"topic {dlq!r} (STREAM_OD_DEAD_LETTER_TOPIC) has cleanup.policy=compact" in log, log
 
 
 @pytest.mark.parametrize(
