@@ -287,7 +287,10 @@ class Worker:
     def run(self) -> None:
         s = self.settings
         if self.exactly_once:
-            self._retry(lambda: self.producer.init_transactions(30), "init_transactions", 30)
+            try:
+                self._retry(lambda: self.producer.init_transactions(30), "init_transactions", 30)
+            except KafkaException as exc:  # neither retriable nor fatal: waiting will not help
+                raise FatalWorkerError(f"init_transactions: {_fix(exc.args[0], None)}") from exc
         if self.volume.suppressing:
             self._ensure_changelog()
         self.consumer.subscribe(
@@ -1413,6 +1416,10 @@ def _fix(err: KafkaError, topic: str | None) -> str:
         ),
         KafkaError.UNKNOWN_TOPIC_OR_PART: f"{where} does not exist (deleted?): create it again",
         KafkaError._UNKNOWN_TOPIC: f"{where} does not exist (deleted?): create it again",
+        KafkaError.INVALID_TRANSACTION_TIMEOUT: (
+            "the worker's transaction_timeout_ms (STREAM_OD_TRANSACTION_TIMEOUT_MS) is above "
+            "the brokers' transaction.max.timeout.ms: lower the setting, or raise theirs"
+        ),
         KafkaError.SASL_AUTHENTICATION_FAILED: (
             "authentication failed: check the SASL user and password in STREAM_OD_KAFKA"
         ),
@@ -1477,7 +1484,7 @@ def _fatal_message(err: KafkaError, settings: WorkerSettings) -> str:
         )
     if err.code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
         return f"transactional id {clients.transactional_id(settings)!r}: {_fix(err, None)}"
-    return f"fatal Kafka error: {err}"
+    return f"fatal Kafka error: {_fix(err, None)}"
 
 
 def _next_offsets(messages: Sequence[Message]) -> list[TopicPartition]:

@@ -162,6 +162,7 @@ def make_worker(monkeypatch):
         w._assigned = {("in", 0)}
         monkeypatch.setattr(w._stop, "wait", lambda s: None)  # no real backoff sleeps
         monkeypatch.setattr(w, "_missing_write", lambda: None)  # no broker to ask about ACLs
+        monkeypatch.setattr(w, "_missing_outputs", lambda: None)  # nor about topics
         monkeypatch.setattr(worker_module.time, "sleep", lambda s: None)
         w.made = made  # type: ignore[attr-defined]
         w._watchdog = worker_module.CallWatchdog(watch=False)  # fake clocks must not end pytest
@@ -362,7 +363,6 @@ def test_batches_lost_to_an_outage_past_the_bound_stop_the_worker_with_exit_4(
     w, _, producer = make_worker()
     producer.fail["send_offsets"] = [retriable()]
     w.made["always_fail"] = {"send_offsets": [retriable()]}
-    monkeypatch.setattr(w, "_missing_outputs", lambda: None)  # no broker answers
     clock = itertools.count(0, 0.01)
     monkeypatch.setattr(worker_module.time, "monotonic", lambda: float(next(clock)))
     with pytest.raises(FatalWorkerError) as info:
@@ -623,3 +623,19 @@ def test_a_config_error_found_while_running_exits_2_with_its_message(monkeypatch
     monkeypatch.setattr(worker_cli.signal, "signal", lambda *a: None)
     args = argparse.Namespace(config=None, artifact="unused")
     assert worker_cli.run(args) == worker_cli.EXIT_CONFIG == 2
+
+
+@pytest.mark.parametrize("fatal", [True, False])
+def test_a_transaction_timeout_the_brokers_refuse_stops_the_worker_naming_both_settings(
+    make_worker, fatal
+):
+    """The brokers cap transactions at transaction.max.timeout.ms: above it, init_transactions
+    fails at once, and the worker stops saying which two settings disagree (not a traceback)."""
+    w, _, producer = make_worker()
+    producer.fail["init"] = [
+        KafkaError(KafkaError.INVALID_TRANSACTION_TIMEOUT, "timeout too large", fatal=fatal)
+    ]
+    with pytest.raises(FatalWorkerError) as info:
+        w.run()
+    assert "STREAM_OD_TRANSACTION_TIMEOUT_MS" in str(info.value)
+    assert "transaction.max.timeout.ms" in str(info.value)
