@@ -80,6 +80,12 @@ def _check_reserved(value: dict) -> None:
 ENV_ONLY = frozenset({"model_signing_key"})
 
 
+#: Room for a record's framing and headers beyond ``max_output_bytes``, under the producer's
+#: message.max.bytes and under each output topic's max.message.bytes
+#: (stream_od.kafka.topic_settings).
+OUTPUT_FRAMING_BYTES = 16_384
+
+
 class _FileSource(PydanticBaseSettingsSource):
     """Settings from the TOML or JSON file named by ``STREAM_OD_CONFIG_FILE``."""
 
@@ -347,7 +353,7 @@ class WorkerSettings(BaseSettings):
                 "record, its key and the model's figures)"
             )
         limit = int(self.producer.get("message.max.bytes", 1_000_000))
-        if self.max_output_bytes + 16_384 > limit:
+        if self.max_output_bytes + OUTPUT_FRAMING_BYTES > limit:
             raise ValueError(
                 f"max_output_bytes {self.max_output_bytes} leaves no room under the "
                 f"producer's message.max.bytes {limit}: lower it, or raise "

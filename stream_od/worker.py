@@ -846,15 +846,14 @@ class Worker:
 
     def _missing_write(self) -> str | None:
         """Which output topic this worker may no longer write to, asked of the broker (the
-        transaction error does not name the partition it was refused)."""
+        transaction error does not name the partition it was refused); an unreachable broker
+        is said as such."""
         from stream_od.errors import ConfigError
-        from stream_od.kafka.topics import check_access
 
         try:
-            check_access(self.settings.client_config({}), self._output_needs())
+            return self._output_problems(timeout=10.0)
         except (ConfigError, KafkaException) as exc:
             return str(exc)
-        return None
 
     def _missing_outputs(self) -> str | None:
         """Which output topics no longer exist (or may no longer be written), asked of the
@@ -862,14 +861,20 @@ class Worker:
         for brokers that are away, so the end of that wait names the topic rather than the
         brokers.  None when nothing is missing, or no broker answers."""
         from stream_od.errors import ConfigError
+
+        try:
+            return self._output_problems(timeout=5.0)
+        except (ConfigError, KafkaException):
+            return None
+
+    def _output_problems(self, timeout: float) -> str | None:
+        """What the brokers say stands between this worker and writing its output topics (a
+        missing topic, a missing WRITE), or None; raises when they cannot be asked."""
         from stream_od.kafka.topics import access_problems, connect, principal
 
         config = self.settings.client_config({})
-        try:
-            admin = connect(config, timeout=5)
-            problems = access_problems(admin, principal(config), self._output_needs(), timeout=5)
-        except (ConfigError, KafkaException):
-            return None
+        admin = connect(config, timeout=timeout)
+        problems = access_problems(admin, principal(config), self._output_needs(), timeout=timeout)
         return "; ".join(problems) or None
 
     def _output_needs(self) -> list:

@@ -276,6 +276,7 @@ def _check_outputs(admin, settings):
 
     from stream_od.errors import ConfigError
     from stream_od.kafka import topic_settings
+    from stream_od.kafka.topics import reason
 
     written = settings.written_topics()
     try:
@@ -285,7 +286,7 @@ def _check_outputs(admin, settings):
             "cannot read the output topics' settings (%s): cleanup.policy, max.message.bytes "
             "and timestamp limits not checked; grant DESCRIBE_CONFIGS on them to have them "
             "checked at start (docs/security.md)",
-            topic_settings.unreadable(exc),
+            reason(exc.args[0]),
         )
         return settings, None
     problems = topic_settings.problems(configs, written, settings.max_output_bytes)

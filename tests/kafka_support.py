@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
 from stream_od.kafka import topics
 from stream_od.kafka.reader import read_to_end  # noqa: F401 - re-exported for tests
@@ -18,6 +19,15 @@ def create_topic(bootstrap: str, name: str, partitions: int = 1, config: dict | 
     """Create ``name`` and return once every partition has a leader."""
     topics.ensure_topics({"bootstrap.servers": bootstrap}, {name: partitions}, config=config)
     return name
+
+
+def set_topic_config(bootstrap: str, topic: str, name: str, value: str) -> None:
+    """Set one of ``topic``'s settings (an incremental AlterConfigs), as an operator would."""
+    entry = ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[entry])
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # alive until the futures resolve
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(30)
 
 
 def delete_topics(bootstrap: str, names: list[str]) -> None:

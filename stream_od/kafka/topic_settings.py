@@ -26,12 +26,10 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-#: Room for a record's framing and headers beyond ``max_output_bytes`` (as the settings' own
-#: check against the producer's message.max.bytes).
-FRAMING_BYTES = 16_384
+from stream_od.config import OUTPUT_FRAMING_BYTES as FRAMING_BYTES
+
 #: librdkafka's default batch.size.
 LIBRDKAFKA_BATCH_SIZE = 1_000_000
 #: Kafka's value for "no limit" (Long.MAX_VALUE), the default of the timestamp limits.
@@ -131,9 +129,3 @@ class StampWindow:
         low = now - self.before_ms + min(STAMP_MARGIN_MS, self.before_ms // 2)
         high = now + self.after_ms - min(STAMP_MARGIN_MS, self.after_ms // 2)
         return min(max(stamp_ms, low), high)
-
-
-def unreadable(exc: KafkaException) -> str:
-    """Why the settings could not be read, for the warning that says nothing was checked."""
-    err = exc.args[0]
-    return getattr(err, "str", lambda: str(err))() or str(err)

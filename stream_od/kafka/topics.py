@@ -81,7 +81,7 @@ def _authentication_message(err: KafkaError, config: dict[str, Any]) -> str:
     who = f"as user {user!r} " if user else ""
     return (
         f"authentication failed at {config.get('bootstrap.servers')} {who}({mechanism}): "
-        f"{_reason(err)}; check sasl.username, sasl.password and sasl.mechanism in "
+        f"{reason(err)}; check sasl.username, sasl.password and sasl.mechanism in "
         f"STREAM_OD_KAFKA (the user must exist on the cluster for that mechanism; "
         f"{SECURITY_DOC})"
     )
@@ -89,7 +89,7 @@ def _authentication_message(err: KafkaError, config: dict[str, Any]) -> str:
 
 def _tls_message(err: KafkaError, config: dict[str, Any]) -> str:
     return (
-        f"TLS handshake with {config.get('bootstrap.servers')} failed: {_reason(err)}; check "
+        f"TLS handshake with {config.get('bootstrap.servers')} failed: {reason(err)}; check "
         "ssl.ca.location in STREAM_OD_KAFKA (the CA certificate that signed the brokers' "
         "certificates), that the address matches their certificates, and, where the "
         "listener wants a client certificate, ssl.certificate.location and ssl.key.location "
@@ -105,7 +105,7 @@ def _unreachable_message(
     bootstrap_setting: str,
 ) -> str:
     transport = [e for e in errors if e.code() not in (KafkaError._ALL_BROKERS_DOWN,)]
-    cause = _reason(transport[-1]) if transport else (_reason(last) if last else "no answer")
+    cause = reason(transport[-1]) if transport else (reason(last) if last else "no answer")
     protocol = config.get("security.protocol", "plaintext")
     return (
         f"cannot reach Kafka at {config.get('bootstrap.servers')} within {timeout:g} s "
@@ -115,7 +115,8 @@ def _unreachable_message(
     )
 
 
-def _reason(err: KafkaError) -> str:
+def reason(err: KafkaError) -> str:
+    """librdkafka's words for an error, else its name."""
     return err.str() or err.name()
 
 
@@ -234,7 +235,7 @@ def create_problem(
                 f"topic {topic.topic!r} ({setting}) does not exist and {who} may not create "
                 f"it: create it, or {grant_hint('CREATE', 'topic', topic.topic, who)}"
             )
-        return f"cannot create topic {topic.topic!r} ({setting}): {_reason(err)}"
+        return f"cannot create topic {topic.topic!r} ({setting}): {reason(err)}"
     return None
 
 

@@ -14,33 +14,15 @@ import numpy as np
 import orjson
 import pytest
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import (
-    AdminClient,
-    AlterConfigOpType,
-    ConfigEntry,
-    ConfigResource,
-    NewTopic,
-)
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.integration.conftest import offline_scores
 from tests.integration.test_worker_stream import by_seq
+from tests.kafka_support import set_topic_config
 from tests.worker_support import WorkerProcess, metric_total, wait_consumed
 from trainer.replay import produce
 
 TINY = "100"  # max.message.bytes smaller than any alert: the broker refuses each one
-
-
-def set_max_message_bytes(bootstrap: str, topic: str, value: str) -> None:
-    resource = ConfigResource(
-        ConfigResource.Type.TOPIC,
-        topic,
-        incremental_configs=[
-            ConfigEntry("max.message.bytes", value, incremental_operation=AlterConfigOpType.SET)
-        ],
-    )
-    admin = AdminClient({"bootstrap.servers": bootstrap})  # alive until the futures resolve
-    for future in admin.incremental_alter_configs([resource]).values():
-        future.result(30)
 
 
 def test_an_output_topic_that_refuses_records_for_a_while_is_waited_out(
@@ -55,11 +37,13 @@ def test_an_output_topic_that_refuses_records_for_a_while_is_waited_out(
     }
     topic, group = env["STREAM_OD_INPUT_TOPIC"], env["STREAM_OD_GROUP_ID"]
     with WorkerProcess(env, tmp_path / "w.log").start() as w:
-        set_max_message_bytes(kafka_bootstrap, env["STREAM_OD_ALERTS_TOPIC"], TINY)
+        set_topic_config(kafka_bootstrap, env["STREAM_OD_ALERTS_TOPIC"], "max.message.bytes", TINY)
         produce(kdd_stream, topic=topic, bootstrap_servers=kafka_bootstrap)
         w.wait_for("stream_od_transaction_aborts_total", 2)  # refused, retried, refused
         assert w.proc.poll() is None, w.log()
-        set_max_message_bytes(kafka_bootstrap, env["STREAM_OD_ALERTS_TOPIC"], "1048588")
+        set_topic_config(
+            kafka_bootstrap, env["STREAM_OD_ALERTS_TOPIC"], "max.message.bytes", "1048588"
+        )
         wait_consumed(kafka_bootstrap, group, topic, w, timeout=180)
         aborts = metric_total(w.metrics(), "stream_od_transaction_aborts_total")
         assert w.terminate() == 0, w.log()
@@ -89,7 +73,7 @@ def test_an_output_topic_that_keeps_refusing_stops_the_worker_naming_it(
         ),
     )
     with WorkerProcess(env, tmp_path / "w.log").start() as w:
-        set_max_message_bytes(kafka_bootstrap, alerts, TINY)
+        set_topic_config(kafka_bootstrap, alerts, "max.message.bytes", TINY)
         feeder.start()
         try:
             code = w.proc.wait(120)

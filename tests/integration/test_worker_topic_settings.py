@@ -13,21 +13,14 @@ import uuid
 import orjson
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+from confluent_kafka.admin import AdminClient
 
 from stream_od.errors import EXIT_STUCK
 from stream_od.worker_cli import EXIT_CONFIG
 from tests.integration.test_worker_stream import by_seq
+from tests.kafka_support import set_topic_config
 from tests.worker_support import WorkerProcess, wait_consumed
 from trainer.replay import log_stream, produce
-
-
-def set_topic_config(bootstrap: str, topic: str, name: str, value: str) -> None:
-    entry = ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
-    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[entry])
-    admin = AdminClient({"bootstrap.servers": bootstrap})  # alive until the futures resolve
-    for future in admin.incremental_alter_configs([resource]).values():
-        future.result(30)
 
 
 def exit_of(w: WorkerProcess, timeout: float = 120) -> tuple[int, str]:
@@ -87,7 +80,13 @@ def test_compaction_switched_on_under_a_running_worker_is_named(
 
 
 def test_batches_are_sized_to_a_small_max_message_bytes(
-    kafka_bootstrap, worker_topics, new_topic, mahalanobis_artifact, kdd_stream, tmp_path
+    kafka_bootstrap,
+    worker_topics,
+    new_topic,
+    mahalanobis_artifact,
+    kdd_stream,
+    read_topic,
+    tmp_path,
 ):
     """Each record fits the scores topic's 40 kB, a batch of them does not (librdkafka's
     batch.size is 1 MB and it does not split a refused batch): the worker sizes its batches
@@ -109,9 +108,7 @@ def test_batches_are_sized_to_a_small_max_message_bytes(
         assert w.terminate() == 0, w.log()
         log = w.log()
     assert "producer batch.size 40000" in log, log
-    from tests.kafka_support import read_to_end
-
-    assert sorted(by_seq(read_to_end(kafka_bootstrap, scores))) == list(range(len(kdd_stream)))
+    assert sorted(by_seq(read_topic(scores))) == list(range(len(kdd_stream)))
 
 
 def test_a_windows_stage_moves_old_timestamps_inside_its_topics_limits(
