@@ -20,7 +20,10 @@ Measured on the same topic and the same records (a backlog of ``--count`` JSON r
     back in each repeat, in rotated order; ratios between them are paired per repeat).
 
 Rates are records per second from the first consumed batch to the last committed one; the
-two sides alternate ``--repeats`` times and the medians are reported.  Then, ``--repeats``
+two sides alternate ``--repeats`` times and the medians are reported.  Beside each rate, the
+loop thread's own CPU time per record (``thread_time``), which leaves out the waits on the
+broker and on the machine's other threads, and says how much of the gap is the worker's own
+work (on these 2 shared cores it still spreads by about 10 % between repeats).  Then, ``--repeats``
 times, the worker's latency (record timestamp to commit, from its Prometheus histogram, as a
 dashboard would show it) at each fixed offered rate of ``--rates`` (records/s, or ``half``: half
 its median maximum), the load coming from one ``stream-od replay`` in a separate process; its
@@ -223,9 +226,22 @@ def stream_for(args, artifact: Artifact, count: int, seed: int) -> Encoded:
     return sample_stream(args.data[0], count=count, attack_ratio=5.0, seed=seed, fmt="json")
 
 
-def timed(loop, progress, count: int, timeout: float = 600.0) -> float:
-    """Run ``loop`` in a thread until ``progress()`` reaches ``count``; records per second."""
-    thread = threading.Thread(target=loop.run, daemon=True)
+def timed(loop, progress, count: int, timeout: float = 600.0, stats: dict | None = None) -> float:
+    """Run ``loop`` in a thread until ``progress()`` reaches ``count``; records per second.
+    ``stats`` gets ``cpu_us_per_record``: the loop thread's own CPU time (``thread_time``,
+    start to stop) per record it finished.  Unlike the rate, it leaves out the time the loop
+    waits on the broker and on the other threads of this 2-core machine (librdkafka's threads
+    are not in it, in either loop)."""
+    cpu = [0.0]
+
+    def run() -> None:
+        t0 = time.thread_time()
+        try:
+            loop.run()
+        finally:
+            cpu[0] = time.thread_time() - t0
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     first = None
     deadline = time.monotonic() + timeout
@@ -241,6 +257,8 @@ def timed(loop, progress, count: int, timeout: float = 600.0) -> float:
         time.sleep(0.01)
     loop.stop()
     thread.join(60)
+    if stats is not None:
+        stats["cpu_us_per_record"] = cpu[0] / max(progress(), 1) * 1e6
     t0, n0 = first
     return (count - n0) / max(now - t0, 1e-9)
 
@@ -614,7 +632,8 @@ def main() -> int:
         loop = Passthrough(
             settings_for(args.bootstrap, topics, group), artifact.schema, topics["out"]
         )
-        pass_rps = timed(loop, lambda loop=loop: loop.done, args.count)
+        pass_cpu: dict = {}
+        pass_rps = timed(loop, lambda loop=loop: loop.done, args.count, stats=pass_cpu)
         overlap_pass = {}
         if args.compare_overlap:  # the passthrough with overlapped commits, too
             loop = Passthrough(
@@ -646,7 +665,9 @@ def main() -> int:
             if keras:  # the scoring the worker did before numpy: the same networks in Keras
                 artifact.detector.use_keras()
             try:
-                by_variant[name] = timed(worker, worker_progress(metrics), args.count)
+                cpu: dict = {}
+                by_variant[name] = timed(worker, worker_progress(metrics), args.count, stats=cpu)
+                by_variant[f"{name}_cpu_us"] = cpu["cpu_us_per_record"]
             finally:
                 if keras:
                     artifact.detector.use_numpy()
@@ -658,6 +679,9 @@ def main() -> int:
                 "passthrough_rps": pass_rps,
                 "worker_rps": worker_rps,
                 "ratio": worker_rps / pass_rps,
+                "passthrough_cpu_us": pass_cpu["cpu_us_per_record"],
+                "worker_cpu_us": by_variant[f"{first}_cpu_us"],
+                "cpu_ratio": pass_cpu["cpu_us_per_record"] / by_variant[f"{first}_cpu_us"],
                 **overlap_pass,
                 **{f"worker_rps_{v}": by_variant[v] for v, *_ in variants},
                 **{f"alert_rate_{v}": by_variant[f"{v}_alert_rate"] for v, *_ in variants},
@@ -666,7 +690,9 @@ def main() -> int:
         print(
             f"repeat {r}: passthrough {pass_rps:,.0f}/s  "
             + "  ".join(f"worker[{v}] {by_variant[v]:,.0f}/s" for v, *_ in variants)
-            + f"  ratio {worker_rps / pass_rps:.2f}",
+            + f"  ratio {worker_rps / pass_rps:.2f}"
+            + f"  loop CPU µs/record: passthrough {pass_cpu['cpu_us_per_record']:.2f}, "
+            f"worker {by_variant[f'{first}_cpu_us']:.2f}",
             file=sys.stderr,
         )
 
@@ -680,6 +706,9 @@ def main() -> int:
         "passthrough_rps": statistics.median(r["passthrough_rps"] for r in rows),
         "worker_rps": statistics.median(r["worker_rps"] for r in rows),
         "ratio": statistics.median(r["ratio"] for r in rows),
+        "passthrough_cpu_us": statistics.median(r["passthrough_cpu_us"] for r in rows),
+        "worker_cpu_us": statistics.median(r["worker_cpu_us"] for r in rows),
+        "cpu_ratio": statistics.median(r["cpu_ratio"] for r in rows),
         **(
             {
                 "passthrough_overlap_rps": statistics.median(
@@ -762,6 +791,9 @@ def main() -> int:
         ("passthrough_rps", "passthrough, records/s"),
         ("worker_rps", f"worker ({result['detector']}), records/s"),
         ("ratio", "worker / passthrough"),
+        ("passthrough_cpu_us", "passthrough loop CPU, µs/record"),
+        ("worker_cpu_us", "worker loop CPU, µs/record"),
+        ("cpu_ratio", "passthrough CPU / worker CPU"),
         ("passthrough_overlap_rps", "passthrough, overlap, records/s"),
         ("ratio_overlap", "overlap worker / overlap passth."),
         ("ratio_scoring_sums_blas", "worker, blas sums / passthrough"),
@@ -771,7 +803,7 @@ def main() -> int:
         v = result[key]
         print(
             f"| {label:<32} | {v:>12,.2f} |"
-            if key.startswith("ratio")
+            if "ratio" in key or key.endswith("_us")
             else f"| {label:<32} | {v:>12,.0f} |"
         )
     if result["latency_by_rate"]:

@@ -10,16 +10,19 @@ thing, and a new format is one function.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 PRODUCT = "stream-od"
 VENDOR = "stream-od"
 
 
-@dataclass(frozen=True, slots=True)
-class Connection:
+class Connection(NamedTuple):
     """The connection an alert is about, promoted from the record by the schema's
-    ``[identity]`` table (any part may be unknown: KDD records carry no addresses)."""
+    ``[identity]`` table (any part may be unknown: KDD records carry no addresses).
+
+    This and :class:`KafkaCoordinates` are named tuples, immutable as frozen dataclasses are,
+    and built in a quarter of their time: a frozen dataclass sets each field through
+    ``object.__setattr__``, and an alert storm builds two of these per alert."""
 
     source_ip: str | None = None
     source_port: int | None = None
@@ -30,8 +33,7 @@ class Connection:
     community_id: str | None = None  # "1:<base64>" (https://github.com/corelight/community-id-spec)
 
 
-@dataclass(frozen=True, slots=True)
-class KafkaCoordinates:
+class KafkaCoordinates(NamedTuple):
     """Where the record was read (named as Elastic's Kafka input names them)."""
 
     topic: str

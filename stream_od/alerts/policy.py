@@ -17,7 +17,7 @@ import importlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -33,9 +33,8 @@ log = logging.getLogger(__name__)
 SEVERITIES = ("low", "medium", "high", "critical")
 
 
-@dataclass(frozen=True)
-class Origin:
-    """Where a record came from in Kafka."""
+class Origin(NamedTuple):
+    """Where a record came from in Kafka (a named tuple: one is built per alert)."""
 
     topic: str
     partition: int

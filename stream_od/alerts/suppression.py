@@ -31,7 +31,7 @@ from stream_od.alerts.jsonsafe import json_safe
 from stream_od.records import field_value
 from stream_od.schema import FeatureSchema
 
-CONNECTION_PARTS = frozenset(Connection.__slots__)
+CONNECTION_PARTS = frozenset(Connection._fields)
 STREAM_TIME = "\0stream_time"
 
 
