@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import itertools
 import math
+import operator
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -85,6 +86,8 @@ MISSING_FEATURE = "missing_feature"
 NON_NUMERIC = "non_numeric"
 NON_FINITE = "non_finite"
 INVALID_TYPE = "invalid_type"
+# a JSON object that carries none of the schema's fields: not a record of this schema at all
+NO_SCHEMA_FIELDS = "no_schema_fields"
 
 _NUMBER = frozenset({int, float})
 _NUMBER_OR_NONE = frozenset({int, float, type(None)})
@@ -200,11 +203,29 @@ class FeatureEncoder:
             raise ValueError(f"expected {len(self._slots)} columns, got {len(columns)}")
         X = np.zeros((n, self.n_features))
         rejected: dict[int, tuple[str, str]] = {}
+        # Rows that carry none of the fields so far.  A sensor's record always has some (a
+        # Zeek conn record its counters, an S0 one included); one with none is another kind
+        # of JSON (a shipper's envelope, another log on the topic), and scored with every
+        # field at its default it would be an alert about nothing, for every such record.
+        # Free on real traffic: the first column that no row lacks ends the search.
+        bare: np.ndarray | None = np.ones(n, dtype=bool) if n else None
         for (f, start), values in zip(self._slots, columns):
             if f.kind == "categorical":
-                self._categorical(f, values, X, start, rejected)
+                missing = self._categorical(f, values, X, start, rejected, bare is not None)
             else:
-                self._number(f, values, X, start, rejected)
+                missing = self._number(f, values, X, start, rejected)
+            if bare is not None:
+                bare = None if missing is None else bare & missing
+                if bare is not None and not bare.any():
+                    bare = None
+        if bare is not None:
+            detail = (
+                f"none of the {len(self._slots)} fields of schema {self.schema.name!r} is in "
+                "the record: a record of another kind, or one wrapped by what shipped it "
+                "(Filebeat's JSON puts the sensor's line in \"message\")"
+            )
+            for r in np.flatnonzero(bare):
+                _reject(rejected, int(r), NO_SCHEMA_FIELDS, detail)
         return Encoded(X=X, rejected=dict(sorted(rejected.items())))
 
     # -- kinds --------------------------------------------------------------------------
@@ -215,7 +236,8 @@ class FeatureEncoder:
         X: np.ndarray,
         start: int,
         rejected: dict[int, tuple[str, str]],
-    ) -> None:
+    ) -> np.ndarray | None:
+        """Writes the field's columns; returns which rows lacked it (None: none did)."""
         x, missing = _numbers(f, values, rejected)
         bad = ~np.isfinite(x)
         if missing is not None:
@@ -244,6 +266,7 @@ class FeatureEncoder:
         X[:, start] = x
         if f.indicator and missing is not None:
             X[:, start + 1] = missing
+        return missing
 
     def _categorical(
         self,
@@ -252,13 +275,19 @@ class FeatureEncoder:
         X: np.ndarray,
         start: int,
         rejected: dict[int, tuple[str, str]],
-    ) -> None:
+        want_missing: bool = False,
+    ) -> np.ndarray | None:
+        """Writes the field's one-hot columns; with ``want_missing``, returns which rows
+        lacked it (None: none did, or not asked)."""
         vocab = self._vocab[f.name]
         keys = categorical_keys(f, values, rejected)
         idx = np.array(
             list(map(vocab.get, keys, itertools.repeat(len(vocab), len(keys)))), dtype=np.int64
         )
         X[np.arange(len(keys)), start + idx] = 1.0
+        if not want_missing or isinstance(values, np.ndarray) or None not in values:
+            return None
+        return np.fromiter(map(operator.is_, values, itertools.repeat(None)), bool, len(values))
 
 
 def _numbers(

@@ -28,6 +28,7 @@ import orjson
 from stream_od.features import (
     INVALID_TYPE,
     MISSING_FEATURE,
+    NO_SCHEMA_FIELDS,
     NON_FINITE,
     NON_NUMERIC,
     Column,
@@ -56,6 +57,7 @@ REASONS = (
     NON_NUMERIC,
     NON_FINITE,
     INVALID_TYPE,
+    NO_SCHEMA_FIELDS,
     NON_FINITE_SCORE,
 )
 NON_FINITE_SCORE_DETAIL = (

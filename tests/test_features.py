@@ -128,6 +128,35 @@ def test_required_fields_and_wrong_types_are_rejected_with_the_first_problem():
     assert "dur" in enc.rejected[0][1] and "'lots'" in enc.rejected[1][1]
 
 
+def test_a_record_with_none_of_the_fields_is_refused_and_one_with_any_is_scored():
+    """Defaults stand in for fields a sensor left unset; a JSON object with none of the
+    schema's fields (a shipper's envelope, another log) is no record of it."""
+    schema = FeatureSchema(fields=tuple(f for f in _schema().fields if f.name != "dur"))
+    fitted = fit_schema(schema, field_values(TRAIN, schema))
+    rows = [
+        {"message": '{"bytes": 10, "proto": "tcp"}', "@timestamp": "2024-01-01T00:00:00Z"},
+        {"proto": None, "bytes": None},  # JSON null is absent too
+        {"proto": "tcp"},  # the one categorical is enough
+        {"local": "F"},  # so is a boolean
+        {},
+        {"bytes": 3},
+    ]
+    enc = FeatureEncoder(fitted).encode(field_values(rows, fitted), len(rows))
+    assert {r: reason for r, (reason, _) in enc.rejected.items()} == {
+        0: records.NO_SCHEMA_FIELDS,
+        1: records.NO_SCHEMA_FIELDS,
+        4: records.NO_SCHEMA_FIELDS,
+    }
+    assert "none of the 3 fields of schema" in enc.rejected[0][1]
+    assert "message" in enc.rejected[0][1]  # the usual cause, named
+    # the same check whichever column comes first, and when no column is missing anywhere
+    for order in (rows[2:4], rows[5:], rows[2:4] + rows[5:]):
+        assert FeatureEncoder(fitted).encode(field_values(order, fitted), len(order)).rejected == {}
+    # a required field's absence is still the first problem named
+    kdd = FeatureEncoder(fit_schema(_schema(), field_values(TRAIN, _schema())))
+    assert kdd.encode(field_values([{}], kdd.schema), 1).rejected[0][0] == records.MISSING_FEATURE
+
+
 def test_a_field_no_training_record_has_stops_fitting_with_its_name():
     schema = FeatureSchema(
         fields=(Field(name="bytes"), Field(name="flow.byts", missing="default", default=0))

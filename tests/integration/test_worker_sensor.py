@@ -276,3 +276,64 @@ def test_window_features_in_the_worker_equal_offline_scoring(
     count = artifact.schema.feature_names.index("win.src.count")
     X = RecordDecoder(artifact.schema).encode_records([orjson.loads(v) for v in stream.values]).X
     assert X[:, count].max() > np.log1p(10)  # the windows did fill: not a test of zeros
+
+
+def filebeat_envelope(value: bytes, seq: int) -> bytes:
+    """A Zeek JSON line as Filebeat's Kafka output sends it by default (its ``json`` codec):
+    the line as text in ``message``, beside Filebeat's own fields."""
+    return orjson.dumps(
+        {
+            "@timestamp": "2022-06-14T12:00:00.000Z",
+            "@metadata": {"beat": "filebeat", "type": "_doc", "version": "8.13.4"},
+            "message": value.decode(),
+            "log": {"file": {"path": "/opt/zeek/logs/current/conn.log"}, "offset": 512 * seq},
+            "input": {"type": "filestream"},
+            "ecs": {"version": "8.0.0"},
+            "agent": {"type": "filebeat", "version": "8.13.4"},
+        }
+    )
+
+
+def test_records_without_any_schema_field_are_dead_lettered_not_scored(
+    kafka_bootstrap,
+    worker_topics,
+    zeek_mahalanobis_artifact,
+    zeek_replay_path,
+    read_topic,
+    tmp_path,
+):
+    """A shipper's envelope (Filebeat's JSON, the Zeek line inside as text) carries none of the
+    schema's fields: scored with every field at its default, each would be an alert about
+    nothing.  Each goes to the dead-letter topic with its reason instead, beside the real
+    records, which are scored as before."""
+    artifact, path = zeek_mahalanobis_artifact
+    zeek = log_stream([zeek_replay_path], schema="zeek-conn").values[:60]
+    wrapped = {i for i in range(len(zeek)) if i % 4 == 3}
+    values = [filebeat_envelope(v, i) if i in wrapped else v for i, v in enumerate(zeek)]
+    # offline scoring of the same bytes says the same
+    offline_results = list(score_values(artifact, values))
+    assert {i for i, r in enumerate(offline_results) if "dead_letter" in r} == wrapped
+    assert {r["dead_letter"] for r in offline_results if "dead_letter" in r} == {"no_schema_fields"}
+    stream = Encoded(values=values, labels=np.full(len(values), "-", dtype=object))
+    env = {
+        **worker_topics,
+        "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "STREAM_OD_ARTIFACT_PATH": str(path),
+    }
+    with WorkerProcess(env, tmp_path / "worker.log").start() as worker:
+        produce(stream, topic=env["STREAM_OD_INPUT_TOPIC"], bootstrap_servers=kafka_bootstrap)
+        text = worker.wait_settled(len(values))
+        assert worker.terminate() == 0, worker.log()
+    assert metric_values(text, "stream_od_dead_letters_total") == {
+        '{reason="no_schema_fields"}': float(len(wrapped))
+    }
+    dead = read_topic(env["STREAM_OD_DEAD_LETTER_TOPIC"])
+    assert sorted(int(m.key()) for m in dead) == sorted(wrapped)
+    assert all(m.value() == values[int(m.key())] for m in dead)  # the envelope, as it came
+    scored = sorted(int(m.key()) for m in read_topic(env["STREAM_OD_SCORES_TOPIC"]))
+    assert scored == sorted(set(range(len(values))) - wrapped)
+    alerted = {
+        int(orjson.loads(m.value())["kafka"]["key"])
+        for m in read_topic(env["STREAM_OD_ALERTS_TOPIC"])
+    }
+    assert not alerted & wrapped
