@@ -141,7 +141,10 @@ def field_values(records: Sequence[dict], schema: FeatureSchema) -> list[list[An
     """The values of each schema field across ``records`` (``None`` where a record lacks it).
 
     A path is looked up as one key first (Zeek's flat ``id.orig_h``), then, for the records
-    without that key, as a dotted path into nested objects (EVE's ``flow.bytes_toserver``).
+    without that key, as a dotted path into nested objects (EVE's ``flow.bytes_toserver``),
+    then as one key with ``_`` for the dots (``id_orig_h``: Zeek with
+    ``redef Log::default_scope_sep = "_"``, documented for exactly this field, as sites that
+    ship to Elasticsearch often set it; likewise shippers that flatten nested JSON with ``_``).
     """
     return [path_values(records, f.path) for f in schema.fields]
 
@@ -151,11 +154,19 @@ def path_values(records: Sequence[dict], path: str) -> list[Any]:
     n = len(records)
     col = list(map(dict.get, records, itertools.repeat(path, n)))  # no Python frame per row
     if "." in path and None in col:
-        parts = path.split(".")
+        parts, flat = path.split("."), scoped(path)
         for i, v in enumerate(col):
             if v is None:
-                col[i] = _nested(records[i], parts)
+                record = records[i]
+                v = _nested(record, parts)
+                col[i] = record.get(flat) if v is None else v
     return col
+
+
+def scoped(path: str) -> str:
+    """``path`` as one key with Zeek's other usual scope separator: ``id.orig_h`` ->
+    ``id_orig_h`` (the third place :func:`field_values` looks)."""
+    return path.replace(".", "_")
 
 
 def select_records(
@@ -189,7 +200,8 @@ def field_value(record: dict, path: str) -> Any:
     absent)."""
     if path in record:
         return record[path]
-    return _nested(record, path.split("."))
+    value = _nested(record, path.split("."))
+    return record.get(scoped(path)) if value is None and "." in path else value
 
 
 def _nested(obj: Any, parts: list[str]) -> Any:

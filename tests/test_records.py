@@ -268,3 +268,18 @@ def test_a_time_beyond_float_range_does_not_stop_a_windows_batch():
     assert b"9" * 400 in huge
     out = RecordDecoder(schema).decode([*good, huge])
     assert out.rows.tolist() == [0, 1, 2, 3] and out.rejected == []
+
+
+def test_a_dotted_path_is_a_flat_key_then_a_nested_one_then_zeeks_underscored_name():
+    from stream_od.records import field_value, path_values
+
+    rows = [
+        {"id.orig_h": "a", "id": {"orig_h": "x"}, "id_orig_h": "y"},  # the flat key first
+        {"id": {"orig_h": "b"}, "id_orig_h": "y"},  # then the nested path
+        {"id_orig_h": "c"},  # then Log::default_scope_sep = "_"
+        {"id_orig_p": 1},
+        {"orig_h": "d"},  # never the last part alone
+    ]
+    assert path_values(rows, "id.orig_h") == ["a", "b", "c", None, None]
+    assert [field_value(r, "id.orig_h") for r in rows] == ["a", "b", "c", None, None]
+    assert path_values([{"ts_x": 1}], "ts") == [None]  # a path without dots is one key

@@ -17,6 +17,7 @@ import numpy as np
 
 from stream_od.artifact import Artifact
 from stream_od.features import unseen_shares
+from stream_od.records import scoped
 from trainer.data import Batch, create_outlier_batch, frame_matrix, load_records
 from trainer.evaluate import classification_metrics, per_attack_recall
 
@@ -225,7 +226,9 @@ def check_columns(schema, records, paths) -> None:
 
 
 def _has(record: dict, path: str) -> bool:
-    if path in record:
+    """Whether ``record`` has ``path`` where the encoder looks for it
+    (:func:`stream_od.records.field_values`)."""
+    if path in record or ("." in path and scoped(path) in record):
         return True
     obj: Any = record
     for p in path.split("."):

@@ -632,3 +632,40 @@ def test_other_eve_event_types_are_skipped_and_counted_by_train_evaluate_and_sco
     assert _run(["score", "--artifact", str(art_dir), "--data", test_log, "--out", str(out)]) == 0
     counts = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert counts["skipped"] == others and counts["scored"] == 550, counts
+
+
+def test_zeek_logs_with_the_underscore_scope_separator_train_and_score_as_dotted_ones(tmp_path):
+    """``redef Log::default_scope_sep = "_"`` makes Zeek write ``id_orig_h`` for ``id.orig_h``
+    (its documented example).  Such logs train the same model, score the same, and their
+    alerts name the same connection; before, the port and the identity were read as absent."""
+    from stream_od.alerts import AlertPolicy
+    from trainer.score import score_values
+
+    dotted = zeek_records(600, 60, seed=7)
+    underscored = [{k.replace(".", "_"): v for k, v in r.items()} for r in dotted]
+    assert "id_resp_p" in underscored[0] and "id.resp_p" not in underscored[0]
+    cfg = dict(schema="zeek-conn", detector="mahalanobis", target_alert_rate=0.02)
+    arts = [
+        train_site(SiteConfig(data=["x"], **cfg), records, progress=False, log=lambda _: None)
+        for records in (dotted, underscored)
+    ]
+    assert arts[0].schema.to_dict() == arts[1].schema.to_dict()  # the same vocabularies
+    assert arts[1].schema.fields[
+        [f.name for f in arts[1].schema.fields].index("id.resp_p")
+    ].vocabulary != ("-",)
+    assert arts[0].threshold == arts[1].threshold
+    values = [[orjson.dumps(r) for r in records] for records in (dotted, underscored)]
+    scores = [[r["score"] for r in score_values(arts[0], v)] for v in values]
+    assert scores[0] == scores[1]
+    policy = AlertPolicy(
+        feature_names=arts[0].feature_names,
+        threshold=arts[0].threshold,
+        score_scale=1.0,
+        model_version="m",
+        detector="mahalanobis",
+        severity_margins=(1.0, 2.0, 3.0),
+        top_k=1,
+        schema=arts[0].schema,
+    )
+    first = [policy.identity.connections(records[:5]) for records in (dotted, underscored)]
+    assert first[0] == first[1] and first[1][0].source_ip == "10.0.0.5"
