@@ -216,7 +216,24 @@ def evaluate_logs(
 
 def check_columns(schema, records, paths) -> None:
     """A log whose records never carry a field that the schema requires (``missing =
-    "reject"``) cannot be scored: say which field, before scoring anything."""
+    "reject"``) cannot be scored: say which field, before scoring anything.  Nor can one whose
+    records carry none of its fields at all: every record would be refused
+    (``no_schema_fields``), most often because what shipped them wrapped them (a mistyped
+    path explains one field missing, not all of several; with one, its name says more)."""
+    sample = records[:1000]
+    if (
+        len(schema.fields) > 1
+        and sample
+        and not any(_has(r, f.path) for r in sample for f in schema.fields)
+    ):
+        keys = ", ".join(map(str, list(sample[0])[:6]))
+        raise ValueError(
+            f"{', '.join(map(str, paths))}: none of the first {len(sample):,} records carries "
+            f"any of the {len(schema.fields)} fields of schema {schema.name!r} (the first "
+            f"record has: {keys}): records of another kind, or wrapped by what shipped them "
+            "(Filebeat's JSON has the sensor's line as text in \"message\"); use the "
+            "sensor's own records"
+        )
     for f in schema.fields:
         if f.missing == "reject" and not any(_has(r, f.path) for r in records[:1000]):
             raise ValueError(

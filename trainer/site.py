@@ -214,12 +214,14 @@ def train_site(
 ) -> Artifact:
     """Fit, threshold and validate on ``records`` (in event-time order); see the module doc."""
     from trainer.fit import fit_detector
+    from trainer.report import check_columns
 
     cfg.check()
     schema = load_schema(cfg.schema)
     records, skipped = selected(records, schema)
     if skipped:
         log(f"train: {skipped:,} records of another kind skipped ({schema_select(schema)})")
+    check_columns(schema, records, cfg.data)  # before the fit names one field as if mistyped
     labels = find_labels(
         records, schema, label_field=cfg.label_field, normal_labels=cfg.normal_labels
     )

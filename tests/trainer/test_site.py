@@ -669,3 +669,37 @@ def test_zeek_logs_with_the_underscore_scope_separator_train_and_score_as_dotted
     )
     first = [policy.identity.connections(records[:5]) for records in (dotted, underscored)]
     assert first[0] == first[1] and first[1][0].source_ip == "10.0.0.5"
+
+
+def test_train_and_evaluate_on_records_a_shipper_wrapped_say_so(tmp_path, capsys):
+    """Filebeat's Kafka or file output, by default, is its own JSON with the Zeek line as text
+    in ``message``: no record carries a field of the schema.  train and evaluate stop naming
+    that (train used to say the first numeric field's path was wrong)."""
+    records = zeek_records(300, 30, seed=5)
+    wrapped = [
+        {"@timestamp": "2022-06-14T12:00:00Z", "message": orjson.dumps(r).decode(), "log": {}}
+        for r in records
+    ]
+    log = write_log(tmp_path / "filebeat.json", wrapped)
+    args = ["--data", log, "--schema", "zeek-conn", "--detector", "mahalanobis"]
+    assert _run(["train", *args, "--out", str(tmp_path / "x"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "none of the first 330 records carries any of the" in err
+    assert "@timestamp, message, log" in err and "Filebeat" in err
+    assert not (tmp_path / "x").exists()
+
+    plain = write_log(tmp_path / "plain.json", records)
+    assert (
+        _run(
+            [
+                "train",
+                *[plain if a == log else a for a in args],
+                "--out",
+                str(tmp_path / "a"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert _run(["evaluate", "--artifact", str(tmp_path / "a"), "--data", log, "--no-plots"]) == 1
+    assert "none of the first 330 records" in capsys.readouterr().err
