@@ -384,7 +384,23 @@ def categorical_keys(
 def unseen_counts(X: np.ndarray, schema: FeatureSchema) -> dict[str, int]:
     """How many rows of ``X`` (encoded with ``schema``) carry, in each categorical field, a
     value the training traffic did not have: the rows with a 1 in its ``<other>`` column."""
-    columns = schema.unseen_columns
+    return _ones(X, schema.unseen_columns)
+
+
+def missing_counts(X: np.ndarray, schema: FeatureSchema) -> dict[str, int]:
+    """How many rows of ``X`` lacked each field that has a "was missing" indicator column."""
+    return _ones(X, schema.missing_columns)
+
+
+def missing_shares(X: np.ndarray, schema: FeatureSchema) -> dict[str, float]:
+    """:func:`missing_counts` as shares of the rows (``{}`` for no rows): the baseline a model
+    stores in ``metrics["missing_field_share"]``."""
+    n = len(X)
+    return {name: count / n for name, count in missing_counts(X, schema).items()} if n else {}
+
+
+def _ones(X: np.ndarray, columns: dict[str, int]) -> dict[str, int]:
+    """The number of rows with a 1 in each of ``columns`` (0/1 columns of ``X``)."""
     if not columns:
         return {}
     sums = X[:, list(columns.values())].sum(axis=0) if len(X) else np.zeros(len(columns))

@@ -196,6 +196,13 @@ class WorkerMetrics:
             ["field"],
             registry=r,
         )
+        self.missing_fields = Counter(
+            f"{PREFIX}_missing_field_records",
+            "Records scored without the field (absent or null: scored with its default), for "
+            "the fields the model has a 'was missing' column for",
+            ["field"],
+            registry=r,
+        )
         self.dead_letters = Counter(
             f"{PREFIX}_dead_letters_total",
             "Records committed to the dead-letter topic",
@@ -306,6 +313,13 @@ class WorkerMetrics:
             f"{PREFIX}_model_unseen_category_share",
             "Share of the model's held-out normal training rows whose value of the field was "
             "not in its training vocabulary (the baseline of unseen_category_records_total)",
+            ["field"],
+            registry=r,
+        )
+        self.model_missing_field_share = Gauge(
+            f"{PREFIX}_model_missing_field_share",
+            "Share of the model's held-out normal training rows that lacked the field (the "
+            "baseline of missing_field_records_total)",
             ["field"],
             registry=r,
         )

@@ -45,7 +45,7 @@ from stream_od.alerts.suppression import check_suppress_by
 from stream_od.alerts.volume import AlertVolume, Stream
 from stream_od.config import WorkerSettings
 from stream_od.errors import EXIT_STUCK, EXIT_UNREACHABLE, FatalWorkerError
-from stream_od.features import epoch_seconds, unseen_counts
+from stream_od.features import epoch_seconds, missing_counts, unseen_counts
 from stream_od.kafka import clients, dead_letters
 from stream_od.kafka.blocking import BoundedCaller, CallWatchdog
 from stream_od.metrics import Health, WorkerMetrics
@@ -570,8 +570,11 @@ class Worker:
         m.batch_stage_seconds.labels("score").observe(scored.score_s)
         m.batch_stage_seconds.labels("commit").observe(flight.written_s + done.seconds)
         if scored.staged is None:
-            for name, count in unseen_counts(batch.X, scored.scorer.model.schema).items():
+            schema = scored.scorer.model.schema
+            for name, count in unseen_counts(batch.X, schema).items():
                 m.unseen_categories.labels(name).inc(count)
+            for name, count in missing_counts(batch.X, schema).items():
+                m.missing_fields.labels(name).inc(count)
         decoder = scored.scorer.decoder
         if decoder.windowed:
             m.window_keys.set(decoder.window_keys)
@@ -1293,6 +1296,14 @@ class Worker:
             share = baseline.get(name)
             if isinstance(share, (int, float)):
                 m.model_unseen_category_share.labels(name).set(float(share))
+        # likewise per field with a "was missing" column (models trained before: no baseline)
+        m.model_missing_field_share.clear()
+        baseline = trained.get("missing_field_share") or {}
+        for name in model.schema.missing_columns:
+            m.missing_fields.labels(name)
+            share = baseline.get(name)
+            if isinstance(share, (int, float)):
+                m.model_missing_field_share.labels(name).set(float(share))
 
 
 def _keep_windows(current: Scorer, new: Scorer) -> bool:

@@ -32,6 +32,8 @@ from stream_od.features import (  # noqa: E402
     FeatureEncoder,
     category_key,
     fit_schema,
+    missing_counts,
+    missing_shares,
     unseen_counts,
     unseen_shares,
 )
@@ -107,6 +109,21 @@ def test_unseen_counts_count_the_rows_in_each_categoricals_other_column():
     numeric_only = load_schema("kdd99")
     assert numeric_only.unseen_columns == {}
     assert unseen_counts(np.zeros((4, len(numeric_only))), numeric_only) == {}
+
+
+def test_missing_counts_count_the_rows_in_each_fields_was_missing_column():
+    fitted = fit_schema(_schema(), field_values(TRAIN, _schema()))
+    assert fitted.missing_columns == {
+        "bytes": fitted.index("bytes:missing"),
+        "local": fitted.index("local:missing"),
+    }  # dur has no indicator, proto is categorical
+    rows = [{"dur": 1}, {"bytes": 3, "dur": 1}, {"bytes": None, "local": "T", "dur": 2}]
+    enc = FeatureEncoder(fitted).encode(field_values(rows, fitted), len(rows))
+    assert missing_counts(enc.X, fitted) == {"bytes": 2, "local": 2}
+    assert missing_shares(enc.X, fitted) == {"bytes": 2 / 3, "local": 2 / 3}
+    assert missing_counts(enc.X[:0], fitted) == {"bytes": 0, "local": 0}
+    assert missing_shares(enc.X[:0], fitted) == {}
+    assert load_schema("kdd99").missing_columns == {}
 
 
 def test_required_fields_and_wrong_types_are_rejected_with_the_first_problem():

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from stream_od.artifact import Artifact
-from stream_od.features import unseen_shares
+from stream_od.features import missing_shares, unseen_shares
 from stream_od.records import scoped
 from trainer.data import Batch, create_outlier_batch, frame_matrix, load_records
 from trainer.evaluate import classification_metrics, per_attack_recall
@@ -199,6 +199,9 @@ def evaluate_logs(
         # values the training traffic did not have, per categorical field: what drifted
         report["unseen_category_share_normal"] = unseen_shares(X[normal], art.schema)
         report["unseen_category_share_training"] = art.metrics.get("unseen_category_share")
+        # and fields the records lacked, against training: what a sensor stopped sending
+        report["missing_field_share_normal"] = missing_shares(X[normal], art.schema)
+        report["missing_field_share_training"] = art.metrics.get("missing_field_share")
     out = _out_dir(artifact_dir, out_dir)
     if plots:
         keep = normal | malicious

@@ -29,7 +29,7 @@ import numpy as np
 
 from stream_od.artifact import Artifact
 from stream_od.detector import detector_class
-from stream_od.features import Standardizer, fit_schema, unseen_shares
+from stream_od.features import Standardizer, fit_schema, missing_shares, unseen_shares
 from stream_od.records import RecordDecoder, field_values, select_records
 from stream_od.schema import FeatureSchema, load_schema
 from trainer.alert_rate import describe, rate_interval, rows_needed
@@ -274,6 +274,8 @@ def train_site(
         "holdout": holdout,
         # the baseline of the worker's stream_od_unseen_category_records_total
         "unseen_category_share": unseen,
+        # and of its stream_od_missing_field_records_total
+        "missing_field_share": missing_shares(X[held], schema),
         **sureness,
         "fit_seconds": fit_seconds,
         "threshold_alert_rate": float(np.mean(thr_scores > threshold)),

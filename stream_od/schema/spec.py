@@ -155,6 +155,18 @@ class FeatureSchema:
             start += width
         return out
 
+    @property
+    def missing_columns(self) -> dict[str, int]:
+        """Each field's "was missing" indicator column (fields with ``indicator = true``): the
+        records that lacked it.  A share far above training's says the sensor, or what ships
+        its records, no longer sends the field."""
+        out, start = {}, 0
+        for f in self.fields:
+            if f.indicator and f.kind != "categorical":
+                out[f.name] = start + 1
+            start += len(f.columns)
+        return out
+
     def __len__(self) -> int:
         return len(self.feature_names)
 

@@ -12,7 +12,13 @@ import pytest
 
 from stream_od.artifact import Artifact
 from stream_od.detector import detector_class
-from stream_od.features import FeatureEncoder, Standardizer, fit_schema, unseen_counts
+from stream_od.features import (
+    FeatureEncoder,
+    Standardizer,
+    fit_schema,
+    missing_counts,
+    unseen_counts,
+)
 from stream_od.records import RecordDecoder, field_values
 from stream_od.schema import load_schema
 from tests.worker_support import WorkerProcess, metric_total, metric_values
@@ -89,6 +95,16 @@ def test_zeek_log_replay_scored_exactly_once_as_offline(
     assert got_unseen == {f'{{field="{k}"}}': float(v) for k, v in expected.items()}
     baseline = metric_values(text, "stream_od_model_unseen_category_share")
     shares = artifact.metrics["unseen_category_share"]
+    assert baseline == {f'{{field="{k}"}}': pytest.approx(v) for k, v in shares.items()}
+
+    # fields the records lacked, per field with a "was missing" column, counted the same way
+    lacked = missing_counts(enc.X, artifact.schema)
+    assert lacked["duration"] > 0 and lacked["orig_pkts"] == 0  # unset when it does not apply
+    got_missing = metric_values(text, "stream_od_missing_field_records_total")
+    assert got_missing == {f'{{field="{k}"}}': float(v) for k, v in lacked.items()}
+    baseline = metric_values(text, "stream_od_model_missing_field_share")
+    shares = artifact.metrics["missing_field_share"]
+    assert set(shares) == set(artifact.schema.missing_columns)
     assert baseline == {f'{{field="{k}"}}': pytest.approx(v) for k, v in shares.items()}
 
 

@@ -196,6 +196,23 @@ def test_train_site_stores_the_held_out_share_of_values_the_fit_rows_did_not_hav
     assert shares["proto"] == 0.0
 
 
+def test_train_site_stores_the_held_out_share_of_rows_that_lacked_each_field():
+    """The baseline of the worker's stream_od_missing_field_records_total."""
+    records = sorted(zeek_records(1000, 0, seed=3), key=lambda r: r["ts"])
+    for r in records[900:]:  # the last 100 rows by time lack resp_pkts
+        del r["resp_pkts"]
+    art = train_site(
+        SiteConfig(data=["synthetic"], detector="mahalanobis"),
+        records,
+        progress=False,
+        log=lambda _: None,
+    )
+    shares = art.metrics["missing_field_share"]
+    assert set(shares) == set(art.schema.missing_columns)  # every field with an indicator
+    assert shares["resp_pkts"] == pytest.approx(100 / 300)  # threshold + validation rows
+    assert shares["orig_pkts"] == 0.0
+
+
 def test_evaluate_reports_the_share_of_values_unseen_in_training(tmp_path):
     from trainer.report import evaluate_logs
 
