@@ -10,8 +10,10 @@ subcommands arrive through the group like any other.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
+import warnings
 from importlib.metadata import entry_points
 
 GROUP = "stream_od.subcommands"
@@ -50,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = warnings.formatwarning
+    warnings.formatwarning = functools.partial(_warning_line, f"stream-od {args.command}", previous)
     try:
         return int(args.func(args) or 0)
     except ModuleNotFoundError as exc:  # the worker-only install running a trainer command
@@ -61,6 +65,24 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    finally:
+        warnings.formatwarning = previous
+
+
+_OWN = (
+    os.path.dirname(__file__),
+    os.path.join(os.path.dirname(os.path.dirname(__file__)), "trainer"),
+)
+
+
+def _warning_line(prefix, others, message, category, filename, lineno, line=None) -> str:
+    """Our own warnings (a field no training record has, a log's unfinished last line) as a
+    line an operator reads, ``stream-od train: warning: ...``, not as a source location with
+    the code that raised it; anyone else's keep Python's format, which says where they came
+    from."""
+    if issubclass(category, UserWarning) and str(filename).startswith(_OWN):
+        return f"{prefix}: warning: {message}\n"
+    return others(message, category, filename, lineno, line)
 
 
 if __name__ == "__main__":

@@ -720,3 +720,45 @@ def test_train_and_evaluate_on_records_a_shipper_wrapped_say_so(tmp_path, capsys
     )
     assert _run(["evaluate", "--artifact", str(tmp_path / "a"), "--data", log, "--no-plots"]) == 1
     assert "none of the first 330 records" in capsys.readouterr().err
+
+
+def test_train_prints_its_own_warnings_as_lines_not_source_locations(tmp_path):
+    """A field no training record has is a warning an operator reads on the terminal:
+    ``stream-od train: warning: ...``, not Python's ``path.py:228: UserWarning:`` and the code."""
+    import subprocess
+    import sys
+
+    records = [
+        {k: v for k, v in r.items() if k != "id.resp_p"} for r in zeek_records(300, 0, seed=2)
+    ]
+    log = write_log(tmp_path / "noport.log", records)
+    argv = ["train", "--data", log, "--schema", "zeek-conn", "--detector", "mahalanobis"]
+    argv += ["--max-alert-rate", "1"]  # the warning is the point, not the gate
+    done = subprocess.run(
+        [sys.executable, "-m", "stream_od.cli", *argv, "--out", str(tmp_path / "a"), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "stream-od train: warning: field 'id.resp_p': no training record has" in done.stderr
+    assert "UserWarning" not in done.stderr and ".py:" not in done.stderr
+
+
+def test_warnings_of_other_code_keep_pythons_format():
+    import warnings
+
+    from stream_od import cli, features
+
+    ours = cli._warning_line(
+        "stream-od x", warnings.formatwarning, "m", UserWarning, features.__file__, 9
+    )
+    assert ours == "stream-od x: warning: m\n"
+    theirs = cli._warning_line(
+        "stream-od x", warnings.formatwarning, "m", UserWarning, "/lib/k.py", 3
+    )
+    assert theirs.startswith("/lib/k.py:3: UserWarning: m")
+    deprecated = cli._warning_line(
+        "p", warnings.formatwarning, "d", DeprecationWarning, features.__file__, 1
+    )
+    assert "DeprecationWarning" in deprecated
