@@ -643,6 +643,7 @@ def _summarize(
     ]
     if sensor:
         rows.append(("values unseen in training", _unseen(text)))
+        rows.append(("fields the records lacked", _lacked(text)))
     width = max(len(k) for k, _ in rows)
     return "\n".join(
         ["", "stream-od demo summary", "-" * 22, *(f"{k:<{width}}  {v}" for k, v in rows), ""]
@@ -653,9 +654,24 @@ def _unseen(text: str) -> str:
     """Per categorical field, the share of scored records with a value the model's training
     traffic did not have, beside that share on its held-out training rows: the drift the
     rule StreamOdUnseenTraffic watches."""
+    return _against_training(
+        text, "stream_od_unseen_category_records_total", "stream_od_model_unseen_category_share"
+    )
+
+
+def _lacked(text: str) -> str:
+    """Per field with a "was missing" column, the share of scored records without it, beside
+    that share on the model's held-out training rows (rule StreamOdFieldGone)."""
+    return _against_training(
+        text, "stream_od_missing_field_records_total", "stream_od_model_missing_field_share"
+    )
+
+
+def _against_training(text: str, live_metric: str, trained_metric: str) -> str:
+    """``field live % (trained % in training)`` for each field either is not zero for."""
     scored = _value(text, "stream_od_records_scored_total")
-    live = _by_field(text, "stream_od_unseen_category_records_total")
-    trained = _by_field(text, "stream_od_model_unseen_category_share")
+    live = _by_field(text, live_metric)
+    trained = _by_field(text, trained_metric)
     parts = [
         f"{name} {100 * count / scored:.1f} % ({100 * trained.get(name, 0.0):.1f} % in training)"
         for name, count in live.items()

@@ -58,5 +58,8 @@ def test_the_zeek_windows_demo_runs_two_stages_and_grades_every_record(
     # drift in the summary: 010 brings Zeek histories 008's fit rows never had
     unseen = re.search(r"values unseen in training\s+.*history ([0-9.]+) % \(([0-9.]+) % in", out)
     assert unseen and float(unseen.group(1)) > float(unseen.group(2)) + 20, out
+    # and fields the records lacked: 010's inbound scans leave duration unset far more often
+    lacked = re.search(r"fields the records lacked\s+.*duration ([0-9.]+) % \(([0-9.]+) % in", out)
+    assert lacked and float(lacked.group(1)) > float(lacked.group(2)), out
     assert "windows stage stopped (exit 0)" in proc.stderr
     assert "worker stopped (exit 0)" in proc.stderr
