@@ -627,6 +627,12 @@ def parser(description: str = __doc__) -> argparse.ArgumentParser:
     )
     p.add_argument("--schema", default="zeek-conn", help="built-in schema name or TOML path")
     p.add_argument(
+        "--history-letters",
+        action="store_true",
+        help="read Zeek's history as one boolean per letter (S, s, H, h, ..., ^) instead of "
+        "one-hot over whole strings (docs/zeek-results.md)",
+    )
+    p.add_argument(
         "--min-count",
         type=int,
         metavar="N",
@@ -656,11 +662,63 @@ def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     return args
 
 
+#: Zeek's history letters (base/protocols/conn/main.zeek): upper case from the originator
+HISTORY_LETTERS = [c for x in "shadfrcgtwiq" for c in (x.upper(), x)] + ["^"]
+
+
+def letter_column(c: str) -> str:
+    return "hist_" + ("flip" if c == "^" else ("up_" if c.isupper() else "lo_") + c.lower())
+
+
+def with_history_letters(records: list[dict]) -> list[dict]:
+    """``--history-letters``: each record with one boolean per history letter it holds
+    (unset history: none), for a schema that reads those instead of the whole string."""
+    out = []
+    for r in records:
+        h = r.get("history")
+        extra = {letter_column(c): c in h for c in HISTORY_LETTERS} if isinstance(h, str) else {}
+        out.append({**r, **extra})
+    return out
+
+
+def schema_with_history_letters(base: str, workdir: pathlib.Path) -> str:
+    """A copy of ``base`` (built-in name or TOML path) whose categorical ``history`` is
+    replaced by one boolean per letter (default false), appended after the other fields;
+    written to ``workdir``, returns its path."""
+    if base in BUILTIN:
+        text = (
+            resources.files("stream_od.schema").joinpath(f"builtin/{base}.toml").read_text("utf-8")
+        )
+    else:
+        text = pathlib.Path(base).read_text("utf-8")
+    head, *fields = text.split("[[fields]]")
+    kept = [f for f in fields if not re.search(r'(?m)^name = "history"$', f)]
+    if len(kept) != len(fields) - 1:
+        raise SystemExit(f"--history-letters: schema {base!r} has no history field")
+    letters = "".join(
+        f'[[fields]]\nname = "{letter_column(c)}"\nkind = "boolean"\nmissing = "default"\n'
+        "default = false\n\n"
+        for c in HISTORY_LETTERS
+    )
+    name = load_schema(base).name
+    head = head.replace(f'name = "{name}"', f'name = "{name}-letters"', 1)
+    path = workdir / f"{name}-letters.toml"
+    path.write_text(head + "".join("[[fields]]" + f for f in kept) + letters, encoding="utf-8")
+    return str(path)
+
+
 def main(argv=None) -> int:
     args = parse(parser(), argv)
     out: dict[str, Any] = {"config": dict(vars(args)), "threads": threads()}
     tables = []
-    if not args.kdd_only:
+    if not args.kdd_only and args.history_letters:
+        args.schema = schema_with_history_letters(
+            args.schema, pathlib.Path(tempfile.mkdtemp(prefix="zeek_letters_"))
+        )
+        records = with_history_letters(read_logs([args.train]).records)
+        tests = None if args.holdout_only else with_history_letters(read_logs([args.test]).records)
+        out["zeek"] = run_zeek(args, records, tests)
+    elif not args.kdd_only:
         out["zeek"] = run_zeek(args)
         tables.append(
             f"Zeek: train {pathlib.Path(args.train).name}, test "

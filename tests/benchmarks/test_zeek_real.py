@@ -90,3 +90,27 @@ def test_quick_run_writes_every_method_and_field(tmp_path, kdd_train_path, kdd_t
     assert kdd["mahalanobis"]["test_roc_auc"] > 0.97
     assert kdd["mahalanobis"]["corrected_roc_auc"] > 0.95
     assert "median" in proc.stdout and "worst" in proc.stdout
+
+
+def test_history_letters_replace_the_history_field_with_one_boolean_per_letter(tmp_path):
+    """``--history-letters`` (an experiment of docs/zeek-results.md): the schema reads one
+    boolean per Zeek history letter instead of the whole string, and the records carry them."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("zeek_real", REPO / "benchmarks" / "zeek_real.py")
+    zr = importlib.util.module_from_spec(spec)
+    sys.modules["zeek_real"] = zr
+    spec.loader.exec_module(zr)
+    from stream_od.schema import load_schema
+
+    schema = load_schema(zr.schema_with_history_letters("zeek-conn", tmp_path))
+    base = load_schema("zeek-conn")
+    names = [f.name for f in schema.fields]
+    assert "history" not in names and len(names) == len(base.fields) - 1 + 25
+    letters = [f for f in schema.fields if f.name.startswith("hist_")]
+    assert all(f.kind == "boolean" and f.default is False for f in letters)
+    rows = zr.with_history_letters([{"history": "ShADadFf"}, {"proto": "icmp"}])
+    assert rows[0]["hist_up_s"] and rows[0]["hist_lo_h"] and rows[0]["hist_lo_f"]
+    assert rows[0]["hist_up_h"] is False and not rows[0]["hist_flip"]
+    assert rows[1] == {"proto": "icmp"}  # no history: no letter
