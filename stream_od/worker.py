@@ -31,7 +31,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -1288,22 +1288,32 @@ class Worker:
         rate = expected_alert_rate(trained)
         if rate is not None:
             m.model_expected_alert_rate.set(rate)
-        # one series per categorical field of this model, from 0 (so rate() sees the first)
-        m.model_unseen_category_share.clear()
-        baseline = trained.get("unseen_category_share") or {}
-        for name in model.schema.unseen_columns:
-            m.unseen_categories.labels(name)
-            share = baseline.get(name)
-            if isinstance(share, (int, float)):
-                m.model_unseen_category_share.labels(name).set(float(share))
-        # likewise per field with a "was missing" column (models trained before: no baseline)
-        m.model_missing_field_share.clear()
-        baseline = trained.get("missing_field_share") or {}
-        for name in model.schema.missing_columns:
-            m.missing_fields.labels(name)
-            share = baseline.get(name)
-            if isinstance(share, (int, float)):
-                m.model_missing_field_share.labels(name).set(float(share))
+        # per categorical field, and per field with a "was missing" column: the live count
+        # beside the model's share on its held-out training rows (none for older models)
+        _drift_series(
+            m.unseen_categories,
+            m.model_unseen_category_share,
+            model.schema.unseen_columns,
+            trained.get("unseen_category_share"),
+        )
+        _drift_series(
+            m.missing_fields,
+            m.model_missing_field_share,
+            model.schema.missing_columns,
+            trained.get("missing_field_share"),
+        )
+
+
+def _drift_series(live: Any, trained: Any, fields: Iterable[str], shares: Any) -> None:
+    """One ``live`` counter series per field, from 0 so that rate() sees the first records,
+    and the model's ``trained`` share beside it where the artifact has one."""
+    trained.clear()
+    shares = shares if isinstance(shares, dict) else {}
+    for name in fields:
+        live.labels(name)
+        share = shares.get(name)
+        if isinstance(share, (int, float)):
+            trained.labels(name).set(float(share))
 
 
 def _keep_windows(current: Scorer, new: Scorer) -> bool:

@@ -56,6 +56,19 @@ def stream_through_worker(
     return np.array([scores[i] for i in range(len(stream))]), text
 
 
+def settle(
+    stream: Encoded, path, topics: dict[str, str], bootstrap: str, log_path
+) -> tuple[dict[str, str], str]:
+    """Produce ``stream``, let one worker settle every record, stop it cleanly; the worker's
+    environment and its last metrics page."""
+    env = {**topics, "STREAM_OD_BOOTSTRAP_SERVERS": bootstrap, "STREAM_OD_ARTIFACT_PATH": str(path)}
+    with WorkerProcess(env, log_path).start() as worker:
+        produce(stream, topic=env["STREAM_OD_INPUT_TOPIC"], bootstrap_servers=bootstrap)
+        text = worker.wait_settled(len(stream))
+        assert worker.terminate() == 0, worker.log()
+    return env, text
+
+
 def offline(artifact: Artifact, values: list[bytes]) -> np.ndarray:
     """Offline scores of the same bytes through the worker's decoder; none may be refused."""
     results = list(score_values(artifact, values))
@@ -202,15 +215,7 @@ def test_a_whole_eve_json_is_taken_its_other_event_types_skipped(
     flows = [i for i, k in enumerate(kinds) if k == "flow"]
     assert len(values) == 10 and len(flows) == 6  # the fixture's 4 others: the point here
     stream = Encoded(values=values, labels=np.full(len(values), "-", dtype=object))
-    env = {
-        **worker_topics,
-        "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "STREAM_OD_ARTIFACT_PATH": str(path),
-    }
-    with WorkerProcess(env, tmp_path / "worker.log").start() as worker:
-        produce(stream, topic=env["STREAM_OD_INPUT_TOPIC"], bootstrap_servers=kafka_bootstrap)
-        text = worker.wait_settled(len(values))
-        assert worker.terminate() == 0, worker.log()
+    env, text = settle(stream, path, worker_topics, kafka_bootstrap, tmp_path / "worker.log")
     assert metric_values(text, "stream_od_records_skipped_total") == {
         '{reason="not_selected"}': 4.0
     }
@@ -331,15 +336,7 @@ def test_records_without_any_schema_field_are_dead_lettered_not_scored(
     assert {i for i, r in enumerate(offline_results) if "dead_letter" in r} == wrapped
     assert {r["dead_letter"] for r in offline_results if "dead_letter" in r} == {"no_schema_fields"}
     stream = Encoded(values=values, labels=np.full(len(values), "-", dtype=object))
-    env = {
-        **worker_topics,
-        "STREAM_OD_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "STREAM_OD_ARTIFACT_PATH": str(path),
-    }
-    with WorkerProcess(env, tmp_path / "worker.log").start() as worker:
-        produce(stream, topic=env["STREAM_OD_INPUT_TOPIC"], bootstrap_servers=kafka_bootstrap)
-        text = worker.wait_settled(len(values))
-        assert worker.terminate() == 0, worker.log()
+    env, text = settle(stream, path, worker_topics, kafka_bootstrap, tmp_path / "worker.log")
     assert metric_values(text, "stream_od_dead_letters_total") == {
         '{reason="no_schema_fields"}': float(len(wrapped))
     }
