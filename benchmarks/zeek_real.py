@@ -246,15 +246,19 @@ def own_holdout(
     return h
 
 
+def schema_text(base: str) -> str:
+    """The TOML text of a schema: a built-in one by name, or a file."""
+    if base in BUILTIN:
+        return (
+            resources.files("stream_od.schema").joinpath(f"builtin/{base}.toml").read_text("utf-8")
+        )
+    return pathlib.Path(base).read_text("utf-8")
+
+
 def schema_with_min_count(base: str, min_count: int, workdir: pathlib.Path) -> str:
     """A copy of a schema (built-in name or TOML path) with every categorical's
     ``min_count`` replaced, written to a TOML file in ``workdir``; returns its path."""
-    if base in BUILTIN:
-        text = (
-            resources.files("stream_od.schema").joinpath(f"builtin/{base}.toml").read_text("utf-8")
-        )
-    else:
-        text = pathlib.Path(base).read_text("utf-8")
+    text = schema_text(base)
     name = load_schema(base).name
     text = re.sub(r"(?m)^min_count = \d+$", f"min_count = {int(min_count)}", text)
     text = re.sub(
@@ -685,12 +689,7 @@ def schema_with_history_letters(base: str, workdir: pathlib.Path) -> str:
     """A copy of ``base`` (built-in name or TOML path) whose categorical ``history`` is
     replaced by one boolean per letter (default false), appended after the other fields;
     written to ``workdir``, returns its path."""
-    if base in BUILTIN:
-        text = (
-            resources.files("stream_od.schema").joinpath(f"builtin/{base}.toml").read_text("utf-8")
-        )
-    else:
-        text = pathlib.Path(base).read_text("utf-8")
+    text = schema_text(base)
     head, *fields = text.split("[[fields]]")
     kept = [f for f in fields if not re.search(r'(?m)^name = "history"$', f)]
     if len(kept) != len(fields) - 1:
@@ -711,15 +710,16 @@ def main(argv=None) -> int:
     args = parse(parser(), argv)
     out: dict[str, Any] = {"config": dict(vars(args)), "threads": threads()}
     tables = []
-    if not args.kdd_only and args.history_letters:
-        args.schema = schema_with_history_letters(
-            args.schema, pathlib.Path(tempfile.mkdtemp(prefix="zeek_letters_"))
-        )
-        records = with_history_letters(read_logs([args.train]).records)
-        tests = None if args.holdout_only else with_history_letters(read_logs([args.test]).records)
+    if not args.kdd_only:
+        records = tests = None
+        if args.history_letters:
+            args.schema = schema_with_history_letters(
+                args.schema, pathlib.Path(tempfile.mkdtemp(prefix="zeek_letters_"))
+            )
+            records = with_history_letters(read_logs([args.train]).records)
+            if not args.holdout_only:
+                tests = with_history_letters(read_logs([args.test]).records)
         out["zeek"] = run_zeek(args, records, tests)
-    elif not args.kdd_only:
-        out["zeek"] = run_zeek(args)
         tables.append(
             f"Zeek: train {pathlib.Path(args.train).name}, test "
             f"{pathlib.Path(args.test).name if out['zeek']['test'] else '(not read)'}, "

@@ -185,12 +185,8 @@ class FeatureEncoder:
             )
         self.schema = schema
         self.feature_names = schema.field_columns  # window columns: stream_od.windows
-        self._slots: list[tuple[Field, int]] = []
-        start = 0
-        for f in schema.fields:
-            self._slots.append((f, start))
-            start += len(f.columns)
-        self.n_features = start
+        self._slots: list[tuple[Field, int]] = list(schema.field_starts())
+        self.n_features = len(self.feature_names)
         self._vocab = {
             f.name: {v: i for i, v in enumerate(f.vocabulary or ())}
             for f in schema.fields

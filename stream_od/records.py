@@ -157,9 +157,7 @@ def path_values(records: Sequence[dict], path: str) -> list[Any]:
         parts, flat = path.split("."), scoped(path)
         for i, v in enumerate(col):
             if v is None:
-                record = records[i]
-                v = _nested(record, parts)
-                col[i] = record.get(flat) if v is None else v
+                col[i] = _beyond_key(records[i], parts, flat)
     return col
 
 
@@ -200,8 +198,14 @@ def field_value(record: dict, path: str) -> Any:
     absent)."""
     if path in record:
         return record[path]
-    value = _nested(record, path.split("."))
-    return record.get(scoped(path)) if value is None and "." in path else value
+    return _beyond_key(record, path.split("."), scoped(path))
+
+
+def _beyond_key(record: dict, parts: list[str], flat: str) -> Any:
+    """Where a path is looked for when it is not one key of ``record``: the nested path, then
+    the key with ``_`` for the dots (``flat``; the path itself when it has no dots)."""
+    value = _nested(record, parts)
+    return record.get(flat) if value is None else value
 
 
 def _nested(obj: Any, parts: list[str]) -> Any:

@@ -31,7 +31,7 @@ TOML layout (see ``stream_od/schema/builtin/*.toml`` and docs/schemas.md)::
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -142,30 +142,35 @@ class FeatureSchema:
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
+    def field_starts(self) -> Iterator[tuple[Field, int]]:
+        """Each field with the index of its first column in the matrix (needs fitted
+        vocabularies): where the encoder writes it, and where its parts are found again."""
+        start = 0
+        for f in self.fields:
+            yield f, start
+            start += len(f.columns)
+
     @property
     def unseen_columns(self) -> dict[str, int]:
         """Each categorical field's ``<other>`` column: the values its training traffic did
         not have (or had fewer than ``min_count`` times).  The share of records landing there
         is the plainest sign that the traffic has changed since the model was trained."""
-        out, start = {}, 0
-        for f in self.fields:
-            width = len(f.columns)
-            if f.kind == "categorical":
-                out[f.name] = start + width - 1
-            start += width
-        return out
+        return {
+            f.name: start + len(f.columns) - 1
+            for f, start in self.field_starts()
+            if f.kind == "categorical"
+        }
 
     @property
     def missing_columns(self) -> dict[str, int]:
         """Each field's "was missing" indicator column (fields with ``indicator = true``): the
         records that lacked it.  A share far above training's says the sensor, or what ships
         its records, no longer sends the field."""
-        out, start = {}, 0
-        for f in self.fields:
-            if f.indicator and f.kind != "categorical":
-                out[f.name] = start + 1
-            start += len(f.columns)
-        return out
+        return {
+            f.name: start + 1
+            for f, start in self.field_starts()
+            if f.indicator and f.kind != "categorical"
+        }
 
     def __len__(self) -> int:
         return len(self.feature_names)
