@@ -19,39 +19,39 @@ Measured on the same topic and the same records (a backlog of ``--count`` JSON r
     in the first format with suppression per ``--suppress-by`` (each on its own group, back to
     back in each repeat, in rotated order; ratios between them are paired per repeat).
 
-Rates are records per second from the first consumed batch to the last committed one; the
-two sides alternate ``--repeats`` times and the medians are reported.  Beside each rate, the
+Rates are records per second from the first consumed batch to the last committed one; the two
+sides alternate ``--repeats`` times and the medians are reported. The passthrough runs before
+the workers in even repeats and after them in odd ones (the ratio is also reported per order):
+the broker is still writing out one arm's output when the next starts. Beside each rate, the
 loop thread's own CPU time per record (``thread_time``), which leaves out the waits on the
-broker and on the machine's other threads, and says how much of the gap is the worker's own
-work (on these 2 shared cores it still spreads by about 10 % between repeats).  Then, ``--repeats``
+broker and on the machine's other threads, and says how much of the gap is the worker's own work
+(on these 2 shared cores it still spreads by about 10 % between repeats). Then, ``--repeats``
 times, the worker's latency (record timestamp to commit, from its Prometheus histogram, as a
 dashboard would show it) at each fixed offered rate of ``--rates`` (records/s, or ``half``: half
 its median maximum), the load coming from one ``stream-od replay`` in a separate process; its
 first 2 seconds of records are a warm-up that is not counted (steady state: a fresh producer's
 first records reach the broker in a burst), and the medians of the percentiles are reported per
-rate.  ``--compare-separate-warmup`` adds an arm measured as before 2026-12-04, with a second,
+rate. ``--compare-separate-warmup`` adds an arm measured as before 2026-12-04, with a second,
 fresh replay for the measured records, so its start-up burst is counted.
 ``--compare-batch-wait`` runs each latency repeat twice, back to back in alternating order: the
 worker as it is, and with its former batching (the whole batching period waited after every
-batch, on top of the batch's processing).
-``--compare-overlap`` adds, in each repeat, the passthrough and the worker with
-``overlap_commits`` on (a commit runs while the next batch is decoded; the worker does it only
-when behind), and an arm to each latency repeat (arms rotated, so none always runs first).
-``--compare-batch-wait-ms 40 60`` adds a latency arm per batching period (``max_batch_wait_ms``),
-``--compare-max-batch-records 4000`` one per micro-batch limit (``max_batch_records``: how large
-a batch grows when the worker is behind).
+batch, on top of the batch's processing). ``--compare-overlap`` adds, in each repeat, the
+passthrough and the worker with ``overlap_commits`` on (a commit runs while the next batch is
+decoded; the worker does it only when behind), and an arm to each latency repeat (arms rotated,
+so none always runs first). ``--compare-batch-wait-ms 40 60`` adds a latency arm per batching
+period (``max_batch_wait_ms``), ``--compare-max-batch-records 4000`` one per micro-batch limit
+(``max_batch_records``: how large a batch grows when the worker is behind).
 ``--compare-scoring-sums`` adds the worker with ``scoring_sums=blas`` (each layer summed by the
 BLAS product instead of in a fixed order): a variant in each throughput repeat, an arm in each
-latency repeat.
-``--compare-producer retry.backoff.ms=1`` adds the worker with those producer settings on top of
-its own: a variant in each throughput repeat and an arm in each latency repeat.
-Each latency run also says how busy the worker's loop was (its batches' decode, score and commit
-seconds over the wall time) and how many cores the worker's process, the replay and the broker
-used meanwhile: on one machine they share its cores, and "half the maximum" is half of what the
-worker does on a backlog with no load generator beside it.
-The input topic of the latency runs uses LogAppendTime, so the clock starts when the broker
-has the record (``--timestamp-type CreateTime`` starts it at the load generator's send).
-The broker, the load and the worker share this machine.
+latency repeat. ``--compare-producer retry.backoff.ms=1`` adds the worker with those producer
+settings on top of its own: a variant in each throughput repeat and an arm in each latency
+repeat. Each latency run also says how busy the worker's loop was (its batches' decode, score
+and commit seconds over the wall time) and how many cores the worker's process, the replay and
+the broker used meanwhile: on one machine they share its cores, and "half the maximum" is half
+of what the worker does on a backlog with no load generator beside it. The input topic of the
+latency runs uses LogAppendTime, so the clock starts when the broker has the record
+(``--timestamp-type CreateTime`` starts it at the load generator's send). The broker, the load
+and the worker share this machine.
 """
 
 from __future__ import annotations
@@ -629,22 +629,32 @@ def main() -> int:
     rows = []
     for r in range(args.repeats):
         group = f"bench-{run}-pass-{r}"
-        loop = Passthrough(
-            settings_for(args.bootstrap, topics, group), artifact.schema, topics["out"]
-        )
         pass_cpu: dict = {}
-        pass_rps = timed(loop, lambda loop=loop: loop.done, args.count, stats=pass_cpu)
-        overlap_pass = {}
-        if args.compare_overlap:  # the passthrough with overlapped commits, too
+        overlap_pass: dict = {}
+
+        def passthrough(group=group, pass_cpu=pass_cpu, overlap_pass=overlap_pass) -> float:
             loop = Passthrough(
-                settings_for(args.bootstrap, topics, f"{group}-overlap", overlap_commits=True),
-                artifact.schema,
-                topics["out"],
+                settings_for(args.bootstrap, topics, group), artifact.schema, topics["out"]
             )
-            overlap_pass["passthrough_overlap_rps"] = timed(
-                loop, lambda loop=loop: loop.done, args.count
-            )
-        # rotated, so that no variant always runs last
+            rps = timed(loop, lambda loop=loop: loop.done, args.count, stats=pass_cpu)
+            if args.compare_overlap:  # the passthrough with overlapped commits, too
+                loop = Passthrough(
+                    settings_for(args.bootstrap, topics, f"{group}-overlap", overlap_commits=True),
+                    artifact.schema,
+                    topics["out"],
+                )
+                overlap_pass["passthrough_overlap_rps"] = timed(
+                    loop, lambda loop=loop: loop.done, args.count
+                )
+            return rps
+
+        # The passthrough runs first in even repeats and after the workers in odd ones: the
+        # broker still writes out what the arm before produced when the next one starts, and
+        # the passthrough produces every record, so always running it first would slow the
+        # worker after it (the rows keep the order, the result a ratio per order).
+        passthrough_first = r % 2 == 0
+        pass_rps = passthrough() if passthrough_first else 0.0
+        # the variants rotated, so that no variant always runs last
         order = variants[r % len(variants) :] + variants[: r % len(variants)]
         by_variant = {}
         for name, fmt, window, keras, producer_config, worker_settings in order:
@@ -672,10 +682,13 @@ def main() -> int:
                 if keras:
                     artifact.detector.use_numpy()
             by_variant[f"{name}_alert_rate"] = counter_total(metrics.alerts) / args.count
+        if not passthrough_first:
+            pass_rps = passthrough()
         worker_rps = by_variant[first]
         rows.append(
             {
                 "repeat": r,
+                "passthrough_first": passthrough_first,
                 "passthrough_rps": pass_rps,
                 "worker_rps": worker_rps,
                 "ratio": worker_rps / pass_rps,
@@ -706,6 +719,13 @@ def main() -> int:
         "passthrough_rps": statistics.median(r["passthrough_rps"] for r in rows),
         "worker_rps": statistics.median(r["worker_rps"] for r in rows),
         "ratio": statistics.median(r["ratio"] for r in rows),
+        **{  # the order effect, in plain sight (passthrough first in even repeats)
+            f"ratio_passthrough_{when}": statistics.median(
+                r["ratio"] for r in rows if r["passthrough_first"] == is_first
+            )
+            for when, is_first in (("first", True), ("last", False))
+            if any(r["passthrough_first"] == is_first for r in rows)
+        },
         "passthrough_cpu_us": statistics.median(r["passthrough_cpu_us"] for r in rows),
         "worker_cpu_us": statistics.median(r["worker_cpu_us"] for r in rows),
         "cpu_ratio": statistics.median(r["cpu_ratio"] for r in rows),
@@ -791,6 +811,8 @@ def main() -> int:
         ("passthrough_rps", "passthrough, records/s"),
         ("worker_rps", f"worker ({result['detector']}), records/s"),
         ("ratio", "worker / passthrough"),
+        ("ratio_passthrough_first", "  in repeats passthrough first"),
+        ("ratio_passthrough_last", "  in repeats passthrough last"),
         ("passthrough_cpu_us", "passthrough loop CPU, µs/record"),
         ("worker_cpu_us", "worker loop CPU, µs/record"),
         ("cpu_ratio", "passthrough CPU / worker CPU"),

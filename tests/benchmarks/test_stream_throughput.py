@@ -3,7 +3,8 @@ passthroughs whose commits overlap beside the shipped ones (``--compare-overlap`
 with other producer settings (``--compare-producer``), and the latency measured after a warm-up
 from a replay of its own (``--compare-separate-warmup``), and with smaller micro-batches
 (``--compare-max-batch-records``), and with its layers summed by BLAS
-(``--compare-scoring-sums``)."""
+(``--compare-scoring-sums``); two repeats, the passthrough first in one and last in the
+other."""
 
 import json
 
@@ -22,7 +23,7 @@ def test_a_short_run_compares_serial_and_overlapped_commits(
         "--count",
         "5000",
         "--repeats",
-        "1",
+        "2",
         "--rates",
         "500",
         "--latency-seconds",
@@ -40,6 +41,9 @@ def test_a_short_run_compares_serial_and_overlapped_commits(
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
+    # the passthrough ran before the workers in the first repeat and after them in the second
+    assert [r["passthrough_first"] for r in report["runs"]] == [True, False]
+    assert report["ratio_passthrough_first"] > 0 and report["ratio_passthrough_last"] > 0
     run = report["runs"][0]
     for key in (
         "passthrough_rps",
