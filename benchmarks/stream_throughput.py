@@ -78,10 +78,11 @@ sys.path.insert(0, str(REPO))
 from stream_od.artifact import Artifact  # noqa: E402
 from stream_od.config import load_settings  # noqa: E402
 from stream_od.kafka import clients  # noqa: E402
+from stream_od.kafka.messages import next_offsets  # noqa: E402
 from stream_od.kafka.topics import ensure_topics  # noqa: E402
 from stream_od.metrics import WorkerMetrics  # noqa: E402
 from stream_od.records import RecordDecoder  # noqa: E402
-from stream_od.worker import Worker, _next_offsets  # noqa: E402
+from stream_od.worker import Worker  # noqa: E402
 from trainer.replay import Encoded, produce, sample_stream  # noqa: E402
 
 #: where the benchmark's workers score (--scoring-device): auto, cpu or gpu
@@ -172,7 +173,7 @@ class Passthrough:
                 for i in batch.rows:
                     m = msgs[int(i)]
                     self.producer.produce(self.out_topic, m.value(), m.key())
-                commit = (_next_offsets(msgs), self.consumer.consumer_group_metadata())
+                commit = (next_offsets(msgs), self.consumer.consumer_group_metadata())
                 if pool is None:
                     self._commit(*commit)
                     self.done += len(msgs)

@@ -20,8 +20,11 @@ aborts the batch and rewinds the consumer to the batch's first offsets (the batc
 if any, with it); a fatal error (fenced) stops the worker without writing.
 At-least-once: produce, flush, then commit the offsets synchronously.
 
-The worker knows the model only through the artifact's feature ``schema`` (which fields of a
-record it reads, and how), ``score_and_contributions``, ``threshold`` and ``version``.
+The worker knows the model only through :class:`stream_od.scorer.Scorer`: the artifact's
+feature ``schema`` (which fields of a record it reads, and how), ``score_and_contributions``,
+``threshold`` and ``version``, and what is derived from them.  What a Kafka error means and
+what to fix is in :mod:`stream_od.kafka.explain`; the per-record reads of a batch (keys,
+timestamps, offsets) in :mod:`stream_od.kafka.messages`.
 """
 
 from __future__ import annotations
@@ -34,32 +37,38 @@ import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from stream_od.alerts import AlertPolicy, Origin
-from stream_od.alerts.suppression import check_suppress_by
 from stream_od.alerts.volume import AlertVolume, Stream
 from stream_od.config import WorkerSettings
 from stream_od.errors import EXIT_STUCK, EXIT_UNREACHABLE, FatalWorkerError
 from stream_od.features import epoch_seconds, missing_counts, unseen_counts
-from stream_od.kafka import clients, dead_letters
+from stream_od.kafka import clients, dead_letters, explain
 from stream_od.kafka.blocking import BoundedCaller, CallWatchdog
+from stream_od.kafka.messages import (
+    batch_stamps,
+    coordinates,
+    first_offsets,
+    key_size,
+    next_offsets,
+    record_key,
+    topic_partition,
+)
 from stream_od.metrics import Health, WorkerMetrics
 from stream_od.records import (
     NON_FINITE_SCORE,
     NON_FINITE_SCORE_DETAIL,
     DecodedBatch,
-    RecordDecoder,
 )
-from stream_od.schema import FeatureSchema
 from stream_od.schema.select import NOT_SELECTED
+from stream_od.scorer import Model, Scorer, keep_windows
 
 if TYPE_CHECKING:
-    from stream_od.detector.device import Placement
     from stream_od.kafka.topic_settings import StampWindow
 
 log = logging.getLogger("stream_od.worker")
@@ -69,112 +78,12 @@ log = logging.getLogger("stream_od.worker")
 TXN_CALL_S = 30.0
 
 
-class Model(Protocol):
-    """What the worker needs of a model artifact (see ``stream_od.artifact.Artifact``)."""
-
-    version: str
-    detector_kind: str
-    schema: FeatureSchema
-    feature_names: tuple[str, ...]
-    threshold: float
-    metrics: dict
-
-    def score_and_contributions(
-        self, X_raw: np.ndarray, *, check_finite: bool = True
-    ) -> tuple[np.ndarray, np.ndarray]: ...
-
-    def place_scoring(self, device: str, sums: str) -> Placement: ...
-
-
-@dataclass(frozen=True)
-class Scorer:
-    """One model version with everything derived from it; swapped whole between batches."""
-
-    model: Model
-    decoder: RecordDecoder
-    policy: AlertPolicy
-    placement: Placement  # where the model scores (numpy on cpu, keras on a GPU)
-
-    @classmethod
-    def build(cls, model: Model, settings: WorkerSettings) -> Scorer:
-        """Raises ``ValueError`` when this worker cannot serve the model's feature schema."""
-        windows = model.schema.windows
-        stage = settings.windows_stage_topic is not None
-        if stage and windows is None:
-            raise ValueError(
-                f"windows_stage_topic is set, but the model's schema "
-                f"{model.schema.name!r} has no traffic windows"
-            )
-        roles = [r.name for r in windows.roles] if windows is not None else []
-        unknown = sorted(set(settings.windows_stage_roles if stage else []) - set(roles))
-        if unknown:
-            raise ValueError(
-                f"windows_stage_roles {unknown}: the model's schema has the window roles {roles}"
-            )
-        if settings.suppress_window_s > 0:
-            check_suppress_by(settings.suppress_by, model.schema)
-        decoder = RecordDecoder(
-            model.schema,
-            input_format=settings.input_format,
-            max_record_bytes=settings.max_record_bytes,
-            carried_roles=settings.windows_carried,
-            skipped_roles=[
-                r
-                for r in roles
-                if stage
-                and r not in settings.windows_stage_roles
-                and r not in settings.windows_carried
-            ],
-        )
-        scale = float(model.metrics.get("score_scale") or 0.0)
-        if not np.isfinite(scale) or scale <= 0:
-            scale = max(abs(float(model.threshold)), 1.0)
-        policy = AlertPolicy(
-            feature_names=tuple(model.feature_names),
-            threshold=float(model.threshold),
-            score_scale=scale,
-            model_version=model.version,
-            detector=model.detector_kind,
-            severity_margins=settings.severity_margins,
-            top_k=settings.top_features,
-            max_bytes=settings.max_output_bytes,
-            schema=model.schema,
-            alert_format=settings.alert_format,
-        )
-        placement = model.place_scoring(settings.scoring_device, settings.scoring_sums)
-        _warn_without_select(model)
-        return cls(model=model, decoder=decoder, policy=policy, placement=placement)
-
-
 def _partitions_by_topic(partitions: list[TopicPartition]) -> str:
     """``topic [0, 1, 2]`` per topic, for the log."""
     by_topic: dict[str, list[int]] = {}
     for tp in partitions:
         by_topic.setdefault(tp.topic, []).append(tp.partition)
     return ", ".join(f"{t} {sorted(p)}" for t, p in sorted(by_topic.items())) or "nothing"
-
-
-def _warn_without_select(model: Model) -> None:
-    """An artifact trained before schemas had ``[select]`` keeps its schema as it was (the
-    signature covers it), so it scores every record of the topic: an EVE ``stats`` event as a
-    flow.  Say so when its built-in schema has a selection today."""
-    from stream_od.schema import BUILTIN, load_schema
-
-    schema = model.schema
-    if schema.select is not None or schema.name not in BUILTIN:
-        return
-    today = load_schema(schema.name).select
-    if today is not None:
-        log.warning(
-            "model %s: its schema %r has no [select] (trained before stream-od had it), so "
-            "records of other kinds on the topic (%s not in %s%s) are scored, not skipped; "
-            "retrain it to skip them (docs/schemas.md)",
-            model.version,
-            schema.name,
-            today.field,
-            list(today.values),
-            ", or tagged" if today.tagged else "",
-        )
 
 
 @dataclass
@@ -290,7 +199,9 @@ class Worker:
             try:
                 self._retry(lambda: self.producer.init_transactions(30), "init_transactions", 30)
             except KafkaException as exc:  # neither retriable nor fatal: waiting will not help
-                raise FatalWorkerError(f"init_transactions: {_fix(exc.args[0], None)}") from exc
+                raise FatalWorkerError(
+                    f"init_transactions: {explain.fix(exc.args[0], None)}"
+                ) from exc
         if self.volume.suppressing:
             self._ensure_changelog()
         self.consumer.subscribe(
@@ -407,7 +318,7 @@ class Worker:
         with self._swap_lock:
             pending, self._pending_scorer = self._pending_scorer, None
         if pending is not None:
-            kept = _keep_windows(self.scorer, pending)
+            kept = keep_windows(self.scorer, pending)
             self.scorer = pending
             if pending.decoder.windowed and not kept:
                 # Other windows than the last model's: build them from the partitions' records
@@ -427,8 +338,8 @@ class Worker:
         decoder = scorer.decoder
         batch = decoder.decode(
             [msg.value() for msg in messages],
-            list(map(_extra_bytes, messages)),
-            list(map(_partition, messages)) if decoder.windowed else None,
+            list(map(key_size, messages)),
+            list(map(topic_partition, messages)) if decoder.windowed else None,
         )
         t1 = time.perf_counter()
         staged = None
@@ -467,8 +378,8 @@ class Worker:
 
         def origin(i: int) -> Origin:
             msg = messages[i]
-            topic, partition, offset = _coordinates(msg)
-            return Origin(topic, partition, offset, msg.timestamp()[1], _key(msg))
+            topic, partition, offset = coordinates(msg)
+            return Origin(topic, partition, offset, msg.timestamp()[1], record_key(msg))
 
         policy = scored.scorer.policy
         alert_rows = batch.rows[hit]
@@ -487,7 +398,7 @@ class Worker:
             self._stream_times(messages, batch, policy) if volume.suppressing else {},
         )
         alerts = passed.alerts + policy.finish_summaries(passed.summaries, detected_at)
-        keys = {a.id: _key(messages[int(i)]) for a, i in zip(facts, alert_rows)}
+        keys = {a.id: record_key(messages[int(i)]) for a, i in zip(facts, alert_rows)}
         self._delivery_errors.clear()
         try:
             if self.exactly_once:
@@ -508,7 +419,7 @@ class Worker:
                 msg = messages[rej.index]
                 value, key, headers = dead_letters.fit(
                     msg.value(),
-                    _key(msg),
+                    record_key(msg),
                     dead_letters.own_headers(origin(rej.index), rej.reason, rej.detail),
                     cast("list[tuple[str, bytes]] | None", msg.headers()),
                     out.max_output_bytes,
@@ -561,7 +472,7 @@ class Worker:
         self._outage_since = None
         for tp in done.offsets:
             self._committed[(tp.topic, tp.partition)] = tp.offset
-        stamps, last_stamps = _stamps(messages)
+        stamps, last_stamps = batch_stamps(messages)
         self._last_stamp.update(last_stamps)  # the newest committed record's time (lag in s)
 
         m.batches.inc()
@@ -613,7 +524,7 @@ class Worker:
             raise self._fatal(err) from exc
         if not self.exactly_once:
             raise exc
-        self.metrics.transaction_aborts.labels(_reason(err)).inc()
+        self.metrics.transaction_aborts.labels(explain.reason(err)).inc()
         n = len(messages)
         if self._brokers_away(err):
             # The brokers went away mid-transaction.  A producer whose transactional call
@@ -770,7 +681,7 @@ class Worker:
         """Back off after a failed batch; stop once it failed ``max_batch_attempts`` times in a
         row, naming what refused it (the next attempt would fail the same way)."""
         self._attempts += 1
-        cause = _cause(err, self._delivery_errors, self._output_topics())
+        cause = explain.cause(err, self._delivery_errors, self._output_topics())
         if self._attempts >= self.settings.max_batch_attempts:
             # The transaction's error may be only its state ("Erroneous state"): ask the
             # broker whether a permission on an output topic is what is missing.
@@ -797,8 +708,8 @@ class Worker:
         timed out or lost their connection), not because an output refused it."""
         return (
             err.retriable()
-            or err.code() in _AWAY
-            or any(e.code() in _AWAY for _, e in self._delivery_errors)
+            or err.code() in explain.AWAY
+            or any(e.code() in explain.AWAY for _, e in self._delivery_errors)
         )
 
     def _waited_out(self, n: int, err: KafkaError) -> None:
@@ -837,14 +748,14 @@ class Worker:
         """The error to stop with on a fatal Kafka error.  librdkafka can turn a partition the
         broker refused into a fatal "invalid state" of the transaction; then the fix is the
         permission, so the broker is asked which output topic this worker may not write."""
-        if self.exactly_once and err.code() not in _FENCING:
+        if self.exactly_once and err.code() not in explain.FENCING:
             missing = self._missing_write()
             if missing is not None:
                 return FatalWorkerError(
                     f"the transaction failed fatally ({err.str()}): {missing}",
                     exit_code=EXIT_STUCK,
                 )
-        return FatalWorkerError(_fatal_message(err, self.settings))
+        return FatalWorkerError(explain.fatal_message(err, self.settings))
 
     def _missing_write(self) -> str | None:
         """Which output topic this worker may no longer write to, asked of the broker (the
@@ -924,7 +835,7 @@ class Worker:
     def _commit(self, messages: Sequence[Message], metadata: Any) -> list[TopicPartition]:
         """Commit the batch's output and input offsets (with the group ``metadata`` under
         exactly-once, taken on the loop's thread); returns the offsets."""
-        offsets = _next_offsets(messages)
+        offsets = next_offsets(messages)
         if not self.exactly_once:
             if self.producer.flush(self.settings.transaction_timeout_ms / 1000) != 0:
                 raise FatalWorkerError(
@@ -935,7 +846,7 @@ class Worker:
                 topic, err = self._delivery_errors[0]
                 raise FatalWorkerError(
                     f"{len(self._delivery_errors)} output records were not "
-                    f"delivered (first: {_cause(err, [(topic, err)], [])}); not "
+                    f"delivered (first: {explain.cause(err, [(topic, err)], [])}); not "
                     "committing offsets, the batch will be re-processed"
                 )
             self.consumer.commit(offsets=offsets, asynchronous=False)
@@ -980,7 +891,7 @@ class Worker:
     def _seek_back(self, messages: Sequence[Message]) -> None:
         """Seek each assigned partition back to its first offset in ``messages``."""
         firsts = [
-            tp for tp in _first_offsets(messages) if (tp.topic, tp.partition) in self._assigned
+            tp for tp in first_offsets(messages) if (tp.topic, tp.partition) in self._assigned
         ]
         for tp in firsts:
             self.consumer.seek(tp)
@@ -992,7 +903,7 @@ class Worker:
     def _positions_before(self, messages: Sequence[Message]) -> list[TopicPartition]:
         """Where each assigned partition stands before ``messages``: the batch's first offset
         for its partitions, the consumer's position for the others."""
-        firsts = {(tp.topic, tp.partition): tp for tp in _first_offsets(messages)}
+        firsts = {(tp.topic, tp.partition): tp for tp in first_offsets(messages)}
         rest = [TopicPartition(t, p) for t, p in sorted(self._assigned) if (t, p) not in firsts]
         return [*firsts.values(), *(self.consumer.position(rest) if rest else [])]
 
@@ -1119,9 +1030,9 @@ class Worker:
                 good.append(msg)
             elif err.fatal():
                 raise FatalWorkerError(f"consumer: {err}")
-            elif err.code() in _NEVER_CLEARS:
+            elif err.code() in explain.NEVER_CLEARS:
                 raise FatalWorkerError(
-                    f"consumer: {_fix(err, self.settings.input_topic)}", exit_code=EXIT_STUCK
+                    f"consumer: {explain.fix(err, self.settings.input_topic)}", exit_code=EXIT_STUCK
                 )
             else:
                 first = self._consumer_trouble.setdefault(err.code(), time.monotonic())
@@ -1129,7 +1040,7 @@ class Worker:
                     raise FatalWorkerError(
                         f"consumer: {err} for over kafka_retry_timeout_s="
                         f"{self.settings.kafka_retry_timeout_s:g} s: "
-                        f"{_fix(err, self.settings.input_topic)}",
+                        f"{explain.fix(err, self.settings.input_topic)}",
                         exit_code=EXIT_STUCK,
                     )
                 log.warning("consumer: %s", err)
@@ -1316,19 +1227,6 @@ def _drift_series(live: Any, trained: Any, fields: Iterable[str], shares: Any) -
             trained.labels(name).set(float(share))
 
 
-def _keep_windows(current: Scorer, new: Scorer) -> bool:
-    """A new model with the same window definition goes on with the windows as they are (a
-    model swap must not blank the traffic features); True when it does."""
-    old, fresh = current.decoder.schema, new.decoder.schema
-    if old.windows is not None and (old.windows, old.time_field) == (
-        fresh.windows,
-        fresh.time_field,
-    ):
-        new.decoder.window_streams = current.decoder.window_streams
-        return True
-    return False
-
-
 def _drop(holder: list) -> None:
     holder.clear()  # the last reference: the client is destroyed on this thread
 
@@ -1343,19 +1241,6 @@ def _freeze_heap() -> None:
     """
     gc.collect()
     gc.freeze()
-
-
-# Errors that retrying cannot fix: someone must grant a permission or fix credentials.
-_NEVER_CLEARS = frozenset(
-    {
-        KafkaError.GROUP_AUTHORIZATION_FAILED,
-        KafkaError.TOPIC_AUTHORIZATION_FAILED,
-        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
-        KafkaError.SASL_AUTHENTICATION_FAILED,
-        KafkaError._AUTHENTICATION,
-    }
-)
 
 
 PASSED_HEADER_BYTES = 16 * 1024
@@ -1374,170 +1259,6 @@ def _passed_headers(
     if size <= PASSED_HEADER_BYTES:
         return headers
     return [(HEADERS_DROPPED, f"{len(headers)} headers, {size} bytes".encode())]
-
-
-def _coordinates(msg: Message) -> tuple[str, int, int]:
-    """Topic, partition and offset of a consumed record: set on every message without an error
-    (the only ones that reach a batch), though the client's types allow None.  (Not through
-    ``typing.cast``: it is a Python call, three per record in the loops below.)"""
-    return msg.topic(), msg.partition(), msg.offset()  # type: ignore[return-value]
-
-
-def _key(msg: Message) -> bytes | None:
-    """A consumed record's key (bytes: the consumer has no deserializer)."""
-    return msg.key()
-
-
-def _partition(msg: Message) -> tuple[str, int]:
-    return msg.topic(), msg.partition()  # type: ignore[return-value]
-
-
-def _extra_bytes(msg: Message) -> int:
-    """A record's key, which counts towards ``max_record_bytes``: alerts and scores carry it.
-    Headers travel only with dead letters, which :func:`dead_letters.fit` cuts to size, so
-    they need no check here (and reading them costs a Python list per record)."""
-    key = msg.key()
-    return len(key) if key else 0
-
-
-def _fix(err: KafkaError, topic: str | None) -> str:
-    """The error, and what an operator does about it."""
-    code = err.code()
-    where = f"topic {topic!r}" if topic else "an output topic"
-    fixes = {
-        KafkaError.TOPIC_AUTHORIZATION_FAILED: (
-            f"the worker's principal lacks permission on {where} (it needs WRITE on the "
-            "output topics and READ on the input topic; docs/security.md)"
-        ),
-        KafkaError.GROUP_AUTHORIZATION_FAILED: (
-            "the worker's principal lacks READ on its consumer group (group_id); docs/security.md"
-        ),
-        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED: (
-            "the worker's principal lacks WRITE on its transactional id "
-            "(<transactional_id_prefix>-<group_id>-<instance_id>); docs/security.md"
-        ),
-        KafkaError.CLUSTER_AUTHORIZATION_FAILED: (
-            "the worker's principal lacks a cluster permission (IDEMPOTENT_WRITE on older "
-            "brokers); docs/security.md"
-        ),
-        KafkaError.MSG_SIZE_TOO_LARGE: (
-            f"{where} refuses records this large: raise its max.message.bytes above "
-            "STREAM_OD_MAX_OUTPUT_BYTES, or lower that setting; should each record fit, a "
-            "batch of them does not: a max.message.bytes lowered since the worker started "
-            "sized its batches (restart it) or below batch.size in STREAM_OD_PRODUCER"
-        ),
-        # The broker's per-record answer to a key or a timestamp its topic refuses.
-        KafkaError.INVALID_RECORD: (
-            f"{where} failed to validate them: a topic whose cleanup.policy includes compact "
-            "refuses records without a key (and deletes all but the newest of each key: set "
-            "it to delete); one with message.timestamp.before.max.ms or after.max.ms refuses "
-            "timestamps outside them (a windows stage writes its input's, moved inside the "
-            "limits its topic had when the worker started: restart it after changing them)"
-        ),
-        KafkaError.INVALID_TIMESTAMP: (
-            f"{where} refuses the records' timestamps (message.timestamp.before.max.ms or "
-            "after.max.ms with CreateTime): a windows stage writes its input's timestamps, "
-            "moved inside the limits its topic had when the worker started; restart it after "
-            "changing them, or set the topic's message.timestamp.type to LogAppendTime"
-        ),
-        KafkaError.UNKNOWN_TOPIC_OR_PART: f"{where} does not exist (deleted?): create it again",
-        KafkaError._UNKNOWN_TOPIC: f"{where} does not exist (deleted?): create it again",
-        KafkaError.INVALID_TRANSACTION_TIMEOUT: (
-            "the worker's transaction_timeout_ms (STREAM_OD_TRANSACTION_TIMEOUT_MS) is above "
-            "the brokers' transaction.max.timeout.ms: lower the setting, or raise theirs"
-        ),
-        KafkaError.SASL_AUTHENTICATION_FAILED: (
-            "authentication failed: check the SASL user and password in STREAM_OD_KAFKA"
-        ),
-        KafkaError._AUTHENTICATION: (
-            "authentication failed: check the credentials and TLS settings in STREAM_OD_KAFKA"
-        ),
-    }
-    fix = fixes.get(code)
-    return f"{err.str() or err.name()} ({fix})" if fix else str(err)
-
-
-_PURGED = frozenset({KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT})
-
-# What a batch fails with when the brokers are away: after these, the producer may hold a
-# coordinator that is gone for good, so it is replaced (see Worker.process).
-_AWAY = frozenset(
-    {
-        KafkaError._MSG_TIMED_OUT,
-        KafkaError._TIMED_OUT,
-        KafkaError._TRANSPORT,
-        KafkaError._ALL_BROKERS_DOWN,
-        KafkaError.NOT_COORDINATOR,
-        KafkaError.COORDINATOR_NOT_AVAILABLE,
-        KafkaError.REQUEST_TIMED_OUT,
-        KafkaError.NETWORK_EXCEPTION,
-    }
-)
-
-
-def _cause(
-    err: KafkaError, delivery_errors: list[tuple[str, KafkaError]], topics: Sequence[str]
-) -> str:
-    """Why a transaction failed, naming the topic that refused it: a record a topic refused
-    (records purged because the transaction was aborted are no cause), else the topic the
-    transaction error names (the broker refusing to add its partition to the transaction)."""
-    refused = [(t, e) for t, e in delivery_errors if e.code() not in _PURGED]
-    if refused:
-        topic, derr = refused[0]
-        return f"topic {topic!r} refused {len(refused)} record(s): {_fix(derr, topic)}"
-    text = err.str() or ""
-    named = next((t for t in sorted(topics, key=len, reverse=True) if t in text), None)
-    if named is not None:
-        return f"topic {named!r} refused the transaction: {_fix(err, named)}"
-    return _fix(err, None)
-
-
-def _reason(err: KafkaError) -> str:
-    return (err.name() or "error").lower()
-
-
-_FENCING = frozenset(
-    {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
-)
-
-
-def _fatal_message(err: KafkaError, settings: WorkerSettings) -> str:
-    if err.code() in _FENCING:
-        return (
-            f"fenced: another worker with transactional id "
-            f"{clients.transactional_id(settings)!r} started; each worker needs its own "
-            f"instance_id (STREAM_OD_INSTANCE_ID). Not writing anything more. ({err})"
-        )
-    if err.code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
-        return f"transactional id {clients.transactional_id(settings)!r}: {_fix(err, None)}"
-    return f"fatal Kafka error: {_fix(err, None)}"
-
-
-def _next_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
-    """One past the last offset of each partition in the batch (what a commit stores).  Runs
-    once per record, so it calls the message's accessors inline."""
-    last: dict[tuple[str, int], int] = {}
-    for msg in messages:
-        last[(msg.topic(), msg.partition())] = msg.offset()  # type: ignore[index,assignment]
-    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
-
-
-def _stamps(messages: Sequence[Message]) -> tuple[np.ndarray, dict[tuple[str, int], float]]:
-    """The records' Kafka timestamps (ms), and the last one of each partition (s): one pass
-    over the batch for both, as they are wanted together once it has committed."""
-    stamps = [msg.timestamp()[1] for msg in messages]
-    last: dict[tuple[str, int], float] = {}
-    for msg, stamp in zip(messages, stamps):
-        last[(msg.topic(), msg.partition())] = stamp  # type: ignore[index]
-    return np.array(stamps, dtype=np.float64), {tp: ms / 1000.0 for tp, ms in last.items()}
-
-
-def _first_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
-    first: dict[tuple[str, int], int] = {}
-    for msg in messages:
-        topic, partition, offset = _coordinates(msg)
-        first.setdefault((topic, partition), offset)
-    return [TopicPartition(t, p, o) for (t, p), o in first.items()]
 
 
 def _alert_key(alert, keys: dict[str, bytes | None]) -> bytes | None:

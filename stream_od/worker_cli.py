@@ -323,7 +323,7 @@ def _first_model(settings, metrics):
     from stream_od.registry.signing import trust_from_settings
     from stream_od.registry.verify import load_verified
     from stream_od.registry.watcher import ModelWatcher, source_from_settings
-    from stream_od.worker import Scorer
+    from stream_od.scorer import Scorer
 
     key = trust_from_settings(settings)  # Ed25519 public key, or the older HMAC key, or none
     if not key.signed:

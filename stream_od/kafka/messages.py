@@ -5,11 +5,21 @@ carries error events and records not yet delivered.  A record a consumer returne
 error always has its partition and offset: these helpers say so once, and raise if it is not
 so.  Header values are typed ``str | bytes | None`` (a consumer hands out bytes, or None for a
 header without a value); :func:`header_text` reads one as text.
+
+The worker's loop reads every record of a batch several times over (keys, coordinates,
+timestamps, the offsets a commit stores or a rewind goes back to): those reads, at the end,
+call the accessors inline and skip the checks (no ``typing.cast`` either, a Python call too),
+because they run once per record on its hot path and see only records consumed without an
+error.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+import numpy as np
+from confluent_kafka import TopicPartition
 
 if TYPE_CHECKING:
     from confluent_kafka import Message
@@ -50,3 +60,53 @@ def header_text(value: str | bytes | None, default: str, *, errors: str = "stric
     if value is None:
         return default
     return value if isinstance(value, str) else value.decode(errors=errors)
+
+
+# -- a batch, on the worker's hot path ----------------------------------------------------------
+def coordinates(msg: Message) -> tuple[str, int, int]:
+    """Topic, partition and offset of a consumed record (the batch's hot path: no checks)."""
+    return msg.topic(), msg.partition(), msg.offset()  # type: ignore[return-value]
+
+
+def record_key(msg: Message) -> bytes | None:
+    """A consumed record's key (bytes: the consumer has no deserializer)."""
+    return msg.key()
+
+
+def topic_partition(msg: Message) -> tuple[str, int]:
+    return msg.topic(), msg.partition()  # type: ignore[return-value]
+
+
+def key_size(msg: Message) -> int:
+    """A record's key, which counts towards ``max_record_bytes``: alerts and scores carry it.
+    Headers travel only with dead letters, which :func:`dead_letters.fit` cuts to size, so
+    they need no check here (and reading them costs a Python list per record)."""
+    key = msg.key()
+    return len(key) if key else 0
+
+
+def next_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
+    """One past the last offset of each partition in the batch (what a commit stores)."""
+    last: dict[tuple[str, int], int] = {}
+    for msg in messages:
+        last[(msg.topic(), msg.partition())] = msg.offset()  # type: ignore[index,assignment]
+    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+
+
+def first_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
+    """The first offset of each partition in the batch (where a rewind goes back to)."""
+    first: dict[tuple[str, int], int] = {}
+    for msg in messages:
+        topic, partition, offset = coordinates(msg)
+        first.setdefault((topic, partition), offset)
+    return [TopicPartition(t, p, o) for (t, p), o in first.items()]
+
+
+def batch_stamps(messages: Sequence[Message]) -> tuple[np.ndarray, dict[tuple[str, int], float]]:
+    """The records' Kafka timestamps (ms), and the last one of each partition (s): one pass
+    over the batch for both, as they are wanted together once it has committed."""
+    stamps = [msg.timestamp()[1] for msg in messages]
+    last: dict[tuple[str, int], float] = {}
+    for msg, stamp in zip(messages, stamps):
+        last[(msg.topic(), msg.partition())] = stamp  # type: ignore[index]
+    return np.array(stamps, dtype=np.float64), {tp: ms / 1000.0 for tp, ms in last.items()}

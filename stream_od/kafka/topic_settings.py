@@ -17,7 +17,7 @@ and the partition behind it goes no further.
   clamped into what the topic accepts (:class:`StampWindow`).
 
 A principal without DESCRIBE_CONFIGS on the topics cannot read them: nothing is checked then,
-and the run-time error says which setting to look at (``worker._fix``).
+and the run-time error says which setting to look at (``stream_od.kafka.explain.fix``).
 """
 
 from __future__ import annotations
