@@ -34,8 +34,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import stream_throughput  # noqa: E402
 
 from stream_od.artifact import Artifact  # noqa: E402
+from stream_od.kafka.messages import key_size, topic_partition  # noqa: E402
 from stream_od.records import RecordDecoder  # noqa: E402
-from stream_od.worker import _extra_bytes, _partition  # noqa: E402
 
 
 class TimedWorker(stream_throughput.worker_with(overlap_commits=False)):
@@ -56,8 +56,8 @@ class TimedWorker(stream_throughput.worker_with(overlap_commits=False)):
             TimedWorker.kept.append(
                 (
                     [m.value() for m in messages],
-                    list(map(_extra_bytes, messages)),
-                    list(map(_partition, messages)),
+                    list(map(key_size, messages)),
+                    list(map(topic_partition, messages)),
                 )
             )
         TimedWorker.scorer = self.scorer
@@ -221,12 +221,14 @@ def main() -> int:
             f"| {b['start'] - t0:.2f} | {b['records']} | {dur[i] * 1e3:.0f} | "
             f"{b['commit_s'] * 1e3:.0f} | {gc_ms} |"
         )
-    if gcs:
-        per = [g["young_gc_s"] / g["young_gcs"] for g in gcs if g["young_gcs"]]
+    per = [g["young_gc_s"] / g["young_gcs"] for g in gcs if g["young_gcs"]]
+    if per:
         print(
             f"\nbroker: {sum(g['young_gcs'] for g in gcs)} young GCs, median "
             f"{np.median(per) * 1e3:.0f} ms, longest second {max(per) * 1e3:.0f} ms per GC"
         )
+    elif gcs:  # sampled, and a short run can pass without one
+        print(f"\nbroker: no young GC in the {len(gcs)} seconds sampled")
     else:
         print("\nbroker GC: not sampled (no jstat, or not exactly one kafka.Kafka process)")
     if args.json:
