@@ -78,6 +78,24 @@ def test_score_and_contributions_in_one_pass_match_the_separate_calls(fitted):
     assert np.array_equal(contrib, det.contributions(X))
 
 
+def test_contributions_are_the_absolute_reconstruction_errors(fitted):
+    """|X - x_rec| from the forward pass itself, whatever the layout or width of x_rec, and
+    without touching either input."""
+    from stream_od.detector._neural import reconstruction_errors
+
+    det, normal, _ = fitted
+    X = np.ascontiguousarray(normal[:50], dtype=np.float64)
+    _, x_rec = det._forward_np(X)
+    X_before, rec_before = X.copy(), np.array(x_rec)
+    errors = reconstruction_errors(X, x_rec)
+    assert errors.dtype == np.float64 and errors.shape == X.shape
+    assert np.array_equal(errors, np.abs(X - np.array(x_rec, dtype=np.float64)))
+    assert np.array_equal(X, X_before) and np.array_equal(x_rec, rec_before)
+    narrow = np.asarray(x_rec, dtype=np.float32)  # a float32 reconstruction is widened exactly
+    assert np.array_equal(reconstruction_errors(X, narrow), np.abs(X - narrow.astype(np.float64)))
+    assert np.array_equal(det.contributions(X), errors)
+
+
 def test_artifact_round_trip_bit_identical(fitted, tmp_path):
     det, normal, outliers = fitted
     std = Standardizer().fit(normal)
