@@ -810,19 +810,22 @@ class Worker:
         timestamp: int = 0,
         partition: int = -1,  # -1: the partitioner's choice (librdkafka's RD_KAFKA_PARTITION_UA)
     ) -> None:
-        deadline = time.monotonic() + self.settings.kafka_retry_timeout_s
+        deadline = None  # set on the first refusal: most records go through at once
+        produce: Any = self.producer.produce  # (its stubs type headers narrower than they are)
         while True:
             try:
-                self.producer.produce(
+                produce(
                     topic,
                     value=value,
                     key=key,
-                    headers=cast(Any, headers),
+                    headers=headers,
                     timestamp=timestamp,
                     partition=partition,
                 )
                 return
             except BufferError:  # local queue full: let deliveries drain, then retry
+                if deadline is None:
+                    deadline = time.monotonic() + self.settings.kafka_retry_timeout_s
                 if time.monotonic() > deadline:
                     raise FatalWorkerError(
                         f"the producer's queue stayed full for kafka_retry_timeout_s="

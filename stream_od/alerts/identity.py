@@ -85,10 +85,23 @@ class IdentityReader:
     def event_time_ms(self, record: dict[str, Any] | None, kafka_ms: int) -> tuple[int, str]:
         """The record's own time (the schema's ``time_field``), else Kafka's timestamp."""
         if self.time_field and record is not None:
-            seconds = epoch_seconds(field_value(record, self.time_field))
-            if seconds is not None:  # a plausible time (epoch_seconds)
-                return int(round(seconds * 1000)), "record"
+            return _event_time(field_value(record, self.time_field), kafka_ms)
         return int(kafka_ms), "kafka"
+
+    def event_times_ms(
+        self, records: Sequence[dict[str, Any]], kafka_ms: Sequence[int]
+    ) -> list[tuple[int, str]]:
+        """:meth:`event_time_ms` of each record, its time field read as one column."""
+        if not self.time_field:
+            return [(int(ms), "kafka") for ms in kafka_ms]
+        return list(map(_event_time, path_values(records, self.time_field), kafka_ms))
+
+
+def _event_time(value: Any, kafka_ms: int) -> tuple[int, str]:
+    seconds = epoch_seconds(value)
+    if seconds is not None:  # a plausible time (epoch_seconds)
+        return int(round(seconds * 1000)), "record"
+    return int(kafka_ms), "kafka"
 
 
 def alert_id(

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from stream_od.alerts.facts import Alert, ModelInfo
+from stream_od.alerts.facts import Alert, Connection, ModelInfo
+
+CONNECTION_FIELDS = Connection._fields
 
 
 def document(alert: Alert, model: ModelInfo) -> dict[str, Any]:
@@ -29,20 +31,8 @@ def document(alert: Alert, model: ModelInfo) -> dict[str, Any]:
         "top_features": alert.top_features,
         "kafka": alert.kafka.as_fields(),  # no "key" when the record had none
     }
-    c = alert.connection
-    connection = {
-        name: value
-        for name, value in (
-            ("source_ip", c.source_ip),
-            ("source_port", c.source_port),
-            ("destination_ip", c.destination_ip),
-            ("destination_port", c.destination_port),
-            ("transport", c.transport),
-            ("session_id", c.session_id),
-            ("community_id", c.community_id),
-        )
-        if value is not None
-    }
+    # the document names the connection's parts as Connection does (what it knows of them)
+    connection = {n: v for n, v in zip(CONNECTION_FIELDS, alert.connection) if v is not None}
     if connection:
         doc["connection"] = connection
     if alert.record is not None:

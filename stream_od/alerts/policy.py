@@ -167,13 +167,14 @@ class AlertPolicy:
                 f"stream_od.alerts.{self.alert_format}"
             ).document,
         )
-        object.__setattr__(
+        object.__setattr__(  # one list per severity and kind, built once, not once per alert
             self,
-            "_header_base",
-            [
-                ("stream_od.format", self.alert_format.encode()),
-                ("stream_od.schema", self.model.schema.encode("utf-8", "replace")),
-            ],
+            "_headers",
+            {
+                (sv, summary): self._header_list(sv, summary)
+                for sv in SEVERITIES
+                for summary in (False, True)
+            },
         )
 
     identity: IdentityReader = field(init=False, repr=False, compare=False)
@@ -182,7 +183,9 @@ class AlertPolicy:
     _document: Callable[[Alert, ModelInfo], dict[str, Any]] = field(
         init=False, repr=False, compare=False
     )
-    _header_base: list[tuple[str, bytes]] = field(init=False, repr=False, compare=False)
+    _headers: dict[tuple[str, bool], list[tuple[str, bytes]]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def severities(self, scores: np.ndarray) -> np.ndarray:
         return severities(scores, self.threshold, self.score_scale, self.severity_margins)
@@ -205,13 +208,12 @@ class AlertPolicy:
             connections = self.identity.connections(records)
         except Exception:  # a record's fields must not stop its partition: find it, go on
             connections = [self._connection(o, rec) for o, rec in zip(origins, records)]
-        event_time = self.identity.event_time_ms
+        times = self.identity.event_times_ms(records, [o.timestamp_ms for o in origins])
         version = self.model_version
         out = []
-        for o, rec, conn, s, sv, r, top in zip(
-            origins, records, connections, scores.tolist(), sev.tolist(), risk.tolist(), tops
+        for o, rec, conn, (when, when_from), s, sv, r, top in zip(
+            origins, records, connections, times, scores.tolist(), sev.tolist(), risk.tolist(), tops
         ):
-            when, when_from = event_time(rec, o.timestamp_ms)
             kafka = KafkaCoordinates(
                 o.topic, o.partition, o.offset, o.timestamp_ms, decode_key(o.key)
             )
@@ -276,11 +278,18 @@ class AlertPolicy:
         return dumps_bounded(build, alert.record, self.max_bytes)
 
     def headers(self, alert: Alert) -> list[tuple[str, bytes]]:
-        """Kafka headers, so a connector can route an alert without parsing it."""
+        """Kafka headers, so a connector can route an alert without parsing it (the same list
+        for every alert of a severity and kind: the producer only reads it)."""
+        key = (alert.severity, alert.summary is not None)
+        found = self._headers.get(key)
+        return found if found is not None else self._header_list(*key)
+
+    def _header_list(self, severity: str, summary: bool) -> list[tuple[str, bytes]]:
         return [
-            *self._header_base,
-            ("stream_od.severity", alert.severity.encode()),
-            ("stream_od.kind", b"summary" if alert.summary is not None else b"alert"),
+            ("stream_od.format", self.alert_format.encode()),
+            ("stream_od.schema", self.model.schema.encode("utf-8", "replace")),
+            ("stream_od.severity", severity.encode()),
+            ("stream_od.kind", b"summary" if summary else b"alert"),
         ]
 
     def score_record(self, origin: Origin, score: float) -> bytes:

@@ -101,6 +101,33 @@ def test_suricata_records_and_their_own_community_id():
     assert reader.event_time_ms({"flow": {}}, 42) == (42, "kafka")
 
 
+def test_event_times_of_a_batch_are_each_records_own():
+    """The column read gives what one record at a time gives: its time where it has a plausible
+    one, Kafka's otherwise, and Kafka's for every record of a schema without a time field."""
+    reader = IdentityReader(load_schema("zeek-conn").identity, "ts")
+    records = [
+        {"ts": 1655158045.422366},
+        {"ts": "2022-06-13T22:07:25.5Z"},
+        {},
+        {"ts": "yesterday"},
+        {"ts": 10**20},
+        {"id_orig_h": "10.0.0.1", "ts": 1655158046},
+    ]
+    kafka = [11, 12, 13, 14, 15, 16]
+    one_by_one = [reader.event_time_ms(r, k) for r, k in zip(records, kafka)]
+    assert reader.event_times_ms(records, kafka) == one_by_one
+    assert [source for _, source in one_by_one] == [
+        "record",
+        "record",
+        "kafka",
+        "kafka",
+        "kafka",
+        "record",
+    ]
+    untimed = IdentityReader(None, None)
+    assert untimed.event_times_ms(records[:2], [5, 6]) == [(5, "kafka"), (6, "kafka")]
+
+
 def test_protocol_numbers_become_names():
     reader = IdentityReader(load_schema("zeek-conn").identity, None)
     assert reader.connection({"proto": 17}).transport == "udp"

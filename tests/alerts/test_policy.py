@@ -182,6 +182,22 @@ def test_headers_name_format_severity_and_schema():
     }
 
 
+def test_headers_of_a_summary_and_of_one_not_yet_graded():
+    """The lists are built once per severity and kind; a summary whose severity is not set yet
+    (suppression makes it ungraded, finish_summaries grades it) still gets its own."""
+    from dataclasses import replace
+
+    from stream_od.alerts.facts import Summary
+
+    policy = zeek_policy("native")
+    alert = facts(policy, ZEEK, score=100.0)
+    summary = replace(alert, summary=Summary(3, 1, 2, 100.0, 60.0, {"source_ip": "10.0.0.1"}, "x"))
+    assert dict(policy.headers(summary))["stream_od.kind"] == b"summary"
+    assert policy.headers(alert) is policy.headers(alert)  # shared, not rebuilt
+    ungraded = dict(policy.headers(replace(summary, severity="")))
+    assert ungraded["stream_od.severity"] == b"" and ungraded["stream_od.kind"] == b"summary"
+
+
 def test_risk_scores_fall_in_the_severity_bands():
     margins = (0.5, 2.0, 8.0)
     scores = 1.0 + np.array([0.0, 0.49, 0.5, 1.99, 2.0, 7.99, 8.0, 50.0, 1e6])
