@@ -25,6 +25,8 @@ from stream_od.schema import FeatureSchema
 if TYPE_CHECKING:
     from stream_od.detector.device import Placement
 
+# the worker's logger: what this module says is about the model the worker serves, and its
+# lines keep the name they had when this code was part of stream_od.worker
 log = logging.getLogger("stream_od.worker")
 
 
