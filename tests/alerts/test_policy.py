@@ -28,6 +28,30 @@ def test_top_features_are_the_largest_contributions_first():
     assert tops[0][0] == {"feature": "b", "contribution": 5.0, "value": 2.0}
 
 
+def test_top_features_rank_by_value_then_column_whatever_the_values():
+    """Both ways of choosing (finite contributions; anything else) agree with the definition:
+    sort each row by (-value, column), NaN after every number, and take the first k."""
+    rng = np.random.default_rng(7)
+    for trial in range(300):
+        n, width = int(rng.integers(1, 6)), int(rng.integers(1, 9))
+        contrib = rng.integers(-3, 4, size=(n, width)).astype(float)  # many ties
+        if trial % 3 == 1:
+            contrib[rng.random((n, width)) < 0.3] = np.nan
+        if trial % 3 == 2:
+            contrib[rng.random((n, width)) < 0.2] = rng.choice([np.inf, -np.inf])
+        X = rng.normal(size=(n, width))
+        names = tuple(f"f{j}" for j in range(width))
+        k = int(rng.integers(1, width + 2))
+        tops = top_features(contrib, X, names, k)
+        for i, row in enumerate(tops):
+            key = [
+                (np.isnan(c), -c if not np.isnan(c) else 0.0, j) for j, c in enumerate(contrib[i])
+            ]
+            want = [j for *_, j in sorted(key)][: min(k, width)]
+            assert [names.index(t["feature"]) for t in row] == want
+            assert [t["value"] for t in row] == [X[i, j] for j in want]
+
+
 def test_alert_document_carries_origin_record_score_and_model():
     policy = AlertPolicy(
         feature_names=("a", "b"),
