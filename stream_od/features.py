@@ -391,8 +391,13 @@ def missing_counts(X: np.ndarray, schema: FeatureSchema) -> dict[str, int]:
 def missing_shares(X: np.ndarray, schema: FeatureSchema) -> dict[str, float]:
     """:func:`missing_counts` as shares of the rows (``{}`` for no rows): the baseline a model
     stores in ``metrics["missing_field_share"]``."""
-    n = len(X)
-    return {name: count / n for name, count in missing_counts(X, schema).items()} if n else {}
+    return _shares(X, schema.missing_columns)
+
+
+def unseen_shares(X: np.ndarray, schema: FeatureSchema) -> dict[str, float]:
+    """:func:`unseen_counts` as shares of the rows (``{}`` for no rows): the baseline a model
+    stores in ``metrics["unseen_category_share"]`` and what ``evaluate`` reports beside it."""
+    return _shares(X, schema.unseen_columns)
 
 
 def _ones(X: np.ndarray, columns: dict[str, int]) -> dict[str, int]:
@@ -403,11 +408,10 @@ def _ones(X: np.ndarray, columns: dict[str, int]) -> dict[str, int]:
     return {name: int(round(float(c))) for name, c in zip(columns, sums)}
 
 
-def unseen_shares(X: np.ndarray, schema: FeatureSchema) -> dict[str, float]:
-    """:func:`unseen_counts` as shares of the rows (``{}`` for no rows): the baseline a model
-    stores in ``metrics["unseen_category_share"]`` and what ``evaluate`` reports beside it."""
+def _shares(X: np.ndarray, columns: dict[str, int]) -> dict[str, float]:
+    """:func:`_ones` as shares of the rows; ``{}`` for no rows."""
     n = len(X)
-    return {name: count / n for name, count in unseen_counts(X, schema).items()} if n else {}
+    return {name: count / n for name, count in _ones(X, columns).items()} if n else {}
 
 
 def fit_schema(schema: FeatureSchema, columns: Sequence[Column]) -> FeatureSchema:
