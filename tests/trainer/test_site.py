@@ -91,6 +91,17 @@ def write_log(path: Path, records: list[dict]) -> str:
     return str(path)
 
 
+def quiet_mahalanobis(records: list[dict], *, data: str = "synthetic", **config) -> Artifact:
+    """``train_site`` with the Mahalanobis baseline and no output: for the tests that read
+    what it stores."""
+    return train_site(
+        SiteConfig(data=[data], detector="mahalanobis", **config),
+        records,
+        progress=False,
+        log=lambda _: None,
+    )
+
+
 def _run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers(dest="command", required=True))
@@ -164,12 +175,7 @@ def test_label_metrics():
 
 def test_train_site_sets_the_threshold_for_the_target_alert_rate():
     records = sorted(zeek_records(3000, 100, seed=2), key=lambda r: r["ts"])
-    art = train_site(
-        SiteConfig(data=["synthetic"], detector="mahalanobis", target_alert_rate=0.05),
-        records,
-        progress=False,
-        log=lambda _: None,
-    )
+    art = quiet_mahalanobis(records, target_alert_rate=0.05)
     h = art.metrics["holdout"]
     assert 0.0 <= h["alert_rate"] <= 0.15  # held out by time: near the 5 % asked for
     assert h["recall"] == 1.0 and h["roc_auc"] > 0.99
@@ -185,12 +191,7 @@ def test_train_site_stores_the_held_out_share_of_values_the_fit_rows_did_not_hav
     records = sorted(zeek_records(1000, 0, seed=3), key=lambda r: r["ts"])
     for r in records[850:]:  # the last 15 % by time: the validation part
         r["service"] = "smb"
-    art = train_site(
-        SiteConfig(data=["synthetic"], detector="mahalanobis"),
-        records,
-        progress=False,
-        log=lambda _: None,
-    )
+    art = quiet_mahalanobis(records)
     shares = art.metrics["unseen_category_share"]
     assert shares["service"] == pytest.approx(150 / 300)  # threshold + validation rows
     assert shares["proto"] == 0.0
@@ -201,12 +202,7 @@ def test_train_site_stores_the_held_out_share_of_rows_that_lacked_each_field():
     records = sorted(zeek_records(1000, 0, seed=3), key=lambda r: r["ts"])
     for r in records[900:]:  # the last 100 rows by time lack resp_pkts
         del r["resp_pkts"]
-    art = train_site(
-        SiteConfig(data=["synthetic"], detector="mahalanobis"),
-        records,
-        progress=False,
-        log=lambda _: None,
-    )
+    art = quiet_mahalanobis(records)
     shares = art.metrics["missing_field_share"]
     assert set(shares) == set(art.schema.missing_columns)  # every field with an indicator
     assert shares["resp_pkts"] == pytest.approx(100 / 300)  # threshold + validation rows
@@ -219,11 +215,8 @@ def test_evaluate_reports_the_share_of_values_unseen_in_training(tmp_path):
     day2 = zeek_records(1000, 50, seed=5, t0=1.7e9)
     for r in day2[:100]:  # a tenth of the benign rows speak a service day 1 never had
         r["service"] = "smb"
-    art = train_site(
-        SiteConfig(data=["day1"], detector="mahalanobis"),
-        sorted(zeek_records(1000, 0, seed=3), key=lambda r: r["ts"]),
-        progress=False,
-        log=lambda _: None,
+    art = quiet_mahalanobis(
+        sorted(zeek_records(1000, 0, seed=3), key=lambda r: r["ts"]), data="day1"
     )
     art.save(tmp_path / "art")
     rep = evaluate_logs(
