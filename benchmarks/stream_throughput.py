@@ -43,8 +43,10 @@ period (``max_batch_wait_ms``), ``--compare-max-batch-records 4000`` one per mic
 (``max_batch_records``: how large a batch grows when the worker is behind).
 ``--compare-scoring-sums`` adds the worker with ``scoring_sums=blas`` (each layer summed by the
 BLAS product instead of in a fixed order): a variant in each throughput repeat, an arm in each
-latency repeat. ``--compare-producer retry.backoff.ms=1`` adds the worker with those producer
-settings on top of its own: a variant in each throughput repeat and an arm in each latency
+latency repeat. ``--compare-repeated-rows`` adds the worker with ``scoring_repeated_rows=each``
+(every row of a micro-batch scored, not each distinct row once), the same way.
+``--compare-producer retry.backoff.ms=1`` adds the worker with those producer settings on top
+of its own: a variant in each throughput repeat and an arm in each latency
 repeat. Each latency run also says how busy the worker's loop was (its batches' decode, score
 and commit seconds over the wall time) and how many cores the worker's process, the replay and
 the broker used meanwhile: on one machine they share its cores, and "half the maximum" is half
@@ -575,6 +577,13 @@ def main() -> int:
         "in each latency repeat",
     )
     p.add_argument(
+        "--compare-repeated-rows",
+        action="store_true",
+        help="also run the worker with STREAM_OD_SCORING_REPEATED_ROWS=each (every row "
+        "scored, not each distinct row of a micro-batch once): a variant in each throughput "
+        "repeat, and an arm in each latency repeat",
+    )
+    p.add_argument(
         "--scoring-device",
         choices=("auto", "cpu", "gpu"),
         default="auto",
@@ -627,6 +636,9 @@ def main() -> int:
         variants.append((f"{first}+producer", first, 0.0, False, producer, {}))
     if args.compare_scoring_sums:
         variants.append((f"{first}+blas", first, 0.0, False, {}, {"scoring_sums": "blas"}))
+    if args.compare_repeated_rows:
+        each = {"scoring_repeated_rows": "each"}
+        variants.append((f"{first}+each", first, 0.0, False, {}, each))
     rows = []
     for r in range(args.repeats):
         group = f"bench-{run}-pass-{r}"
@@ -751,6 +763,15 @@ def main() -> int:
             if args.compare_scoring_sums
             else {}
         ),
+        **(
+            {  # paired per repeat, as the ratio above
+                "ratio_repeated_rows_each": statistics.median(
+                    r[f"worker_rps_{first}+each"] / r["passthrough_rps"] for r in rows
+                )
+            }
+            if args.compare_repeated_rows
+            else {}
+        ),
         "alert_formats": args.alert_formats,
         "suppress_window_s": args.suppress_window_s,
         "suppress_by": args.suppress_by,
@@ -791,6 +812,9 @@ def main() -> int:
         if args.compare_scoring_sums:
             arm = worker_with(scoring_sums="blas")
             arms.append((arm, other.setdefault("scoring_sums_blas", []), False))
+        if args.compare_repeated_rows:
+            arm = worker_with(scoring_repeated_rows="each")
+            arms.append((arm, other.setdefault("repeated_rows_each", []), False))
         for r in range(args.repeats):
             # rotated, so that no arm always runs first
             for worker_class, runs, separate in arms[r % len(arms) :] + arms[: r % len(arms)]:
@@ -820,6 +844,7 @@ def main() -> int:
         ("passthrough_overlap_rps", "passthrough, overlap, records/s"),
         ("ratio_overlap", "overlap worker / overlap passth."),
         ("ratio_scoring_sums_blas", "worker, blas sums / passthrough"),
+        ("ratio_repeated_rows_each", "worker, each row / passthrough"),
     ):
         if key not in result:
             continue
@@ -856,6 +881,9 @@ def main() -> int:
             if "scoring_sums_blas" in r:
                 label = f"{r['offered_rps']:,.0f}, scoring_sums blas"
                 print(latency_row(label, r["scoring_sums_blas"]))
+            if "repeated_rows_each" in r:
+                label = f"{r['offered_rps']:,.0f}, every repeated row scored"
+                print(latency_row(label, r["repeated_rows_each"]))
     if len(variants) > 1:
         print(
             f"\n| alert format | worker records/s | alerts / record | vs {first} |\n"

@@ -176,11 +176,14 @@ class Artifact:
         """Field values -> the matrix this artifact scores (the schema's one implementation)."""
         return FeatureEncoder(self.schema)
 
-    def place_scoring(self, device: str = "auto", sums: str = "exact") -> Placement:
+    def place_scoring(
+        self, device: str = "auto", sums: str = "exact", repeated: str = "once"
+    ) -> Placement:
         """Score on ``device`` (``auto``, ``cpu``, ``gpu``: :mod:`stream_od.detector.device`),
-        a neural detector's numpy pass summing its layers ``sums``-wise (``exact``, ``blas``);
-        returns where the detector now scores."""
-        return place(self.detector, device, sums)
+        a neural detector's numpy pass summing its layers ``sums``-wise (``exact``, ``blas``)
+        and scoring a batch's repeated rows ``once`` or ``each`` time; returns where the
+        detector now scores."""
+        return place(self.detector, device, sums, repeated)
 
     def _standardize(self, X_raw: np.ndarray) -> np.ndarray:
         return self.standardizer.transform(check_matrix(X_raw, n_features=len(self.schema)))

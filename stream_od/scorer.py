@@ -44,7 +44,7 @@ class Model(Protocol):
         self, X_raw: np.ndarray, *, check_finite: bool = True
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
-    def place_scoring(self, device: str, sums: str) -> Placement: ...
+    def place_scoring(self, device: str, sums: str, repeated: str) -> Placement: ...
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,9 @@ class Scorer:
             schema=model.schema,
             alert_format=settings.alert_format,
         )
-        placement = model.place_scoring(settings.scoring_device, settings.scoring_sums)
+        placement = model.place_scoring(
+            settings.scoring_device, settings.scoring_sums, settings.scoring_repeated_rows
+        )
         _warn_without_select(model)
         return cls(model=model, decoder=decoder, policy=policy, placement=placement)
 

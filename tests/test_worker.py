@@ -25,7 +25,7 @@ class FakeModel:
         assert check_finite is False  # the worker sets such rows apart itself
         return scores, np.abs(X)
 
-    def place_scoring(self, device, sums="exact"):
+    def place_scoring(self, device, sums="exact", repeated="once"):
         from stream_od.detector.device import Placement
 
         return Placement("numpy", "cpu")

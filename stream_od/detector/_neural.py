@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from stream_od.detector.base import BaseDetector, DetectorState
+from stream_od.detector.distinct import REPEATED, distinct_rows
 from stream_od.detector.forward import ACTIVATIONS, DTYPE, SUMS, Networks
 from stream_od.detector.gmm import MixtureAccumulator, MixtureEnergy, fit_mixture_em
 from stream_od.errors import StreamODError
@@ -131,6 +132,7 @@ class NeuralGMMDetector(BaseDetector):
     _keras: DAGMMNet | None = None  # float32: built for training, or on asking for model_
     _keras_forward: Callable[[np.ndarray], tuple[Any, Any]] | None = None  # use_keras()
     _sums: str = "exact"  # the numpy pass's layer sums (forward.SUMS): use_numpy()
+    _repeated: str = "once"  # a batch's repeated rows: scored "once" or "each" time
 
     def _net_kwargs(self) -> dict[str, Any]:
         """DAGMMNet's arguments; the variational subclass overrides the VAE-only ones."""
@@ -302,13 +304,17 @@ class NeuralGMMDetector(BaseDetector):
         self._keras_forward = _compile_forward(scoring_model(self))
         return self
 
-    def use_numpy(self, sums: str = "exact") -> NeuralGMMDetector:
+    def use_numpy(self, sums: str = "exact", repeated: str = "once") -> NeuralGMMDetector:
         """Score in numpy, each layer's sums taken ``sums``-wise: ``exact`` (the same bits in
         any batch and offline) or ``blas`` (faster on wide inputs, the same to about 1e-13;
-        :data:`stream_od.detector.forward.SUMS`)."""
+        :data:`stream_od.detector.forward.SUMS`).  ``repeated``: a batch's repeated rows are
+        scored ``once`` (:mod:`stream_od.detector.distinct`; with exact sums, the same bits)
+        or ``each`` time."""
         if sums not in SUMS:
             raise ValueError(f"sums must be one of {sorted(SUMS)}, got {sums!r}")
-        self._keras_forward, self._sums = None, sums
+        if repeated not in REPEATED:
+            raise ValueError(f"repeated must be one of {REPEATED}, got {repeated!r}")
+        self._keras_forward, self._sums, self._repeated = None, sums, repeated
         if sums == "exact" and hasattr(self, "networks_"):
             self.networks_.check_sums()  # now, not in the first micro-batch
         return self
@@ -323,17 +329,35 @@ class NeuralGMMDetector(BaseDetector):
             _set_keras_weights(self._keras, self.networks_)
         return self._keras
 
+    def _distinct(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(rows to score, inverse)``: the batch's distinct rows and where each row's result
+        is among theirs, or ``(X, None)`` to score it whole (on Keras, with ``repeated="each"``,
+        or when few rows repeat)."""
+        if self._keras_forward is not None or self._repeated == "each":
+            return X, None
+        rows = distinct_rows(X)
+        if rows is None:
+            return X, None
+        first, inverse = rows
+        return X[first], inverse
+
     def _score_batch(self, X: np.ndarray) -> np.ndarray:
-        zc, _ = self._forward_np(X)
-        return self._energy(zc)
+        U, inverse = self._distinct(X)
+        zc, _ = self._forward_np(U)
+        return _spread(self._energy(zc), inverse)
 
     def _contributions_batch(self, X: np.ndarray) -> np.ndarray:
-        _, x_rec = self._forward_np(X)
-        return reconstruction_errors(X, x_rec)
+        U, inverse = self._distinct(X)
+        _, x_rec = self._forward_np(U)
+        return _spread(reconstruction_errors(U, x_rec), inverse)
 
     def _score_and_contributions_batch(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        zc, x_rec = self._forward_np(X)
-        return self._energy(zc), reconstruction_errors(X, x_rec)
+        U, inverse = self._distinct(X)
+        zc, x_rec = self._forward_np(U)
+        return (
+            _spread(self._energy(zc), inverse),
+            _spread(reconstruction_errors(U, x_rec), inverse),
+        )
 
     def latent(self, X: np.ndarray) -> np.ndarray:
         """``zc``: the latent code followed by the reconstruction features."""
@@ -394,6 +418,11 @@ class NeuralGMMDetector(BaseDetector):
                 fh.write(weights)
             model.load_weights(path)
         return model
+
+
+def _spread(results: np.ndarray, inverse: np.ndarray | None) -> np.ndarray:
+    """Per-row ``results`` of a batch's distinct rows, back on every row of the batch."""
+    return results if inverse is None else results[inverse]
 
 
 def reconstruction_errors(X: np.ndarray, x_rec: np.ndarray) -> np.ndarray:

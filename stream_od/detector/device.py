@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from stream_od.detector.distinct import REPEATED
 from stream_od.detector.forward import SUMS
 from stream_od.errors import ConfigError
 
@@ -86,14 +87,20 @@ def visible_gpus() -> list[str]:
     return []
 
 
-def place(detector: Any, setting: str = "auto", sums: str = "exact") -> Placement:
+def place(
+    detector: Any, setting: str = "auto", sums: str = "exact", repeated: str = "once"
+) -> Placement:
     """Put ``detector`` on the device ``setting`` asks for; returns where it now scores.
     ``sums``: how the numpy pass sums a layer (``exact`` or ``blas``,
-    :data:`stream_od.detector.forward.SUMS`); a GPU's compiled pass has its own."""
+    :data:`stream_od.detector.forward.SUMS`); a GPU's compiled pass has its own.
+    ``repeated``: whether the numpy pass scores a batch's repeated rows ``once`` or ``each``
+    time (:mod:`stream_od.detector.distinct`)."""
     if setting not in DEVICES:
         raise ConfigError(f"scoring_device must be one of {DEVICES}, got {setting!r}")
     if sums not in SUMS:
         raise ConfigError(f"scoring_sums must be one of {tuple(SUMS)}, got {sums!r}")
+    if repeated not in REPEATED:
+        raise ConfigError(f"scoring_repeated_rows must be one of {REPEATED}, got {repeated!r}")
     neural = hasattr(detector, "use_keras")
     probe = neural and (setting == "gpu" or (setting == "auto" and nvidia_driver_loaded()))
     if probe:
@@ -118,7 +125,7 @@ def place(detector: Any, setting: str = "auto", sums: str = "exact") -> Placemen
         return Placement(f"keras-{keras_backend()}", gpus[0])
     if not neural:
         return Placement("numpy", "cpu")
-    detector.use_numpy(sums)
+    detector.use_numpy(sums, repeated)
     return Placement("numpy" if sums == "exact" else f"numpy-{sums}", "cpu")
 
 

@@ -3,7 +3,8 @@ passthroughs whose commits overlap beside the shipped ones (``--compare-overlap`
 with other producer settings (``--compare-producer``), and the latency measured after a warm-up
 from a replay of its own (``--compare-separate-warmup``), and with smaller micro-batches
 (``--compare-max-batch-records``), and with its layers summed by BLAS
-(``--compare-scoring-sums``); two repeats, the passthrough first in one and last in the
+(``--compare-scoring-sums``), and with every repeated row scored (``--compare-repeated-rows``);
+two repeats, the passthrough first in one and last in the
 other."""
 
 import json
@@ -35,6 +36,7 @@ def test_a_short_run_compares_serial_and_overlapped_commits(
         "--compare-max-batch-records",
         "50",
         "--compare-scoring-sums",
+        "--compare-repeated-rows",
         "--json",
         str(out),
         timeout=400,
@@ -51,9 +53,11 @@ def test_a_short_run_compares_serial_and_overlapped_commits(
         "worker_rps_native+overlap",
         "worker_rps_native+producer",
         "worker_rps_native+blas",
+        "worker_rps_native+each",
     ):
         assert run[key] > 0
     assert report["ratio_overlap"] > 0 and report["ratio_scoring_sums_blas"] > 0
+    assert report["ratio_repeated_rows_each"] > 0
     (rate,) = report["latency_by_rate"]
     # both arms took the warm-up and the measured records (2 s each at 500 records/s)
     assert rate["latency_runs"][0]["latency_records"] == 1_000
@@ -61,6 +65,7 @@ def test_a_short_run_compares_serial_and_overlapped_commits(
     assert rate["producer"]["latency_runs"][0]["latency_records"] == 1_000
     assert rate["separate_warmup"]["latency_runs"][0]["latency_records"] == 1_000
     assert rate["scoring_sums_blas"]["latency_runs"][0]["latency_records"] == 1_000
+    assert rate["repeated_rows_each"]["latency_runs"][0]["latency_records"] == 1_000
     small = rate["max_batch_records_50"]["latency_runs"][0]
     assert small["latency_records"] == 1_000 and small["records_per_batch"] <= 50
     # where the cores went: the worker's process and the replay were measured
@@ -70,3 +75,5 @@ def test_a_short_run_compares_serial_and_overlapped_commits(
     assert "500, retry.backoff.ms=1" in proc.stdout and "500, max_batch_records 50" in proc.stdout
     assert "commits overlapped" in proc.stdout and "overlap worker" in proc.stdout
     assert "500, scoring_sums blas" in proc.stdout and "blas sums / passthrough" in proc.stdout
+    assert "500, every repeated row scored" in proc.stdout
+    assert "each row / passthrough" in proc.stdout

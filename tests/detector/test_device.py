@@ -128,3 +128,15 @@ def test_blas_sums_are_placed_and_said(vaegmm):
     assert vaegmm._sums == "exact"
     with pytest.raises(ConfigError, match="scoring_sums must be one of"):
         device.place(vaegmm, "cpu", "pairwise")
+
+
+def test_repeated_rows_are_scored_once_unless_asked(vaegmm):
+    assert vaegmm._repeated == "once"
+    try:
+        assert device.place(vaegmm, "cpu", "exact", "each") == device.Placement("numpy", "cpu")
+        assert vaegmm._repeated == "each"
+    finally:
+        device.place(vaegmm, "cpu")
+    assert vaegmm._repeated == "once"
+    with pytest.raises(ConfigError, match="scoring_repeated_rows must be one of"):
+        device.place(vaegmm, "cpu", "exact", "twice")

@@ -209,3 +209,31 @@ def test_blas_sums_score_as_the_exact_pass_to_1e_12(fitted):
 def test_unknown_sums_are_refused(fitted):
     with pytest.raises(ValueError, match="sums must be one of"):
         fitted.use_numpy("pairwise")
+
+
+def test_repeated_rows_are_scored_once_with_the_same_bits(fitted, monkeypatch):
+    """A batch of a few distinct rows, repeated (a scan's SYNs): the networks see each distinct
+    row once, and every row gets the bits it gets when each row is scored, or alone."""
+    normal, outliers = _data(4)
+    rows = np.r_[normal[:40], outliers[:10]]
+    X = rows[np.random.default_rng(5).integers(0, len(rows), 600)]
+    seen = []
+    forward_np = fitted._forward_np
+    monkeypatch.setattr(fitted, "_forward_np", lambda x: seen.append(len(x)) or forward_np(x))
+    try:
+        fitted.use_numpy(repeated="each")
+        each = fitted.score_and_contributions(X)
+        assert seen == [600]
+        fitted.use_numpy()
+        once = fitted.score_and_contributions(X)
+        assert seen[1:] == [len(np.unique(X, axis=0))] == [50]
+        for a, b in zip(once, each, strict=True):
+            assert np.array_equal(a, b)
+        assert np.array_equal(fitted.score(X), each[0])
+        assert np.array_equal(fitted.contributions(X), each[1])
+        alone = np.array([fitted.score(X[i : i + 1])[0] for i in range(0, 600, 37)])
+        assert np.array_equal(alone, each[0][::37])
+    finally:
+        fitted.use_numpy()
+    with pytest.raises(ValueError, match="repeated must be one of"):
+        fitted.use_numpy(repeated="twice")

@@ -238,7 +238,8 @@ def test_a_vaegmm_scores_zeek_records_in_the_worker_as_offline(
     """The network path: the worker's micro-batches are not offline's 1,000-row batches, and
     the scores are still equal bit for bit.  (With TensorFlow's float32 products they were not:
     1,998 of 2,000 agreed to 1e-6, the largest difference 1e-4; the numpy pass sums each layer
-    in a fixed order, whatever the batch.)"""
+    in a fixed order, whatever the batch.)  The worker scores each distinct row of a
+    micro-batch once (010 repeats many), offline here scores every row: the same bits."""
     from trainer.readers import read_logs
     from trainer.site import SiteConfig, train_site
 
@@ -253,6 +254,7 @@ def test_a_vaegmm_scores_zeek_records_in_the_worker_as_offline(
     got, _ = stream_through_worker(
         stream, path, worker_topics, kafka_bootstrap, read_topic, tmp_path / "worker.log"
     )
+    artifact.place_scoring("cpu", "exact", "each")
     want = offline(artifact, stream.values)
     np.testing.assert_array_equal(got, want)
     assert ((got > artifact.threshold) == (want > artifact.threshold)).all()

@@ -1,0 +1,128 @@
+"""Scoring a micro-batch's repeated rows once, against scoring every row, side by side.
+
+    python benchmarks/distinct_rows.py --artifact DIR --data FILE [FILE ...] [--json out.json]
+
+Each ``--data`` file is streamed as ``benchmarks/stream_throughput.py`` streams it (sensor logs:
+their records as the worker receives them, in event-time order; the KDD file: its 5 %-attack
+sample) and cut into consecutive micro-batches of each ``--batches`` size.  Per file and batch
+size: the share of each batch's rows that are distinct (median and range: how much there is to
+save), and the median over ``--repeats`` alternating runs of the worker's scoring call
+(``Artifact.score_and_contributions``, standardizing included) over every batch, in µs a record,
+with the batch's repeated rows scored ``once`` (the default) and ``each`` time, and the ratio of
+the two paired per repeat.  The two ways must give the same bits (exit status 1 otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from stream_throughput import stream_for  # noqa: E402
+
+from stream_od.detector.distinct import REPEATED, distinct_rows  # noqa: E402
+
+
+def score_all(art, batches: list[np.ndarray]) -> tuple[float, list]:
+    """µs a record to score every batch, and the results."""
+    start = time.perf_counter()
+    out = [art.score_and_contributions(X) for X in batches]
+    return (time.perf_counter() - start) / sum(len(X) for X in batches) * 1e6, out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--artifact", required=True, help="a neural artifact (VAEGMM or AEGMM)")
+    p.add_argument("--data", nargs="+", required=True, help="each file is measured on its own")
+    p.add_argument("--batches", nargs="+", type=int, default=[300, 1_000])
+    p.add_argument("--count", type=int, default=20_000, help="records a file (KDD: sampled)")
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--json")
+    args = p.parse_args(argv)
+
+    from stream_od.artifact import Artifact
+    from stream_od.records import RecordDecoder
+    from trainer.readers import is_sensor_log
+
+    art = Artifact.load(args.artifact)
+    if not hasattr(art.detector, "networks_"):
+        p.error(f"{art.detector_kind} has no networks: give a VAEGMM or AEGMM")
+    rows = []
+    for path in args.data:
+        source = argparse.Namespace(data=[path], sensor=is_sensor_log([path]))
+        values = stream_for(source, art, args.count, seed=11).values
+        X_raw = RecordDecoder(art.schema).decode(values).X
+        for batch in args.batches:
+            batches = [X_raw[s : s + batch] for s in range(0, len(X_raw) - batch + 1, batch)]
+            shares = [
+                len(d[0]) / batch if (d := distinct_rows(art._standardize(X), 1.0)) else 1.0
+                for X in batches
+            ]
+            runs: dict[str, list[float]] = {way: [] for way in REPEATED}
+            results = {}
+            for r in range(args.repeats):
+                for way in REPEATED[r % 2 :] + REPEATED[: r % 2]:
+                    art.place_scoring("cpu", "exact", way)
+                    us, results[way] = score_all(art, batches)
+                    runs[way].append(us)
+            art.place_scoring("cpu")
+            same = all(
+                np.array_equal(a, b)
+                for x, y in zip(results["once"], results["each"], strict=True)
+                for a, b in zip(x, y, strict=True)
+            )
+            row = {
+                "data": Path(path).name,
+                "records": len(X_raw),
+                "batch": batch,
+                "batches": len(batches),
+                "distinct_share_median": statistics.median(shares),
+                "distinct_share_min": min(shares),
+                "distinct_share_max": max(shares),
+                **{f"{way}_us_median": statistics.median(runs[way]) for way in REPEATED},
+                "once_to_each": statistics.median(
+                    o / e for o, e in zip(runs["once"], runs["each"], strict=True)
+                ),
+                "identical_bits": same,
+                "runs": runs,
+            }
+            rows.append(row)
+            print(json.dumps({k: v for k, v in row.items() if k != "runs"}), file=sys.stderr)
+
+    print(
+        f"\n{art.detector_kind}, {X_raw.shape[1]} features; median of {args.repeats}\n"
+        "| data | batch | distinct share: median (min-max) | µs / record: each | once | "
+        "once / each | same bits |\n|---|---|---|---|---|---|---|"
+    )
+    for r in rows:
+        print(
+            f"| {r['data']} | {r['batch']:,} | {r['distinct_share_median']:.2f} "
+            f"({r['distinct_share_min']:.2f}-{r['distinct_share_max']:.2f}) | "
+            f"{r['each_us_median']:.2f} | {r['once_us_median']:.2f} | {r['once_to_each']:.2f} | "
+            f"{r['identical_bits']} |"
+        )
+    if args.json:
+        out = {
+            "artifact": art.version,
+            "detector": art.detector_kind,
+            "features": int(X_raw.shape[1]),
+            "repeats": args.repeats,
+            "rows": rows,
+        }
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    return 0 if all(r["identical_bits"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
