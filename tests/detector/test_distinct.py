@@ -29,10 +29,10 @@ def test_the_distinct_rows_rebuild_the_batch_bit_for_bit():
 def test_a_batch_of_mostly_distinct_rows_is_scored_whole():
     X = np.random.default_rng(1).normal(size=(100, 5))
     assert distinct_rows(X) is None
-    X[:20] = X[20]  # 80 distinct of 100: under 0.9
+    X[:40] = X[40]  # 60 distinct of 100: under 0.7
     first, inverse = distinct_rows(X)
-    assert len(first) == 80 and np.array_equal(X[first][inverse], X)
-    assert distinct_rows(X, max_share=0.79) is None
+    assert len(first) == 60 and np.array_equal(X[first][inverse], X)
+    assert distinct_rows(X, max_share=0.59) is None
     assert distinct_rows(X[:1]) is None
 
 
@@ -67,12 +67,13 @@ def test_nothing_to_share_in_an_empty_a_single_or_a_flat_batch(shape):
     assert distinct_rows(np.zeros(shape)) is None
 
 
-def test_the_first_look_gives_up_only_when_the_first_columns_tell_rows_apart():
+def test_the_first_look_gives_up_when_the_first_rows_are_distinct():
     rng = np.random.default_rng(2)
-    same_head = np.c_[np.ones((50, distinct.HEAD_COLUMNS)), rng.normal(size=(50, 3))]
-    assert distinct_rows(same_head) is None  # distinct after the first columns
-    first, _ = distinct_rows(same_head, max_share=1.0)
-    assert len(first) == 50
-    repeats = np.r_[same_head[:5]].repeat(10, axis=0)
-    first, inverse = distinct_rows(repeats)
-    assert len(first) == 5 and np.array_equal(repeats[first][inverse], repeats)
+    m = distinct.SAMPLE_ROWS
+    late_repeats = np.r_[rng.normal(size=(m, 3)), np.zeros((3 * m, 3))]  # 257 distinct of 1024
+    assert distinct_rows(late_repeats) is None
+    first, inverse = distinct_rows(late_repeats, max_share=1.0)
+    assert len(first) == m + 1 and np.array_equal(late_repeats[first][inverse], late_repeats)
+    early_repeats = late_repeats[::-1]
+    first, inverse = distinct_rows(early_repeats)
+    assert len(first) == m + 1 and np.array_equal(early_repeats[first][inverse], early_repeats)
