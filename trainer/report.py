@@ -17,7 +17,7 @@ import numpy as np
 
 from stream_od.artifact import Artifact
 from stream_od.features import missing_shares, unseen_shares
-from stream_od.records import scoped
+from stream_od.records import field_value
 from trainer.data import Batch, create_outlier_batch, frame_matrix, load_records
 from trainer.evaluate import classification_metrics, per_attack_recall
 
@@ -246,16 +246,10 @@ def check_columns(schema, records, paths) -> None:
 
 
 def _has(record: dict, path: str) -> bool:
-    """Whether ``record`` has ``path`` where the encoder looks for it
-    (:func:`stream_od.records.field_values`)."""
-    if path in record or ("." in path and scoped(path) in record):
-        return True
-    obj: Any = record
-    for p in path.split("."):
-        if type(obj) is not dict or p not in obj:
-            return False
-        obj = obj[p]
-    return True
+    """Whether ``record`` has a value at ``path`` where the encoder looks for it
+    (:func:`stream_od.records.field_value`): a null (Zeek's unset ``-``) is no value, as the
+    encoder reads it as missing."""
+    return field_value(record, path) is not None
 
 
 def _out_dir(artifact_dir, out_dir) -> pathlib.Path:
