@@ -14,7 +14,6 @@ same bits (they must: the same elementwise operations).
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -27,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from neural_bench import finish, neural_artifact, parser  # noqa: E402
 from scoring_paths import rate, wire  # noqa: E402
 
 from stream_od.detector import _neural  # noqa: E402
@@ -53,24 +53,14 @@ def step_us(way, X: np.ndarray, x_rec: np.ndarray, seconds: float) -> float:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--artifact", required=True, help="a neural artifact (VAEGMM or AEGMM)")
-    p.add_argument("--data", nargs="+", required=True)
-    p.add_argument("--batches", nargs="+", type=int, default=[100, 1_000, 10_000])
+    p = parser(__doc__, batches=[100, 1_000, 10_000], repeats=7)
     p.add_argument("--seconds", type=float, default=0.5)
-    p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--json")
     args = p.parse_args(argv)
 
-    from stream_od.artifact import Artifact
     from stream_od.records import RecordDecoder
 
-    art = Artifact.load(args.artifact)
+    art = neural_artifact(p, args.artifact)
     detector = art.detector
-    if not hasattr(detector, "networks_"):
-        p.error(f"{art.detector_kind} has no networks: give a VAEGMM or AEGMM")
     X_raw = RecordDecoder(art.schema).decode(wire(art, args.data, 100_000)).X
     X_raw = np.tile(X_raw, (-(-max(args.batches) // len(X_raw)), 1))
 
@@ -111,17 +101,7 @@ def main(argv=None) -> int:
             f"{r['before_rows_median']:,.0f} | {r['now_rows_median']:,.0f} | "
             f"{r['rows_ratio']:.2f} | {r['identical_bits']} |"
         )
-    if args.json:
-        out = {
-            "artifact": art.version,
-            "detector": art.detector_kind,
-            "features": int(X_raw.shape[1]),
-            "repeats": args.repeats,
-            "seconds": args.seconds,
-            "rows": rows,
-        }
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
-    return 0 if all(r["identical_bits"] for r in rows) else 1
+    return finish(args, art, X_raw.shape[1], rows, seconds=args.seconds)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from neural_bench import finish, neural_artifact, parser  # noqa: E402
 from stream_throughput import stream_for  # noqa: E402
 
 from stream_od.detector.distinct import REPEATED, distinct_rows  # noqa: E402
@@ -40,24 +41,14 @@ def score_all(art, batches: list[np.ndarray]) -> tuple[float, list]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--artifact", required=True, help="a neural artifact (VAEGMM or AEGMM)")
-    p.add_argument("--data", nargs="+", required=True, help="each file is measured on its own")
-    p.add_argument("--batches", nargs="+", type=int, default=[300, 1_000])
+    p = parser(__doc__, batches=[300, 1_000], repeats=7)
     p.add_argument("--count", type=int, default=20_000, help="records a file (KDD: sampled)")
-    p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--json")
     args = p.parse_args(argv)
 
-    from stream_od.artifact import Artifact
     from stream_od.records import RecordDecoder
     from trainer.readers import is_sensor_log
 
-    art = Artifact.load(args.artifact)
-    if not hasattr(art.detector, "networks_"):
-        p.error(f"{art.detector_kind} has no networks: give a VAEGMM or AEGMM")
+    art = neural_artifact(p, args.artifact)
     rows = []
     for path in args.data:
         source = argparse.Namespace(data=[path], sensor=is_sensor_log([path]))
@@ -112,16 +103,7 @@ def main(argv=None) -> int:
             f"{r['each_us_median']:.2f} | {r['once_us_median']:.2f} | {r['once_to_each']:.2f} | "
             f"{r['identical_bits']} |"
         )
-    if args.json:
-        out = {
-            "artifact": art.version,
-            "detector": art.detector_kind,
-            "features": int(X_raw.shape[1]),
-            "repeats": args.repeats,
-            "rows": rows,
-        }
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
-    return 0 if all(r["identical_bits"] for r in rows) else 1
+    return finish(args, art, X_raw.shape[1], rows)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ bytes, then score: ``benchmarks/scoring_paths.py``'s measure), each the median o
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -26,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from neural_bench import finish, neural_artifact, parser  # noqa: E402
 from scoring_paths import rate, stage_rate, wire  # noqa: E402
 
 from stream_od.detector import forward  # noqa: E402
@@ -42,23 +42,13 @@ def take(way: str) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--artifact", required=True, help="a neural artifact (VAEGMM or AEGMM)")
-    p.add_argument("--data", nargs="+", required=True)
-    p.add_argument("--batches", nargs="+", type=int, default=[77, 128, 300, 1_000, 10_000])
+    p = parser(__doc__, batches=[77, 128, 300, 1_000, 10_000], repeats=5)
     p.add_argument("--seconds", type=float, default=1.0)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--json")
     args = p.parse_args(argv)
 
-    from stream_od.artifact import Artifact
     from stream_od.records import RecordDecoder
 
-    art = Artifact.load(args.artifact)
-    if not hasattr(art.detector, "networks_"):
-        p.error(f"{art.detector_kind} has no networks: give a VAEGMM or AEGMM")
+    art = neural_artifact(p, args.artifact)
     values = wire(art, args.data, 100_000)
     X = RecordDecoder(art.schema).decode(values).X
     X = np.tile(X, (-(-max(args.batches) // len(X)), 1))
@@ -96,18 +86,8 @@ def main(argv=None) -> int:
             f"{r['elementwise_stage_per_s']:,.0f} | {r['einsum_stage_per_s']:,.0f} | "
             f"{r['stage_ratio']:.2f} | {r['identical_bits']} |"
         )
-    if args.json:
-        out = {
-            "artifact": art.version,
-            "detector": art.detector_kind,
-            "features": int(X.shape[1]),
-            "einsum_in_order": bool(art.detector.networks_.check_sums()),
-            "repeats": args.repeats,
-            "seconds": args.seconds,
-            "rows": rows,
-        }
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
-    return 0 if all(r["identical_bits"] for r in rows) else 1
+    in_order = bool(art.detector.networks_.check_sums())
+    return finish(args, art, X.shape[1], rows, einsum_in_order=in_order, seconds=args.seconds)
 
 
 if __name__ == "__main__":
