@@ -14,7 +14,6 @@ same bits (they must: the same elementwise operations).
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
@@ -26,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from neural_bench import finish, neural_artifact, parser  # noqa: E402
+from neural_bench import finish, heading, neural_artifact, parser, progress  # noqa: E402
 from scoring_paths import rate, wire  # noqa: E402
 
 from stream_od.detector import _neural  # noqa: E402
@@ -88,11 +87,11 @@ def main(argv=None) -> int:
         }
         row["rows_ratio"] = row["now_rows_median"] / row["before_rows_median"]
         rows.append(row)
-        print(json.dumps({k: v for k, v in row.items() if k != "runs"}), file=sys.stderr)
+        progress(row)
 
     print(
-        f"\n{art.detector_kind}, {X_raw.shape[1]} features; median of {args.repeats}\n"
-        "| batch | contributions µs / record: before | now | score_and_contributions "
+        heading(art, X_raw.shape[1], args.repeats)
+        + "| batch | contributions µs / record: before | now | score_and_contributions "
         "records/s: before | now | ratio | same bits |\n|---|---|---|---|---|---|---|"
     )
     for r in rows:

@@ -15,7 +15,6 @@ the two paired per repeat.  The two ways must give the same bits (exit status 1 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -27,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from neural_bench import finish, neural_artifact, parser  # noqa: E402
+from neural_bench import finish, heading, neural_artifact, parser, progress  # noqa: E402
 from stream_throughput import stream_for  # noqa: E402
 
 from stream_od.detector.distinct import REPEATED, distinct_rows  # noqa: E402
@@ -89,11 +88,11 @@ def main(argv=None) -> int:
                 "runs": runs,
             }
             rows.append(row)
-            print(json.dumps({k: v for k, v in row.items() if k != "runs"}), file=sys.stderr)
+            progress(row)
 
     print(
-        f"\n{art.detector_kind}, {X_raw.shape[1]} features; median of {args.repeats}\n"
-        "| data | batch | distinct share: median (min-max) | µs / record: each | once | "
+        heading(art, X_raw.shape[1], args.repeats)
+        + "| data | batch | distinct share: median (min-max) | µs / record: each | once | "
         "once / each | same bits |\n|---|---|---|---|---|---|---|"
     )
     for r in rows:

@@ -14,7 +14,6 @@ bytes, then score: ``benchmarks/scoring_paths.py``'s measure), each the median o
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from neural_bench import finish, neural_artifact, parser  # noqa: E402
+from neural_bench import finish, heading, neural_artifact, parser, progress  # noqa: E402
 from scoring_paths import rate, stage_rate, wire  # noqa: E402
 
 from stream_od.detector import forward  # noqa: E402
@@ -71,12 +70,12 @@ def main(argv=None) -> int:
         row["stage_ratio"] = row["einsum_stage_per_s"] / row["elementwise_stage_per_s"]
         row["runs"] = runs
         rows.append(row)
-        print(json.dumps({k: v for k, v in row.items() if k != "runs"}), file=sys.stderr)
+        progress(row)
     take("einsum")
 
     print(
-        f"\n{art.detector_kind}, {X.shape[1]} features; median of {args.repeats}\n"
-        "| batch | scoring rows/s: elementwise | einsum | ratio | worker's stage records/s: "
+        heading(art, X.shape[1], args.repeats)
+        + "| batch | scoring rows/s: elementwise | einsum | ratio | worker's stage records/s: "
         "elementwise | einsum | ratio | same bits |\n|---|---|---|---|---|---|---|---|"
     )
     for r in rows:

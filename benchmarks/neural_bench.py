@@ -1,12 +1,14 @@
 """What the side-by-side scoring benchmarks of a neural artifact share (``forward_sums.py``,
 ``contributions.py``, ``distinct_rows.py``): the common part of their command line, the
-artifact they need (one with networks), and how they end (the rows as JSON; exit status 1 when
-the two ways compared did not give the same bits, which each of them promises)."""
+artifact they need (one with networks), how they report (a row as it is measured, the table's
+heading) and how they end (the rows as JSON; exit status 1 when the two ways compared did not
+give the same bits, which each of them promises)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,16 @@ def neural_artifact(p: argparse.ArgumentParser, path: str) -> Artifact:
     if not hasattr(art.detector, "networks_"):
         p.error(f"{art.detector_kind} has no networks: give a VAEGMM or AEGMM")
     return art
+
+
+def progress(row: dict) -> None:
+    """A row as soon as it is measured, on stderr, without its runs."""
+    print(json.dumps({k: v for k, v in row.items() if k != "runs"}), file=sys.stderr)
+
+
+def heading(art: Artifact, features: int, repeats: int) -> str:
+    """The line above a benchmark's table: what was scored, and of how many runs the medians."""
+    return f"\n{art.detector_kind}, {features} features; median of {repeats}\n"
 
 
 def finish(

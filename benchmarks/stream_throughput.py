@@ -71,6 +71,7 @@ import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -89,6 +90,39 @@ from trainer.replay import Encoded, produce, sample_stream  # noqa: E402
 
 #: where the benchmark's workers score (--scoring-device): auto, cpu or gpu
 SCORING_DEVICE = "auto"
+
+
+class SettingArm(NamedTuple):
+    """A ``--compare-*`` flag that runs the worker with one setting changed: a variant in each
+    throughput repeat (``{format}+{suffix}``), its ratio to the passthrough paired per repeat
+    (``ratio_{name}``), and an arm in each latency repeat (``name``)."""
+
+    flag: str  # the flag's attribute in the parsed arguments
+    suffix: str
+    settings: dict[str, str]
+    name: str
+    ratio_label: str
+    latency_label: str
+
+
+SETTING_ARMS = (
+    SettingArm(
+        "compare_scoring_sums",
+        "blas",
+        {"scoring_sums": "blas"},
+        "scoring_sums_blas",
+        "worker, blas sums / passthrough",
+        "scoring_sums blas",
+    ),
+    SettingArm(
+        "compare_repeated_rows",
+        "each",
+        {"scoring_repeated_rows": "each"},
+        "repeated_rows_each",
+        "worker, each row / passthrough",
+        "every repeated row scored",
+    ),
+)
 
 
 def settings_for(
@@ -634,11 +668,9 @@ def main() -> int:
         variants.append((f"{first}+overlap", first, 0.0, False, {}, {"overlap_commits": True}))
     if producer:
         variants.append((f"{first}+producer", first, 0.0, False, producer, {}))
-    if args.compare_scoring_sums:
-        variants.append((f"{first}+blas", first, 0.0, False, {}, {"scoring_sums": "blas"}))
-    if args.compare_repeated_rows:
-        each = {"scoring_repeated_rows": "each"}
-        variants.append((f"{first}+each", first, 0.0, False, {}, each))
+    setting_arms = [a for a in SETTING_ARMS if getattr(args, a.flag)]
+    for a in setting_arms:
+        variants.append((f"{first}+{a.suffix}", first, 0.0, False, {}, a.settings))
     rows = []
     for r in range(args.repeats):
         group = f"bench-{run}-pass-{r}"
@@ -754,24 +786,12 @@ def main() -> int:
             if args.compare_overlap
             else {}
         ),
-        **(
-            {  # paired per repeat, as the ratio above
-                "ratio_scoring_sums_blas": statistics.median(
-                    r[f"worker_rps_{first}+blas"] / r["passthrough_rps"] for r in rows
-                )
-            }
-            if args.compare_scoring_sums
-            else {}
-        ),
-        **(
-            {  # paired per repeat, as the ratio above
-                "ratio_repeated_rows_each": statistics.median(
-                    r[f"worker_rps_{first}+each"] / r["passthrough_rps"] for r in rows
-                )
-            }
-            if args.compare_repeated_rows
-            else {}
-        ),
+        **{  # paired per repeat, as the ratio above
+            f"ratio_{a.name}": statistics.median(
+                r[f"worker_rps_{first}+{a.suffix}"] / r["passthrough_rps"] for r in rows
+            )
+            for a in setting_arms
+        },
         "alert_formats": args.alert_formats,
         "suppress_window_s": args.suppress_window_s,
         "suppress_by": args.suppress_by,
@@ -809,12 +829,8 @@ def main() -> int:
             arms.append((worker_with(producer=producer), other.setdefault("producer", []), False))
         if args.compare_separate_warmup:
             arms.append((Worker, other.setdefault("separate_warmup", []), True))
-        if args.compare_scoring_sums:
-            arm = worker_with(scoring_sums="blas")
-            arms.append((arm, other.setdefault("scoring_sums_blas", []), False))
-        if args.compare_repeated_rows:
-            arm = worker_with(scoring_repeated_rows="each")
-            arms.append((arm, other.setdefault("repeated_rows_each", []), False))
+        for a in setting_arms:
+            arms.append((worker_with(**a.settings), other.setdefault(a.name, []), False))
         for r in range(args.repeats):
             # rotated, so that no arm always runs first
             for worker_class, runs, separate in arms[r % len(arms) :] + arms[: r % len(arms)]:
@@ -843,8 +859,7 @@ def main() -> int:
         ("cpu_ratio", "passthrough CPU / worker CPU"),
         ("passthrough_overlap_rps", "passthrough, overlap, records/s"),
         ("ratio_overlap", "overlap worker / overlap passth."),
-        ("ratio_scoring_sums_blas", "worker, blas sums / passthrough"),
-        ("ratio_repeated_rows_each", "worker, each row / passthrough"),
+        *((f"ratio_{a.name}", a.ratio_label) for a in SETTING_ARMS),
     ):
         if key not in result:
             continue
@@ -878,12 +893,10 @@ def main() -> int:
             if "producer" in r:
                 label = f"{r['offered_rps']:,.0f}, {' '.join(args.compare_producer)}"
                 print(latency_row(label, r["producer"]))
-            if "scoring_sums_blas" in r:
-                label = f"{r['offered_rps']:,.0f}, scoring_sums blas"
-                print(latency_row(label, r["scoring_sums_blas"]))
-            if "repeated_rows_each" in r:
-                label = f"{r['offered_rps']:,.0f}, every repeated row scored"
-                print(latency_row(label, r["repeated_rows_each"]))
+            for a in SETTING_ARMS:
+                if a.name in r:
+                    label = f"{r['offered_rps']:,.0f}, {a.latency_label}"
+                    print(latency_row(label, r[a.name]))
     if len(variants) > 1:
         print(
             f"\n| alert format | worker records/s | alerts / record | vs {first} |\n"
