@@ -4,6 +4,7 @@ rate asked for at training hold on the same host's later traffic?
     python benchmarks/zeek_later_hours.py --json out.json [--plot out.png]
         [--data FILE ...] [--train-share 0.5] [--unlabelled]
         [--methods vaegmm aegmm mahalanobis iforest] [--seeds 0 1 2] [--quick]
+        [--variant NAME KEY=VALUE ...]
 
 The default capture is ``idps-ctu-sme-11-2023-02-20`` in ``../shared/data/zeek/``: a benign
 Linux host over 17 hours (6,796 Benign rows, 328 Unknown), recorded by a Zeek that had no
@@ -130,6 +131,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--schema", default="zeek-conn", help="built-in schema name or TOML path")
     p.add_argument("--target-alert-rate", type=float, default=0.01)
     p.add_argument("--quick", action="store_true", help="first seed only; networks 5 epochs")
+    p.add_argument(
+        "--variant",
+        nargs="+",
+        action="append",
+        metavar="NAME KEY=VALUE",
+        help="also a row with these settings, as benchmarks/zeek_real.py's --variant",
+    )
     return p
 
 
@@ -142,7 +150,7 @@ def main(argv=None) -> int:
     # what run_zeek reads of zeek_real's options
     name = " ".join(pathlib.Path(d).name for d in args.data)
     args.train, args.test = f"{name} (first {args.train_share:.0%})", f"{name} (the rest)"
-    args.holdout_only, args.variant, args.min_count, args.mixture_sweep = False, None, None, None
+    args.holdout_only, args.min_count, args.mixture_sweep = False, None, None
     args.quick_epochs = 5
     if args.quick:
         args.seeds = args.seeds[:1]

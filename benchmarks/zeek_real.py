@@ -74,12 +74,27 @@ from stream_od.schema import BUILTIN, FeatureSchema, load_schema  # noqa: E402
 from trainer.alert_rate import rate_interval  # noqa: E402
 from trainer.labels import MALICIOUS, NORMAL, find_labels  # noqa: E402
 from trainer.readers import read_logs  # noqa: E402
-from trainer.site import SiteConfig, encode, label_metrics, time_split, train_site  # noqa: E402
+from trainer.site import (  # noqa: E402
+    SiteConfig,
+    encode,
+    label_metrics,
+    site_standardizer,
+    time_split,
+    train_site,
+)
 
 DATA = ROOT.parent / "shared" / "data"
 ZEEK = DATA / "zeek"
 NETWORKS = ("vaegmm", "aegmm")
-SITE_KEYS = ("epochs", "batch_size", "learning_rate", "mixture_components", "schema", "detector")
+SITE_KEYS = (
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "mixture_components",
+    "schema",
+    "detector",
+    "never_varied",
+)
 
 
 # -- the Zeek part ---------------------------------------------------------------------------
@@ -111,7 +126,7 @@ def prepare(cfg: SiteConfig, records: list[dict]) -> Prepared:
     ok = np.ones(len(records), dtype=bool)
     ok[list(refused)] = False
     parts = {name: idx[ok[idx]] for name, idx in asdict(split).items()}
-    std = Standardizer().fit(X[parts["fit"]])
+    std = site_standardizer(X[parts["fit"]], schema, cfg)
     return Prepared(schema=schema, X=X, std=std, parts=parts, detail=labels.detail)
 
 
@@ -346,9 +361,10 @@ def run_zeek(
         for seed in seeds:
             method = options.get("detector", name.split(":")[0])
             cfg = site_config(args, method, seed, options, workdir)
-            if cfg.schema not in prepared:
-                prepared[cfg.schema] = prepare(cfg, records)
-            prep = prepared[cfg.schema]
+            key = f"{cfg.schema} {cfg.never_varied}"
+            if key not in prepared:
+                prepared[key] = prepare(cfg, records)
+            prep = prepared[key]
             config = dict(options)
             if cfg.epochs:
                 config["epochs"] = cfg.epochs

@@ -27,17 +27,29 @@ class Standardizer:
     """Per-feature ``(x - mean_) / scale_``, fitted on normal training rows.
 
     ``scale_`` is the population standard deviation (``ddof=0``, as the reference
-    protocol); a constant feature gets scale 1 so it maps to 0 instead of NaN.
+    protocol); a constant feature gets scale 1 so it maps to 0 instead of NaN, except a 0/1
+    column named in ``binary`` (:meth:`fit`).
     """
 
     def __init__(self) -> None:
         pass
 
-    def fit(self, X: np.ndarray) -> Standardizer:
+    def fit(self, X: np.ndarray, binary: Sequence[int] = ()) -> Standardizer:
+        """``binary``: columns that hold only 0 or 1 (one-hot, boolean, "was missing"; see
+        :attr:`stream_od.schema.FeatureSchema.binary_columns`).  One of them that never varied
+        in the ``n`` fit rows gets :func:`never_varied_scale` instead of 1.  Why: z-scoring
+        gives a 0/1 value seen once in ``n`` rows a weight of about ``sqrt(n)``, so with scale 1
+        a value the training traffic never had at all (a connection direction, a protocol, a
+        missing field it always had) would weigh ``sqrt(n)`` times *less* than a rare one: the
+        more novel, the less anomalous.  The floor treats it as at least as rare as the rarest
+        value seen.  A numeric column that never varied keeps scale 1: its unit is unknown."""
         X = check_matrix(X)
         self.mean_ = X.mean(axis=0)
         scale = X.std(axis=0)
         self.scale_ = np.where(scale > 0.0, scale, 1.0)
+        columns = np.asarray(binary, dtype=np.intp)
+        never_varied = columns[scale[columns] == 0.0]
+        self.scale_[never_varied] = never_varied_scale(X.shape[0])
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -63,6 +75,15 @@ class Standardizer:
         self = cls()
         self.mean_, self.scale_, self.n_features_in_ = mean, scale, mean.shape[0]
         return self
+
+
+def never_varied_scale(n: int) -> float:
+    """The standard deviation of a 0/1 column in which one row of ``n + 1`` differs from the
+    others (the add-one estimate of a share never seen in ``n`` rows): a change in a column
+    that never varied in training then weighs as much as a value seen once, about
+    ``sqrt(n + 1)`` (31 for 981 rows)."""
+    p = 1.0 / (n + 1)
+    return math.sqrt(p * (1.0 - p))
 
 
 def check_matrix(X: Any, *, n_features: int | None = None) -> np.ndarray:

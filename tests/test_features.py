@@ -15,6 +15,32 @@ def test_standardizer_roundtrip_bitwise():
     np.testing.assert_allclose(st.transform(X)[:, :2].std(0), 1.0)
 
 
+def test_a_binary_column_that_never_varied_weighs_as_a_value_seen_once():
+    # columns: a 0/1 column that varied (one 1 in 99 rows), two that never did (all 0, all 1),
+    # a numeric one that never did
+    n = 99
+    X = np.zeros((n, 4))
+    X[0, 0] = 1.0
+    X[:, 2] = 1.0
+    X[:, 3] = 7.0
+    st = Standardizer().fit(X, binary=[0, 1, 2])
+    seen_once = st.transform(np.array([[1.0, 0, 1, 7]]))[0, 0]
+    assert seen_once == pytest.approx(np.sqrt(n - 1), rel=1e-12)
+    never = st.transform(np.array([[0.0, 1.0, 0.0, 8.0]]))[0]
+    # as if one row of n + 1 had differed: 1 / sqrt(p (1 - p)) units with p = 1 / (n + 1),
+    # a little more than the value seen once
+    assert never[1] == pytest.approx((n + 1) / np.sqrt(n), rel=1e-12)
+    assert never[2] == pytest.approx(-(n + 1) / np.sqrt(n), rel=1e-12)
+    assert never[1] > seen_once
+    assert st.scale_[3] == 1.0 and never[3] == 1.0  # a numeric unit is unknown: scale 1
+    # not named binary: scale 1, as before
+    assert Standardizer().fit(X).scale_[1] == 1.0
+    # the rows it was fitted on still map to 0 in the never-varied columns
+    assert np.array_equal(st.transform(X)[:, 1:], np.zeros((n, 3)))
+    st2 = Standardizer.from_dict(st.to_dict())
+    assert np.array_equal(st2.scale_, st.scale_)
+
+
 def test_standardizer_rejects_nan_and_wrong_width():
     st = Standardizer().fit(np.ones((3, 2)))
     with pytest.raises(ValueError):

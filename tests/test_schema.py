@@ -68,6 +68,27 @@ def test_a_fitted_schema_names_one_hot_and_indicator_columns():
     assert len(s) == 5
 
 
+def test_binary_columns_are_one_hot_boolean_and_indicator_columns():
+    s = FeatureSchema(
+        fields=(
+            Field(name="bytes", missing="default", default=0, indicator=True),
+            Field(name="proto", kind="categorical", vocabulary=("tcp",)),
+            Field(name="dur"),
+            Field(name="local", kind="boolean", missing="default", default=False, indicator=True),
+            Field(name="syn", kind="boolean"),
+        )
+    )
+    names = s.feature_names
+    assert [names[i] for i in s.binary_columns] == [
+        "bytes:missing",
+        "proto=tcp",
+        "proto=<other>",
+        "local",
+        "local:missing",
+        "syn",
+    ]
+
+
 TOML_OK = """
 name = "mine"
 time_field = "ts"

@@ -36,6 +36,8 @@ from trainer.alert_rate import describe, rate_interval, rows_needed
 from trainer.labels import MALICIOUS, NORMAL, NORMAL_LABELS, Labels, find_labels
 
 MIN_FIT_ROWS = 200
+#: values of :attr:`SiteConfig.never_varied`
+NEVER_VARIED = ("unit", "rarest")
 
 
 @dataclass
@@ -54,9 +56,16 @@ class SiteConfig:
     learning_rate: float | None = None
     mixture_components: int | None = None
     ties: str = "include"
+    #: the scale of a 0/1 column that never varied in the fit rows: ``unit`` (1, as before
+    #: 2026-12-07) or ``rarest`` (as if seen once; :meth:`Standardizer.fit`)
+    never_varied: str = "unit"
     detector_options: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
+        if self.never_varied not in NEVER_VARIED:
+            raise ValueError(
+                f"never_varied must be one of {NEVER_VARIED}, not {self.never_varied!r}"
+            )
         if not 0.0 < self.target_alert_rate < 0.5:
             raise ValueError("--target-alert-rate must be in (0, 0.5), e.g. 0.01 for 1 %")
         if not (
@@ -209,6 +218,13 @@ def schema_select(schema: FeatureSchema) -> str:
     return "" if spec is None else f"{spec.field} not in {list(spec.values)}"
 
 
+def site_standardizer(X_fit: np.ndarray, schema: FeatureSchema, cfg: SiteConfig) -> Standardizer:
+    """The standardizer fitted on the fit rows, with ``cfg.never_varied``'s scale for the 0/1
+    columns that never varied in them."""
+    binary = schema.binary_columns if cfg.never_varied == "rarest" else ()
+    return Standardizer().fit(X_fit, binary=binary)
+
+
 def train_site(
     cfg: SiteConfig, records: Sequence[dict], *, progress: bool = True, log=print
 ) -> Artifact:
@@ -240,7 +256,7 @@ def train_site(
         f"for the report; {len(refused):,} refused by the schema"
     )
 
-    std = Standardizer().fit(X[parts["fit"]])
+    std = site_standardizer(X[parts["fit"]], schema, cfg)
     params = {} if cfg.detector == "mahalanobis" else network_params(cfg, parts["fit"].size)
     params.update(cfg.detector_options)
     det = detector_class(cfg.detector)(**params)

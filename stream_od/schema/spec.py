@@ -172,6 +172,20 @@ class FeatureSchema:
             if f.indicator and f.kind != "categorical"
         }
 
+    @property
+    def binary_columns(self) -> tuple[int, ...]:
+        """The columns that hold only 0 or 1 by construction: one-hot categories (their
+        ``<other>`` included), booleans and "was missing" indicators.  The standardizer gives
+        such a column that never varied in training the weight of a value seen once
+        (:meth:`stream_od.features.Standardizer.fit`)."""
+        out: list[int] = []
+        for f, start in self.field_starts():
+            if f.kind in ("categorical", "boolean"):
+                out.extend(range(start, start + len(f.columns)))
+            elif f.indicator:
+                out.append(start + 1)
+        return tuple(out)
+
     def __len__(self) -> int:
         return len(self.feature_names)
 
