@@ -185,6 +185,7 @@ def _train_site(args: argparse.Namespace, out: pathlib.Path) -> int:
         learning_rate=args.learning_rate,
         mixture_components=args.mixture_components,
         ties=args.ties,
+        never_varied=args.never_varied,
     )
     try:
         cfg.check()
@@ -377,6 +378,14 @@ def register(subparsers) -> None:
         nargs="+",
         default=None,
         help="feature columns (default: the 18 continuous traffic features)",
+    )
+    p.add_argument(
+        "--never-varied",
+        choices=("rarest", "unit"),  # trainer.site.NEVER_VARIED, without importing it here
+        default="rarest",
+        help="sensor logs: the scale of a 0/1 column (one-hot, flag, 'was missing') that never "
+        "varied in the fit rows: rarest (a change weighs as a value seen once) or unit (scale "
+        "1, as models before 2026-12-07)",
     )
     p.add_argument("--percentile", type=float, default=95.0, help="threshold percentile")
     p.add_argument(

@@ -56,9 +56,10 @@ class SiteConfig:
     learning_rate: float | None = None
     mixture_components: int | None = None
     ties: str = "include"
-    #: the scale of a 0/1 column that never varied in the fit rows: ``unit`` (1, as before
-    #: 2026-12-07) or ``rarest`` (as if seen once; :meth:`Standardizer.fit`)
-    never_varied: str = "unit"
+    #: the scale of a 0/1 column that never varied in the fit rows: ``rarest`` (as if seen
+    #: once; :meth:`Standardizer.fit`; docs/zeek-results.md) or ``unit`` (1, as before
+    #: 2026-12-07)
+    never_varied: str = "rarest"
     detector_options: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:

@@ -16,7 +16,14 @@ from stream_od.schema import load_schema
 from trainer import cli
 from trainer.labels import MALICIOUS, NORMAL, UNLABELLED, find_labels
 from trainer.readers import read_logs
-from trainer.site import SiteConfig, label_metrics, network_params, time_split, train_site
+from trainer.site import (
+    SiteConfig,
+    encode,
+    label_metrics,
+    network_params,
+    time_split,
+    train_site,
+)
 
 
 def zeek_records(
@@ -185,6 +192,31 @@ def test_train_site_sets_the_threshold_for_the_target_alert_rate():
     assert art.metrics["unseen_category_share"] == {
         f: 0.0 for f in ("proto", "service", "conn_state", "history", "id.resp_p")
     }
+
+
+@pytest.mark.parametrize("never_varied", ["unit", "rarest"])
+def test_never_varied_sets_the_scale_of_the_0_1_columns_constant_in_the_fit_rows(never_varied):
+    records = sorted(zeek_records(1000, 20, seed=4), key=lambda r: r["ts"])
+    art = quiet_mahalanobis(records, never_varied=never_varied)
+    names, scale = art.feature_names, art.standardizer.scale_
+    n_fit = art.training["rows"]["fit"]
+    # every benign row is local-to-remote: both direction columns never varied
+    p = 1 / (n_fit + 1)
+    expected = 1.0 if never_varied == "unit" else np.sqrt(p * (1 - p))
+    for name in ("local_orig", "local_resp", "service=<other>", "duration:missing"):
+        assert scale[names.index(name)] == pytest.approx(expected, rel=1e-12), name
+    # a numeric column is scaled by its spread either way
+    assert scale[names.index("orig_bytes")] != 1.0
+    # an inbound record moves both direction columns by the weight of a value seen once
+    scan = next(r for r in records if r["label"] == "Malicious")
+    inbound = art.standardizer.transform(encode([scan], art.schema)[0])
+    flipped = abs(inbound[0, names.index("local_resp")])
+    assert flipped == pytest.approx(1.0 if never_varied == "unit" else (n_fit + 1) / np.sqrt(n_fit))
+
+
+def test_an_unknown_never_varied_is_refused():
+    with pytest.raises(ValueError, match="never_varied must be one of"):
+        SiteConfig(data=["x"], never_varied="often").check()
 
 
 def test_train_site_stores_the_held_out_share_of_values_the_fit_rows_did_not_have():
