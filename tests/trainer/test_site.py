@@ -200,6 +200,7 @@ def test_never_varied_sets_the_scale_of_the_0_1_columns_constant_in_the_fit_rows
     art = quiet_mahalanobis(records, never_varied=never_varied)
     names, scale = art.feature_names, art.standardizer.scale_
     n_fit = art.training["rows"]["fit"]
+    assert art.training["never_varied"] == never_varied  # the artifact says how it was scaled
     # every benign row is local-to-remote: both direction columns never varied
     p = 1 / (n_fit + 1)
     expected = 1.0 if never_varied == "unit" else np.sqrt(p * (1 - p))
@@ -346,6 +347,17 @@ def test_unlabelled_traffic_trains_with_every_row_as_normal(tmp_path, capsys):
     assert art.training["label_field"] is None and art.training["rows"]["fit"] == 1050
     assert "roc_auc" not in art.metrics["holdout"]
     assert "unlabelled: all taken as normal" in capsys.readouterr().err
+
+
+def test_train_takes_never_varied_from_the_command_line(tmp_path):
+    log = write_log(tmp_path / "site.log", zeek_records(1500, 0, seed=5, labelled=False))
+    common = ["train", "--data", log, "--schema", "zeek-conn", "--detector", "mahalanobis"]
+    assert _run([*common, "--out", str(tmp_path / "d"), "--quiet"]) == 0
+    assert _run([*common, "--out", str(tmp_path / "u"), "--quiet", "--never-varied", "unit"]) == 0
+    default, unit = Artifact.load(tmp_path / "d"), Artifact.load(tmp_path / "u")
+    assert default.training["never_varied"] == "rarest" and unit.training["never_varied"] == "unit"
+    i = default.feature_names.index("local_resp")  # every row local-to-remote: never varied
+    assert unit.standardizer.scale_[i] == 1.0 and default.standardizer.scale_[i] < 0.05
 
 
 def test_quality_gate_on_the_held_out_alert_rate(tmp_path, capsys):
