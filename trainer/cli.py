@@ -40,6 +40,14 @@ def _train(args: argparse.Namespace) -> int:
         return 2
     if is_site_training(args):
         return _train_site(args, out)
+    if args.never_varied is not None:
+        print(
+            "error: --never-varied is for sensor logs (--schema zeek-conn, suricata-flow or a "
+            "TOML file); the KDD reference protocol scales every column as the paper's "
+            "protocol does",
+            file=sys.stderr,
+        )
+        return 2
     if args.data and len(args.data) > 1:
         print(
             "error: the KDD reference protocol reads one file; several files are for sensor "
@@ -185,7 +193,7 @@ def _train_site(args: argparse.Namespace, out: pathlib.Path) -> int:
         learning_rate=args.learning_rate,
         mixture_components=args.mixture_components,
         ties=args.ties,
-        never_varied=args.never_varied,
+        never_varied=args.never_varied or "rarest",
     )
     try:
         cfg.check()
@@ -382,10 +390,10 @@ def register(subparsers) -> None:
     p.add_argument(
         "--never-varied",
         choices=("rarest", "unit"),  # trainer.site.NEVER_VARIED, without importing it here
-        default="rarest",
+        default=None,
         help="sensor logs: the scale of a 0/1 column (one-hot, flag, 'was missing') that never "
-        "varied in the fit rows: rarest (a change weighs as a value seen once) or unit (scale "
-        "1, as models before 2026-12-07)",
+        "varied in the fit rows: rarest (the default: a change weighs as a value seen once) or "
+        "unit (scale 1, as models before 2026-12-07)",
     )
     p.add_argument("--percentile", type=float, default=95.0, help="threshold percentile")
     p.add_argument(

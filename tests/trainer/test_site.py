@@ -360,6 +360,12 @@ def test_train_takes_never_varied_from_the_command_line(tmp_path):
     assert unit.standardizer.scale_[i] == 1.0 and default.standardizer.scale_[i] < 0.05
 
 
+def test_never_varied_on_the_kdd_reference_protocol_is_refused(tmp_path, capsys):
+    argv = ["train", "--data", "kdd.gz", "--out", str(tmp_path / "a"), "--never-varied", "unit"]
+    assert _run(argv) == 2
+    assert "--never-varied is for sensor logs" in capsys.readouterr().err
+
+
 def test_quality_gate_on_the_held_out_alert_rate(tmp_path, capsys):
     log = write_log(tmp_path / "site.log", zeek_records(1500, 50, seed=6))
     rc = _run(
