@@ -39,7 +39,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.kdd_protocol import threads  # noqa: E402
-from benchmarks.zeek_real import ZEEK, run_zeek, summary_table, unseen_table  # noqa: E402
+from benchmarks.zeek_real import (  # noqa: E402
+    ZEEK,
+    add_variant_option,
+    run_zeek,
+    summary_table,
+    unseen_table,
+)
 from stream_od.schema import load_schema  # noqa: E402
 from trainer.readers import read_logs  # noqa: E402
 
@@ -131,13 +137,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--schema", default="zeek-conn", help="built-in schema name or TOML path")
     p.add_argument("--target-alert-rate", type=float, default=0.01)
     p.add_argument("--quick", action="store_true", help="first seed only; networks 5 epochs")
-    p.add_argument(
-        "--variant",
-        nargs="+",
-        action="append",
-        metavar="NAME KEY=VALUE",
-        help="also a row with these settings, as benchmarks/zeek_real.py's --variant",
-    )
+    add_variant_option(p)
     return p
 
 

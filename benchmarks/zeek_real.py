@@ -614,6 +614,17 @@ def summary_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def add_variant_option(p: argparse.ArgumentParser) -> None:
+    """``--variant NAME KEY=VALUE ...``, what :func:`zeek_runs` reads."""
+    p.add_argument(
+        "--variant",
+        nargs="+",
+        action="append",
+        metavar="NAME KEY=VALUE",
+        help="an extra configuration (VAEGMM unless detector=...); repeatable",
+    )
+
+
 def parser(description: str = __doc__) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -626,13 +637,7 @@ def parser(description: str = __doc__) -> argparse.ArgumentParser:
     )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--methods", nargs="*", default=["vaegmm", "aegmm", "mahalanobis", "iforest"])
-    p.add_argument(
-        "--variant",
-        nargs="+",
-        action="append",
-        metavar="NAME KEY=VALUE",
-        help="an extra VAEGMM (or detector=aegmm) configuration; repeatable",
-    )
+    add_variant_option(p)
     p.add_argument(
         "--mixture-sweep",
         type=int,

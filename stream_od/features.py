@@ -77,6 +77,12 @@ class Standardizer:
         return self
 
 
+#: how a 0/1 column that never varied in the fit rows is scaled: ``rarest`` (as if one row of
+#: ``n + 1`` had differed, :func:`never_varied_scale`) or ``unit`` (scale 1, as before
+#: 2026-12-07); the first is the default of site training
+NEVER_VARIED = ("rarest", "unit")
+
+
 def never_varied_scale(n: int) -> float:
     """The standard deviation of a 0/1 column in which one row of ``n + 1`` differs from the
     others (the add-one estimate of a share never seen in ``n`` rows): a change in a column

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from stream_od.detector import DETECTOR_KINDS
 from stream_od.detector.threshold import TIE_RULES
+from stream_od.features import NEVER_VARIED
 from trainer.train_options import add_train_options
 
 
@@ -193,7 +194,7 @@ def _train_site(args: argparse.Namespace, out: pathlib.Path) -> int:
         learning_rate=args.learning_rate,
         mixture_components=args.mixture_components,
         ties=args.ties,
-        never_varied=args.never_varied or "rarest",
+        never_varied=args.never_varied or SiteConfig.never_varied,
     )
     try:
         cfg.check()
@@ -389,7 +390,7 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--never-varied",
-        choices=("rarest", "unit"),  # trainer.site.NEVER_VARIED, without importing it here
+        choices=NEVER_VARIED,
         default=None,
         help="sensor logs: the scale of a 0/1 column (one-hot, flag, 'was missing') that never "
         "varied in the fit rows: rarest (the default: a change weighs as a value seen once) or "

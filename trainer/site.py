@@ -29,15 +29,19 @@ import numpy as np
 
 from stream_od.artifact import Artifact
 from stream_od.detector import detector_class
-from stream_od.features import Standardizer, fit_schema, missing_shares, unseen_shares
+from stream_od.features import (
+    NEVER_VARIED,
+    Standardizer,
+    fit_schema,
+    missing_shares,
+    unseen_shares,
+)
 from stream_od.records import RecordDecoder, field_values, select_records
 from stream_od.schema import FeatureSchema, load_schema
 from trainer.alert_rate import describe, rate_interval, rows_needed
 from trainer.labels import MALICIOUS, NORMAL, NORMAL_LABELS, Labels, find_labels
 
 MIN_FIT_ROWS = 200
-#: values of :attr:`SiteConfig.never_varied`
-NEVER_VARIED = ("unit", "rarest")
 
 
 @dataclass
@@ -56,10 +60,9 @@ class SiteConfig:
     learning_rate: float | None = None
     mixture_components: int | None = None
     ties: str = "include"
-    #: the scale of a 0/1 column that never varied in the fit rows: ``rarest`` (as if seen
-    #: once; :meth:`Standardizer.fit`; docs/zeek-results.md) or ``unit`` (1, as before
-    #: 2026-12-07)
-    never_varied: str = "rarest"
+    #: the scale of a 0/1 column that never varied in the fit rows (one of
+    #: :data:`~stream_od.features.NEVER_VARIED`; docs/zeek-results.md)
+    never_varied: str = NEVER_VARIED[0]
     detector_options: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
