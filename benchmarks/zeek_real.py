@@ -68,7 +68,13 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.kdd_protocol import IForest, threads  # noqa: E402
 from stream_od.detector.threshold import percentile_threshold  # noqa: E402
-from stream_od.features import Standardizer, epoch_seconds, fit_schema, unseen_shares  # noqa: E402
+from stream_od.features import (  # noqa: E402
+    Standardizer,
+    absent_fields,
+    epoch_seconds,
+    fit_schema,
+    unseen_shares,
+)
 from stream_od.records import field_value, field_values  # noqa: E402
 from stream_od.schema import BUILTIN, FeatureSchema, load_schema  # noqa: E402
 from trainer.alert_rate import rate_interval  # noqa: E402
@@ -121,12 +127,14 @@ def prepare(cfg: SiteConfig, records: list[dict]) -> Prepared:
         records, schema, label_field=cfg.label_field, normal_labels=cfg.normal_labels
     )
     split = time_split(labels, cfg)
-    schema = fit_schema(schema, field_values([records[i] for i in split.fit], schema))
+    fit_columns = field_values([records[i] for i in split.fit], schema)
+    absent = absent_fields(schema, fit_columns)
+    schema = fit_schema(schema, fit_columns)
     X, refused = encode(records, schema)
     ok = np.ones(len(records), dtype=bool)
     ok[list(refused)] = False
     parts = {name: idx[ok[idx]] for name, idx in asdict(split).items()}
-    std = site_standardizer(X[parts["fit"]], schema, cfg)
+    std = site_standardizer(X[parts["fit"]], schema, cfg, absent)
     return Prepared(schema=schema, X=X, std=std, parts=parts, detail=labels.detail)
 
 

@@ -32,9 +32,11 @@ class Standardizer:
     """
 
     def __init__(self) -> None:
-        pass
+        self.held_ = np.empty(0, dtype=np.intp)  # set by fit / from_dict
 
-    def fit(self, X: np.ndarray, binary: Sequence[int] = ()) -> Standardizer:
+    def fit(
+        self, X: np.ndarray, binary: Sequence[int] = (), held: Sequence[int] = ()
+    ) -> Standardizer:
         """``binary``: columns that hold only 0 or 1 (one-hot, boolean, "was missing"; see
         :attr:`stream_od.schema.FeatureSchema.binary_columns`).  One of them that never varied
         in the ``n`` fit rows gets :func:`never_varied_scale` instead of 1.  Why: z-scoring
@@ -42,7 +44,15 @@ class Standardizer:
         a value the training traffic never had at all (a connection direction, a protocol, a
         missing field it always had) would weigh ``sqrt(n)`` times *less* than a rare one: the
         more novel, the less anomalous.  The floor treats it as at least as rare as the rarest
-        value seen.  A numeric column that never varied keeps scale 1: its unit is unknown."""
+        value seen.  A numeric column that never varied keeps scale 1: its unit is unknown.
+
+        ``held``: columns :meth:`transform` holds at the fit rows' value (0), whatever the row
+        has: those of a field no training record carried (:func:`absent_fields`).  The fit
+        rows said nothing about such a field, so when the sensor starts writing it (Zeek's
+        ``local_orig``/``local_resp`` once ``Site::local_nets`` is set, a field a Suricata
+        upgrade adds) that is a change of the sensor's configuration, not of the traffic; with
+        its columns scored, every record would move by a never-seen value at once and alert.
+        The model ignores the field until it is retrained on traffic that has it."""
         X = check_matrix(X)
         self.mean_ = X.mean(axis=0)
         scale = X.std(axis=0)
@@ -51,18 +61,28 @@ class Standardizer:
         never_varied = columns[scale[columns] == 0.0]
         self.scale_[never_varied] = never_varied_scale(X.shape[0])
         self.n_features_in_ = X.shape[1]
+        self.held_ = _held_columns(held, X.shape[1])
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         X = check_matrix(X, n_features=self.n_features_in_)
-        return (X - self.mean_) / self.scale_
+        out = (X - self.mean_) / self.scale_
+        if self.held_.size:
+            out[:, self.held_] = 0.0  # what every fit row had there: (c - c) / scale
+        return out
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
         return self.fit(X).transform(X)
 
     def to_dict(self) -> dict[str, Any]:
         # Python's float repr round-trips exactly, so JSON keeps every bit.
-        return {"mean": [float(v) for v in self.mean_], "scale": [float(v) for v in self.scale_]}
+        out: dict[str, Any] = {
+            "mean": [float(v) for v in self.mean_],
+            "scale": [float(v) for v in self.scale_],
+        }
+        if self.held_.size:  # written only when there are some: older readers need not know
+            out["held"] = [int(c) for c in self.held_]
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Standardizer:
@@ -72,9 +92,20 @@ class Standardizer:
             raise ValueError("standardizer mean and scale must be equal-length lists")
         if not (np.isfinite(mean).all() and np.isfinite(scale).all() and (scale > 0).all()):
             raise ValueError("standardizer mean/scale must be finite with scale > 0")
+        held = d.get("held", [])
+        if not (isinstance(held, list) and all(type(c) is int for c in held)):
+            raise ValueError("standardizer held columns must be a list of column indices")
         self = cls()
         self.mean_, self.scale_, self.n_features_in_ = mean, scale, mean.shape[0]
+        self.held_ = _held_columns(held, mean.shape[0])
         return self
+
+
+def _held_columns(columns: Sequence[int], width: int) -> np.ndarray:
+    held = np.asarray(sorted(set(columns)), dtype=np.intp)
+    if held.size and (held[0] < 0 or held[-1] >= width):
+        raise ValueError(f"held columns {held.tolist()} out of range for {width} features")
+    return held
 
 
 #: how a 0/1 column that never varied in the fit rows is scaled: ``rarest`` (as if one row of
@@ -460,7 +491,7 @@ def fit_schema(schema: FeatureSchema, columns: Sequence[Column]) -> FeatureSchem
         raise ValueError(f"expected {len(schema.fields)} columns, got {len(columns)}")
     vocabularies: dict[str, tuple[str, ...]] = {}
     for f, values in zip(schema.fields, columns):
-        if len(values) and not isinstance(values, np.ndarray) and all(v is None for v in values):
+        if _absent(values):
             if f.kind in ("boolean", "categorical") and f.missing == "default":
                 default = str(f.default).lower() if f.kind == "boolean" else repr(f.default)
                 warnings.warn(
@@ -484,6 +515,21 @@ def fit_schema(schema: FeatureSchema, columns: Sequence[Column]) -> FeatureSchem
         )[: f.max_categories]
         vocabularies[f.name] = tuple(kept)
     return schema.with_vocabularies(vocabularies)
+
+
+def absent_fields(schema: FeatureSchema, columns: Sequence[Column]) -> tuple[str, ...]:
+    """The fields no training record carries (``columns`` as :func:`fit_schema` takes them):
+    what a site's sensor did not write while the training traffic was captured.  Site
+    training holds their columns at the training value when scoring (the ``held`` columns of
+    :meth:`Standardizer.fit`)."""
+    return tuple(f.name for f, values in zip(schema.fields, columns) if _absent(values))
+
+
+def _absent(values: Column) -> bool:
+    """No value at all (a parsed float column, the KDD CSV path's, is never absent)."""
+    if isinstance(values, np.ndarray) or not len(values):
+        return False
+    return all(v is None for v in values)
 
 
 def _reject(rejected: dict[int, tuple[str, str]], row: int, reason: str, detail: str) -> None:

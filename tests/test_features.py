@@ -41,6 +41,33 @@ def test_a_binary_column_that_never_varied_weighs_as_a_value_seen_once():
     assert np.array_equal(st2.scale_, st.scale_)
 
 
+def test_held_columns_stay_at_the_fit_rows_value_whatever_the_row_has():
+    X = np.random.default_rng(1).normal(size=(50, 4))
+    X[:, 2:] = [0.0, 1.0]  # a field no fit row had: its value column and its indicator
+    st = Standardizer().fit(X, binary=[3], held=[2, 3])
+    row = np.array([[0.5, -0.5, 9.0, 0.0]])  # the field arrives
+    out = st.transform(row)
+    assert np.array_equal(out[:, 2:], np.zeros((1, 2)))
+    assert np.array_equal(out[:, :2], Standardizer().fit(X).transform(row)[:, :2])
+    # the fit rows themselves are unchanged (they had the training value there anyway)
+    assert np.array_equal(st.transform(X), Standardizer().fit(X, binary=[3]).transform(X))
+    st2 = Standardizer.from_dict(st.to_dict())
+    assert st.to_dict()["held"] == [2, 3]
+    assert np.array_equal(st2.transform(row), out)
+    # none held: written as before, so an artifact without held columns keeps its bytes
+    assert "held" not in Standardizer().fit(X).to_dict()
+
+
+@pytest.mark.parametrize("held", [[4], [-1], ["2"], 2])
+def test_held_columns_out_of_range_or_not_indices_are_refused(held):
+    d = Standardizer().fit(np.zeros((3, 4))).to_dict() | {"held": held}
+    with pytest.raises(ValueError, match="held columns"):
+        Standardizer.from_dict(d)
+    if isinstance(held, list) and all(isinstance(c, int) for c in held):
+        with pytest.raises(ValueError, match="out of range"):
+            Standardizer().fit(np.zeros((3, 4)), held=held)
+
+
 def test_standardizer_rejects_nan_and_wrong_width():
     st = Standardizer().fit(np.ones((3, 2)))
     with pytest.raises(ValueError):
@@ -56,6 +83,7 @@ import orjson  # noqa: E402
 from stream_od import records  # noqa: E402
 from stream_od.features import (  # noqa: E402
     FeatureEncoder,
+    absent_fields,
     category_key,
     fit_schema,
     missing_counts,
@@ -100,6 +128,15 @@ def test_fit_keeps_categories_seen_min_count_times_most_frequent_first():
         "local:missing",
         "dur",
     )
+
+
+def test_absent_fields_are_those_no_training_record_carries():
+    schema = _schema()
+    without_local = [{k: v for k, v in r.items() if k != "local"} for r in TRAIN]
+    assert absent_fields(schema, field_values(without_local, schema)) == ("local",)
+    assert absent_fields(schema, field_values(TRAIN, schema)) == ()
+    # a parsed float column (the KDD CSV path) always has its values
+    assert absent_fields(schema, [np.zeros(3)] * len(schema.fields)) == ()
 
 
 def test_encode_transforms_one_hot_missing_defaults_and_indicators():

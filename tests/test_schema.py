@@ -89,6 +89,26 @@ def test_binary_columns_are_one_hot_boolean_and_indicator_columns():
     ]
 
 
+def test_columns_of_names_every_column_of_the_fields():
+    s = FeatureSchema(
+        fields=(
+            Field(name="bytes", missing="default", default=0, indicator=True),
+            Field(name="proto", kind="categorical", vocabulary=("tcp",)),
+            Field(name="local", kind="boolean", missing="default", default=False, indicator=True),
+        )
+    )
+    names = s.feature_names
+    assert [names[i] for i in s.columns_of(["local", "proto"])] == [
+        "proto=tcp",
+        "proto=<other>",
+        "local",
+        "local:missing",
+    ]
+    assert s.columns_of([]) == ()
+    with pytest.raises(SchemaError, match="no field"):
+        s.columns_of(["nope"])
+
+
 TOML_OK = """
 name = "mine"
 time_field = "ts"

@@ -32,6 +32,7 @@ from stream_od.detector import detector_class
 from stream_od.features import (
     NEVER_VARIED,
     Standardizer,
+    absent_fields,
     fit_schema,
     missing_shares,
     unseen_shares,
@@ -222,11 +223,14 @@ def schema_select(schema: FeatureSchema) -> str:
     return "" if spec is None else f"{spec.field} not in {list(spec.values)}"
 
 
-def site_standardizer(X_fit: np.ndarray, schema: FeatureSchema, cfg: SiteConfig) -> Standardizer:
+def site_standardizer(
+    X_fit: np.ndarray, schema: FeatureSchema, cfg: SiteConfig, absent: Sequence[str] = ()
+) -> Standardizer:
     """The standardizer fitted on the fit rows, with ``cfg.never_varied``'s scale for the 0/1
-    columns that never varied in them."""
+    columns that never varied in them, and the columns of the ``absent`` fields (no fit record
+    carried them: :func:`~stream_od.features.absent_fields`) held at their training value."""
     binary = schema.binary_columns if cfg.never_varied == "rarest" else ()
-    return Standardizer().fit(X_fit, binary=binary)
+    return Standardizer().fit(X_fit, binary=binary, held=schema.columns_of(absent))
 
 
 def train_site(
@@ -246,8 +250,9 @@ def train_site(
         records, schema, label_field=cfg.label_field, normal_labels=cfg.normal_labels
     )
     split = time_split(labels, cfg)
-    fit_rows = [records[i] for i in split.fit]
-    schema = fit_schema(schema, field_values(fit_rows, schema))
+    fit_columns = field_values([records[i] for i in split.fit], schema)
+    absent = absent_fields(schema, fit_columns)
+    schema = fit_schema(schema, fit_columns)
     X, refused = encode(records, schema)
     ok = np.ones(len(records), dtype=bool)
     ok[list(refused)] = False
@@ -260,7 +265,13 @@ def train_site(
         f"for the report; {len(refused):,} refused by the schema"
     )
 
-    std = site_standardizer(X[parts["fit"]], schema, cfg)
+    if absent:
+        log(
+            f"train: no fit record has {', '.join(absent)}: held at the training value when "
+            "scored, so a sensor that starts writing them moves no score (retrain on traffic "
+            "that has them to use them)"
+        )
+    std = site_standardizer(X[parts["fit"]], schema, cfg, absent)
     params = {} if cfg.detector == "mahalanobis" else network_params(cfg, parts["fit"].size)
     params.update(cfg.detector_options)
     det = detector_class(cfg.detector)(**params)
@@ -312,6 +323,7 @@ def train_site(
         **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
         "data": [str(p) for p in cfg.data],
         "label_field": labels.field,
+        "absent_fields": list(absent),
         "rows": {k: int(v.size) for k, v in parts.items()},
         "detector_params": {
             k: (list(v) if isinstance(v, tuple) else v) for k, v in det.get_params().items()

@@ -186,6 +186,19 @@ class FeatureSchema:
                 out.append(start + 1)
         return tuple(out)
 
+    def columns_of(self, names: Iterable[str]) -> tuple[int, ...]:
+        """Every column of the named fields (needs fitted vocabularies), in matrix order."""
+        wanted = set(names)
+        unknown = wanted - {f.name for f in self.fields}
+        if unknown:
+            raise SchemaError(f"schema {self.name!r} has no field {sorted(unknown)}")
+        return tuple(
+            c
+            for f, start in self.field_starts()
+            if f.name in wanted
+            for c in range(start, start + len(f.columns))
+        )
+
     def __len__(self) -> int:
         return len(self.feature_names)
 

@@ -215,6 +215,33 @@ def test_never_varied_sets_the_scale_of_the_0_1_columns_constant_in_the_fit_rows
     assert flipped == pytest.approx(1.0 if never_varied == "unit" else (n_fit + 1) / np.sqrt(n_fit))
 
 
+def test_a_field_no_fit_record_had_is_held_so_a_sensor_that_starts_writing_it_moves_no_score():
+    """Zeek leaves local_orig/local_resp unset while Site::local_nets is empty; a site that
+    sets it later must not see every record move by a never-seen value and alert."""
+    records = sorted(zeek_records(1000, 20, seed=5), key=lambda r: r["ts"])
+    direction = ("local_orig", "local_resp")
+    unset = [{k: v for k, v in r.items() if k not in direction} for r in records]
+    with pytest.warns(UserWarning, match="no training record has 'local_"):
+        art = quiet_mahalanobis(unset)
+    assert art.training["absent_fields"] == list(direction)
+    names = art.feature_names
+    held = [names[i] for i in art.standardizer.held_]
+    assert held == ["local_orig", "local_orig:missing", "local_resp", "local_resp:missing"]
+    benign = [r for r in records if r["label"] == "Benign"]
+    scores_unset = art.score(encode([unset[records.index(r)] for r in benign], art.schema)[0])
+    scores_set = art.score(encode(benign, art.schema)[0])  # the sensor now writes them
+    assert np.array_equal(scores_set, scores_unset)
+    loaded = Artifact.from_files(art.to_files(), "test")  # as a worker loads it
+    assert np.array_equal(loaded.score(encode(benign, loaded.schema)[0]), scores_set)
+    assert np.mean(scores_set > art.threshold) < 0.05
+    # without holding them, every one of those records would have moved far past the threshold
+    art.standardizer.held_ = np.empty(0, dtype=np.intp)
+    moved = art.standardizer.transform(encode(benign, art.schema)[0])
+    assert np.mean(art.detector.score(moved) > art.threshold) == 1.0
+    # trained on records that have them, nothing is held
+    assert quiet_mahalanobis(records).training["absent_fields"] == []
+
+
 def test_an_unknown_never_varied_is_refused():
     with pytest.raises(ValueError, match="never_varied must be one of"):
         SiteConfig(data=["x"], never_varied="often").check()
