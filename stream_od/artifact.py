@@ -215,11 +215,13 @@ class Artifact:
     def to_files(self) -> dict[str, bytes]:
         """The artifact as ``{file name: bytes}``, the manifest included."""
         state = self.detector.__getstate__()
+        # format 1 unless the standardizer holds columns, which a format-1 reader would score
+        format_version = FORMAT_VERSION if self.standardizer.held_.size else 1
         files = {
             "artifact.json": _json_bytes(
                 {
                     "format": FORMAT,
-                    "format_version": FORMAT_VERSION,
+                    "format_version": format_version,
                     "version": self.version,
                     "detector_kind": self.detector_kind,
                     "schema": self.schema.to_dict(),
@@ -238,7 +240,7 @@ class Artifact:
             if name in files or name == MANIFEST:
                 raise ArtifactError(f"the detector's file {name!r} would overwrite the artifact's")
             files[name] = data
-        files[MANIFEST] = manifest_bytes(files, self.version)
+        files[MANIFEST] = manifest_bytes(files, self.version, format_version)
         return files
 
     def save(self, path: str | os.PathLike) -> pathlib.Path:

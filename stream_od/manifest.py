@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from stream_od.errors import ArtifactError
 
 FORMAT = "stream-od-artifact"
-FORMAT_VERSION = 1
+#: the newest format this code writes and reads.  2 (2026-12-07): the standardizer may hold
+#: columns at their training value (``held``, a field no training record carried); a reader
+#: of format 1 would score those columns and give other scores than the trainer's, so an
+#: artifact that holds none is still written as 1, one that holds some as 2, which such a
+#: reader refuses (a worker keeps the model it has, and says why)
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 #: the files every artifact has; a detector may add its own (network weights)
 REQUIRED = ("artifact.json", "standardizer.json", "detector.json", "detector.npz")
@@ -36,11 +42,13 @@ class Listed:
     files: Mapping[str, bytes]  # MANIFEST and the listed files, nothing else
 
 
-def manifest_bytes(files: Mapping[str, bytes], version: str) -> bytes:
+def manifest_bytes(
+    files: Mapping[str, bytes], version: str, format_version: int = FORMAT_VERSION
+) -> bytes:
     """``manifest.json`` for these files (name -> content) of artifact ``version``."""
     doc = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": format_version,
         "version": version,
         "files": {name: hashlib.sha256(files[name]).hexdigest() for name in sorted(files)},
     }
@@ -75,10 +83,12 @@ def verify_manifest(files: Mapping[str, bytes], where: str) -> Listed:
     if MANIFEST not in files:
         raise ManifestError(f"{where}: {MANIFEST} is missing")
     manifest = _parse(files[MANIFEST], where)
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format") != FORMAT or manifest.get("format_version") not in READABLE_VERSIONS:
         raise ManifestError(
             f"{where}: unsupported artifact format "
-            f"{manifest.get('format')!r} v{manifest.get('format_version')!r}"
+            f"{manifest.get('format')!r} v{manifest.get('format_version')!r} (this stream-od "
+            f"reads {FORMAT!r} v{', v'.join(map(str, READABLE_VERSIONS))}: a newer trainer "
+            "wrote it, so upgrade the worker)"
         )
     version = manifest.get("version")
     if not isinstance(version, str) or not version:

@@ -95,3 +95,31 @@ def test_a_manifest_and_artifact_json_that_disagree_are_refused(files):
     }
     with pytest.raises(ManifestError, match="artifact.json says mahalanobis-other"):
         Artifact.from_files(resigned, "art")
+
+
+def test_an_artifact_that_holds_columns_is_format_2_and_one_that_does_not_stays_1(
+    files, monkeypatch
+):
+    """A reader of format 1 would score held columns; it must refuse such an artifact rather
+    than give other scores than the trainer's, and keep reading every other one."""
+    import stream_od.manifest as manifest
+
+    assert json.loads(files[MANIFEST])["format_version"] == 1
+    assert json.loads(files["artifact.json"])["format_version"] == 1
+    X = np.random.default_rng(0).normal(size=(200, 2))
+    X[:, 1] = 0.0  # a field no training row had
+    std = Standardizer().fit(X, held=[1])
+    art = Artifact(
+        detector=Mahalanobis().fit(std.transform(X)).infer_threshold(std.transform(X), 95),
+        standardizer=std,
+        schema=FeatureSchema.numeric(("a", "b")),
+    )
+    held = art.to_files()
+    assert json.loads(held[MANIFEST])["format_version"] == 2
+    assert json.loads(held["artifact.json"])["format_version"] == 2
+    row = np.array([[0.3, 5.0]])
+    assert np.array_equal(Artifact.from_files(held, "art").score(row), art.score(row))
+    monkeypatch.setattr(manifest, "READABLE_VERSIONS", (1,))  # a reader from before format 2
+    with pytest.raises(ManifestError, match="unsupported artifact format .* upgrade the worker"):
+        verify_manifest(held, "art")
+    verify_manifest(files, "art")
