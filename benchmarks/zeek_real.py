@@ -57,7 +57,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -68,14 +68,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.kdd_protocol import IForest, threads  # noqa: E402
 from stream_od.detector.threshold import percentile_threshold  # noqa: E402
-from stream_od.features import (  # noqa: E402
-    Standardizer,
-    absent_fields,
-    epoch_seconds,
-    fit_schema,
-    unseen_shares,
-)
-from stream_od.records import field_value, field_values  # noqa: E402
+from stream_od.features import Standardizer, epoch_seconds, unseen_shares  # noqa: E402
+from stream_od.records import field_value  # noqa: E402
 from stream_od.schema import BUILTIN, FeatureSchema, load_schema  # noqa: E402
 from trainer.alert_rate import rate_interval  # noqa: E402
 from trainer.labels import MALICIOUS, NORMAL, find_labels  # noqa: E402
@@ -84,8 +78,7 @@ from trainer.site import (  # noqa: E402
     SiteConfig,
     encode,
     label_metrics,
-    site_standardizer,
-    time_split,
+    site_matrix,
     train_site,
 )
 
@@ -126,16 +119,8 @@ def prepare(cfg: SiteConfig, records: list[dict]) -> Prepared:
     labels = find_labels(
         records, schema, label_field=cfg.label_field, normal_labels=cfg.normal_labels
     )
-    split = time_split(labels, cfg)
-    fit_columns = field_values([records[i] for i in split.fit], schema)
-    absent = absent_fields(schema, fit_columns)
-    schema = fit_schema(schema, fit_columns)
-    X, refused = encode(records, schema)
-    ok = np.ones(len(records), dtype=bool)
-    ok[list(refused)] = False
-    parts = {name: idx[ok[idx]] for name, idx in asdict(split).items()}
-    std = site_standardizer(X[parts["fit"]], schema, cfg, absent)
-    return Prepared(schema=schema, X=X, std=std, parts=parts, detail=labels.detail)
+    m = site_matrix(cfg, records, schema, labels)
+    return Prepared(schema=m.schema, X=m.X, std=m.std, parts=m.parts, detail=labels.detail)
 
 
 @dataclass

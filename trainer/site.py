@@ -223,14 +223,38 @@ def schema_select(schema: FeatureSchema) -> str:
     return "" if spec is None else f"{spec.field} not in {list(spec.values)}"
 
 
-def site_standardizer(
-    X_fit: np.ndarray, schema: FeatureSchema, cfg: SiteConfig, absent: Sequence[str] = ()
-) -> Standardizer:
-    """The standardizer fitted on the fit rows, with ``cfg.never_varied``'s scale for the 0/1
-    columns that never varied in them, and the columns of the ``absent`` fields (no fit record
-    carried them: :func:`~stream_od.features.absent_fields`) held at their training value."""
+@dataclass
+class SiteMatrix:
+    """The records as site training cuts them, up to the detector: what ``train_site`` fits on
+    and ``benchmarks/zeek_real.py`` rebuilds for its baselines (one function, so the two
+    cannot cut them differently)."""
+
+    schema: FeatureSchema  # its vocabularies fitted on the fit rows
+    X: np.ndarray  # every record encoded (a refused one's row is not used)
+    refused: dict[int, str]  # row -> why the schema refused it
+    parts: dict[str, np.ndarray]  # time_split's parts, refused rows left out
+    absent: tuple[str, ...]  # the fields no fit record carries
+    std: Standardizer  # fitted on the fit rows
+
+
+def site_matrix(
+    cfg: SiteConfig, records: Sequence[dict], schema: FeatureSchema, labels: Labels
+) -> SiteMatrix:
+    """Split by time, fit the schema's vocabularies and the standardizer on the fit rows,
+    encode every record.  The standardizer gives the 0/1 columns that never varied in the fit
+    rows ``cfg.never_varied``'s scale, and holds the columns of the fields no fit record
+    carried at their training value (:func:`~stream_od.features.absent_fields`)."""
+    split = time_split(labels, cfg)
+    fit_columns = field_values([records[i] for i in split.fit], schema)
+    absent = absent_fields(schema, fit_columns)
+    schema = fit_schema(schema, fit_columns)
+    X, refused = encode(records, schema)
+    ok = np.ones(len(records), dtype=bool)
+    ok[list(refused)] = False
+    parts = {name: idx[ok[idx]] for name, idx in asdict(split).items()}
     binary = schema.binary_columns if cfg.never_varied == "rarest" else ()
-    return Standardizer().fit(X_fit, binary=binary, held=schema.columns_of(absent))
+    std = Standardizer().fit(X[parts["fit"]], binary=binary, held=schema.columns_of(absent))
+    return SiteMatrix(schema, X, refused, parts, absent, std)
 
 
 def train_site(
@@ -249,14 +273,8 @@ def train_site(
     labels = find_labels(
         records, schema, label_field=cfg.label_field, normal_labels=cfg.normal_labels
     )
-    split = time_split(labels, cfg)
-    fit_columns = field_values([records[i] for i in split.fit], schema)
-    absent = absent_fields(schema, fit_columns)
-    schema = fit_schema(schema, fit_columns)
-    X, refused = encode(records, schema)
-    ok = np.ones(len(records), dtype=bool)
-    ok[list(refused)] = False
-    parts = {name: idx[ok[idx]] for name, idx in asdict(split).items()}
+    m = site_matrix(cfg, records, schema, labels)
+    schema, X, refused, parts, std = m.schema, m.X, m.refused, m.parts, m.std
     source = f"labels in {labels.field!r}" if labels.labelled else "unlabelled: all taken as normal"
     log(
         f"train: {len(records):,} records ({source}); normal rows by time: "
@@ -265,13 +283,12 @@ def train_site(
         f"for the report; {len(refused):,} refused by the schema"
     )
 
-    if absent:
+    if m.absent:
         log(
-            f"train: no fit record has {', '.join(absent)}: held at the training value when "
+            f"train: no fit record has {', '.join(m.absent)}: held at the training value when "
             "scored, so a sensor that starts writing them moves no score (retrain on traffic "
             "that has them to use them)"
         )
-    std = site_standardizer(X[parts["fit"]], schema, cfg, absent)
     params = {} if cfg.detector == "mahalanobis" else network_params(cfg, parts["fit"].size)
     params.update(cfg.detector_options)
     det = detector_class(cfg.detector)(**params)
@@ -323,7 +340,7 @@ def train_site(
         **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
         "data": [str(p) for p in cfg.data],
         "label_field": labels.field,
-        "absent_fields": list(absent),
+        "absent_fields": list(m.absent),
         "rows": {k: int(v.size) for k, v in parts.items()},
         "detector_params": {
             k: (list(v) if isinstance(v, tuple) else v) for k, v in det.get_params().items()
