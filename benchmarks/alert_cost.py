@@ -5,9 +5,14 @@
 
 Takes the log's records as the worker decodes them (labels stripped by the policy), makes every
 one an alert (scores over the threshold, random contributions over 71 columns, as the Zeek
-VAEGMM has), and times ``AlertPolicy.facts`` + ``render`` for each format, and the suppression
-step (``AlertVolume.pass_batch``, per source address, 60 s) on top of native, in batches of
-1,000, the formats interleaved per repeat.  Reports the median microseconds per alert over the
+VAEGMM has), and times ``AlertPolicy.facts`` + ``render`` for each format, and native with
+suppression (per ``--suppress-by``, 60 s windows) two ways: as the worker does it since
+2026-12-07, the batch's entities and event times read first and only the alerts that go out
+built (``AlertVolume.admit_records`` + ``settle``), and as before, every alert built, then passed
+(``AlertVolume.pass_batch``); in batches of 1,000, the variants interleaved per repeat.
+``--event-rate R`` re-times the records as if the same traffic arrived at R records a second
+(``ts`` = the first record's + i / R): the log's own times spread a day's records over a day,
+where a window holds few of an entity's alerts.  Reports the median microseconds per alert over the
 repeats, and what that costs per record at a given alert rate.  Complements
 ``benchmarks/stream_throughput.py --alert-formats``, which measures the same on the worker end to
 end but on this noisy machine cannot resolve a few microseconds per alert.
@@ -49,10 +54,25 @@ def main() -> int:
         default=0.09,
         help="for the per-record column (0.09: the Zeek VAEGMM's on 010)",
     )
+    p.add_argument(
+        "--event-rate",
+        type=float,
+        default=None,
+        help="re-time the records to this many a second (default: the log's own times)",
+    )
+    p.add_argument(
+        "--suppress-by",
+        nargs="+",
+        default=["source_ip"],
+        help="the suppression entity of the +suppress variants (60 s windows)",
+    )
     p.add_argument("--json", default=None)
     args = p.parse_args()
 
     records = read_logs(args.data).records[: args.batch]
+    if args.event_rate:
+        start = float(records[0]["ts"])
+        records = [{**r, "ts": start + i / args.event_rate} for i, r in enumerate(records)]
     n, width = len(records), 71
     rng = np.random.default_rng(0)
     scores = 1.0 + rng.exponential(4.0, n)
@@ -60,6 +80,7 @@ def main() -> int:
     origins = [Origin("zeek.conn", i % 3, i, 1_796_220_000_000 + i, None) for i in range(n)]
     names = tuple(f"f{i}" for i in range(width))
     schema = load_schema(args.schema)
+    by = tuple(args.suppress_by)
     policies = {
         f: AlertPolicy(
             feature_names=names,
@@ -75,12 +96,26 @@ def main() -> int:
         for f in FORMATS
     }
 
-    def build(fmt: str, suppress: bool) -> float:
+    def build(fmt: str, suppress: str) -> float:
         policy = policies[fmt]
         t0 = time.perf_counter()
-        facts = policy.facts(origins, records, scores, X, contrib, 1_796_220_009_000)
-        if suppress:
-            volume = AlertVolume(60.0, ("source_ip",), "vaegmm")
+        if suppress == "before":  # what the worker does: only the alerts that go out are built
+            volume = AlertVolume(60.0, by, "vaegmm")
+            admitted = volume.admit_records(policy, origins, records, scores)
+            e = admitted.emit
+            facts = policy.facts(
+                [origins[j] for j in e],
+                [records[j] for j in e],
+                scores[e],
+                X[e],
+                contrib[e],
+                1_796_220_009_000,
+            )
+            facts = volume.settle(admitted, facts, {}).alerts
+        else:
+            facts = policy.facts(origins, records, scores, X, contrib, 1_796_220_009_000)
+        if suppress == "after":  # every alert built, then passed (the worker before 2026-12-07)
+            volume = AlertVolume(60.0, by, "vaegmm")
             passed = volume.pass_batch(
                 [((o.topic, o.partition), a) for o, a in zip(origins, facts)], {}
             )
@@ -90,20 +125,32 @@ def main() -> int:
             policy.headers(a)
         return (time.perf_counter() - t0) / n * 1e6
 
-    variants = [(f, f, False) for f in FORMATS] + [("native+suppress", "native", True)]
+    held = AlertVolume(60.0, by, "vaegmm").admit_records(
+        policies["native"], origins, records, scores
+    )
+    suppressed_share = held.suppressed / n
+    variants = [(f, f, "") for f in FORMATS] + [
+        ("native+suppress, built first", "native", "after"),
+        ("native+suppress", "native", "before"),
+    ]
     times: dict[str, list[float]] = {v: [] for v, _, _ in variants}
     for r in range(args.repeats):
-        for name, fmt, suppress in variants[r % 4 :] + variants[: r % 4]:
+        k = r % len(variants)
+        for name, fmt, suppress in variants[k:] + variants[:k]:
             times[name].append(build(fmt, suppress))
     result = {
         "records": n,
         "schema": args.schema,
         "repeats": args.repeats,
         "alert_rate": args.alert_rate,
+        "suppress_by": list(by),
+        "suppressed_share": suppressed_share,
+        "event_rate": args.event_rate,
         "us_per_alert": {v: statistics.median(t) for v, t in times.items()},
         "runs_us_per_alert": times,
     }
     base = result["us_per_alert"]["native"]
+    print(f"suppression per {list(by)}, 60 s: {suppressed_share:.1%} of the alerts held back")
     print(
         f"| variant | µs per alert (median of {args.repeats}) | vs native | µs per record at "
         f"{args.alert_rate:.0%} alerts |\n|---|---|---|---|"

@@ -384,19 +384,23 @@ class Worker:
         policy = scored.scorer.policy
         alert_rows = batch.rows[hit]
         detected_at = int(time.time() * 1000)
-        facts = policy.facts(
-            [origin(int(i)) for i in alert_rows],
-            [batch.fields(int(r)) for r in hit],
-            scores[hit],
-            batch.X[hit],
-            contributions[hit],
-            detected_at,
-        )
+        origins = [origin(int(i)) for i in alert_rows]
+        records = [batch.fields(int(r)) for r in hit]
         volume = self.volume
-        passed = volume.pass_batch(
-            [((a.kafka.topic, a.kafka.partition), a) for a in facts],
-            self._stream_times(messages, batch, policy) if volume.suppressing else {},
+        if volume.suppressing:  # only the alerts that go out are built
+            admitted = volume.admit_records(policy, origins, records, scores[hit])
+            emit = admitted.emit
+            hit, alert_rows = hit[emit], alert_rows[emit]
+            origins, records = [origins[j] for j in emit], [records[j] for j in emit]
+        facts = policy.facts(
+            origins, records, scores[hit], batch.X[hit], contributions[hit], detected_at
         )
+        if volume.suppressing:
+            passed = volume.settle(admitted, facts, self._stream_times(messages, batch, policy))
+        else:
+            passed = volume.pass_batch(
+                [((o.topic, o.partition), a) for o, a in zip(origins, facts)], {}
+            )
         alerts = passed.alerts + policy.finish_summaries(passed.summaries, detected_at)
         keys = {a.id: record_key(messages[int(i)]) for a, i in zip(facts, alert_rows)}
         self._delivery_errors.clear()
@@ -556,14 +560,18 @@ class Worker:
     ) -> dict[Stream, int]:
         """Each partition's newest event time in the batch (the suppression windows' clock):
         the records' own time, as their alerts' is taken, or Kafka's."""
-        out: dict[Stream, int] = {}
         identity = policy.identity
         rows = batch.rows.tolist() if identity.time_field else range(len(messages))
-        for j, i in enumerate(rows):
-            msg = messages[i]
-            stamp = msg.timestamp()[1]
-            t = identity.event_time_ms(batch.fields(j), stamp)[0] if identity.time_field else stamp
-            stream = (msg.topic(), msg.partition())
+        batch_messages = [messages[i] for i in rows]
+        stamps = [msg.timestamp()[1] for msg in batch_messages]
+        if identity.time_field:
+            records = [batch.fields(j) for j in range(len(rows))]
+            times = [t for t, _ in identity.event_times_ms(records, stamps)]
+        else:
+            times = stamps
+        out: dict[Stream, int] = {}
+        for msg, t in zip(batch_messages, times):
+            stream = cast(Stream, (msg.topic(), msg.partition()))
             if t > out.get(stream, -1):
                 out[stream] = t
         return out

@@ -222,12 +222,16 @@ class AlertPolicy:
         times = self.identity.event_times_ms(records, [o.timestamp_ms for o in origins])
         version = self.model_version
         out = []
-        for o, rec, conn, (when, when_from), s, sv, r, top in zip(
-            origins, records, connections, times, scores.tolist(), sev.tolist(), risk.tolist(), tops
+        for kafka, rec, conn, (when, when_from), s, sv, r, top in zip(
+            self.coordinates(origins),
+            records,
+            connections,
+            times,
+            scores.tolist(),
+            sev.tolist(),
+            risk.tolist(),
+            tops,
         ):
-            kafka = KafkaCoordinates(
-                o.topic, o.partition, o.offset, o.timestamp_ms, decode_key(o.key)
-            )
             out.append(
                 Alert(
                     id=alert_id(version, conn, when, kafka),
@@ -244,6 +248,14 @@ class AlertPolicy:
                 )
             )
         return out
+
+    @staticmethod
+    def coordinates(origins: Sequence[Origin]) -> list[KafkaCoordinates]:
+        """Each record's Kafka coordinates as an alert names them (its key as text)."""
+        return [
+            KafkaCoordinates(o.topic, o.partition, o.offset, o.timestamp_ms, decode_key(o.key))
+            for o in origins
+        ]
 
     def _connection(self, origin: Origin, record: dict[str, Any]) -> Connection:
         """One record's connection, or none known when reading it fails: the alert goes out

@@ -19,14 +19,15 @@ event time to move on: an idle partition holds its open windows (their first ale
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
 from stream_od.alerts.facts import Alert, Connection, KafkaCoordinates, Summary
-from stream_od.alerts.identity import summary_id
+from stream_od.alerts.identity import IdentityReader, summary_id
 from stream_od.alerts.jsonsafe import json_safe
 from stream_od.records import field_value
 from stream_od.schema import FeatureSchema
@@ -91,6 +92,11 @@ def check_suppress_by(by: Iterable[str], schema: FeatureSchema) -> None:
         )
 
 
+def entity_key(entity: dict[str, Any]) -> str:
+    """An entity as the key of its window (and of its changelog entry)."""
+    return orjson.dumps(entity, option=orjson.OPT_SORT_KEYS).decode()
+
+
 def entity_of(alert: Alert, by: tuple[str, ...], detector: str) -> dict[str, Any]:
     """The suppression key's values: a connection part (``source_ip``, ...) or a record path."""
     out: dict[str, Any] = {"detector": detector}
@@ -101,6 +107,49 @@ def entity_of(alert: Alert, by: tuple[str, ...], detector: str) -> dict[str, Any
             # as the record has it, made writable (the entity is a key and goes out in summaries)
             out[name] = None if alert.record is None else json_safe(field_value(alert.record, name))
     return out
+
+
+def entities_of(
+    identity: IdentityReader,
+    records: Sequence[dict[str, Any]],
+    by: tuple[str, ...],
+    detector: str,
+    labels: frozenset[str] = frozenset(),
+) -> list[tuple[str, dict[str, Any]]]:
+    """Each record's entity and its key, as :func:`entity_of` gives them for the record's
+    alert, read as columns before any alert is built (a path to one of the ``labels``, the
+    fields an alert leaves out, is None in every entity, as the alert's record lacks it).
+    Each distinct entity is built and keyed once: a storm is a few entities many times over."""
+    names = [name for name in by if name != "detector"]
+    parts = sorted({name for name in names if name in CONNECTION_PARTS})
+    columns = dict(zip(parts, identity.parts(records, parts))) if parts else {}
+    for name in names:
+        if name in labels:
+            columns[name] = [None] * len(records)
+        elif name not in CONNECTION_PARTS:
+            columns[name] = [json_safe(field_value(r, name)) for r in records]
+    # Connection parts are text, ints and None, one JSON text each; a record path may hold
+    # values Python finds equal that JSON writes apart (1, 1.0, True): those rows are keyed
+    # one by one.
+    plain = all(name in CONNECTION_PARTS for name in names)
+    rows = zip(*(columns[name] for name in names)) if names else itertools.repeat((), len(records))
+    seen: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+    out = []
+    for values in rows:
+        cached = plain or all(type(v) in PLAIN for v in values)
+        found = seen.get(values) if cached else None
+        if found is None:
+            entity: dict[str, Any] = {"detector": detector}
+            for name, value in zip(names, values):
+                entity[name] = value
+            found = (entity_key(entity), entity)
+            if cached:
+                seen[values] = found
+        out.append(found)
+    return out
+
+
+PLAIN = frozenset({str, int, type(None)})
 
 
 class PartitionSuppression:
@@ -126,9 +175,25 @@ class PartitionSuppression:
         """Whether ``alert`` is emitted, and the summaries it closes (its entity's expired
         window).  Alerts arrive in partition order."""
         entity = entity_of(alert, self.by, self.detector)
-        key = orjson.dumps(entity, option=orjson.OPT_SORT_KEYS).decode()
-        t = alert.event_time_ms
-        closed: list[Alert] = []
+        opened, closed = self.admit_row(
+            entity_key(entity), entity, alert.event_time_ms, alert.score, alert.kafka, alert.id
+        )
+        return opened is not None, [self.summary(w) for w in closed]
+
+    def admit_row(
+        self,
+        key: str,
+        entity: dict[str, Any],
+        t: int,
+        score: float,
+        kafka: KafkaCoordinates,
+        first_id: str = "",
+    ) -> tuple[Window | None, list[Window]]:
+        """:meth:`admit` from an alert's parts, before the alert is built (the worker builds
+        only the alerts that go out): the window it opened (None: held back; the caller sets
+        its ``first_id`` once the alert exists) and the windows with held-back alerts it
+        closed (:meth:`summary` makes their summaries, once their ``first_id`` is known)."""
+        closed: list[Window] = []
         w = self.windows.get(key)
         self._remember(key)
         if w is not None and t >= w.first_ms + self.window_ms:
@@ -136,24 +201,30 @@ class PartitionSuppression:
             w = None
         self._dirty.add(key)
         if w is None:
-            self.windows[key] = Window(t, t, 0, alert.score, alert.id, entity, alert.kafka)
+            w = self.windows[key] = Window(t, t, 0, score, first_id, entity, kafka)
             heapq.heappush(self._ends, (t + self.window_ms, key))
-            return True, closed
+            return w, closed
         w.count += 1
-        w.last_ms = max(w.last_ms, t)
-        w.max_score = max(w.max_score, alert.score)
-        w.last = alert.kafka
-        return False, closed
+        if t > w.last_ms:
+            w.last_ms = t
+        if score > w.max_score:
+            w.max_score = score
+        w.last = kafka
+        return None, closed
 
     def advance(self, stream_time_ms: int) -> list[Alert]:
         """Move the partition's event time on; the summaries of the windows that ended."""
+        return [self.summary(w) for w in self.advance_windows(stream_time_ms)]
+
+    def advance_windows(self, stream_time_ms: int) -> list[Window]:
+        """:meth:`advance`, giving the ended windows that held alerts back."""
         if self.stream_time_ms is not None and stream_time_ms <= self.stream_time_ms:
             return []
         if self._undo_time is None:
             self._undo_time = (self.stream_time_ms,)
         self.stream_time_ms = stream_time_ms
         self._dirty.add(STREAM_TIME)
-        closed: list[Alert] = []
+        closed: list[Window] = []
         while self._ends and self._ends[0][0] <= stream_time_ms:
             end, key = heapq.heappop(self._ends)
             w = self.windows.get(key)
@@ -187,12 +258,13 @@ class PartitionSuppression:
         self._undo_time = None
         self._dirty.clear()
 
-    def _close(self, key: str) -> list[Alert]:
+    def _close(self, key: str) -> list[Window]:
         w = self.windows.pop(key)
         self._dirty.add(key)
-        return [self._summary(w)] if w.count else []
+        return [w] if w.count else []
 
-    def _summary(self, w: Window) -> Alert:
+    def summary(self, w: Window) -> Alert:
+        """The summary alert of a closed window that held alerts back."""
         conn = Connection(**{k: v for k, v in w.entity.items() if k in CONNECTION_PARTS})
         return Alert(
             id=summary_id(w.first_id),

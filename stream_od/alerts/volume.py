@@ -10,11 +10,15 @@ alert it drops is counted in ``stream_od_alerts_dropped_total{reason="rate_limit
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from stream_od.alerts.facts import Alert
-from stream_od.alerts.suppression import PartitionSuppression
+import numpy as np
+
+from stream_od.alerts.facts import Alert, KafkaCoordinates
+from stream_od.alerts.policy import AlertPolicy, Origin
+from stream_od.alerts.suppression import PartitionSuppression, Window, entities_of
 
 Stream = tuple[str, int]  # an input partition: (topic, partition)
 
@@ -27,6 +31,20 @@ class Passed:
     summaries: list[Alert] = field(default_factory=list)  # closed windows (facts incomplete)
     suppressed: int = 0
     dropped: int = 0
+
+
+@dataclass
+class Admitted:
+    """A batch's rows through suppression, before their alerts are built."""
+
+    emit: list[int] = field(default_factory=list)  # the rows whose alerts go out
+    opened: list[Window] = field(default_factory=list)  # the window each of those opened
+    closed: list[tuple[PartitionSuppression, Window]] = field(default_factory=list)
+    rows: int = 0
+
+    @property
+    def suppressed(self) -> int:
+        return self.rows - len(self.emit)
 
 
 class RateCeiling:
@@ -97,10 +115,74 @@ class AlertVolume:
                 out.summaries.extend(self.partition(stream).advance(t))
         else:
             out.alerts = [a for _, a in alerts]
+        self._limit(out)
+        return out
+
+    def _limit(self, out: Passed) -> None:
         if self.ceiling is not None and out.alerts:
             allowed = self.ceiling.take(len(out.alerts))
             out.dropped = len(out.alerts) - allowed
             del out.alerts[allowed:]
+
+    def admit_records(
+        self,
+        policy: AlertPolicy,
+        origins: Sequence[Origin],
+        records: Sequence[dict[str, Any]],
+        scores: np.ndarray,
+    ) -> Admitted:
+        """:meth:`admit` for a batch's records over the threshold (in partition order), read
+        as ``policy``'s alerts would read them: entity, event time, score, coordinates."""
+        times = policy.identity.event_times_ms(records, [o.timestamp_ms for o in origins])
+        return self.admit(
+            [(o.topic, o.partition) for o in origins],
+            entities_of(policy.identity, records, self.by, self.detector, policy.labels),
+            [t for t, _ in times],
+            np.asarray(scores, dtype=np.float64).tolist(),
+            policy.coordinates(origins),
+        )
+
+    def admit(
+        self,
+        streams: Sequence[Stream],
+        entities: Sequence[tuple[str, dict[str, Any]]],
+        times_ms: Sequence[int],
+        scores: Sequence[float],
+        coordinates: Sequence[KafkaCoordinates],
+    ) -> Admitted:
+        """:meth:`pass_batch`'s suppression from the parts of a batch's would-be alerts, in
+        partition order, before any is built: a storm's held-back alerts are never built nor
+        rendered (the worker builds the emitted ones, then :meth:`settle`)."""
+        out = Admitted(rows=len(streams))
+        partition = None
+        last_stream = None
+        for i, (stream, (key, entity), t, score, kafka) in enumerate(
+            zip(streams, entities, times_ms, scores, coordinates)
+        ):
+            if stream != last_stream:
+                partition, last_stream = self.partition(stream), stream
+            assert partition is not None
+            opened, closed = partition.admit_row(key, entity, t, score, kafka)
+            out.closed.extend((partition, w) for w in closed)
+            if opened is not None:
+                out.emit.append(i)
+                out.opened.append(opened)
+        return out
+
+    def settle(
+        self, admitted: Admitted, alerts: Sequence[Alert], stream_times: dict[Stream, int]
+    ) -> Passed:
+        """The batch's :class:`Passed` once the emitted alerts are built (``alerts[j]`` is the
+        alert of row ``admitted.emit[j]``): their windows learn their ids, the partitions' event
+        time moves on, the closed windows become summaries, then the ceiling."""
+        for w, a in zip(admitted.opened, alerts):
+            w.first_id = a.id
+        out = Passed(alerts=list(alerts), suppressed=admitted.suppressed)
+        out.summaries = [p.summary(w) for p, w in admitted.closed]
+        for stream, t in stream_times.items():
+            p = self.partition(stream)
+            out.summaries.extend(p.summary(w) for w in p.advance_windows(t))
+        self._limit(out)
         return out
 
     def commit(self) -> None:

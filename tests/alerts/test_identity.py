@@ -183,3 +183,36 @@ def test_zeek_ip_proto_names_what_proto_cannot():
     assert (c.transport, c.source_port, c.destination_port) == ("tcp", 5000, 80)
     assert c.community_id == reference("tcp", "10.0.0.1", "10.0.0.2", 5000, 80)
     assert reader.connection({**tcp, "ip_proto": "junk"}).transport == "tcp"
+
+
+@pytest.mark.parametrize("schema", ["zeek-conn", "suricata-flow"])
+def test_parts_read_alone_are_the_connections_parts(schema):
+    """Suppression keys on a few parts before any alert is built (``parts``): each part, and
+    any pair, read alone is what the whole connection says, ICMP and IPv6 rows included."""
+    from itertools import combinations
+
+    from stream_od.alerts.facts import Connection
+
+    reader = IdentityReader(load_schema(schema).identity, None)
+    zeek_rows = [
+        {**ZEEK_ICMP, "id.resp_p": 0, "proto": "icmp"},
+        {"id.orig_h": "fe80::1", "id.orig_p": 135, "id.resp_h": "ff02::1:ff00:2"}
+        | {"id.resp_p": 136, "proto": "icmp", "ip_proto": 58},
+        {"id.orig_h": "10.0.0.1", "id.orig_p": 0, "id.resp_h": "10.0.0.2", "id.resp_p": 0}
+        | {"proto": "unknown_transport", "ip_proto": 50},
+        {"id.orig_h": "10.0.0.1", "id.orig_p": 5, "id.resp_h": "10.0.0.2", "id.resp_p": 80}
+        | {"proto": "tcp", "uid": "C1", "community_id": "1:given"},
+    ]
+    eve_rows = [
+        {"src_ip": "10.0.0.1", "src_port": 5, "dest_ip": "10.0.0.2", "dest_port": 80}
+        | {"proto": "TCP", "flow_id": 7},
+        {"src_ip": "2001:db8::1", "dest_ip": "2001:db8::2", "proto": "IPv6-ICMP"}
+        | {"icmp_type": 135},
+        {"src_ip": "10.0.0.1", "dest_ip": "10.0.0.9", "proto": "047"},
+    ]
+    records = zeek_rows + eve_rows
+    whole = reader.connections(records)
+    names = list(Connection._fields)
+    for chosen in [[n] for n in names] + [list(p) for p in combinations(names, 2)]:
+        got = reader.parts(records, chosen)
+        assert got == [[getattr(c, n) for c in whole] for n in chosen], chosen
