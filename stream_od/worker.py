@@ -388,7 +388,8 @@ class Worker:
         records = [batch.fields(int(r)) for r in hit]
         volume = self.volume
         if volume.suppressing:  # only the alerts that go out are built
-            admitted = volume.admit_records(policy, origins, records, scores[hit])
+            times, stream_times = self._event_times(messages, batch, policy)
+            admitted = volume.admit_records(policy, origins, records, scores[hit], times[hit])
             emit = admitted.emit
             hit, alert_rows = hit[emit], alert_rows[emit]
             origins, records = [origins[j] for j in emit], [records[j] for j in emit]
@@ -396,7 +397,7 @@ class Worker:
             origins, records, scores[hit], batch.X[hit], contributions[hit], detected_at
         )
         if volume.suppressing:
-            passed = volume.settle(admitted, facts, self._stream_times(messages, batch, policy))
+            passed = volume.settle(admitted, facts, stream_times)
         else:
             passed = volume.pass_batch(
                 [((o.topic, o.partition), a) for o, a in zip(origins, facts)], {}
@@ -555,26 +556,27 @@ class Worker:
         except Exception as exc:  # already stopping on another error
             log.warning("the batch in flight did not commit (%s); it will be read again", exc)
 
-    def _stream_times(
+    def _event_times(
         self, messages: Sequence[Message], batch, policy: AlertPolicy
-    ) -> dict[Stream, int]:
-        """Each partition's newest event time in the batch (the suppression windows' clock):
-        the records' own time, as their alerts' is taken, or Kafka's."""
+    ) -> tuple[np.ndarray, dict[Stream, int]]:
+        """The event time of each scoreable row (the record's own, as its alert takes it, or
+        Kafka's), and each partition's newest in the batch: the suppression windows' clock.
+        Without a time field in the schema, the clock is every record's Kafka time."""
         identity = policy.identity
-        rows = batch.rows.tolist() if identity.time_field else range(len(messages))
-        batch_messages = [messages[i] for i in rows]
-        stamps = [msg.timestamp()[1] for msg in batch_messages]
+        rows = batch.rows.tolist()
+        stamps = [messages[i].timestamp()[1] for i in rows]
         if identity.time_field:
-            records = [batch.fields(j) for j in range(len(rows))]
-            times = [t for t, _ in identity.event_times_ms(records, stamps)]
-        else:
-            times = stamps
-        out: dict[Stream, int] = {}
-        for msg, t in zip(batch_messages, times):
-            stream = cast(Stream, (msg.topic(), msg.partition()))
-            if t > out.get(stream, -1):
-                out[stream] = t
-        return out
+            times = identity.event_ms([batch.fields(j) for j in range(len(rows))], stamps)
+            clock, streams = times.tolist(), [topic_partition(messages[i]) for i in rows]
+        else:  # (a CSV record's fields are not decoded for nothing)
+            times = np.asarray(stamps, dtype=np.int64)
+            clock = [msg.timestamp()[1] for msg in messages]
+            streams = list(map(topic_partition, messages))
+        newest: dict[Stream, int] = {}
+        for stream, t in zip(streams, clock):
+            if t > newest.get(stream, -1):
+                newest[stream] = t
+        return times, newest
 
     def _ensure_changelog(self) -> None:
         from stream_od.kafka.changelog import ensure_changelog

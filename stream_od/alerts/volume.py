@@ -130,14 +130,17 @@ class AlertVolume:
         origins: Sequence[Origin],
         records: Sequence[dict[str, Any]],
         scores: np.ndarray,
+        times_ms: np.ndarray | None = None,
     ) -> Admitted:
         """:meth:`admit` for a batch's records over the threshold (in partition order), read
-        as ``policy``'s alerts would read them: entity, event time, score, coordinates."""
-        times = policy.identity.event_times_ms(records, [o.timestamp_ms for o in origins])
+        as ``policy``'s alerts would read them: entity, event time (``times_ms`` when the
+        caller has them), score, coordinates."""
+        if times_ms is None:
+            times_ms = policy.identity.event_ms(records, [o.timestamp_ms for o in origins])
         return self.admit(
             [(o.topic, o.partition) for o in origins],
             entities_of(policy.identity, records, self.by, self.detector, policy.labels),
-            [t for t, _ in times],
+            times_ms.tolist(),
             np.asarray(scores, dtype=np.float64).tolist(),
             policy.coordinates(origins),
         )

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import communityid
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from stream_od.alerts.identity import IdentityReader, community_id
 from stream_od.schema import load_schema
@@ -216,3 +218,28 @@ def test_parts_read_alone_are_the_connections_parts(schema):
     for chosen in [[n] for n in names] + [list(p) for p in combinations(names, 2)]:
         got = reader.parts(records, chosen)
         assert got == [[getattr(c, n) for c in whole] for n in chosen], chosen
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.floats(min_value=1e9, max_value=2e9),
+            st.integers(min_value=-(2**70), max_value=2**70),
+            st.sampled_from(["2026-12-07T10:00:00.5Z", "junk", "", None, True]),
+        ),
+        max_size=30,
+    ),
+    st.booleans(),
+)
+def test_event_ms_is_each_records_event_time(values, floats_only):
+    """The column of times suppression reads (one numpy pass when ``ts`` is float seconds, as
+    Zeek writes it) is the time each alert takes, whatever the records hold."""
+    if floats_only:
+        values = [v for v in values if type(v) is float]
+    reader = IdentityReader(None, "ts")
+    records = [{} if v is None else {"ts": v} for v in values]
+    kafka = list(range(1_796_220_000_000, 1_796_220_000_000 + len(values)))
+    assert reader.event_ms(records, kafka).tolist() == [
+        t for t, _ in reader.event_times_ms(records, kafka)
+    ]
