@@ -113,6 +113,15 @@ class DecodedBatch:
             obj = csv_fields(self._values[index] or b"")  # a CSV row always has its value
         return obj
 
+    def fields_of(self, rows: Sequence[int] | np.ndarray | slice) -> list[dict[str, Any]]:
+        """:meth:`fields` of each of the scoreable ``rows`` (a batch's alerts at once)."""
+        objects, values = self._objects, self._values
+        out = []
+        for index in self.rows[rows].tolist():
+            obj = objects.get(index)
+            out.append(obj if obj is not None else csv_fields(values[index] or b""))
+        return out
+
 
 def csv_fields(value: bytes) -> dict[str, Any]:
     """A KDD CSV line as a dict: named columns, plus ``label`` when present.  Numbers become

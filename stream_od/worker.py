@@ -385,7 +385,7 @@ class Worker:
         alert_rows = batch.rows[hit]
         detected_at = int(time.time() * 1000)
         origins = [origin(int(i)) for i in alert_rows]
-        records = [batch.fields(int(r)) for r in hit]
+        records = batch.fields_of(hit)
         volume = self.volume
         if volume.suppressing:  # only the alerts that go out are built
             times, stream_times = self._event_times(messages, batch, policy)
@@ -566,7 +566,7 @@ class Worker:
         rows = batch.rows.tolist()
         stamps = [messages[i].timestamp()[1] for i in rows]
         if identity.time_field:
-            times = identity.event_ms([batch.fields(j) for j in range(len(rows))], stamps)
+            times = identity.event_ms(batch.fields_of(slice(None)), stamps)
             clock, streams = times.tolist(), [topic_partition(messages[i]) for i in rows]
         else:  # (a CSV record's fields are not decoded for nothing)
             times = np.asarray(stamps, dtype=np.int64)

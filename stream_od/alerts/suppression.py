@@ -34,6 +34,7 @@ from stream_od.schema import FeatureSchema
 
 CONNECTION_PARTS = frozenset(Connection._fields)
 STREAM_TIME = "\0stream_time"
+NONE_CLOSED: tuple[Window, ...] = ()  # what admit_row returns when it closed no window
 
 
 @dataclass(slots=True)
@@ -188,29 +189,27 @@ class PartitionSuppression:
         score: float,
         kafka: KafkaCoordinates,
         first_id: str = "",
-    ) -> tuple[Window | None, list[Window]]:
+    ) -> tuple[Window | None, Sequence[Window]]:
         """:meth:`admit` from an alert's parts, before the alert is built (the worker builds
         only the alerts that go out): the window it opened (None: held back; the caller sets
         its ``first_id`` once the alert exists) and the windows with held-back alerts it
         closed (:meth:`summary` makes their summaries, once their ``first_id`` is known)."""
-        closed: list[Window] = []
         w = self.windows.get(key)
-        self._remember(key)
-        if w is not None and t >= w.first_ms + self.window_ms:
-            closed.extend(self._close(key))
-            w = None
+        if key not in self._undo:
+            self._remember(key)
         self._dirty.add(key)
-        if w is None:
-            w = self.windows[key] = Window(t, t, 0, score, first_id, entity, kafka)
-            heapq.heappush(self._ends, (t + self.window_ms, key))
-            return w, closed
-        w.count += 1
-        if t > w.last_ms:
-            w.last_ms = t
-        if score > w.max_score:
-            w.max_score = score
-        w.last = kafka
-        return None, closed
+        if w is not None and t < w.first_ms + self.window_ms:  # held back: the storm's path
+            w.count += 1
+            if t > w.last_ms:
+                w.last_ms = t
+            if score > w.max_score:
+                w.max_score = score
+            w.last = kafka
+            return None, NONE_CLOSED
+        closed = self._close(key) if w is not None else NONE_CLOSED
+        w = self.windows[key] = Window(t, t, 0, score, first_id, entity, kafka)
+        heapq.heappush(self._ends, (t + self.window_ms, key))
+        return w, closed
 
     def advance(self, stream_time_ms: int) -> list[Alert]:
         """Move the partition's event time on; the summaries of the windows that ended."""

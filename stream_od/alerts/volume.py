@@ -166,7 +166,8 @@ class AlertVolume:
                 partition, last_stream = self.partition(stream), stream
             assert partition is not None
             opened, closed = partition.admit_row(key, entity, t, score, kafka)
-            out.closed.extend((partition, w) for w in closed)
+            if closed:
+                out.closed.extend((partition, w) for w in closed)
             if opened is not None:
                 out.emit.append(i)
                 out.opened.append(opened)
