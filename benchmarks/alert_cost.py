@@ -101,7 +101,7 @@ def main() -> int:
         t0 = time.perf_counter()
         if suppress == "before":  # what the worker does: only the alerts that go out are built
             volume = AlertVolume(60.0, by, "vaegmm")
-            admitted = volume.admit_records(policy, origins, records, scores)
+            admitted = volume.admit_records(policy, policy.coordinates(origins), records, scores)
             e = admitted.emit
             facts = policy.facts(
                 [origins[j] for j in e],
@@ -126,7 +126,7 @@ def main() -> int:
         return (time.perf_counter() - t0) / n * 1e6
 
     held = AlertVolume(60.0, by, "vaegmm").admit_records(
-        policies["native"], origins, records, scores
+        policies["native"], AlertPolicy.coordinates(origins), records, scores
     )
     suppressed_share = held.suppressed / n
     variants = [(f, f, "") for f in FORMATS] + [

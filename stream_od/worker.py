@@ -44,6 +44,7 @@ import orjson
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from stream_od.alerts import AlertPolicy, Origin
+from stream_od.alerts.policy import kafka_coordinates
 from stream_od.alerts.volume import AlertVolume, Stream
 from stream_od.config import WorkerSettings
 from stream_od.errors import EXIT_STUCK, EXIT_UNREACHABLE, FatalWorkerError
@@ -384,15 +385,21 @@ class Worker:
         policy = scored.scorer.policy
         alert_rows = batch.rows[hit]
         detected_at = int(time.time() * 1000)
-        origins = [origin(int(i)) for i in alert_rows]
         records = batch.fields_of(hit)
         volume = self.volume
         if volume.suppressing:  # only the alerts that go out are built
             times, stream_times = self._event_times(messages, batch, policy)
-            admitted = volume.admit_records(policy, origins, records, scores[hit], times[hit])
+            admitted = volume.admit_records(
+                policy,
+                kafka_coordinates([messages[i] for i in alert_rows.tolist()]),
+                records,
+                scores[hit],
+                times[hit],
+            )
             emit = admitted.emit
             hit, alert_rows = hit[emit], alert_rows[emit]
-            origins, records = [origins[j] for j in emit], [records[j] for j in emit]
+            records = [records[j] for j in emit]
+        origins = [origin(int(i)) for i in alert_rows]
         facts = policy.facts(
             origins, records, scores[hit], batch.X[hit], contributions[hit], detected_at
         )
@@ -629,23 +636,28 @@ class Worker:
     def _restore_suppression(self, partitions: Sequence[TopicPartition]) -> None:
         """Read each partition's suppression state back from the changelog before its first
         batch: as of the committed offsets, since both were written in one transaction."""
-        from stream_od.kafka.changelog import read_changelog
+        from stream_od.kafka.changelog import read_changelogs
 
-        config = self._restore_config()
         topic = self.settings.suppression_changelog_topic
+        try:
+            read = read_changelogs(
+                self._restore_config(),
+                topic,
+                [tp.partition for tp in partitions],
+                timeout_s=self.settings.kafka_retry_timeout_s,
+            )
+        except (KafkaException, TimeoutError) as exc:
+            numbers = sorted(tp.partition for tp in partitions)
+            raise self._restore_failed(
+                exc, f"the suppression changelog {topic}{numbers}", topic
+            ) from exc
         for tp in partitions:
-            try:
-                entries = read_changelog(
-                    config, topic, tp.partition, timeout_s=self.settings.kafka_retry_timeout_s
-                )
-            except (KafkaException, TimeoutError) as exc:
-                raise self._restore_failed(
-                    exc, f"the suppression changelog {topic}[{tp.partition}]", topic
-                ) from exc
-            self.volume.partition((tp.topic, tp.partition)).restore(entries)
+            entries = read[tp.partition]
+            state = self.volume.partition((tp.topic, tp.partition))
+            state.restore(entries)
             log.info(
                 "restored %d suppression windows of %s[%d] from %d changelog records",
-                len(self.volume.partition((tp.topic, tp.partition))),
+                len(state),
                 tp.topic,
                 tp.partition,
                 len(entries),

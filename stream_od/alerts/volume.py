@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from stream_od.alerts.facts import Alert, KafkaCoordinates
-from stream_od.alerts.policy import AlertPolicy, Origin
+from stream_od.alerts.policy import AlertPolicy
 from stream_od.alerts.suppression import PartitionSuppression, Window, entities_of
 
 Stream = tuple[str, int]  # an input partition: (topic, partition)
@@ -127,22 +127,22 @@ class AlertVolume:
     def admit_records(
         self,
         policy: AlertPolicy,
-        origins: Sequence[Origin],
+        coordinates: Sequence[KafkaCoordinates],
         records: Sequence[dict[str, Any]],
         scores: np.ndarray,
         times_ms: np.ndarray | None = None,
     ) -> Admitted:
         """:meth:`admit` for a batch's records over the threshold (in partition order), read
         as ``policy``'s alerts would read them: entity, event time (``times_ms`` when the
-        caller has them), score, coordinates."""
+        caller has them), score, Kafka coordinates."""
         if times_ms is None:
-            times_ms = policy.identity.event_ms(records, [o.timestamp_ms for o in origins])
+            times_ms = policy.identity.event_ms(records, [c.timestamp_ms for c in coordinates])
         return self.admit(
-            [(o.topic, o.partition) for o in origins],
+            [(c.topic, c.partition) for c in coordinates],
             entities_of(policy.identity, records, self.by, self.detector, policy.labels),
             times_ms.tolist(),
             np.asarray(scores, dtype=np.float64).tolist(),
-            policy.coordinates(origins),
+            coordinates,
         )
 
     def admit(

@@ -9,6 +9,7 @@ offsets (a dead owner's open transaction is past the last stable offset, where a
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -18,6 +19,18 @@ def read_changelog(
     config: dict[str, Any], topic: str, partition: int, *, timeout_s: float
 ) -> list[tuple[str, bytes | None]]:
     """(key, value) of the committed records of ``topic[partition]``, in log order."""
+    return read_changelogs(config, topic, [partition], timeout_s=timeout_s)[partition]
+
+
+def read_changelogs(
+    config: dict[str, Any], topic: str, partitions: Sequence[int], *, timeout_s: float
+) -> dict[int, list[tuple[str, bytes | None]]]:
+    """:func:`read_changelog` of each of ``partitions``, all read by one consumer at once: a
+    worker given many partitions in a rebalance waits for one connection and one fetch
+    round, not one per partition (about 1.5 s each here, with one consumer a partition)."""
+    out: dict[int, list[tuple[str, bytes | None]]] = {p: [] for p in partitions}
+    if not out:
+        return out
     consumer = Consumer(
         {
             **config,
@@ -27,25 +40,29 @@ def read_changelog(
             "auto.offset.reset": "earliest",
         }
     )
-    out: list[tuple[str, bytes | None]] = []
+    left = set(out)
     deadline = time.monotonic() + timeout_s
     try:
-        consumer.assign([TopicPartition(topic, partition, -2)])  # OFFSET_BEGINNING
-        while True:
+        consumer.assign([TopicPartition(topic, p, -2) for p in out])  # OFFSET_BEGINNING
+        while left:
             for msg in consumer.consume(num_messages=1_000, timeout=0.5):
                 err = msg.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
-                        return out
+                        left.discard(msg.partition())
+                        continue
                     raise KafkaException(err)
                 key = msg.key()
-                out.append(("" if key is None else key.decode("utf-8", "replace"), msg.value()))
-            if time.monotonic() > deadline:
+                out[msg.partition()].append(  # type: ignore[index]
+                    ("" if key is None else key.decode("utf-8", "replace"), msg.value())
+                )
+            if left and time.monotonic() > deadline:
                 raise TimeoutError(
-                    f"reading the changelog {topic}[{partition}] took over {timeout_s:g} s"
+                    f"reading the changelog {topic}{sorted(left)} took over {timeout_s:g} s"
                 )
     finally:
         consumer.close()
+    return out
 
 
 def ensure_changelog(

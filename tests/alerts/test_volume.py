@@ -44,7 +44,7 @@ def built_then_passed(volume, pol, origins, records, scores, X, contrib, times):
 
 
 def admitted_then_built(volume, pol, origins, records, scores, X, contrib, times):
-    admitted = volume.admit_records(pol, origins, records, scores)
+    admitted = volume.admit_records(pol, pol.coordinates(origins), records, scores)
     e = admitted.emit
     facts = pol.facts(
         [origins[j] for j in e], [records[j] for j in e], scores[e], X[e], contrib[e], 7
