@@ -14,6 +14,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from stream_od.kafka.clients import STATE_POLL_S, STATE_READER
+
 
 def read_changelog(
     config: dict[str, Any], topic: str, partition: int, *, timeout_s: float
@@ -27,13 +29,14 @@ def read_changelogs(
 ) -> dict[int, list[tuple[str, bytes | None]]]:
     """:func:`read_changelog` of each of ``partitions``, all read by one consumer at once: a
     worker given many partitions in a rebalance waits for one connection and one fetch
-    round, not one per partition (about 1.5 s each here, with one consumer a partition)."""
+    round, not one per partition (``benchmarks/changelog_restore.py``)."""
     out: dict[int, list[tuple[str, bytes | None]]] = {p: [] for p in partitions}
     if not out:
         return out
     consumer = Consumer(
         {
             **config,
+            **STATE_READER,
             "enable.auto.commit": False,
             "enable.partition.eof": True,
             "isolation.level": "read_committed",
@@ -45,7 +48,7 @@ def read_changelogs(
     try:
         consumer.assign([TopicPartition(topic, p, -2) for p in out])  # OFFSET_BEGINNING
         while left:
-            for msg in consumer.consume(num_messages=1_000, timeout=0.5):
+            for msg in consumer.consume(num_messages=1_000, timeout=STATE_POLL_S):
                 err = msg.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:

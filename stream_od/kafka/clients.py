@@ -9,6 +9,15 @@ from confluent_kafka import Consumer, Producer
 
 from stream_od.config import WorkerSettings
 
+#: A reader of state (the suppression changelog, a partition's tail) reads to an end and stops.
+#: With librdkafka's defaults it learnt of the end slowly: the broker holds a fetch that finds
+#: nothing new for ``fetch.wait.max.ms`` (500 ms), and ``consume()`` waits out its whole timeout
+#: unless the batch fills, so each partition's changelog took 1.5 s to read back, and a worker
+#: handed twelve partitions in a rebalance waited 18 s before its first batch
+#: (``benchmarks/changelog_restore.py``).
+STATE_READER = {"fetch.wait.max.ms": 50}
+STATE_POLL_S = 0.05  # the reader's consume() timeout
+
 
 def transactional_id(settings: WorkerSettings) -> str:
     """Stable per worker instance, so a restarted worker fences its crashed predecessor and

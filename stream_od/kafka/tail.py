@@ -16,6 +16,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from stream_od.kafka.clients import STATE_POLL_S, STATE_READER
 from stream_od.kafka.messages import record_offset
 
 CHUNK = 5_000  # records read per step backwards
@@ -32,7 +33,7 @@ def read_range(
     deadline = time.monotonic() + timeout_s
     try:
         while True:
-            for msg in consumer.consume(num_messages=1_000, timeout=0.5):
+            for msg in consumer.consume(num_messages=1_000, timeout=STATE_POLL_S):
                 err = msg.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
@@ -73,6 +74,7 @@ def read_tail(
     consumer = Consumer(
         {
             **config,
+            **STATE_READER,
             "enable.auto.commit": False,
             "enable.partition.eof": True,
             "isolation.level": "read_committed",
