@@ -32,6 +32,7 @@ from __future__ import annotations
 import collections
 import gc
 import logging
+import operator
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -570,19 +571,13 @@ class Worker:
         Kafka's), and each partition's newest in the batch: the suppression windows' clock.
         Without a time field in the schema, the clock is every record's Kafka time."""
         identity = policy.identity
-        rows = batch.rows.tolist()
-        stamps = [messages[i].timestamp()[1] for i in rows]
+        scored = [messages[i] for i in batch.rows.tolist()]
         if identity.time_field:
-            times = identity.event_ms(batch.fields_of(slice(None)), stamps)
-            clock, streams = times.tolist(), [topic_partition(messages[i]) for i in rows]
+            times = identity.event_ms(batch.fields_of(slice(None)), lambda: kafka_times(scored))
+            newest = newest_by_partition(scored, times)
         else:  # (a CSV record's fields are not decoded for nothing)
-            times = np.asarray(stamps, dtype=np.int64)
-            clock = [msg.timestamp()[1] for msg in messages]
-            streams = list(map(topic_partition, messages))
-        newest: dict[Stream, int] = {}
-        for stream, t in zip(streams, clock):
-            if t > newest.get(stream, -1):
-                newest[stream] = t
+            times = np.asarray(kafka_times(scored), dtype=np.int64)
+            newest = newest_by_partition(messages, np.asarray(kafka_times(messages), np.int64))
         return times, newest
 
     def _ensure_changelog(self) -> None:
@@ -1238,6 +1233,41 @@ class Worker:
             model.schema.missing_columns,
             trained.get("missing_field_share"),
         )
+
+
+def kafka_times(messages: Sequence[Message]) -> list[int]:
+    """The records' Kafka timestamps (ms; -1 where the record has none)."""
+    return [msg.timestamp()[1] for msg in messages]
+
+
+def newest_by_partition(messages: Sequence[Message], times: np.ndarray) -> dict[Stream, int]:
+    """Each partition's newest of ``times`` (``times[i]`` is ``messages[i]``'s), leaving out a
+    partition whose records have no time (-1): grouped in numpy, as a batch is one topic's
+    (of ``confluent_kafka.Message`` objects, or objects with their ``topic()`` and
+    ``partition()``)."""
+    n = len(messages)
+    if not n:
+        return {}
+    topic_of, partition_of = (
+        (Message.topic, Message.partition)  # mapped directly: a quarter of a methodcaller's cost
+        if type(messages[0]) is Message
+        else (operator.methodcaller("topic"), operator.methodcaller("partition"))
+    )
+    topics = set(map(topic_of, messages))
+    if len(topics) > 1:
+        newest: dict[Stream, int] = {}
+        for stream, t in zip(map(topic_partition, messages), times.tolist()):
+            if t > newest.get(stream, -1):
+                newest[stream] = t
+        return newest
+    topic = cast(str, topics.pop())
+    partitions = np.fromiter(map(partition_of, messages), dtype=np.int64, count=n)
+    out: dict[Stream, int] = {}
+    for p in np.unique(partitions).tolist():
+        t = int(times[partitions == p].max())
+        if t > -1:
+            out[(topic, p)] = t
+    return out
 
 
 def _drift_series(live: Any, trained: Any, fields: Iterable[str], shares: Any) -> None:

@@ -13,7 +13,7 @@ import functools
 import hashlib
 import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -138,20 +138,29 @@ class IdentityReader:
             return [(int(ms), "kafka") for ms in kafka_ms]
         return list(map(_event_time, path_values(records, self.time_field), kafka_ms))
 
-    def event_ms(self, records: Sequence[dict[str, Any]], kafka_ms: Sequence[int]) -> np.ndarray:
+    def event_ms(
+        self,
+        records: Sequence[dict[str, Any]],
+        kafka_ms: Sequence[int] | Callable[[], Sequence[int]],
+    ) -> np.ndarray:
         """The times of :meth:`event_times_ms` alone, as int64: what suppression reads for
         every record of a batch.  A column of float seconds (Zeek's JSON writer's ``ts``) is
-        converted in one pass, rounded as :func:`_event_time` rounds (half to even)."""
-        kafka = np.asarray(kafka_ms, dtype=np.int64)
+        converted in one pass, rounded as :func:`_event_time` rounds (half to even).
+        ``kafka_ms`` may be a function giving the Kafka times: it is called only when some
+        record has no time of its own (reading them costs a call per record)."""
         if not self.time_field or not len(records):
-            return kafka
+            return np.asarray(kafka_ms() if callable(kafka_ms) else kafka_ms, dtype=np.int64)
         column = path_values(records, self.time_field)
         if set(map(type, column)) == {float}:
             seconds = np.asarray(column, dtype=np.float64)
             plausible = (seconds >= 0.0) & (seconds < MILLIS_FROM)  # NaN is not
+            if plausible.all():
+                return np.round(seconds * 1000.0).astype(np.int64)
+            kafka = np.asarray(kafka_ms() if callable(kafka_ms) else kafka_ms, dtype=np.int64)
             return np.where(plausible, np.round(seconds * 1000.0), kafka).astype(np.int64)
+        stamps = kafka_ms() if callable(kafka_ms) else kafka_ms
         return np.fromiter(
-            (t for t, _ in map(_event_time, column, kafka_ms)), dtype=np.int64, count=len(column)
+            (t for t, _ in map(_event_time, column, stamps)), dtype=np.int64, count=len(column)
         )
 
 

@@ -240,6 +240,9 @@ def test_event_ms_is_each_records_event_time(values, floats_only):
     reader = IdentityReader(None, "ts")
     records = [{} if v is None else {"ts": v} for v in values]
     kafka = list(range(1_796_220_000_000, 1_796_220_000_000 + len(values)))
-    assert reader.event_ms(records, kafka).tolist() == [
-        t for t, _ in reader.event_times_ms(records, kafka)
-    ]
+    expected = [t for t, _ in reader.event_times_ms(records, kafka)]
+    assert reader.event_ms(records, kafka).tolist() == expected
+    asked = []  # the Kafka times given lazily are read only when some record lacks its own
+    assert reader.event_ms(records, lambda: asked.append(1) or kafka).tolist() == expected
+    has_own = all(type(v) is float and 0 <= v < 1e11 for v in values)
+    assert asked == ([] if has_own and values else [1])
