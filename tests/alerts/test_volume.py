@@ -7,12 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import orjson
 import pytest
 
-from stream_od.alerts import AlertPolicy, Origin
+from stream_od.alerts import Origin
 from stream_od.alerts.volume import AlertVolume
-from stream_od.schema import load_schema
+from tests.alerts.test_policy import zeek_policy
+from tests.alerts.test_real_records import json_lines
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "logs"
 
@@ -20,22 +20,8 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "logs"
 def zeek_records() -> list[dict]:
     """The labelled fixture's records five times over, each pass a second later in ``ts``
     (so the 2 s windows below both hold alerts back and close)."""
-    lines = (FIXTURES / "zeek-conn-labeled.json").read_bytes().splitlines()
-    once = [orjson.loads(line) for line in lines if line.strip()]
+    once = json_lines(FIXTURES / "zeek-conn-labeled.json")
     return [{**r, "ts": r["ts"] + k} for k in range(5) for r in once]
-
-
-def policy() -> AlertPolicy:
-    return AlertPolicy(
-        feature_names=("a", "b"),
-        threshold=1.0,
-        score_scale=1.0,
-        model_version="m-1",
-        detector="vaegmm",
-        severity_margins=(0.5, 2.0, 8.0),
-        top_k=2,
-        schema=load_schema("zeek-conn"),
-    )
 
 
 def built_then_passed(volume, pol, origins, records, scores, X, contrib, times):
@@ -68,7 +54,7 @@ def test_suppressing_before_building_gives_what_building_every_alert_gives(by):
     records = zeek_records()
     assert len(records) == 200
     rng = np.random.default_rng(3)
-    pol = policy()
+    pol = zeek_policy()
     old, new = AlertVolume(2.0, by, "vaegmm"), AlertVolume(2.0, by, "vaegmm")
     t0 = int(min(r["ts"] for r in records) * 1000)
     held = summarised = 0
