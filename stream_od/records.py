@@ -107,18 +107,14 @@ class DecodedBatch:
 
     def fields(self, i: int) -> dict[str, Any]:
         """Original fields of scoreable row ``i`` (not the batch index)."""
-        index = int(self.rows[i])
-        obj = self._objects.get(index)
-        if obj is None:
-            obj = csv_fields(self._values[index] or b"")  # a CSV row always has its value
-        return obj
+        return self.fields_of([i])[0]
 
     def fields_of(self, rows: Sequence[int] | np.ndarray | slice) -> list[dict[str, Any]]:
         """:meth:`fields` of each of the scoreable ``rows`` (a batch's alerts at once)."""
         objects, values = self._objects, self._values
         out = []
         for index in self.rows[rows].tolist():
-            obj = objects.get(index)
+            obj = objects.get(index)  # a CSV row always has its value, decoded here
             out.append(obj if obj is not None else csv_fields(values[index] or b""))
         return out
 

@@ -45,7 +45,8 @@ import orjson
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from stream_od.alerts import AlertPolicy, Origin
-from stream_od.alerts.policy import kafka_coordinates
+from stream_od.alerts.facts import KafkaCoordinates
+from stream_od.alerts.policy import decode_key
 from stream_od.alerts.volume import AlertVolume, Stream
 from stream_od.config import WorkerSettings
 from stream_od.errors import EXIT_STUCK, EXIT_UNREACHABLE, FatalWorkerError
@@ -576,8 +577,9 @@ class Worker:
             times = identity.event_ms(batch.fields_of(slice(None)), lambda: kafka_times(scored))
             newest = newest_by_partition(scored, times)
         else:  # (a CSV record's fields are not decoded for nothing)
-            times = np.asarray(kafka_times(scored), dtype=np.int64)
-            newest = newest_by_partition(messages, np.asarray(kafka_times(messages), np.int64))
+            every = np.asarray(kafka_times(messages), dtype=np.int64)
+            times = every[batch.rows]
+            newest = newest_by_partition(messages, every)
         return times, newest
 
     def _ensure_changelog(self) -> None:
@@ -673,8 +675,7 @@ class Worker:
         window = self.stage_window
         now_ms = int(time.time() * 1000)
         out = []
-        for j, row in enumerate(batch.rows.tolist()):
-            record = batch.fields(j)
+        for j, (row, record) in enumerate(zip(batch.rows.tolist(), batch.fields_of(slice(None)))):
             values = {role: batch.X[j, cols].tolist() for role, cols in columns.items()}
             doc = with_window_values(record, values)
             try:
@@ -1233,6 +1234,22 @@ class Worker:
             model.schema.missing_columns,
             trained.get("missing_field_share"),
         )
+
+
+def kafka_coordinates(messages: Sequence[Message]) -> list[KafkaCoordinates]:
+    """The coordinates of consumed records as an alert names them, without an
+    :class:`Origin` each first: suppression reads them for every record over the threshold,
+    and builds the alerts of only a few."""
+    return [
+        KafkaCoordinates(
+            m.topic(),  # type: ignore[arg-type]  # a consumed record has all three
+            m.partition(),  # type: ignore[arg-type]
+            m.offset(),  # type: ignore[arg-type]
+            m.timestamp()[1],
+            decode_key(m.key()),
+        )
+        for m in messages
+    ]
 
 
 def kafka_times(messages: Sequence[Message]) -> list[int]:

@@ -61,18 +61,6 @@ def decode_key(key: bytes | None) -> str | None:
         return "base64:" + base64.b64encode(key).decode("ascii")
 
 
-def kafka_coordinates(messages: Sequence[Any]) -> list[KafkaCoordinates]:
-    """The coordinates of consumed records (``confluent_kafka.Message``) as an alert names
-    them, without an :class:`Origin` each first: suppression reads them for every record over
-    the threshold, and builds the alerts of only a few."""
-    return [
-        KafkaCoordinates(
-            m.topic(), m.partition(), m.offset(), m.timestamp()[1], decode_key(m.key())
-        )
-        for m in messages
-    ]
-
-
 def severities(
     scores: np.ndarray, threshold: float, scale: float, margins: Sequence[float]
 ) -> np.ndarray:
