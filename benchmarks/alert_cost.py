@@ -9,7 +9,8 @@ VAEGMM has), and times ``AlertPolicy.facts`` + ``render`` for each format, and n
 suppression (per ``--suppress-by``, 60 s windows) two ways: as the worker does it since
 2026-12-07, the batch's entities and event times read first and only the alerts that go out
 built (``AlertVolume.admit_records`` + ``settle``), and as before, every alert built, then passed
-(``AlertVolume.pass_batch``); in batches of 1,000, the variants interleaved per repeat.
+through its partition's state (``PartitionSuppression.admit``); in batches of 1,000, the
+variants interleaved per repeat.
 ``--event-rate R`` re-times the records as if the same traffic arrived at R records a second
 (``ts`` = the first record's + i / R): the log's own times spread a day's records over a day,
 where a window holds few of an entity's alerts.  Reports the median microseconds per alert over the
@@ -116,10 +117,11 @@ def main() -> int:
             facts = policy.facts(origins, records, scores, X, contrib, 1_796_220_009_000)
         if suppress == "after":  # every alert built, then passed (the worker before 2026-12-07)
             volume = AlertVolume(60.0, by, "vaegmm")
-            passed = volume.pass_batch(
-                [((o.topic, o.partition), a) for o, a in zip(origins, facts)], {}
-            )
-            facts = passed.alerts
+            facts = [
+                a
+                for o, a in zip(origins, facts)
+                if volume.partition((o.topic, o.partition)).admit(a)[0]
+            ]
         for a in facts:
             policy.render(a)
             policy.headers(a)

@@ -408,9 +408,7 @@ class Worker:
         if volume.suppressing:
             passed = volume.settle(admitted, facts, stream_times)
         else:
-            passed = volume.pass_batch(
-                [((o.topic, o.partition), a) for o, a in zip(origins, facts)], {}
-            )
+            passed = volume.limit(facts)
         alerts = passed.alerts + policy.finish_summaries(passed.summaries, detected_at)
         keys = {a.id: record_key(messages[int(i)]) for a, i in zip(facts, alert_rows)}
         self._delivery_errors.clear()

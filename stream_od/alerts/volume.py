@@ -97,24 +97,9 @@ class AlertVolume:
         for s in streams:
             self.partitions.pop(s, None)
 
-    def pass_batch(
-        self, alerts: list[tuple[Stream, Alert]], stream_times: dict[Stream, int]
-    ) -> Passed:
-        """``alerts`` (with their partition) in partition order, and each partition's newest
-        event time in the batch."""
-        out = Passed()
-        if self.suppressing:
-            for stream, alert in alerts:
-                emit, closed = self.partition(stream).admit(alert)
-                out.summaries.extend(closed)
-                if emit:
-                    out.alerts.append(alert)
-                else:
-                    out.suppressed += 1
-            for stream, t in stream_times.items():
-                out.summaries.extend(self.partition(stream).advance(t))
-        else:
-            out.alerts = [a for _, a in alerts]
+    def limit(self, alerts: list[Alert]) -> Passed:
+        """A batch's alerts when nothing is suppressed: only the ceiling applies."""
+        out = Passed(alerts=list(alerts))
         self._limit(out)
         return out
 
@@ -153,9 +138,10 @@ class AlertVolume:
         scores: Sequence[float],
         coordinates: Sequence[KafkaCoordinates],
     ) -> Admitted:
-        """:meth:`pass_batch`'s suppression from the parts of a batch's would-be alerts, in
-        partition order, before any is built: a storm's held-back alerts are never built nor
-        rendered (the worker builds the emitted ones, then :meth:`settle`)."""
+        """Suppression of a batch's would-be alerts from their parts, in partition order,
+        before any is built: a storm's held-back alerts are never built nor rendered (the
+        worker builds the emitted ones, then :meth:`settle`).  The same as passing each built
+        alert through its partition's :meth:`PartitionSuppression.admit` in turn."""
         out = Admitted(rows=len(streams))
         partition = None
         last_stream = None

@@ -270,12 +270,16 @@ def test_suppression_keys_on_record_values_orjson_cannot_write():
     from stream_od.alerts.volume import AlertVolume
 
     policy = zeek_policy()
-    volume = AlertVolume(60.0, ("uid", "id.resp_p"), "vaegmm")
-    alerts = [
-        facts(policy, {**ZEEK, "uid": "C\ud800", "id.resp_p": 10**40}, offset=i) for i in range(3)
-    ]
-    passed = volume.pass_batch([(("in", 0), a) for a in alerts], {})
-    assert len(passed.alerts) == 1  # the other two are held back under the same entity
+    by = ("uid", "id.resp_p")
+    record = {**ZEEK, "uid": "C\ud800", "id.resp_p": 10**40}
+    alerts = [facts(policy, record, offset=i) for i in range(3)]
+    state = AlertVolume(60.0, by, "vaegmm").partition(("in", 0))
+    # one built alert at a time, and a batch's records before their alerts are built (the worker)
+    assert [state.admit(a)[0] for a in alerts] == [True, False, False]
+    admitted = AlertVolume(60.0, by, "vaegmm").admit_records(
+        policy, [a.kafka for a in alerts], [record] * 3, np.full(3, 3.0)
+    )
+    assert admitted.emit == [0]  # the other two are held back under the same entity
 
 
 def test_a_connection_that_cannot_be_read_leaves_the_alert_without_one(monkeypatch, caplog):

@@ -121,10 +121,10 @@ def test_the_ceiling_drops_and_counts_the_excess():
     now = [0.0]
     volume = AlertVolume(0.0, ("source_ip",), "m", max_per_second=10)
     volume.ceiling = RateCeiling(10, clock=lambda: now[0])
-    passed = volume.pass_batch([(0, alert(i, i, "a")) for i in range(25)], {})
+    passed = volume.limit([alert(i, i, "a") for i in range(25)])
     assert len(passed.alerts) == 10 and passed.dropped == 15
     now[0] = 0.5
-    assert len(volume.pass_batch([(0, alert(i, i, "a")) for i in range(25)], {}).alerts) == 5
+    assert len(volume.limit([alert(i, i, "a") for i in range(25)]).alerts) == 5
 
 
 def test_suppressing_by_a_part_the_schema_cannot_promote_is_refused():

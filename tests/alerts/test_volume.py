@@ -1,6 +1,7 @@
 """Suppression before the alerts are built (``AlertVolume.admit`` + ``settle``, what the
-worker does) against building every alert and passing it through ``pass_batch``: the same
-alerts out, the same summaries, the same changelog, batch after batch (pure logic)."""
+worker does) against building every alert and passing it through its partition's
+``PartitionSuppression.admit`` one by one: the same alerts out, the same summaries, the same
+changelog, batch after batch (pure logic)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from stream_od.alerts import Origin
-from stream_od.alerts.volume import AlertVolume
+from stream_od.alerts.volume import AlertVolume, Passed
 from tests.alerts.test_policy import zeek_policy
 from tests.alerts.test_real_records import json_lines
 
@@ -25,8 +26,19 @@ def zeek_records() -> list[dict]:
 
 
 def built_then_passed(volume, pol, origins, records, scores, X, contrib, times):
-    facts = pol.facts(origins, records, scores, X, contrib, 7)
-    return volume.pass_batch([((o.topic, o.partition), a) for o, a in zip(origins, facts)], times)
+    """Every alert built, then passed one by one through its partition's state (the worker
+    before 2026-12-07)."""
+    out = Passed()
+    for o, a in zip(origins, pol.facts(origins, records, scores, X, contrib, 7)):
+        emit, closed = volume.partition((o.topic, o.partition)).admit(a)
+        out.summaries += closed
+        if emit:
+            out.alerts.append(a)
+        else:
+            out.suppressed += 1
+    for stream, t in times.items():
+        out.summaries += volume.partition(stream).advance(t)
+    return out
 
 
 def admitted_then_built(volume, pol, origins, records, scores, X, contrib, times):
