@@ -59,6 +59,9 @@ LATENCY_BUCKETS = (
 )
 STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+# Reading state back when partitions are taken over: tens of ms to minutes (an hour of a busy
+# partition's records for its traffic windows).
+RESTORE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 STAGES = ("decode", "score", "commit")
 
@@ -288,6 +291,15 @@ class WorkerMetrics:
         self.window_restored_records = Counter(
             f"{PREFIX}_window_restored_records_total",
             "Records read back to rebuild traffic windows (partition taken over, batch redone)",
+            registry=r,
+        )
+        self.state_restore_seconds = Histogram(
+            f"{PREFIX}_state_restore_seconds",
+            "Time taken to read state back before scoring partitions taken over (or a batch "
+            "redone), during which they wait: suppression windows from the changelog (once per "
+            "assignment), traffic windows from each partition's tail (once per partition)",
+            ["state"],
+            buckets=RESTORE_BUCKETS,
             registry=r,
         )
         self.producer_renewals = Counter(

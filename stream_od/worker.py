@@ -634,6 +634,7 @@ class Worker:
         from stream_od.kafka.changelog import read_changelogs
 
         topic = self.settings.suppression_changelog_topic
+        t0 = time.perf_counter()
         try:
             read = read_changelogs(
                 self._restore_config(),
@@ -657,6 +658,7 @@ class Worker:
                 tp.partition,
                 len(entries),
             )
+        self.metrics.state_restore_seconds.labels("suppression").observe(time.perf_counter() - t0)
 
     def _with_windows(self, messages: Sequence[Message], batch) -> list[tuple]:
         """A windows stage's output: each scoreable record with its stage's window values
@@ -955,14 +957,16 @@ class Worker:
             for start in range(0, len(values), 10_000):
                 chunk = values[start : start + 10_000]
                 decoder.decode(chunk, streams=[stream] * len(chunk))  # the windows, not scores
+            seconds = time.perf_counter() - t0
             self.metrics.window_restored_records.inc(len(values))
+            self.metrics.state_restore_seconds.labels("windows").observe(seconds)
             log.info(
                 "rebuilt the windows of %s[%d] from its %d records before offset %d in %.1f s",
                 tp.topic,
                 tp.partition,
                 len(values),
                 tp.offset,
-                time.perf_counter() - t0,
+                seconds,
             )
 
     def _renew_producer(self) -> None:

@@ -85,6 +85,10 @@ def panels_querying(pattern: str) -> list[str]:
             r"by \([^)]*partition[^)]*\) \(stream_od_consumer_lag_records",
         ),
         ("rebalances", r"stream_od_rebalances_total"),
+        (
+            "the wait to read state back",
+            r"by \(state\) \(increase\(stream_od_state_restore_seconds_sum",
+        ),
         ("transaction aborts", r"stream_od_transaction_aborts_total"),
         ("model version", r"by \([^)]*version[^)]*\) \(stream_od_model_info"),
         ("model swaps", r"stream_od_model_swaps_total"),

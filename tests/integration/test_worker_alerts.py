@@ -14,7 +14,7 @@ import orjson
 from confluent_kafka import Producer
 
 from tests.kafka_support import unique_name
-from tests.worker_support import WorkerProcess, metric_total, wait_consumed
+from tests.worker_support import WorkerProcess, metric_total, metric_values, wait_consumed
 from trainer.replay import log_stream, produce, stream_keys
 from trainer.score import score_values
 
@@ -126,6 +126,9 @@ def test_suppressed_ecs_alerts_survive_kill_nine_and_a_replay_unchanged(
     held = sum(s["stream_od"]["summary"]["count"] for s in s2)
     assert metric_total(text, "stream_od_alerts_suppressed_total") == held
     assert metric_total(text, "stream_od_alert_summaries_total") == len(s2)
+    # each worker read its partitions' suppression state back once, at its assignment
+    restores = metric_values(runs["crashed"][2], "stream_od_state_restore_seconds_count")
+    assert set(restores) == {'{state="suppression"}'} and restores['{state="suppression"}'] >= 1
     assert s2 and len(a2) < over  # (the bound for one scanning host: tests/alerts)
     print(
         f"{over} records over the threshold -> {len(a2)} alerts + {len(s2)} summaries "
