@@ -47,9 +47,11 @@ period (``max_batch_wait_ms``), ``--compare-max-batch-records 4000`` one per mic
 BLAS product instead of in a fixed order): a variant in each throughput repeat, an arm in each
 latency repeat. ``--compare-repeated-rows`` adds the worker with ``scoring_repeated_rows=each``
 (every row of a micro-batch scored, not each distinct row once), the same way.
+``--suppress-window-s`` adds the suppressed worker as an arm in each latency repeat too
+(the latency runs' records re-timed by ``--event-rate`` like the backlog's).
 ``--compare-producer retry.backoff.ms=1`` adds the worker with those producer settings on top
-of its own: a variant in each throughput repeat and an arm in each latency
-repeat. Each latency run also says how busy the worker's loop was (its batches' decode, score
+of its own: a variant in each throughput repeat and an arm in each latency repeat.
+Each latency run also says how busy the worker's loop was (its batches' decode, score
 and commit seconds over the wall time) and how many cores the worker's process, the replay and
 the broker used meanwhile: on one machine they share its cores, and "half the maximum" is half
 of what the worker does on a backlog with no load generator beside it. The input topic of the
@@ -397,7 +399,8 @@ def latency_run(
         record."""
         if args.sensor:  # the logs, repeated to ``count`` records, as a Zeek JSON file
             path = Path(tmp.name) / f"stream-{seed}.json"
-            path.write_bytes(b"\n".join(sensor_stream(args.data, artifact, warm + count)) + b"\n")
+            stream = sensor_stream(args.data, artifact, warm + count, args.event_rate)
+            path.write_bytes(b"\n".join(stream) + b"\n")
             data = [str(path), "--schema", artifact.schema.name]
         else:
             data = [args.data[0], "--seed", str(seed)]
@@ -852,6 +855,11 @@ def main() -> int:
             arms.append((Worker, other.setdefault("separate_warmup", []), True))
         for a in setting_arms:
             arms.append((worker_with(**a.settings), other.setdefault(a.name, []), False))
+        if args.suppress_window_s > 0:
+            arm = worker_with(
+                suppress_window_s=args.suppress_window_s, suppress_by=args.suppress_by
+            )
+            arms.append((arm, other.setdefault("suppressed", []), False))
         for r in range(args.repeats):
             # rotated, so that no arm always runs first
             for worker_class, runs, separate in arms[r % len(arms) :] + arms[: r % len(arms)]:
@@ -918,6 +926,10 @@ def main() -> int:
                 if a.name in r:
                     label = f"{r['offered_rps']:,.0f}, {a.latency_label}"
                     print(latency_row(label, r[a.name]))
+            if "suppressed" in r:
+                by = " ".join(args.suppress_by)
+                label = f"{r['offered_rps']:,.0f}, suppressed {args.suppress_window_s:g} s by {by}"
+                print(latency_row(label, r["suppressed"]))
     if len(variants) > 1:
         print(
             f"\n| alert format | worker records/s | alerts / record | vs {first} | vs passthrough "

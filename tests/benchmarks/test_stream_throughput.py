@@ -77,3 +77,41 @@ def test_a_short_run_compares_serial_and_overlapped_commits(
     assert "500, scoring_sums blas" in proc.stdout and "blas sums / passthrough" in proc.stdout
     assert "500, every repeated row scored" in proc.stdout
     assert "each row / passthrough" in proc.stdout
+
+
+def test_a_zeek_run_measures_the_suppressed_worker_beside_the_others(tmp_path, kafka_bootstrap):
+    """Zeek records re-timed at 1,000 a second (``--event-rate``), the worker suppressed per
+    destination for 60 s in the backlog's repeats and as an arm of the latency run."""
+    import pytest
+
+    from tests.benchmarks.runner import run_benchmark
+    from tests.integration.conftest import ZEEK_REPLAY, ZEEK_TRAIN
+    from trainer.readers import read_logs
+    from trainer.site import SiteConfig, train_site
+
+    if not (ZEEK_TRAIN.is_file() and ZEEK_REPLAY.is_file()):
+        pytest.skip(f"labelled Zeek conn logs not found at {ZEEK_TRAIN.parent}")
+    cfg = SiteConfig(
+        data=[str(ZEEK_TRAIN)], schema="zeek-conn", detector="mahalanobis", target_alert_rate=0.01
+    )
+    records = read_logs([ZEEK_TRAIN]).records
+    artifact = train_site(cfg, records, progress=False, log=lambda _: None).save(tmp_path / "a")
+    out = tmp_path / "throughput.json"
+    proc = run_benchmark(
+        "stream_throughput.py",
+        *("--artifact", str(artifact), "--data", str(ZEEK_REPLAY)),
+        *("--bootstrap", kafka_bootstrap, "--count", "3000", "--repeats", "1"),
+        *("--rates", "500", "--latency-seconds", "2", "--event-rate", "1000"),
+        *("--suppress-window-s", "60", "--suppress-by", "destination_ip"),
+        *("--json", str(out)),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    assert report["event_rate"] == 1000 and report["suppress_by"] == ["destination_ip"]
+    # 010's scans of a few destinations, 3 s of event time: most alerts are held back
+    assert 0 < report["alert_rate_native+suppress"] < report["alert_rate_native"] / 2
+    (rate,) = report["latency_by_rate"]
+    assert rate["latency_runs"][0]["latency_records"] == 1_000
+    assert rate["suppressed"]["latency_runs"][0]["latency_records"] == 1_000
+    assert "500, suppressed 60 s by destination_ip" in proc.stdout
