@@ -175,6 +175,9 @@ class Worker:
         self._in_flight: _InFlight | None = None  # the batch being committed
         self._in_rebalance = False
         self._rewind_after: list[Message] | None = None  # failed in a callback: seek after it
+        # Partitions handed to this worker, paused until their traffic windows are rebuilt from
+        # their committed offsets: the loop rebuilds one at a time between its polls.
+        self._rebuilds: list[TopicPartition] = []
         self.producer = clients.make_producer(settings, on_error=self._on_delivery_error)
         self.volume = AlertVolume(
             settings.suppress_window_s,
@@ -238,6 +241,8 @@ class Worker:
                 if not self._attempts:  # a batch that keeps failing is no sign of health
                     self.health.turned()
                 self.metrics.loop_heartbeat.set(time.time())
+                if self._rebuilds:
+                    self._rebuild_next()
                 messages = self.consumer.consume(
                     num_messages=s.max_batch_records, timeout=self._batch_timeout(wait_s, taken)
                 )
@@ -928,6 +933,15 @@ class Worker:
         rest = [TopicPartition(t, p) for t, p in sorted(self._assigned) if (t, p) not in firsts]
         return [*firsts.values(), *(self.consumer.position(rest) if rest else [])]
 
+    def _rebuild_next(self) -> None:
+        """Rebuild the windows of the next partition waiting for them, and let its records
+        flow (one partition a turn of the loop: the loop polls between them, so the worker
+        answers rebalances, and only one partition's rebuild must fit in
+        ``max.poll.interval.ms``)."""
+        tp = self._rebuilds.pop(0)
+        self._restore_windows([tp])
+        self.consumer.resume([TopicPartition(tp.topic, tp.partition)])
+
     def _restore_windows(self, partitions: Sequence[TopicPartition]) -> None:
         """Rebuild the traffic windows of ``partitions`` from their records before each one's
         offset (the committed one, or a rewound batch's first), before scoring from there:
@@ -1075,7 +1089,16 @@ class Worker:
         self._settle_in_rebalance()
         self.metrics.rebalances.labels("assign").inc()
         if self.scorer.decoder.windowed and partitions:
-            self._restore_windows(consumer.committed(partitions, timeout=30))
+            # Not rebuilt here: a rebuild reads up to an hour of each partition back, and a
+            # member inside this callback cannot answer a rebalance (another worker joining),
+            # so the group would throw it out once max.poll.interval.ms ran out.  The
+            # partitions are taken and paused; the loop rebuilds them one by one, polling
+            # between them, and resumes each once its windows are whole.
+            committed = consumer.committed(partitions, timeout=30)
+            consumer.incremental_assign(partitions)
+            consumer.pause(partitions)
+            self.scorer.decoder.drop_windows((tp.topic, tp.partition) for tp in partitions)
+            self._rebuilds += committed
         if self.volume.suppressing and partitions:
             self._restore_suppression(partitions)
         self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
@@ -1114,6 +1137,7 @@ class Worker:
         self.metrics.rebalances.labels(kind).inc()
         gone = {(tp.topic, tp.partition) for tp in partitions}
         self._assigned -= gone
+        self._rebuilds = [tp for tp in self._rebuilds if (tp.topic, tp.partition) not in gone]
         for key in gone:
             self._committed.pop(key, None)
         self.scorer.decoder.drop_windows(gone)
