@@ -1,9 +1,11 @@
 """How long a worker with traffic windows waits to rebuild a partition it takes over: the
 records of the partition's tail read back and decoded into the windows (what the worker does
 in ``Worker._restore_windows`` before it scores the partition's next record), for tails of
-several lengths, with the tail reader's settings of before 2026-12-07 (librdkafka's fetch wait
-of 500 ms, a 0.5 s poll) and today's (``stream_od.kafka.clients.STATE_READER``, 50 ms and
-0.05 s), side by side.
+several lengths, three ways side by side: the tail reader's settings of before 2026-12-07
+(librdkafka's fetch wait of 500 ms, a 0.5 s poll), today's
+(``stream_od.kafka.clients.STATE_READER``, 50 ms and 0.05 s), and today's with the tail read
+twice, backwards to find where it starts and then forwards a chunk at a time, as the worker
+reads a tail too large to hold in memory (``stream_od.kafka.tail.KEEP_BYTES``).
 
     python benchmarks/windows_restore.py --artifact DIR --data ZEEK_LOG --tails 1000 10000 100000 \\
         --json out.json
@@ -17,8 +19,8 @@ read back whole), once without transactions (a sensor's topic) and once in trans
 ``--transaction-records`` (the topic between a windows stage and its scoring stage: its
 transaction markers take offsets, so the reader learns it has reached the end by asking for
 its position after a poll comes back empty). Then each is rebuilt ``--repeats`` times per
-setting, the settings alternating; the medians of the read, the decode and the whole are
-reported, with records a second.
+way, the ways rotated; the medians of the read, the decode and the whole are reported, with
+records a second.
 
 How long a takeover waits follows from it: the worker rebuilds the partitions it is given one
 after another, each from about ``rate x (horizon_s + 3 x lateness_s)`` records (docs/windows.md).
@@ -46,11 +48,12 @@ from stream_od.artifact import Artifact  # noqa: E402
 from stream_od.kafka import tail, topics  # noqa: E402
 from stream_od.records import RecordDecoder  # noqa: E402
 
+# (the reader's consumer settings, its poll, the bytes of a tail held in memory)
 SETTINGS = {
-    "before 2026-12-07": ({"fetch.wait.max.ms": 500}, 0.5),
-    "now": (dict(tail.STATE_READER), tail.STATE_POLL_S),
+    "before 2026-12-07": ({"fetch.wait.max.ms": 500}, 0.5, tail.KEEP_BYTES),
+    "now": (dict(tail.STATE_READER), tail.STATE_POLL_S, tail.KEEP_BYTES),
+    "now, read again forwards": (dict(tail.STATE_READER), tail.STATE_POLL_S, 0),
 }
-DECODE_CHUNK = 10_000  # as the worker decodes a rebuilt tail
 
 
 def write_topic(bootstrap: str, topic: str, values: list[bytes], per_transaction: int) -> None:
@@ -77,28 +80,49 @@ def write_topic(bootstrap: str, topic: str, values: list[bytes], per_transaction
     producer.flush(60)
 
 
+def wait_committed(config: dict, tp: TopicPartition, end: int, records: int) -> None:
+    """Until a reader that skips open transactions sees all ``records`` before ``end``: a
+    transaction's markers reach the partition a moment after its commit returns (a worker is
+    never handed an offset past them: it read the records before committing it)."""
+    deadline = time.monotonic() + 60
+    everything = tail.read_tail  # with a test that finds nothing old: the whole partition
+    while len(everything(config, TopicPartition(tp.topic, 0, end), end, lambda _: None)) < records:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{tp.topic}: the records' transactions never became readable")
+        time.sleep(0.1)
+
+
 def rebuild(
-    config: dict, artifact: Artifact, tp: TopicPartition, records: int
+    config: dict, artifact: Artifact, tp: TopicPartition, records: int, keep_bytes: int
 ) -> tuple[float, float]:
     """Seconds to read back the tail of ``tp`` before its offset (``records`` records) and to
-    decode it into fresh windows."""
+    decode it into fresh windows, a chunk at a time as the worker does."""
     decoder = RecordDecoder(artifact.schema, input_format="json")
     stream = (tp.topic, tp.partition)
+    read_s = decode_s = 0.0
+    got = 0
     t0 = time.perf_counter()
-    values = tail.read_tail(config, tp, tp.offset, decoder.restore_test, timeout_s=300)
-    t1 = time.perf_counter()
-    for start in range(0, len(values), DECODE_CHUNK):
-        chunk = values[start : start + DECODE_CHUNK]
-        decoder.decode(chunk, streams=[stream] * len(chunk))
-    t2 = time.perf_counter()
-    assert len(values) == records, f"read {len(values)} of {records} records"
-    return t1 - t0, t2 - t1
+    for values in tail.tail_chunks(
+        config, tp, tp.offset, decoder.restore_test, timeout_s=300, keep_bytes=keep_bytes
+    ):
+        t1 = time.perf_counter()
+        decoder.decode(values, streams=[stream] * len(values))
+        t0, read_s, decode_s = (
+            time.perf_counter(),
+            read_s + t1 - t0,
+            decode_s + time.perf_counter() - t1,
+        )
+        got += len(values)
+    assert got == records, f"read {got} of {records} records"
+    return read_s, decode_s
 
 
-def with_settings(name: str):
-    """The tail reader's module settings for one arm (the reader reads them at each call)."""
-    reader, poll = SETTINGS[name]
+def with_settings(name: str) -> int:
+    """The tail reader's module settings for one arm (the reader reads them at each call);
+    returns the arm's ``keep_bytes``."""
+    reader, poll, keep_bytes = SETTINGS[name]
     tail.STATE_READER, tail.STATE_POLL_S = reader, poll
+    return keep_bytes
 
 
 def main() -> int:
@@ -132,12 +156,15 @@ def main() -> int:
             probe = Consumer(config)
             _, end = probe.get_watermark_offsets(tp, timeout=30)
             probe.close()
+            wait_committed(config, tp, end, n)
             runs: dict[str, list[tuple[float, float]]] = {name: [] for name in SETTINGS}
             names = list(SETTINGS)
             for r in range(args.repeats):
-                for name in names[r % 2 :] + names[: r % 2]:  # alternating: none always first
-                    with_settings(name)
-                    runs[name].append(rebuild(config, artifact, TopicPartition(topic, 0, end), n))
+                k = r % len(names)
+                for name in names[k:] + names[:k]:  # rotated: none always first
+                    keep_bytes = with_settings(name)
+                    at = TopicPartition(topic, 0, end)
+                    runs[name].append(rebuild(config, artifact, at, n, keep_bytes))
             with_settings("now")
             for name, times in runs.items():
                 read = statistics.median(t[0] for t in times)

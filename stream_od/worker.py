@@ -35,7 +35,7 @@ import logging
 import operator
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -935,17 +935,43 @@ class Worker:
 
     def _rebuild_next(self) -> None:
         """Rebuild the windows of the next partition waiting for them, and let its records
-        flow (one partition a turn of the loop: the loop polls between them, so the worker
-        answers rebalances, and only one partition's rebuild must fit in
-        ``max.poll.interval.ms``)."""
+        flow.  One partition a turn of the loop, and between the chunks of its records the
+        group is served (with every partition paused, so that no record comes in meanwhile):
+        the worker answers rebalances however long a partition's rebuild takes."""
         tp = self._rebuilds.pop(0)
-        self._restore_windows([tp])
-        self.consumer.resume([TopicPartition(tp.topic, tp.partition)])
+        key = (tp.topic, tp.partition)
+        self.consumer.pause([TopicPartition(t, p) for t, p in sorted(self._assigned)])
+        try:
+            done = self._restore_windows([tp], between=lambda: self._serve_group(key))
+            if not done and key in self._assigned:  # stopping: it waits for the next owner
+                self._rebuilds.insert(0, tp)
+        finally:
+            waiting = {(w.topic, w.partition) for w in self._rebuilds}
+            flowing = [TopicPartition(t, p) for t, p in sorted(self._assigned - waiting)]
+            if flowing:
+                self.consumer.resume(flowing)
 
-    def _restore_windows(self, partitions: Sequence[TopicPartition]) -> None:
+    def _serve_group(self, rebuilding: tuple[str, int]) -> bool:
+        """A poll while every partition is paused: rebalances are answered (their callbacks
+        run), and no record is taken; one fetched before the pause is sought back to, to be
+        read again once its partition flows.  Whether the rebuild of ``rebuilding`` goes on
+        (it is still this worker's, and the worker is not stopping)."""
+        self.metrics.loop_heartbeat.set(time.time())
+        messages = self._drop_errors(self.consumer.consume(num_messages=1_000, timeout=0))
+        for tp in first_offsets(messages):
+            if (tp.topic, tp.partition) in self._assigned:
+                self.consumer.seek(tp)
+        return rebuilding in self._assigned and not self._stop.is_set()
+
+    def _restore_windows(
+        self, partitions: Sequence[TopicPartition], between: Callable[[], bool] | None = None
+    ) -> bool:
         """Rebuild the traffic windows of ``partitions`` from their records before each one's
         offset (the committed one, or a rewound batch's first), before scoring from there:
-        scores after a start, a rebalance or an abort equal an uninterrupted run's."""
+        scores after a start, a rebalance or an abort equal an uninterrupted run's.  The
+        records are read and run through the windows a chunk at a time (memory stays bounded
+        however busy the partition); ``between()`` is called after each chunk, and a False
+        from it ends the rebuild unfinished (the windows dropped; returns False)."""
         from stream_od.kafka import tail
 
         decoder = self.scorer.decoder
@@ -956,32 +982,40 @@ class Worker:
             if tp.offset <= 0:
                 continue  # nothing before it: the windows start empty, as they did then
             t0 = time.perf_counter()
+            read = 0
+            chunks = tail.tail_chunks(
+                config,
+                tp,
+                tp.offset,
+                decoder.restore_test,
+                timeout_s=self.settings.kafka_retry_timeout_s,
+            )
             try:
-                values = tail.read_tail(
-                    config,
-                    tp,
-                    tp.offset,
-                    decoder.restore_test,
-                    timeout_s=self.settings.kafka_retry_timeout_s,
-                )
+                for values in chunks:
+                    decoder.decode(values, streams=[stream] * len(values))  # windows, not scores
+                    read += len(values)
+                    self.metrics.window_restored_records.inc(len(values))
+                    if between is not None and not between():
+                        decoder.drop_windows([stream])
+                        log.info("rebuild of %s[%d] given up", tp.topic, tp.partition)
+                        return False
             except (KafkaException, TimeoutError) as exc:
                 raise self._restore_failed(
                     exc, f"{tp.topic}[{tp.partition}] to rebuild its traffic windows", tp.topic
                 ) from exc
-            for start in range(0, len(values), 10_000):
-                chunk = values[start : start + 10_000]
-                decoder.decode(chunk, streams=[stream] * len(chunk))  # the windows, not scores
+            finally:
+                chunks.close()
             seconds = time.perf_counter() - t0
-            self.metrics.window_restored_records.inc(len(values))
             self.metrics.state_restore_seconds.labels("windows").observe(seconds)
             log.info(
                 "rebuilt the windows of %s[%d] from its %d records before offset %d in %.1f s",
                 tp.topic,
                 tp.partition,
-                len(values),
+                read,
                 tp.offset,
                 seconds,
             )
+        return True
 
     def _renew_producer(self) -> None:
         """A new transactional producer with the same transactional id, initialised (which

@@ -11,7 +11,7 @@ than the windows reach.  This module finds and reads them; what "older" means is
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -19,7 +19,9 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from stream_od.kafka.clients import STATE_POLL_S, STATE_READER
 from stream_od.kafka.messages import record_offset
 
-CHUNK = 5_000  # records read per step backwards
+CHUNK = 5_000  # records read per step
+# A tail longer than this (in bytes of its values) is read twice rather than held in memory.
+KEEP_BYTES = 64 * 1024 * 1024
 
 
 def read_range(
@@ -66,11 +68,32 @@ def read_tail(
     timeout_s: float = 300.0,
     chunk: int = CHUNK,
 ) -> list[bytes | None]:
+    """:func:`tail_chunks` in one list."""
+    return [
+        v
+        for part in tail_chunks(config, tp, end, old_test, timeout_s=timeout_s, chunk=chunk)
+        for v in part
+    ]
+
+
+def tail_chunks(
+    config: dict[str, Any],
+    tp: TopicPartition,
+    end: int,
+    old_test: Callable[[bytes | None], Callable[[bytes | None], bool] | None],
+    *,
+    timeout_s: float = 300.0,
+    chunk: int = CHUNK,
+    keep_bytes: int = KEEP_BYTES,
+) -> Generator[list[bytes | None], None, None]:
     """The values of ``tp`` after the last record before ``end`` that is old (all of them back
-    to the log start when none is), in offset order.  What "old" means depends on the newest
-    record: ``old_test(newest value)`` gives the test, or ``None`` when that record cannot
-    (it has no event time), and then the record before it is asked.  Reads backwards in chunks,
-    so it reads about as much as it returns."""
+    to the log start when none is), in offset order, a chunk of about ``chunk`` at a time.
+    What "old" means depends on the newest record: ``old_test(newest value)`` gives the test,
+    or ``None`` when that record cannot (it has no event time), and then the record before it
+    is asked.  Reads backwards in chunks to find where the tail starts, keeping what it read
+    while that stays under ``keep_bytes``; a longer tail (an hour of a busy partition can be
+    gigabytes) is read again forwards, one chunk at a time, so that memory stays bounded
+    whatever the partition's rate."""
     consumer = Consumer(
         {
             **config,
@@ -82,9 +105,11 @@ def read_tail(
     )
     try:
         low, _ = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=30)
-        parts: list[list[bytes | None]] = []
+        kept: list[list[bytes | None]] = []  # newest part first
+        kept_bytes = 0
+        keeping = True
         is_old: Callable[[bytes | None], bool] | None = None
-        hi = end
+        hi, start = end, low
         while hi > low:
             lo = max(low, hi - chunk)
             records = read_range(consumer, tp, lo, hi, timeout_s)
@@ -94,11 +119,24 @@ def read_tail(
                     if is_old is not None:
                         break
             old = [i for i, (_, value) in enumerate(records) if is_old and is_old(value)]
+            part = records[old[-1] + 1 :] if old else records
+            if keeping:
+                kept.append([v for _, v in part])
+                kept_bytes += sum(len(v) for _, v in part if v)
+                if kept_bytes > keep_bytes:  # too much to hold: read it again forwards
+                    keeping, kept = False, []
             if old:
-                parts.append([v for _, v in records[old[-1] + 1 :]])
+                start = records[old[-1]][0] + 1
                 break
-            parts.append([v for _, v in records])
             hi = lo
-        return [v for part in reversed(parts) for v in part]
+        if keeping:
+            values = [v for part in reversed(kept) for v in part]
+            for at in range(0, len(values), chunk):
+                yield values[at : at + chunk]
+            return
+        for lo in range(start, end, chunk):
+            values = [v for _, v in read_range(consumer, tp, lo, min(end, lo + chunk), timeout_s)]
+            if values:
+                yield values
     finally:
         consumer.close()

@@ -1,5 +1,5 @@
 """``benchmarks/windows_restore.py``: one short run on the real broker, a windowed artifact
-trained on a day of Zeek records, two tail lengths, both topic layouts, both reader settings."""
+trained on a day of Zeek records, two tail lengths, both topic layouts, the three ways."""
 
 import json
 
@@ -39,7 +39,7 @@ def test_a_short_run_rebuilds_each_tail_with_both_reader_settings(tmp_path, kafk
         (n, layout, reader)
         for n in (300, 2500)
         for layout in ("plain", "transactions")
-        for reader in ("before 2026-12-07", "now")
+        for reader in ("before 2026-12-07", "now", "now, read again forwards")
     }
     assert all(len(r["runs"]) == 2 and r["records_per_s"] > 0 for r in report["results"])
     assert "| 2,500 | transactions | now |" in proc.stdout

@@ -4,10 +4,11 @@ A rebuild reads up to an hour of each partition back (docs/windows.md), which ca
 on a busy topic.  Done inside the assignment callback, it kept the member from answering a
 rebalance: when a second worker joined meanwhile (a scale-up), the group's rebalance timeout
 (``max.poll.interval.ms``) ran out, the first worker was thrown out of the group and lost its
-partitions, and a new rebalance began.  Here each partition's rebuild is slowed to take
-``SLOW_S``, so that the three partitions take longer together than ``max.poll.interval.ms``
-while each one alone does not; the first worker must keep its membership, and every record
-must be scored once.  Two workers in this process, on the real broker.
+partitions, and a new rebalance began; a partition whose rebuild alone took longer could never
+be taken at all.  Here each partition's tail is read in chunks of ``CHUNK`` records, each slowed
+by ``SLOW_S``, so that every partition's rebuild alone takes longer than
+``max.poll.interval.ms``; the first worker must keep its membership while the second joins, and
+every record must be scored once.  Two workers in this process, on the real broker.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-import zlib
 
 import orjson
 import pytest
@@ -31,16 +31,16 @@ from tests.worker_support import metric_values
 from trainer.replay import log_stream
 
 PARTITIONS = 3
-SLOW_S = 7.0  # a partition's rebuild: under max.poll.interval.ms alone, three far over it
+CHUNK = 100  # records of a partition's tail read at a time
+SLOW_S = 2.5  # each chunk: ~500 records a partition take 12.5 s, over max.poll.interval.ms
 MAX_POLL_MS = 10_000
 
 
 def produce(values: list[bytes], topic: str, bootstrap: str, start: int) -> None:
-    """Records keyed by responder address, each with its sequence number in its key."""
+    """Records spread evenly over the partitions, each with its sequence number in its key."""
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
     for i, value in enumerate(values, start):
-        part = zlib.crc32(str(orjson.loads(value).get("id.resp_h")).encode()) % PARTITIONS
-        producer.produce(topic, value=value, key=str(i).encode(), partition=part)
+        producer.produce(topic, value=value, key=str(i).encode(), partition=i % PARTITIONS)
         producer.poll(0)
     producer.flush(60)
 
@@ -71,7 +71,13 @@ def test_a_slow_rebuild_keeps_its_partitions_while_a_second_worker_joins(
 
     artifact, _ = zeek_windows_artifact
     stream = log_stream([ZEEK_TRAIN], schema="zeek-conn-windows")
-    values = stream.values[:3_000]
+    # 100 records a second: the whole first half is within the windows' reach, so each
+    # partition's next owner reads all of its ~500 records back
+    first_ts = orjson.loads(stream.values[0])["ts"]
+    values = [
+        orjson.dumps({**orjson.loads(v), "ts": first_ts + i / 100})
+        for i, v in enumerate(stream.values[:3_000])
+    ]
     half = len(values) // 2
     topic = worker_topics["STREAM_OD_INPUT_TOPIC"]
     group = f"rebuild-{uuid.uuid4().hex[:8]}"
@@ -110,15 +116,16 @@ def test_a_slow_rebuild_keeps_its_partitions_while_a_second_worker_joins(
     wait_for(lambda: len(scored(scores_topic, read_topic)) == half, 120, "the first half scored")
     stop(*first)
 
-    read_tail = tail.read_tail
+    tail_chunks = tail.tail_chunks
     rebuilding = threading.Event()
 
-    def slow_read_tail(*args, **kwargs):
-        rebuilding.set()
-        time.sleep(SLOW_S)
-        return read_tail(*args, **kwargs)
+    def slow_tail_chunks(*args, **kwargs):
+        for values in tail_chunks(*args, **{**kwargs, "chunk": CHUNK}):
+            rebuilding.set()
+            time.sleep(SLOW_S)
+            yield values
 
-    monkeypatch.setattr(tail, "read_tail", slow_read_tail)
+    monkeypatch.setattr(tail, "tail_chunks", slow_tail_chunks)
     a = start("a")
     assert rebuilding.wait(60), "the worker did not rebuild its windows"
     b = start("b")  # joins while the first is rebuilding

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import orjson
-from confluent_kafka import Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from stream_od.kafka import tail
 
@@ -58,3 +58,37 @@ def test_the_newest_record_with_an_event_time_sets_what_is_old(
     assert ranges[0][1] == len(values) and all(end - start <= 4 for start, end in ranges)
     assert min(start for start, _ in ranges) > 13 - 4, ranges
     assert 13 in offsets and min(offsets) > 13 - 4, offsets
+
+
+def test_a_tail_too_long_to_hold_is_read_again_forwards_in_chunks(kafka_bootstrap, new_topic):
+    """Past ``keep_bytes`` the reader stops holding what it read backwards and reads the tail
+    again forwards, a chunk at a time: the same values in the same order, in transactions
+    (whose markers take offsets) as well as without."""
+    config = {"bootstrap.servers": kafka_bootstrap, "group.id": "tail-test"}  # never joins
+    for transactional in (False, True):
+        topic = new_topic(partitions=1, prefix="tail")
+        values = [orjson.dumps({"ts": 100.0 + i / 16}) for i in range(300)]
+        producer = Producer(
+            {"bootstrap.servers": kafka_bootstrap}
+            | ({"transactional.id": f"tail-{topic}"} if transactional else {})
+        )
+        if transactional:
+            producer.init_transactions(30)
+        for at in range(0, len(values), 7):
+            if transactional:
+                producer.begin_transaction()
+            for v in values[at : at + 7]:
+                producer.produce(topic, v)
+            if transactional:
+                producer.commit_transaction(30)
+        assert producer.flush(30) == 0
+        tp = TopicPartition(topic, 0)
+        probe = Consumer(config)
+        _, end = probe.get_watermark_offsets(tp, timeout=30)
+        probe.close()
+        held = list(tail.tail_chunks(config, tp, end, old_test, chunk=16))
+        again = list(tail.tail_chunks(config, tp, end, old_test, chunk=16, keep_bytes=100))
+        # the newest is at 118.6875, so before 113.6875 is old: the tail is records 219-299
+        assert [v for c in held for v in c] == values[219:]
+        assert [v for c in again for v in c] == values[219:]
+        assert all(len(c) <= 16 for c in held + again) and len(again) > 1
