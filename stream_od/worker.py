@@ -924,7 +924,7 @@ class Worker:
         if self.scorer.decoder.windowed:
             # The windows took in the aborted batch: rebuild them up to its first offsets, so
             # that redoing it does not count its records twice.
-            self._restore_windows(firsts)
+            self._queue_rebuilds(firsts)
 
     def _positions_before(self, messages: Sequence[Message]) -> list[TopicPartition]:
         """Where each assigned partition stands before ``messages``: the batch's first offset
@@ -932,6 +932,17 @@ class Worker:
         firsts = {(tp.topic, tp.partition): tp for tp in first_offsets(messages)}
         rest = [TopicPartition(t, p) for t, p in sorted(self._assigned) if (t, p) not in firsts]
         return [*firsts.values(), *(self.consumer.position(rest) if rest else [])]
+
+    def _queue_rebuilds(self, positions: Sequence[TopicPartition]) -> None:
+        """Pause ``positions``' partitions, their windows gone, until the loop has rebuilt the
+        windows from their records before each position (:meth:`_rebuild_next`)."""
+        if not positions:
+            return
+        keys = {(tp.topic, tp.partition) for tp in positions}
+        self.consumer.pause([TopicPartition(t, p) for t, p in sorted(keys)])
+        self.scorer.decoder.drop_windows(keys)
+        self._rebuilds = [tp for tp in self._rebuilds if (tp.topic, tp.partition) not in keys]
+        self._rebuilds += positions
 
     def _rebuild_next(self) -> None:
         """Rebuild the windows of the next partition waiting for them, and let its records
@@ -956,6 +967,8 @@ class Worker:
         run), and no record is taken; one fetched before the pause is sought back to, to be
         read again once its partition flows.  Whether the rebuild of ``rebuilding`` goes on
         (it is still this worker's, and the worker is not stopping)."""
+        if not self._attempts:  # as the loop's own turns: alive, unless a batch keeps failing
+            self.health.turned()
         self.metrics.loop_heartbeat.set(time.time())
         messages = self._drop_errors(self.consumer.consume(num_messages=1_000, timeout=0))
         for tp in first_offsets(messages):
@@ -1130,9 +1143,7 @@ class Worker:
             # between them, and resumes each once its windows are whole.
             committed = consumer.committed(partitions, timeout=30)
             consumer.incremental_assign(partitions)
-            consumer.pause(partitions)
-            self.scorer.decoder.drop_windows((tp.topic, tp.partition) for tp in partitions)
-            self._rebuilds += committed
+            self._queue_rebuilds(committed)
         if self.volume.suppressing and partitions:
             self._restore_suppression(partitions)
         self._assigned |= {(tp.topic, tp.partition) for tp in partitions}

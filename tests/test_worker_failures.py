@@ -64,6 +64,7 @@ class FakeConsumer:
         self.seeks: list[TopicPartition] = []
         self.batches: list[list[Msg]] = []
         self.commits: list = []
+        self.paused: set[tuple[str, int]] = set()
 
     def consume(self, num_messages, timeout):
         return self.batches.pop(0) if self.batches else []
@@ -88,6 +89,12 @@ class FakeConsumer:
 
     def get_watermark_offsets(self, tp, cached=False):
         return (0, -1)
+
+    def pause(self, tps):
+        self.paused |= {(tp.topic, tp.partition) for tp in tps}
+
+    def resume(self, tps):
+        self.paused -= {(tp.topic, tp.partition) for tp in tps}
 
 
 class FakeProducer:
@@ -458,23 +465,25 @@ def test_at_least_once_refuses_to_commit_past_an_undelivered_record(make_worker)
     assert len(consumer.commits) == 1  # the offsets of the failed batch were not committed
 
 
-def test_a_model_with_other_windows_builds_them_before_its_first_batch(make_worker, monkeypatch):
-    from dataclasses import replace
-
+def windows_schema():
     from stream_od.schema import load_schema
 
     base = load_schema("zeek-conn-windows")
-    schema = base.with_vocabularies({f.name: () for f in base.fields if f.kind == "categorical"})
+    return base.with_vocabularies({f.name: () for f in base.fields if f.kind == "categorical"})
 
-    def model(s):
-        m = FakeModel()
-        m.schema, m.feature_names = s, s.feature_names
-        m.score_and_contributions = lambda X, check_finite=True: (
-            np.zeros(len(X)),
-            np.zeros(X.shape),
-        )
-        return m
 
+def model(schema):
+    """A model of ``schema`` that scores every record 0."""
+    m = FakeModel()
+    m.schema, m.feature_names = schema, schema.feature_names
+    m.score_and_contributions = lambda X, check_finite=True: (np.zeros(len(X)), np.zeros(X.shape))
+    return m
+
+
+def test_a_model_with_other_windows_builds_them_before_its_first_batch(make_worker, monkeypatch):
+    from dataclasses import replace
+
+    schema = windows_schema()
     w, consumer, _ = make_worker()
     w._assigned = {("in", 0), ("in", 1)}
     consumer.position = lambda tps: [TopicPartition(t.topic, t.partition, 40) for t in tps]
@@ -491,6 +500,34 @@ def test_a_model_with_other_windows_builds_them_before_its_first_batch(make_work
     w.swap_model(model(replace(schema, windows=replace(schema.windows, time_s=5.0))))
     w.process(batch(start=11))
     assert len(rebuilt) == 2
+
+
+def test_an_aborted_batch_waits_paused_until_the_loop_has_rebuilt_its_windows(
+    make_worker, monkeypatch
+):
+    """The windows took in the aborted batch: its partition is paused, and the loop rebuilds
+    them up to the batch's first offset (serving the group between chunks), then resumes it;
+    the other partitions flow meanwhile, and are paused only while the rebuild runs."""
+    w, consumer, producer = make_worker()
+    w._assigned = {("in", 0), ("in", 1)}
+    rebuilds: list = []
+
+    def restore(tps, between=None):
+        rebuilds.append(([(tp.partition, tp.offset) for tp in tps], between is not None))
+        rebuilds.append(set(consumer.paused))  # what was paused while it ran
+        return True
+
+    monkeypatch.setattr(w, "_restore_windows", restore)
+    w.swap_model(model(windows_schema()))
+    w.process(batch(start=1))  # the new model's windows built once, before its first batch
+    rebuilds.clear()
+    producer.fail["commit"] = [abortable()]
+    assert w.process(batch()).aborted
+    assert consumer.paused == {("in", 0)} and not rebuilds  # queued, not rebuilt in place
+    w._rebuild_next()
+    assert rebuilds == [([(0, 5)], True), {("in", 0), ("in", 1)}]
+    assert consumer.paused == set() and w._rebuilds == []
+    assert not w.process(batch()).aborted  # redone with its windows whole
 
 
 def test_an_aborted_batch_under_suppression_is_undone_and_redone_the_same(make_worker):
