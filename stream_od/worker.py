@@ -175,8 +175,8 @@ class Worker:
         self._in_flight: _InFlight | None = None  # the batch being committed
         self._in_rebalance = False
         self._rewind_after: list[Message] | None = None  # failed in a callback: seek after it
-        # Partitions handed to this worker, paused until their traffic windows are rebuilt from
-        # their committed offsets: the loop rebuilds one at a time between its polls.
+        # Partitions paused until their traffic windows are rebuilt (taken over, or a batch
+        # aborted): the loop rebuilds one at a time, serving the group between chunks.
         self._rebuilds: list[TopicPartition] = []
         self.producer = clients.make_producer(settings, on_error=self._on_delivery_error)
         self.volume = AlertVolume(
@@ -1139,8 +1139,9 @@ class Worker:
             # Not rebuilt here: a rebuild reads up to an hour of each partition back, and a
             # member inside this callback cannot answer a rebalance (another worker joining),
             # so the group would throw it out once max.poll.interval.ms ran out.  The
-            # partitions are taken and paused; the loop rebuilds them one by one, polling
-            # between them, and resumes each once its windows are whole.
+            # partitions are taken and paused; the loop rebuilds them one by one, serving the
+            # group between chunks of their records, and resumes each once its windows are
+            # whole.
             committed = consumer.committed(partitions, timeout=30)
             consumer.incremental_assign(partitions)
             self._queue_rebuilds(committed)
