@@ -80,15 +80,24 @@ def write_topic(bootstrap: str, topic: str, values: list[bytes], per_transaction
     producer.flush(60)
 
 
-def wait_committed(config: dict, tp: TopicPartition, end: int, records: int) -> None:
-    """Until a reader that skips open transactions sees all ``records`` before ``end``: a
-    transaction's markers reach the partition a moment after its commit returns (a worker is
-    never handed an offset past them: it read the records before committing it)."""
+def settled_end(config: dict, tp: TopicPartition, records: int) -> int:
+    """The partition's end once all ``records`` are readable by a reader that skips open
+    transactions: a consumer asked for the watermarks right after a topic is written can get
+    (0, 0), and a transaction's markers reach the partition a moment after its commit returns
+    (a worker is never handed an offset past them: it read the records before committing)."""
     deadline = time.monotonic() + 60
     everything = tail.read_tail  # with a test that finds nothing old: the whole partition
-    while len(everything(config, TopicPartition(tp.topic, 0, end), end, lambda _: None)) < records:
+    while True:
+        probe = Consumer(config)
+        try:
+            _, end = probe.get_watermark_offsets(tp, timeout=30)
+        finally:
+            probe.close()
+        at = TopicPartition(tp.topic, tp.partition, end)
+        if end >= records and len(everything(config, at, end, lambda _: None)) == records:
+            return end
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{tp.topic}: the records' transactions never became readable")
+            raise TimeoutError(f"{tp.topic}: its {records} records never became readable")
         time.sleep(0.1)
 
 
@@ -153,10 +162,7 @@ def main() -> int:
             write_topic(args.bootstrap, topic, values[:n], per_txn)
             tp = TopicPartition(topic, 0)
             # the end a worker would be given: the committed offset past the last record
-            probe = Consumer(config)
-            _, end = probe.get_watermark_offsets(tp, timeout=30)
-            probe.close()
-            wait_committed(config, tp, end, n)
+            end = settled_end(config, tp, n)
             runs: dict[str, list[tuple[float, float]]] = {name: [] for name in SETTINGS}
             names = list(SETTINGS)
             for r in range(args.repeats):

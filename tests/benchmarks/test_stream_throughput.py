@@ -9,7 +9,7 @@ other."""
 
 import json
 
-from tests.benchmarks.runner import run_stream_benchmark
+from tests.benchmarks.runner import run_benchmark, run_stream_benchmark
 
 
 def test_a_short_run_compares_serial_and_overlapped_commits(
@@ -79,27 +79,16 @@ def test_a_short_run_compares_serial_and_overlapped_commits(
     assert "each row / passthrough" in proc.stdout
 
 
-def test_a_zeek_run_measures_the_suppressed_worker_beside_the_others(tmp_path, kafka_bootstrap):
+def test_a_zeek_run_measures_the_suppressed_worker_beside_the_others(
+    tmp_path, kafka_bootstrap, zeek_mahalanobis_artifact, zeek_replay_path
+):
     """Zeek records re-timed at 1,000 a second (``--event-rate``), the worker suppressed per
     destination for 60 s in the backlog's repeats and as an arm of the latency run."""
-    import pytest
-
-    from tests.benchmarks.runner import run_benchmark
-    from tests.integration.conftest import ZEEK_REPLAY, ZEEK_TRAIN
-    from trainer.readers import read_logs
-    from trainer.site import SiteConfig, train_site
-
-    if not (ZEEK_TRAIN.is_file() and ZEEK_REPLAY.is_file()):
-        pytest.skip(f"labelled Zeek conn logs not found at {ZEEK_TRAIN.parent}")
-    cfg = SiteConfig(
-        data=[str(ZEEK_TRAIN)], schema="zeek-conn", detector="mahalanobis", target_alert_rate=0.01
-    )
-    records = read_logs([ZEEK_TRAIN]).records
-    artifact = train_site(cfg, records, progress=False, log=lambda _: None).save(tmp_path / "a")
+    _, artifact = zeek_mahalanobis_artifact
     out = tmp_path / "throughput.json"
     proc = run_benchmark(
         "stream_throughput.py",
-        *("--artifact", str(artifact), "--data", str(ZEEK_REPLAY)),
+        *("--artifact", str(artifact), "--data", str(zeek_replay_path)),
         *("--bootstrap", kafka_bootstrap, "--count", "3000", "--repeats", "1"),
         *("--rates", "500", "--latency-seconds", "2", "--event-rate", "1000"),
         *("--suppress-window-s", "60", "--suppress-by", "destination_ip"),

@@ -3,26 +3,14 @@ trained on a day of Zeek records, two tail lengths, both topic layouts, the thre
 
 import json
 
-import pytest
-
 from tests.benchmarks.runner import run_benchmark
 from tests.integration.conftest import ZEEK_TRAIN
 
 
-def test_a_short_run_rebuilds_each_tail_with_both_reader_settings(tmp_path, kafka_bootstrap):
-    from trainer.readers import read_logs
-    from trainer.site import SiteConfig, train_site
-
-    if not ZEEK_TRAIN.is_file():
-        pytest.skip(f"labelled Zeek conn log not found at {ZEEK_TRAIN}")
-    cfg = SiteConfig(
-        data=[str(ZEEK_TRAIN)],
-        schema="zeek-conn-windows",
-        detector="mahalanobis",
-        target_alert_rate=0.01,
-    )
-    records = read_logs([ZEEK_TRAIN]).records
-    artifact = train_site(cfg, records, progress=False, log=lambda _: None).save(tmp_path / "a")
+def test_a_short_run_rebuilds_each_tail_the_three_ways(
+    tmp_path, kafka_bootstrap, zeek_windows_artifact
+):
+    _, artifact = zeek_windows_artifact
     out = tmp_path / "restore.json"
     proc = run_benchmark(
         "windows_restore.py",
@@ -33,7 +21,7 @@ def test_a_short_run_rebuilds_each_tail_with_both_reader_settings(tmp_path, kafk
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
-    # every tail was read back whole (the benchmark checks the count) in both layouts, both ways
+    # every tail read back whole (the benchmark checks the count), both layouts, three ways
     got = {(r["records"], r["topic"], r["reader"]) for r in report["results"]}
     assert got == {
         (n, layout, reader)

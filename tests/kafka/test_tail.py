@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
@@ -60,6 +62,22 @@ def test_the_newest_record_with_an_event_time_sets_what_is_old(
     assert 13 in offsets and min(offsets) > 13 - 4, offsets
 
 
+def end_offset(config: dict, tp: TopicPartition, at_least: int) -> int:
+    """The partition's high watermark, once it has ``at_least`` offsets: asked right after a
+    topic is written, a new consumer can be answered (0, 0)."""
+    deadline = time.monotonic() + 30
+    while True:
+        probe = Consumer(config)
+        try:
+            _, end = probe.get_watermark_offsets(tp, timeout=30)
+        finally:
+            probe.close()
+        if end >= at_least:
+            return end
+        assert time.monotonic() < deadline, f"{tp.topic} never reached {at_least} offsets"
+        time.sleep(0.1)
+
+
 def test_a_tail_too_long_to_hold_is_read_again_forwards_in_chunks(kafka_bootstrap, new_topic):
     """Past ``keep_bytes`` the reader stops holding what it read backwards and reads the tail
     again forwards, a chunk at a time: the same values in the same order, in transactions
@@ -83,9 +101,8 @@ def test_a_tail_too_long_to_hold_is_read_again_forwards_in_chunks(kafka_bootstra
                 producer.commit_transaction(30)
         assert producer.flush(30) == 0
         tp = TopicPartition(topic, 0)
-        probe = Consumer(config)
-        _, end = probe.get_watermark_offsets(tp, timeout=30)
-        probe.close()
+        markers = -(-len(values) // 7) if transactional else 0  # one a transaction
+        end = end_offset(config, tp, at_least=len(values) + markers)
         held = list(tail.tail_chunks(config, tp, end, old_test, chunk=16))
         again = list(tail.tail_chunks(config, tp, end, old_test, chunk=16, keep_bytes=100))
         # the newest is at 118.6875, so before 113.6875 is old: the tail is records 219-299
