@@ -59,23 +59,6 @@ def read_range(
         consumer.unassign()
 
 
-def read_tail(
-    config: dict[str, Any],
-    tp: TopicPartition,
-    end: int,
-    old_test: Callable[[bytes | None], Callable[[bytes | None], bool] | None],
-    *,
-    timeout_s: float = 300.0,
-    chunk: int = CHUNK,
-) -> list[bytes | None]:
-    """:func:`tail_chunks` in one list."""
-    return [
-        v
-        for part in tail_chunks(config, tp, end, old_test, timeout_s=timeout_s, chunk=chunk)
-        for v in part
-    ]
-
-
 def tail_chunks(
     config: dict[str, Any],
     tp: TopicPartition,

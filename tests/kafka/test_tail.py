@@ -46,13 +46,14 @@ def test_the_newest_record_with_an_event_time_sets_what_is_old(
         return records
 
     monkeypatch.setattr(tail, "read_range", recording_read_range)
-    got = tail.read_tail(
+    chunks = tail.tail_chunks(
         {"bootstrap.servers": kafka_bootstrap, "group.id": "tail-test"},  # never joins
         TopicPartition(topic, 0),
         len(values),
         old_test,
         chunk=4,
     )
+    got = [v for chunk in chunks for v in chunk]
     # newest timed record: ts 119, so 113 is the last old one and the tail starts at 114
     assert got == values[14:]
     # read back from the end, 4 at a time, and no further than the chunk that holds offset 13
