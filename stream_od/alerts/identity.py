@@ -148,19 +148,22 @@ class IdentityReader:
         converted in one pass, rounded as :func:`_event_time` rounds (half to even).
         ``kafka_ms`` may be a function giving the Kafka times: it is called only when some
         record has no time of its own (reading them costs a call per record)."""
+
+        def kafka() -> Sequence[int]:
+            return kafka_ms() if callable(kafka_ms) else kafka_ms
+
         if not self.time_field or not len(records):
-            return np.asarray(kafka_ms() if callable(kafka_ms) else kafka_ms, dtype=np.int64)
+            return np.asarray(kafka(), dtype=np.int64)
         column = path_values(records, self.time_field)
         if set(map(type, column)) == {float}:
             seconds = np.asarray(column, dtype=np.float64)
             plausible = (seconds >= 0.0) & (seconds < MILLIS_FROM)  # NaN is not
             if plausible.all():
                 return np.round(seconds * 1000.0).astype(np.int64)
-            kafka = np.asarray(kafka_ms() if callable(kafka_ms) else kafka_ms, dtype=np.int64)
-            return np.where(plausible, np.round(seconds * 1000.0), kafka).astype(np.int64)
-        stamps = kafka_ms() if callable(kafka_ms) else kafka_ms
+            stamps = np.asarray(kafka(), dtype=np.int64)
+            return np.where(plausible, np.round(seconds * 1000.0), stamps).astype(np.int64)
         return np.fromiter(
-            (t for t, _ in map(_event_time, column, stamps)), dtype=np.int64, count=len(column)
+            (t for t, _ in map(_event_time, column, kafka())), dtype=np.int64, count=len(column)
         )
 
 
