@@ -1004,7 +1004,17 @@ class Worker:
                 timeout_s=self.settings.kafka_retry_timeout_s,
             )
             try:
-                for values in chunks:
+                while True:
+                    try:  # reading the tail; what between() raises is its own
+                        values = next(chunks, None)
+                    except (KafkaException, TimeoutError) as exc:
+                        raise self._restore_failed(
+                            exc,
+                            f"{tp.topic}[{tp.partition}] to rebuild its traffic windows",
+                            tp.topic,
+                        ) from exc
+                    if values is None:
+                        break
                     decoder.decode(values, streams=[stream] * len(values))  # windows, not scores
                     read += len(values)
                     self.metrics.window_restored_records.inc(len(values))
@@ -1012,10 +1022,6 @@ class Worker:
                         decoder.drop_windows([stream])
                         log.info("rebuild of %s[%d] given up", tp.topic, tp.partition)
                         return False
-            except (KafkaException, TimeoutError) as exc:
-                raise self._restore_failed(
-                    exc, f"{tp.topic}[{tp.partition}] to rebuild its traffic windows", tp.topic
-                ) from exc
             finally:
                 chunks.close()
             seconds = time.perf_counter() - t0
