@@ -32,7 +32,6 @@ from __future__ import annotations
 import collections
 import gc
 import logging
-import operator
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -57,7 +56,9 @@ from stream_od.kafka.messages import (
     batch_stamps,
     coordinates,
     first_offsets,
+    kafka_times,
     key_size,
+    newest_by_partition,
     next_offsets,
     record_key,
     topic_partition,
@@ -1328,41 +1329,6 @@ def kafka_coordinates(messages: Sequence[Message]) -> list[KafkaCoordinates]:
         )
         for m in messages
     ]
-
-
-def kafka_times(messages: Sequence[Message]) -> list[int]:
-    """The records' Kafka timestamps (ms; -1 where the record has none)."""
-    return [msg.timestamp()[1] for msg in messages]
-
-
-def newest_by_partition(messages: Sequence[Message], times: np.ndarray) -> dict[Stream, int]:
-    """Each partition's newest of ``times`` (``times[i]`` is ``messages[i]``'s), leaving out a
-    partition whose records have no time (-1): grouped in numpy, as a batch is one topic's
-    (of ``confluent_kafka.Message`` objects, or objects with their ``topic()`` and
-    ``partition()``)."""
-    n = len(messages)
-    if not n:
-        return {}
-    topic_of, partition_of = (
-        (Message.topic, Message.partition)  # mapped directly: a quarter of a methodcaller's cost
-        if type(messages[0]) is Message
-        else (operator.methodcaller("topic"), operator.methodcaller("partition"))
-    )
-    topics = set(map(topic_of, messages))
-    if len(topics) > 1:
-        newest: dict[Stream, int] = {}
-        for stream, t in zip(map(topic_partition, messages), times.tolist()):
-            if t > newest.get(stream, -1):
-                newest[stream] = t
-        return newest
-    topic = cast(str, topics.pop())
-    partitions = np.fromiter(map(partition_of, messages), dtype=np.int64, count=n)
-    out: dict[Stream, int] = {}
-    for p in np.unique(partitions).tolist():
-        t = int(times[partitions == p].max())
-        if t > -1:
-            out[(topic, p)] = t
-    return out
 
 
 def _drift_series(live: Any, trained: Any, fields: Iterable[str], shares: Any) -> None:

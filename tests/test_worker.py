@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from confluent_kafka import Message
-from hypothesis import given
-from hypothesis import strategies as st
 
 from stream_od.config import load_settings
 from stream_od.errors import FatalWorkerError
@@ -62,25 +59,3 @@ def test_the_expected_alert_rate_comes_from_the_artifact():
     assert expected_alert_rate({"holdout": {"target_alert_rate": 0.01}}) == 0.01
     assert expected_alert_rate({"threshold_alert_rate": 0.02}) == 0.02
     assert expected_alert_rate({"test_batch": {"flag_rate": 0.1}}) is None  # KDD protocol
-
-
-@given(
-    st.lists(
-        st.tuples(
-            st.sampled_from(["in", "in", "other"]),
-            st.integers(0, 3),
-            st.integers(-1, 10**13),
-        ),
-        max_size=40,
-    )
-)
-def test_newest_by_partition_is_each_partitions_newest_time(rows):
-    from stream_od.worker import newest_by_partition
-
-    messages = [Message(topic=t, partition=p, offset=i) for i, (t, p, _) in enumerate(rows)]
-    times = np.array([ms for *_, ms in rows], dtype=np.int64)
-    expected: dict = {}
-    for topic, partition, ms in rows:  # the suppression clock as the worker kept it before
-        if ms > expected.get((topic, partition), -1):
-            expected[(topic, partition)] = ms
-    assert newest_by_partition(messages, times) == expected

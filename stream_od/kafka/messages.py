@@ -15,14 +15,12 @@ error.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import cast
 
 import numpy as np
-from confluent_kafka import TopicPartition
-
-if TYPE_CHECKING:
-    from confluent_kafka import Message
+from confluent_kafka import Message, TopicPartition
 
 
 def record_offset(msg: Message) -> int:
@@ -110,3 +108,40 @@ def batch_stamps(messages: Sequence[Message]) -> tuple[np.ndarray, dict[tuple[st
     for msg, stamp in zip(messages, stamps):
         last[(msg.topic(), msg.partition())] = stamp  # type: ignore[index]
     return np.array(stamps, dtype=np.float64), {tp: ms / 1000.0 for tp, ms in last.items()}
+
+
+def kafka_times(messages: Sequence[Message]) -> list[int]:
+    """The records' Kafka timestamps (ms; -1 where the record has none)."""
+    return [msg.timestamp()[1] for msg in messages]
+
+
+def newest_by_partition(
+    messages: Sequence[Message], times: np.ndarray
+) -> dict[tuple[str, int], int]:
+    """Each partition's newest of ``times`` (``times[i]`` is ``messages[i]``'s), leaving out a
+    partition whose records have no time (-1): grouped in numpy, as a batch is one topic's
+    (of ``confluent_kafka.Message`` objects, or objects with their ``topic()`` and
+    ``partition()``)."""
+    n = len(messages)
+    if not n:
+        return {}
+    topic_of, partition_of = (
+        (Message.topic, Message.partition)  # mapped directly: a quarter of a methodcaller's cost
+        if type(messages[0]) is Message
+        else (operator.methodcaller("topic"), operator.methodcaller("partition"))
+    )
+    topics = set(map(topic_of, messages))
+    if len(topics) > 1:
+        newest: dict[tuple[str, int], int] = {}
+        for stream, t in zip(map(topic_partition, messages), times.tolist()):
+            if t > newest.get(stream, -1):
+                newest[stream] = t
+        return newest
+    topic = cast(str, topics.pop())
+    partitions = np.fromiter(map(partition_of, messages), dtype=np.int64, count=n)
+    out: dict[tuple[str, int], int] = {}
+    for p in np.unique(partitions).tolist():
+        t = int(times[partitions == p].max())
+        if t > -1:
+            out[(topic, p)] = t
+    return out

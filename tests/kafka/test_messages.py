@@ -4,13 +4,17 @@ worker makes per record (on real ``confluent_kafka.Message`` objects)."""
 import numpy as np
 import pytest
 from confluent_kafka import Message
+from hypothesis import given
+from hypothesis import strategies as st
 
 from stream_od.kafka.messages import (
     batch_stamps,
     coordinates,
     first_offsets,
     header_text,
+    kafka_times,
     key_size,
+    newest_by_partition,
     next_offsets,
     record_key,
     record_offset,
@@ -77,3 +81,27 @@ def test_header_text():
     assert header_text(b"abc", "d") == "abc"
     assert header_text("text", "d") == "text"
     assert header_text(b"\xff", "d", errors="replace") == "\ufffd"
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["in", "in", "other"]),
+            st.integers(0, 3),
+            st.integers(-1, 10**13),
+        ),
+        max_size=40,
+    )
+)
+def test_newest_by_partition_is_each_partitions_newest_time(rows):
+    messages = [Message(topic=t, partition=p, offset=i) for i, (t, p, _) in enumerate(rows)]
+    times = np.array([ms for *_, ms in rows], dtype=np.int64)
+    expected: dict = {}
+    for topic, partition, ms in rows:  # the suppression clock as the worker kept it before
+        if ms > expected.get((topic, partition), -1):
+            expected[(topic, partition)] = ms
+    assert newest_by_partition(messages, times) == expected
+
+
+def test_kafka_times_are_each_records_or_minus_one():
+    assert kafka_times([msg(0, 0, stamp=5), msg(1, 1, stamp=7)]) == [5, 7]
