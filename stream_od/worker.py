@@ -63,6 +63,7 @@ from stream_od.kafka.messages import (
     record_key,
     topic_partition,
 )
+from stream_od.kafka.stage import StageRecord, stage_records
 from stream_od.metrics import Health, WorkerMetrics
 from stream_od.records import (
     NON_FINITE_SCORE,
@@ -110,7 +111,7 @@ class _Scored:
     scores: np.ndarray
     contributions: np.ndarray
     hit: np.ndarray  # rows over the threshold
-    staged: list[tuple] | None  # a windows stage's output records
+    staged: list[StageRecord] | None  # a windows stage's output records
     decode_s: float
     score_s: float
 
@@ -353,7 +354,14 @@ class Worker:
         t1 = time.perf_counter()
         staged = None
         if self.settings.windows_stage_topic is not None:  # a windows stage: no scoring
-            staged = self._with_windows(messages, batch)
+            staged = stage_records(
+                messages,
+                batch,
+                decoder,
+                self.settings.windows_stage_roles,
+                self.settings.windows_stage_key,
+                self.stage_window,
+            )
             scores, contributions = np.empty(0), np.empty((0, batch.X.shape[1]))
         elif len(batch.X):
             scores, contributions = scorer.model.score_and_contributions(
@@ -423,10 +431,9 @@ class Worker:
                 self.producer.begin_transaction()
             out = self.settings
             if scored.staged is not None:
-                for value, key, stamp, headers in scored.staged:
-                    self._produce(
-                        cast(str, out.windows_stage_topic), value, key, headers, timestamp=stamp
-                    )
+                stage_topic = cast(str, out.windows_stage_topic)
+                for doc, stage_key, stamp, stage_headers in scored.staged:
+                    self._produce(stage_topic, doc, stage_key, stage_headers, timestamp=stamp)
             for a in alerts:
                 self._produce(
                     out.alerts_topic, policy.render(a), _alert_key(a, keys), policy.headers(a)
@@ -666,41 +673,6 @@ class Worker:
             )
         self.metrics.state_restore_seconds.labels("suppression").observe(time.perf_counter() - t0)
 
-    def _with_windows(self, messages: Sequence[Message], batch) -> list[tuple]:
-        """A windows stage's output: each scoreable record with its stage's window values
-        added (``_stream_od.windows.<role>``), keyed by ``windows_stage_key``, with its input
-        timestamp (moved inside what the stage topic accepts, where it limits them) and headers;
-        the scoring stage reads those values instead of computing them."""
-        from stream_od.alerts import json_safe
-        from stream_od.features import category_key
-        from stream_od.records import field_value, with_window_values
-
-        s = self.settings
-        decoder = self.scorer.decoder
-        columns = {role: decoder.window_columns(role) for role in s.windows_stage_roles}
-        window = self.stage_window
-        now_ms = int(time.time() * 1000)
-        out = []
-        for j, (row, record) in enumerate(zip(batch.rows.tolist(), batch.fields_of(slice(None)))):
-            values = {role: batch.X[j, cols].tolist() for role, cols in columns.items()}
-            doc = with_window_values(record, values)
-            try:
-                value = orjson.dumps(doc)
-            except orjson.JSONEncodeError:  # valid JSON beyond orjson (a 400-digit integer)
-                value = orjson.dumps(json_safe(doc))
-            key = category_key(field_value(record, s.windows_stage_key))
-            msg = messages[row]
-            stamp = msg.timestamp()[1]
-            out.append(
-                (
-                    value,
-                    None if key is None else key.encode("utf-8", "replace"),
-                    stamp if window is None else window.clamp(stamp, now_ms),
-                    _passed_headers(msg.headers()),
-                )
-            )
-        return out
-
     def _failed_attempt(self, n: int, err: KafkaError) -> None:
         """Back off after a failed batch; stop once it failed ``max_batch_attempts`` times in a
         row, naming what refused it (the next attempt would fail the same way)."""
@@ -830,7 +802,7 @@ class Worker:
         topic: str,
         value: bytes | None,
         key: bytes | None,
-        headers: list[tuple[str, bytes]] | None = None,
+        headers: Sequence[tuple[str, bytes | None]] | None = None,
         timestamp: int = 0,
         partition: int = -1,  # -1: the partitioner's choice (librdkafka's RD_KAFKA_PARTITION_UA)
     ) -> None:
@@ -1357,24 +1329,6 @@ def _freeze_heap() -> None:
     """
     gc.collect()
     gc.freeze()
-
-
-PASSED_HEADER_BYTES = 16 * 1024
-HEADERS_DROPPED = "stream-od-headers-dropped"
-
-
-def _passed_headers(
-    headers: list[tuple[str, bytes | None]] | None,
-) -> list[tuple[str, bytes | None]] | None:
-    """The headers a windows stage passes on with a record (labels, trace ids): all of them, or,
-    past 16 KiB together, none but a count of those dropped, so that no header can make the
-    stage's output too large to write."""
-    if not headers:
-        return None
-    size = dead_letters.record_size(None, None, headers)
-    if size <= PASSED_HEADER_BYTES:
-        return headers
-    return [(HEADERS_DROPPED, f"{len(headers)} headers, {size} bytes".encode())]
 
 
 def _alert_key(alert, keys: dict[str, bytes | None]) -> bytes | None:

@@ -44,15 +44,6 @@ def test_a_broken_upstream_stops_the_worker_instead_of_draining_it():
         worker._check_invalid_ratio(100, 90)  # 90 of the last 100 records: stop
 
 
-def test_a_windows_stage_passes_headers_on_unless_they_are_too_large():
-    from stream_od.worker import HEADERS_DROPPED, _passed_headers
-
-    small = [("label", b"Malicious"), ("seq", b"12")]
-    assert _passed_headers(small) == small and _passed_headers(None) is None
-    big = [("trace", b"x" * 20_000), ("seq", b"12")]
-    assert _passed_headers(big) == [(HEADERS_DROPPED, b"2 headers, 20010 bytes")]
-
-
 def test_the_expected_alert_rate_comes_from_the_artifact():
     from stream_od.worker import expected_alert_rate
 
