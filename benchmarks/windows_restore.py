@@ -1,8 +1,8 @@
 """How long a worker with traffic windows waits to rebuild a partition it takes over: the
 records of the partition's tail read back and decoded into the windows (what the worker does
-in ``Worker._restore_windows`` before it scores the partition's next record), for tails of
-several lengths, three ways side by side: the tail reader's settings of before 2026-12-07
-(librdkafka's fetch wait of 500 ms, a 0.5 s poll), today's
+in ``stream_od.kafka.state.StateReader.windows`` before it scores the partition's next
+record), for tails of several lengths, three ways side by side: the tail reader's settings
+of before 2026-12-07 (librdkafka's fetch wait of 500 ms, a 0.5 s poll), today's
 (``stream_od.kafka.clients.STATE_READER``, 50 ms and 0.05 s), and today's with the tail read
 twice, backwards to find where it starts and then forwards a chunk at a time, as the worker
 reads a tail too large to hold in memory (``stream_od.kafka.tail.KEEP_BYTES``).

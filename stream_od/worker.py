@@ -24,7 +24,10 @@ The worker knows the model only through :class:`stream_od.scorer.Scorer`: the ar
 feature ``schema`` (which fields of a record it reads, and how), ``score_and_contributions``,
 ``threshold`` and ``version``, and what is derived from them.  What a Kafka error means and
 what to fix is in :mod:`stream_od.kafka.explain`; the per-record reads of a batch (keys,
-timestamps, offsets) in :mod:`stream_od.kafka.messages`.
+timestamps, offsets) in :mod:`stream_od.kafka.messages`; reading a partition's state back
+(traffic windows, suppression) in :mod:`stream_od.kafka.state`; what a windows stage writes in
+:mod:`stream_od.kafka.stage`.  The loop here decides *when*: a partition taken over waits,
+paused, until its state is back, and the group is served meanwhile.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ from stream_od.kafka.messages import (
     topic_partition,
 )
 from stream_od.kafka.stage import StageRecord, stage_records
+from stream_od.kafka.state import StateReader
 from stream_od.metrics import Health, WorkerMetrics
 from stream_od.records import (
     NON_FINITE_SCORE,
@@ -187,6 +191,7 @@ class Worker:
             model.detector_kind,
             settings.max_alerts_per_second,
         )
+        self.state = StateReader(settings, self.metrics)  # reads partitions' state back
         self._set_model_metrics()
         self.health.model_loaded = True
 
@@ -609,70 +614,6 @@ class Worker:
             for key, value in state.changes():
                 self._produce(topic, value, key.encode(), partition=partition)
 
-    def _restore_config(self) -> dict[str, Any]:
-        """A consumer for reading state back (windows, suppression): assigns partitions itself,
-        never joins the group nor commits."""
-        config = clients.consumer_config(self.settings)
-        config.pop("group.instance.id", None)
-        config["group.id"] = clients.restore_group_id(self.settings)
-        return config
-
-    def _restore_failed(self, exc: BaseException, what: str, topic: str) -> FatalWorkerError:
-        """Why state could not be read back: a missing permission will not clear by itself
-        (exit 3, naming the ACL to grant); anything else is the brokers away (exit 4)."""
-        err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
-        code = err.code() if isinstance(err, KafkaError) else None
-        if code == KafkaError.GROUP_AUTHORIZATION_FAILED:
-            group = clients.restore_group_id(self.settings)
-            return FatalWorkerError(
-                f"could not read {what}: {exc}; the worker's principal needs DESCRIBE on "
-                f"Group:{group} (<STREAM_OD_GROUP_ID>.restore, its reader of state; "
-                "docs/security.md)",
-                exit_code=EXIT_STUCK,
-            )
-        if code == KafkaError.TOPIC_AUTHORIZATION_FAILED:
-            return FatalWorkerError(
-                f"could not read {what}: {exc}; the worker needs READ on it (grant READ on "
-                f"Topic:{topic} to its principal; docs/security.md)",
-                exit_code=EXIT_STUCK,
-            )
-        return FatalWorkerError(
-            f"could not read {what}: {exc}; the worker needs READ on it and the brokers reachable",
-            exit_code=EXIT_UNREACHABLE,
-        )
-
-    def _restore_suppression(self, partitions: Sequence[TopicPartition]) -> None:
-        """Read each partition's suppression state back from the changelog before its first
-        batch: as of the committed offsets, since both were written in one transaction."""
-        from stream_od.kafka.changelog import read_changelogs
-
-        topic = self.settings.suppression_changelog_topic
-        t0 = time.perf_counter()
-        try:
-            read = read_changelogs(
-                self._restore_config(),
-                topic,
-                [tp.partition for tp in partitions],
-                timeout_s=self.settings.kafka_retry_timeout_s,
-            )
-        except (KafkaException, TimeoutError) as exc:
-            numbers = sorted(tp.partition for tp in partitions)
-            raise self._restore_failed(
-                exc, f"the suppression changelog {topic}{numbers}", topic
-            ) from exc
-        for tp in partitions:
-            entries = read[tp.partition]
-            state = self.volume.partition((tp.topic, tp.partition))
-            state.restore(entries)
-            log.info(
-                "restored %d suppression windows of %s[%d] from %d changelog records",
-                len(state),
-                tp.topic,
-                tp.partition,
-                len(entries),
-            )
-        self.metrics.state_restore_seconds.labels("suppression").observe(time.perf_counter() - t0)
-
     def _failed_attempt(self, n: int, err: KafkaError) -> None:
         """Back off after a failed batch; stop once it failed ``max_batch_attempts`` times in a
         row, naming what refused it (the next attempt would fail the same way)."""
@@ -952,62 +893,8 @@ class Worker:
     def _restore_windows(
         self, partitions: Sequence[TopicPartition], between: Callable[[], bool] | None = None
     ) -> bool:
-        """Rebuild the traffic windows of ``partitions`` from their records before each one's
-        offset (the committed one, or a rewound batch's first), before scoring from there:
-        scores after a start, a rebalance or an abort equal an uninterrupted run's.  The
-        records are read and run through the windows a chunk at a time (memory stays bounded
-        however busy the partition); ``between()`` is called after each chunk, and a False
-        from it ends the rebuild unfinished (the windows dropped; returns False)."""
-        from stream_od.kafka import tail
-
-        decoder = self.scorer.decoder
-        config = self._restore_config()
-        for tp in partitions:
-            stream = (tp.topic, tp.partition)
-            decoder.drop_windows([stream])
-            if tp.offset <= 0:
-                continue  # nothing before it: the windows start empty, as they did then
-            t0 = time.perf_counter()
-            read = 0
-            chunks = tail.tail_chunks(
-                config,
-                tp,
-                tp.offset,
-                decoder.restore_test,
-                timeout_s=self.settings.kafka_retry_timeout_s,
-            )
-            try:
-                while True:
-                    try:  # reading the tail; what between() raises is its own
-                        values = next(chunks, None)
-                    except (KafkaException, TimeoutError) as exc:
-                        raise self._restore_failed(
-                            exc,
-                            f"{tp.topic}[{tp.partition}] to rebuild its traffic windows",
-                            tp.topic,
-                        ) from exc
-                    if values is None:
-                        break
-                    decoder.decode(values, streams=[stream] * len(values))  # windows, not scores
-                    read += len(values)
-                    self.metrics.window_restored_records.inc(len(values))
-                    if between is not None and not between():
-                        decoder.drop_windows([stream])
-                        log.info("rebuild of %s[%d] given up", tp.topic, tp.partition)
-                        return False
-            finally:
-                chunks.close()
-            seconds = time.perf_counter() - t0
-            self.metrics.state_restore_seconds.labels("windows").observe(seconds)
-            log.info(
-                "rebuilt the windows of %s[%d] from its %d records before offset %d in %.1f s",
-                tp.topic,
-                tp.partition,
-                read,
-                tp.offset,
-                seconds,
-            )
-        return True
+        """The traffic windows of ``partitions`` rebuilt (:meth:`StateReader.windows`)."""
+        return self.state.windows(self.scorer.decoder, partitions, between)
 
     def _renew_producer(self) -> None:
         """A new transactional producer with the same transactional id, initialised (which
@@ -1125,7 +1012,7 @@ class Worker:
             consumer.incremental_assign(partitions)
             self._queue_rebuilds(committed)
         if self.volume.suppressing and partitions:
-            self._restore_suppression(partitions)
+            self.state.suppression(self.volume, partitions)
         self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
         self.metrics.assigned_partitions.set(len(self._assigned))
         log.info("assigned %s", _partitions_by_topic(partitions))

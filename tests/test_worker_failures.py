@@ -633,7 +633,7 @@ def test_state_that_cannot_be_read_back_stops_the_worker_saying_why(
     """A missing permission will not clear by itself: exit 3 naming the ACL, not exit 4 ("the
     brokers are away") with a message about another one."""
     w, _, _ = make_worker()
-    error = w._restore_failed(KafkaException(KafkaError(code, "refused")), "in[0]", "in")
+    error = w.state.failed(KafkaException(KafkaError(code, "refused")), "in[0]", "in")
     assert error.exit_code == exit_code and names in str(error)
 
 
