@@ -619,24 +619,6 @@ def test_an_idle_commit_whose_producer_cannot_abort_gets_a_new_producer(make_wor
     assert w.metrics.producer_renewals._value.get() == 1
 
 
-@pytest.mark.parametrize(
-    ("code", "exit_code", "names"),
-    [
-        (KafkaError.GROUP_AUTHORIZATION_FAILED, 3, "DESCRIBE on Group:"),
-        (KafkaError.TOPIC_AUTHORIZATION_FAILED, 3, "grant READ on Topic:in"),
-        (KafkaError._TRANSPORT, 4, "brokers reachable"),
-    ],
-)
-def test_state_that_cannot_be_read_back_stops_the_worker_saying_why(
-    make_worker, code, exit_code, names
-):
-    """A missing permission will not clear by itself: exit 3 naming the ACL, not exit 4 ("the
-    brokers are away") with a message about another one."""
-    w, _, _ = make_worker()
-    error = w.state.failed(KafkaException(KafkaError(code, "refused")), "in[0]", "in")
-    assert error.exit_code == exit_code and names in str(error)
-
-
 def test_a_config_error_found_while_running_exits_2_with_its_message(monkeypatch, capsys):
     """A suppression changelog the worker can neither find nor create is known only once it
     runs; it ended in a traceback (exit 1)."""
