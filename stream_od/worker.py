@@ -318,6 +318,8 @@ class Worker:
         why it is off by default (``benchmarks/stream_throughput.py --compare-overlap``).
         Should an overlapped commit fail, both batches are rewound and read again."""
         behind = self._committer is not None and len(messages) >= self.settings.max_batch_records
+        if self._take_pending_model():
+            return self._wait_for_windows(messages)
         scored = self._score(messages)
         before = self._settle(also=messages)
         if before is not None and before.aborted:  # both batches were rewound
@@ -327,24 +329,52 @@ class Worker:
             return failed
         return before if behind else self._settle()
 
+    def _take_pending_model(self) -> bool:
+        """Score with the model :meth:`swap_model` left waiting, if any, from this batch on;
+        True when its traffic windows are other than the last model's, and so must be built
+        before it scores (:meth:`_wait_for_windows`)."""
+        with self._swap_lock:
+            pending, self._pending_scorer = self._pending_scorer, None
+        if pending is None:
+            return False
+        kept = keep_windows(self.scorer, pending)
+        self.scorer = pending
+        _freeze_heap()
+        self.metrics.model_swaps.inc()
+        self._set_model_metrics()
+        log.info("now scoring with model %s (%s)", self.scorer.model.version, self.scorer.placement)
+        return pending.decoder.windowed and not kept
+
+    def _wait_for_windows(self, messages: Sequence[Message]) -> BatchResult | None:
+        """A new model with other windows builds them from each partition's records before
+        ``messages``, as a worker started with it would have them, before it scores: every
+        partition waits, paused, for the loop to rebuild its windows (the group served between
+        chunks, as after an assignment), and ``messages`` are read again after.  Built here, in
+        place, the windows of every partition at once kept the loop from the group for as long
+        as all the rebuilds took, past ``max.poll.interval.ms`` on busy partitions.  Returns
+        the result of the batch before, when one was in flight."""
+        before = self._settle(also=messages)
+        if before is not None and before.aborted:
+            # Both batches were rewound, and their partitions queued for rebuilding from their
+            # first offsets (_seek_back); the others wait from where they stand.
+            queued = {(tp.topic, tp.partition) for tp in self._rebuilds}
+            rest = [TopicPartition(t, p) for t, p in sorted(self._assigned - queued)]
+            self._queue_rebuilds(self.consumer.position(rest) if rest else [])
+            return before
+        positions = [
+            tp
+            for tp in self._positions_before(messages)
+            if (tp.topic, tp.partition) in self._assigned
+        ]
+        for tp in first_offsets(messages):
+            if (tp.topic, tp.partition) in self._assigned:
+                self.consumer.seek(tp)
+        self._queue_rebuilds(positions)
+        return before
+
     def _score(self, messages: Sequence[Message]) -> _Scored:
         """Decode and score a batch (CPU only, no Kafka call): it may run while the batch
         before it is being committed."""
-        with self._swap_lock:
-            pending, self._pending_scorer = self._pending_scorer, None
-        if pending is not None:
-            kept = keep_windows(self.scorer, pending)
-            self.scorer = pending
-            if pending.decoder.windowed and not kept:
-                # Other windows than the last model's: build them from the partitions' records
-                # before this batch, as a worker started with this model would have them.
-                self._restore_windows(self._positions_before(messages))
-            _freeze_heap()
-            self.metrics.model_swaps.inc()
-            self._set_model_metrics()
-            log.info(
-                "now scoring with model %s (%s)", self.scorer.model.version, self.scorer.placement
-            )
         scorer = self.scorer
         n = len(messages)
         self.metrics.records_consumed.inc(n)

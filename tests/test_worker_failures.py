@@ -480,26 +480,42 @@ def model(schema):
     return m
 
 
-def test_a_model_with_other_windows_builds_them_before_its_first_batch(make_worker, monkeypatch):
+def test_a_model_with_other_windows_waits_paused_until_the_loop_has_built_them(
+    make_worker, monkeypatch
+):
+    """A swap to other windows does not build them in place (every partition's at once, the
+    group unserved meanwhile): every partition waits paused, queued from the batch's first
+    offset or its own position, the batch is read again after, and the loop builds them one
+    partition at a time, serving the group between chunks."""
     from dataclasses import replace
 
     schema = windows_schema()
-    w, consumer, _ = make_worker()
+    w, consumer, producer = make_worker()
     w._assigned = {("in", 0), ("in", 1)}
     consumer.position = lambda tps: [TopicPartition(t.topic, t.partition, 40) for t in tps]
-    rebuilt: list[list[tuple[int, int]]] = []
-    monkeypatch.setattr(
-        w, "_restore_windows", lambda tps: rebuilt.append([(tp.partition, tp.offset) for tp in tps])
-    )
+    rebuilt: list[tuple[int, int, bool]] = []
+
+    def restore(tps, between=None):
+        rebuilt.extend((tp.partition, tp.offset, between is not None) for tp in tps)
+        return True
+
+    monkeypatch.setattr(w, "_restore_windows", restore)
     w.swap_model(model(schema))
-    w.process(batch())
-    assert rebuilt == [[(0, 5), (1, 40)]]  # the batch's first offset; the other's position
+    assert w.process(batch()) is None  # not scored: it waits for the windows
+    assert not producer.calls.count("commit") and rebuilt == []
+    assert consumer.paused == {("in", 0), ("in", 1)}
+    assert [(tp.partition, tp.offset) for tp in consumer.seeks] == [(0, 5)]  # read again
+    assert [(tp.partition, tp.offset) for tp in w._rebuilds] == [(0, 5), (1, 40)]
+    w._rebuild_next()
+    w._rebuild_next()
+    assert rebuilt == [(0, 5, True), (1, 40, True)] and consumer.paused == set()
+    assert not w.process(batch()).aborted  # now scored, with the windows whole
     w.swap_model(model(schema))  # the same windows: kept as they are, nothing rebuilt
-    w.process(batch(start=8))
-    assert len(rebuilt) == 1
+    assert not w.process(batch(start=8)).aborted
+    assert w._rebuilds == [] and len(rebuilt) == 2
     w.swap_model(model(replace(schema, windows=replace(schema.windows, time_s=5.0))))
-    w.process(batch(start=11))
-    assert len(rebuilt) == 2
+    assert w.process(batch(start=11)) is None
+    assert [(tp.partition, tp.offset) for tp in w._rebuilds] == [(0, 11), (1, 40)]
 
 
 def test_an_aborted_batch_waits_paused_until_the_loop_has_rebuilt_its_windows(
@@ -520,6 +536,8 @@ def test_an_aborted_batch_waits_paused_until_the_loop_has_rebuilt_its_windows(
     monkeypatch.setattr(w, "_restore_windows", restore)
     w.swap_model(model(windows_schema()))
     w.process(batch(start=1))  # the new model's windows built once, before its first batch
+    w._rebuild_next()
+    w._rebuild_next()
     rebuilds.clear()
     producer.fail["commit"] = [abortable()]
     assert w.process(batch()).aborted

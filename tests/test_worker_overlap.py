@@ -114,3 +114,27 @@ def test_a_stop_commits_the_batch_in_flight(make_worker):  # noqa: F811
     w.run()
     assert w._in_flight is None and producer.calls[-1] == "commit"
     assert w._committed == {("in", 0): 8} and w.metrics.batches._value.get() == 1
+
+
+def test_a_swap_to_other_windows_while_a_commit_fails_rebuilds_from_the_rewound_offsets(
+    make_worker,  # noqa: F811
+    monkeypatch,
+):
+    """The batch in flight fails to commit as a model with other windows arrives: both batches
+    are rewound, and every partition waits for its windows from where it is read again: the
+    failed batch's first offset, or its own position."""
+    from tests.test_worker_failures import model, windows_schema
+
+    w, consumer, producer = overlapped(make_worker)
+    w._assigned = {("in", 0), ("in", 1), ("in", 2)}
+    consumer.position = lambda tps: [TopicPartition(t.topic, t.partition, 70) for t in tps]
+    monkeypatch.setattr(w, "_restore_windows", lambda tps, between=None: True)
+    producer.fail["commit"] = [abortable()]
+    assert w.process(batch(start=5)) is None  # its commit in flight
+    w.swap_model(model(windows_schema()))
+    second = [*batch(start=8), Msg(40, orjson.dumps({"a": 1.0, "b": 0.0}), partition=1)]
+    result = w.process(second)
+    assert result is not None and result.aborted
+    assert sorted((tp.partition, tp.offset) for tp in w._rebuilds) == [(0, 5), (1, 40), (2, 70)]
+    assert consumer.paused == {("in", 0), ("in", 1), ("in", 2)}
+    assert w.metrics.records_consumed._value.get() == 3  # the second batch was not scored
