@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import numpy as np
 from prometheus_client import (
@@ -26,6 +28,7 @@ from prometheus_client import (
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from stream_od.features import epoch_seconds
 from stream_od.schema.select import NOT_SELECTED
 
 # The *_created series double every counter's cardinality and no dashboard uses them.
@@ -382,6 +385,39 @@ class WorkerMetrics:
         self.model_threshold.set(threshold)
         self.scoring.info({"backend": backend, "device": device})
 
+    def describe_model(self, model: Any, *, backend: str, device: str) -> None:
+        """The series that describe the model being served (an artifact, or anything with its
+        ``version``, ``detector_kind``, ``threshold``, ``schema``, and optionally
+        ``created_at`` and training ``metrics``): set at start and on every swap."""
+        self.set_model(
+            model.version,
+            model.detector_kind,
+            float(model.threshold),
+            backend=backend,
+            device=device,
+        )
+        created = epoch_seconds(getattr(model, "created_at", None))
+        if created is not None:
+            self.model_created.set(created)
+        trained = getattr(model, "metrics", {}) or {}
+        rate = expected_alert_rate(trained)
+        if rate is not None:
+            self.model_expected_alert_rate.set(rate)
+        # per categorical field, and per field with a "was missing" column: the live count
+        # beside the model's share on its held-out training rows (none for older models)
+        _drift_series(
+            self.unseen_categories,
+            self.model_unseen_category_share,
+            model.schema.unseen_columns,
+            trained.get("unseen_category_share"),
+        )
+        _drift_series(
+            self.missing_fields,
+            self.model_missing_field_share,
+            model.schema.missing_columns,
+            trained.get("missing_field_share"),
+        )
+
     def clear_lag(self, topic: str, partitions: list[int]) -> None:
         """Drop the lag series of partitions this worker no longer owns."""
         for p in partitions:
@@ -393,6 +429,30 @@ class WorkerMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def expected_alert_rate(metrics: dict[str, Any]) -> float | None:
+    """The share of normal traffic the model was thresholded to alert on: a site model's
+    target (``holdout.target_alert_rate``), else the share of its threshold rows above the
+    threshold; None when the artifact says neither (the KDD protocol's threshold is set on
+    traffic with attacks)."""
+    holdout = metrics.get("holdout")
+    if isinstance(holdout, dict) and isinstance(holdout.get("target_alert_rate"), (int, float)):
+        return float(holdout["target_alert_rate"])
+    rate = metrics.get("threshold_alert_rate")
+    return float(rate) if isinstance(rate, (int, float)) else None
+
+
+def _drift_series(live: Any, trained: Any, fields: Iterable[str], shares: Any) -> None:
+    """One ``live`` counter series per field, from 0 so that rate() sees the first records,
+    and the model's ``trained`` share beside it where the artifact has one."""
+    trained.clear()
+    shares = shares if isinstance(shares, dict) else {}
+    for name in fields:
+        live.labels(name)
+        share = shares.get(name)
+        if isinstance(share, (int, float)):
+            trained.labels(name).set(float(share))
 
 
 class Health:

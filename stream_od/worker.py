@@ -37,7 +37,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -52,7 +52,7 @@ from stream_od.alerts.policy import decode_key
 from stream_od.alerts.volume import AlertVolume, Stream
 from stream_od.config import WorkerSettings
 from stream_od.errors import EXIT_STUCK, EXIT_UNREACHABLE, FatalWorkerError
-from stream_od.features import epoch_seconds, missing_counts, unseen_counts
+from stream_od.features import missing_counts, unseen_counts
 from stream_od.kafka import clients, dead_letters, explain
 from stream_od.kafka.blocking import BoundedCaller, CallWatchdog
 from stream_od.kafka.messages import (
@@ -1171,37 +1171,8 @@ class Worker:
                 )
 
     def _set_model_metrics(self) -> None:
-        model = self.scorer.model
-        m = self.metrics
         where = self.scorer.placement
-        m.set_model(
-            model.version,
-            model.detector_kind,
-            float(model.threshold),
-            backend=where.backend,
-            device=where.device,
-        )
-        created = epoch_seconds(getattr(model, "created_at", None))
-        if created is not None:
-            m.model_created.set(created)
-        trained = getattr(model, "metrics", {}) or {}
-        rate = expected_alert_rate(trained)
-        if rate is not None:
-            m.model_expected_alert_rate.set(rate)
-        # per categorical field, and per field with a "was missing" column: the live count
-        # beside the model's share on its held-out training rows (none for older models)
-        _drift_series(
-            m.unseen_categories,
-            m.model_unseen_category_share,
-            model.schema.unseen_columns,
-            trained.get("unseen_category_share"),
-        )
-        _drift_series(
-            m.missing_fields,
-            m.model_missing_field_share,
-            model.schema.missing_columns,
-            trained.get("missing_field_share"),
-        )
+        self.metrics.describe_model(self.scorer.model, backend=where.backend, device=where.device)
 
 
 def kafka_coordinates(messages: Sequence[Message]) -> list[KafkaCoordinates]:
@@ -1218,18 +1189,6 @@ def kafka_coordinates(messages: Sequence[Message]) -> list[KafkaCoordinates]:
         )
         for m in messages
     ]
-
-
-def _drift_series(live: Any, trained: Any, fields: Iterable[str], shares: Any) -> None:
-    """One ``live`` counter series per field, from 0 so that rate() sees the first records,
-    and the model's ``trained`` share beside it where the artifact has one."""
-    trained.clear()
-    shares = shares if isinstance(shares, dict) else {}
-    for name in fields:
-        live.labels(name)
-        share = shares.get(name)
-        if isinstance(share, (int, float)):
-            trained.labels(name).set(float(share))
 
 
 def _drop(holder: list) -> None:
@@ -1253,15 +1212,3 @@ def _alert_key(alert, keys: dict[str, bytes | None]) -> bytes | None:
     if alert.summary is not None:
         return orjson.dumps(alert.summary.entity, option=orjson.OPT_SORT_KEYS)
     return keys.get(alert.id)
-
-
-def expected_alert_rate(metrics: dict[str, Any]) -> float | None:
-    """The share of normal traffic the model was thresholded to alert on: a site model's
-    target (``holdout.target_alert_rate``), else the share of its threshold rows above the
-    threshold; None when the artifact says neither (the KDD protocol's threshold is set on
-    traffic with attacks)."""
-    holdout = metrics.get("holdout")
-    if isinstance(holdout, dict) and isinstance(holdout.get("target_alert_rate"), (int, float)):
-        return float(holdout["target_alert_rate"])
-    rate = metrics.get("threshold_alert_rate")
-    return float(rate) if isinstance(rate, (int, float)) else None

@@ -7,7 +7,7 @@ import urllib.request
 
 import numpy as np
 
-from stream_od.metrics import Health, MetricsServer, WorkerMetrics
+from stream_od.metrics import Health, MetricsServer, WorkerMetrics, expected_alert_rate
 
 
 def get(url: str) -> tuple[int, str]:
@@ -91,3 +91,9 @@ def test_bucket_quantile_interpolates_like_prometheus():
         got = histogram_quantile(m.render().decode(), name, q, since=before)
         assert abs(got - h.quantile(q, snap)) < 1e-12
         assert got > 0.1, "only the four new observations count, three of them 0.2 s"
+
+
+def test_the_expected_alert_rate_comes_from_the_artifact():
+    assert expected_alert_rate({"holdout": {"target_alert_rate": 0.01}}) == 0.01
+    assert expected_alert_rate({"threshold_alert_rate": 0.02}) == 0.02
+    assert expected_alert_rate({"test_batch": {"flag_rate": 0.1}}) is None  # KDD protocol

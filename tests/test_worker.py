@@ -42,11 +42,3 @@ def test_a_broken_upstream_stops_the_worker_instead_of_draining_it():
     worker._check_invalid_ratio(60, 20)  # 30 / 120: fine
     with pytest.raises(FatalWorkerError, match="max_dead_letter_ratio"):
         worker._check_invalid_ratio(100, 90)  # 90 of the last 100 records: stop
-
-
-def test_the_expected_alert_rate_comes_from_the_artifact():
-    from stream_od.worker import expected_alert_rate
-
-    assert expected_alert_rate({"holdout": {"target_alert_rate": 0.01}}) == 0.01
-    assert expected_alert_rate({"threshold_alert_rate": 0.02}) == 0.02
-    assert expected_alert_rate({"test_batch": {"flag_rate": 0.1}}) is None  # KDD protocol
