@@ -118,11 +118,35 @@ class IdentityReader:
             # the IP protocol itself, when the record has it
             numbered = column("transport", s.protocol_number, _protocol_number)
             transport = [t if p is None else p for p, t in zip(numbered, transport)]
+        given = column("community_id", s.community_id, _text)
         if not ICMP.isdisjoint(transport):
             transport, sport, dport = _icmp(transport, src, sport, dport)
+            if wanted is None or "community_id" in wanted:
+                given = self._icmp_community_ids(records, transport, src, dst, given)
         session = column("session_id", s.session_id, _session)
-        given = column("community_id", s.community_id, _text)
         return src, sport, dst, dport, transport, session, given
+
+    def _icmp_community_ids(
+        self,
+        records: Sequence[dict[str, Any]],
+        transport: list[str | None],
+        src: list[str | None],
+        dst: list[str | None],
+        given: list[str | None],
+    ) -> list[str | None]:
+        """``given`` with the Community ID of each ICMP row that lacks one, from its message
+        type and code (the schema's ``icmp_type`` and ``icmp_code``; none without them)."""
+        s = self.spec
+        if s.icmp_type is None or s.icmp_code is None:
+            return given
+        types = path_values(records, s.icmp_type)
+        codes = path_values(records, s.icmp_code)
+        return [
+            community_id(t, a, b, _icmp_number(mt), _icmp_number(mc))
+            if cid is None and t in ICMP
+            else cid
+            for t, a, b, mt, mc, cid in zip(transport, src, dst, types, codes, given)
+        ]
 
     def event_time_ms(self, record: dict[str, Any] | None, kafka_ms: int) -> tuple[int, str]:
         """The record's own time (the schema's ``time_field``), else Kafka's timestamp."""
@@ -212,25 +236,53 @@ def community_id(
     dport: int | None,
     seed: int = 0,
 ) -> str | None:
-    """Community ID v1 of a TCP, UDP or SCTP connection (None for anything else).
+    """Community ID v1 of a TCP, UDP, SCTP, ICMP or ICMPv6 connection (None for anything
+    else, or where a part is missing).  For ICMP and ICMPv6, ``sport`` and ``dport`` are the
+    message's type and code: a request or reply type (echo, timestamp, router or neighbour
+    discovery, ...) stands for its pair, both directions hashed alike; any other message is
+    one-way, its type and code hashed as they come (the spec's port equivalents, as Zeek maps
+    ICMP into its conn.log).
 
     Computed here rather than through the ``communityid`` package: that one costs about 70 µs
     a flow on this project's machines (it re-validates every argument), ten times this, and an
     alert burst is exactly when the worker can least afford it.  tests/alerts/test_identity.py
     checks this function against ``communityid`` on the spec's own examples and random flows.
-    ICMP's type/code pairing is left to sensors that write the field themselves.
     """
     proto = PROTOCOLS.get(transport) if transport is not None else None
-    if proto not in (6, 17, 132) or src is None or dst is None or sport is None or dport is None:
+    if proto is None or src is None or dst is None or sport is None or dport is None:
+        return None
+    one_way = False
+    if proto in (1, 58):
+        if not (0 <= sport <= 255 and 0 <= dport <= 255):
+            return None
+        pair = (ICMP4_PAIRS if proto == 1 else ICMP6_PAIRS).get(sport)
+        if pair is None:
+            one_way = True
+        else:
+            dport = pair
+    elif proto not in (6, 17, 132):
         return None
     family = socket.AF_INET6 if ":" in src else socket.AF_INET
     if (":" in dst) != (family == socket.AF_INET6):
         return None
     a, b = socket.inet_pton(family, src), socket.inet_pton(family, dst)
-    if (a, sport) > (b, dport):
+    if not one_way and (a, sport) > (b, dport):
         a, b, sport, dport = b, a, dport, sport
     payload = struct.pack("!H", seed) + a + b + struct.pack("!BBHH", proto, 0, sport, dport)
     return "1:" + base64.b64encode(hashlib.sha1(payload).digest()).decode("ascii")
+
+
+def _pairs(*pairs: tuple[int, int]) -> dict[int, int]:
+    """Each message type to its counterpart, both ways."""
+    return {**dict(pairs), **{b: a for a, b in pairs}}
+
+
+# ICMP message types that come in request/reply pairs (community-id-spec; Zeek's counterparts):
+# echo, router solicitation/advertisement, timestamp, information, address mask
+ICMP4_PAIRS = _pairs((8, 0), (10, 9), (13, 14), (15, 16), (17, 18))
+# ICMPv6: echo, multicast listener query/report, router and neighbour discovery, node
+# information, home agent address discovery
+ICMP6_PAIRS = _pairs((128, 129), (130, 131), (133, 134), (135, 136), (139, 140), (144, 145))
 
 
 # Text from a record goes out in the alert as it is, so it must be writable JSON: a lone
@@ -273,6 +325,12 @@ def _port(value: Any) -> int | None:
     return value if type(value) is int and 0 <= value <= 65535 else None
 
 
+def _icmp_number(value: Any) -> int | None:
+    """An ICMP type or code (0-255), None when it is none."""
+    number = _port(value)
+    return number if number is not None and number <= 255 else None
+
+
 def _transport(value: Any) -> str | None:
     """A transport's IANA keyword in lower case; a number (Suricata writes one it has no name
     for zero-padded, ``"047"``) as its keyword, else as the number's text."""
@@ -302,8 +360,8 @@ def _icmp(
     dport: list[int | None],
 ) -> tuple[list[str | None], list[int | None], list[int | None]]:
     """ICMP rows made right: their "ports" are Zeek's ICMP type and code (they stay in the
-    record), not ports, so an alert names none; and Zeek calls ICMPv6 ``icmp`` as well, which
-    an IPv6 source says is ``ipv6-icmp``."""
+    record, and give the row's Community ID), not ports, so an alert names none; and Zeek
+    calls ICMPv6 ``icmp`` as well, which an IPv6 source says is ``ipv6-icmp``."""
     transport = [
         "ipv6-icmp" if t == "icmp" and a is not None and ":" in a else t
         for t, a in zip(transport, src)

@@ -13,6 +13,8 @@ record.  They are never features.  TOML layout (``[identity]`` in a schema)::
     protocol_number = "ip_proto"    # the IP protocol number, preferred when a record has it
     session_id = "uid"              # the sensor's id of the connection (Zeek uid, EVE flow_id)
     community_id = "community_id"   # taken when the record has it, computed when not
+    icmp_type = "id.orig_p"         # an ICMP message's type and code, for its Community ID
+    icmp_code = "id.resp_p"         #   (Zeek puts them where the ports go; EVE: icmp_type)
 
 Every key is optional; a path is looked up as the feature fields are (flat name first, then a
 dotted path into nested JSON).  The event time is the schema's ``time_field``.
@@ -37,6 +39,8 @@ class IdentitySpec:
     protocol_number: str | None = None
     session_id: str | None = None
     community_id: str | None = None
+    icmp_type: str | None = None
+    icmp_code: str | None = None
 
     @property
     def paths(self) -> tuple[str, ...]:

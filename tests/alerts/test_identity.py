@@ -52,10 +52,37 @@ def test_agrees_with_communityid_on_random_flows_both_ways():
         assert community_id(transport, dst, src, dport, sport) == want  # direction-free
 
 
+def test_agrees_with_communityid_on_icmp_and_icmpv6_both_ways():
+    """ICMP's type and code stand in for the ports: a request or reply type hashes as its pair
+    (the echo request and its reply are one flow), any other message one-way."""
+    rng = random.Random(11)
+    icmp4 = [0, 3, 5, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18]
+    icmp6 = [1, 2, 3, 4, 128, 129, 130, 131, 133, 134, 135, 136, 137, 139, 140, 143, 144, 145]
+    for _ in range(3_000):
+        if rng.random() < 0.4:
+            src = ":".join(f"{rng.randrange(65536):x}" for _ in range(8))
+            dst = ":".join(f"{rng.randrange(65536):x}" for _ in range(8))
+            transport, make, types = "ipv6-icmp", communityid.FlowTuple.make_icmp6, icmp6
+        else:
+            src = ".".join(str(rng.randrange(256)) for _ in range(4))
+            dst = ".".join(str(rng.randrange(256)) for _ in range(4))
+            transport, make, types = "icmp", communityid.FlowTuple.make_icmp, icmp4
+        dst = src if rng.random() < 0.05 else dst
+        kind = rng.choice(types) if rng.random() < 0.8 else rng.randrange(256)
+        code = rng.randrange(256) if rng.random() < 0.5 else 0
+        want = REFERENCE.calc(make(src, dst, kind, code))
+        assert community_id(transport, src, dst, kind, code) == want
+    # an echo request and its reply, each seen from its sender, are one flow
+    request = community_id("icmp", "10.0.0.1", "10.0.0.2", 8, 0)
+    assert request == community_id("icmp", "10.0.0.2", "10.0.0.1", 0, 0) is not None
+
+
 @pytest.mark.parametrize(
     "args",
     [
-        ("icmp", "1.2.3.4", "5.6.7.8", 8, 0),
+        ("icmp", "1.2.3.4", "5.6.7.8", None, 0),  # no type
+        ("icmp", "1.2.3.4", "5.6.7.8", 300, 0),  # not a type
+        ("gre", "1.2.3.4", "5.6.7.8", 1, 2),  # the spec leaves ports out; we leave it to sensors
         ("tcp", "1.2.3.4", "::1", 1, 2),
         ("tcp", None, "5.6.7.8", 1, 2),
         ("tcp", "1.2.3.4", "5.6.7.8", None, 2),
@@ -169,7 +196,24 @@ def test_a_zeek_icmp_record_names_no_ports(record, transport):
     ports, and an alert must not say source.port 8 (they stay in the record)."""
     c = IdentityReader(load_schema("zeek-conn").identity, None).connection(record)
     assert c.transport == transport and c.source_ip is not None
-    assert c.source_port is None and c.destination_port is None and c.community_id is None
+    assert c.source_port is None and c.destination_port is None
+    # its Community ID from the type and code, as the spec (and Zeek's own package) has it
+    make = (
+        communityid.FlowTuple.make_icmp if transport == "icmp" else communityid.FlowTuple.make_icmp6
+    )
+    want = make(record["id.orig_h"], record["id.resp_h"], record["id.orig_p"], record["id.resp_p"])
+    assert c.community_id == REFERENCE.calc(want)
+
+
+def test_an_eve_icmp_flow_has_its_community_id_from_its_type_and_code():
+    reader = IdentityReader(load_schema("suricata-flow").identity, None)
+    flow = {"src_ip": "10.0.0.1", "dest_ip": "10.0.0.9", "proto": "ICMP", "flow_id": 7}
+    c = reader.connection({**flow, "icmp_type": 3, "icmp_code": 1})  # host unreachable
+    want = communityid.FlowTuple.make_icmp("10.0.0.1", "10.0.0.9", 3, 1)
+    assert c.community_id == REFERENCE.calc(want) and c.source_port is None
+    assert reader.connection(flow).community_id is None  # no type: none rather than a guess
+    given = reader.connection({**flow, "icmp_type": 8, "icmp_code": 0, "community_id": "1:x"})
+    assert given.community_id == "1:x"  # the sensor's own wins
 
 
 def test_zeek_ip_proto_names_what_proto_cannot():
@@ -208,6 +252,8 @@ def test_parts_read_alone_are_the_connections_parts(schema):
     eve_rows = [
         {"src_ip": "10.0.0.1", "src_port": 5, "dest_ip": "10.0.0.2", "dest_port": 80}
         | {"proto": "TCP", "flow_id": 7},
+        {"src_ip": "2001:db8::1", "dest_ip": "2001:db8::2", "proto": "IPv6-ICMP"}
+        | {"icmp_type": 135, "icmp_code": 0},
         {"src_ip": "2001:db8::1", "dest_ip": "2001:db8::2", "proto": "IPv6-ICMP"}
         | {"icmp_type": 135},
         {"src_ip": "10.0.0.1", "dest_ip": "10.0.0.9", "proto": "047"},
