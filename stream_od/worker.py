@@ -37,7 +37,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -343,6 +343,10 @@ class Worker:
         self.metrics.model_swaps.inc()
         self._set_model_metrics()
         log.info("now scoring with model %s (%s)", self.scorer.model.version, self.scorer.placement)
+        if not pending.decoder.windowed and self._rebuilds:
+            # partitions still waiting for the last model's windows: the new one has none
+            waiting, self._rebuilds = self._rebuilds, []
+            self.consumer.resume([TopicPartition(tp.topic, tp.partition) for tp in waiting])
         return pending.decoder.windowed and not kept
 
     def _wait_for_windows(self, messages: Sequence[Message]) -> BatchResult | None:
@@ -354,23 +358,33 @@ class Worker:
         as all the rebuilds took, past ``max.poll.interval.ms`` on busy partitions.  Returns
         the result of the batch before, when one was in flight."""
         before = self._settle(also=messages)
-        if before is not None and before.aborted:
-            # Both batches were rewound, and their partitions queued for rebuilding from their
-            # first offsets (_seek_back); the others wait from where they stand.
-            queued = {(tp.topic, tp.partition) for tp in self._rebuilds}
-            rest = [TopicPartition(t, p) for t, p in sorted(self._assigned - queued)]
-            self._queue_rebuilds(self.consumer.position(rest) if rest else [])
-            return before
-        positions = [
-            tp
-            for tp in self._positions_before(messages)
-            if (tp.topic, tp.partition) in self._assigned
-        ]
-        for tp in first_offsets(messages):
-            if (tp.topic, tp.partition) in self._assigned:
+        if before is None or not before.aborted:  # (an aborted one rewound both, and queued)
+            firsts = [
+                tp for tp in first_offsets(messages) if (tp.topic, tp.partition) in self._assigned
+            ]
+            for tp in firsts:
                 self.consumer.seek(tp)
-        self._queue_rebuilds(positions)
+            self._queue_rebuilds(firsts)
+        # The others wait from where they stand; those waiting already keep their place.
+        waiting = {(tp.topic, tp.partition) for tp in self._rebuilds}
+        self._queue_rebuilds(self._next_offsets(self._assigned - waiting))
         return before
+
+    def _next_offsets(self, keys: Iterable[tuple[str, int]]) -> list[TopicPartition]:
+        """Where each partition of ``keys`` is read from next: the consumer's position, or
+        for one not read from since it was assigned (an idle partition, which has none), its
+        committed offset."""
+        partitions = [TopicPartition(t, p) for t, p in sorted(keys)]
+        if not partitions:
+            return []
+        at = self.consumer.position(partitions)
+        unread = [tp for tp in at if tp.offset < 0]
+        if not unread:
+            return at
+        committed = {
+            (tp.topic, tp.partition): tp for tp in self.consumer.committed(unread, timeout=30)
+        }
+        return [committed.get((tp.topic, tp.partition), tp) if tp.offset < 0 else tp for tp in at]
 
     def _score(self, messages: Sequence[Message]) -> _Scored:
         """Decode and score a batch (CPU only, no Kafka call): it may run while the batch
@@ -869,13 +883,6 @@ class Worker:
             # The windows took in the aborted batch: rebuild them up to its first offsets, so
             # that redoing it does not count its records twice.
             self._queue_rebuilds(firsts)
-
-    def _positions_before(self, messages: Sequence[Message]) -> list[TopicPartition]:
-        """Where each assigned partition stands before ``messages``: the batch's first offset
-        for its partitions, the consumer's position for the others."""
-        firsts = {(tp.topic, tp.partition): tp for tp in first_offsets(messages)}
-        rest = [TopicPartition(t, p) for t, p in sorted(self._assigned) if (t, p) not in firsts]
-        return [*firsts.values(), *(self.consumer.position(rest) if rest else [])]
 
     def _queue_rebuilds(self, positions: Sequence[TopicPartition]) -> None:
         """Pause ``positions``' partitions, their windows gone, until the loop has rebuilt the

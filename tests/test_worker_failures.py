@@ -84,6 +84,9 @@ class FakeConsumer:
     def position(self, tps):
         return tps
 
+    def committed(self, tps, timeout=None):
+        return tps  # (offsets as given: none committed unless a test says so)
+
     def commit(self, offsets=None, asynchronous=True):
         self.commits.append(offsets)
 
@@ -516,6 +519,40 @@ def test_a_model_with_other_windows_waits_paused_until_the_loop_has_built_them(
     w.swap_model(model(replace(schema, windows=replace(schema.windows, time_s=5.0))))
     assert w.process(batch(start=11)) is None
     assert [(tp.partition, tp.offset) for tp in w._rebuilds] == [(0, 11), (1, 40)]
+
+
+def test_a_swap_to_other_windows_rebuilds_an_idle_partition_from_its_committed_offset(
+    make_worker, monkeypatch
+):
+    """A partition not read from since it was assigned has no position (librdkafka says
+    OFFSET_INVALID): its windows are rebuilt from its committed offset, not left empty; and a
+    partition already waiting for its windows keeps its place."""
+    w, consumer, _ = make_worker()
+    w._assigned = {("in", 0), ("in", 1), ("in", 2)}
+    monkeypatch.setattr(w, "_restore_windows", lambda tps, between=None: True)
+    consumer.position = lambda tps: [TopicPartition(t.topic, t.partition) for t in tps]  # none
+    consumer.committed = lambda tps, timeout=None: [
+        TopicPartition(t.topic, t.partition, 100 + t.partition) for t in tps
+    ]
+    w._queue_rebuilds([TopicPartition("in", 2, 7)])  # taken over, still waiting
+    w.swap_model(model(windows_schema()))
+    assert w.process(batch()) is None
+    assert sorted((tp.partition, tp.offset) for tp in w._rebuilds) == [(0, 5), (1, 101), (2, 7)]
+
+
+def test_a_swap_to_a_model_without_windows_lets_the_waiting_partitions_flow(
+    make_worker, monkeypatch
+):
+    """Partitions waiting for the last model's windows wait for nothing once the new model has
+    none (their rebuild would read windows the model does not have)."""
+    w, consumer, _ = make_worker()
+    w._assigned = {("in", 0), ("in", 1)}
+    w.swap_model(model(windows_schema()))
+    w.process(batch())  # now windowed: every partition waits
+    assert consumer.paused == {("in", 0), ("in", 1)} and w._rebuilds
+    w.swap_model(FakeModel())
+    assert not w.process(batch()).aborted  # scored by the new model at once
+    assert consumer.paused == set() and w._rebuilds == []
 
 
 def test_an_aborted_batch_waits_paused_until_the_loop_has_rebuilt_its_windows(
