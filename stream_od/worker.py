@@ -316,7 +316,9 @@ class Worker:
         keeps up with, a second thread only adds contention for the GIL and the cores to every
         batch's latency.  Near capacity with many alerts it still raised the latency, which is
         why it is off by default (``benchmarks/stream_throughput.py --compare-overlap``).
-        Should an overlapped commit fail, both batches are rewound and read again."""
+        Should an overlapped commit fail, both batches are rewound and read again.  A model
+        swapped in with other traffic windows sends the batch back, to be read again once its
+        windows are built (:meth:`_wait_for_windows`)."""
         behind = self._committer is not None and len(messages) >= self.settings.max_batch_records
         if self._take_pending_model():
             return self._wait_for_windows(messages)
