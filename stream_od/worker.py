@@ -360,13 +360,8 @@ class Worker:
         as all the rebuilds took, past ``max.poll.interval.ms`` on busy partitions.  Returns
         the result of the batch before, when one was in flight."""
         before = self._settle(also=messages)
-        if before is None or not before.aborted:  # (an aborted one rewound both, and queued)
-            firsts = [
-                tp for tp in first_offsets(messages) if (tp.topic, tp.partition) in self._assigned
-            ]
-            for tp in firsts:
-                self.consumer.seek(tp)
-            self._queue_rebuilds(firsts)
+        if before is None or not before.aborted:  # (an aborted one rewound both already)
+            self._seek_back(messages)  # read again, once their windows are rebuilt up to it
         # The others wait from where they stand; those waiting already keep their place.
         waiting = {(tp.topic, tp.partition) for tp in self._rebuilds}
         self._queue_rebuilds(self._next_offsets(self._assigned - waiting))
