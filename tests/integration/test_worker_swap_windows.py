@@ -6,7 +6,9 @@ kept the loop from its group for as long as all the rebuilds took, and past
 ``max.poll.interval.ms`` the member was thrown out of the group.  Here each partition's tail is
 read in chunks slowed so that the rebuilds together outlast ``max.poll.interval.ms``: the worker
 must keep its partitions, score every record once, the first half as the old model scores it
-offline and the second as the new one does, its windows over all of the records before.
+offline and the second as the new one does, its windows over all of the records before.  One
+partition has had no record since the worker was assigned it, so librdkafka gives it no
+position: its windows must still be rebuilt, from its committed offset.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import numpy as np
 import orjson
 import pytest
+from confluent_kafka import Producer
 from prometheus_client import generate_latest
 
 from stream_od.config import load_settings
@@ -25,19 +29,22 @@ from stream_od.kafka import tail
 from stream_od.metrics import WorkerMetrics
 from stream_od.records import RecordDecoder
 from stream_od.worker import Worker
-from tests.integration.test_worker_rebuild_rebalance import (
-    PARTITIONS,
-    lost,
-    produce,
-    scored,
-    wait_for,
-)
+from tests.integration.test_worker_rebuild_rebalance import PARTITIONS, lost, scored, wait_for
 from tests.worker_support import metric_values
 from trainer.replay import log_stream
 
 CHUNK = 100  # records of a partition's tail read at a time
-SLOW_S = 1.5  # each chunk: the three partitions' ~400 records each take 18 s in all
+SLOW_S = 1.5  # each chunk: the three partitions' 1,200 records take about 20 s in all
 MAX_POLL_MS = 10_000
+
+
+def produce_to(values: list[bytes], parts: list[int], topic: str, bootstrap: str, start: int):
+    """``values[i]`` into partition ``parts[i]``, keyed by its sequence number."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    for i, (value, part) in enumerate(zip(values, parts), start):
+        producer.produce(topic, value=value, key=str(i).encode(), partition=part)
+        producer.poll(0)
+    assert producer.flush(60) == 0
 
 
 @pytest.mark.timeout(300)
@@ -58,14 +65,18 @@ def test_a_swap_to_other_windows_builds_them_in_the_loop_and_scores_as_offline(
         orjson.dumps({**orjson.loads(v), "ts": first_ts + i / 100})
         for i, v in enumerate(stream.values[:2_400])
     ]
-    half = len(values) // 2
+    # A first worker scores the first third.  A second is assigned every partition and scores
+    # records of partitions 0 and 1 only; the new model arrives with a batch of those two
+    # (so partition 2 is neither read from nor in the batch); then records of every partition.
+    third, swap = len(values) // 3, len(values) // 2
+    every = swap + 100
+    parts = [i % PARTITIONS if i < third or i >= every else i % 2 for i in range(len(values))]
     records = [orjson.loads(v) for v in values]
-    parts = [i % PARTITIONS for i in range(len(values))]  # as produce() spreads them
     before = plain.score(RecordDecoder(plain.schema).encode_records(records).X)
     X = RecordDecoder(windowed.schema).encode_records(records, streams=parts).X
     after = windowed.score(X)
     count = windowed.schema.feature_names.index("win.dst.n_count")
-    assert X[half:, count].max() > np.log1p(50)  # the windows are full: this tests something
+    assert X[swap:, count].max() > np.log1p(50)  # the windows are full: this tests something
 
     topic = worker_topics["STREAM_OD_INPUT_TOPIC"]
     scores_topic = worker_topics["STREAM_OD_SCORES_TOPIC"]
@@ -80,12 +91,28 @@ def test_a_swap_to_other_windows_builds_them_in_the_loop_and_scores_as_offline(
         max_poll_interval_ms=MAX_POLL_MS,
         consumer={"session.timeout.ms": 6000},
     )
-    worker = Worker(settings, plain, metrics=WorkerMetrics())
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
+
+    def start() -> tuple[Worker, threading.Thread]:
+        worker = Worker(settings, plain, metrics=WorkerMetrics())
+        thread = threading.Thread(target=worker.run, daemon=True)
+        thread.start()
+        return worker, thread
+
+    def done(n: int) -> Callable[[], bool]:
+        return lambda: len(scored(scores_topic, read_topic)) == n
+
+    first, thread = start()
     try:
-        produce(values[:half], topic, kafka_bootstrap, 0)
-        wait_for(lambda: len(scored(scores_topic, read_topic)) == half, 120, "the first half")
+        produce_to(values[:third], parts[:third], topic, kafka_bootstrap, 0)
+        wait_for(done(third), 120, "the first third")
+    finally:
+        first.stop()
+        thread.join(60)
+    worker, thread = start()
+    try:
+        produce_to(values[third:swap], parts[third:swap], topic, kafka_bootstrap, third)
+        wait_for(done(swap), 120, "the records before the swap")
+        assert worker._assigned == {(topic, p) for p in range(PARTITIONS)}
 
         tail_chunks = tail.tail_chunks
 
@@ -96,8 +123,10 @@ def test_a_swap_to_other_windows_builds_them_in_the_loop_and_scores_as_offline(
 
         monkeypatch.setattr(tail, "tail_chunks", slow_tail_chunks)
         worker.swap_model(windowed)
-        produce(values[half:], topic, kafka_bootstrap, half)
-        wait_for(lambda: len(scored(scores_topic, read_topic)) == len(values), 180, "the rest")
+        produce_to(values[swap:every], parts[swap:every], topic, kafka_bootstrap, swap)
+        wait_for(lambda: worker.metrics.model_swaps._value.get() == 1, 60, "the swap")
+        produce_to(values[every:], parts[every:], topic, kafka_bootstrap, every)
+        wait_for(done(len(values)), 180, "the rest")
         assert lost(worker) == 0  # the group was served through the rebuilds
     finally:
         worker.stop()
@@ -106,8 +135,10 @@ def test_a_swap_to_other_windows_builds_them_in_the_loop_and_scores_as_offline(
     got = scored(scores_topic, read_topic)  # fails on a duplicate
     assert sorted(got) == list(range(len(values)))
     scores = np.array([got[i]["score"] for i in range(len(values))])
-    np.testing.assert_array_equal(scores[:half], before[:half])
-    np.testing.assert_array_equal(scores[half:], after[half:])
+    np.testing.assert_array_equal(scores[:swap], before[:swap])
+    idle = [i for i in range(swap, len(values)) if parts[i] == 2]  # (before the fix: unequal)
+    np.testing.assert_array_equal(scores[idle], after[idle])
+    np.testing.assert_array_equal(scores[swap:], after[swap:])
     metrics = generate_latest(worker.metrics.registry).decode()
     restores = metric_values(metrics, "stream_od_state_restore_seconds_count")
     assert restores.get('{state="windows"}') == PARTITIONS  # each partition's, once
