@@ -103,7 +103,7 @@ def first_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
 def batch_stamps(messages: Sequence[Message]) -> tuple[np.ndarray, dict[tuple[str, int], float]]:
     """The records' Kafka timestamps (ms), and the last one of each partition (s): one pass
     over the batch for both, as they are wanted together once it has committed."""
-    stamps = [msg.timestamp()[1] for msg in messages]
+    stamps = kafka_times(messages)
     last: dict[tuple[str, int], float] = {}
     for msg, stamp in zip(messages, stamps):
         last[(msg.topic(), msg.partition())] = stamp  # type: ignore[index]
