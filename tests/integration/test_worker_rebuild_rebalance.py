@@ -38,11 +38,17 @@ MAX_POLL_MS = 10_000
 
 def produce(values: list[bytes], topic: str, bootstrap: str, start: int) -> None:
     """Records spread evenly over the partitions, each with its sequence number in its key."""
+    parts = [i % PARTITIONS for i in range(start, start + len(values))]
+    produce_to(values, parts, topic, bootstrap, start)
+
+
+def produce_to(values: list[bytes], parts: list[int], topic: str, bootstrap: str, start: int):
+    """``values[i]`` into partition ``parts[i]``, keyed by its sequence number."""
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
-    for i, value in enumerate(values, start):
-        producer.produce(topic, value=value, key=str(i).encode(), partition=i % PARTITIONS)
+    for i, (value, part) in enumerate(zip(values, parts), start):
+        producer.produce(topic, value=value, key=str(i).encode(), partition=part)
         producer.poll(0)
-    producer.flush(60)
+    assert producer.flush(60) == 0
 
 
 def scored(topic: str, read_topic) -> dict[int, dict]:

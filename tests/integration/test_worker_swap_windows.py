@@ -21,7 +21,6 @@ from collections.abc import Callable
 import numpy as np
 import orjson
 import pytest
-from confluent_kafka import Producer
 from prometheus_client import generate_latest
 
 from stream_od.config import load_settings
@@ -29,22 +28,19 @@ from stream_od.kafka import tail
 from stream_od.metrics import WorkerMetrics
 from stream_od.records import RecordDecoder
 from stream_od.worker import Worker
-from tests.integration.test_worker_rebuild_rebalance import PARTITIONS, lost, scored, wait_for
+from tests.integration.test_worker_rebuild_rebalance import (
+    PARTITIONS,
+    lost,
+    produce_to,
+    scored,
+    wait_for,
+)
 from tests.worker_support import metric_values
 from trainer.replay import log_stream
 
 CHUNK = 100  # records of a partition's tail read at a time
 SLOW_S = 1.5  # each chunk: the three partitions' 1,200 records take about 20 s in all
 MAX_POLL_MS = 10_000
-
-
-def produce_to(values: list[bytes], parts: list[int], topic: str, bootstrap: str, start: int):
-    """``values[i]`` into partition ``parts[i]``, keyed by its sequence number."""
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
-    for i, (value, part) in enumerate(zip(values, parts), start):
-        producer.produce(topic, value=value, key=str(i).encode(), partition=part)
-        producer.poll(0)
-    assert producer.flush(60) == 0
 
 
 @pytest.mark.timeout(300)
