@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from stream_od.detector import DETECTOR_KINDS
 from stream_od.detector.threshold import TIE_RULES
 from stream_od.features import NEVER_VARIED
+from trainer.sample import MAX_ROWS
 from trainer.train_options import add_train_options
 
 
@@ -41,6 +42,13 @@ def _train(args: argparse.Namespace) -> int:
         return 2
     if is_site_training(args):
         return _train_site(args, out)
+    if args.max_rows is not None:
+        print(
+            "error: --max-rows is for sensor logs (--schema zeek-conn, suricata-flow or a TOML "
+            "file); the KDD reference protocol draws its rows with --n-train",
+            file=sys.stderr,
+        )
+        return 2
     if args.never_varied is not None:
         print(
             "error: --never-varied is for sensor logs (--schema zeek-conn, suricata-flow or a "
@@ -198,13 +206,14 @@ def _train_site(args: argparse.Namespace, out: pathlib.Path) -> int:
     )
     try:
         cfg.check()
-        records = site_records(args)
+        sample = site_records(args)
         art = train_site(
             cfg,
-            records,
+            sample.records,
             progress=not args.quiet,
             log=lambda msg: print(msg, file=sys.stderr, flush=True),
         )
+        art.training["sample"] = sample.to_dict()
         art.save(out)
     except (
         FileNotFoundError,
@@ -353,6 +362,15 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--label-field", default=None, help="the label field (default: the schema's label_fields)"
+    )
+    p.add_argument(
+        "--max-rows",
+        type=int,
+        default=None,
+        metavar="N",
+        help="sensor logs: train on at most N of their records (a uniform random sample, "
+        "or the N most recent for a schema with traffic windows), read one at a time so "
+        f"that memory follows N, not the logs; 0 for all (default {MAX_ROWS:,})",
     )
     p.add_argument(
         "--max-alert-rate",

@@ -463,7 +463,16 @@ def _bad_value(values: list[str], layout: _Layout, source: str, lineno: int) -> 
 def zeek_tsv_records(
     lines: Iterable[str], *, source: str = "<lines>", from_file: bool = False
 ) -> list[dict]:
-    """Parse Zeek ASCII (TSV) log lines into dicts equal to what Zeek's JSON writer writes.
+    """:func:`iter_zeek_tsv`'s records as a list."""
+    with _gc_paused():
+        return list(iter_zeek_tsv(lines, source=source, from_file=from_file))
+
+
+def iter_zeek_tsv(
+    lines: Iterable[str], *, source: str = "<lines>", from_file: bool = False
+) -> Iterator[dict]:
+    """Parse Zeek ASCII (TSV) log lines into dicts equal to what Zeek's JSON writer writes,
+    one at a time (a week of a busy site's logs does not fit in memory: :mod:`trainer.sample`).
 
     ``lines`` may keep their line endings.  Lines starting with ``#`` are header lines: the
     separator settings, ``#fields`` and ``#types`` are used, every other one (``#path``,
@@ -476,42 +485,39 @@ def zeek_tsv_records(
     """
     header = _Header()
     layout: _Layout | None = None
-    records: list[dict] = []
-    with _gc_paused():
-        for lineno, raw in enumerate(lines, 1):
-            line = raw.rstrip("\r\n")
-            if not line:
-                continue
-            if line[0] == "#":
-                header.read(line)
-                layout = None
-                continue
-            if line[0] == "t" and _is_names_line(line):  # tsv = T: a data row starts with ts
-                header.read_names(line)
-                layout = None
-                continue
-            if layout is None:
-                layout = header.layout(source, lineno)
-                names, converters, width = layout.names, layout.converters, len(layout.names)
-                separator, unset = layout.separator, layout.unset_field
-            values = line.split(separator)
-            record = {}
+    for lineno, raw in enumerate(lines, 1):
+        line = raw.rstrip("\r\n")
+        if not line:
+            continue
+        if line[0] == "#":
+            header.read(line)
+            layout = None
+            continue
+        if line[0] == "t" and _is_names_line(line):  # tsv = T: a data row starts with ts
+            header.read_names(line)
+            layout = None
+            continue
+        if layout is None:
+            layout = header.layout(source, lineno)
+            names, converters, width = layout.names, layout.converters, len(layout.names)
+            separator, unset = layout.separator, layout.unset_field
+        values = line.split(separator)
+        record = {}
+        try:
+            if len(values) != width:
+                values = _regroup(values, layout, source, lineno)
             try:
-                if len(values) != width:
-                    values = _regroup(values, layout, source, lineno)
-                try:
-                    for name, convert, value in zip(names, converters, values, strict=True):
-                        if value != unset:
-                            record[name] = convert(value)
-                except (ValueError, TypeError):
-                    raise _bad_value(values, layout, source, lineno) from None
-            except ValueError:
-                if not from_file or raw.endswith("\n"):
-                    raise
-                _cut_short(source, lineno)  # only a file's last line lacks its newline
-                continue
-            records.append(record)
-    return records
+                for name, convert, value in zip(names, converters, values, strict=True):
+                    if value != unset:
+                        record[name] = convert(value)
+            except (ValueError, TypeError):
+                raise _bad_value(values, layout, source, lineno) from None
+        except ValueError:
+            if not from_file or raw.endswith("\n"):
+                raise
+            _cut_short(source, lineno)  # only a file's last line lacks its newline
+            continue
+        yield record
 
 
 def _cut_short(source: str, lineno: int) -> None:
@@ -532,32 +538,37 @@ def _cut_short(source: str, lineno: int) -> None:
 def _json_records(
     lines: Iterable[bytes], *, source: str, event_types: frozenset[str] | None
 ) -> list[dict]:
-    """A file's JSON lines (with their endings: the last one without is an unfinished
-    write, :func:`_cut_short`) as records."""
-    records: list[dict] = []
-    loads = orjson.loads
+    """:func:`_iter_json`'s records as a list."""
     with _gc_paused():
-        for lineno, line in enumerate(lines, 1):
-            if not line.strip():
+        return list(_iter_json(lines, source=source, event_types=event_types))
+
+
+def _iter_json(
+    lines: Iterable[bytes], *, source: str, event_types: frozenset[str] | None
+) -> Iterator[dict]:
+    """A file's JSON lines (with their endings: the last one without is an unfinished
+    write, :func:`_cut_short`) as records, one at a time."""
+    loads = orjson.loads
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = loads(line)
+        except orjson.JSONDecodeError as exc:
+            if not line.endswith(b"\n"):
+                _cut_short(source, lineno)
                 continue
-            try:
-                record = loads(line)
-            except orjson.JSONDecodeError as exc:
-                if not line.endswith(b"\n"):
-                    _cut_short(source, lineno)
-                    continue
-                raise ValueError(f"{source}:{lineno}: not a JSON object: {exc}") from None
-            if type(record) is not dict:
-                raise ValueError(
-                    f"{source}:{lineno}: expected one JSON object per line, "
-                    f"got a JSON {type(record).__name__}"
-                )
-            if event_types is not None:
-                event_type = record.get("event_type")
-                if not isinstance(event_type, str) or event_type not in event_types:
-                    continue
-            records.append(record)
-    return records
+            raise ValueError(f"{source}:{lineno}: not a JSON object: {exc}") from None
+        if type(record) is not dict:
+            raise ValueError(
+                f"{source}:{lineno}: expected one JSON object per line, "
+                f"got a JSON {type(record).__name__}"
+            )
+        if event_types is not None:
+            event_type = record.get("event_type")
+            if not isinstance(event_type, str) or event_type not in event_types:
+                continue
+        yield record
 
 
 def _event_type_filter(event_types: Iterable[str] | str | None) -> frozenset[str] | None:
@@ -582,14 +593,63 @@ def read_log(
     """
     path = os.fspath(path)
     fmt = detect_format(path) if fmt == "auto" else _check_fmt(fmt)
+    with _gc_paused():
+        records = list(iter_log(path, fmt=fmt, event_types=event_types))
+    return LogTable(records=records, fmt=fmt, paths=(path,))
+
+
+def iter_log(path: str, *, fmt: str, event_types: Iterable[str] | None) -> Iterator[dict]:
+    """:func:`read_log`'s records one at a time, the file open while they are taken."""
     if fmt == "zeek-tsv":
         with _open_text(path) as fh:
-            records = zeek_tsv_records(fh, source=path, from_file=True)
+            yield from iter_zeek_tsv(fh, source=path, from_file=True)
     else:
         wanted = _event_type_filter(event_types) if fmt == "eve-json" else None
         with open_binary(path) as fh:
-            records = _json_records(fh, source=path, event_types=wanted)
-    return LogTable(records=records, fmt=fmt, paths=(path,))
+            yield from _iter_json(fh, source=path, event_types=wanted)
+
+
+@dataclass(frozen=True)
+class LogStream:
+    """Log files checked as :func:`read_logs` checks them, whose records are read one at a time
+    (:meth:`records`), file after file, in file order: for more records than fit in memory
+    (:mod:`trainer.sample`)."""
+
+    fmt: str
+    paths: tuple[str, ...]
+    empty: tuple[str, ...]
+    event_types: Iterable[str] | None
+
+    def records(self) -> Iterator[dict]:
+        with _gc_paused():  # (the records hold no cycles; see _gc_paused)
+            for path in self.paths:
+                yield from iter_log(path, fmt=self.fmt, event_types=self.event_types)
+
+
+def stream_logs(
+    paths: Iterable[PathLike] | PathLike,
+    *,
+    fmt: str = "auto",
+    event_types: Iterable[str] | None = ("flow",),
+) -> LogStream:
+    """The files of :func:`read_logs`, checked as it checks them (one format; empty files
+    skipped; all of them empty is an error), not yet read."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    given = [os.fspath(p) for p in paths]
+    if not given:
+        raise ValueError("read_logs: no log files given")
+    empty = tuple(p for p in given if len(given) > 1 and _is_empty(p))
+    path_list = [p for p in given if p not in empty]
+    if not path_list:
+        raise ValueError(f"read_logs: every file given is empty ({', '.join(given)})")
+    if fmt == "auto":
+        found = {path: detect_format(path) for path in path_list}
+        if len(set(found.values())) > 1:
+            listing = ", ".join(f"{path}: {kind}" for path, kind in found.items())
+            raise ValueError(f"read_logs: all files must have one format, got {listing}")
+        fmt = next(iter(found.values()))
+    return LogStream(_check_fmt(fmt), tuple(path_list), empty, event_types)
 
 
 def read_logs(
@@ -609,35 +669,22 @@ def read_logs(
     often catches one that logrotate's copytruncate has just emptied.  All of them empty is an
     error.
     """
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    given = [os.fspath(p) for p in paths]
-    if not given:
-        raise ValueError("read_logs: no log files given")
-    empty = tuple(p for p in given if len(given) > 1 and _is_empty(p))
-    path_list = [p for p in given if p not in empty]
-    if not path_list:
-        raise ValueError(f"read_logs: every file given is empty ({', '.join(given)})")
-    if fmt == "auto":
-        found = {path: detect_format(path) for path in path_list}
-        if len(set(found.values())) > 1:
-            listing = ", ".join(f"{path}: {kind}" for path, kind in found.items())
-            raise ValueError(f"read_logs: all files must have one format, got {listing}")
-        fmt = next(iter(found.values()))
-    fmt = _check_fmt(fmt)
-    records: list[dict] = []
-    for path in path_list:
-        records.extend(read_log(path, fmt=fmt, event_types=event_types).records)
+    stream = stream_logs(paths, fmt=fmt, event_types=event_types)
+    records = list(stream.records())
     if sort_by_time:
-        records = _sorted_by_time(records, fmt)
-    return LogTable(records=records, fmt=fmt, paths=tuple(path_list), empty=empty)
+        records = _sorted_by_time(records, stream.fmt)
+    return LogTable(records=records, fmt=stream.fmt, paths=stream.paths, empty=stream.empty)
+
+
+def time_key(record: dict, fmt: str) -> tuple[int, float]:
+    """The key :func:`read_logs` sorts by: a record's :func:`event_time`, one without it
+    after every one with."""
+    seconds = event_time(record, fmt)
+    return (1, 0.0) if seconds is None else (0, seconds)
 
 
 def _sorted_by_time(records: list[dict], fmt: str) -> list[dict]:
-    keys = []
-    for record in records:
-        seconds = event_time(record, fmt)
-        keys.append((1, 0.0) if seconds is None else (0, seconds))
+    keys = [time_key(record, fmt) for record in records]
     order = sorted(range(len(records)), key=keys.__getitem__)  # sorted() is stable
     return [records[i] for i in order]
 

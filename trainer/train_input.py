@@ -10,31 +10,29 @@ from __future__ import annotations
 import argparse
 import pathlib
 import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from trainer.sample import Sample
+
+#: a line on stderr every this many records read (a week of logs takes minutes to read)
+PROGRESS_EVERY = 1_000_000
 
 
-def site_records(args: argparse.Namespace) -> list[dict]:
-    """Sensor records to train on, in event-time order: ``--data`` logs, or ``--data-topic``
-    JSON records (their ``label`` header, when present, becomes the ``label`` field), sorted
-    by the schema's ``time_field`` since a topic's partitions interleave."""
+def site_records(args: argparse.Namespace) -> Sample:
+    """Sensor records to train on, in event-time order: ``--data`` logs (at most
+    ``--max-rows`` of them), or ``--data-topic`` JSON records (their ``label`` header, when
+    present, becomes the ``label`` field), sorted by the schema's ``time_field`` since a
+    topic's partitions interleave."""
     if bool(args.data) == bool(args.data_topic):
         raise ValueError("give exactly one of --data and --data-topic")
     check_kafka_before_training(args)
     if args.data:
-        from trainer.readers import read_logs
-
-        table = read_logs(args.data, event_types=None)  # the schema selects, as the worker
-        print(
-            f"train: read {len(table):,} records ({table.fmt}) from {len(table.paths)} file(s)"
-            + (
-                f"; {len(table.empty)} empty file(s) skipped: {', '.join(table.empty)}"
-                if table.empty
-                else ""
-            ),
-            file=sys.stderr,
-        )
-        return table.records
+        return _sampled_logs(args)
     from stream_od.schema import load_schema
     from trainer.readers import sort_by_field
+    from trainer.sample import ALL, Sample
     from trainer.site import selected
     from trainer.source import topic_records
 
@@ -51,7 +49,58 @@ def site_records(args: argparse.Namespace) -> list[dict]:
         + (f", put in {time_field!r} order" if time_field else ""),
         file=sys.stderr,
     )
-    return sort_by_field(records, time_field) if time_field else records
+    records = sort_by_field(records, time_field) if time_field else records
+    return Sample(records, len(records), ALL)
+
+
+def _sampled_logs(args: argparse.Namespace) -> Sample:
+    """The ``--data`` logs' records the schema is for, read one at a time, at most
+    ``--max-rows`` of them kept (:mod:`trainer.sample`), in event-time order."""
+    from stream_od.schema import load_schema
+    from trainer.readers import stream_logs, time_key
+    from trainer.sample import CHUNK, MAX_ROWS, chunks, sample_records
+    from trainer.site import schema_select, selected
+
+    logs = stream_logs(args.data, event_types=None)  # the schema selects, as the worker
+    schema = load_schema(args.schema)
+    read, skipped, every = 0, 0, PROGRESS_EVERY
+
+    def records() -> Iterator[dict]:
+        nonlocal read, skipped, every
+        for chunk in chunks(logs.records(), CHUNK):
+            read += len(chunk)
+            kept, n = selected(chunk, schema)
+            skipped += n
+            yield from kept
+            if read >= every and not args.quiet:
+                print(f"train: read {read:,} records ...", file=sys.stderr, flush=True)
+                every += PROGRESS_EVERY
+
+    max_rows = MAX_ROWS if args.max_rows is None else (args.max_rows or None)
+    sample = sample_records(
+        records(),
+        max_rows,
+        lambda r: time_key(r, logs.fmt),
+        newest=schema.windows is not None,
+        seed=0,  # the sample stays when only the network's --seed changes
+    )
+    print(
+        f"train: read {read:,} records ({logs.fmt}) from {len(logs.paths)} file(s)"
+        + (
+            f"; {len(logs.empty)} empty file(s) skipped: {', '.join(logs.empty)}"
+            if logs.empty
+            else ""
+        )
+        + (
+            f"; {skipped:,} records of another kind skipped ({schema_select(schema)})"
+            if skipped
+            else ""
+        )
+        + f"; training on {sample.describe()}"
+        + ("" if sample.how == "all" else f" (--max-rows {max_rows:,}, sampler seed 0)"),
+        file=sys.stderr,
+    )
+    return sample
 
 
 def check_kafka_before_training(args: argparse.Namespace) -> None:

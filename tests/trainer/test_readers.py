@@ -21,6 +21,8 @@ from trainer.readers import (
     label_columns,
     read_log,
     read_logs,
+    stream_logs,
+    time_key,
     zeek_tsv_records,
 )
 
@@ -584,6 +586,35 @@ def test_read_logs_with_explicit_format_and_event_types():
     table = read_logs([EVE], fmt="eve-json", event_types=None, sort_by_time=False)
     assert len(table) == 10
     assert table.records == read_log(EVE, event_types=None).records
+
+
+def test_stream_logs_reads_one_record_at_a_time_what_read_logs_reads(tmp_path):
+    """What ``train --max-rows`` reads: the same checks, the same records, in file order, and
+    nothing read before they are asked for."""
+    emptied = tmp_path / "conn.log"
+    emptied.write_bytes(b"")
+    for files in ([TSV, emptied, TSV], [JSON], [IOT23], [EVE]):
+        stream = stream_logs(files, event_types=None)
+        table = read_logs(files, event_types=None, sort_by_time=False)
+        assert (stream.fmt, stream.paths, stream.empty) == (table.fmt, table.paths, table.empty)
+        records = stream.records()
+        assert next(records) == table.records[0]
+        assert [table.records[0], *records] == table.records
+        by_time = read_logs(files, event_types=None)
+        assert sorted(table.records, key=lambda r: time_key(r, table.fmt)) == by_time.records
+    with pytest.raises(ValueError, match="all files must have one format"):
+        stream_logs([TSV, EVE])
+    with pytest.raises(ValueError, match="every file given is empty"):
+        stream_logs([emptied, emptied])
+
+
+def test_a_stream_of_a_bad_log_names_the_line_when_it_gets_there(tmp_path):
+    bad = tmp_path / "conn.json"
+    bad.write_bytes(JSON.read_bytes() + b"[1, 2]\n")
+    records = stream_logs([bad]).records()
+    assert len([next(records) for _ in range(40)]) == 40
+    with pytest.raises(ValueError, match=r"conn.json:41: expected one JSON object per line"):
+        next(records)
 
 
 # --- label columns ------------------------------------------------------------------------------

@@ -376,6 +376,56 @@ def test_unlabelled_traffic_trains_with_every_row_as_normal(tmp_path, capsys):
     assert "unlabelled: all taken as normal" in capsys.readouterr().err
 
 
+def test_train_on_more_records_than_max_rows_takes_a_sample_and_says_so(tmp_path, capsys):
+    """Logs bigger than ``--max-rows`` are read one record at a time and a uniform sample of
+    them trained on (labelled rows in their proportions); the artifact records how."""
+    records = zeek_records(3000, 600, seed=5)
+    logs = [
+        write_log(tmp_path / "day1.log", records[:1800] + records[3000:3300]),
+        write_log(tmp_path / "day2.log", records[1800:3000] + records[3300:]),
+    ]
+    common = ["train", "--data", *logs, "--schema", "zeek-conn", "--detector", "mahalanobis"]
+    assert _run([*common, "--out", str(tmp_path / "a"), "--quiet", "--max-rows", "1200"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "read 3,600 records (zeek-json) from 2 file(s); training on a uniform random sample of "
+        "1,200 of the 3,600 records (--max-rows 1,200, sampler seed 0)"
+    ) in err, err
+    art = Artifact.load(tmp_path / "a")
+    assert art.training["sample"] == {
+        "how": "uniform",
+        "records": 1200,
+        "of": 3600,
+        "max_rows": 1200,
+    }
+    rows = art.training["rows"]
+    assert sum(rows.values()) == 1200
+    assert 140 < rows["malicious"] < 260  # a sixth of the records are attacks: 200 expected
+
+    assert _run([*common, "--out", str(tmp_path / "b"), "--quiet", "--max-rows", "0"]) == 0
+    assert "training on all 3,600 records" in capsys.readouterr().err
+    whole = Artifact.load(tmp_path / "b")
+    assert whole.training["sample"] == {"how": "all", "records": 3600, "of": 3600, "max_rows": None}
+    assert whole.training["rows"]["malicious"] == 600
+
+
+def test_a_schema_with_traffic_windows_trains_on_the_most_recent_records(tmp_path, capsys):
+    """A uniform sample would thin every window's counts; the most recent records keep them
+    whole."""
+    log = write_log(tmp_path / "site.log", zeek_records(2000, 0, seed=5, labelled=False))
+    argv = ["train", "--data", log, "--schema", "zeek-conn-windows", "--detector", "mahalanobis"]
+    assert _run([*argv, "--out", str(tmp_path / "a"), "--quiet", "--max-rows", "1500"]) == 0
+    assert "training on the most recent of 1,500 of the 2,000 records" in capsys.readouterr().err
+    art = Artifact.load(tmp_path / "a")
+    assert art.training["sample"]["how"] == "newest"
+
+
+def test_max_rows_on_the_kdd_reference_protocol_is_refused(tmp_path, capsys):
+    argv = ["train", "--data", "kdd.gz", "--out", str(tmp_path / "a"), "--max-rows", "1000"]
+    assert _run(argv) == 2
+    assert "--max-rows is for sensor logs" in capsys.readouterr().err
+
+
 def test_train_takes_never_varied_from_the_command_line(tmp_path):
     log = write_log(tmp_path / "site.log", zeek_records(1500, 0, seed=5, labelled=False))
     common = ["train", "--data", log, "--schema", "zeek-conn", "--detector", "mahalanobis"]

@@ -1,0 +1,137 @@
+"""A bounded sample of a site's logs, for training on more traffic than fits in memory.
+
+A week of a busy site's conn logs is tens of millions of records; read whole into Python
+dicts (about 1.4 KB each), it needs tens of gigabytes before training starts.  ``stream-od
+train --max-rows N`` reads the logs one record at a time instead and keeps at most ``N`` of
+them, so memory follows ``N``, not the logs:
+
+* **uniform** (a schema without traffic windows): every record has the same chance to be
+  kept, whatever file or hour it is in (reservoir sampling, Vitter's Algorithm R, seeded), so
+  the sample holds the week's daily and weekly cycles in their proportions.  The kept records
+  are then put in event-time order and split by time as the whole would be.
+* **newest** (a schema with traffic windows): a window's features count a host's other records
+  in the last seconds or minutes, and a sample that keeps one record in ten would count a
+  tenth of them, which the worker, seeing all of them, never does.  So the ``N`` most recent
+  records are kept, a contiguous stretch of traffic whose windows are whole (but for its first
+  minutes, as for any training window).
+
+Either way the result is what :func:`trainer.readers.read_logs` would give for the records
+kept: sorted stably by event time, records without one last.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+Key = Callable[[dict], Any]
+
+UNIFORM, NEWEST, ALL = "uniform", "newest", "all"
+#: ``--max-rows``' default: about 1.4 GB of records in memory, and 8-9 minutes of training on
+#: 2 cores (benchmarks/train_scale.py)
+MAX_ROWS = 1_000_000
+#: records taken from the reader at a time (the random draws are made per chunk, in numpy)
+CHUNK = 8192
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The records kept, in event-time order, and how they were chosen."""
+
+    records: list[dict]
+    seen: int  # records offered
+    how: str  # ALL (every record offered was kept), UNIFORM or NEWEST
+    max_rows: int | None = None  # the most it could keep (None: no limit)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the artifact's training record says of the sample."""
+        return {
+            "how": self.how,
+            "records": len(self.records),
+            "of": self.seen,
+            "max_rows": self.max_rows,
+        }
+
+    def describe(self) -> str:
+        if self.how == ALL:
+            return f"all {self.seen:,} records"
+        what = "a uniform random sample" if self.how == UNIFORM else "the most recent"
+        return f"{what} of {len(self.records):,} of the {self.seen:,} records"
+
+
+def sample_records(
+    records: Iterable[dict], size: int | None, key: Key, *, newest: bool = False, seed: int = 0
+) -> Sample:
+    """At most ``size`` of ``records`` (all of them when ``size`` is None), sorted by
+    ``key`` (stable: records with equal keys stay in the order they came), chosen uniformly
+    at random with ``seed``, or the ``size`` with the largest keys with ``newest``."""
+    if size is not None and size < 1:
+        raise ValueError(f"--max-rows must be at least 1, not {size}")
+    if newest and size is not None:
+        ordered, seen = _largest(records, size, key)
+        how = NEWEST
+    else:
+        drawn, seen = _reservoir(records, size, seed)
+        how = UNIFORM
+        ordered = sorted(((key(r), i, r) for i, r in drawn), key=lambda t: t[:2])
+    if len(ordered) == seen:
+        how = ALL
+    return Sample([r for *_, r in ordered], seen, how, size)
+
+
+def _reservoir(
+    records: Iterable[T], size: int | None, seed: int
+) -> tuple[list[tuple[int, T]], int]:
+    """Algorithm R: each of the records offered ends up kept with the same probability,
+    ``size / seen``.  Record ``i`` (from 0), once the reservoir is full, replaces slot ``j``,
+    drawn uniformly from ``0..i``, when ``j < size``.  The draws are made a chunk at a time
+    (numpy's PCG64 with ``seed``), and the replacements applied in order.  Each kept record
+    comes with its position, so that ties in event time keep the reading order."""
+    if size is None:
+        kept = list(enumerate(records))
+        return kept, len(kept)
+    kept = []
+    rng = np.random.default_rng(seed)
+    seen = 0
+    for chunk in chunks(records, CHUNK):
+        n = len(chunk)
+        room = max(0, min(n, size - len(kept)))
+        kept.extend(zip(range(seen, seen + room), chunk[:room]))
+        if room < n:
+            positions = np.arange(seen + room, seen + n)
+            slots = (rng.random(n - room) * (positions + 1)).astype(np.int64)
+            taken = slots < size
+            for p, j in zip(positions[taken].tolist(), slots[taken].tolist()):
+                kept[j] = (p, chunk[p - seen])
+        seen += n
+    return kept, seen
+
+
+def _largest(
+    records: Iterable[dict], size: int, key: Key
+) -> tuple[list[tuple[Any, int, dict]], int]:
+    """The ``size`` records with the largest ``(key, position)``, in that order: the last
+    ``size`` of the stable sort of them all, kept in a heap of ``size``."""
+    heap: list[tuple[Any, int, dict]] = []
+    seen = 0
+    for i, record in enumerate(records):
+        item = (key(record), i, record)  # positions are unique: records are never compared
+        if len(heap) < size:
+            heapq.heappush(heap, item)
+        elif item[:2] > heap[0][:2]:
+            heapq.heapreplace(heap, item)
+        seen = i + 1
+    return sorted(heap, key=lambda t: t[:2]), seen
+
+
+def chunks(items: Iterable[T], n: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``n`` (the last one shorter)."""
+    it = iter(items)
+    while chunk := list(itertools.islice(it, n)):
+        yield chunk
