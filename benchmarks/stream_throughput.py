@@ -245,9 +245,8 @@ def sensor_stream(
     repeated with ``ts`` moved on by the logs' span on each pass (so the order holds); with
     ``event_rate``, re-timed as the same traffic arriving at that many records a second (record
     ``i``'s time is the first's + i / rate), as a site that busy would send it."""
-    import orjson
-
     from trainer.readers import read_logs
+    from trainer.score import json_bytes
 
     drop = set(artifact.schema.label_fields)
     records = [{k: v for k, v in r.items() if k not in drop} for r in read_logs(paths).records]
@@ -262,7 +261,7 @@ def sensor_stream(
             rec = {**rec, field: min(stamps) + i / event_rate}
         elif shift and isinstance(rec.get(field), (int, float)):
             rec = {**rec, field: rec[field] + shift}
-        out.append(orjson.dumps(rec))
+        out.append(json_bytes(rec))  # (orjson's own result would hold ~8 KB a record)
     return out
 
 

@@ -2,7 +2,7 @@
 logs grow, every record kept against ``--max-rows``, side by side.
 
     python benchmarks/train_scale.py --json out.json [--rows 300000 1000000 3000000]
-        [--max-rows 0 1000000] [--epochs 1] [--data FILE ...] [--detector vaegmm]
+        [--max-rows 0 1000000] [--epochs 1] [--data FILE ...] [--detector vaegmm] [--score]
 
 A site's week of logs is made from a real capture (default: the benign host
 ``idps-ctu-sme-11-2023-02-20`` in ``../shared/data/zeek/``): its records, label fields dropped
@@ -13,7 +13,8 @@ each ``--max-rows`` (0: every record, the trainer before 2026-12-07), ``stream-o
 resident memory (``wait4``'s ``ru_maxrss``), the records trained on, the threshold and the
 held-out alert rate.  ``--epochs`` (default 1) keeps the runs short: memory does not grow with
 the epochs, the time does (about linearly; the trainer prints its seconds per epoch, kept in
-the JSON).
+the JSON).  With ``--score``, ``stream-od score`` runs on each log too (with the model of the
+last ``--max-rows``), its wall time and peak memory reported beside.
 """
 
 from __future__ import annotations
@@ -62,22 +63,15 @@ def train_once(log: pathlib.Path, max_rows: int, args, workdir: pathlib.Path) ->
         *("--out", str(out), "--max-rows", str(max_rows), "--quiet"),
         *(("--epochs", str(args.epochs)) if args.epochs else ()),
     ]
-    stdout_path, stderr_path = workdir / "stdout", workdir / "stderr"
-    with stdout_path.open("wb") as so, stderr_path.open("wb") as se:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=so, stderr=se, cwd=ROOT)
-        # reaped here, not by Popen, to read this child's own peak memory from the kernel
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    stdout, stderr = stdout_path.read_text(), stderr_path.read_text()
-    if proc.returncode not in (0, 3):  # 3: the artifact is written, its quality gate failed
-        raise SystemExit(f"train failed ({proc.returncode}):\n{stderr[-3000:]}")
+    code, wall, usage, stdout, stderr = _run(argv, workdir)
+    if code not in (0, 3):  # 3: the artifact is written, its quality gate failed
+        raise SystemExit(f"train failed ({code}):\n{stderr[-3000:]}")
     artifact = json.loads((out / "artifact.json").read_text())
     result = json.loads(stdout.strip().splitlines()[-1])
     return {
+        "artifact": str(out),
         "wall_s": wall,
-        "quality_gate_passed": proc.returncode == 0,
+        "quality_gate_passed": code == 0,
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_rss_mb": usage.ru_maxrss / 1024,  # kilobytes on Linux
         "training": artifact["training"]["sample"],
@@ -90,6 +84,37 @@ def train_once(log: pathlib.Path, max_rows: int, args, workdir: pathlib.Path) ->
     }
 
 
+def score_once(log: pathlib.Path, artifact: pathlib.Path, workdir: pathlib.Path) -> dict[str, Any]:
+    """``stream-od score`` of the log with ``artifact``, in its own process: wall time and peak
+    memory (it reads the whole log: its output is in event-time order)."""
+    argv = [sys.executable, "-m", "stream_od.cli", "score", "--artifact", str(artifact)]
+    argv += ["--data", str(log), "--out", str(workdir / "scores.jsonl")]
+    code, wall, usage, stdout, stderr = _run(argv, workdir)
+    if code != 0:
+        raise SystemExit(f"score failed ({code}):\n{stderr[-3000:]}")
+    counts = json.loads(stdout.strip().splitlines()[-1])
+    return {
+        "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "records": counts["records"],
+        "alerts": counts["alerts"],
+    }
+
+
+def _run(argv: list[str], workdir: pathlib.Path) -> tuple[int, float, Any, str, str]:
+    """Run ``argv``; its exit code, wall seconds, own resource usage, stdout and stderr."""
+    stdout_path, stderr_path = workdir / "stdout", workdir / "stderr"
+    with stdout_path.open("wb") as so, stderr_path.open("wb") as se:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=so, stderr=se, cwd=ROOT)
+        # reaped here, not by Popen, to read this child's own peak memory from the kernel
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, wall, usage, stdout_path.read_text(), stderr_path.read_text()
+
+
 def main() -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -99,12 +124,17 @@ def main() -> int:
     p.add_argument("--max-rows", nargs="+", type=int, default=[0, 1_000_000])
     p.add_argument("--epochs", type=int, default=1, help="0: the trainer's default")
     p.add_argument("--detector", default="vaegmm")
+    p.add_argument(
+        "--score",
+        action="store_true",
+        help="also run stream-od score on each log, with the model of its last --max-rows",
+    )
     p.add_argument("--json", default=None)
     args = p.parse_args()
 
     drop = {"label", "detailedlabel", "detailed-label"}
     records = [{k: v for k, v in r.items() if k not in drop} for r in read_logs(args.data).records]
-    runs = []
+    runs, scores = [], []
     with tempfile.TemporaryDirectory(prefix="stream-od-train-scale-") as tmp:
         workdir = pathlib.Path(tmp)
         for rows in args.rows:
@@ -123,6 +153,16 @@ def main() -> int:
                     f"peak {run['peak_rss_mb']:,.0f} MB",
                     file=sys.stderr,
                 )
+            if args.score:
+                scored = {
+                    "rows": rows,
+                    **score_once(log, pathlib.Path(runs[-1]["artifact"]), workdir),
+                }
+                scores.append(scored)
+                print(
+                    f"  score: {scored['wall_s']:.0f} s, peak {scored['peak_rss_mb']:,.0f} MB",
+                    file=sys.stderr,
+                )
             log.unlink()
     print(
         "| records in the logs | --max-rows | trained on | peak memory | wall | threshold | "
@@ -135,8 +175,18 @@ def main() -> int:
             f"({r['training']['how']}) | {r['peak_rss_mb']:,.0f} MB | {r['wall_s']:.0f} s | "
             f"{r['threshold']:.3f} | {100 * r['holdout_alert_rate']:.2f} % |"
         )
+    if scores:
+        print("\n| records in the logs | `score` peak memory | wall |\n|---|---|---|")
+        for r in scores:
+            print(f"| {r['rows']:,} | {r['peak_rss_mb']:,.0f} MB | {r['wall_s']:.1f} s |")
     if args.json:
-        result = {"data": args.data, "epochs": args.epochs, "detector": args.detector, "runs": runs}
+        result = {
+            "data": args.data,
+            "epochs": args.epochs,
+            "detector": args.detector,
+            "runs": runs,
+            "scores": scores,
+        }
         pathlib.Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return 0
 

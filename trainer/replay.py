@@ -118,10 +118,9 @@ def sample_stream(
     data_path: str, *, count: int, attack_ratio: float, seed: int, fmt: str
 ) -> Encoded:
     """Draw ``count`` records with the reference sampler and encode them."""
-    import orjson
-
     from stream_od.schema import KDD_COLUMNS
     from trainer.data import Batch, create_outlier_batch, load_records
+    from trainer.score import json_bytes
 
     df = load_records(data_path)
     # The sampler draws rows of a Batch; give it the row numbers as the only "feature" so the
@@ -139,7 +138,7 @@ def sample_stream(
         values = [line.encode() for line in text.splitlines()]
     else:
         records = rows.loc[:, list(KDD_COLUMNS)].to_dict("records")
-        values = [orjson.dumps(r) for r in records]
+        values = [json_bytes(r) for r in records]
     return Encoded(values=values, labels=drawn.attack)
 
 
