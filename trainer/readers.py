@@ -35,6 +35,8 @@ What the reader guarantees:
   ``LogAscii::gzip_level`` write gzip; logrotate's ``compresscmd`` is often bzip2 or xz).
 * Row order is the file's order (Zeek writes a connection when it *ends*, so that is not time
   order); :func:`read_logs` sorts stably by :func:`event_time` when asked.
+* :func:`stream_logs` checks the files as :func:`read_logs` does and gives the same records one
+  at a time, for logs bigger than memory (``train --max-rows``: :mod:`trainer.sample`).
 """
 
 from __future__ import annotations
