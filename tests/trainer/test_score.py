@@ -48,3 +48,29 @@ def test_the_detector_sets_a_non_finite_row_apart_only_when_asked(artifact):
     scores, contributions = artifact.score_and_contributions(X, check_finite=False)
     assert np.isfinite(scores[0]) and not np.isfinite(scores[1])
     assert contributions.shape == (2, 3) and np.isfinite(contributions[0]).all()
+
+
+def test_a_logs_records_go_to_score_in_read_logs_order_without_labels_and_sized_to_fit(tmp_path):
+    """``input_values`` turns each record into its JSON as it reads it; the order is still
+    read_logs': by time, ties in reading order, records without a time last, file after
+    file.  Each value is a bytes object of its own size: orjson's own result keeps a buffer
+    of a few kilobytes behind it (``json_bytes``)."""
+    from trainer.readers import read_logs
+    from trainer.score import input_values, json_bytes, wire_values
+
+    rows = [
+        {"ts": 5.0, "uid": "a", "label": "Benign"},
+        {"uid": "no-time", "label": "Benign"},
+        {"ts": 2.0, "uid": "b", "label": "Malicious"},
+        {"ts": 5.0, "uid": "c"},  # ties with "a": after it, as read
+    ]
+    first, second = tmp_path / "1.json", tmp_path / "2.json"
+    first.write_bytes(b"\n".join(orjson.dumps(r) for r in rows[:3]) + b"\n")
+    second.write_bytes(orjson.dumps({"ts": 2.0, "uid": "d"}) + b"\n" + orjson.dumps(rows[3]))
+    values = input_values([first, second], ["label"])
+    expected = wire_values(read_logs([first, second], event_types=None).records, ["label"])
+    assert values == expected
+    assert [orjson.loads(v)["uid"] for v in values] == ["b", "d", "a", "c", "no-time"]
+    assert all("label" not in orjson.loads(v) for v in values)
+    record = {"ts": 1.5, "history": "ShADadFf", "tunnel_parents": []}
+    assert json_bytes(record) == orjson.dumps(record)
