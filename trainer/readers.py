@@ -537,14 +537,6 @@ def _cut_short(source: str, lineno: int) -> None:
 # --- JSON lines (Zeek JSON, Suricata EVE) --------------------------------------------------------
 
 
-def _json_records(
-    lines: Iterable[bytes], *, source: str, event_types: frozenset[str] | None
-) -> list[dict]:
-    """:func:`_iter_json`'s records as a list."""
-    with _gc_paused():
-        return list(_iter_json(lines, source=source, event_types=event_types))
-
-
 def _iter_json(
     lines: Iterable[bytes], *, source: str, event_types: frozenset[str] | None
 ) -> Iterator[dict]:
@@ -681,12 +673,18 @@ def read_logs(
 def time_key(record: dict, fmt: str) -> tuple[int, float]:
     """The key :func:`read_logs` sorts by: a record's :func:`event_time`, one without it
     after every one with."""
-    seconds = event_time(record, fmt)
+    return _time_order(event_time(record, fmt))
+
+
+def _time_order(seconds: float | None) -> tuple[int, float]:
     return (1, 0.0) if seconds is None else (0, seconds)
 
 
 def _sorted_by_time(records: list[dict], fmt: str) -> list[dict]:
-    keys = [time_key(record, fmt) for record in records]
+    return _stably_sorted(records, [time_key(record, fmt) for record in records])
+
+
+def _stably_sorted(records: list[dict], keys: list[tuple[int, float]]) -> list[dict]:
     order = sorted(range(len(records)), key=keys.__getitem__)  # sorted() is stable
     return [records[i] for i in order]
 
@@ -700,12 +698,8 @@ def sort_by_field(records: list[dict], path: str) -> list[dict]:
     come from a file (a topic's partitions interleave)."""
     from stream_od.records import field_value
 
-    keys = []
-    for record in records:
-        seconds = epoch_seconds(field_value(record, path))
-        keys.append((1, 0.0) if seconds is None else (0, seconds))
-    order = sorted(range(len(records)), key=keys.__getitem__)
-    return [records[i] for i in order]
+    keys = [_time_order(epoch_seconds(field_value(record, path))) for record in records]
+    return _stably_sorted(records, keys)
 
 
 def event_time(record: dict, fmt: str) -> float | None:

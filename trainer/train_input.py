@@ -58,7 +58,7 @@ def _sampled_logs(args: argparse.Namespace) -> Sample:
     ``--max-rows`` of them kept (:mod:`trainer.sample`), in event-time order."""
     from stream_od.schema import load_schema
     from trainer.readers import stream_logs, time_key
-    from trainer.sample import CHUNK, MAX_ROWS, chunks, sample_records
+    from trainer.sample import ALL, CHUNK, MAX_ROWS, chunks, sample_records
     from trainer.site import schema_select, selected
 
     logs = stream_logs(args.data, event_types=None)  # the schema selects, as the worker
@@ -97,7 +97,7 @@ def _sampled_logs(args: argparse.Namespace) -> Sample:
             else ""
         )
         + f"; training on {sample.describe()}"
-        + ("" if sample.how == "all" else f" (--max-rows {max_rows:,}, sampler seed 0)"),
+        + ("" if sample.how == ALL else f" (--max-rows {max_rows:,}, sampler seed 0)"),
         file=sys.stderr,
     )
     return sample
