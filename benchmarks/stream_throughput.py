@@ -73,6 +73,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -89,6 +90,7 @@ from stream_od.kafka.messages import next_offsets  # noqa: E402
 from stream_od.kafka.topics import ensure_topics  # noqa: E402
 from stream_od.metrics import WorkerMetrics  # noqa: E402
 from stream_od.records import RecordDecoder  # noqa: E402
+from stream_od.schema import FeatureSchema  # noqa: E402
 from stream_od.worker import Worker  # noqa: E402
 from trainer.replay import Encoded, produce, sample_stream  # noqa: E402
 
@@ -241,19 +243,27 @@ class Passthrough:
 def sensor_stream(
     paths: list[str], artifact: Artifact, count: int, event_rate: float | None = None
 ) -> list[bytes]:
-    """``count`` records of the logs as the worker receives them, in event-time order,
-    repeated with ``ts`` moved on by the logs' span on each pass (so the order holds); with
-    ``event_rate``, re-timed as the same traffic arriving at that many records a second (record
-    ``i``'s time is the first's + i / rate), as a site that busy would send it."""
-    from trainer.readers import read_logs
+    """:func:`sensor_records` as the worker receives them: their JSON."""
     from trainer.score import json_bytes
 
-    drop = set(artifact.schema.label_fields)
+    # (orjson's own result would hold ~8 KB a record)
+    return [json_bytes(r) for r in sensor_records(paths, artifact.schema, count, event_rate)]
+
+
+def sensor_records(
+    paths: list[str], schema: FeatureSchema, count: int, event_rate: float | None = None
+) -> Iterator[dict]:
+    """``count`` records of the logs without ``schema``'s label fields, in event-time order,
+    repeated with its time field moved on by the logs' span on each pass (so the order holds);
+    with ``event_rate``, re-timed as the same traffic arriving at that many records a second
+    (record ``i``'s time is the first's + i / rate), as a site that busy would send it."""
+    from trainer.readers import read_logs
+
+    drop = set(schema.label_fields)
     records = [{k: v for k, v in r.items() if k not in drop} for r in read_logs(paths).records]
-    field = artifact.schema.time_field
+    field = schema.time_field
     stamps = [r[field] for r in records if isinstance(r.get(field), (int, float))]
     span = (max(stamps) - min(stamps) + 1.0) if stamps else 0.0
-    out = []
     for i in range(count):
         rec = records[i % len(records)]
         shift = span * (i // len(records))
@@ -261,8 +271,7 @@ def sensor_stream(
             rec = {**rec, field: min(stamps) + i / event_rate}
         elif shift and isinstance(rec.get(field), (int, float)):
             rec = {**rec, field: rec[field] + shift}
-        out.append(json_bytes(rec))  # (orjson's own result would hold ~8 KB a record)
-    return out
+        yield rec
 
 
 def stream_for(args, artifact: Artifact, count: int, seed: int) -> Encoded:

@@ -34,22 +34,20 @@ import orjson
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from trainer.readers import read_logs  # noqa: E402
+from benchmarks.stream_throughput import sensor_records  # noqa: E402
+from stream_od.schema import load_schema  # noqa: E402
 
 DEFAULT_DATA = (
     ROOT.parent / "shared" / "data" / "zeek" / "idps-ctu-sme-11-2023-02-20.conn.log.labeled"
 )
 
 
-def write_week(records: list[dict], rows: int, path: pathlib.Path) -> None:
-    """``rows`` records: the capture over and over, each pass ``span`` seconds later."""
-    stamps = [r["ts"] for r in records if isinstance(r.get("ts"), (int, float))]
-    span = max(stamps) - min(stamps) + 1.0
+def write_week(paths: list[str], rows: int, path: pathlib.Path) -> None:
+    """``rows`` records: the capture over and over, each pass moved on by its span, as Zeek's
+    JSON writer writes them (the label fields dropped: a site's logs have none)."""
     with path.open("wb") as out:
-        for i in range(rows):
-            r = records[i % len(records)]
-            shift = span * (i // len(records))
-            out.write(orjson.dumps({**r, "ts": r["ts"] + shift} if shift else r) + b"\n")
+        for record in sensor_records(paths, load_schema("zeek-conn"), rows):
+            out.write(orjson.dumps(record) + b"\n")
 
 
 def train_once(log: pathlib.Path, max_rows: int, args, workdir: pathlib.Path) -> dict[str, Any]:
@@ -132,14 +130,12 @@ def main() -> int:
     p.add_argument("--json", default=None)
     args = p.parse_args()
 
-    drop = {"label", "detailedlabel", "detailed-label"}
-    records = [{k: v for k, v in r.items() if k not in drop} for r in read_logs(args.data).records]
     runs, scores = [], []
     with tempfile.TemporaryDirectory(prefix="stream-od-train-scale-") as tmp:
         workdir = pathlib.Path(tmp)
         for rows in args.rows:
             log = workdir / f"week-{rows}.json"
-            write_week(records, rows, log)
+            write_week(args.data, rows, log)
             print(f"{rows:,} records: {log.stat().st_size / 1e6:,.1f} MB", file=sys.stderr)
             for max_rows in args.max_rows:
                 run = {
