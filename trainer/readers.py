@@ -49,6 +49,7 @@ import lzma
 import math
 import os
 import re
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -618,6 +619,24 @@ class LogStream:
         with _gc_paused():  # (the records hold no cycles; see _gc_paused)
             for path in self.paths:
                 yield from iter_log(path, fmt=self.fmt, event_types=self.event_types)
+
+
+#: a line on stderr every this many records read (a week of logs takes minutes to read)
+PROGRESS_EVERY = 1_000_000
+
+
+def read_progress(command: str, every: int = PROGRESS_EVERY) -> Callable[[int], None]:
+    """A callback told the records read so far, which says so on stderr each time another
+    ``every`` have been read (``train: read 3,000,000 records ...``)."""
+    due = every
+
+    def progress(read: int) -> None:
+        nonlocal due
+        if read >= due:
+            print(f"{command}: read {read:,} records ...", file=sys.stderr, flush=True)
+            due = (read // every + 1) * every
+
+    return progress
 
 
 def stream_logs(

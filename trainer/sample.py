@@ -105,13 +105,62 @@ def _reservoir(
         room = max(0, min(n, size - len(kept)))
         kept.extend(zip(range(seen, seen + room), chunk[:room]))
         if room < n:
-            positions = np.arange(seen + room, seen + n)
-            slots = (rng.random(n - room) * (positions + 1)).astype(np.int64)
-            taken = slots < size
-            for p, j in zip(positions[taken].tolist(), slots[taken].tolist()):
+            positions, slots = _replacements(rng, seen + room, n - room, size)
+            for p, j in zip(positions.tolist(), slots.tolist()):
                 kept[j] = (p, chunk[p - seen])
         seen += n
     return kept, seen
+
+
+def _replacements(
+    rng: np.random.Generator, first: int, n: int, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Algorithm R's draws for positions ``first .. first + n - 1`` offered to a full
+    reservoir of ``size``: the positions that replace a slot, and those slots, in order."""
+    positions = np.arange(first, first + n)
+    slots = (rng.random(n) * (positions + 1)).astype(np.int64)
+    taken = slots < size
+    return positions[taken], slots[taken]
+
+
+class RowSample:
+    """A uniform sample of at most ``size`` rows of matrices offered a chunk at a time, each
+    with a position of the caller's: :func:`_reservoir`'s draws (the same rows for the same
+    ``seed``, whatever the chunks), with the rows copied into one array instead of kept as
+    objects.  For what is plotted of more rows than a plot can show."""
+
+    def __init__(self, size: int, seed: int = 0):
+        self.size = size
+        self.seen = 0
+        self._rng = np.random.default_rng(seed)
+        self._rows: np.ndarray | None = None
+        self._positions = np.empty(size, dtype=np.int64)
+
+    def offer(self, X: np.ndarray, positions: np.ndarray) -> None:
+        """Offer the rows of ``X``, ``positions[i]`` being row ``i``'s."""
+        n = len(X)
+        if self._rows is None:
+            self._rows = np.empty((self.size, X.shape[1]), dtype=X.dtype)
+        filled = min(self.seen, self.size)
+        room = max(0, min(n, self.size - filled))
+        self._rows[filled : filled + room] = X[:room]
+        self._positions[filled : filled + room] = positions[:room]
+        if room < n:
+            offered, slots = _replacements(self._rng, self.seen + room, n - room, self.size)
+            # a slot drawn twice in the chunk keeps the later row, as if applied in order
+            _, first_from_end = np.unique(slots[::-1], return_index=True)
+            last = len(slots) - 1 - first_from_end
+            rows = offered[last] - self.seen
+            self._rows[slots[last]] = X[rows]
+            self._positions[slots[last]] = positions[rows]
+        self.seen += n
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """The positions kept, in increasing order, and their rows."""
+        kept = min(self.seen, self.size)
+        order = np.argsort(self._positions[:kept], kind="stable")
+        rows = self._rows[:kept][order] if self._rows is not None else np.empty((0, 0))
+        return self._positions[:kept][order], rows
 
 
 def _largest(

@@ -16,9 +16,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from trainer.sample import Sample
 
-#: a line on stderr every this many records read (a week of logs takes minutes to read)
-PROGRESS_EVERY = 1_000_000
-
 
 def site_records(args: argparse.Namespace) -> Sample:
     """Sensor records to train on, in event-time order: ``--data`` logs (at most
@@ -57,24 +54,23 @@ def _sampled_logs(args: argparse.Namespace) -> Sample:
     """The ``--data`` logs' records the schema is for, read one at a time, at most
     ``--max-rows`` of them kept (:mod:`trainer.sample`), in event-time order."""
     from stream_od.schema import load_schema
-    from trainer.readers import stream_logs, time_key
+    from trainer.readers import read_progress, stream_logs, time_key
     from trainer.sample import ALL, CHUNK, MAX_ROWS, chunks, sample_records
     from trainer.site import schema_select, selected
 
     logs = stream_logs(args.data, event_types=None)  # the schema selects, as the worker
     schema = load_schema(args.schema)
-    read, skipped, every = 0, 0, PROGRESS_EVERY
+    read, skipped = 0, 0
+    progress = (lambda n: None) if args.quiet else read_progress("train")
 
     def records() -> Iterator[dict]:
-        nonlocal read, skipped, every
+        nonlocal read, skipped
         for chunk in chunks(logs.records(), CHUNK):
             read += len(chunk)
             kept, n = selected(chunk, schema)
             skipped += n
             yield from kept
-            if read >= every and not args.quiet:
-                print(f"train: read {read:,} records ...", file=sys.stderr, flush=True)
-                every += PROGRESS_EVERY
+            progress(read)
 
     max_rows = MAX_ROWS if args.max_rows is None else (args.max_rows or None)
     sample = sample_records(

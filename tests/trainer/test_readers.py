@@ -682,3 +682,13 @@ def test_shared_zeek_captures_read_completely():
         for record in table.records:
             assert type(record["ts"]) is float and record["uid"].startswith("C")
             assert type(record["id.orig_p"]) is int and type(record["id.resp_p"]) is int
+
+
+def test_read_progress_speaks_once_per_step_crossed(capsys):
+    from trainer.readers import read_progress
+
+    progress = read_progress("evaluate", every=10)
+    for read in (4, 8, 12, 25, 29, 30, 64):
+        progress(read)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"evaluate: read {n:,} records ..." for n in (12, 25, 30, 64)]

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trainer.sample import ALL, CHUNK, NEWEST, UNIFORM, chunks, sample_records
+from trainer.sample import (
+    ALL,
+    CHUNK,
+    NEWEST,
+    UNIFORM,
+    RowSample,
+    _reservoir,
+    chunks,
+    sample_records,
+)
 
 
 def rows(n: int, *, seed: int = 0) -> list[dict]:
@@ -78,3 +87,23 @@ def test_a_limit_below_one_is_refused():
 def test_chunks_cut_any_iterable_and_keep_the_remainder():
     assert [len(c) for c in chunks(iter(range(10)), 4)] == [4, 4, 2]
     assert list(chunks(iter([]), 4)) == []
+
+
+@pytest.mark.parametrize("n", [40, 300, 5000])
+def test_a_row_sample_keeps_the_rows_the_record_reservoir_keeps_whatever_the_chunks(n):
+    """RowSample is Algorithm R as _reservoir draws it (the same seed keeps the same
+    positions), with a slot drawn twice in one chunk holding the later row."""
+    size, seed = 100, 7
+    X = np.arange(n * 3, dtype=float).reshape(n, 3)
+    positions = np.arange(n) * 10  # the caller's numbering
+    expected = sorted(p for p, _ in _reservoir(range(n), size, seed)[0])
+    sample = RowSample(size, seed=seed)
+    rng = np.random.default_rng(1)
+    start = 0
+    while start < n:
+        stop = min(n, start + int(rng.integers(1, 900)))
+        sample.offer(X[start:stop], positions[start:stop])
+        start = stop
+    kept, rows = sample.result()
+    assert kept.tolist() == [10 * p for p in expected]
+    assert np.array_equal(rows, X[kept // 10])
