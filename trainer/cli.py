@@ -260,7 +260,7 @@ def _train_site(args: argparse.Namespace, out: pathlib.Path) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from stream_od.artifact import ArtifactError
-    from trainer.readers import is_sensor_log
+    from trainer.readers import is_sensor_log, read_progress
     from trainer.report import evaluate_artifact, evaluate_logs
 
     try:
@@ -272,6 +272,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                 args.out,
                 plots=not args.no_plots,
                 label_field=args.label_field,
+                progress=read_progress("evaluate"),
             )
         elif len(args.data) > 1:
             raise ValueError("KDD-style evaluation reads one file")

@@ -11,18 +11,22 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from stream_od.artifact import Artifact
-from stream_od.features import missing_shares, unseen_shares
 from stream_od.records import field_value
 from trainer.data import Batch, create_outlier_batch, frame_matrix, load_records
 from trainer.evaluate import classification_metrics, per_attack_recall
 
 
-def _plots(out: pathlib.Path, art: Artifact, batch: Batch, scores: np.ndarray) -> list[str]:
+def _plots(
+    out: pathlib.Path, art: Artifact, batch: Batch, scores: np.ndarray, note: str | None = None
+) -> list[str]:
+    """The PNGs of a report; ``note`` (what the rows are, when not all of them) goes under
+    the instance plot's title."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -42,7 +46,7 @@ def _plots(out: pathlib.Path, art: Artifact, batch: Batch, scores: np.ndarray) -
     ax.set_xlabel("instance")
     ax.set_ylabel(f"score + {shift:.3g}")
     ax.legend()
-    ax.set_title(f"{art.version}: instance scores")
+    ax.set_title(f"{art.version}: instance scores" + (f"\n({note})" if note else ""))
     fig.tight_layout()
     fig.savefig(out / "scores.png", dpi=100)
     plt.close(fig)
@@ -153,30 +157,35 @@ def evaluate_logs(
     *,
     plots: bool = True,
     label_field: str | None = None,
+    progress: Callable[[int], None] = lambda read: None,
 ) -> dict[str, Any]:
     """Report on labelled sensor logs: ``roc_auc``, ``pr_auc``, ``alert_rate_normal``,
     ``recall`` and recall per detailed label at the artifact's threshold.  Rows labelled
-    neither normal nor malicious (Background, Unknown) are counted and left out."""
+    neither normal nor malicious (Background, Unknown) are counted and left out.  The logs are
+    read a chunk at a time (:mod:`trainer.scored_logs`), so their size is not bounded by
+    memory; ``progress`` is told the records read so far."""
     from trainer.alert_rate import rate_interval
-    from trainer.labels import MALICIOUS, NORMAL, find_labels
-    from trainer.readers import read_logs
-    from trainer.site import encode, label_metrics, selected
+    from trainer.labels import MALICIOUS, NORMAL, LabelCodes
+    from trainer.scored_logs import score_logs
+    from trainer.site import label_metrics
 
     art = Artifact.load(artifact_dir)
-    records, skipped = selected(read_logs(paths, event_types=None).records, art.schema)
-    check_columns(art.schema, records, paths)
-    labels = find_labels(records, art.schema, label_field=label_field)
-    if not labels.labelled:
-        fields = ", ".join(art.schema.label_fields)
-        raise ValueError(
-            f"{', '.join(paths)}: no label field ({fields}): evaluate needs "
-            "labelled rows; use `stream-od score` on unlabelled data"
-        )
-    X, refused = encode(records, art.schema)
-    ok = np.ones(len(records), dtype=bool)
-    ok[list(refused)] = False
-    scores = np.full(len(records), np.nan)
-    scores[ok] = art.score(X[ok])
+
+    def check(head: list[dict], codes: LabelCodes) -> None:
+        """Before anything is scored: the schema's fields, and a label field to grade by."""
+        check_columns(art.schema, head, paths)
+        if codes.field is None:
+            where = f"{', '.join(map(str, paths))}: none of the first {len(head):,} records has"
+            if label_field:
+                raise ValueError(f"{where} the label field {label_field!r}")
+            fields = ", ".join(art.schema.label_fields)
+            raise ValueError(
+                f"{where} a label field ({fields}): evaluate needs labelled rows; use "
+                "`stream-od score` on unlabelled data"
+            )
+
+    scored = score_logs(art, paths, label_field=label_field, check=check, progress=progress)
+    labels, scores, ok = scored.labels, scored.scores, ~scored.refused
     normal = ok & (labels.kind == NORMAL)
     malicious = ok & (labels.kind == MALICIOUS)
     report: dict[str, Any] = {
@@ -186,10 +195,10 @@ def evaluate_logs(
         "schema": art.schema.name,
         "data": list(paths),
         "label_field": labels.field,
-        "n_records": len(records),
-        "skipped_not_selected": skipped,
+        "n_records": len(scores),
+        "skipped_not_selected": scored.skipped,
         "n_unlabelled": int(np.sum(labels.kind == -1)),
-        "refused_by_schema": int((~ok).sum()),
+        "refused_by_schema": int(scored.refused.sum()),
         **label_metrics(scores[normal], scores[malicious], art.threshold, labels.detail[malicious]),
     }
     if normal.any():
@@ -197,21 +206,25 @@ def evaluate_logs(
         k = int(np.sum(scores[normal] > art.threshold))
         report["alert_rate_normal_interval"] = list(rate_interval(k, int(normal.sum())))
         # values the training traffic did not have, per categorical field: what drifted
-        report["unseen_category_share_normal"] = unseen_shares(X[normal], art.schema)
+        report["unseen_category_share_normal"] = scored.shares("unseen", normal)
         report["unseen_category_share_training"] = art.metrics.get("unseen_category_share")
         # and fields the records lacked, against training: what a sensor stopped sending
-        report["missing_field_share_normal"] = missing_shares(X[normal], art.schema)
+        report["missing_field_share_normal"] = scored.shares("missing", normal)
         report["missing_field_share_training"] = art.metrics.get("missing_field_share")
     out = _out_dir(artifact_dir, out_dir)
     if plots:
-        keep = normal | malicious
+        at = scored.plot_positions
+        keep = (normal | malicious)[at]
         batch = Batch(
-            X=X[keep],
-            y=malicious[keep].astype(np.int64),
-            attack=labels.detail[keep],
+            X=scored.plot_rows[keep],
+            y=malicious[at][keep].astype(np.int64),
+            attack=labels.detail[at][keep],
             feature_names=art.feature_names,
         )
-        report["plots"] = _plots(out, art, batch, scores[keep])
+        of = int(ok.sum())
+        if len(at) < of:
+            report["plotted"] = f"a uniform sample of {len(at):,} of the {of:,} scored records"
+        report["plots"] = _plots(out, art, batch, scores[at][keep], note=report.get("plotted"))
     (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     report["out_dir"] = str(out)
     return report
