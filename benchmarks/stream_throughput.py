@@ -251,15 +251,21 @@ def sensor_stream(
 
 
 def sensor_records(
-    paths: list[str], schema: FeatureSchema, count: int, event_rate: float | None = None
+    paths: list[str],
+    schema: FeatureSchema,
+    count: int,
+    event_rate: float | None = None,
+    *,
+    labels: bool = False,
 ) -> Iterator[dict]:
-    """``count`` records of the logs without ``schema``'s label fields, in event-time order,
-    repeated with its time field moved on by the logs' span on each pass (so the order holds);
-    with ``event_rate``, re-timed as the same traffic arriving at that many records a second
-    (record ``i``'s time is the first's + i / rate), as a site that busy would send it."""
+    """``count`` records of the logs without ``schema``'s label fields (with them if
+    ``labels``), in event-time order, repeated with its time field moved on by the logs' span on
+    each pass (so the order holds); with ``event_rate``, re-timed as the same traffic arriving
+    at that many records a second (record ``i``'s time is the first's + i / rate), as a site
+    that busy would send it."""
     from trainer.readers import read_logs
 
-    drop = set(schema.label_fields)
+    drop = set() if labels else set(schema.label_fields)
     records = [{k: v for k, v in r.items() if k not in drop} for r in read_logs(paths).records]
     field = schema.time_field
     stamps = [r[field] for r in records if isinstance(r.get(field), (int, float))]

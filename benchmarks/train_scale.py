@@ -100,12 +100,15 @@ def score_once(log: pathlib.Path, artifact: pathlib.Path, workdir: pathlib.Path)
     }
 
 
-def _run(argv: list[str], workdir: pathlib.Path) -> tuple[int, float, Any, str, str]:
-    """Run ``argv``; its exit code, wall seconds, own resource usage, stdout and stderr."""
+def _run(
+    argv: list[str], workdir: pathlib.Path, cwd: pathlib.Path = ROOT
+) -> tuple[int, float, Any, str, str]:
+    """Run ``argv`` in ``cwd``; its exit code, wall seconds, own resource usage, stdout and
+    stderr."""
     stdout_path, stderr_path = workdir / "stdout", workdir / "stderr"
     with stdout_path.open("wb") as so, stderr_path.open("wb") as se:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=so, stderr=se, cwd=ROOT)
+        proc = subprocess.Popen(argv, stdout=so, stderr=se, cwd=cwd)
         # reaped here, not by Popen, to read this child's own peak memory from the kernel
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0

@@ -1,0 +1,34 @@
+"""``benchmarks/evaluate_scale.py``: ``stream-od evaluate`` of a baseline commit and of this tree
+on the same growing labelled logs, each run's peak memory, and whether the reports agree."""
+
+import json
+from pathlib import Path
+
+from tests.benchmarks.runner import run_benchmark
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "logs" / "zeek-conn-labeled.json"
+
+
+def test_evaluate_scale_runs_the_baseline_and_this_tree_on_each_size(tmp_path):
+    from benchmarks.evaluate_scale import write_labelled
+
+    train = tmp_path / "train.json"  # the fixture's 13 benign rows, 25 times over
+    write_labelled([str(FIXTURE)], 1000, train)
+    out = tmp_path / "scale.json"
+    proc = run_benchmark(
+        "evaluate_scale.py",
+        *("--data", str(FIXTURE), "--rows", "1500", "3000", "--baseline", "HEAD"),
+        *("--train-data", str(train), "--detector", "mahalanobis", "--json", str(out)),
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| records | evaluate of | peak memory | wall | reports agree |" in proc.stdout
+    results = json.loads(out.read_text())["results"]
+    assert [r["rows"] for r in results] == [1500, 3000]
+    for r in results:
+        assert list(r["runs"]) == ["HEAD", "this tree"] and r["reports_agree"]
+        for run in r["runs"].values():
+            assert run["peak_rss_mb"] > 20 and run["wall_s"] > 0
+            report = run["report"]
+            assert report["n_records"] == r["rows"]
+            assert report["n_normal"] > 0 and report["n_malicious"] > 0
