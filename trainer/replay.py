@@ -25,7 +25,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,31 +163,38 @@ def sensor_logs(paths: Sequence[str | os.PathLike]) -> bool:
     return False
 
 
-def encode_records(records: Sequence[dict], schema, *, count: int | None = None) -> Encoded:
-    """Sensor-log records (already in send order) -> the stream: each record's JSON without the
-    schema's label fields (byte for byte what :func:`trainer.score.input_values` gives, so
-    the worker scores what offline scoring does), its label and detailed label kept for the
-    headers.  ``count`` keeps the first N."""
-    from trainer.labels import find_labels
-    from trainer.score import wire_values
-
-    records = records[:count] if count is not None else records
-    values = wire_values(records, schema.label_fields)
-    labels = find_labels(records, schema)
-    return Encoded(values=values, labels=labels.label, details=labels.detail)
-
-
 def log_stream(
     paths: Sequence[str | os.PathLike], *, schema: str = DEFAULT_SCHEMA, count: int | None = None
 ) -> Encoded:
     """Read sensor logs in event-time order and encode the first ``count`` records: every
     record, as the sensor sends them (a whole eve.json; the worker skips what its schema is
-    not for, as offline scoring does)."""
+    not for, as offline scoring does), its JSON without the schema's label fields (byte for
+    byte what :func:`trainer.score.input_values` gives, so the worker scores what offline
+    scoring does), its label and detailed label kept for the headers.  A record is turned
+    into its bytes and label codes as it is read; its dict is not kept."""
     from stream_od.schema import load_schema
-    from trainer.readers import read_logs
+    from trainer.labels import LabelCodes
+    from trainer.readers import stream_logs
+    from trainer.sample import CHUNK, chunks
+    from trainer.score import in_time_order
 
-    records = read_logs(paths, event_types=None).records
-    return encode_records(records, load_schema(schema), count=count)
+    spec = load_schema(schema)
+    logs = stream_logs(paths, event_types=None)
+    codes = LabelCodes(spec)
+
+    def labelled() -> Iterator[dict]:
+        for chunk in chunks(logs.records(), CHUNK):
+            codes.add(chunk)
+            yield from chunk
+
+    keyed = in_time_order(labelled(), logs.fmt, spec.label_fields)[:count]
+    order = np.fromiter((i for _, i, _ in keyed), dtype=np.int64, count=len(keyed))
+    labels = codes.labels()
+    return Encoded(
+        values=[value for *_, value in keyed],
+        labels=labels.label[order],
+        details=labels.detail[order],
+    )
 
 
 # --- producing ----------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ Each output line: ``{"index": i, "score": s, "alert": true|false}`` for a scored
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import orjson
@@ -40,10 +40,19 @@ def input_values(
     if not is_sensor_log(paths):
         return [line for p in paths for line in _lines(p)]
     logs = stream_logs(paths, event_types=None)
-    drop = set(schema_labels)
-    keyed = [(time_key(r, logs.fmt), i, wire_value(r, drop)) for i, r in enumerate(logs.records())]
-    keyed.sort(key=lambda t: t[:2])  # read_logs' order: by time, ties as read
-    return [value for *_, value in keyed]
+    return [value for *_, value in in_time_order(logs.records(), logs.fmt, schema_labels)]
+
+
+def in_time_order(
+    records: Iterable[dict], fmt: str, label_fields: Sequence[str]
+) -> list[tuple[tuple[int, float], int, bytes]]:
+    """``(time key, position, wire bytes)`` of each record, in :func:`~trainer.readers.read_logs`'
+    order (by event time, ties as read, a record without a time last): what is kept of a log
+    that must be put in time order before it is used, one record's bytes at a time."""
+    drop = set(label_fields)
+    keyed = [(time_key(r, fmt), i, wire_value(r, drop)) for i, r in enumerate(records)]
+    keyed.sort(key=lambda t: t[:2])
+    return keyed
 
 
 def wire_values(records: Sequence[dict], label_fields: Sequence[str]) -> list[bytes]:

@@ -27,9 +27,9 @@ import orjson
 from stream_od.artifact import Artifact
 from stream_od.records import RecordDecoder
 from trainer.labels import LabelCodes, Labels
-from trainer.readers import stream_logs, time_key
+from trainer.readers import stream_logs
 from trainer.sample import CHUNK, RowSample, chunks
-from trainer.score import wire_value
+from trainer.score import in_time_order
 
 #: rows plotted at most (a uniform sample beyond): a scatter of millions of points takes
 #: minutes to draw and shows no more
@@ -164,12 +164,7 @@ def _in_time_order(
     """The records in ``read_logs``' order (by event time, ties as read, a record without a
     time last), in chunks, each with the positions it was read at.  Every record is read
     first, and kept meanwhile as its JSON without its label fields."""
-    drop = set(label_fields)
-    keyed = [
-        (time_key(r, fmt), i, wire_value(r, drop))
-        for i, r in enumerate(r for chunk in selected for r in chunk)
-    ]
-    keyed.sort(key=lambda t: t[:2])
+    keyed = in_time_order((r for chunk in selected for r in chunk), fmt, label_fields)
     for part in chunks(keyed, CHUNK):
         yield (
             np.fromiter((i for _, i, _ in part), dtype=np.int64, count=len(part)),

@@ -20,7 +20,6 @@ from trainer.replay import (
     LABEL_HEADER,
     SEQ_HEADER,
     Encoded,
-    encode_records,
     headers_for,
     log_stream,
     producer_config,
@@ -91,18 +90,6 @@ def test_count_takes_the_first_records_in_event_time_order():
     assert first.values == whole.values[:7]
     assert first.labels.tolist() == whole.labels.tolist()[:7]
     assert first.details.tolist() == whole.details.tolist()[:7]
-
-
-def test_encode_records_keeps_the_given_order_and_drops_only_label_fields():
-    schema = load_schema("zeek-conn")
-    records = [
-        {"ts": 2.0, "proto": "tcp", "label": "Malicious", "detailedlabel": "Scan"},
-        {"ts": 1.0, "proto": "udp", "label": "benign"},
-    ]
-    stream = encode_records(records, schema)
-    assert sent(stream) == [{"ts": 2.0, "proto": "tcp"}, {"ts": 1.0, "proto": "udp"}]
-    assert stream.labels.tolist() == ["Malicious", "benign"]
-    assert stream.details.tolist() == ["Scan", ""]
 
 
 def test_kdd_streams_send_no_detailed_label_header():
