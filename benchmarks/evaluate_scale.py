@@ -3,7 +3,7 @@ of a baseline commit's ``evaluate`` and this tree's, side by side, on the same l
 
     python benchmarks/evaluate_scale.py --json out.json [--rows 300000 1000000]
         [--baseline REV] [--artifact DIR | --train-data FILE --detector KIND]
-        [--data FILE ...] [--plots]
+        [--data FILE ...] [--plots] [--score]
 
 The labelled logs are made from a real labelled capture (default: ``010-zeek-mixed`` in
 ``../shared/data/zeek/``, benign and malicious rows), its records repeated with ``ts`` moved on
@@ -15,12 +15,14 @@ measured.
 its ``evaluate`` with this interpreter; each run is its own process, whose wall time and peak
 resident memory (``wait4``'s ``ru_maxrss``) are reported, with whether the two reports agree
 (every key but the paths and plots).  Without ``--plots`` both run with ``--no-plots``: a
-baseline that plots every row draws millions of points.
+baseline that plots every row draws millions of points.  With ``--score``, ``stream-od score``
+runs on each log too, and its two outputs must be the same bytes.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import pathlib
 import subprocess
@@ -82,6 +84,29 @@ def evaluate_once(
     }
 
 
+def score_once(
+    tree: pathlib.Path, log: pathlib.Path, artifact: pathlib.Path, out: pathlib.Path
+) -> dict[str, Any]:
+    """``score`` of ``tree``'s code, in its own process; its output's digest, to compare."""
+    argv = [sys.executable, "-m", "stream_od.cli", "score", "--artifact", str(artifact)]
+    argv += ["--data", str(log), "--out", str(out)]
+    code, wall, usage, stdout, stderr = _run(argv, out.parent, cwd=tree)
+    if code != 0:
+        raise SystemExit(f"score ({tree}) failed ({code}):\n{stderr[-3000:]}")
+    counts = json.loads(stdout.strip().splitlines()[-1])
+    digest = hashlib.sha256()
+    with out.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    out.unlink()
+    return {
+        "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "report": {"records": counts["records"], "sha256": digest.hexdigest()},
+    }
+
+
 def main() -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -93,6 +118,7 @@ def main() -> int:
     p.add_argument("--train-data", default=str(TRAIN_DATA), help="what the model is trained on")
     p.add_argument("--detector", default="vaegmm", help="the model trained here")
     p.add_argument("--plots", action="store_true", help="write the plots too")
+    p.add_argument("--score", action="store_true", help="run stream-od score too")
     p.add_argument("--json", default=None)
     args = p.parse_args()
 
@@ -115,26 +141,34 @@ def main() -> int:
                 log = workdir / f"labelled-{rows}.json"
                 write_labelled(args.data, rows, log)
                 print(f"{rows:,} records: {log.stat().st_size / 1e6:,.1f} MB", file=sys.stderr)
-                runs = {}
-                for name, tree in reversed(trees.items()):  # the baseline first
-                    runs[name] = evaluate_once(tree, log, artifact, workdir / "report", args.plots)
-                    print(
-                        f"  {name}: {runs[name]['wall_s']:.1f} s, "
-                        f"peak {runs[name]['peak_rss_mb']:,.0f} MB",
-                        file=sys.stderr,
+                for command in ("evaluate", "score") if args.score else ("evaluate",):
+                    runs = {}
+                    for name, tree in reversed(trees.items()):  # the baseline first
+                        runs[name] = (
+                            evaluate_once(tree, log, artifact, workdir / "report", args.plots)
+                            if command == "evaluate"
+                            else score_once(tree, log, artifact, workdir / "scores.jsonl")
+                        )
+                        print(
+                            f"  {command} of {name}: {runs[name]['wall_s']:.1f} s, "
+                            f"peak {runs[name]['peak_rss_mb']:,.0f} MB",
+                            file=sys.stderr,
+                        )
+                    reports = [r["report"] for r in runs.values()]
+                    same = all(r == reports[0] for r in reports)
+                    rows_out.append(
+                        {"rows": rows, "command": command, "runs": runs, "reports_agree": same}
                     )
-                reports = [r["report"] for r in runs.values()]
-                same = all(r == reports[0] for r in reports)
-                rows_out.append({"rows": rows, "runs": runs, "reports_agree": same})
                 log.unlink()
         finally:
             if args.baseline:
                 subprocess.run([*git, "remove", "--force", str(base)], check=False)
-    print("| records | evaluate of | peak memory | wall | reports agree |\n|---|---|---|---|---|")
+    print("| records | command | code | peak memory | wall | outputs agree |")
+    print("|---|---|---|---|---|---|")
     for r in rows_out:
         for name, run in r["runs"].items():
             print(
-                f"| {r['rows']:,} | {name} | {run['peak_rss_mb']:,.0f} MB | "
+                f"| {r['rows']:,} | {r['command']} | {name} | {run['peak_rss_mb']:,.0f} MB | "
                 f"{run['wall_s']:.1f} s | {'yes' if r['reports_agree'] else 'NO'} |"
             )
     if args.json:

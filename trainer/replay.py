@@ -22,6 +22,7 @@ the workers do.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import time
@@ -187,7 +188,7 @@ def log_stream(
             codes.add(chunk)
             yield from chunk
 
-    keyed = in_time_order(labelled(), logs.fmt, spec.label_fields)[:count]
+    keyed = list(itertools.islice(in_time_order(labelled(), logs.fmt, spec.label_fields), count))
     order = np.fromiter((i for _, i, _ in keyed), dtype=np.int64, count=len(keyed))
     labels = codes.labels()
     return Encoded(

@@ -24,6 +24,8 @@ from stream_od.artifact import Artifact
 from stream_od.records import NON_FINITE_SCORE, NON_FINITE_SCORE_DETAIL, RecordDecoder
 from stream_od.schema.select import NOT_SELECTED
 from trainer.readers import is_sensor_log, open_binary, stream_logs, time_key
+from trainer.sample import chunks
+from trainer.time_order import in_key_order
 
 BATCH = 1000  # the worker's default max_batch_records
 
@@ -31,28 +33,35 @@ BATCH = 1000  # the worker's default max_batch_records
 def input_values(
     paths: Sequence[str | os.PathLike], schema_labels: Sequence[str] = ()
 ) -> list[bytes]:
+    """:func:`iter_input_values`, all of them."""
+    return list(iter_input_values(paths, schema_labels))
+
+
+def iter_input_values(
+    paths: Sequence[str | os.PathLike], schema_labels: Sequence[str] = ()
+) -> Iterator[bytes]:
     """The wire bytes of every record in ``paths``: sensor logs (Zeek TSV or JSON, Suricata
     EVE) as JSON objects in event-time order (as :func:`~trainer.readers.read_logs` orders
     them), without their label fields; other files as their lines (KDD CSV).  A sensor
     record is turned into its bytes as it is read, so its dict is not kept (1,000,000 Zeek
     records: 681 MB at the peak, against 9.1 GB when every dict was; benchmarks/train_scale.py
-    --score)."""
+    --score), and past :data:`trainer.time_order.RUN` records the sort goes through files."""
     if not is_sensor_log(paths):
-        return [line for p in paths for line in _lines(p)]
+        yield from (line for p in paths for line in _lines(p))
+        return
     logs = stream_logs(paths, event_types=None)
-    return [value for *_, value in in_time_order(logs.records(), logs.fmt, schema_labels)]
+    yield from (value for *_, value in in_time_order(logs.records(), logs.fmt, schema_labels))
 
 
 def in_time_order(
     records: Iterable[dict], fmt: str, label_fields: Sequence[str]
-) -> list[tuple[tuple[int, float], int, bytes]]:
+) -> Iterator[tuple[tuple[int, float], int, bytes]]:
     """``(time key, position, wire bytes)`` of each record, in :func:`~trainer.readers.read_logs`'
     order (by event time, ties as read, a record without a time last): what is kept of a log
-    that must be put in time order before it is used, one record's bytes at a time."""
+    that must be put in time order before it is used, one record's bytes, sorted in bounded
+    memory (:mod:`trainer.time_order`)."""
     drop = set(label_fields)
-    keyed = [(time_key(r, fmt), i, wire_value(r, drop)) for i, r in enumerate(records)]
-    keyed.sort(key=lambda t: t[:2])
-    return keyed
+    return in_key_order((time_key(r, fmt), wire_value(r, drop)) for r in records)
 
 
 def wire_values(records: Sequence[dict], label_fields: Sequence[str]) -> list[bytes]:
@@ -81,11 +90,12 @@ def _lines(path: str | os.PathLike) -> list[bytes]:
         return [line.rstrip(b"\r\n") for line in fh if line.strip()]
 
 
-def score_values(art: Artifact, values: Sequence[bytes], *, batch: int = BATCH) -> Iterator[dict]:
+def score_values(art: Artifact, values: Iterable[bytes], *, batch: int = BATCH) -> Iterator[dict]:
     """One result dict per value, in order (see the module doc)."""
     decoder = RecordDecoder(art.schema)  # the worker's default max_record_bytes too
-    for start in range(0, len(values), batch):
-        out = decoder.decode(values[start : start + batch])
+    for k, part in enumerate(chunks(values, batch)):
+        start = k * batch
+        out = decoder.decode(part)
         scores = art.score(out.X, check_finite=False) if len(out.X) else np.empty(0)
         finite = np.isfinite(scores)
         if not finite.all():  # as the worker: dead-lettered, not a stop
@@ -106,14 +116,14 @@ def score_values(art: Artifact, values: Sequence[bytes], *, batch: int = BATCH) 
             }
         for i in out.skipped:
             results[i] = {"index": start + i, "skipped": NOT_SELECTED}
-        for i in range(len(values[start : start + batch])):
+        for i in range(len(part)):
             yield results[i]
 
 
 def score_file(artifact_dir: str | os.PathLike, paths: Sequence[str], out_path: str) -> dict:
     """Score ``paths`` into ``out_path`` (JSON lines); returns counts."""
     art = Artifact.load(artifact_dir)
-    values = input_values(paths, art.schema.label_fields)
+    values = iter_input_values(paths, art.schema.label_fields)
     counts = {"records": 0, "scored": 0, "alerts": 0, "dead_letters": 0, "skipped": 0}
     with open(out_path, "wb") as fh:
         for res in score_values(art, values):

@@ -1,5 +1,6 @@
-"""``benchmarks/evaluate_scale.py``: ``stream-od evaluate`` of a baseline commit and of this tree
-on the same growing labelled logs, each run's peak memory, and whether the reports agree."""
+"""``benchmarks/evaluate_scale.py``: ``stream-od evaluate`` and ``score`` of a baseline commit
+and of this tree on the same growing labelled logs, each run's peak memory, and whether their
+outputs agree."""
 
 import json
 from pathlib import Path
@@ -19,16 +20,25 @@ def test_evaluate_scale_runs_the_baseline_and_this_tree_on_each_size(tmp_path):
         "evaluate_scale.py",
         *("--data", str(FIXTURE), "--rows", "1500", "3000", "--baseline", "HEAD"),
         *("--train-data", str(train), "--detector", "mahalanobis", "--json", str(out)),
+        "--score",
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "| records | evaluate of | peak memory | wall | reports agree |" in proc.stdout
+    assert "| records | command | code | peak memory | wall | outputs agree |" in proc.stdout
     results = json.loads(out.read_text())["results"]
-    assert [r["rows"] for r in results] == [1500, 3000]
+    assert [(r["rows"], r["command"]) for r in results] == [
+        (1500, "evaluate"),
+        (1500, "score"),
+        (3000, "evaluate"),
+        (3000, "score"),
+    ]
     for r in results:
         assert list(r["runs"]) == ["HEAD", "this tree"] and r["reports_agree"]
         for run in r["runs"].values():
             assert run["peak_rss_mb"] > 20 and run["wall_s"] > 0
             report = run["report"]
-            assert report["n_records"] == r["rows"]
-            assert report["n_normal"] > 0 and report["n_malicious"] > 0
+            if r["command"] == "score":
+                assert report["records"] == r["rows"] and len(report["sha256"]) == 64
+            else:
+                assert report["n_records"] == r["rows"]
+                assert report["n_normal"] > 0 and report["n_malicious"] > 0

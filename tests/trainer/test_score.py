@@ -3,6 +3,8 @@ record whose score is not finite is a dead letter with its reason, not a stop (p
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import orjson
 import pytest
@@ -12,7 +14,8 @@ from stream_od.detector import Mahalanobis
 from stream_od.features import Standardizer
 from stream_od.records import NON_FINITE_SCORE
 from stream_od.schema import FeatureSchema
-from trainer.score import score_values
+from trainer import time_order
+from trainer.score import score_file, score_values
 
 
 @pytest.fixture
@@ -50,11 +53,17 @@ def test_the_detector_sets_a_non_finite_row_apart_only_when_asked(artifact):
     assert contributions.shape == (2, 3) and np.isfinite(contributions[0]).all()
 
 
-def test_a_logs_records_go_to_score_in_read_logs_order_without_labels_and_sized_to_fit(tmp_path):
+@pytest.mark.parametrize("run", [None, 2])
+def test_a_logs_records_go_to_score_in_read_logs_order_without_labels_and_sized_to_fit(
+    tmp_path, monkeypatch, run
+):
     """``input_values`` turns each record into its JSON as it reads it; the order is still
     read_logs': by time, ties in reading order, records without a time last, file after
-    file.  Each value is a bytes object of its own size: orjson's own result keeps a buffer
-    of a few kilobytes behind it (``json_bytes``)."""
+    file, whether sorted in memory or in runs of 2 through files.  Each value is a bytes
+    object of its own size: orjson's own result keeps a buffer of a few kilobytes behind it
+    (``json_bytes``)."""
+    if run:
+        monkeypatch.setattr(time_order, "RUN", run)
     from trainer.readers import read_logs
     from trainer.score import input_values, json_bytes, wire_values
 
@@ -74,3 +83,17 @@ def test_a_logs_records_go_to_score_in_read_logs_order_without_labels_and_sized_
     assert all("label" not in orjson.loads(v) for v in values)
     record = {"ts": 1.5, "history": "ShADadFf", "tunnel_parents": []}
     assert json_bytes(record) == orjson.dumps(record)
+
+
+def test_score_file_writes_the_same_lines_when_the_sort_goes_through_files(tmp_path, monkeypatch):
+    from tests.trainer.test_site import quiet_mahalanobis, zeek_records
+
+    day = sorted(zeek_records(800, 0, seed=3), key=lambda r: r["ts"])
+    artifact_dir = tmp_path / "art"
+    quiet_mahalanobis(day).save(artifact_dir)
+    log = Path(__file__).resolve().parents[1] / "fixtures" / "logs" / "zeek-conn-labeled.log"
+    whole = score_file(artifact_dir, [str(log)], str(tmp_path / "memory.jsonl"))
+    monkeypatch.setattr(time_order, "RUN", 3)
+    spilled = score_file(artifact_dir, [str(log)], str(tmp_path / "files.jsonl"))
+    assert whole["records"] == spilled["records"] == 40
+    assert (tmp_path / "memory.jsonl").read_bytes() == (tmp_path / "files.jsonl").read_bytes()

@@ -12,7 +12,7 @@ import pytest
 
 from stream_od.artifact import Artifact
 from tests.trainer.test_site import quiet_mahalanobis, zeek_records
-from trainer import scored_logs
+from trainer import scored_logs, time_order
 from trainer.labels import find_labels
 from trainer.readers import read_logs, time_key
 from trainer.report import evaluate_logs
@@ -84,6 +84,7 @@ def whole(art: Artifact, paths: list[str]) -> dict[str, tuple]:
 
 def chunked(art: Artifact, paths: list[str], monkeypatch) -> tuple[dict[str, tuple], object]:
     monkeypatch.setattr(scored_logs, "CHUNK", 64)  # many chunks, windows across them
+    monkeypatch.setattr(time_order, "RUN", 50)  # and the windows' time order through files
     got = score_logs(art, paths)
     read = [orjson.loads(line) for p in paths for line in open(p, "rb")]
     uids = [uid(r) for r in read if r.get("_path", "conn") == "conn"]  # the schema's selection
