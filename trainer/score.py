@@ -15,7 +15,9 @@ Each output line: ``{"index": i, "score": s, "alert": true|false}`` for a scored
 from __future__ import annotations
 
 import os
+import pathlib
 from collections.abc import Iterable, Iterator, Sequence
+from typing import BinaryIO
 
 import numpy as np
 import orjson
@@ -121,19 +123,35 @@ def score_values(art: Artifact, values: Iterable[bytes], *, batch: int = BATCH) 
 
 
 def score_file(artifact_dir: str | os.PathLike, paths: Sequence[str], out_path: str) -> dict:
-    """Score ``paths`` into ``out_path`` (JSON lines); returns counts."""
+    """Score ``paths`` into ``out_path`` (JSON lines); returns counts.  The lines go to a
+    file beside it, renamed to ``out_path`` once every record is scored: a log that turns out
+    to be damaged halfway leaves no partial ``out_path`` (nor replaces an earlier one)."""
     art = Artifact.load(artifact_dir)
     values = iter_input_values(paths, art.schema.label_fields)
     counts = {"records": 0, "scored": 0, "alerts": 0, "dead_letters": 0, "skipped": 0}
-    with open(out_path, "wb") as fh:
-        for res in score_values(art, values):
-            fh.write(orjson.dumps(res) + b"\n")
-            counts["records"] += 1
-            if "score" in res:
-                counts["scored"] += 1
-                counts["alerts"] += res["alert"]
-            elif "skipped" in res:
-                counts["skipped"] += 1
-            else:
-                counts["dead_letters"] += 1
+    out = pathlib.Path(out_path)
+    if out.exists() and not out.is_file():  # /dev/stdout, a named pipe: written as it goes
+        with out.open("wb") as fh:
+            _write_scores(fh, score_values(art, values), counts)
+        return {"version": art.version, "out": out_path, **counts}
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        with partial.open("wb") as fh:
+            _write_scores(fh, score_values(art, values), counts)
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
     return {"version": art.version, "out": out_path, **counts}
+
+
+def _write_scores(fh: BinaryIO, results: Iterable[dict], counts: dict[str, int]) -> None:
+    for res in results:
+        fh.write(orjson.dumps(res) + b"\n")
+        counts["records"] += 1
+        if "score" in res:
+            counts["scored"] += 1
+            counts["alerts"] += res["alert"]
+        elif "skipped" in res:
+            counts["skipped"] += 1
+        else:
+            counts["dead_letters"] += 1

@@ -10,8 +10,8 @@ most :data:`PLOT_ROWS` encoded rows.
 
 A record's score does not depend on the others, except through traffic windows: a schema with
 windows counts each host's earlier records, so its records are scored in event-time order, as
-``read_logs`` orders them, and each is kept as its JSON (about half a kilobyte) until all are
-read.  Without windows they are scored in the order read.
+``read_logs`` orders them: all are read and sorted first, each as its JSON, in bounded memory
+(:mod:`trainer.time_order`).  Without windows they are scored in the order read.
 """
 
 from __future__ import annotations
@@ -162,8 +162,8 @@ def _in_time_order(
     selected: Iterable[list[dict]], fmt: str, label_fields: Sequence[str]
 ) -> Iterator[tuple[np.ndarray, list[dict]]]:
     """The records in ``read_logs``' order (by event time, ties as read, a record without a
-    time last), in chunks, each with the positions it was read at.  Every record is read
-    first, and kept meanwhile as its JSON without its label fields."""
+    time last), in chunks, each with the positions it was read at.  Every record is read and
+    sorted first, as its JSON without its label fields (:mod:`trainer.time_order`)."""
     keyed = in_time_order((r for chunk in selected for r in chunk), fmt, label_fields)
     for part in chunks(keyed, CHUNK):
         yield (

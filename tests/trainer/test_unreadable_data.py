@@ -129,13 +129,17 @@ def test_a_damaged_sensor_log_is_a_clear_error_naming_it(
     # the damaged file second: the message names it, not the intact one before it
     assert _run([*argv, "--data", good, str(bad), "--out", out]) == 1
     assert _error(capsys).startswith(f"error: {bad}: {message}")
+    if command == "score":  # no output, and nothing partial beside it
+        assert sorted(p.name for p in tmp_path.iterdir() if "out" in p.name) == []
 
 
 def test_a_data_path_that_is_a_directory_is_a_clear_error(tmp_path, capsys, kdd_artifact):
     data = tmp_path / "data.gz"
     data.mkdir()
-    assert _run(["score", "--artifact", kdd_artifact, "--data", str(data), "--out", "x"]) == 1
+    out = tmp_path / "scores.jsonl"
+    assert _run(["score", "--artifact", kdd_artifact, "--data", str(data), "--out", str(out)]) == 1
     assert _error(capsys) == f"error: {data}: Is a directory"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.gz"]  # no output, not partial
 
 
 # --- train --data-topic: a record that is no KDD record is invalid, not a stop ------------------
