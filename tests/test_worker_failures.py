@@ -166,7 +166,8 @@ def make_worker(monkeypatch):
         monkeypatch.setattr(worker_module.clients, "make_consumer", lambda s: consumer)
         monkeypatch.setattr(worker_module.clients, "make_producer", make_producer)
         w = Worker(
-            load_settings(metrics_port=0, kafka_retry_timeout_s=0.5, **settings), FakeModel()
+            load_settings(**{"metrics_port": 0, "kafka_retry_timeout_s": 0.5, **settings}),
+            FakeModel(),
         )
         producer = made["producer"]
         w._assigned = {("in", 0)}
@@ -334,7 +335,10 @@ def test_calls_still_blocked_after_replacing_producers_stop_the_worker_with_exit
     make_worker, monkeypatch
 ):
     monkeypatch.setattr(worker_module, "TXN_CALL_S", 0.0)
-    w, _, producer = make_worker()
+    # Each abandoned call waits out its 0.2 s of grace on the real clock: with the outage bound
+    # at the fixture's 0.5 s, a loaded machine reached that bound (exit 4, "batches kept
+    # failing") before the third blocked call, which is what this test is about.
+    w, _, producer = make_worker(kafka_retry_timeout_s=60.0)
     hang = threading.Event()
     producer.hang = hang
     real = worker_module.clients.make_producer
