@@ -30,14 +30,10 @@ import sys
 import tempfile
 from typing import Any
 
-import orjson
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.stream_throughput import sensor_records  # noqa: E402
-from benchmarks.train_scale import _run  # noqa: E402
-from stream_od.schema import load_schema  # noqa: E402
+from benchmarks.train_scale import _run, write_week  # noqa: E402
 
 ZEEK = ROOT.parent / "shared" / "data" / "zeek"
 DEFAULT_DATA = ZEEK / "010-zeek-mixed.conn.log.labeled"
@@ -45,13 +41,6 @@ TRAIN_DATA = ZEEK / "008-zeek-mixed.conn.log.labeled"
 #: what differs between two reports of the same evaluation: where they were written, and the
 #: plots (the baseline may plot every row, this tree at most a sample)
 NOT_COMPARED = ("artifact", "data", "out_dir", "plots", "plotted")
-
-
-def write_labelled(paths: list[str], rows: int, path: pathlib.Path) -> None:
-    """``rows`` labelled records: the capture over and over, each pass moved on by its span."""
-    with path.open("wb") as out:
-        for record in sensor_records(paths, load_schema("zeek-conn"), rows, labels=True):
-            out.write(orjson.dumps(record) + b"\n")
 
 
 def train_model(data: str, detector: str, workdir: pathlib.Path) -> pathlib.Path:
@@ -139,7 +128,7 @@ def main() -> int:
             )
             for rows in args.rows:
                 log = workdir / f"labelled-{rows}.json"
-                write_labelled(args.data, rows, log)
+                write_week(args.data, rows, log, labels=True)
                 print(f"{rows:,} records: {log.stat().st_size / 1e6:,.1f} MB", file=sys.stderr)
                 for command in ("evaluate", "score") if args.score else ("evaluate",):
                     runs = {}

@@ -42,11 +42,12 @@ DEFAULT_DATA = (
 )
 
 
-def write_week(paths: list[str], rows: int, path: pathlib.Path) -> None:
+def write_week(paths: list[str], rows: int, path: pathlib.Path, *, labels: bool = False) -> None:
     """``rows`` records: the capture over and over, each pass moved on by its span, as Zeek's
-    JSON writer writes them (the label fields dropped: a site's logs have none)."""
+    JSON writer writes them (the label fields dropped, a site's logs have none; kept with
+    ``labels``, for ``evaluate``)."""
     with path.open("wb") as out:
-        for record in sensor_records(paths, load_schema("zeek-conn"), rows):
+        for record in sensor_records(paths, load_schema("zeek-conn"), rows, labels=labels):
             out.write(orjson.dumps(record) + b"\n")
 
 

@@ -11,10 +11,10 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "logs" / "zeek-conn
 
 
 def test_evaluate_scale_runs_the_baseline_and_this_tree_on_each_size(tmp_path):
-    from benchmarks.evaluate_scale import write_labelled
+    from benchmarks.train_scale import write_week
 
     train = tmp_path / "train.json"  # the fixture's 13 benign rows, 25 times over
-    write_labelled([str(FIXTURE)], 1000, train)
+    write_week([str(FIXTURE)], 1000, train, labels=True)
     out = tmp_path / "scale.json"
     proc = run_benchmark(
         "evaluate_scale.py",

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from stream_od.artifact import Artifact
-from tests.trainer.test_site import quiet_mahalanobis, zeek_records
+from tests.trainer.test_site import quiet_mahalanobis, write_log, zeek_records
 from trainer import scored_logs, time_order
 from trainer.labels import find_labels
 from trainer.readers import read_logs, time_key
@@ -38,13 +38,6 @@ def awkward_day(seed: int) -> list[dict]:
     day.append({"conn": {**day[3], "uid": "Ctagged", "ts": 1.7e9 + 7.25}})
     day.append({"ts": 1.7e9 + 9, "uid": "Cbare", "label": "Benign"})
     return day
-
-
-def write_lines(path, records: list[dict]) -> str:
-    """As Zeek's JSON writer writes them: in the order connections end, not by ts."""
-    order = np.random.default_rng(1).permutation(len(records))
-    path.write_bytes(b"".join(orjson.dumps(records[i]) + b"\n" for i in order))
-    return str(path)
 
 
 @pytest.fixture(scope="module", params=["zeek-conn", "zeek-conn-windows"])
@@ -103,8 +96,8 @@ def chunked(art: Artifact, paths: list[str], monkeypatch) -> tuple[dict[str, tup
 def test_chunks_score_every_record_as_the_whole_log_does(art, tmp_path, monkeypatch):
     day = awkward_day(seed=5)
     paths = [
-        write_lines(tmp_path / "a.log", day[: len(day) // 2]),
-        write_lines(tmp_path / "b.log", day[len(day) // 2 :]),
+        write_log(tmp_path / "a.log", day[: len(day) // 2]),
+        write_log(tmp_path / "b.log", day[len(day) // 2 :]),
     ]
     expected = whole(art, paths)
     got, scored = chunked(art, paths, monkeypatch)
@@ -122,7 +115,7 @@ def test_chunks_score_every_record_as_the_whole_log_does(art, tmp_path, monkeypa
 
 
 def test_the_plot_sample_is_rows_scored_with_their_positions(art, tmp_path, monkeypatch):
-    paths = [write_lines(tmp_path / "a.log", awkward_day(seed=6))]
+    paths = [write_log(tmp_path / "a.log", awkward_day(seed=6))]
     monkeypatch.setattr(scored_logs, "CHUNK", 64)
     full = score_logs(art, paths)
     sampled = score_logs(art, paths, plot_rows=50)
@@ -137,7 +130,7 @@ def test_the_plot_sample_is_rows_scored_with_their_positions(art, tmp_path, monk
 
 
 def test_evaluate_refuses_an_unlabelled_log_before_scoring_it(art, tmp_path, monkeypatch):
-    log = write_lines(tmp_path / "a.log", zeek_records(300, 10, seed=7, labelled=False))
+    log = write_log(tmp_path / "a.log", zeek_records(300, 10, seed=7, labelled=False))
 
     def no_scoring(*_a, **_k):
         raise AssertionError("scored before the labels were checked")
@@ -151,7 +144,7 @@ def test_evaluate_refuses_an_unlabelled_log_before_scoring_it(art, tmp_path, mon
 
 
 def test_evaluate_plots_a_sample_of_a_large_log_and_says_so(art, tmp_path, monkeypatch):
-    log = write_lines(tmp_path / "a.log", awkward_day(seed=8))
+    log = write_log(tmp_path / "a.log", awkward_day(seed=8))
     art.save(tmp_path / "art")
     monkeypatch.setattr(scored_logs, "PLOT_ROWS", 100)
     rep = evaluate_logs(tmp_path / "art", [log], tmp_path / "rep")
