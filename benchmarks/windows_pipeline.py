@@ -52,7 +52,7 @@ from stream_od.artifact import Artifact  # noqa: E402
 from stream_od.kafka.topics import ensure_topics  # noqa: E402
 from stream_od.metrics import WorkerMetrics  # noqa: E402
 from stream_od.worker import Worker  # noqa: E402
-from trainer.replay import Encoded, produce, stream_keys  # noqa: E402
+from trainer.replay import Encoded, produce  # noqa: E402
 
 ZEEK = REPO.parent / "shared" / "data" / "zeek"
 
@@ -147,7 +147,7 @@ def main() -> int:
         stream,
         topic=topics["sensor"],
         bootstrap_servers=args.bootstrap,
-        keys=stream_keys(stream, "id.orig_h"),
+        key_field="id.orig_h",
     )
 
     rows = []

@@ -26,7 +26,8 @@ import itertools
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,9 +97,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
+#: what replay sends of a record: its value, its label and its detailed label (None: no header)
+Item = tuple[bytes, str, "str | None"]
+
+
 @dataclass(frozen=True)
 class Encoded:
-    """A stream, ready to produce: values and labels in send order (keys are sequence numbers).
+    """A stream held in memory, ready to produce: values and labels in send order (keys are
+    sequence numbers).  KDD replays, and tests that cut a stream up, use it.
 
     ``details`` (sensor logs only) is the detailed label per record; ``None`` sends no
     ``detailed_label`` header, as for KDD, whose label already names the attack.
@@ -110,6 +116,10 @@ class Encoded:
 
     def __len__(self) -> int:
         return len(self.values)
+
+    def items(self) -> Iterator[Item]:
+        details = itertools.repeat(None) if self.details is None else self.details
+        return zip(self.values, self.labels, details)
 
 
 # --- KDD ----------------------------------------------------------------------------------------
@@ -164,37 +174,77 @@ def sensor_logs(paths: Sequence[str | os.PathLike]) -> bool:
     return False
 
 
+class LogStream:
+    """Sensor logs as replay sends them, in event-time order: every record, as the sensor sends
+    them (a whole eve.json; the worker skips what its schema is not for, as offline scoring
+    does), its JSON without the schema's label fields (byte for byte what
+    :func:`trainer.score.input_values` gives, so the worker scores what offline scoring does),
+    its label and detailed label for the headers; the first ``count`` of them.
+
+    The records go through :func:`trainer.score.in_time_order`'s bounded sort and are sent as
+    they come out of it, so a capture of tens of millions of records is not held in memory
+    (the sort keeps at most one run, :data:`trainer.time_order.RUN`).  A sort yields nothing
+    before it has read its last record, so once the constructor has the first, every record
+    has been read and its labels coded (:class:`trainer.labels.LabelCodes`, a few bytes a
+    row): the label field is known, the length too, and a log that cannot be read has failed
+    before anything is sent.  :meth:`items` goes through the records once."""
+
+    def __init__(
+        self,
+        paths: Sequence[str | os.PathLike],
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        count: int | None = None,
+    ):
+        from stream_od.schema import load_schema
+        from trainer.labels import LabelCodes
+        from trainer.readers import stream_logs
+        from trainer.sample import CHUNK, chunks
+        from trainer.score import in_time_order
+
+        spec = load_schema(schema)
+        logs = stream_logs(paths, event_types=None)
+        codes = LabelCodes(spec)
+
+        def labelled() -> Iterator[dict]:
+            for chunk in chunks(logs.records(), CHUNK):
+                codes.add(chunk)
+                yield from chunk
+
+        self._sorted = in_time_order(labelled(), logs.fmt, spec.label_fields)
+        self._first = next(self._sorted, None)
+        labels = codes.labels()  # by position read, as the sort reports it
+        self._labels, self._details = labels.label, labels.detail
+        self._count = codes.n if count is None else min(count, codes.n)
+        #: records sent so far per label, for the closing line
+        self.sent: Counter[str] = Counter()
+
+    def __len__(self) -> int:
+        return self._count
+
+    def items(self) -> Iterator[Item]:
+        """The records in send order (once); the sort's files go when this ends or closes."""
+        if self._first is None:
+            return
+        try:
+            ordered = itertools.chain([self._first], self._sorted)
+            for _, position, value in itertools.islice(ordered, self._count):
+                label = self._labels[position]
+                self.sent[label] += 1
+                yield value, label, self._details[position]
+        finally:
+            self._sorted.close()
+
+
 def log_stream(
     paths: Sequence[str | os.PathLike], *, schema: str = DEFAULT_SCHEMA, count: int | None = None
 ) -> Encoded:
-    """Read sensor logs in event-time order and encode the first ``count`` records: every
-    record, as the sensor sends them (a whole eve.json; the worker skips what its schema is
-    not for, as offline scoring does), its JSON without the schema's label fields (byte for
-    byte what :func:`trainer.score.input_values` gives, so the worker scores what offline
-    scoring does), its label and detailed label kept for the headers.  A record is turned
-    into its bytes and label codes as it is read; its dict is not kept."""
-    from stream_od.schema import load_schema
-    from trainer.labels import LabelCodes
-    from trainer.readers import stream_logs
-    from trainer.sample import CHUNK, chunks
-    from trainer.score import in_time_order
-
-    spec = load_schema(schema)
-    logs = stream_logs(paths, event_types=None)
-    codes = LabelCodes(spec)
-
-    def labelled() -> Iterator[dict]:
-        for chunk in chunks(logs.records(), CHUNK):
-            codes.add(chunk)
-            yield from chunk
-
-    keyed = list(itertools.islice(in_time_order(labelled(), logs.fmt, spec.label_fields), count))
-    order = np.fromiter((i for _, i, _ in keyed), dtype=np.int64, count=len(keyed))
-    labels = codes.labels()
+    """:class:`LogStream`, held in memory (for tests and benchmarks that cut it up)."""
+    items = list(LogStream(paths, schema=schema, count=count).items())
     return Encoded(
-        values=[value for *_, value in keyed],
-        labels=labels.label[order],
-        details=labels.detail[order],
+        values=[value for value, _, _ in items],
+        labels=np.array([label for _, label, _ in items], dtype=object),
+        details=np.array([detail for *_, detail in items], dtype=object),
     )
 
 
@@ -210,49 +260,46 @@ def producer_config(bootstrap_servers: str) -> dict:
     return {**_PRODUCER_TUNING, **cli_kafka_config(bootstrap_servers), "enable.idempotence": True}
 
 
-def headers_for(stream: Encoded, i: int, seq: bytes) -> list[tuple[str, str | bytes | None]]:
-    """The grading headers of record ``i``: its label, its detailed label (sensor logs) and
-    its sequence number (the values are bytes; the type is what ``Producer.produce`` takes)."""
+def headers_for(label: str, detail: str | None, seq: bytes) -> list[tuple[str, str | bytes | None]]:
+    """A record's grading headers: its label, its detailed label (sensor logs) and its sequence
+    number (the values are bytes; the type is what ``Producer.produce`` takes)."""
     headers: list[tuple[str, str | bytes | None]] = [
-        (LABEL_HEADER, str(stream.labels[i]).encode()),
+        (LABEL_HEADER, str(label).encode()),
         (SEQ_HEADER, seq),
     ]
-    if stream.details is not None:
-        headers.append((DETAIL_HEADER, str(stream.details[i]).encode()))
+    if detail is not None:
+        headers.append((DETAIL_HEADER, str(detail).encode()))
     return headers
 
 
-def stream_keys(stream: Encoded, key_field: str) -> list[bytes | None]:
-    """Each JSON record's value at ``key_field`` as a Kafka key (a host address keys a topic so
+def record_key(value: bytes, key_field: str) -> bytes | None:
+    """A JSON record's value at ``key_field`` as its Kafka key (a host address keys a topic so
     that all of a host's records share a partition, as traffic windows need)."""
     import orjson
 
     from stream_od.features import category_key
     from stream_od.records import field_value
 
-    keys: list[bytes | None] = []
-    for value in stream.values:
-        try:
-            record = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            raise ValueError("--key-field needs JSON records") from None
-        key = category_key(field_value(record, key_field)) if type(record) is dict else None
-        keys.append(None if key is None else key.encode())
-    return keys
+    try:
+        record = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        raise ValueError("--key-field needs JSON records") from None
+    key = category_key(field_value(record, key_field)) if type(record) is dict else None
+    return None if key is None else key.encode()
 
 
 def produce(
-    stream: Encoded,
+    stream: Encoded | LogStream,
     *,
     topic: str,
     bootstrap_servers: str,
     rate: float | None = None,
     progress: bool = False,
     start_seq: int = 0,
-    keys: list[bytes | None] | None = None,
+    key_field: str | None = None,
 ) -> int:
-    """Produce the stream (keys, unless given, and ``seq`` are ``start_seq + i``); returns
-    records sent."""
+    """Produce the stream; returns records sent.  ``seq`` is ``start_seq + i``, and so is the
+    key, unless ``key_field`` names a field to key by (:func:`record_key`)."""
     from confluent_kafka import KafkaException
     from tqdm import tqdm
 
@@ -274,37 +321,40 @@ def produce(
         mininterval=0.1 if sys.stderr.isatty() else 10.0,
     )
     t0 = time.perf_counter()
-    for i, value in enumerate(stream.values):
+    sent = 0
+    for i, (value, label, detail) in enumerate(stream.items()):
         if rate:
             ahead = (i / rate) - (time.perf_counter() - t0)
             if ahead > 0.002:
                 producer.poll(0)
                 time.sleep(ahead)
         seq = str(start_seq + i).encode()
-        headers = headers_for(stream, i, seq)
+        headers = headers_for(label, detail, seq)
+        key = seq if key_field is None else record_key(value, key_field)
         while True:
             try:
                 producer.produce(
                     topic,
                     value=value,
-                    key=seq if keys is None else keys[i],
+                    key=key,
                     on_delivery=on_delivery,
                     headers=headers,
                 )
                 break
             except BufferError:
                 producer.poll(0.05)
+        sent = i + 1
         if i % 1000 == 999:
             producer.poll(0)
             bar.update(1000)
             if failures:  # the producer already gave up on a record: stop, do not pace on
                 break
     remaining = producer.flush(60)
-    bar.update(len(stream) - bar.n)
+    bar.update(sent - bar.n)
     bar.close()
     if remaining or failures:
         raise KafkaException(_send_failure(topic, remaining, failures))
-    return len(stream)
+    return sent
 
 
 def _check_topic(producer, topic: str, timeout: float = 10.0) -> None:
@@ -341,14 +391,15 @@ def _fail(msg: str) -> int:
     return 2
 
 
-def _stream(args: argparse.Namespace) -> tuple[Encoded, str]:
-    """The stream ``args`` ask for, and what to call its attacks in the closing line."""
+def _stream(args: argparse.Namespace) -> tuple[Encoded | LogStream, Callable[[], str]]:
+    """The stream ``args`` ask for, and what to call what was sent in the closing line."""
     if sensor_logs(args.data):
-        stream = log_stream(args.data, schema=args.schema, count=args.count)
-        kinds = _label_counts(stream.labels)
-        return stream, ", ".join(f"{n:,} {k}" for k, n in kinds.items()) or "unlabelled"
+        logs = LogStream(args.data, schema=args.schema, count=args.count)
+        return logs, lambda: _label_text(logs.sent)
     if len(args.data) != 1:
         raise ValueError("a KDD replay takes one --data file")
+    if args.key_field and args.format == "csv":
+        raise ValueError("--key-field needs JSON records: leave out --format csv")
     stream = sample_stream(
         args.data[0],
         count=args.count or KDD_DEFAULT_COUNT,
@@ -356,16 +407,16 @@ def _stream(args: argparse.Namespace) -> tuple[Encoded, str]:
         seed=args.seed,
         fmt=args.format,
     )
-    return stream, f"{int((stream.labels != 'normal').sum())} attacks"
+    return stream, lambda: f"{int((stream.labels != 'normal').sum())} attacks"
 
 
-def _label_counts(labels: np.ndarray) -> dict[str, int]:
-    values, counts = np.unique(np.asarray(labels, dtype=str), return_counts=True)
-    return {str(v) or "no label": int(c) for v, c in zip(values, counts)}
+def _label_text(sent: Counter[str]) -> str:
+    return ", ".join(f"{n:,} {k or 'no label'}" for k, n in sorted(sent.items())) or "unlabelled"
 
 
 def _run(args: argparse.Namespace) -> int:
     from stream_od.errors import StreamODError
+    from trainer.cli import UNREADABLE, unreadable
 
     if args.count is not None and args.count < 1:
         return _fail("--count must be >= 1")
@@ -373,9 +424,10 @@ def _run(args: argparse.Namespace) -> int:
         return _fail("--rate must be > 0")
     try:
         stream, what = _stream(args)
-        keys = stream_keys(stream, args.key_field) if args.key_field else None
         producer_config(args.bootstrap_servers)  # a bad STREAM_OD_KAFKA stops us before sending
-    except (OSError, ValueError, StreamODError) as exc:
+    except UNREADABLE as exc:  # a damaged --data file: which one, and what to do
+        return _fail(unreadable(exc, args.data))
+    except (ValueError, StreamODError) as exc:
         return _fail(str(exc))
     if not len(stream):
         return _fail(f"no records in {', '.join(args.data)}")
@@ -389,13 +441,13 @@ def _run(args: argparse.Namespace) -> int:
             bootstrap_servers=args.bootstrap_servers,
             rate=args.rate,
             progress=not args.quiet,
-            keys=keys,
+            key_field=args.key_field,
         )
     except KafkaException as exc:
         return _fail(str(exc.args[0]))
     took = time.perf_counter() - t0
     print(
-        f"replay: {sent} records ({what}) to {args.topic} in {took:.1f} s "
+        f"replay: {sent} records ({what()}) to {args.topic} in {took:.1f} s "
         f"({sent / took:,.0f} rec/s)",
         file=sys.stderr,
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import BinaryIO
 
 import numpy as np
@@ -27,7 +27,7 @@ from stream_od.records import NON_FINITE_SCORE, NON_FINITE_SCORE_DETAIL, RecordD
 from stream_od.schema.select import NOT_SELECTED
 from trainer.readers import is_sensor_log, open_binary, stream_logs, time_key
 from trainer.sample import chunks
-from trainer.time_order import in_key_order
+from trainer.time_order import Keyed, in_key_order
 
 BATCH = 1000  # the worker's default max_batch_records
 
@@ -57,7 +57,7 @@ def iter_input_values(
 
 def in_time_order(
     records: Iterable[dict], fmt: str, label_fields: Sequence[str]
-) -> Iterator[tuple[tuple[int, float], int, bytes]]:
+) -> Generator[Keyed, None, None]:
     """``(time key, position, wire bytes)`` of each record, in :func:`~trainer.readers.read_logs`'
     order (by event time, ties as read, a record without a time last): what is kept of a log
     that must be put in time order before it is used, one record's bytes, sorted in bounded

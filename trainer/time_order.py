@@ -16,7 +16,7 @@ import heapq
 import itertools
 import struct
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,7 +31,7 @@ _HEADER = struct.Struct("<bdqI")
 
 def in_key_order(
     items: Iterable[tuple[TimeKey, bytes]], *, run: int | None = None
-) -> Iterator[Keyed]:
+) -> Generator[Keyed, None, None]:
     """``(key, position, value)`` of each ``(key, value)`` item, in ``(key, position)`` order,
     where ``position`` is the item's place in ``items`` (see the module doc), sorted in runs
     of ``run`` (default :data:`RUN`).  At most one run is in memory: the next item is looked

@@ -15,7 +15,7 @@ from confluent_kafka import Producer
 
 from tests.kafka_support import unique_name
 from tests.worker_support import WorkerProcess, metric_total, metric_values, wait_consumed
-from trainer.replay import log_stream, produce, stream_keys
+from trainer.replay import log_stream, produce
 from trainer.score import score_values
 
 WINDOW_S = 600
@@ -85,7 +85,7 @@ def test_suppressed_ecs_alerts_survive_kill_nine_and_a_replay_unchanged(
         stream,
         topic=topic,
         bootstrap_servers=kafka_bootstrap,
-        keys=stream_keys(stream, "id.orig_h"),
+        key_field="id.orig_h",
     )
     clocks = clock_records(stream)
     send_clocks(kafka_bootstrap, topic, clocks)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from trainer.replay import (
     LABEL_HEADER,
     SEQ_HEADER,
     Encoded,
+    LogStream,
     headers_for,
     log_stream,
     producer_config,
@@ -65,7 +67,7 @@ def test_labels_leave_the_values_for_the_headers():
     for i, (record, value) in enumerate(zip(records, sent(stream))):
         assert "label" not in value and "detailedlabel" not in value
         assert value == {k: v for k, v in record.items() if k not in ("label", "detailedlabel")}
-        headers = dict(headers_for(stream, i, str(i).encode()))
+        headers = dict(headers_for(stream.labels[i], stream.details[i], str(i).encode()))
         assert headers[LABEL_HEADER] == record["label"].encode()
         assert headers[DETAIL_HEADER] == record["detailedlabel"].encode()
         assert headers[SEQ_HEADER] == str(i).encode()
@@ -94,7 +96,52 @@ def test_count_takes_the_first_records_in_event_time_order():
 
 def test_kdd_streams_send_no_detailed_label_header():
     stream = Encoded(values=[b"x"], labels=np.array(["smurf"], dtype=object))
-    assert headers_for(stream, 0, b"5") == [(LABEL_HEADER, b"smurf"), (SEQ_HEADER, b"5")]
+    ((_, label, detail),) = stream.items()
+    assert headers_for(label, detail, b"5") == [(LABEL_HEADER, b"smurf"), (SEQ_HEADER, b"5")]
+
+
+def sort_dirs(tmp: Path) -> list[Path]:
+    return list(tmp.glob("stream-od-sort-*"))
+
+
+@pytest.mark.parametrize("count", [None, 5, 39])
+def test_a_log_longer_than_a_sort_run_is_sent_as_it_comes_out_of_the_sort(
+    monkeypatch, tmp_path, count
+):
+    """Past one run the records are sorted through files and sent as the merge yields them:
+    the same records, labels and order as the whole log in memory, and the files are gone once
+    the replay is over, also when ``--count`` stops it before the end of the merge."""
+    whole = log_stream([TSV], count=count)
+    monkeypatch.setattr("trainer.time_order.RUN", 3)  # 40 records: 14 runs
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    logs = LogStream([TSV], count=count)
+    assert len(logs) == len(whole)
+    assert len(sort_dirs(tmp_path)) == 1  # the runs are on disk; nothing sent yet
+    items = list(logs.items())
+    assert [value for value, _, _ in items] == whole.values
+    assert [label for _, label, _ in items] == whole.labels.tolist()
+    assert [detail for *_, detail in items] == whole.details.tolist()
+    assert sort_dirs(tmp_path) == []
+    assert sum(logs.sent.values()) == len(whole)
+    assert logs.sent == Counter(whole.labels.tolist())
+
+
+def test_the_whole_log_is_read_before_the_first_record_is_sent(tmp_path):
+    """A log damaged at its end fails when the stream is made, not after half of it is sent;
+    and the label field, found in any record, is known for the first header."""
+    damaged = tmp_path / "damaged.log.gz"
+    damaged.write_bytes(gzip.compress(TSV.read_bytes())[:-40])
+    with pytest.raises(EOFError):
+        LogStream([damaged])
+    late = tmp_path / "late-labels.json"
+    unlabelled = [
+        {k: v for k, v in orjson.loads(line).items() if k not in ZEEK_LABELS}
+        for line in JSON.read_text().splitlines()
+    ]
+    unlabelled[-1]["label"] = "Malicious"  # the last record read is the first with a label
+    late.write_bytes(b"\n".join(orjson.dumps(r) for r in unlabelled) + b"\n")
+    labels = [label for _, label, _ in LogStream([late]).items()]
+    assert labels.count("Malicious") == 1 and labels.count("") == len(labels) - 1
 
 
 def test_sensor_logs_tells_logs_from_kdd_and_refuses_a_mix(tmp_path):
@@ -253,3 +300,23 @@ def test_cli_names_a_missing_topic_without_a_traceback(kafka_bootstrap, capsys):
     err = capsys.readouterr().err
     assert "topic 'stream-od-no-such-topic' does not exist: create it first" in err
     assert "Traceback" not in err
+
+
+def test_cli_closing_line_counts_the_labels_of_the_records_sent(monkeypatch, capsys):
+    code, sends = run_cli(monkeypatch, "--data", str(TSV), "--count", "12")
+    assert code == 0 and len(sends) == 12
+    sent_labels = Counter(dict(headers)[LABEL_HEADER].decode() for *_, headers in sends)
+    assert len(sent_labels) > 1  # the fixture's first 12 by time mix labels
+    err = capsys.readouterr().err
+    assert "replay: 12 records (" in err
+    for label, n in sent_labels.items():
+        assert f"{n:,} {label}" in err
+
+
+def test_cli_refuses_a_key_field_on_kdd_csv_lines_before_sending(monkeypatch, tmp_path, capsys):
+    kdd = tmp_path / "kdd.gz"
+    with gzip.open(kdd, "wt") as fh:
+        fh.write("0,tcp,http,SF,181,5450" + ",0" * 35 + ",normal.\n")
+    argv = ("--data", str(kdd), "--format", "csv", "--key-field", "service")
+    assert run_cli(monkeypatch, *argv) == (2, [])
+    assert "--key-field needs JSON records" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """Bad input stops ``train``, ``evaluate`` and ``score`` with ``error: <file>: <what is wrong>``
-and exit code 1, not a traceback: a truncated or corrupt compressed data file.  A bad record in
+and exit code 1 (``replay``: ``stream-od replay: <file>: ...`` and 2, as its other refusals),
+not a traceback: a truncated or corrupt compressed data file.  A bad record in
 ``train --data-topic`` is counted as invalid, not a stop."""
 
 from __future__ import annotations
@@ -131,6 +132,24 @@ def test_a_damaged_sensor_log_is_a_clear_error_naming_it(
     assert _error(capsys).startswith(f"error: {bad}: {message}")
     if command == "score":  # no output, and nothing partial beside it
         assert sorted(p.name for p in tmp_path.iterdir() if "out" in p.name) == []
+
+
+@pytest.mark.parametrize("name,compress,damage,message", DAMAGE)
+def test_replay_of_a_damaged_sensor_log_names_it_before_sending(
+    tmp_path, capsys, zeek_artifact, name, compress, damage, message
+):
+    """The whole log is read (and sorted) before the first record goes: a log damaged at its
+    end stops the replay before it connects (no broker listens on port 1)."""
+    _, good = zeek_artifact
+    bad = tmp_path / f"conn-{name}"
+    bad.write_bytes(damage(compress(Path(good).read_bytes())))
+    from stream_od.cli import build_parser
+
+    argv = ["replay", "--quiet", "--topic", "t", "--bootstrap-servers", "127.0.0.1:1"]
+    args = build_parser().parse_args([*argv, "--data", good, str(bad)])
+    capsys.readouterr()
+    assert args.func(args) == 2
+    assert _error(capsys).startswith(f"stream-od replay: {bad}: {message}")
 
 
 def test_a_data_path_that_is_a_directory_is_a_clear_error(tmp_path, capsys, kdd_artifact):
