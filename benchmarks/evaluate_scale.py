@@ -3,7 +3,7 @@ of a baseline commit's ``evaluate`` and this tree's, side by side, on the same l
 
     python benchmarks/evaluate_scale.py --json out.json [--rows 300000 1000000]
         [--baseline REV] [--artifact DIR | --train-data FILE --detector KIND]
-        [--data FILE ...] [--plots] [--score]
+        [--data FILE ...] [--plots] [--score] [--replay [--bootstrap HOST:PORT]]
 
 The labelled logs are made from a real labelled capture (default: ``010-zeek-mixed`` in
 ``../shared/data/zeek/``, benign and malicious rows), its records repeated with ``ts`` moved on
@@ -16,7 +16,10 @@ its ``evaluate`` with this interpreter; each run is its own process, whose wall 
 resident memory (``wait4``'s ``ru_maxrss``) are reported, with whether the two reports agree
 (every key but the paths and plots).  Without ``--plots`` both run with ``--no-plots``: a
 baseline that plots every row draws millions of points.  With ``--score``, ``stream-od score``
-runs on each log too, and its two outputs must be the same bytes.
+runs on each log too, and its two outputs must be the same bytes.  With ``--replay``,
+``stream-od replay`` sends each log to a topic of its own (one partition, on the broker at
+``--bootstrap``, e.g. ``make kafka-up``'s), and the two topics must hold the same records: the
+same keys, values and headers in the same order, compared by a sha256 over them read back.
 """
 
 from __future__ import annotations
@@ -28,12 +31,14 @@ import pathlib
 import subprocess
 import sys
 import tempfile
+import uuid
 from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.train_scale import _run, write_week  # noqa: E402
+from benchmarks.child_runs import measured, run_child, score_child  # noqa: E402
+from benchmarks.train_scale import write_week  # noqa: E402
 
 ZEEK = ROOT.parent / "shared" / "data" / "zeek"
 DEFAULT_DATA = ZEEK / "010-zeek-mixed.conn.log.labeled"
@@ -48,7 +53,7 @@ def train_model(data: str, detector: str, workdir: pathlib.Path) -> pathlib.Path
     argv = [sys.executable, "-m", "stream_od.cli", "train", "--data", data, "--schema", "zeek-conn"]
     argv += ["--detector", detector, *(("--epochs", "5") if detector != "mahalanobis" else ())]
     argv += ["--out", str(out), "--quiet"]
-    code, *_, stderr = _run(argv, workdir)
+    code, *_, stderr = run_child(argv, workdir)
     if code not in (0, 3):  # 3: written, its quality gate failed (5 epochs)
         raise SystemExit(f"train failed ({code}):\n{stderr[-3000:]}")
     return out
@@ -61,14 +66,12 @@ def evaluate_once(
     come first on the path)."""
     argv = [sys.executable, "-m", "stream_od.cli", "evaluate", "--artifact", str(artifact)]
     argv += ["--data", str(log), "--out", str(out), *(() if plots else ("--no-plots",))]
-    code, wall, usage, _, stderr = _run(argv, out.parent, cwd=tree)
+    code, wall, usage, _, stderr = run_child(argv, out.parent, cwd=tree)
     if code != 0:
         raise SystemExit(f"evaluate ({tree}) failed ({code}):\n{stderr[-3000:]}")
     report = json.loads((out / "report.json").read_text())
     return {
-        "wall_s": wall,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "peak_rss_mb": usage.ru_maxrss / 1024,  # kilobytes on Linux
+        **measured(wall, usage),
         "report": {k: v for k, v in report.items() if k not in NOT_COMPARED},
     }
 
@@ -77,23 +80,65 @@ def score_once(
     tree: pathlib.Path, log: pathlib.Path, artifact: pathlib.Path, out: pathlib.Path
 ) -> dict[str, Any]:
     """``score`` of ``tree``'s code, in its own process; its output's digest, to compare."""
-    argv = [sys.executable, "-m", "stream_od.cli", "score", "--artifact", str(artifact)]
-    argv += ["--data", str(log), "--out", str(out)]
-    code, wall, usage, stdout, stderr = _run(argv, out.parent, cwd=tree)
-    if code != 0:
-        raise SystemExit(f"score ({tree}) failed ({code}):\n{stderr[-3000:]}")
-    counts = json.loads(stdout.strip().splitlines()[-1])
-    digest = hashlib.sha256()
-    with out.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    out.unlink()
-    return {
-        "wall_s": wall,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "peak_rss_mb": usage.ru_maxrss / 1024,
-        "report": {"records": counts["records"], "sha256": digest.hexdigest()},
-    }
+    run = score_child(log, artifact, out, tree)
+    report = {"records": run.pop("records"), "sha256": run.pop("sha256")}
+    run.pop("alerts")
+    return {**run, "report": report}
+
+
+def replay_once(
+    tree: pathlib.Path, log: pathlib.Path, bootstrap: str, workdir: pathlib.Path
+) -> dict[str, Any]:
+    """``replay`` of ``tree``'s code to a new one-partition topic, in its own process; what
+    the topic then holds, as a digest, to compare."""
+    from stream_od.kafka.topics import ensure_topics
+
+    topic = f"bench-replay-{uuid.uuid4().hex[:8]}"
+    ensure_topics({"bootstrap.servers": bootstrap}, {topic: 1})
+    argv = [sys.executable, "-m", "stream_od.cli", "replay", "--data", str(log), "--quiet"]
+    argv += ["--topic", topic, "--bootstrap-servers", bootstrap]
+    try:
+        code, wall, usage, _, stderr = run_child(argv, workdir, cwd=tree)
+        if code != 0:
+            raise SystemExit(f"replay ({tree}) failed ({code}):\n{stderr[-3000:]}")
+        records, digest = topic_digest(bootstrap, topic)
+    finally:
+        _delete_topic(bootstrap, topic)
+    return {**measured(wall, usage), "report": {"records": records, "sha256": digest}}
+
+
+def topic_digest(bootstrap: str, topic: str) -> tuple[int, str]:
+    """Records in ``topic``'s one partition and a sha256 over each one's key, value and
+    headers, in offset order (each part length-prefixed, so no two streams collide)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": topic, "enable.auto.commit": False}
+    )
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        consumer.assign([TopicPartition(topic, 0, low)])
+        digest, seen, last = hashlib.sha256(), 0, low - 1
+        while last < high - 1:
+            for msg in consumer.consume(10_000, timeout=5):
+                if msg.error():
+                    raise SystemExit(f"reading {topic}: {msg.error()}")
+                parts = [msg.key() or b"", msg.value() or b""]
+                parts += [x for k, v in msg.headers() or () for x in (k.encode(), v or b"")]
+                for part in parts:
+                    digest.update(len(part).to_bytes(4, "little") + part)
+                seen, last = seen + 1, msg.offset()
+        return seen, digest.hexdigest()
+    finally:
+        consumer.close()
+
+
+def _delete_topic(bootstrap: str, topic: str) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # held until the deletion is done
+    for future in admin.delete_topics([topic]).values():
+        future.result(30)
 
 
 def main() -> int:
@@ -108,6 +153,8 @@ def main() -> int:
     p.add_argument("--detector", default="vaegmm", help="the model trained here")
     p.add_argument("--plots", action="store_true", help="write the plots too")
     p.add_argument("--score", action="store_true", help="run stream-od score too")
+    p.add_argument("--replay", action="store_true", help="run stream-od replay too")
+    p.add_argument("--bootstrap", default="127.0.0.1:9092", help="the broker for --replay")
     p.add_argument("--json", default=None)
     args = p.parse_args()
 
@@ -130,14 +177,18 @@ def main() -> int:
                 log = workdir / f"labelled-{rows}.json"
                 write_week(args.data, rows, log, labels=True)
                 print(f"{rows:,} records: {log.stat().st_size / 1e6:,.1f} MB", file=sys.stderr)
-                for command in ("evaluate", "score") if args.score else ("evaluate",):
+                commands = ["evaluate", *(["score"] * args.score), *(["replay"] * args.replay)]
+                for command in commands:
                     runs = {}
                     for name, tree in reversed(trees.items()):  # the baseline first
-                        runs[name] = (
-                            evaluate_once(tree, log, artifact, workdir / "report", args.plots)
-                            if command == "evaluate"
-                            else score_once(tree, log, artifact, workdir / "scores.jsonl")
-                        )
+                        if command == "evaluate":
+                            out = workdir / "report"
+                            runs[name] = evaluate_once(tree, log, artifact, out, args.plots)
+                        elif command == "score":
+                            out = workdir / "scores.jsonl"
+                            runs[name] = score_once(tree, log, artifact, out)
+                        else:
+                            runs[name] = replay_once(tree, log, args.bootstrap, workdir)
                         print(
                             f"  {command} of {name}: {runs[name]['wall_s']:.1f} s, "
                             f"peak {runs[name]['peak_rss_mb']:,.0f} MB",

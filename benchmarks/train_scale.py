@@ -21,12 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
-import subprocess
 import sys
 import tempfile
-import time
 from typing import Any
 
 import orjson
@@ -34,6 +31,7 @@ import orjson
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.child_runs import measured, run_child, score_child  # noqa: E402
 from benchmarks.stream_throughput import sensor_records  # noqa: E402
 from stream_od.schema import load_schema  # noqa: E402
 
@@ -62,17 +60,15 @@ def train_once(log: pathlib.Path, max_rows: int, args, workdir: pathlib.Path) ->
         *("--out", str(out), "--max-rows", str(max_rows), "--quiet"),
         *(("--epochs", str(args.epochs)) if args.epochs else ()),
     ]
-    code, wall, usage, stdout, stderr = _run(argv, workdir)
+    code, wall, usage, stdout, stderr = run_child(argv, workdir)
     if code not in (0, 3):  # 3: the artifact is written, its quality gate failed
         raise SystemExit(f"train failed ({code}):\n{stderr[-3000:]}")
     artifact = json.loads((out / "artifact.json").read_text())
     result = json.loads(stdout.strip().splitlines()[-1])
     return {
         "artifact": str(out),
-        "wall_s": wall,
+        **measured(wall, usage),
         "quality_gate_passed": code == 0,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "peak_rss_mb": usage.ru_maxrss / 1024,  # kilobytes on Linux
         "training": artifact["training"]["sample"],
         "parts": artifact["training"]["rows"],
         "threshold": result["threshold"],
@@ -81,40 +77,6 @@ def train_once(log: pathlib.Path, max_rows: int, args, workdir: pathlib.Path) ->
         "seconds_per_epoch": artifact["metrics"].get("seconds_per_epoch"),
         "read_line": next((x for x in stderr.splitlines() if "train: read" in x), ""),
     }
-
-
-def score_once(log: pathlib.Path, artifact: pathlib.Path, workdir: pathlib.Path) -> dict[str, Any]:
-    """``stream-od score`` of the log with ``artifact``, in its own process: wall time and peak
-    memory (it reads the whole log: its output is in event-time order)."""
-    argv = [sys.executable, "-m", "stream_od.cli", "score", "--artifact", str(artifact)]
-    argv += ["--data", str(log), "--out", str(workdir / "scores.jsonl")]
-    code, wall, usage, stdout, stderr = _run(argv, workdir)
-    if code != 0:
-        raise SystemExit(f"score failed ({code}):\n{stderr[-3000:]}")
-    counts = json.loads(stdout.strip().splitlines()[-1])
-    return {
-        "wall_s": wall,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "peak_rss_mb": usage.ru_maxrss / 1024,
-        "records": counts["records"],
-        "alerts": counts["alerts"],
-    }
-
-
-def _run(
-    argv: list[str], workdir: pathlib.Path, cwd: pathlib.Path = ROOT
-) -> tuple[int, float, Any, str, str]:
-    """Run ``argv`` in ``cwd``; its exit code, wall seconds, own resource usage, stdout and
-    stderr."""
-    stdout_path, stderr_path = workdir / "stdout", workdir / "stderr"
-    with stdout_path.open("wb") as so, stderr_path.open("wb") as se:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=so, stderr=se, cwd=cwd)
-        # reaped here, not by Popen, to read this child's own peak memory from the kernel
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, wall, usage, stdout_path.read_text(), stderr_path.read_text()
 
 
 def main() -> int:
@@ -156,7 +118,9 @@ def main() -> int:
             if args.score:
                 scored = {
                     "rows": rows,
-                    **score_once(log, pathlib.Path(runs[-1]["artifact"]), workdir),
+                    **score_child(
+                        log, pathlib.Path(runs[-1]["artifact"]), workdir / "scores.jsonl"
+                    ),
                 }
                 scores.append(scored)
                 print(

@@ -42,3 +42,25 @@ def test_evaluate_scale_runs_the_baseline_and_this_tree_on_each_size(tmp_path):
             else:
                 assert report["n_records"] == r["rows"]
                 assert report["n_normal"] > 0 and report["n_malicious"] > 0
+
+
+def test_evaluate_scale_replays_each_log_from_both_trees_to_the_broker(tmp_path, kafka_bootstrap):
+    from benchmarks.train_scale import write_week
+
+    train = tmp_path / "train.json"
+    write_week([str(FIXTURE)], 1000, train, labels=True)
+    out = tmp_path / "scale.json"
+    proc = run_benchmark(
+        "evaluate_scale.py",
+        *("--data", str(FIXTURE), "--rows", "1200", "--baseline", "HEAD"),
+        *("--train-data", str(train), "--detector", "mahalanobis", "--json", str(out)),
+        *("--replay", "--bootstrap", kafka_bootstrap),
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())["results"]
+    assert [(r["rows"], r["command"]) for r in results] == [(1200, "evaluate"), (1200, "replay")]
+    replayed = results[1]
+    assert replayed["reports_agree"]
+    for run in replayed["runs"].values():
+        assert run["report"]["records"] == 1200 and len(run["report"]["sha256"]) == 64
