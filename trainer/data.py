@@ -40,12 +40,59 @@ def load_kdd(path: str | os.PathLike) -> pd.DataFrame:
     dtypes = {c: (str if c in KDD_CATEGORICAL else np.float64) for c in KDD_COLUMNS}
     dtypes["label"] = str
     with open_binary(path) as fh:
-        df = pd.read_csv(fh, header=None, names=[*KDD_COLUMNS, "label"], dtype=dtypes)
-    if df.shape[1] != len(KDD_COLUMNS) + 1 or df["label"].isna().any():
-        raise ValueError(f"{path}: expected {len(KDD_COLUMNS) + 1} fields per line")
+        try:
+            df = pd.read_csv(fh, header=None, names=[*KDD_COLUMNS, "label"], dtype=dtypes)
+        except ValueError:  # a non-number in a numeric column; pandas' parser errors too
+            raise ValueError(not_kdd(path)) from None
+    if df.empty:
+        raise ValueError(f"{path}: no records (the file is empty); stream-od reads {DATA_KINDS}")
+    if not isinstance(df.index, pd.RangeIndex) or df["label"].isna().any():
+        raise ValueError(not_kdd(path))  # lines of more fields (pandas indexes by the extra ones)
     df["attack"] = df.pop("label").str.rstrip(".")
     df["target"] = (df["attack"] != NORMAL_LABEL).astype(np.int64)
     return df
+
+
+#: what --data may be, for messages about a file that is none of them
+DATA_KINDS = (
+    "KDD Cup '99 CSV lines (41 features and the label), a CSV export with a header row and a "
+    "'label' column, Parquet, or a sensor log (Zeek TSV or JSON, Suricata EVE)"
+)
+
+
+def not_kdd(path: str) -> str:
+    """Why ``path`` is no KDD Cup '99 file, naming its first line that is not a KDD record
+    (read again, only on this error path), and what a data file may be."""
+    fields = len(KDD_COLUMNS) + 1
+    why = "its lines do not parse as KDD Cup '99 records"
+    with open_binary(path) as fh:
+        for n, raw in enumerate(fh, 1):
+            values = raw.decode("utf-8", "replace").rstrip("\r\n").split(",")
+            if values == [""]:
+                continue  # a blank line, which the reader skips too
+            if len(values) != fields:
+                why = f"line {n} has {len(values)} comma-separated fields, not {fields}"
+                break
+            bad = next(
+                (
+                    (name, value)
+                    for name, value in zip(KDD_COLUMNS, values)
+                    if name not in KDD_CATEGORICAL and not _is_number(value)
+                ),
+                None,
+            )
+            if bad is not None:
+                why = f"line {n}: {bad[0]} is {bad[1][:40]!r}, not a number"
+                break
+    return f"{path}: not a KDD Cup '99 file ({why}); stream-od reads {DATA_KINDS}"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def load_records(path: str | os.PathLike) -> pd.DataFrame:

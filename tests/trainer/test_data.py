@@ -51,6 +51,42 @@ def test_missing_file_and_feature():
         to_batch(load_kdd(FIXTURE), ["no_such_feature"])
 
 
+KDD_LINE = "0,tcp,http,SF,181,5450" + ",0" * 35 + ",normal."
+
+
+@pytest.mark.parametrize(
+    "text,why",
+    [
+        ("hello world\nfoo\n", "line 1 has 1 comma-separated fields, not 42"),
+        (f"{KDD_LINE}\n1,2,3\n", "line 2 has 3 comma-separated fields, not 42"),
+        (f"{KDD_LINE},9\n{KDD_LINE},9\n", "line 1 has 43 comma-separated fields, not 42"),
+        (f"{KDD_LINE}\n\n{KDD_LINE.replace('181', 'abc')}\n", "line 3: src_bytes is 'abc', not"),
+    ],
+)
+def test_a_file_that_is_no_kdd_data_names_its_first_bad_line(tmp_path, text, why):
+    """A file that is neither a sensor log nor KDD CSV falls to the KDD reader: the error says
+    which line is not a KDD record, and what a data file may be."""
+    path = tmp_path / "data.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="not a KDD Cup '99 file") as err:
+        load_records(path)
+    assert str(err.value).startswith(f"{path}: not a KDD Cup '99 file ({why}")
+    assert "Zeek TSV or JSON, Suricata EVE" in str(err.value)
+
+
+def test_an_empty_data_file_says_it_is_empty(tmp_path):
+    path = tmp_path / "empty.log"
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty\.log: no records \(the file is empty\)"):
+        load_records(path)
+
+
+def test_blank_lines_in_a_kdd_file_are_skipped(tmp_path):
+    path = tmp_path / "blank.csv"
+    path.write_text(f"{KDD_LINE}\n\n{KDD_LINE}\n")
+    assert len(load_records(path)) == 2
+
+
 def test_sampler_counts_and_determinism():
     data = _toy()
     b = create_outlier_batch(data, 20, 10, seed=3)
