@@ -174,6 +174,8 @@ def evaluate_logs(
     def check(head: list[dict], codes: LabelCodes) -> None:
         """Before anything is scored: the schema's fields, and a label field to grade by."""
         check_columns(art.schema, head, paths)
+        if not head:
+            raise ValueError(f"{', '.join(map(str, paths))}: no records to evaluate")
         if codes.field is None:
             where = f"{', '.join(map(str, paths))}: none of the first {len(head):,} records has"
             if label_field:

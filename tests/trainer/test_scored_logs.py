@@ -143,6 +143,15 @@ def test_evaluate_refuses_an_unlabelled_log_before_scoring_it(art, tmp_path, mon
         evaluate_logs(tmp_path / "art", [log], tmp_path / "rep", label_field="verdict")
 
 
+def test_evaluate_of_a_log_without_records_says_so(art, tmp_path):
+    """A Zeek log of a quiet hour: its header and no connection."""
+    log = tmp_path / "quiet.log"
+    log.write_text("#separator \\x09\n#fields\tts\tuid\tlabel\n#types\ttime\tstring\tstring\n")
+    art.save(tmp_path / "art")
+    with pytest.raises(ValueError, match=r"quiet\.log: no records to evaluate"):
+        evaluate_logs(tmp_path / "art", [log], tmp_path / "rep", plots=False)
+
+
 def test_evaluate_plots_a_sample_of_a_large_log_and_says_so(art, tmp_path, monkeypatch):
     log = write_log(tmp_path / "a.log", awkward_day(seed=8))
     art.save(tmp_path / "art")
