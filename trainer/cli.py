@@ -314,7 +314,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _score(args: argparse.Namespace) -> int:
     from stream_od.artifact import ArtifactError
-    from trainer.score import score_file
+    from trainer.score import STDOUT, score_file
 
     try:
         result = score_file(args.artifact, args.data, args.out)
@@ -324,7 +324,7 @@ def _score(args: argparse.Namespace) -> int:
     except UNREADABLE as e:  # a damaged --data file
         print(f"error: {unreadable(e, args.data)}", file=sys.stderr)
         return 1
-    print(json.dumps(result))
+    print(json.dumps(result), file=sys.stderr if args.out in STDOUT else sys.stdout)
     return 0
 
 
@@ -456,7 +456,12 @@ def register(subparsers) -> None:
     sc.add_argument(
         "--data", required=True, nargs="+", metavar="FILE", help="sensor logs or a KDD-style file"
     )
-    sc.add_argument("--out", required=True, help="JSON-lines output file")
+    sc.add_argument(
+        "--out",
+        required=True,
+        help="JSON-lines output file; - (or /dev/stdout) for standard output, "
+        "the summary line then going to standard error",
+    )
     sc.set_defaults(func=_score)
 
 

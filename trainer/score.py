@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import BinaryIO
 
@@ -122,18 +123,29 @@ def score_values(art: Artifact, values: Iterable[bytes], *, batch: int = BATCH) 
             yield results[i]
 
 
+#: ``--out`` values that mean this process' standard output (the summary then goes to stderr)
+STDOUT = ("-", "/dev/stdout")
+
+
 def score_file(artifact_dir: str | os.PathLike, paths: Sequence[str], out_path: str) -> dict:
     """Score ``paths`` into ``out_path`` (JSON lines); returns counts.  The lines go to a
     file beside it, renamed to ``out_path`` once every record is scored: a log that turns out
-    to be damaged halfway leaves no partial ``out_path`` (nor replaces an earlier one)."""
+    to be damaged halfway leaves no partial ``out_path`` (nor replaces an earlier one).
+    Standard output (:data:`STDOUT`), and what :func:`written_in_place` says, are written as
+    the records are scored."""
     art = Artifact.load(artifact_dir)
     values = iter_input_values(paths, art.schema.label_fields)
     counts = {"records": 0, "scored": 0, "alerts": 0, "dead_letters": 0, "skipped": 0}
+    result = {"version": art.version, "out": out_path}
+    if out_path in STDOUT:  # this process' own stream, never the /dev/stdout link
+        _write_scores(sys.stdout.buffer, score_values(art, values), counts)
+        sys.stdout.buffer.flush()
+        return {**result, **counts}
     out = pathlib.Path(out_path)
-    if out.exists() and not out.is_file():  # /dev/stdout, a named pipe: written as it goes
+    if written_in_place(out):
         with out.open("wb") as fh:
             _write_scores(fh, score_values(art, values), counts)
-        return {"version": art.version, "out": out_path, **counts}
+        return {**result, **counts}
     partial = out.with_name(f".{out.name}.partial")
     try:
         with partial.open("wb") as fh:
@@ -141,7 +153,19 @@ def score_file(artifact_dir: str | os.PathLike, paths: Sequence[str], out_path: 
         partial.replace(out)
     finally:
         partial.unlink(missing_ok=True)
-    return {"version": art.version, "out": out_path, **counts}
+    return {**result, **counts}
+
+
+def written_in_place(out: pathlib.Path) -> bool:
+    """Whether ``out`` is written through as it goes rather than renamed into place: a device
+    or a named pipe, anything under ``/dev`` or ``/proc``, or a symbolic link.  Renaming a
+    finished file onto any of them would replace the device, the pipe or the link itself
+    (``/dev/stdout`` is a link to ``/proc/self/fd/1``; when stdout is a file, that link
+    resolves to a regular file, and as root it was renamed over)."""
+    absolute = pathlib.Path(os.path.abspath(out))
+    if absolute.parts[1:2] in (("dev",), ("proc",)) or out.is_symlink():
+        return True
+    return out.exists() and not out.is_file()
 
 
 def _write_scores(fh: BinaryIO, results: Iterable[dict], counts: dict[str, int]) -> None:

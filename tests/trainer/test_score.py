@@ -97,3 +97,73 @@ def test_score_file_writes_the_same_lines_when_the_sort_goes_through_files(tmp_p
     spilled = score_file(artifact_dir, [str(log)], str(tmp_path / "files.jsonl"))
     assert whole["records"] == spilled["records"] == 40
     assert (tmp_path / "memory.jsonl").read_bytes() == (tmp_path / "files.jsonl").read_bytes()
+
+
+@pytest.fixture
+def zeek_artifact_dir(tmp_path) -> Path:
+    from tests.trainer.test_site import quiet_mahalanobis, zeek_records
+
+    day = sorted(zeek_records(800, 0, seed=3), key=lambda r: r["ts"])
+    quiet_mahalanobis(day).save(tmp_path / "art")
+    return tmp_path / "art"
+
+
+LOG = Path(__file__).resolve().parents[1] / "fixtures" / "logs" / "zeek-conn-labeled.log"
+
+
+@pytest.mark.parametrize("out", ["-", "/dev/stdout"])
+def test_scores_to_standard_output_go_there_with_the_summary_on_stderr(
+    tmp_path, zeek_artifact_dir, out
+):
+    """Standard output redirected to a file: the score lines land in it, the summary in
+    stderr, and ``/dev/stdout`` stays the link it is (a finished output renamed onto it
+    replaced the link with a regular file, as root)."""
+    import subprocess
+    import sys
+
+    expected = tmp_path / "expected.jsonl"
+    score_file(zeek_artifact_dir, [str(LOG)], str(expected))
+    link = Path("/dev/stdout")
+    was_link = link.is_symlink()
+    with (tmp_path / "stdout").open("wb") as so, (tmp_path / "stderr").open("wb") as se:
+        argv = [
+            sys.executable,
+            "-m",
+            "stream_od.cli",
+            "score",
+            "--artifact",
+            str(zeek_artifact_dir),
+        ]
+        proc = subprocess.run([*argv, "--data", str(LOG), "--out", out], stdout=so, stderr=se)
+    assert proc.returncode == 0, (tmp_path / "stderr").read_text()
+    assert (tmp_path / "stdout").read_bytes() == expected.read_bytes()
+    summary = orjson.loads((tmp_path / "stderr").read_text().strip().splitlines()[-1])
+    assert summary["records"] == 40 and summary["out"] == out
+    assert link.is_symlink() == was_link
+    assert not Path("-").exists()
+
+
+def test_links_devices_and_pipes_are_written_in_place_files_are_renamed_into_place(tmp_path):
+    import os
+
+    from trainer.score import written_in_place
+
+    (tmp_path / "file").write_text("")
+    (tmp_path / "link").symlink_to(tmp_path / "file")
+    os.mkfifo(tmp_path / "fifo")
+    assert not written_in_place(tmp_path / "file")
+    assert not written_in_place(tmp_path / "new.jsonl")
+    assert written_in_place(tmp_path / "link")
+    assert written_in_place(tmp_path / "fifo")
+    assert written_in_place(Path("/dev/null"))
+    assert written_in_place(Path("/proc/self/fd/1"))
+
+
+def test_a_link_is_written_through_and_stays_a_link(tmp_path, zeek_artifact_dir):
+    target = tmp_path / "scores.jsonl"
+    target.write_text("earlier\n")
+    (tmp_path / "link").symlink_to(target)
+    result = score_file(zeek_artifact_dir, [str(LOG)], str(tmp_path / "link"))
+    assert result["records"] == 40
+    assert (tmp_path / "link").is_symlink()
+    assert len(target.read_text().splitlines()) == 40
