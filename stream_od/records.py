@@ -181,8 +181,8 @@ def select_records(
     spec = schema.select
     if spec is None:
         return positions, records, []
-    if spec.tagged and any(len(r) == 1 for r in records):
-        tags = list(map(untagged, records))
+    tags = list(map(untagged, records)) if spec.tagged else []
+    if any(t is not None for t in tags):
         records = [r if t is None else t[1] for r, t in zip(records, tags)]
         kinds = [v if t is None else t[0] for v, t in zip(path_values(records, spec.field), tags)]
     else:

@@ -237,6 +237,39 @@ def test_tagged_zeek_records_are_unwrapped_and_selected_by_their_tag():
     assert not is_old(orjson.dumps({"conn": conn}))
 
 
+def test_tagged_records_with_zeek_kafkas_additional_values_are_unwrapped_too():
+    """``Kafka::additional_message_values`` writes text values beside the tagged object
+    (``{"conn": {...}, "zeek_server": "edge-1"}``, zeek-kafka's TaggedJSON.cc): still a conn
+    record, scored as the plain one is, the values joining it; its own fields win."""
+    schema, conns = _fitted("zeek-conn", "zeek-conn-labeled.json")
+    decoder = RecordDecoder(schema)
+    conn = {k: v for k, v in conns[0].items() if k not in schema.label_fields}
+    batch = [
+        {"conn": conn, "zeek_server": "edge-1", "uid": "not-the-records"},
+        {"dns": {"ts": 1.0, "query": "example.com"}, "zeek_server": "edge-1"},
+        conn,
+    ]
+    out = decoder.decode([orjson.dumps(r) for r in batch])
+    assert out.rows.tolist() == [0, 2] and out.skipped == [1] and out.rejected == []
+    np.testing.assert_array_equal(out.X[0], out.X[1])
+    assert out.fields(0) == {**conn, "zeek_server": "edge-1"}
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"ts": 1.0, "id": {"orig_h": "10.0.0.1"}},  # a time first: a record of its own
+        {"id": {"orig_h": "10.0.0.1"}, "ts": 1.0},  # an object first, a number beside it
+        {"id": {"orig_h": "10.0.0.1"}, "resp": {"h": "10.0.0.2"}},
+        {},
+    ],
+)
+def test_records_that_are_not_tagged_are_left_whole(record):
+    from stream_od.schema.select import untagged
+
+    assert untagged(record) is None
+
+
 def test_untagged_schemas_leave_one_key_records_alone():
     schema, flows = _fitted("suricata-flow", "suricata-eve.json")
     out = RecordDecoder(schema).decode([orjson.dumps({"flow": flows[0]["flow"]})])

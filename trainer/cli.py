@@ -57,6 +57,11 @@ def _train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.schema is None and args.data:
+        hint = _sensor_log_hint(args.data)
+        if hint:
+            print(f"error: {hint}", file=sys.stderr)
+            return 2
     if args.data and len(args.data) > 1:
         print(
             "error: the KDD reference protocol reads one file; several files are for sensor "
@@ -118,6 +123,26 @@ def _train(args: argparse.Namespace) -> int:
 
 
 KDD_SCHEMAS = ("kdd99", "kdd99-full")
+#: the built-in schema for each log format, and what to call the format
+SCHEMA_FOR = {"zeek-tsv": "zeek-conn", "zeek-json": "zeek-conn", "eve-json": "suricata-flow"}
+FORMAT_NAMES = {"zeek-tsv": "Zeek TSV", "zeek-json": "Zeek JSON", "eve-json": "Suricata EVE"}
+
+
+def _sensor_log_hint(paths: Sequence[str]) -> str | None:
+    """Without ``--schema`` train runs the KDD reference protocol; a sensor log given so is
+    named, with the schema to give (else the KDD reader would call it a bad KDD file)."""
+    from trainer.readers import detect_format
+
+    for path in paths:
+        try:
+            fmt = detect_format(path)
+        except (ValueError, *UNREADABLE):
+            continue  # not a log (or not readable): the KDD path says what is wrong
+        return (
+            f"{path} is a {FORMAT_NAMES[fmt]} log: give its schema, --schema {SCHEMA_FOR[fmt]} (or a TOML "
+            "file); without --schema, train runs the KDD Cup '99 reference protocol"
+        )
+    return None
 
 
 def is_site_training(args: argparse.Namespace) -> bool:

@@ -59,6 +59,7 @@ from typing import IO, Any
 import orjson
 
 from stream_od.features import epoch_seconds
+from stream_od.schema.select import untagged
 
 FORMATS = ("zeek-tsv", "zeek-json", "eve-json")
 ZEEK_FORMATS = ("zeek-tsv", "zeek-json")
@@ -192,18 +193,18 @@ def detect_format(path: PathLike) -> str:
 
     ``#separator`` starts a Zeek TSV log, and so does a line of tab-separated column names from
     ``ts`` on (the ASCII writer's ``tsv = T``); a JSON object with ``event_type`` is Suricata
-    EVE; any other JSON object is Zeek JSON.  Anything else (an empty file included) raises
-    ValueError.
+    EVE; any other JSON object is Zeek JSON, also when it is not the first line (a copy of a
+    log taken from an offset cuts its first line; reading the log then names that line).
+    Anything else (an empty file included) raises ValueError.
     """
     path = os.fspath(path)
     line = _first_line(path)
     if line is not None:
         if line.startswith(b"#separator") or _is_names_line(line.decode("utf-8", "replace")):
             return "zeek-tsv"
-        if line.startswith(b"{"):
-            first = _first_object(path)
-            if first is not None:
-                return "eve-json" if "event_type" in first else "zeek-json"
+        first = _first_object(path)  # a first line cut mid-object starts with no "{"
+        if first is not None:
+            return "eve-json" if "event_type" in first else "zeek-json"
     found = "an empty file" if line is None else f"a first line starting {line[:60]!r}"
     headless = line is not None and _is_headless_row(line)
     raise ValueError(
@@ -257,7 +258,7 @@ def is_sensor_log(paths: Iterable[PathLike]) -> bool:
     found = False
     try:
         for path in paths:
-            if not _is_empty(os.fspath(path)):
+            if not is_empty(os.fspath(path)):
                 detect_format(path)
                 found = True
     except ValueError:
@@ -265,7 +266,7 @@ def is_sensor_log(paths: Iterable[PathLike]) -> bool:
     return found
 
 
-def _is_empty(path: str) -> bool:
+def is_empty(path: str) -> bool:
     """No line at all: a log just rotated by copytruncate, or a sensor that saw nothing yet."""
     return _first_line(path) is None
 
@@ -652,7 +653,7 @@ def stream_logs(
     given = [os.fspath(p) for p in paths]
     if not given:
         raise ValueError("read_logs: no log files given")
-    empty = tuple(p for p in given if len(given) > 1 and _is_empty(p))
+    empty = tuple(p for p in given if len(given) > 1 and is_empty(p))
     path_list = [p for p in given if p not in empty]
     if not path_list:
         raise ValueError(f"read_logs: every file given is empty ({', '.join(given)})")
@@ -723,8 +724,9 @@ def sort_by_field(records: list[dict], path: str) -> list[dict]:
 
 def event_time(record: dict, fmt: str) -> float | None:
     """Epoch seconds of a record: Zeek ``ts`` (a number, integer milliseconds with
-    ``JSON::TS_MILLIS``, or an ISO 8601 string) or EVE ``timestamp`` (ISO 8601, ``+0000``-style
-    offsets accepted); None when absent or unparsable (:func:`stream_od.features.epoch_seconds`).
+    ``JSON::TS_MILLIS``, or an ISO 8601 string; a tagged record's, inside it) or EVE
+    ``timestamp`` (ISO 8601, ``+0000``-style offsets accepted); None when absent or unparsable
+    (:func:`stream_od.features.epoch_seconds`).
 
     An ISO 8601 time without an offset is taken as UTC.
     """
@@ -732,6 +734,8 @@ def event_time(record: dict, fmt: str) -> float | None:
         value = record.get("timestamp")
     elif fmt in ZEEK_FORMATS:
         value = record.get("ts")
+        if value is None and (tagged := untagged(record)) is not None:
+            value = tagged[1].get("ts")  # zeek-kafka's {"conn": {...}}: the time inside
     else:
         raise ValueError(f"unknown log format {fmt!r}; expected one of {FORMATS}")
     return epoch_seconds(value)

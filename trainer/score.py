@@ -25,8 +25,16 @@ import orjson
 
 from stream_od.artifact import Artifact
 from stream_od.records import NON_FINITE_SCORE, NON_FINITE_SCORE_DETAIL, RecordDecoder
+from stream_od.schema import KDD_COLUMNS
 from stream_od.schema.select import NOT_SELECTED
-from trainer.readers import is_sensor_log, open_binary, stream_logs, time_key
+from trainer.readers import (
+    detect_format,
+    is_empty,
+    is_sensor_log,
+    open_binary,
+    stream_logs,
+    time_key,
+)
 from trainer.sample import chunks
 from trainer.time_order import Keyed, in_key_order
 
@@ -134,6 +142,8 @@ def score_file(artifact_dir: str | os.PathLike, paths: Sequence[str], out_path: 
     Standard output (:data:`STDOUT`), and what :func:`written_in_place` says, are written as
     the records are scored."""
     art = Artifact.load(artifact_dir)
+    if not reads_kdd_lines(art):  # a sensor model: not a log is an error, not dead letters
+        check_logs(paths)
     values = iter_input_values(paths, art.schema.label_fields)
     counts = {"records": 0, "scored": 0, "alerts": 0, "dead_letters": 0, "skipped": 0}
     result = {"version": art.version, "out": out_path}
@@ -154,6 +164,21 @@ def score_file(artifact_dir: str | os.PathLike, paths: Sequence[str], out_path: 
     finally:
         partial.unlink(missing_ok=True)
     return {**result, **counts}
+
+
+def reads_kdd_lines(art: Artifact) -> bool:
+    """Whether the model's fields are all KDD Cup '99 columns, so that a file of CSV lines is
+    input it can score; a sensor model's data must be a sensor log."""
+    return all(f.path in KDD_COLUMNS for f in art.schema.fields)
+
+
+def check_logs(paths: Sequence[str]) -> None:
+    """Raise :func:`~trainer.readers.detect_format`'s error for the first file that is no
+    sensor log (what it starts with, and a hint for Zeek TSV rows without their header);
+    empty files pass, as they hold no records to score."""
+    for path in paths:
+        if not is_empty(os.fspath(path)):
+            detect_format(path)
 
 
 def written_in_place(out: pathlib.Path) -> bool:

@@ -83,10 +83,18 @@ class SelectSpec:
 
 
 def untagged(record: dict) -> tuple[str, dict] | None:
-    """``(tag, record)`` of a tagged record, ``{"conn": {...}}``: one key, an object under it;
-    ``None`` for any other record (a sensor's own records have many fields)."""
-    if len(record) == 1:
-        ((tag, inner),) = record.items()
-        if type(inner) is dict:
+    """``(tag, record)`` of a tagged record, ``{"conn": {...}}``: an object under its first
+    key, and nothing else but text beside it (zeek-kafka's ``additional_message_values``, e.g.
+    ``"sensor": "edge-1"``, written after the tagged object; they join the record, its own
+    fields first).  ``None`` for any other record: a sensor's own records start with a time
+    or an address, not an object."""
+    for tag, inner in record.items():  # the first item only
+        if type(inner) is not dict:
+            return None
+        if len(record) == 1:
             return tag, inner
+        extra = {k: v for k, v in record.items() if k != tag}
+        if not all(type(v) is str for v in extra.values()):
+            return None
+        return tag, {**inner, **{k: v for k, v in extra.items() if k not in inner}}
     return None

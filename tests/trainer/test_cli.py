@@ -81,3 +81,24 @@ def test_bad_data_path(tmp_path, capsys):
         == 1
     )
     assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "name,kind,schema",
+    [
+        ("zeek-conn-labeled.log", "Zeek TSV", "zeek-conn"),
+        ("zeek-conn-labeled.json", "Zeek JSON", "zeek-conn"),
+        ("suricata-eve.json", "Suricata EVE", "suricata-flow"),
+    ],
+)
+def test_a_sensor_log_without_schema_is_told_which_schema_to_give(
+    tmp_path, capsys, name, kind, schema
+):
+    """Without --schema, train runs the KDD reference protocol, whose reader would call a
+    sensor log a bad KDD file; the log is named instead, with the schema it needs."""
+    log = str(pathlib.Path(__file__).parents[1] / "fixtures" / "logs" / name)
+    argv = ["train", "--data", log, "--detector", "mahalanobis", "--out", str(tmp_path / "a")]
+    assert _run(argv) == 2
+    err = capsys.readouterr().err
+    assert f"error: {log} is a {kind} log: give its schema, --schema {schema}" in err
+    assert not (tmp_path / "a").exists()

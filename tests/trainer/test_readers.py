@@ -344,14 +344,18 @@ def test_detect_format_rejects_other_files(tmp_path):
             read_log(path)
 
 
+@pytest.mark.parametrize("end", ["start", "end"])
 @pytest.mark.parametrize("source,kind", [("JSON", "zeek-json"), ("EVE", "eve-json")])
-def test_a_json_log_whose_first_line_was_cut_is_still_that_log(tmp_path, source, kind):
-    """A copy taken while the sensor wrote, or a file cut at its head: the first line is a
-    fragment of an object.  The file is still recognised (not taken for KDD lines by
-    ``score``), and reading it names the damaged line."""
+def test_a_json_log_whose_first_line_was_cut_is_still_that_log(tmp_path, source, kind, end):
+    """A copy taken while the sensor wrote, or from an offset of a live file: the first line
+    is the start or the end of an object (the end starts with no ``{``).  The file is still
+    recognised (not taken for KDD lines by ``score``), and reading it names the damaged
+    line."""
     lines = Path(globals()[source]).read_bytes().splitlines()
+    half = len(lines[0]) // 2
+    fragment = lines[0][:half] if end == "start" else lines[0][half:]
     path = tmp_path / "cut.json"
-    path.write_bytes(b"\n".join([lines[0][: len(lines[0]) // 2], *lines[1:]]) + b"\n")
+    path.write_bytes(b"\n".join([fragment, *lines[1:]]) + b"\n")
     assert detect_format(path) == kind
     assert is_sensor_log([path])
     with pytest.raises(ValueError, match=rf"{path}:1: not a JSON object"):
@@ -425,6 +429,15 @@ def test_tsv_mode_concatenated_files_and_unknown_columns(tmp_path):
 def test_tsv_mode_iot23_layout(tmp_path):
     path = _tsv_mode_copy(IOT23, tmp_path / "iot23.log")
     assert read_log(path).records == read_log(IOT23).records
+
+
+def test_a_tagged_zeek_record_is_timed_by_the_record_inside():
+    """zeek-kafka's ``{"conn": {...}}`` (and with its additional values beside it) sorts where
+    the plain record does: score and replay put a log of them in the same order."""
+    record = {"ts": 1.7e9, "uid": "C1", "id.orig_h": "10.0.0.1"}
+    for tagged in ({"conn": record}, {"conn": record, "zeek_server": "edge-1"}):
+        assert time_key(tagged, "zeek-json") == time_key(record, "zeek-json") == (0, 1.7e9)
+    assert time_key({"conn": record, "n": 1}, "zeek-json") == (1, 0.0)  # not tagged: no time
 
 
 def test_detect_format_skips_leading_blank_lines(tmp_path):

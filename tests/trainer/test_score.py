@@ -15,7 +15,7 @@ from stream_od.features import Standardizer
 from stream_od.records import NON_FINITE_SCORE
 from stream_od.schema import FeatureSchema
 from trainer import time_order
-from trainer.score import score_file, score_values
+from trainer.score import input_values, score_file, score_values
 
 
 @pytest.fixture
@@ -167,3 +167,32 @@ def test_a_link_is_written_through_and_stays_a_link(tmp_path, zeek_artifact_dir)
     assert result["records"] == 40
     assert (tmp_path / "link").is_symlink()
     assert len(target.read_text().splitlines()) == 40
+
+
+def test_a_tagged_log_is_scored_in_the_order_of_its_plain_twin(tmp_path, zeek_artifact_dir):
+    """zeek-kafka's tagged records, with an additional value beside each, are put in the
+    time order of the records inside them, so index i is the same connection either way."""
+    plain = [orjson.loads(v) for v in input_values([LOG])]
+    assert [r["ts"] for r in plain] == sorted(r["ts"] for r in plain)
+    shuffled = plain[::-1]  # file order is not time order
+    (tmp_path / "plain.json").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in shuffled))
+    tagged = [{"conn": r, "zeek_server": "edge-1"} for r in shuffled]
+    (tmp_path / "tagged.json").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in tagged))
+    a = score_file(zeek_artifact_dir, [str(tmp_path / "plain.json")], str(tmp_path / "a"))
+    b = score_file(zeek_artifact_dir, [str(tmp_path / "tagged.json")], str(tmp_path / "b"))
+    assert a["scored"] == b["scored"] == 40 and b["dead_letters"] == 0
+    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
+
+
+def test_a_file_that_is_no_log_is_an_error_for_a_sensor_model(tmp_path, zeek_artifact_dir):
+    """Zeek TSV rows without their header (``LogAscii::include_meta = F``) are not scored as
+    lines that each fail (every one a dead letter, exit 0): the format error says why."""
+    rows = [line for line in LOG.read_text().splitlines() if not line.startswith("#")]
+    headless = tmp_path / "headless.log"
+    headless.write_text("\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match="Zeek TSV rows without their header"):
+        score_file(zeek_artifact_dir, [str(headless)], str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+    empty = tmp_path / "empty.log"
+    empty.write_bytes(b"")
+    assert score_file(zeek_artifact_dir, [str(empty)], str(tmp_path / "out"))["records"] == 0
