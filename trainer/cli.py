@@ -139,8 +139,9 @@ def _sensor_log_hint(paths: Sequence[str]) -> str | None:
         except (ValueError, *UNREADABLE):
             continue  # not a log (or not readable): the KDD path says what is wrong
         return (
-            f"{path} is a {FORMAT_NAMES[fmt]} log: give its schema, --schema {SCHEMA_FOR[fmt]} (or a TOML "
-            "file); without --schema, train runs the KDD Cup '99 reference protocol"
+            f"{path} is a {FORMAT_NAMES[fmt]} log: give its schema, --schema "
+            f"{SCHEMA_FOR[fmt]} (or a TOML file); without --schema, train runs the KDD Cup '99 "
+            "reference protocol"
         )
     return None
 
