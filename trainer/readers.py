@@ -715,10 +715,17 @@ def _stably_sorted(records: list[dict], keys: list[tuple[int, float]]) -> list[d
 def sort_by_field(records: list[dict], path: str) -> list[dict]:
     """Records stably sorted by the time at ``path`` (a key, or a dotted path into nested
     objects; epoch seconds or ISO 8601), records without one last: for records that did not
-    come from a file (a topic's partitions interleave)."""
+    come from a file (a topic's partitions interleave).  A Suricata EVE event (it has an
+    ``event_type``) goes by its ``timestamp``, as a file of them is read (:func:`time_key`):
+    when Suricata logged it, the order its topic received it in, not ``flow.start``."""
     from stream_od.records import field_value
 
-    keys = [_time_order(epoch_seconds(field_value(record, path))) for record in records]
+    keys = [
+        time_key(record, "eve-json")
+        if "event_type" in record
+        else _time_order(epoch_seconds(field_value(record, path)))
+        for record in records
+    ]
     return _stably_sorted(records, keys)
 
 

@@ -21,6 +21,7 @@ from trainer.readers import (
     label_columns,
     read_log,
     read_logs,
+    sort_by_field,
     stream_logs,
     time_key,
     zeek_tsv_records,
@@ -438,6 +439,27 @@ def test_a_tagged_zeek_record_is_timed_by_the_record_inside():
     for tagged in ({"conn": record}, {"conn": record, "zeek_server": "edge-1"}):
         assert time_key(tagged, "zeek-json") == time_key(record, "zeek-json") == (0, 1.7e9)
     assert time_key({"conn": record, "n": 1}, "zeek-json") == (1, 0.0)  # not tagged: no time
+
+
+def test_records_from_a_topic_go_in_the_order_a_file_of_them_is_read(tmp_path):
+    """Training from a topic sorts by the schema's time field, since partitions interleave;
+    EVE flows go by ``timestamp`` there too (when Suricata logged them, as a file of them is
+    read), not by ``flow.start``: the same traffic trains the same from a file or a topic."""
+
+    def flow(logged: str, start: str, n: int) -> dict:
+        return {"timestamp": logged, "event_type": "flow", "flow_id": n, "flow": {"start": start}}
+
+    flows = [
+        flow("2023-02-20T11:05:00.000000+0100", "2023-02-20T10:00:00.000000+0100", 1),
+        flow("2023-02-20T11:01:00.000000+0100", "2023-02-20T11:00:00.000000+0100", 2),
+    ]
+    path = tmp_path / "eve.json"
+    path.write_bytes(b"".join(orjson.dumps(f) + b"\n" for f in flows))
+    from_file = [r["flow_id"] for r in read_logs([path]).records]
+    from_topic = [r["flow_id"] for r in sort_by_field(list(flows), "flow.start")]
+    assert from_file == from_topic == [2, 1]
+    zeek = [{"ts": 3.0, "uid": "C3"}, {"uid": "C0"}, {"ts": 1.0, "uid": "C1"}]
+    assert [r["uid"] for r in sort_by_field(zeek, "ts")] == ["C1", "C3", "C0"]
 
 
 def test_detect_format_skips_leading_blank_lines(tmp_path):
