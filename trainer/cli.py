@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import lzma
+import os
 import pathlib
 import sys
 import zlib
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from stream_od.detector import DETECTOR_KINDS
 from stream_od.detector.threshold import TIE_RULES
 from stream_od.features import NEVER_VARIED
+from trainer.arg_types import non_negative_int, positive_float, positive_int, share
 from trainer.sample import MAX_ROWS
 from trainer.train_options import add_train_options
 
@@ -37,8 +39,9 @@ def _train(args: argparse.Namespace) -> int:
     from trainer.train_input import training_data
 
     out = pathlib.Path(args.out)
-    if out.exists() and any(out.iterdir()):
-        print(f"error: {out} is not empty; choose a new directory", file=sys.stderr)
+    refused = _refused_out(out)
+    if refused:
+        print(f"error: {refused}", file=sys.stderr)
         return 2
     if is_site_training(args):
         return _train_site(args, out)
@@ -120,6 +123,19 @@ def _train(args: argparse.Namespace) -> int:
     except (OSError, ValueError, ArtifactError, StreamODError, KafkaException) as e:
         print(f"error: publishing failed: {e}", file=sys.stderr)
         return 1
+
+
+def _refused_out(out: pathlib.Path) -> str | None:
+    """Why the artifact directory ``out`` cannot be written, said before training rather than
+    after it: a file, a directory with something in it, or a place this user cannot write."""
+    if out.exists() and not out.is_dir():
+        return f"--out {out} is a file, not a directory: name a new directory"
+    if out.is_dir() and any(out.iterdir()):
+        return f"{out} is not empty; choose a new directory"
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        return f"--out {out}: cannot create it in {existing} (not a writable directory)"
+    return None
 
 
 KDD_SCHEMAS = ("kdd99", "kdd99-full")
@@ -219,7 +235,7 @@ def _train_site(args: argparse.Namespace, out: pathlib.Path) -> int:
         data=args.data or [f"topic:{args.data_topic}"],
         schema=args.schema,
         detector=args.detector,
-        target_alert_rate=args.target_alert_rate or 0.01,
+        target_alert_rate=0.01 if args.target_alert_rate is None else args.target_alert_rate,
         normal_labels=tuple(args.normal_label),
         label_field=args.label_field,
         seed=args.seed,
@@ -401,7 +417,7 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--max-alert-rate",
-        type=float,
+        type=share,
         default=None,
         metavar="RATE",
         help="quality gate for sensor logs: the held-out alert rate may not exceed "
@@ -409,13 +425,23 @@ def register(subparsers) -> None:
     )
     p.add_argument("--detector", choices=DETECTOR_KINDS, default="vaegmm")
     p.add_argument("--out", required=True, help="artifact directory to create")
-    p.add_argument("--epochs", type=int, default=None, help="default 50")
-    p.add_argument("--batch-size", type=int, default=None, help="default 1024")
-    p.add_argument("--learning-rate", type=float, default=None, help="default 1e-4")
-    p.add_argument("--seed", type=int, default=0, help="network initialisation seed")
+    p.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help="default 50 (KDD); sensor logs: at least 3,000 optimizer steps, 50 epochs at least",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        help="default 1024 (KDD); sensor logs: a sixteenth of the fit rows, 32 to 1024",
+    )
+    p.add_argument("--learning-rate", type=positive_float, default=None, help="default 1e-4")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="network initialisation seed")
     p.add_argument(
         "--mixture-components",
-        type=int,
+        type=non_negative_int,
         default=None,
         metavar="K",
         help="scoring mixture: K components refitted by EM on the training codes, "
@@ -423,7 +449,7 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--n-train",
-        type=int,
+        type=positive_int,
         default=400_000,
         help="normal rows drawn (sampler seed 0) for training",
     )
@@ -450,7 +476,7 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--early-stopping",
-        type=int,
+        type=non_negative_int,
         default=0,
         metavar="PATIENCE",
         help="stop when the training loss has not improved for PATIENCE epochs",

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import os
 import sys
 import time
@@ -36,6 +37,7 @@ LABEL_HEADER = "label"
 DETAIL_HEADER = "detailed_label"
 SEQ_HEADER = "seq"
 KDD_DEFAULT_COUNT = 10_000
+MIN_RATE = 0.001  # records a second: one every 1,000 s (a smaller one overflows the pacing)
 DEFAULT_SCHEMA = "zeek-conn"
 
 # Throughput settings a user may override through STREAM_OD_KAFKA.
@@ -321,7 +323,7 @@ def produce(
         mininterval=0.1 if sys.stderr.isatty() else 10.0,
     )
     t0 = time.perf_counter()
-    sent = 0
+    sent = keyed = 0
     for i, (value, label, detail) in enumerate(stream.items()):
         if rate:
             ahead = (i / rate) - (time.perf_counter() - t0)
@@ -331,6 +333,7 @@ def produce(
         seq = str(start_seq + i).encode()
         headers = headers_for(label, detail, seq)
         key = seq if key_field is None else record_key(value, key_field)
+        keyed += key is not None
         while True:
             try:
                 producer.produce(
@@ -354,6 +357,12 @@ def produce(
     bar.close()
     if remaining or failures:
         raise KafkaException(_send_failure(topic, remaining, failures))
+    if key_field is not None and sent and not keyed:  # a mistyped field, most likely
+        print(
+            f"replay: warning: no record has --key-field {key_field!r}; all {sent:,} were sent "
+            "without a key (check the field's name: a host field keys a topic by host)",
+            file=sys.stderr,
+        )
     return sent
 
 
@@ -420,8 +429,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.count is not None and args.count < 1:
         return _fail("--count must be >= 1")
-    if args.rate is not None and args.rate <= 0:
-        return _fail("--rate must be > 0")
+    if args.rate is not None and not (math.isfinite(args.rate) and args.rate >= MIN_RATE):
+        return _fail(f"--rate must be a finite number of records a second, {MIN_RATE} or more")
     try:
         stream, what = _stream(args)
         producer_config(args.bootstrap_servers)  # a bad STREAM_OD_KAFKA stops us before sending

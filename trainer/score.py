@@ -141,6 +141,8 @@ def score_file(artifact_dir: str | os.PathLike, paths: Sequence[str], out_path: 
     to be damaged halfway leaves no partial ``out_path`` (nor replaces an earlier one).
     Standard output (:data:`STDOUT`), and what :func:`written_in_place` says, are written as
     the records are scored."""
+    if out_path not in STDOUT:
+        check_out(out_path, paths, artifact_dir)
     art = Artifact.load(artifact_dir)
     if not reads_kdd_lines(art):  # a sensor model: not a log is an error, not dead letters
         check_logs(paths)
@@ -164,6 +166,25 @@ def score_file(artifact_dir: str | os.PathLike, paths: Sequence[str], out_path: 
     finally:
         partial.unlink(missing_ok=True)
     return {**result, **counts}
+
+
+def check_out(out_path: str, paths: Sequence[str], artifact_dir: str | os.PathLike) -> None:
+    """Refuse an ``--out`` that would destroy what is being read: one of the ``--data`` files
+    (by any name: a link to it, another path to it), or a place inside the artifact; and one
+    whose directory does not exist, said before anything is scored."""
+    out = pathlib.Path(out_path)
+    if out.exists():
+        for path in paths:
+            if os.path.exists(path) and os.path.samefile(out, path):
+                raise ValueError(f"--out {out_path} is the --data file {path}: choose another file")
+    model = os.path.realpath(artifact_dir)
+    if os.path.commonpath([os.path.realpath(out), model]) == model:
+        raise ValueError(
+            f"--out {out_path} is inside the artifact {artifact_dir}: write the scores elsewhere"
+        )
+    parent = out.parent
+    if not parent.is_dir():
+        raise ValueError(f"--out {out_path}: no directory {parent}")
 
 
 def reads_kdd_lines(art: Artifact) -> bool:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from trainer.arg_types import positive_int, share
+
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
     """The ``train`` options for Kafka input, the quality gate and publishing."""
@@ -15,7 +17,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data-topic", metavar="T", help="read training records from this topic")
     g.add_argument(
         "--n-records",
-        type=int,
+        type=positive_int,
         default=100_000,
         metavar="N",
         help="records to read from --data-topic (default 100000)",
@@ -34,8 +36,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
         "secured cluster needs DESCRIBE on it (default stream-od.trainer)",
     )
     g = p.add_argument_group("quality gate and publishing")
-    g.add_argument("--min-auroc", type=float, default=None, help="ROC AUC floor on the test batch")
-    g.add_argument("--min-f1", type=float, default=None, help="F1 floor on the test batch")
+    g.add_argument("--min-auroc", type=share, default=None, help="ROC AUC floor on the test batch")
+    g.add_argument("--min-f1", type=share, default=None, help="F1 floor on the test batch")
     g.add_argument("--publish-dir", metavar="D", help="publish to this directory registry")
     g.add_argument(
         "--publish-topic",

@@ -320,3 +320,17 @@ def test_cli_refuses_a_key_field_on_kdd_csv_lines_before_sending(monkeypatch, tm
     argv = ("--data", str(kdd), "--format", "csv", "--key-field", "service")
     assert run_cli(monkeypatch, *argv) == (2, [])
     assert "--key-field needs JSON records" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rate", ["0", "-3", "nan", "inf", "1e-300"])
+def test_cli_refuses_a_rate_it_cannot_pace(monkeypatch, capsys, rate):
+    assert run_cli(monkeypatch, "--data", str(TSV), "--rate", rate) == (2, [])
+    assert "--rate must be a finite number of records a second" in capsys.readouterr().err
+
+
+def test_cli_warns_when_no_record_has_the_key_field(monkeypatch, capsys):
+    code, sends = run_cli(monkeypatch, "--data", str(TSV), "--key-field", "id.orig_hx")
+    assert code == 0 and len(sends) == 40 and {key for _, key, _, _ in sends} == {None}
+    assert "no record has --key-field 'id.orig_hx'" in capsys.readouterr().err
+    run_cli(monkeypatch, "--data", str(TSV), "--key-field", "id.orig_h")
+    assert "warning" not in capsys.readouterr().err

@@ -196,3 +196,21 @@ def test_a_file_that_is_no_log_is_an_error_for_a_sensor_model(tmp_path, zeek_art
     empty = tmp_path / "empty.log"
     empty.write_bytes(b"")
     assert score_file(zeek_artifact_dir, [str(empty)], str(tmp_path / "out"))["records"] == 0
+
+
+def test_an_out_that_is_the_data_or_inside_the_artifact_is_refused(tmp_path, zeek_artifact_dir):
+    """``--out`` naming the log being read (or a link to it, or another path to it) would
+    replace or empty the log; inside the artifact it would add a file its manifest does not
+    list.  Refused before anything is read, the log left as it was."""
+    log = tmp_path / "in.log"
+    log.write_bytes(LOG.read_bytes())
+    (tmp_path / "link").symlink_to(log)
+    for out in (log, tmp_path / "link", tmp_path / ".." / tmp_path.name / "in.log"):
+        with pytest.raises(ValueError, match="is the --data file"):
+            score_file(zeek_artifact_dir, [str(log)], str(out))
+        assert log.read_bytes() == LOG.read_bytes()
+    with pytest.raises(ValueError, match="is inside the artifact"):
+        score_file(zeek_artifact_dir, [str(log)], str(zeek_artifact_dir / "scores.jsonl"))
+    with pytest.raises(ValueError, match="no directory"):
+        score_file(zeek_artifact_dir, [str(log)], str(tmp_path / "nodir" / "x.jsonl"))
+    assert not (zeek_artifact_dir / "scores.jsonl").exists()
