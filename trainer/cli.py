@@ -219,6 +219,7 @@ def _train_site(args: argparse.Namespace, out: pathlib.Path) -> int:
 
     from stream_od.artifact import ArtifactError
     from stream_od.errors import StreamODError
+    from stream_od.schema import load_schema
     from trainer.publish import after_train
     from trainer.site import SiteConfig, train_site
     from trainer.train_input import site_records
@@ -248,6 +249,7 @@ def _train_site(args: argparse.Namespace, out: pathlib.Path) -> int:
     )
     try:
         cfg.check()
+        load_schema(args.schema)  # a schema that cannot load is named before the data is read
         sample = site_records(args)
         art = train_site(
             cfg,
@@ -367,6 +369,12 @@ def _score(args: argparse.Namespace) -> int:
         print(f"error: {unreadable(e, args.data)}", file=sys.stderr)
         return 1
     print(json.dumps(result), file=sys.stderr if args.out in STDOUT else sys.stdout)
+    if result["records"] and result["dead_letters"] == result["records"]:
+        print(
+            f"warning: all {result['records']:,} records are dead letters (the reasons are in "
+            f"{args.out}): is {args.artifact} the model for this data?",
+            file=sys.stderr,
+        )
     return 0
 
 

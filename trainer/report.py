@@ -271,7 +271,9 @@ def _out_dir(artifact_dir, out_dir) -> pathlib.Path:
     out = (
         pathlib.Path(out_dir)
         if out_dir is not None
-        else pathlib.Path(artifact_dir).with_name(pathlib.Path(artifact_dir).name + "-report")
+        else pathlib.Path(artifact_dir)
+        .resolve()
+        .with_name(pathlib.Path(artifact_dir).resolve().name + "-report")
     )
     out.mkdir(parents=True, exist_ok=True)
     return out

@@ -56,8 +56,13 @@ def _data(source: str, depth: int = 0) -> dict:
             .read_text(encoding="utf-8")
         )
     elif os.path.isfile(source):
-        with open(source, encoding="utf-8") as fh:
-            text = fh.read()
+        try:
+            with open(source, encoding="utf-8") as fh:
+                text = fh.read()
+        except UnicodeDecodeError:
+            raise SchemaError(f"{source}: not a schema (not UTF-8 text: TOML or JSON)") from None
+    elif os.path.isdir(source):
+        raise SchemaError(f"schema {source!r} is a directory: name a TOML or JSON file")
     else:
         raise SchemaError(
             f"schema {source!r}: not a built-in schema ({', '.join(BUILTIN)}) and no such file"

@@ -102,3 +102,43 @@ def test_a_sensor_log_without_schema_is_told_which_schema_to_give(
     err = capsys.readouterr().err
     assert f"error: {log} is a {kind} log: give its schema, --schema {schema}" in err
     assert not (tmp_path / "a").exists()
+
+
+def test_score_warns_when_every_record_is_a_dead_letter(tmp_path, capsys):
+    """A KDD model given a Zeek log: every record lacks its fields.  Still scored as the
+    worker would (dead letters, exit 0), but said plainly."""
+    art = tmp_path / "kdd"
+    train = ["train", "--data", FIXTURE, "--detector", "mahalanobis", "--n-train", "3000"]
+    assert _run([*train, "--out", str(art), "--quiet"]) == 0
+    log = str(pathlib.Path(__file__).parents[1] / "fixtures" / "logs" / "zeek-conn-labeled.log")
+    capsys.readouterr()
+    out = str(tmp_path / "s.jsonl")
+    assert _run(["score", "--artifact", str(art), "--data", log, "--out", out]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: all 40 records are dead letters (the reasons are in {out})" in err
+    assert _run(["score", "--artifact", str(art), "--data", FIXTURE, "--out", out]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_a_schema_that_cannot_load_is_named_before_the_data_is_read(tmp_path, capsys):
+    png = tmp_path / "img.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n")
+    for schema, message in [
+        (str(png), f"{png}: not a schema (not UTF-8 text"),
+        (str(tmp_path), "is a directory: name a TOML or JSON file"),
+        ("nosuch", "schema 'nosuch': not a built-in schema"),
+    ]:
+        argv = ["train", "--data", FIXTURE, "--schema", schema, "--detector", "mahalanobis"]
+        assert _run([*argv, "--out", str(tmp_path / "a"), "--quiet"]) == 1
+        assert message in capsys.readouterr().err
+
+
+def test_evaluate_of_an_artifact_named_dot_writes_its_report_beside_it(
+    tmp_path, capsys, monkeypatch
+):
+    art = tmp_path / "model"
+    train = ["train", "--data", FIXTURE, "--detector", "mahalanobis", "--n-train", "3000"]
+    assert _run([*train, "--out", str(art), "--quiet"]) == 0
+    monkeypatch.chdir(art)
+    assert _run(["evaluate", "--artifact", ".", "--data", FIXTURE, "--no-plots"]) == 0
+    assert (tmp_path / "model-report" / "report.json").is_file()
