@@ -44,6 +44,15 @@ def _train(args: argparse.Namespace) -> int:
         print(f"error: {refused}", file=sys.stderr)
         return 2
     if is_site_training(args):
+        kdd_only = [flag for flag, value in KDD_ONLY.items() if getattr(args, value) is not None]
+        if kdd_only:
+            print(
+                f"error: {', '.join(kdd_only)} {'is' if len(kdd_only) == 1 else 'are'} for the "
+                "KDD reference protocol; sensor logs take their features from --schema and "
+                "their threshold from --target-alert-rate",
+                file=sys.stderr,
+            )
+            return 2
         return _train_site(args, out)
     if args.max_rows is not None:
         print(
@@ -86,8 +95,8 @@ def _train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=args.seed,
-        n_train=args.n_train,
-        threshold_percentile=args.percentile,
+        n_train=400_000 if args.n_train is None else args.n_train,
+        threshold_percentile=95.0 if args.percentile is None else args.percentile,
         ties=args.ties,
         early_stopping_patience=args.early_stopping,
         learning_rate=args.learning_rate,
@@ -139,6 +148,9 @@ def _refused_out(out: pathlib.Path) -> str | None:
 
 
 KDD_SCHEMAS = ("kdd99", "kdd99-full")
+#: the flags only the KDD reference protocol reads, and their argparse names
+KDD_ONLY = {"--n-train": "n_train", "--features": "features", "--percentile": "percentile"}
+
 #: the built-in schema for each log format, and what to call the format
 SCHEMA_FOR = {"zeek-tsv": "zeek-conn", "zeek-json": "zeek-conn", "eve-json": "suricata-flow"}
 FORMAT_NAMES = {"zeek-tsv": "Zeek TSV", "zeek-json": "Zeek JSON", "eve-json": "Suricata EVE"}
@@ -458,14 +470,14 @@ def register(subparsers) -> None:
     p.add_argument(
         "--n-train",
         type=positive_int,
-        default=400_000,
-        help="normal rows drawn (sampler seed 0) for training",
+        default=None,
+        help="KDD: normal rows drawn (sampler seed 0) for training (default 400,000)",
     )
     p.add_argument(
         "--features",
         nargs="+",
         default=None,
-        help="feature columns (default: the 18 continuous traffic features)",
+        help="KDD: feature columns (default: the 18 continuous traffic features)",
     )
     p.add_argument(
         "--never-varied",
@@ -475,7 +487,9 @@ def register(subparsers) -> None:
         "varied in the fit rows: rarest (the default: a change weighs as a value seen once) or "
         "unit (scale 1, as models before 2026-12-07)",
     )
-    p.add_argument("--percentile", type=float, default=95.0, help="threshold percentile")
+    p.add_argument(
+        "--percentile", type=float, default=None, help="KDD: threshold percentile (default 95)"
+    )
     p.add_argument(
         "--ties",
         choices=TIE_RULES,

@@ -79,14 +79,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(default: %(default)s)",
     )
     p.add_argument(
-        "--attack-ratio", type=float, default=5.0, help="KDD: percent attacks (default 5)"
+        "--attack-ratio", type=float, default=None, help="KDD: percent attacks (default 5)"
     )
-    p.add_argument("--seed", type=int, default=0, help="KDD: the sampler's seed")
+    p.add_argument("--seed", type=int, default=None, help="KDD: the sampler's seed (default 0)")
     p.add_argument(
         "--format",
         choices=("json", "csv"),
-        default="json",
-        help="KDD: JSON objects or raw CSV lines",
+        default=None,
+        help="KDD: JSON objects or raw CSV lines (default json)",
     )
     p.add_argument(
         "--key-field",
@@ -402,7 +402,14 @@ def _fail(msg: str) -> int:
 
 def _stream(args: argparse.Namespace) -> tuple[Encoded | LogStream, Callable[[], str]]:
     """The stream ``args`` ask for, and what to call what was sent in the closing line."""
+    kdd = {"--attack-ratio": args.attack_ratio, "--seed": args.seed, "--format": args.format}
     if sensor_logs(args.data):
+        given = [flag for flag, value in kdd.items() if value is not None]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)}: for a KDD replay; a sensor log is sent as it is, every "
+                "record (or --count of them) in event-time order"
+            )
         logs = LogStream(args.data, schema=args.schema, count=args.count)
         return logs, lambda: _label_text(logs.sent)
     if len(args.data) != 1:
@@ -412,9 +419,9 @@ def _stream(args: argparse.Namespace) -> tuple[Encoded | LogStream, Callable[[],
     stream = sample_stream(
         args.data[0],
         count=args.count or KDD_DEFAULT_COUNT,
-        attack_ratio=args.attack_ratio,
-        seed=args.seed,
-        fmt=args.format,
+        attack_ratio=5.0 if args.attack_ratio is None else args.attack_ratio,
+        seed=args.seed or 0,
+        fmt=args.format or "json",
     )
     return stream, lambda: f"{int((stream.labels != 'normal').sum())} attacks"
 

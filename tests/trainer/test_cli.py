@@ -142,3 +142,14 @@ def test_evaluate_of_an_artifact_named_dot_writes_its_report_beside_it(
     monkeypatch.chdir(art)
     assert _run(["evaluate", "--artifact", ".", "--data", FIXTURE, "--no-plots"]) == 0
     assert (tmp_path / "model-report" / "report.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "flags", [("--n-train", "5"), ("--percentile", "99"), ("--features", "duration")]
+)
+def test_kdd_flags_on_sensor_training_are_refused_not_ignored(tmp_path, capsys, flags):
+    log = str(pathlib.Path(__file__).parents[1] / "fixtures" / "logs" / "zeek-conn-labeled.log")
+    argv = ["train", "--data", log, "--schema", "zeek-conn", "--detector", "mahalanobis"]
+    assert _run([*argv, *flags, "--out", str(tmp_path / "a"), "--quiet"]) == 2
+    assert f"{flags[0]} is for the KDD reference protocol" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()

@@ -334,3 +334,11 @@ def test_cli_warns_when_no_record_has_the_key_field(monkeypatch, capsys):
     assert "no record has --key-field 'id.orig_hx'" in capsys.readouterr().err
     run_cli(monkeypatch, "--data", str(TSV), "--key-field", "id.orig_h")
     assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags", [("--attack-ratio", "150"), ("--format", "csv"), ("--seed", "3", "--format", "json")]
+)
+def test_cli_refuses_kdd_flags_on_a_sensor_log(monkeypatch, capsys, flags):
+    assert run_cli(monkeypatch, "--data", str(TSV), *flags) == (2, [])
+    assert "for a KDD replay; a sensor log is sent as it is" in capsys.readouterr().err
