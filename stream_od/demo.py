@@ -35,6 +35,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stream_od.arg_types import percent, port, positive_int, records_per_second
+
 DEFAULT_DATA = "data/kddcup.data_10_percent.gz"
 # Shipped inside the package (stream_od/data/README.md): what the demo runs on when
 # DEFAULT_DATA is absent, so a fresh clone without the download still runs end to end.
@@ -97,16 +99,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--count",
-        type=int,
+        type=positive_int,
         default=None,
         help=f"records to replay (default: {KDD_COUNT:,} KDD records, every record "
         "of the sensor logs)",
     )
-    p.add_argument("--rate", type=float, default=3_000.0, help="records per second")
-    p.add_argument("--attack-ratio", type=float, default=3.0, help="KDD: percent attacks")
+    p.add_argument("--rate", type=records_per_second, default=3_000.0, help="records per second")
+    p.add_argument("--attack-ratio", type=percent, default=3.0, help="KDD: percent attacks")
     p.add_argument(
         "--metrics-port",
-        type=int,
+        type=port,
         default=9108,
         help="the worker's metrics port (a windows stage, for a schema with traffic "
         "windows, takes the next one)",

@@ -19,10 +19,10 @@ import sys
 import zlib
 from collections.abc import Sequence
 
+from stream_od.arg_types import non_negative_int, positive_float, positive_int, share
 from stream_od.detector import DETECTOR_KINDS
 from stream_od.detector.threshold import TIE_RULES
 from stream_od.features import NEVER_VARIED
-from trainer.arg_types import non_negative_int, positive_float, positive_int, share
 from trainer.sample import MAX_ROWS
 from trainer.train_options import add_train_options
 

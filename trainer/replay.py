@@ -33,11 +33,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stream_od.arg_types import MIN_RATE
+
 LABEL_HEADER = "label"
 DETAIL_HEADER = "detailed_label"
 SEQ_HEADER = "seq"
 KDD_DEFAULT_COUNT = 10_000
-MIN_RATE = 0.001  # records a second: one every 1,000 s (a smaller one overflows the pacing)
 DEFAULT_SCHEMA = "zeek-conn"
 
 # Throughput settings a user may override through STREAM_OD_KAFKA.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from trainer.arg_types import positive_int, share
+from stream_od.arg_types import positive_int, share
 
 
 def add_train_options(p: argparse.ArgumentParser) -> None:

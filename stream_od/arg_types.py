@@ -1,4 +1,4 @@
-"""``argparse`` types for the trainer's numbers: a value no run can mean (a negative epoch
+"""``argparse`` types for the command lines' numbers: a value no run can mean (a negative epoch
 count, a NaN learning rate, an ROC AUC floor of 2) is refused when the command line is read,
 with the flag's name (argparse adds it), not accepted into an artifact or turned into a
 TensorFlow error after the whole fit."""
@@ -52,4 +52,29 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
+    return value
+
+
+def port(text: str) -> int:
+    value = _int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port, 1 to 65535, not {text}")
+    return value
+
+
+def percent(text: str) -> float:
+    value = _float(text)
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 100, not {text}")
+    return value
+
+
+#: the slowest pace a replay keeps: one record every 1,000 s (slower overflows its sleep)
+MIN_RATE = 0.001
+
+
+def records_per_second(text: str) -> float:
+    value = _float(text)
+    if value < MIN_RATE:
+        raise argparse.ArgumentTypeError(f"must be {MIN_RATE} records a second or more, not {text}")
     return value
