@@ -21,6 +21,9 @@ from stream_od.records import field_value
 from trainer.data import Batch, create_outlier_batch, frame_matrix, load_records
 from trainer.evaluate import classification_metrics, per_attack_recall
 
+#: the plots a report may have; a rerun into the same directory removes the earlier run's
+PLOTS = ("scores.png", "roc.png", "confusion.png", "latent.png")
+
 
 def _plots(
     out: pathlib.Path, art: Artifact, batch: Batch, scores: np.ndarray, note: str | None = None
@@ -276,4 +279,6 @@ def _out_dir(artifact_dir, out_dir) -> pathlib.Path:
         .with_name(pathlib.Path(artifact_dir).resolve().name + "-report")
     )
     out.mkdir(parents=True, exist_ok=True)
+    for name in PLOTS:  # an earlier run's plots would pass for this run's
+        (out / name).unlink(missing_ok=True)
     return out

@@ -153,3 +153,15 @@ def test_kdd_flags_on_sensor_training_are_refused_not_ignored(tmp_path, capsys, 
     assert _run([*argv, *flags, "--out", str(tmp_path / "a"), "--quiet"]) == 2
     assert f"{flags[0]} is for the KDD reference protocol" in capsys.readouterr().err
     assert not (tmp_path / "a").exists()
+
+
+def test_evaluate_again_into_its_report_directory_leaves_no_earlier_plots(tmp_path, capsys):
+    art, rep = tmp_path / "model", tmp_path / "rep"
+    train = ["train", "--data", FIXTURE, "--detector", "mahalanobis", "--n-train", "3000"]
+    assert _run([*train, "--out", str(art), "--quiet"]) == 0
+    evaluate = ["evaluate", "--artifact", str(art), "--data", FIXTURE, "--out", str(rep)]
+    assert _run(evaluate) == 0
+    assert (rep / "scores.png").is_file()
+    (rep / "notes.txt").write_text("mine")
+    assert _run([*evaluate, "--no-plots"]) == 0
+    assert sorted(p.name for p in rep.iterdir()) == ["notes.txt", "report.json"]
