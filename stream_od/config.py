@@ -6,17 +6,23 @@ Nested dicts (``kafka``, ``consumer``, ``producer``) are JSON in the environment
 ``STREAM_OD_KAFKA='{"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN"}'``.
 
 A bad value stops the program at start with a message that names the setting
-(:func:`load_settings` turns pydantic's error into :class:`~stream_od.errors.ConfigError`).
+(:func:`load_settings` turns pydantic's error into :class:`~stream_od.errors.ConfigError`), and
+so does a ``STREAM_OD_*`` variable that is no setting (a misspelt one would be ignored), unless
+another part of the project reads it (:data:`OTHER_STREAM_OD_ENV`).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import re
 import socket
 import tomllib
+import types
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     Field,
@@ -26,12 +32,49 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from stream_od.errors import ConfigError
 
 ENV_PREFIX = "STREAM_OD_"
 CONFIG_FILE_ENV = "STREAM_OD_CONFIG_FILE"
+
+#: ``STREAM_OD_*`` variables that are no WorkerSettings field but that the project reads
+#: elsewhere: a worker started in the same environment takes them for what they are, not for
+#: misspelt settings (:func:`load_settings` refuses any other ``STREAM_OD_*`` variable).
+OTHER_STREAM_OD_ENV = frozenset(
+    {
+        CONFIG_FILE_ENV,  # names the settings file: _FileSource, below (``--config`` sets it)
+        # the publisher's Ed25519 private key: the trainer and `stream-od publish`
+        # (stream_od.registry.keys.PRIVATE_KEY_ENV); docs/registry.md
+        "STREAM_OD_MODEL_PRIVATE_KEY",
+        "STREAM_OD_MODEL_PRIVATE_KEY_FILE",
+        # the local broker's script, deploy/kafka/kafka.sh (`make kafka-up`), and what starts it:
+        # benchmarks/broker_gc.py and the tests that run a broker of their own
+        "STREAM_OD_CACHE",
+        "STREAM_OD_KAFKA_DIR",
+        "STREAM_OD_KAFKA_PORT",
+        "STREAM_OD_KAFKA_CONTROLLER_PORT",
+        "STREAM_OD_KAFKA_BROKER_PORT",
+        "STREAM_OD_KAFKA_ADMIN_PASSWORD",
+        "STREAM_OD_KAFKA_READY_TIMEOUT_S",
+        "STREAM_OD_KAFKA_SECURED",
+        "STREAM_OD_TEST_BOOTSTRAP",  # the broker the test suite uses (tests/conftest.py)
+    }
+)
+
+# Kubernetes gives every pod variables for each Service of its namespace (service links, on
+# unless enableServiceLinks is false): a Service named stream-od-<x> brings STREAM_OD_<X>_...
+# ones that no part of stream-od reads; they are not refused.
+_SERVICE_LINK = re.compile(
+    r"(_SERVICE_HOST|_SERVICE_PORT(_\w+)?|_PORT_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)$"
+)
+_SERVICE_LINK_URL = re.compile(r"(tcp|udp|sctp)://")  # {SVC}_PORT=tcp://10.0.0.1:9108
 
 # librdkafka settings the worker owns: passing them through would break exactly-once or the loop.
 RESERVED_KAFKA_KEYS = frozenset(
@@ -100,12 +143,24 @@ class _FileSource(PydanticBaseSettingsSource):
             raise ConfigError(f"{CONFIG_FILE_ENV}={path}: no such file")
         try:
             text = file.read_text()
-            self._data = json.loads(text) if file.suffix == ".json" else tomllib.loads(text)
+        except OSError as exc:
+            raise ConfigError(f"{CONFIG_FILE_ENV}={path}: cannot read: {exc.strerror}") from exc
+        try:
+            data = json.loads(text) if file.suffix == ".json" else tomllib.loads(text)
         except (ValueError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{CONFIG_FILE_ENV}={path}: cannot parse: {exc}") from exc
+        if not isinstance(data, dict):  # JSON's 5, "hi", [1]: a TOML document is always a table
+            raise ConfigError(
+                f"{CONFIG_FILE_ENV}={path}: holds a JSON {type(data).__name__}, not settings: "
+                'a JSON file must hold one object of settings, e.g. {"group_id": "stream-od"} '
+                "(or use a TOML file)"
+            )
+        self._data = data
         unknown = set(self._data) - set(settings_cls.model_fields)
         if unknown:
-            raise ConfigError(f"{CONFIG_FILE_ENV}={path}: unknown setting(s) {sorted(unknown)}")
+            fields = {name: name for name in settings_cls.model_fields}
+            named = ", ".join(_with_guess(str(k), str(k), fields) for k in sorted(unknown))
+            raise ConfigError(f"{CONFIG_FILE_ENV}={path}: unknown setting(s) {named}")
         if ENV_ONLY & set(self._data):
             raise ConfigError(
                 f"{CONFIG_FILE_ENV}={path}: {sorted(ENV_ONLY & set(self._data))} "
@@ -406,10 +461,95 @@ def cli_kafka_config(bootstrap_servers: str) -> dict[str, Any]:
     return {"bootstrap.servers": bootstrap_servers, **extra}
 
 
+def _with_guess(name: str, key: str, known: Mapping[str, str]) -> str:
+    """``name``, and what ``known`` maps the key closest to ``key`` to, when one is close
+    enough to be a misspelling of it."""
+    guess = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.7)
+    return f"{name} (did you mean {known[guess[0]]}?)" if guess else name
+
+
+def _prefixed_env(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """``{NAME: (name as set, value)}`` of the ``STREAM_OD_*`` variables, matched without
+    regard to case, as pydantic-settings reads them."""
+    return {
+        name.upper(): (name, value)
+        for name, value in environ.items()
+        if name.upper().startswith(ENV_PREFIX)
+    }
+
+
+def unknown_env(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """The ``STREAM_OD_*`` variables that neither a setting nor another part of the project
+    (:data:`OTHER_STREAM_OD_ENV`) reads, each with the setting it probably meant."""
+    # compared without the prefix, which every name shares and would make any two look alike
+    settings = {name.upper(): ENV_PREFIX + name.upper() for name in WorkerSettings.model_fields}
+    settings["CONFIG_FILE"] = CONFIG_FILE_ENV
+    known = OTHER_STREAM_OD_ENV | set(settings.values())
+    out = []
+    for upper, (name, value) in sorted(_prefixed_env(environ).items()):
+        if upper in known:
+            continue
+        if _SERVICE_LINK.search(upper) or (
+            upper.endswith("_PORT") and _SERVICE_LINK_URL.match(value)
+        ):
+            continue
+        out.append(_with_guess(name, upper.removeprefix(ENV_PREFIX), settings))
+    return out
+
+
+def _json_kind(annotation: Any) -> str | None:
+    """What pydantic-settings wants a dict or list setting to be in the environment: JSON."""
+    origin = get_origin(annotation) or annotation
+    if origin in (Union, types.UnionType):
+        kinds = [_json_kind(a) for a in get_args(annotation) if a is not type(None)]
+        return next((k for k in kinds if k), None)
+    if origin is dict:
+        return "object"
+    if origin in (list, tuple, set, frozenset):
+        return "array"
+    return None
+
+
+def _not_json(environ: Mapping[str, str]) -> list[str]:
+    """The dict and list settings whose variable is not JSON, each with what it takes."""
+    env = _prefixed_env(environ)
+    out = []
+    for field, info in WorkerSettings.model_fields.items():
+        kind = _json_kind(info.annotation)
+        found = env.get(ENV_PREFIX + field.upper())
+        if kind is None or found is None:
+            continue
+        name, value = found
+        try:
+            json.loads(value)
+        except ValueError as exc:
+            default = info.get_default(call_default_factory=True)
+            example = (
+                json.dumps(list(default) if isinstance(default, tuple) else default)
+                if default
+                else ('{"socket.timeout.ms": 5000}' if kind == "object" else '["src"]')
+            )
+            out.append(
+                f"{name} is not JSON ({exc}): {field} takes a JSON {kind}, e.g. {name}='{example}'"
+            )
+    return out
+
+
 def load_settings(**overrides: Any) -> WorkerSettings:
-    """Build settings, turning validation errors into one message that names each bad setting."""
+    """Build settings, turning validation errors into one message that names each bad setting.
+    A ``STREAM_OD_*`` variable that is no setting is refused too, naming the setting it
+    probably meant (a misspelt setting would otherwise be ignored, unlike one in the file)."""
+    unknown = unknown_env()
+    if unknown:
+        raise ConfigError(
+            f"unknown environment variable(s) {', '.join(unknown)}: a {ENV_PREFIX}* variable "
+            "must name a setting (README, Configuration); fix or unset it"
+        )
     try:
         return WorkerSettings(**overrides)
+    except SettingsError as exc:  # a dict or list setting's variable that is not JSON
+        problems = _not_json(os.environ) or [str(exc)]
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

@@ -124,7 +124,7 @@ def _start(settings):
     """Load and check everything the loop needs; raise ConfigError with what to fix."""
     from stream_od.errors import ConfigError
     from stream_od.kafka.clients import transactional_id
-    from stream_od.metrics import Health, MetricsServer, WorkerMetrics
+    from stream_od.metrics import Health, WorkerMetrics
     from stream_od.worker import Worker
 
     metrics = WorkerMetrics()
@@ -146,7 +146,7 @@ def _start(settings):
             "transactional id %r (a secured cluster needs WRITE on it; docs/security.md)",
             transactional_id(settings),
         )
-    server = MetricsServer(metrics, health, settings.metrics_host, settings.metrics_port).start()
+    server = _serve_metrics(settings, metrics, health)
     log.info(
         "model %s (%s, %d features, threshold %.6g), scoring with %s; metrics on "
         "http://%s:%d/metrics",
@@ -167,6 +167,31 @@ def _start(settings):
             settings.model_poll_interval_s,
         )
     return worker, server, watcher
+
+
+def _serve_metrics(settings, metrics, health):
+    """The metrics and probes server, started; a port taken by another process (or an address
+    this host does not have, a port it may not open) is a ConfigError naming the setting."""
+    import errno
+
+    from stream_od.errors import ConfigError
+    from stream_od.metrics import MetricsServer
+
+    host, port = settings.metrics_host, settings.metrics_port
+    try:
+        return MetricsServer(metrics, health, host, port).start()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            fix = (
+                f"port {port} (STREAM_OD_METRICS_PORT) is already in use on {host}: set "
+                "STREAM_OD_METRICS_PORT to a free port, or stop the process that holds it"
+            )
+        else:
+            fix = (
+                f"cannot listen on {host}:{port} (STREAM_OD_METRICS_HOST, "
+                f"STREAM_OD_METRICS_PORT): {exc.strerror or exc}"
+            )
+        raise ConfigError(f"cannot serve metrics: {fix}") from exc
 
 
 def _swapper(settings, worker, *, checked: bool):

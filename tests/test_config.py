@@ -168,3 +168,116 @@ def test_written_topics_are_what_the_worker_writes(monkeypatch):
         "windows_stage_topic": "by-resp",
         "dead_letter_topic": "stream-od.dead-letter",
     }
+
+
+# -- start-up defects: what pydantic-settings cannot parse, a file that holds no settings, a
+# -- misspelt variable ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, value, takes",
+    [
+        ("STREAM_OD_KAFKA", "notjson", "kafka takes a JSON object"),
+        ("STREAM_OD_CONSUMER", "x", "consumer takes a JSON object"),
+        ("STREAM_OD_SEVERITY_MARGINS", "abc", "severity_margins takes a JSON array"),
+        ("STREAM_OD_SUPPRESS_BY", "source_ip", "suppress_by takes a JSON array"),
+        ("stream_od_windows_carried", "", "windows_carried takes a JSON array"),
+    ],
+)
+def test_a_dict_or_list_setting_that_is_not_json_is_named(monkeypatch, name, value, takes):
+    """pydantic-settings' SettingsError (a traceback, exit 1) becomes a ConfigError naming the
+    variable and what it takes, with an example."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert f"{name} is not JSON" in message and takes in message, message
+    assert f"e.g. {name}='" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("text, kind", [("5", "int"), ('"hi"', "str"), ("[1]", "list")])
+def test_a_json_file_that_is_not_an_object_is_refused(tmp_path, monkeypatch, text, kind):
+    f = tmp_path / "worker.json"
+    f.write_text(text)
+    monkeypatch.setenv("STREAM_OD_CONFIG_FILE", str(f))
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert f"holds a JSON {kind}" in message and "one object of settings" in message, message
+    assert "unknown setting" not in message
+
+
+@pytest.mark.parametrize(
+    "name, meant",
+    [
+        ("STREAM_OD_MAX_BATCH_RECORD", "STREAM_OD_MAX_BATCH_RECORDS"),
+        ("stream_od_metric_port", "STREAM_OD_METRICS_PORT"),
+        ("STREAM_OD_CONFIG", "STREAM_OD_CONFIG_FILE"),
+        ("STREAM_OD_NOTHING_LIKE_IT", None),
+    ],
+)
+def test_an_unknown_stream_od_variable_is_refused(monkeypatch, name, meant):
+    """As an unknown key in the settings file is: a misspelt variable was silently ignored."""
+    monkeypatch.setenv(name, "5")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert f"unknown environment variable(s) {name}" in message, message
+    assert (f"did you mean {meant}?" in message) if meant else ("did you mean" not in message)
+
+
+def test_a_misspelt_key_in_the_file_is_named_with_the_setting_meant(tmp_path, monkeypatch):
+    f = tmp_path / "w.toml"
+    f.write_text("max_batch_record = 5\n")
+    monkeypatch.setenv("STREAM_OD_CONFIG_FILE", str(f))
+    with pytest.raises(ConfigError, match=r"max_batch_record \(did you mean max_batch_records\?\)"):
+        load_settings()
+
+
+def test_variables_read_elsewhere_and_kubernetes_service_links_are_not_refused(
+    tmp_path, monkeypatch
+):
+    from stream_od.config import OTHER_STREAM_OD_ENV
+
+    cfg = tmp_path / "worker.toml"
+    cfg.write_text('group_id = "g"\n')
+    for name in OTHER_STREAM_OD_ENV:
+        monkeypatch.setenv(name, "1")
+    monkeypatch.setenv("STREAM_OD_CONFIG_FILE", str(cfg))
+    # a Service named stream-od-worker in the pod's namespace (enableServiceLinks)
+    monkeypatch.setenv("STREAM_OD_WORKER_SERVICE_HOST", "10.0.0.11")
+    monkeypatch.setenv("STREAM_OD_WORKER_SERVICE_PORT", "9108")
+    monkeypatch.setenv("STREAM_OD_WORKER_SERVICE_PORT_METRICS", "9108")
+    monkeypatch.setenv("STREAM_OD_WORKER_PORT", "tcp://10.0.0.11:9108")
+    monkeypatch.setenv("STREAM_OD_WORKER_PORT_9108_TCP", "tcp://10.0.0.11:9108")
+    monkeypatch.setenv("STREAM_OD_WORKER_PORT_9108_TCP_PROTO", "tcp")
+    monkeypatch.setenv("STREAM_OD_WORKER_PORT_9108_TCP_PORT", "9108")
+    monkeypatch.setenv("STREAM_OD_WORKER_PORT_9108_TCP_ADDR", "10.0.0.11")
+    assert load_settings().group_id == "g"
+    monkeypatch.setenv("STREAM_OD_WORKER_PORT", "9108")  # not a service link: a misspelling
+    with pytest.raises(ConfigError, match="STREAM_OD_WORKER_PORT"):
+        load_settings()
+
+
+def test_every_stream_od_variable_the_project_reads_is_a_setting_or_allowed():
+    """A variable that the trainer, a deploy script or the tests read and no setting is must be
+    in OTHER_STREAM_OD_ENV, or a worker started beside them would refuse to start."""
+    import re
+    from pathlib import Path
+
+    from stream_od.config import ENV_PREFIX, OTHER_STREAM_OD_ENV, WorkerSettings
+
+    root = Path(__file__).resolve().parent.parent
+    files = [root / n for n in ("Makefile", "Dockerfile", "docker-compose.yml", "README.md")]
+    for folder in ("stream_od", "trainer", "deploy", "benchmarks", "docs", ".ci"):
+        files += [p for p in (root / folder).rglob("*") if p.is_file()]
+    files += (root / "tests").rglob("conftest.py")  # the other test files name wrong ones
+    settings = {ENV_PREFIX + name.upper() for name in WorkerSettings.model_fields}
+    variable = re.compile(r"(?<!\w)STREAM_OD_[A-Z0-9_]*[A-Z0-9]")
+    seen = set()
+    for path in files:
+        if path.suffix in {".pyc", ".png", ".gz", ".npz", ".keras"} or not path.exists():
+            continue
+        seen |= set(variable.findall(path.read_text(errors="ignore")))
+    assert "STREAM_OD_KAFKA_DIR" in seen and "STREAM_OD_MODEL_PRIVATE_KEY_FILE" in seen
+    assert not sorted(seen - settings - OTHER_STREAM_OD_ENV)
