@@ -181,8 +181,9 @@ def select_records(
     spec = schema.select
     if spec is None:
         return positions, records, []
-    tags = list(map(untagged, records)) if spec.tagged else []
-    if any(t is not None for t in tags):
+    # a tagged record's first value is an object; a sensor's own record starts with a time
+    if spec.tagged and any(type(next(iter(r.values()), None)) is dict for r in records):
+        tags = list(map(untagged, records))
         records = [r if t is None else t[1] for r, t in zip(records, tags)]
         kinds = [v if t is None else t[0] for v, t in zip(path_values(records, spec.field), tags)]
     else:
