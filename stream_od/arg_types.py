@@ -7,34 +7,54 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import TypeVar
+
+T = TypeVar("T", int, float)
 
 
 def positive_int(text: str) -> int:
     value = _int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
-    return value
+    return _checked(value, text, value >= 1, "1 or more")
 
 
 def non_negative_int(text: str) -> int:
     value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
-    return value
+    return _checked(value, text, value >= 0, "0 or more")
 
 
 def positive_float(text: str) -> float:
     value = _float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
-    return value
+    return _checked(value, text, value > 0, "a number above 0")
 
 
 def share(text: str) -> float:
     """A share or a rate of the kind a quality gate compares with: 0 to 1."""
     value = _float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return _checked(value, text, 0 <= value <= 1, "between 0 and 1")
+
+
+def percent(text: str) -> float:
+    value = _float(text)
+    return _checked(value, text, 0 <= value <= 100, "between 0 and 100")
+
+
+def port(text: str) -> int:
+    value = _int(text)
+    return _checked(value, text, 1 <= value <= 65535, "a TCP port, 1 to 65535")
+
+
+#: the slowest pace a replay keeps: one record every 1,000 s (slower overflows its sleep)
+MIN_RATE = 0.001
+
+
+def records_per_second(text: str) -> float:
+    value = _float(text)
+    return _checked(value, text, value >= MIN_RATE, f"{MIN_RATE} records a second or more")
+
+
+def _checked(value: T, text: str, ok: bool, must: str) -> T:
+    if not ok:
+        raise argparse.ArgumentTypeError(f"must be {must}, not {text}")
     return value
 
 
@@ -50,31 +70,4 @@ def _float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
-    return value
-
-
-def port(text: str) -> int:
-    value = _int(text)
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a TCP port, 1 to 65535, not {text}")
-    return value
-
-
-def percent(text: str) -> float:
-    value = _float(text)
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 100, not {text}")
-    return value
-
-
-#: the slowest pace a replay keeps: one record every 1,000 s (slower overflows its sleep)
-MIN_RATE = 0.001
-
-
-def records_per_second(text: str) -> float:
-    value = _float(text)
-    if value < MIN_RATE:
-        raise argparse.ArgumentTypeError(f"must be {MIN_RATE} records a second or more, not {text}")
-    return value
+    return _checked(value, text, math.isfinite(value), "a finite number")
