@@ -139,6 +139,8 @@ class _FileSource(PydanticBaseSettingsSource):
         if not path:
             return
         file = Path(path)
+        if file.is_dir():
+            raise ConfigError(f"{CONFIG_FILE_ENV}={path} is a directory: name a TOML or JSON file")
         if not file.is_file():
             raise ConfigError(f"{CONFIG_FILE_ENV}={path}: no such file")
         try:

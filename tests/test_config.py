@@ -195,6 +195,12 @@ def test_a_dict_or_list_setting_that_is_not_json_is_named(monkeypatch, name, val
     assert f"e.g. {name}='" in message and "\n" not in message
 
 
+def test_a_config_file_that_is_a_directory_is_named_as_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("STREAM_OD_CONFIG_FILE", str(tmp_path))
+    with pytest.raises(ConfigError, match="is a directory: name a TOML or JSON file"):
+        load_settings()
+
+
 @pytest.mark.parametrize("text, kind", [("5", "int"), ('"hi"', "str"), ("[1]", "list")])
 def test_a_json_file_that_is_not_an_object_is_refused(tmp_path, monkeypatch, text, kind):
     f = tmp_path / "worker.json"

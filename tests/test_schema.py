@@ -159,6 +159,18 @@ def test_a_bad_schema_file_names_the_field(tmp_path, fields, message):
     assert message in str(info.value)
 
 
+def test_a_windows_table_without_its_rules_names_what_is_missing_once(tmp_path):
+    """A [windows] table in a schema that extends a windowed one replaces the whole table:
+    the error says which rule is missing and why, naming the file once."""
+    path = tmp_path / "mine.toml"
+    path.write_text('extends = "zeek-conn-windows"\nname = "mine"\n[windows]\ntime_s = 2.0\n')
+    with pytest.raises(SchemaError) as info:
+        load_schema(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: windows.serror is missing: an error rule is")
+    assert message.count(str(path)) == 1 and "replaces the whole table" in message
+
+
 def test_unknown_schema_name_lists_the_builtins():
     with pytest.raises(SchemaError, match="zeek-conn"):
         load_schema("zeek")

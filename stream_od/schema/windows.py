@@ -61,6 +61,11 @@ class ErrorRule:
 
     @classmethod
     def from_dict(cls, d: Any, where: str) -> ErrorRule:
+        if d is None:  # a [windows] table replaces an extended schema's whole, rules and all
+            raise SchemaError(
+                f"{where} is missing: an error rule is {{ field = ..., values = [...] }} (a "
+                "[windows] table replaces the whole table of a schema it extends)"
+            )
         if not isinstance(d, Mapping) or set(d) != {"field", "values"}:
             raise SchemaError(f"{where}: an error rule is {{ field = ..., values = [...] }}")
         values = d["values"]
@@ -168,7 +173,8 @@ class WindowSpec:
                 horizon_s=float(d.get("horizon_s", 3600.0)),
                 lateness_s=float(d.get("lateness_s", 60.0)),
             )
+        except SchemaError as exc:  # the rules' errors name their place, the checks' do not
+            text = str(exc)
+            raise SchemaError(text if text.startswith(where) else f"{source}: {text}") from None
         except (TypeError, ValueError) as exc:
-            if isinstance(exc, SchemaError):
-                raise SchemaError(f"{source}: {exc}") from None
             raise SchemaError(f"{where}: {exc}") from None
