@@ -401,6 +401,9 @@ def _window_roles(p: Plan) -> tuple | None:
 
 
 def _absent_message(p: Plan, absent: list[str]) -> str:
+    folders = [f for f in absent if Path(f).is_dir()]
+    if folders:
+        return f"{', '.join(folders)}: a directory; name the files in it"
     if p.sensor:
         return (
             f"sensor logs not found: {', '.join(absent)} (labelled Zeek conn logs: "
