@@ -539,11 +539,26 @@ def _cut_short(source: str, lineno: int) -> None:
 # --- JSON lines (Zeek JSON, Suricata EVE) --------------------------------------------------------
 
 
+class UnparsedLine(dict):
+    """A line of a JSON log that is no JSON object (a sensor killed mid-write, then restarted
+    on the same file), kept as its bytes where the reader is asked to (``score``, which gives
+    it the dead letter the worker would): an empty record, so it has no time and no fields."""
+
+    def __init__(self, raw: bytes):
+        super().__init__()
+        self.raw = raw
+
+
 def _iter_json(
-    lines: Iterable[bytes], *, source: str, event_types: frozenset[str] | None
+    lines: Iterable[bytes],
+    *,
+    source: str,
+    event_types: frozenset[str] | None,
+    keep_unparsed: bool = False,
 ) -> Iterator[dict]:
     """A file's JSON lines (with their endings: the last one without is an unfinished
-    write, :func:`_cut_short`) as records, one at a time."""
+    write, :func:`_cut_short`) as records, one at a time; a line that is no JSON object is an
+    error naming it, or with ``keep_unparsed`` an :class:`UnparsedLine`."""
     loads = orjson.loads
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
@@ -554,8 +569,14 @@ def _iter_json(
             if not line.endswith(b"\n"):
                 _cut_short(source, lineno)
                 continue
+            if keep_unparsed:
+                yield UnparsedLine(line.rstrip(b"\r\n"))
+                continue
             raise ValueError(f"{source}:{lineno}: not a JSON object: {exc}") from None
         if type(record) is not dict:
+            if keep_unparsed:
+                yield UnparsedLine(line.rstrip(b"\r\n"))
+                continue
             raise ValueError(
                 f"{source}:{lineno}: expected one JSON object per line, "
                 f"got a JSON {type(record).__name__}"
@@ -594,15 +615,18 @@ def read_log(
     return LogTable(records=records, fmt=fmt, paths=(path,))
 
 
-def iter_log(path: str, *, fmt: str, event_types: Iterable[str] | None) -> Iterator[dict]:
-    """:func:`read_log`'s records one at a time, the file open while they are taken."""
+def iter_log(
+    path: str, *, fmt: str, event_types: Iterable[str] | None, keep_unparsed: bool = False
+) -> Iterator[dict]:
+    """:func:`read_log`'s records one at a time, the file open while they are taken
+    (``keep_unparsed``: :func:`_iter_json`'s)."""
     if fmt == "zeek-tsv":
         with _open_text(path) as fh:
             yield from iter_zeek_tsv(fh, source=path, from_file=True)
     else:
         wanted = _event_type_filter(event_types) if fmt == "eve-json" else None
         with open_binary(path) as fh:
-            yield from _iter_json(fh, source=path, event_types=wanted)
+            yield from _iter_json(fh, source=path, event_types=wanted, keep_unparsed=keep_unparsed)
 
 
 @dataclass(frozen=True)
@@ -615,11 +639,17 @@ class LogStream:
     paths: tuple[str, ...]
     empty: tuple[str, ...]
     event_types: Iterable[str] | None
+    keep_unparsed: bool = False  # JSON lines that are no object: UnparsedLine, not an error
 
     def records(self) -> Iterator[dict]:
         with _gc_paused():  # (the records hold no cycles; see _gc_paused)
             for path in self.paths:
-                yield from iter_log(path, fmt=self.fmt, event_types=self.event_types)
+                yield from iter_log(
+                    path,
+                    fmt=self.fmt,
+                    event_types=self.event_types,
+                    keep_unparsed=self.keep_unparsed,
+                )
 
 
 #: a line on stderr every this many records read (a week of logs takes minutes to read)
@@ -645,9 +675,11 @@ def stream_logs(
     *,
     fmt: str = "auto",
     event_types: Iterable[str] | None = ("flow",),
+    keep_unparsed: bool = False,
 ) -> LogStream:
     """The files of :func:`read_logs`, checked as it checks them (one format; empty files
-    skipped; all of them empty is an error), not yet read."""
+    skipped; all of them empty is an error), not yet read (``keep_unparsed``:
+    :class:`LogStream`'s)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     given = [os.fspath(p) for p in paths]
@@ -663,7 +695,7 @@ def stream_logs(
             listing = ", ".join(f"{path}: {kind}" for path, kind in found.items())
             raise ValueError(f"read_logs: all files must have one format, got {listing}")
         fmt = next(iter(found.values()))
-    return LogStream(_check_fmt(fmt), tuple(path_list), empty, event_types)
+    return LogStream(_check_fmt(fmt), tuple(path_list), empty, event_types, keep_unparsed)
 
 
 def read_logs(

@@ -28,6 +28,7 @@ from stream_od.records import NON_FINITE_SCORE, NON_FINITE_SCORE_DETAIL, RecordD
 from stream_od.schema import KDD_COLUMNS
 from stream_od.schema.select import NOT_SELECTED
 from trainer.readers import (
+    UnparsedLine,
     detect_format,
     is_empty,
     is_sensor_log,
@@ -60,7 +61,8 @@ def iter_input_values(
     if not is_sensor_log(paths):
         yield from (line for p in paths for line in _lines(p))
         return
-    logs = stream_logs(paths, event_types=None)
+    # a JSON line that is no object is kept, for the dead letter the worker gives it
+    logs = stream_logs(paths, event_types=None, keep_unparsed=True)
     yield from (value for *_, value in in_time_order(logs.records(), logs.fmt, schema_labels))
 
 
@@ -83,6 +85,8 @@ def wire_values(records: Sequence[dict], label_fields: Sequence[str]) -> list[by
 
 
 def wire_value(record: dict, drop: set[str]) -> bytes:
+    if type(record) is UnparsedLine:  # as the sensor wrote it: the worker dead-letters it
+        return record.raw
     return json_bytes({k: v for k, v in record.items() if k not in drop} if drop else record)
 
 

@@ -214,3 +214,27 @@ def test_an_out_that_is_the_data_or_inside_the_artifact_is_refused(tmp_path, zee
     with pytest.raises(ValueError, match="no directory"):
         score_file(zeek_artifact_dir, [str(log)], str(tmp_path / "nodir" / "x.jsonl"))
     assert not (zeek_artifact_dir / "scores.jsonl").exists()
+
+
+def test_a_damaged_line_inside_a_json_log_is_the_dead_letter_the_worker_gives_it(
+    tmp_path, zeek_artifact_dir
+):
+    """A sensor killed mid-write and restarted on the same file leaves a line that is no JSON
+    object in the middle of the log.  The worker dead-letters that one record and goes on, and
+    so does score (it stopped at the line); train still stops, naming it."""
+    from trainer.readers import read_log
+
+    lines = (LOG.parent / "zeek-conn-labeled.json").read_bytes().splitlines(keepends=True)
+    damaged = tmp_path / "damaged.json"
+    damaged.write_bytes(b"".join([*lines[:5], lines[5][:40] + lines[6], b"[1, 2]\n", *lines[7:]]))
+    clean = tmp_path / "clean.json"
+    clean.write_bytes(b"".join([*lines[:5], *lines[7:]]))  # what the damage left whole
+    out = score_file(zeek_artifact_dir, [str(damaged)], str(tmp_path / "d.jsonl"))
+    assert out["dead_letters"] == 2 and out["scored"] == len(lines) - 2
+    rows = [orjson.loads(x) for x in (tmp_path / "d.jsonl").read_bytes().splitlines()]
+    assert [r["dead_letter"] for r in rows[-2:]] == ["invalid_json", "invalid_json"]
+    score_file(zeek_artifact_dir, [str(clean)], str(tmp_path / "c.jsonl"))
+    scored = [orjson.loads(x) for x in (tmp_path / "c.jsonl").read_bytes().splitlines()]
+    assert rows[:-2] == scored  # no time: last, as the worker's dead letters are in order
+    with pytest.raises(ValueError, match=r"damaged\.json:6: not a JSON object"):
+        read_log(damaged)
