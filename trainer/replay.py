@@ -177,7 +177,7 @@ def sensor_logs(paths: Sequence[str | os.PathLike]) -> bool:
     return False
 
 
-class LogStream:
+class LogReplay:
     """Sensor logs as replay sends them, in event-time order: every record, as the sensor sends
     them (a whole eve.json; the worker skips what its schema is not for, as offline scoring
     does), its JSON without the schema's label fields (byte for byte what
@@ -242,8 +242,8 @@ class LogStream:
 def log_stream(
     paths: Sequence[str | os.PathLike], *, schema: str = DEFAULT_SCHEMA, count: int | None = None
 ) -> Encoded:
-    """:class:`LogStream`, held in memory (for tests and benchmarks that cut it up)."""
-    items = list(LogStream(paths, schema=schema, count=count).items())
+    """:class:`LogReplay`, held in memory (for tests and benchmarks that cut it up)."""
+    items = list(LogReplay(paths, schema=schema, count=count).items())
     return Encoded(
         values=[value for value, _, _ in items],
         labels=np.array([label for _, label, _ in items], dtype=object),
@@ -292,7 +292,7 @@ def record_key(value: bytes, key_field: str) -> bytes | None:
 
 
 def produce(
-    stream: Encoded | LogStream,
+    stream: Encoded | LogReplay,
     *,
     topic: str,
     bootstrap_servers: str,
@@ -401,7 +401,7 @@ def _fail(msg: str) -> int:
     return 2
 
 
-def _stream(args: argparse.Namespace) -> tuple[Encoded | LogStream, Callable[[], str]]:
+def _stream(args: argparse.Namespace) -> tuple[Encoded | LogReplay, Callable[[], str]]:
     """The stream ``args`` ask for, and what to call what was sent in the closing line."""
     kdd = {"--attack-ratio": args.attack_ratio, "--seed": args.seed, "--format": args.format}
     if sensor_logs(args.data):
@@ -411,7 +411,7 @@ def _stream(args: argparse.Namespace) -> tuple[Encoded | LogStream, Callable[[],
                 f"{', '.join(given)}: for a KDD replay; a sensor log is sent as it is, every "
                 "record (or --count of them) in event-time order"
             )
-        logs = LogStream(args.data, schema=args.schema, count=args.count)
+        logs = LogReplay(args.data, schema=args.schema, count=args.count)
         return logs, lambda: _label_text(logs.sent)
     if len(args.data) != 1:
         raise ValueError("a KDD replay takes one --data file")

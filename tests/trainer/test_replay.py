@@ -21,7 +21,7 @@ from trainer.replay import (
     LABEL_HEADER,
     SEQ_HEADER,
     Encoded,
-    LogStream,
+    LogReplay,
     headers_for,
     log_stream,
     producer_config,
@@ -114,7 +114,7 @@ def test_a_log_longer_than_a_sort_run_is_sent_as_it_comes_out_of_the_sort(
     whole = log_stream([TSV], count=count)
     monkeypatch.setattr("trainer.time_order.RUN", 3)  # 40 records: 14 runs
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
-    logs = LogStream([TSV], count=count)
+    logs = LogReplay([TSV], count=count)
     assert len(logs) == len(whole)
     assert len(sort_dirs(tmp_path)) == 1  # the runs are on disk; nothing sent yet
     items = list(logs.items())
@@ -132,7 +132,7 @@ def test_the_whole_log_is_read_before_the_first_record_is_sent(tmp_path):
     damaged = tmp_path / "damaged.log.gz"
     damaged.write_bytes(gzip.compress(TSV.read_bytes())[:-40])
     with pytest.raises(EOFError):
-        LogStream([damaged])
+        LogReplay([damaged])
     late = tmp_path / "late-labels.json"
     unlabelled = [
         {k: v for k, v in orjson.loads(line).items() if k not in ZEEK_LABELS}
@@ -140,7 +140,7 @@ def test_the_whole_log_is_read_before_the_first_record_is_sent(tmp_path):
     ]
     unlabelled[-1]["label"] = "Malicious"  # the last record read is the first with a label
     late.write_bytes(b"\n".join(orjson.dumps(r) for r in unlabelled) + b"\n")
-    labels = [label for _, label, _ in LogStream([late]).items()]
+    labels = [label for _, label, _ in LogReplay([late]).items()]
     assert labels.count("Malicious") == 1 and labels.count("") == len(labels) - 1
 
 
