@@ -271,13 +271,11 @@ def _has(record: dict, path: str) -> bool:
 
 
 def _out_dir(artifact_dir, out_dir) -> pathlib.Path:
-    out = (
-        pathlib.Path(out_dir)
-        if out_dir is not None
-        else pathlib.Path(artifact_dir)
-        .resolve()
-        .with_name(pathlib.Path(artifact_dir).resolve().name + "-report")
-    )
+    if out_dir is not None:
+        out = pathlib.Path(out_dir)
+    else:  # beside the artifact, by its real name ("." has none)
+        artifact = pathlib.Path(artifact_dir).resolve()
+        out = artifact.with_name(artifact.name + "-report")
     out.mkdir(parents=True, exist_ok=True)
     for name in PLOTS:  # an earlier run's plots would pass for this run's
         (out / name).unlink(missing_ok=True)
