@@ -549,6 +549,14 @@ class UnparsedLine(dict):
         self.raw = raw
 
 
+def _not_an_object(value: object) -> str:
+    """Why a JSON log's line is no record: it does not parse (``value`` is the error), or it
+    is another JSON value."""
+    if isinstance(value, orjson.JSONDecodeError):
+        return f"not a JSON object: {value}"
+    return f"expected one JSON object per line, got a JSON {type(value).__name__}"
+
+
 def _iter_json(
     lines: Iterable[bytes],
     *,
@@ -569,18 +577,12 @@ def _iter_json(
             if not line.endswith(b"\n"):
                 _cut_short(source, lineno)
                 continue
-            if keep_unparsed:
-                yield UnparsedLine(line.rstrip(b"\r\n"))
-                continue
-            raise ValueError(f"{source}:{lineno}: not a JSON object: {exc}") from None
+            record = exc
         if type(record) is not dict:
             if keep_unparsed:
                 yield UnparsedLine(line.rstrip(b"\r\n"))
                 continue
-            raise ValueError(
-                f"{source}:{lineno}: expected one JSON object per line, "
-                f"got a JSON {type(record).__name__}"
-            )
+            raise ValueError(f"{source}:{lineno}: {_not_an_object(record)}")
         if event_types is not None:
             event_type = record.get("event_type")
             if not isinstance(event_type, str) or event_type not in event_types:
