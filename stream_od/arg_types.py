@@ -47,9 +47,14 @@ def port(text: str) -> int:
 MIN_RATE = 0.001
 
 
+def is_pace(rate: float) -> bool:
+    """A rate a replay can keep: finite, and :data:`MIN_RATE` records a second or more."""
+    return math.isfinite(rate) and rate >= MIN_RATE
+
+
 def records_per_second(text: str) -> float:
     value = _float(text)
-    return _checked(value, text, value >= MIN_RATE, f"{MIN_RATE} records a second or more")
+    return _checked(value, text, is_pace(value), f"{MIN_RATE} records a second or more")
 
 
 def _checked(value: T, text: str, ok: bool, must: str) -> T:

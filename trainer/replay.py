@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import math
 import os
 import sys
 import time
@@ -33,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stream_od.arg_types import MIN_RATE
+from stream_od.arg_types import MIN_RATE, is_pace
 
 LABEL_HEADER = "label"
 DETAIL_HEADER = "detailed_label"
@@ -437,7 +436,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.count is not None and args.count < 1:
         return _fail("--count must be >= 1")
-    if args.rate is not None and not (math.isfinite(args.rate) and args.rate >= MIN_RATE):
+    if args.rate is not None and not is_pace(args.rate):
         return _fail(f"--rate must be a finite number of records a second, {MIN_RATE} or more")
     try:
         stream, what = _stream(args)
